@@ -1,0 +1,93 @@
+package signaling
+
+import "fmt"
+
+// Code is a stable numeric error code sent to clients. Codes never change
+// meaning; new ones are only added. docs/protocol.md lists them all.
+type Code int
+
+// Protocol errors (1xxx): the message itself is wrong.
+const (
+	CodeBadMessage   Code = 1000 // not JSON, or not the shape the type needs
+	CodeUnknownType  Code = 1001 // no such message type
+	CodeTooLarge     Code = 1002 // message over the 64 KiB read limit
+	CodeRateLimited  Code = 1003 // too many messages; the connection is closed
+	CodeInvalidField Code = 1004 // a field is missing, empty, or out of range
+	CodeWrongState   Code = 1005 // valid message at the wrong time (offer before join, second join, ...)
+	CodeJoinTimeout  Code = 1006 // no successful join in time after connecting
+)
+
+// Authentication errors (2xxx): the join was refused.
+const (
+	CodeTokenMalformed Code = 2000 // not a well-formed token
+	CodeTokenSignature Code = 2001 // signature does not verify
+	CodeTokenExpired   Code = 2002 // expired, or not yet valid
+	CodeUnknownApp     Code = 2003 // no such SDKAppID, or the token belongs to another app
+	CodeUserMismatch   Code = 2004 // token was issued for another user id
+	CodeRoomMismatch   Code = 2005 // token is bound to another room
+	CodeUnknownKey     Code = 2006 // the token's key id is not a key of this app
+)
+
+// Server errors (3xxx): not the client's fault.
+const (
+	CodeInternal          Code = 3000
+	CodeWorkerUnavailable Code = 3001 // the media worker hosting the room failed
+	CodeShuttingDown      Code = 3002 // the server is stopping
+)
+
+// Media errors (4xxx): an SDP or track request was refused.
+const (
+	CodeBadSDP       Code = 4000 // SDP could not be applied
+	CodeUnknownTrack Code = 4001 // no such track in the room
+	CodeNotAllowed   Code = 4002 // the participant's role does not allow it
+)
+
+var codeText = map[Code]string{
+	CodeBadMessage:        "bad message",
+	CodeUnknownType:       "unknown message type",
+	CodeTooLarge:          "message too large",
+	CodeRateLimited:       "rate limited",
+	CodeInvalidField:      "invalid field",
+	CodeWrongState:        "wrong state",
+	CodeJoinTimeout:       "join timeout",
+	CodeTokenMalformed:    "malformed token",
+	CodeTokenSignature:    "bad token signature",
+	CodeTokenExpired:      "token expired or not yet valid",
+	CodeUnknownApp:        "unknown application",
+	CodeUserMismatch:      "token issued for another user",
+	CodeRoomMismatch:      "token bound to another room",
+	CodeUnknownKey:        "unknown signing key",
+	CodeInternal:          "internal error",
+	CodeWorkerUnavailable: "media worker unavailable",
+	CodeShuttingDown:      "server shutting down",
+	CodeBadSDP:            "SDP rejected",
+	CodeUnknownTrack:      "unknown track",
+	CodeNotAllowed:        "not allowed",
+}
+
+// String returns the code's fixed short text.
+func (c Code) String() string {
+	if s, ok := codeText[c]; ok {
+		return s
+	}
+	return fmt.Sprintf("code %d", int(c))
+}
+
+// CodedError is an error that carries a client-visible code. Detail is
+// shown to the client and must never hold tokens, SDP or user ids.
+type CodedError struct {
+	Code   Code
+	Detail string
+}
+
+func (e *CodedError) Error() string {
+	if e.Detail == "" {
+		return e.Code.String()
+	}
+	return e.Code.String() + ": " + e.Detail
+}
+
+// Errorf returns a *CodedError.
+func Errorf(code Code, format string, args ...any) error {
+	return &CodedError{Code: code, Detail: fmt.Sprintf(format, args...)}
+}

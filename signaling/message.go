@@ -1,0 +1,174 @@
+package signaling
+
+import (
+	"encoding/json"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Message types. Client → server requests, server → client replies and events.
+const (
+	TypeJoin        = "join"
+	TypeOffer       = "offer"
+	TypeAnswer      = "answer"
+	TypeCandidate   = "candidate"
+	TypeSubscribe   = "subscribe"
+	TypeUnsubscribe = "unsubscribe"
+	TypeMute        = "mute"
+	TypeLeave       = "leave"
+	TypePing        = "ping"
+
+	TypeJoined            = "joined"
+	TypeParticipantJoined = "participantJoined"
+	TypeParticipantLeft   = "participantLeft"
+	TypeTrackPublished    = "trackPublished"
+	TypeTrackUnpublished  = "trackUnpublished"
+	TypeTrackMuted        = "trackMuted"
+	TypeAck               = "ack"
+	TypePong              = "pong"
+	TypeError             = "error"
+	TypeBye               = "bye"
+)
+
+// Target names one of a participant's two PeerConnections.
+type Target string
+
+// The two PeerConnections of a participant: on the publisher the client
+// offers and the server answers; on the subscriber the server offers.
+const (
+	TargetPublisher  Target = "publisher"
+	TargetSubscriber Target = "subscriber"
+)
+
+// Role is what a participant may do in a room.
+type Role string
+
+// Roles. An anchor may publish; an audience member only receives.
+const (
+	RoleAnchor   Role = "anchor"
+	RoleAudience Role = "audience"
+)
+
+// Envelope is the outer shape of every message in both directions.
+// ID is chosen by the client for requests and echoed on the direct reply
+// (joined, answer, ack, pong, error); events carry no ID.
+type Envelope struct {
+	Type string          `json:"type"`
+	ID   uint64          `json:"id,omitempty"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// Join asks to enter a room. Exactly one of RoomID (1..4294967294) and
+// StrRoomID is set; room 123 and room "123" are different rooms.
+type Join struct {
+	SDKAppID      uint32 `json:"sdkAppId"`
+	UserID        string `json:"userId"`
+	UserSig       string `json:"userSig"`
+	RoomID        uint32 `json:"roomId,omitempty"`
+	StrRoomID     string `json:"strRoomId,omitempty"`
+	Role          Role   `json:"role,omitempty"`
+	AutoSubscribe *bool  `json:"autoSubscribe,omitempty"`
+}
+
+// SDP carries an offer or an answer for one PeerConnection.
+type SDP struct {
+	Target Target `json:"target"`
+	SDP    string `json:"sdp"`
+}
+
+// Candidate carries one trickled ICE candidate for one PeerConnection.
+// A nil Candidate means the sender has finished gathering.
+type Candidate struct {
+	Target    Target                   `json:"target"`
+	Candidate *webrtc.ICECandidateInit `json:"candidate"`
+}
+
+// TrackIDs names tracks to subscribe to or unsubscribe from.
+type TrackIDs struct {
+	TrackIDs []string `json:"trackIds"`
+}
+
+// Mute pauses or resumes one of the sender's own published tracks.
+type Mute struct {
+	TrackID string `json:"trackId"`
+	Muted   bool   `json:"muted"`
+}
+
+// Joined answers a join with the room as it is at that moment.
+type Joined struct {
+	ParticipantID string     `json:"participantId"`
+	Room          RoomInfo   `json:"room"`
+	Server        ServerInfo `json:"server"`
+}
+
+// RoomInfo is a snapshot of a room.
+type RoomInfo struct {
+	RoomID       uint32            `json:"roomId,omitempty"`
+	StrRoomID    string            `json:"strRoomId,omitempty"`
+	Participants []ParticipantInfo `json:"participants"`
+}
+
+// ParticipantInfo describes one participant and what it publishes.
+type ParticipantInfo struct {
+	ParticipantID string      `json:"participantId"`
+	UserID        string      `json:"userId"`
+	Role          Role        `json:"role"`
+	Tracks        []TrackInfo `json:"tracks"`
+}
+
+// TrackInfo describes one published track. On the subscriber
+// PeerConnection the track arrives with MediaStream id ParticipantID and
+// track id TrackID. ClientTrackID is the id the publisher gave the track in
+// its own offer, so the publisher can match it.
+type TrackInfo struct {
+	TrackID       string `json:"trackId"`
+	ParticipantID string `json:"participantId"`
+	Kind          string `json:"kind"`
+	Codec         string `json:"codec"`
+	ClientTrackID string `json:"clientTrackId,omitempty"`
+	Mid           string `json:"mid,omitempty"`
+	Muted         bool   `json:"muted"`
+}
+
+// ServerInfo tells the client what serves it. Enforced is false only when
+// the operator started Lethe with --allow-unenforced; Warnings then says so.
+type ServerInfo struct {
+	Version  string   `json:"version"`
+	Enforced bool     `json:"enforced"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// ParticipantLeft announces that a participant has gone.
+type ParticipantLeft struct {
+	ParticipantID string `json:"participantId"`
+}
+
+// TrackPublished announces a new track in the room.
+type TrackPublished struct {
+	Track TrackInfo `json:"track"`
+}
+
+// TrackUnpublished announces that a track has ended.
+type TrackUnpublished struct {
+	TrackID       string `json:"trackId"`
+	ParticipantID string `json:"participantId"`
+}
+
+// TrackMuted announces that a track was paused or resumed by its publisher.
+type TrackMuted struct {
+	TrackID       string `json:"trackId"`
+	ParticipantID string `json:"participantId"`
+	Muted         bool   `json:"muted"`
+}
+
+// Error reports a failed request (ID set) or a connection-level problem.
+type Error struct {
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+}
+
+// Bye is the last message before the server closes the connection.
+type Bye struct {
+	Code   Code   `json:"code"`
+	Reason string `json:"reason"`
+}
