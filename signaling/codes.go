@@ -39,8 +39,12 @@ const (
 const (
 	CodeBadSDP       Code = 4000 // SDP could not be applied
 	CodeUnknownTrack Code = 4001 // no such track in the room
-	CodeNotAllowed   Code = 4002 // the participant's role does not allow it
+	CodeNotAllowed   Code = 4002 // the participant's role or limits do not allow it
+	CodeMediaFailed  Code = 4003 // the media connection failed (ICE or DTLS timed out)
 )
+
+// CodeOK is the code of a normal bye, after the client's own leave.
+const CodeOK Code = 0
 
 var codeText = map[Code]string{
 	CodeBadMessage:        "bad message",
@@ -63,6 +67,8 @@ var codeText = map[Code]string{
 	CodeBadSDP:            "SDP rejected",
 	CodeUnknownTrack:      "unknown track",
 	CodeNotAllowed:        "not allowed",
+	CodeMediaFailed:       "media connection failed",
+	CodeOK:                "ok",
 }
 
 // String returns the code's fixed short text.

@@ -1,0 +1,42 @@
+# Lethe — make help lists the targets.
+GO       ?= go
+BIN      := bin/lethe
+PKGS     := ./...
+
+.PHONY: help run build test race fuzz bench lint check clean
+
+help: ## list targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build bin/lethe
+	$(GO) build -trimpath -o $(BIN) ./cmd/lethe
+
+run: build ## run Lethe with embedded defaults (127.0.0.1:7880, ./lethe-data)
+	./$(BIN) serve
+
+test: ## the whole suite: vet, unit, race, fuzz seeds, end-to-end with the real binary
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+	$(GO) test -count=1 -race -timeout 20m ./sfu/... ./signaling/... ./internal/...
+
+race: ## race detector over everything
+	$(GO) test -count=1 -race -timeout 30m $(PKGS)
+
+fuzz: ## run each fuzz target for FUZZTIME (default 30s)
+	@for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for f in $$(grep -h '^func Fuzz' $$t/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+			echo "== $$t $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-30s} $$t || exit 1; \
+		done; \
+	done
+
+bench: ## benchmarks of the forwarding path
+	$(GO) test -run '^$$' -bench . -benchmem ./sfu/... ./internal/...
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
+	$(GO) vet $(PKGS)
+
+check: lint test ## lint, then the whole suite
+
+clean: ## remove build output
+	rm -rf bin

@@ -1,0 +1,328 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/lethe-rtc/lethe/signaling"
+)
+
+// Join enters a room. A refusal is returned as a *signaling.CodedError with
+// the server's code (use errors.As).
+func (c *Client) Join(ctx context.Context, j signaling.Join) (*signaling.Joined, error) {
+	env, err := c.Request(ctx, signaling.TypeJoin, j)
+	if err != nil {
+		return nil, fmt.Errorf("client: join: %w", err)
+	}
+	if env.Type != signaling.TypeJoined {
+		return nil, fmt.Errorf("client: join: %w %q", ErrUnexpectedReply, env.Type)
+	}
+	var joined signaling.Joined
+	if err := json.Unmarshal(env.Data, &joined); err != nil {
+		return nil, fmt.Errorf("client: join: %w", err)
+	}
+	c.mu.Lock()
+	c.participantID = joined.ParticipantID
+	c.mu.Unlock()
+	return &joined, nil
+}
+
+// ParticipantID is the id the server gave this client in joined.
+func (c *Client) ParticipantID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.participantID
+}
+
+// ServerTrackID returns the server's id for one of this client's published
+// tracks, given the local track id, once trackPublished has arrived.
+func (c *Client) ServerTrackID(localID string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.trackIDs[localID]
+	return id, ok
+}
+
+// OnTrack sets the handler for remote tracks arriving on the subscriber
+// PeerConnection (stream id = participant id, track id = server track id).
+// Each call runs on its own goroutine and should read the track until it
+// ends; tracks that arrive while no handler is set are not read. Close
+// waits for running handlers.
+func (c *Client) OnTrack(f func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) {
+	c.mu.Lock()
+	c.onTrack = f
+	c.mu.Unlock()
+}
+
+func (c *Client) handleTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+	c.mu.Lock()
+	h := c.onTrack
+	if c.closed || h == nil {
+		c.mu.Unlock()
+		return
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	defer c.wg.Done()
+	h(t, r)
+}
+
+// keyframer is a track whose source can be asked for a keyframe, such as
+// *Track.
+type keyframer interface {
+	RequestKeyframe()
+}
+
+// Publish adds tracks to the publisher PeerConnection and negotiates them
+// with the server (offer → answer). Tracks that implement
+// RequestKeyframe() (like *Track) get it called on every PLI or FIR the
+// server sends for them. On failure the tracks are removed again.
+func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) error {
+	if len(tracks) == 0 {
+		return ErrNoTracks
+	}
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
+	p, err := c.publisher()
+	if err != nil {
+		return fmt.Errorf("client: publish: %w", err)
+	}
+	senders := make([]*webrtc.RTPSender, 0, len(tracks))
+	for _, t := range tracks {
+		tr, err := p.pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{
+			Direction: webrtc.RTPTransceiverDirectionSendonly,
+		})
+		if err != nil {
+			removeSenders(p, senders)
+			return fmt.Errorf("client: publish: %w", err)
+		}
+		senders = append(senders, tr.Sender())
+	}
+	if err := c.negotiatePublisher(ctx, p); err != nil {
+		_ = p.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
+		removeSenders(p, senders)
+		return fmt.Errorf("client: publish: %w", err)
+	}
+	for i, s := range senders {
+		kf, _ := tracks[i].(keyframer)
+		c.goTracked(func() { readSenderRTCP(s, kf) })
+	}
+	return nil
+}
+
+func removeSenders(p *peer, senders []*webrtc.RTPSender) {
+	for _, s := range senders {
+		_ = p.pc.RemoveTrack(s)
+	}
+}
+
+func (c *Client) negotiatePublisher(ctx context.Context, p *peer) error {
+	offer, err := p.pc.CreateOffer(nil)
+	if err != nil {
+		return fmt.Errorf("create offer: %w", err)
+	}
+	if err := p.pc.SetLocalDescription(offer); err != nil {
+		return fmt.Errorf("local description: %w", err)
+	}
+	env, err := c.call(ctx, signaling.TypeOffer,
+		signaling.SDP{Target: signaling.TargetPublisher, SDP: offer.SDP}, p.sdpSent)
+	if err != nil {
+		return err
+	}
+	if env.Type != signaling.TypeAnswer {
+		return fmt.Errorf("%w %q", ErrUnexpectedReply, env.Type)
+	}
+	var m signaling.SDP
+	if err := json.Unmarshal(env.Data, &m); err != nil {
+		return fmt.Errorf("answer: %w", err)
+	}
+	if m.Target != signaling.TargetPublisher {
+		return fmt.Errorf("answer: %w", ErrWrongTarget)
+	}
+	return p.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP})
+}
+
+// readSenderRTCP drains a sender's RTCP (the interceptors need it read) and
+// turns PLI and FIR into keyframe requests, until the sender stops.
+func readSenderRTCP(s *webrtc.RTPSender, kf keyframer) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := s.Read(buf)
+		if err != nil {
+			return
+		}
+		if kf == nil {
+			continue
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, pk := range pkts {
+			switch pk.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				kf.RequestKeyframe()
+			}
+		}
+	}
+}
+
+func (c *Client) publisher() (*peer, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if c.pub == nil {
+		p, err := newPeer(c.api, signaling.TargetPublisher, c.sendCandidate)
+		if err != nil {
+			return nil, err
+		}
+		c.pub = p
+	}
+	return c.pub, nil
+}
+
+func (c *Client) subscriber() (*peer, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if c.sub == nil {
+		p, err := newPeer(c.api, signaling.TargetSubscriber, c.sendCandidate)
+		if err != nil {
+			return nil, err
+		}
+		p.pc.OnTrack(c.handleTrack)
+		c.sub = p
+	}
+	return c.sub, nil
+}
+
+// onOffer answers a server offer for the subscriber PeerConnection. The
+// server acks the answer; an error reply shows up as an Event.
+func (c *Client) onOffer(data json.RawMessage) error {
+	var m signaling.SDP
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("client: offer: %w", err)
+	}
+	if m.Target != signaling.TargetSubscriber {
+		return fmt.Errorf("client: offer: %w", ErrWrongTarget)
+	}
+	p, err := c.subscriber()
+	if err != nil {
+		return fmt.Errorf("client: offer: %w", err)
+	}
+	if err := p.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
+		return fmt.Errorf("client: offer: %w", err)
+	}
+	answer, err := p.pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("client: create answer: %w", err)
+	}
+	if err := p.pc.SetLocalDescription(answer); err != nil {
+		return fmt.Errorf("client: answer: %w", err)
+	}
+	b, err := signaling.Encode(signaling.TypeAnswer, c.nextID.Add(1),
+		signaling.SDP{Target: signaling.TargetSubscriber, SDP: answer.SDP})
+	if err != nil {
+		return fmt.Errorf("client: answer: %w", err)
+	}
+	if err := c.send(context.Background(), b); err != nil {
+		return err
+	}
+	p.sdpSent()
+	return nil
+}
+
+func (c *Client) onCandidate(data json.RawMessage) error {
+	var m signaling.Candidate
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("client: candidate: %w", err)
+	}
+	var p *peer
+	switch m.Target {
+	case signaling.TargetSubscriber:
+		var err error
+		if p, err = c.subscriber(); err != nil {
+			return fmt.Errorf("client: candidate: %w", err)
+		}
+	case signaling.TargetPublisher:
+		c.mu.Lock()
+		p = c.pub
+		c.mu.Unlock()
+		if p == nil {
+			return fmt.Errorf("client: publisher candidate before any offer: %w", ErrWrongTarget)
+		}
+	default:
+		return fmt.Errorf("client: candidate: %w", ErrWrongTarget)
+	}
+	return p.addRemoteCandidate(m.Candidate)
+}
+
+// Subscribe asks for tracks; the server acks, then renegotiates the
+// subscriber PeerConnection.
+func (c *Client) Subscribe(ctx context.Context, trackIDs ...string) error {
+	return c.expectAck(ctx, signaling.TypeSubscribe, signaling.TrackIDs{TrackIDs: trackIDs})
+}
+
+// Unsubscribe stops tracks; the server acks, then renegotiates.
+func (c *Client) Unsubscribe(ctx context.Context, trackIDs ...string) error {
+	return c.expectAck(ctx, signaling.TypeUnsubscribe, signaling.TrackIDs{TrackIDs: trackIDs})
+}
+
+// Mute pauses or resumes one of this client's tracks, by server track id
+// (see ServerTrackID).
+func (c *Client) Mute(ctx context.Context, trackID string, muted bool) error {
+	return c.expectAck(ctx, signaling.TypeMute, signaling.Mute{TrackID: trackID, Muted: muted})
+}
+
+func (c *Client) expectAck(ctx context.Context, typ string, data any) error {
+	env, err := c.Request(ctx, typ, data)
+	if err != nil {
+		return fmt.Errorf("client: %s: %w", typ, err)
+	}
+	if env.Type != signaling.TypeAck {
+		return fmt.Errorf("client: %s: %w %q", typ, ErrUnexpectedReply, env.Type)
+	}
+	return nil
+}
+
+// Ping measures one signaling round trip.
+func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
+	start := c.now()
+	env, err := c.Request(ctx, signaling.TypePing, nil)
+	if err != nil {
+		return 0, fmt.Errorf("client: ping: %w", err)
+	}
+	if env.Type != signaling.TypePong {
+		return 0, fmt.Errorf("client: ping: %w %q", ErrUnexpectedReply, env.Type)
+	}
+	return c.now().Sub(start), nil
+}
+
+// Leave tells the server the client is going, waits until the server has
+// said bye and closed the connection (or ctx ends), then Closes.
+func (c *Client) Leave(ctx context.Context) error {
+	b, err := signaling.Encode(signaling.TypeLeave, c.nextID.Add(1), nil)
+	if err == nil {
+		err = c.send(ctx, b)
+	}
+	if err == nil {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			err = fmt.Errorf("client: leave: %w", ctx.Err())
+		}
+	}
+	if cerr := c.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

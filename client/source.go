@@ -1,0 +1,274 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// RTPWriter is where a Source sends its packets; *webrtc.TrackLocalStaticRTP
+// is one.
+type RTPWriter interface {
+	WriteRTP(p *rtp.Packet) error
+}
+
+// Ticker paces a Source. *time.Ticker fits through NewTimeTicker.
+type Ticker interface {
+	C() <-chan time.Time
+	Stop()
+}
+
+// NewTimeTicker is the default SourceOptions.NewTicker.
+func NewTimeTicker(d time.Duration) Ticker { return timeTicker{time.NewTicker(d)} }
+
+type timeTicker struct{ t *time.Ticker }
+
+func (t timeTicker) C() <-chan time.Time { return t.t.C }
+func (t timeTicker) Stop()               { t.t.Stop() }
+
+// SourceOptions configure a synthetic source. Zero values take defaults.
+type SourceOptions struct {
+	// MarkerStream is the stream id written into every marker (not the
+	// WebRTC MediaStream id). Zero picks a random non-zero id.
+	MarkerStream uint32
+	// Bitrate in bits per second: default 300 kbit/s for video, 32 kbit/s
+	// for Opus. Keyframes are three times the size of other frames.
+	Bitrate int
+	// FPS is the video frame rate, default 30. Opus always sends 20 ms frames.
+	FPS int
+	// KeyframeInterval forces a keyframe this often; zero sends one only
+	// first and when asked (RequestKeyframe, PLI, FIR).
+	KeyframeInterval time.Duration
+	// Width and Height of the VP8 picture, default 320x240 (H.264 always
+	// announces 320x240 in its fixed SPS).
+	Width, Height int
+	// Now reads the clock for send times; default time.Now.
+	Now func() time.Time
+	// NewTicker paces Start; default NewTimeTicker.
+	NewTicker func(time.Duration) Ticker
+}
+
+// SourceStats counts what a Source has written.
+type SourceStats struct {
+	Frames      uint64
+	Keyframes   uint64
+	Packets     uint64
+	Bytes       uint64 // payload bytes
+	WriteErrors uint64
+}
+
+// Source writes synthetic frames to an RTPWriter, either one at a time
+// (WriteFrame) or paced by its ticker (Start, stopped by Close or the
+// context).
+type Source struct {
+	w           RTPWriter
+	p           payloader
+	now         func() time.Time
+	newTicker   func(time.Duration) Ticker
+	period      time.Duration
+	frameBytes  int
+	keyBytes    int
+	tsStep      uint32
+	video       bool
+	keyInterval time.Duration
+	stream      uint32
+
+	keyReq atomic.Bool
+
+	mu      sync.Mutex // one frame at a time; guards the fields below
+	f       frame
+	pkt     rtp.Packet
+	seq     uint32 // marker sequence
+	lastKey time.Time
+
+	frames, keyframes, packets, bytes, writeErrors atomic.Uint64
+
+	life    sync.Mutex // guards started and closed
+	started bool
+	closed  bool
+	quit    chan struct{}
+	wg      sync.WaitGroup
+}
+
+type codecKind struct {
+	p           payloader
+	video       bool
+	clock       uint32
+	payloadType uint8
+	bitrate     int
+}
+
+// NewVP8Source returns a VP8 source writing to w.
+func NewVP8Source(w RTPWriter, opts SourceOptions) (*Source, error) {
+	if opts.Width == 0 {
+		opts.Width = 320
+	}
+	if opts.Height == 0 {
+		opts.Height = 240
+	}
+	if opts.Width < 1 || opts.Width > 0x3fff || opts.Height < 1 || opts.Height > 0x3fff {
+		return nil, fmt.Errorf("vp8 source: size %dx%d: %w", opts.Width, opts.Height, ErrBadOption)
+	}
+	p := vp8Payloader{width: uint16(opts.Width), height: uint16(opts.Height)}
+	return newSource(w, opts, codecKind{p: p, video: true, clock: 90000, payloadType: 96, bitrate: 300_000})
+}
+
+// NewH264Source returns an H.264 (packetization-mode 1) source writing to w.
+func NewH264Source(w RTPWriter, opts SourceOptions) (*Source, error) {
+	return newSource(w, opts, codecKind{p: h264Payloader{}, video: true, clock: 90000, payloadType: 102, bitrate: 300_000})
+}
+
+// NewOpusSource returns an Opus source writing one 20 ms packet per tick.
+func NewOpusSource(w RTPWriter, opts SourceOptions) (*Source, error) {
+	opts.FPS = 50
+	return newSource(w, opts, codecKind{p: opusPayloader{}, clock: 48000, payloadType: 111, bitrate: 32_000})
+}
+
+func newSource(w RTPWriter, opts SourceOptions, k codecKind) (*Source, error) {
+	if opts.FPS == 0 {
+		opts.FPS = 30
+	}
+	if opts.Bitrate == 0 {
+		opts.Bitrate = k.bitrate
+	}
+	if opts.FPS < 1 || opts.FPS > 1000 || opts.Bitrate < 0 || opts.KeyframeInterval < 0 {
+		return nil, fmt.Errorf("source: fps %d, bitrate %d: %w", opts.FPS, opts.Bitrate, ErrBadOption)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.NewTicker == nil {
+		opts.NewTicker = NewTimeTicker
+	}
+	for opts.MarkerStream == 0 {
+		opts.MarkerStream = rand.Uint32()
+	}
+	fb := opts.Bitrate / 8 / opts.FPS
+	s := &Source{
+		w:           w,
+		p:           k.p,
+		now:         opts.Now,
+		newTicker:   opts.NewTicker,
+		period:      time.Second / time.Duration(opts.FPS),
+		frameBytes:  fb,
+		keyBytes:    3 * fb,
+		tsStep:      k.clock / uint32(opts.FPS),
+		video:       k.video,
+		keyInterval: opts.KeyframeInterval,
+		stream:      opts.MarkerStream,
+		quit:        make(chan struct{}),
+	}
+	s.pkt.Header = rtp.Header{
+		Version:        2,
+		PayloadType:    k.payloadType,
+		SequenceNumber: uint16(rand.Uint32()),
+		Timestamp:      rand.Uint32(),
+		SSRC:           rand.Uint32(),
+	}
+	return s, nil
+}
+
+// MarkerStream returns the stream id in this source's markers.
+func (s *Source) MarkerStream() uint32 { return s.stream }
+
+// RequestKeyframe makes the next video frame a keyframe. Safe to call from
+// any goroutine; a no-op for audio.
+func (s *Source) RequestKeyframe() { s.keyReq.Store(true) }
+
+// WriteFrame builds the next frame and writes its packets. A write error is
+// counted in Stats and the rest of the frame is still written; the first
+// error is returned.
+func (s *Source) WriteFrame() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	req := s.keyReq.Swap(false)
+	key := s.video && (s.frames.Load() == 0 || req ||
+		(s.keyInterval > 0 && now.Sub(s.lastKey) >= s.keyInterval))
+	size := s.frameBytes
+	if key {
+		size = s.keyBytes
+		s.lastKey = now
+		s.keyframes.Add(1)
+	}
+	s.f.reset()
+	s.p.build(&s.f, key, size)
+	var first error
+	payloads := s.f.payloads()
+	for i, payload := range payloads {
+		m := Marker{StreamID: s.stream, Seq: s.seq, SendTime: s.now().UnixNano()}
+		_ = PutMarker(payload, m) // payloads always have room for it
+		s.seq++
+		s.pkt.Marker = s.video && i == len(payloads)-1
+		s.pkt.Payload = payload
+		if err := s.w.WriteRTP(&s.pkt); err != nil {
+			s.writeErrors.Add(1)
+			if first == nil {
+				first = fmt.Errorf("source: write rtp: %w", err)
+			}
+		}
+		s.pkt.SequenceNumber++
+		s.packets.Add(1)
+		s.bytes.Add(uint64(len(payload)))
+	}
+	s.pkt.Timestamp += s.tsStep
+	s.frames.Add(1)
+	return first
+}
+
+// Start writes a frame now and then one per frame period until Close is
+// called or ctx ends. Only the first call starts anything.
+func (s *Source) Start(ctx context.Context) {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.started || s.closed {
+		return
+	}
+	s.started = true
+	s.wg.Add(1)
+	go s.run(ctx)
+}
+
+func (s *Source) run(ctx context.Context) {
+	defer s.wg.Done()
+	t := s.newTicker(s.period)
+	defer t.Stop()
+	for {
+		_ = s.WriteFrame() // errors are counted in Stats
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.quit:
+			return
+		case <-t.C():
+		}
+	}
+}
+
+// Close stops the goroutine Start began and waits for it. Idempotent.
+func (s *Source) Close() error {
+	s.life.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.quit)
+	}
+	s.life.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Source) Stats() SourceStats {
+	return SourceStats{
+		Frames:      s.frames.Load(),
+		Keyframes:   s.keyframes.Load(),
+		Packets:     s.packets.Load(),
+		Bytes:       s.bytes.Load(),
+		WriteErrors: s.writeErrors.Load(),
+	}
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/lethe-rtc/lethe/auth"
+	"github.com/lethe-rtc/lethe/compliance"
+	"github.com/lethe-rtc/lethe/internal/workerpool"
+	"github.com/lethe-rtc/lethe/signaling"
+	"github.com/lethe-rtc/lethe/store"
+)
+
+type serveConfig struct {
+	listen          string
+	dataDir         string
+	udpHost         string
+	udpPort         int
+	workers         int
+	allowUnenforced bool
+	allowedOrigins  string
+	joinTimeout     time.Duration
+	iceFailed       time.Duration
+}
+
+func (c *serveConfig) validate() error {
+	host, _, err := net.SplitHostPort(c.listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		// Lethe is loopback-only until TLS and a public deployment story land.
+		return fmt.Errorf("--listen %s: only loopback addresses are supported in this version", c.listen)
+	}
+	if ip := net.ParseIP(c.udpHost); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("--udp-host %s: only loopback addresses are supported in this version", c.udpHost)
+	}
+	if c.workers < 1 || c.workers > 64 {
+		return errors.New("--workers must be 1..64")
+	}
+	if c.udpPort < 0 || c.udpPort+c.workers > 65535 {
+		return errors.New("--udp-port out of range")
+	}
+	return nil
+}
+
+func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:7880", "HTTP and WebSocket address")
+	fs.StringVar(&cfg.dataDir, "data-dir", "./lethe-data", "data directory (store, admin key)")
+	fs.StringVar(&cfg.udpHost, "udp-host", "127.0.0.1", "media UDP host")
+	fs.IntVar(&cfg.udpPort, "udp-port", 7882, "media UDP port of worker 0; worker i uses port+i (0: any free port)")
+	fs.IntVar(&cfg.workers, "workers", 1, "number of media worker processes")
+	fs.BoolVar(&cfg.allowUnenforced, "allow-unenforced", false,
+		"DEGRADED: run media workers even where the kernel cannot enforce the no-write lock-down")
+	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", "", "comma-separated browser origins allowed besides the server's own")
+	fs.DurationVar(&cfg.joinTimeout, "join-timeout", 10*time.Second, "time a new connection has to join")
+	fs.DurationVar(&cfg.iceFailed, "ice-failed-timeout", 10*time.Second, "drop a participant whose media is silent this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+
+	st, info, err := store.Bootstrap(ctx, cfg.dataDir, time.Now())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("serve: find own binary: %w", err)
+	}
+	pool, err := workerpool.Start(ctx, workerpool.Config{
+		Exe: exe, Workers: cfg.workers, UDPHost: cfg.udpHost, UDPPort: cfg.udpPort,
+		AllowUnenforced: cfg.allowUnenforced, Logger: log,
+		Args: []string{"--ice-failed-timeout", cfg.iceFailed.String()},
+	})
+	if err != nil {
+		return err
+	}
+	shutdownPool := func() {
+		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := pool.Close(c); err != nil {
+			log.Error("worker shutdown", "err", err.Error())
+		}
+	}
+
+	var origins []string
+	for o := range strings.SplitSeq(cfg.allowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	sig := signaling.NewServer(signaling.ServerConfig{
+		Verifier: &auth.Verifier{Keys: st}, Backend: pool, Logger: log,
+		AllowedOrigins: origins, JoinTimeout: cfg.joinTimeout,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/signal", sig)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		shutdownPool()
+		return fmt.Errorf("serve: %w", err)
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 16 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+
+	printBanner(stdout, &cfg, ln.Addr().String(), info, pool.Workers())
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-served:
+		log.Error("http server stopped", "err", err.Error())
+	}
+	c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = sig.Shutdown(c)
+	_ = hs.Shutdown(c)
+	shutdownPool()
+	log.Info("stopped")
+	return nil
+}
+
+func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, workers []workerpool.Worker) {
+	fmt.Fprintf(w, "Lethe %s — WebRTC SFU, media in memory only\n", version)
+	fmt.Fprintf(w, "  signaling:  ws://%s/v1/signal\n", addr)
+	for _, wk := range workers {
+		var r compliance.Report
+		state := "lock-down UNKNOWN"
+		if json.Unmarshal(wk.Report, &r) == nil {
+			state = fmt.Sprintf("locked down (Landlock ABI %d, no writable path, not dumpable, core limit 0)", r.LandlockABI)
+			if !r.Enforced {
+				state = "!!! lock-down NOT ENFORCED: " + strings.Join(r.Warnings, "; ")
+			}
+		}
+		fmt.Fprintf(w, "  worker %d:   pid %d, media udp %s, %s\n", wk.Index, wk.PID, wk.UDP, state)
+	}
+	if cfg.allowUnenforced {
+		fmt.Fprintln(w, "  !!! WARNING: --allow-unenforced: media workers may run WITHOUT the no-write lock-down. !!!")
+	}
+	fmt.Fprintf(w, "  data dir:   %s\n", info.DataDir)
+	fmt.Fprintf(w, "  admin key:  %s\n", info.AdminKeyPath)
+	if info.DefaultApp.SDKAppID != 0 {
+		fmt.Fprintf(w, "  app:        SDKAppID %d (%q)\n", info.DefaultApp.SDKAppID, info.DefaultApp.Name)
+		fmt.Fprintf(w, "  mint a token:\n    lethe token --data-dir %s --app %d --user alice --ttl 1h\n",
+			cfg.dataDir, info.DefaultApp.SDKAppID)
+	}
+}

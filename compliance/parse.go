@@ -1,0 +1,121 @@
+package compliance
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// statusField returns the value of "key:" in a /proc/<pid>/status (or
+// fdinfo) file, with surrounding blanks trimmed.
+func statusField(data []byte, key string) (string, error) {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), ":")
+		if ok && name == key {
+			return strings.TrimSpace(value), nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", fmt.Errorf("%w: %s: %v", ErrMalformed, key, err)
+	}
+	return "", fmt.Errorf("%w: no %q field", ErrMalformed, key)
+}
+
+// parseNoNewPrivs reads the NoNewPrivs field of a status file.
+func parseNoNewPrivs(status []byte) (bool, error) {
+	v, err := statusField(status, "NoNewPrivs")
+	if err != nil {
+		return false, err
+	}
+	switch v {
+	case "0":
+		return false, nil
+	case "1":
+		return true, nil
+	}
+	return false, fmt.Errorf("%w: NoNewPrivs %q", ErrMalformed, v)
+}
+
+// parseIDs reads the four ids (real, effective, saved, filesystem) of the
+// "Uid" or "Gid" field of a status file.
+func parseIDs(status []byte, key string) ([4]int, error) {
+	var ids [4]int
+	v, err := statusField(status, key)
+	if err != nil {
+		return ids, err
+	}
+	f := strings.Fields(v)
+	if len(f) != len(ids) {
+		return ids, fmt.Errorf("%w: %s %q", ErrMalformed, key, v)
+	}
+	for i, s := range f {
+		n, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return ids, fmt.Errorf("%w: %s %q", ErrMalformed, key, v)
+		}
+		ids[i] = int(n)
+	}
+	return ids, nil
+}
+
+// parseFdinfoFlags reads the "flags" field of /proc/<pid>/fdinfo/<n>, which
+// the kernel prints in octal.
+func parseFdinfoFlags(fdinfo []byte) (int, error) {
+	v, err := statusField(fdinfo, "flags")
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseUint(v, 8, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%w: fdinfo flags %q", ErrMalformed, v)
+	}
+	return int(n), nil
+}
+
+// coreLimitRow is the row name of RLIMIT_CORE in /proc/<pid>/limits.
+const coreLimitRow = "Max core file size"
+
+// parseCoreLimit reads the RLIMIT_CORE row of /proc/<pid>/limits:
+//
+//	Max core file size        0                    unlimited            bytes
+//
+// "unlimited" is math.MaxUint64 (RLIM_INFINITY).
+func parseCoreLimit(limits []byte) (soft, hard uint64, err error) {
+	sc := bufio.NewScanner(bytes.NewReader(limits))
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), coreLimitRow)
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 3 || f[2] != "bytes" {
+			return 0, 0, fmt.Errorf("%w: limits row %q", ErrMalformed, sc.Text())
+		}
+		if soft, err = parseLimit(f[0]); err != nil {
+			return 0, 0, err
+		}
+		if hard, err = parseLimit(f[1]); err != nil {
+			return 0, 0, err
+		}
+		return soft, hard, nil
+	}
+	if err := sc.Err(); err != nil {
+		return 0, 0, fmt.Errorf("%w: limits: %v", ErrMalformed, err)
+	}
+	return 0, 0, fmt.Errorf("%w: no %q row", ErrMalformed, coreLimitRow)
+}
+
+func parseLimit(s string) (uint64, error) {
+	if s == "unlimited" {
+		return math.MaxUint64, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: limit %q", ErrMalformed, s)
+	}
+	return n, nil
+}

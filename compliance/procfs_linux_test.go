@@ -1,0 +1,180 @@
+package compliance
+
+import (
+	"errors"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestWritableFilesChild(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	w, rw, ro := filepath.Join(dir, "w"), filepath.Join(dir, "rw"), filepath.Join(dir, "ro")
+	if err := os.WriteFile(ro, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := startHelper(t, modeWriter, envWriteFile+"="+w, envRDWRFile+"="+rw, envReadFile+"="+ro)
+	c.wantNoHelperErr(t)
+
+	files, err := WritableFiles(c.pid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Positive control: both files open for writing are reported, and
+	// nothing else (not the read-only file, /dev/null, pipes).
+	want := []string{w, rw}
+	if !slices.Equal(files, want) {
+		t.Errorf("WritableFiles(child) = %q, want %q", files, want)
+	}
+}
+
+func TestWritableFilesSelf(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "gone")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	files, err := WritableFiles(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A deleted file is still reported, as the kernel names it.
+	if !slices.Contains(files, path+" (deleted)") {
+		t.Errorf("WritableFiles(self) = %q, want it to contain %q", files, path+" (deleted)")
+	}
+}
+
+func TestInspectNoSuchProcess(t *testing.T) {
+	t.Parallel()
+	const pid = math.MaxInt32 // above pid_max
+	if _, err := WritableFiles(pid); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("WritableFiles: %v", err)
+	}
+	if _, err := NoNewPrivs(pid); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("NoNewPrivs: %v", err)
+	}
+	if _, _, err := CoreLimit(pid); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("CoreLimit: %v", err)
+	}
+	if _, err := Dumpable(pid); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Dumpable: %v", err)
+	}
+}
+
+func TestNoNewPrivsControl(t *testing.T) {
+	t.Parallel()
+	// Negative control (the positive one is TestLockDownWorker): a plain
+	// child inherits our flag, which a test process does not have.
+	self, err := NoNewPrivs(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if self {
+		t.Skip("this test process already runs with no_new_privs; no negative control possible")
+	}
+	if nnp, err := NoNewPrivs(sleeper(t)); err != nil || nnp {
+		t.Errorf("NoNewPrivs(sleep) = %v, %v; want false", nnp, err)
+	}
+}
+
+func TestCoreLimitControl(t *testing.T) {
+	t.Parallel()
+	pid := sleeper(t)
+	set := func(soft, hard uint64) {
+		t.Helper()
+		if err := unix.Prlimit(pid, unix.RLIMIT_CORE, &unix.Rlimit{Cur: soft, Max: hard}, nil); err != nil {
+			t.Skipf("prlimit on our own child: %v", err)
+		}
+	}
+	tests := []struct {
+		name       string
+		soft, hard uint64
+		root       bool // raising a hard limit needs CAP_SYS_RESOURCE
+	}{
+		{"unlimited", math.MaxUint64, math.MaxUint64, true},
+		{"numbers", 4096, 1 << 20, false},
+		{"zero", 0, 0, false},
+	}
+	for _, tc := range tests {
+		if tc.root && os.Geteuid() != 0 {
+			continue
+		}
+		set(tc.soft, tc.hard)
+		soft, hard, err := CoreLimit(pid)
+		if err != nil || soft != tc.soft || hard != tc.hard {
+			t.Errorf("%s: CoreLimit = %d, %d, %v; want %d, %d", tc.name, soft, hard, err, tc.soft, tc.hard)
+		}
+	}
+}
+
+func BenchmarkWritableFiles(b *testing.B) {
+	pid := os.Getpid()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := WritableFiles(pid); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestDumpableControls(t *testing.T) {
+	t.Parallel()
+	// Positive control: a plain child of the same user is dumpable.
+	if d, err := Dumpable(sleeper(t)); err != nil || !d {
+		t.Errorf("Dumpable(sleep) = %v, %v; want true", d, err)
+	}
+	// Negative control: a child that cleared its own flag.
+	c := startHelper(t, modeNonDumpable)
+	c.wantNoHelperErr(t)
+	if d, err := Dumpable(c.pid()); err != nil || d {
+		t.Errorf("Dumpable(prctl(PR_SET_DUMPABLE, 0) child) = %v, %v; want false", d, err)
+	}
+	// Ourselves: answered by prctl, since the kernel always lets a process
+	// into its own /proc.
+	if d, err := Dumpable(os.Getpid()); err != nil || !d {
+		t.Errorf("Dumpable(self) = %v, %v; want true", d, err)
+	}
+}
+
+func TestDumpableOtherUser(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  []string
+		want bool
+		err  error
+	}{
+		// Changing uid makes a process non-dumpable (fs.suid_dumpable);
+		// prctl can make it dumpable again.
+		{"setuid", nil, false, nil},
+		{"setuid then dumpable", []string{envSetDumpable + "=1"}, true, nil},
+		{"saved uid 0", []string{envSavedRoot + "=1", envSetDumpable + "=1"}, false, ErrCannotTell},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := startHelper(t, modeSetuid, tc.env...)
+			c.wantNoHelperErr(t)
+			d, err := Dumpable(c.pid())
+			if !errors.Is(err, tc.err) || d != tc.want {
+				t.Errorf("Dumpable = %v, %v; want %v, %v", d, err, tc.want, tc.err)
+			}
+			if err != nil && !strings.Contains(err.Error(), "mixed") {
+				t.Errorf("error does not say why: %v", err)
+			}
+		})
+	}
+}

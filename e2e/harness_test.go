@@ -1,0 +1,299 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lethe-rtc/lethe/client"
+	"github.com/lethe-rtc/lethe/signaling"
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/goleak"
+)
+
+// lethePath is the binary under test, built once by TestMain.
+var lethePath string
+
+func TestMain(m *testing.M) {
+	if os.Getenv(clientHelperEnv) != "" {
+		os.Exit(runClientHelper())
+	}
+	dir, err := os.MkdirTemp("", "lethe-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	lethePath = filepath.Join(dir, "lethe")
+	build := exec.Command("go", "build", "-o", lethePath, "../cmd/lethe")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build lethe:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// server is one running `lethe serve`.
+type server struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	dataDir string
+	url     string // ws://.../v1/signal
+	appID   uint32
+	stdout  syncBuffer
+	stderr  syncBuffer
+	exited  chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var (
+	signalRE = regexp.MustCompile(`signaling:\s+(ws://\S+)`)
+	appRE    = regexp.MustCompile(`SDKAppID (\d+)`)
+)
+
+// startServer runs lethe serve on free loopback ports with a fresh data
+// dir, and stops it when the test ends.
+func startServer(t *testing.T, args ...string) *server {
+	t.Helper()
+	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), exited: make(chan struct{})}
+	all := append([]string{"serve", "--data-dir", s.dataDir, "--listen", "127.0.0.1:0", "--udp-port", "0"}, args...)
+	s.cmd = exec.Command(lethePath, all...)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Stdout = pw
+	s.cmd.Stderr = &s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			fmt.Fprintln(&s.stdout, sc.Text())
+		}
+	}()
+	go func() {
+		_ = s.cmd.Wait()
+		close(s.exited)
+	}()
+	t.Cleanup(func() { s.stop() })
+
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		out := s.stdout.String()
+		if m := signalRE.FindStringSubmatch(out); m != nil {
+			if a := appRE.FindStringSubmatch(out); a != nil {
+				s.url = m[1]
+				id, _ := strconv.ParseUint(a[1], 10, 32)
+				s.appID = uint32(id)
+				return s
+			}
+		}
+		select {
+		case <-s.exited:
+			t.Fatalf("lethe serve exited early:\n%s\n%s", s.stdout.String(), s.stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("lethe serve did not start:\n%s\n%s", s.stdout.String(), s.stderr.String())
+	return nil
+}
+
+// stop sends SIGTERM and waits; a server still running after 15 s fails
+// the test. No worker may outlive it.
+func (s *server) stop() {
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	workers := s.workerPIDs()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(15 * time.Second):
+		_ = s.cmd.Process.Kill()
+		s.t.Errorf("lethe serve did not stop within 15s after SIGTERM")
+		<-s.exited
+	}
+	for _, pid := range workers {
+		if err := syscall.Kill(pid, 0); err == nil {
+			s.t.Errorf("worker %d still running after serve exited", pid)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// workerPIDs lists the serve process's children: its media workers.
+func (s *server) workerPIDs() []int {
+	var pids []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", s.cmd.Process.Pid))
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, field := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(field); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// token mints a UserSig with the real `lethe token` command.
+func (s *server) token(user string, extra ...string) string {
+	s.t.Helper()
+	args := append([]string{"token", "--data-dir", s.dataDir, "--app", strconv.FormatUint(uint64(s.appID), 10), "--user", user}, extra...)
+	out, err := exec.Command(lethePath, args...).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			s.t.Fatalf("lethe token: %v: %s", err, ee.Stderr)
+		}
+		s.t.Fatalf("lethe token: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// participant is a connected, joined client.
+type participant struct {
+	*client.Client
+	user   string
+	joined *signaling.Joined
+	tracks chan *webrtc.TrackRemote
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func (s *server) dial(t *testing.T) *client.Client {
+	t.Helper()
+	c, err := client.Dial(ctxT(t, 10*time.Second), s.url, client.Options{})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// join connects user to a numeric room (or strRoom when room is 0).
+func (s *server) join(t *testing.T, user string, room uint32, strRoom string) *participant {
+	t.Helper()
+	c := s.dial(t)
+	p := &participant{Client: c, user: user, tracks: make(chan *webrtc.TrackRemote, 32)}
+	c.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { p.tracks <- tr })
+	j, err := c.Join(ctxT(t, 10*time.Second), signaling.Join{
+		SDKAppID: s.appID, UserID: user, UserSig: s.token(user), RoomID: room, StrRoomID: strRoom,
+	})
+	if err != nil {
+		t.Fatalf("join %s: %v", user, err)
+	}
+	p.joined = j
+	return p
+}
+
+// publishAV publishes a video track (VP8 or H.264) and an Opus track,
+// started and closed with the test.
+func (p *participant) publishAV(t *testing.T, h264 bool, opts client.SourceOptions) []*client.Track {
+	t.Helper()
+	newVideo := client.NewVP8Track
+	if h264 {
+		newVideo = client.NewH264Track
+	}
+	v, err := newVideo("video-"+p.user, "stream-"+p.user, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := client.NewOpusTrack("audio-"+p.user, "stream-"+p.user, client.SourceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Publish(ctxT(t, 10*time.Second), v, a); err != nil {
+		t.Fatalf("publish %s: %v", p.user, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	v.Start(ctx)
+	a.Start(ctx)
+	t.Cleanup(func() {
+		cancel()
+		_ = v.Close()
+		_ = a.Close()
+	})
+	return []*client.Track{v, a}
+}
+
+// waitEvent waits for an event of type typ matching ok.
+func waitEvent(t *testing.T, c *client.Client, typ string, d time.Duration, ok func(client.Event) bool) client.Event {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case e := <-c.Events():
+			if e.Type == typ && (ok == nil || ok(e)) {
+				return e
+			}
+		case <-timeout:
+			t.Fatalf("no %s event within %v", typ, d)
+			return client.Event{}
+		}
+	}
+}
+
+// checkTrack runs a Checker on a remote track until the test ends.
+func checkTrack(t *testing.T, tr *webrtc.TrackRemote) *client.Checker {
+	ch := client.NewChecker(client.CheckerOptions{MimeType: tr.Codec().MimeType})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = ch.Run(ctx, tr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return ch
+}
+
+// leakCheck verifies, after every other cleanup, that the test left no
+// goroutine behind.
+func leakCheck(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+}

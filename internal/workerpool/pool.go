@@ -1,0 +1,491 @@
+package workerpool
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lethe-rtc/lethe/internal/ipc"
+	"github.com/lethe-rtc/lethe/signaling"
+)
+
+// Errors.
+var (
+	ErrClosed      = errors.New("workerpool: closed")
+	ErrNoWorker    = errors.New("workerpool: no worker available")
+	ErrWorkerStart = errors.New("workerpool: worker failed to start")
+)
+
+// Config configures the pool.
+type Config struct {
+	Exe             string   // the lethe binary
+	Workers         int      // default 1
+	UDPHost         string   // default 127.0.0.1
+	UDPPort         int      // worker i listens on UDPPort+i; 0 picks free ports
+	AllowUnenforced bool     // let workers run where lock-down cannot be enforced
+	Args            []string // extra arguments for `lethe worker`
+	Logger          *slog.Logger
+	ReadyTimeout    time.Duration // default 15s
+}
+
+// Worker describes a running worker.
+type Worker struct {
+	Index  int
+	PID    int
+	UDP    string
+	Report json.RawMessage // the worker's lock-down report, as it measured it
+}
+
+// Pool owns the workers.
+type Pool struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	procs    []*proc
+	rooms    map[string]*roomEntry
+	nextSID  uint64
+	closed   bool
+	wg       sync.WaitGroup
+	restarts int
+}
+
+type roomEntry struct {
+	p        *proc
+	sessions int
+}
+
+// Start spawns the workers and waits until each reports ready.
+func Start(ctx context.Context, cfg Config) (*Pool, error) {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 1
+	}
+	if cfg.UDPHost == "" {
+		cfg.UDPHost = "127.0.0.1"
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 15 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Pool{cfg: cfg, log: cfg.Logger, rooms: make(map[string]*roomEntry), procs: make([]*proc, cfg.Workers)}
+	closeInheritedOnExec()
+	for i := range cfg.Workers {
+		w, err := p.spawn(ctx, i)
+		if err != nil {
+			_ = p.Close(context.Background())
+			return nil, err
+		}
+		p.mu.Lock()
+		p.procs[i] = w
+		p.mu.Unlock()
+	}
+	return p, nil
+}
+
+// Workers describes the running workers.
+func (p *Pool) Workers() []Worker {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Worker, 0, len(p.procs))
+	for _, w := range p.procs {
+		if w != nil && !w.dead {
+			out = append(out, Worker{Index: w.idx, PID: w.cmd.Process.Pid, UDP: w.udp, Report: w.report})
+		}
+	}
+	return out
+}
+
+// proc is one worker process.
+type proc struct {
+	pool     *Pool
+	idx      int
+	udp      string
+	cmd      *exec.Cmd
+	conn     *ipc.Conn
+	report   json.RawMessage
+	sessions map[uint64]*session // guarded by pool.mu
+	dead     bool                // guarded by pool.mu
+	tail     *tail
+	exited   chan struct{}
+}
+
+func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("workerpool: socketpair: %w", err)
+	}
+	parent := os.NewFile(uintptr(fds[0]), "ipc-control")
+	child := os.NewFile(uintptr(fds[1]), "ipc-worker")
+	defer child.Close()
+
+	port := 0
+	if p.cfg.UDPPort > 0 {
+		port = p.cfg.UDPPort + idx
+	}
+	udp := net.JoinHostPort(p.cfg.UDPHost, strconv.Itoa(port))
+	args := []string{"worker", "--index", strconv.Itoa(idx), "--udp", udp}
+	if p.cfg.AllowUnenforced {
+		args = append(args, "--allow-unenforced")
+	}
+	args = append(args, p.cfg.Args...)
+	cmd := exec.Command(p.cfg.Exe, args...)
+	cmd.ExtraFiles = []*os.File{child} // fd 3 in the worker
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		parent.Close()
+		return nil, fmt.Errorf("workerpool: stdout: %w", err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		parent.Close()
+		return nil, fmt.Errorf("workerpool: stderr: %w", err)
+	}
+	w := &proc{
+		pool: p, idx: idx, udp: udp, cmd: cmd, conn: ipc.NewConn(parent),
+		sessions: make(map[uint64]*session), tail: newTail(8), exited: make(chan struct{}),
+	}
+	if err := cmd.Start(); err != nil {
+		parent.Close()
+		return nil, fmt.Errorf("workerpool: start worker: %w", err)
+	}
+	var outWG sync.WaitGroup
+	outWG.Add(2)
+	go w.pipe(&outWG, stdout, "stdout")
+	go w.pipe(&outWG, stderr, "stderr")
+	go func() {
+		outWG.Wait() // Wait closes the pipes: drain them first
+		_ = cmd.Wait()
+		close(w.exited)
+	}()
+
+	ready := make(chan error, 1)
+	go func() {
+		f, err := w.conn.Recv()
+		switch {
+		case err != nil:
+			ready <- err
+		case f.Op != ipc.OpReady:
+			ready <- fmt.Errorf("unexpected first frame %q", f.Op)
+		default:
+			var r ipc.Ready
+			if err := json.Unmarshal(f.Data, &r); err != nil {
+				ready <- fmt.Errorf("bad ready frame: %w", err)
+				return
+			}
+			w.report, w.udp = r.Lockdown, r.UDP
+			ready <- nil
+		}
+	}()
+	timer := time.NewTimer(p.cfg.ReadyTimeout)
+	defer timer.Stop()
+	select {
+	case err = <-ready:
+	case <-timer.C:
+		err = errors.New("timed out")
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		_ = cmd.Process.Kill()
+		<-w.exited
+		w.conn.Close()
+		return nil, fmt.Errorf("%w: worker %d: %v; its last words: %s", ErrWorkerStart, idx, err, w.tail.String())
+	}
+	p.log.Info("media worker ready", "worker", idx, "pid", cmd.Process.Pid, "udp", udp)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		w.readLoop()
+	}()
+	return w, nil
+}
+
+// pipe forwards a worker's output lines to the control process's log.
+func (w *proc) pipe(wg *sync.WaitGroup, r io.Reader, stream string) {
+	defer wg.Done()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), 64<<10)
+	for sc.Scan() {
+		line := sc.Text()
+		w.tail.add(line)
+		w.pool.log.Info("worker output", "worker", w.idx, "stream", stream, "line", line)
+	}
+}
+
+// readLoop relays the worker's frames to sessions until the worker goes.
+func (w *proc) readLoop() {
+	for {
+		f, err := w.conn.Recv()
+		if err != nil {
+			break
+		}
+		w.pool.mu.Lock()
+		s := w.sessions[f.Session]
+		if f.Op == ipc.OpClosed && s != nil {
+			w.pool.forgetLocked(s)
+		}
+		w.pool.mu.Unlock()
+		if s == nil {
+			continue
+		}
+		switch f.Op {
+		case ipc.OpMsg:
+			s.sink.Deliver(f.Data)
+		case ipc.OpClosed:
+			var c signaling.Closed
+			_ = json.Unmarshal(f.Data, &c)
+			s.sink.Closed(c)
+		}
+	}
+	w.conn.Close()
+	<-w.exited
+	w.pool.lost(w)
+}
+
+// lost handles a worker that exited: its participants are told and the
+// worker is replaced, unless the pool is closing.
+func (p *Pool) lost(w *proc) {
+	p.mu.Lock()
+	w.dead = true
+	orphans := make([]*session, 0, len(w.sessions))
+	for _, s := range w.sessions {
+		orphans = append(orphans, s)
+		p.forgetLocked(s)
+	}
+	closing := p.closed
+	p.mu.Unlock()
+	if !closing {
+		p.log.Error("media worker exited", "worker", w.idx, "pid", w.cmd.Process.Pid,
+			"state", w.cmd.ProcessState.String(), "sessions", len(orphans))
+	}
+	code := signaling.CodeWorkerUnavailable
+	if closing {
+		code = signaling.CodeShuttingDown
+	}
+	for _, s := range orphans {
+		if raw, err := signaling.Encode(signaling.TypeError, 0, signaling.Error{Code: code, Message: code.String()}); err == nil {
+			s.sink.Deliver(raw)
+		}
+		if raw, err := signaling.Encode(signaling.TypeBye, 0, signaling.Bye{Code: code, Reason: code.String()}); err == nil {
+			s.sink.Deliver(raw)
+		}
+		s.sink.Closed(signaling.Closed{Code: code, Reason: code.String()})
+	}
+	if closing {
+		return
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.respawn(w.idx)
+	}()
+}
+
+func (p *Pool) respawn(idx int) {
+	delay := 100 * time.Millisecond
+	for {
+		p.mu.Lock()
+		closed := p.closed
+		p.mu.Unlock()
+		if closed {
+			return
+		}
+		w, err := p.spawn(context.Background(), idx)
+		if err == nil {
+			p.mu.Lock()
+			if p.closed {
+				p.mu.Unlock()
+				_ = w.conn.Send(ipc.OpShutdown, 0, nil)
+				return
+			}
+			p.procs[idx] = w
+			p.restarts++
+			p.mu.Unlock()
+			return
+		}
+		p.log.Error("media worker restart failed", "worker", idx, "err", err.Error())
+		time.Sleep(delay)
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// session is one participant's line to a worker.
+type session struct {
+	id   uint64
+	w    *proc
+	room string
+	sink signaling.Sink
+}
+
+// Open places o's room on a worker (the one already hosting it, or the
+// least busy) and opens the session there.
+func (p *Pool) Open(o signaling.Open, sink signaling.Sink) (signaling.Session, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrClosed
+	}
+	e := p.rooms[o.RoomKey]
+	if e == nil {
+		var best *proc
+		for _, w := range p.procs {
+			if w == nil || w.dead {
+				continue
+			}
+			if best == nil || len(w.sessions) < len(best.sessions) {
+				best = w
+			}
+		}
+		if best == nil {
+			p.mu.Unlock()
+			return nil, ErrNoWorker
+		}
+		e = &roomEntry{p: best}
+		p.rooms[o.RoomKey] = e
+	}
+	p.nextSID++
+	s := &session{id: p.nextSID, w: e.p, room: o.RoomKey, sink: sink}
+	e.sessions++
+	e.p.sessions[s.id] = s
+	p.mu.Unlock()
+	if err := e.p.conn.Send(ipc.OpOpen, s.id, o); err != nil {
+		p.mu.Lock()
+		p.forgetLocked(s)
+		p.mu.Unlock()
+		return nil, fmt.Errorf("%w: %v", ErrNoWorker, err)
+	}
+	return s, nil
+}
+
+// forgetLocked removes s from its worker and its room's count.
+func (p *Pool) forgetLocked(s *session) {
+	if _, ok := s.w.sessions[s.id]; !ok {
+		return
+	}
+	delete(s.w.sessions, s.id)
+	if e := p.rooms[s.room]; e != nil && e.p == s.w {
+		e.sessions--
+		if e.sessions <= 0 {
+			delete(p.rooms, s.room)
+		}
+	}
+}
+
+// Send relays one client message.
+func (s *session) Send(raw []byte) error {
+	return s.w.conn.Send(ipc.OpMsg, s.id, json.RawMessage(raw))
+}
+
+// Close tells the worker the client is gone.
+func (s *session) Close() {
+	_ = s.w.conn.Send(ipc.OpClose, s.id, nil)
+}
+
+// Close shuts every worker down: each tells its participants and exits.
+// Workers still running when ctx ends are killed.
+func (p *Pool) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	procs := make([]*proc, 0, len(p.procs))
+	for _, w := range p.procs {
+		if w != nil {
+			procs = append(procs, w)
+		}
+	}
+	p.mu.Unlock()
+	for _, w := range procs {
+		_ = w.conn.Send(ipc.OpShutdown, 0, nil)
+	}
+	var err error
+	for _, w := range procs {
+		select {
+		case <-w.exited:
+		case <-ctx.Done():
+			_ = w.cmd.Process.Kill()
+			<-w.exited
+			err = fmt.Errorf("workerpool: worker %d killed after shutdown timeout", w.idx)
+		}
+	}
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	<-done
+	return err
+}
+
+// Restarts counts workers replaced after a crash.
+func (p *Pool) Restarts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.restarts
+}
+
+var _ signaling.Backend = (*Pool)(nil)
+
+// tail keeps a worker's last output lines for start-up errors.
+type tail struct {
+	mu    sync.Mutex
+	lines []string
+	n     int
+}
+
+func newTail(n int) *tail { return &tail{n: n} }
+
+func (t *tail) add(s string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lines = append(t.lines, s)
+	if len(t.lines) > t.n {
+		t.lines = t.lines[1:]
+	}
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.lines) == 0 {
+		return "(none)"
+	}
+	out := ""
+	for i, l := range t.lines {
+		if i > 0 {
+			out += " | "
+		}
+		out += l
+	}
+	return out
+}
+
+// closeInheritedOnExec marks every descriptor this process inherited (other
+// than stdin, stdout and stderr) close-on-exec, so that no worker starts
+// with a descriptor it was never meant to have. Go opens its own
+// descriptors close-on-exec already.
+func closeInheritedOnExec() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
+}

@@ -1,0 +1,17 @@
+// Package sfu is Lethe's selective forwarding unit. It runs inside the
+// locked-down media worker: rooms, participants with a publisher and a
+// subscriber PeerConnection each, and the in-memory RTP forwarding path
+// between them.
+//
+// Media never leaves memory here: packets live in per-track NACK caches
+// and per-subscriber bounded queues, and this package imports no file or
+// store API (a test keeps it that way).
+//
+// The forwarding path: one reader goroutine per published track reads a
+// packet, strips header extensions in place, keeps it in the track's NACK
+// cache and pushes it into each subscriber's bounded queue, never blocking;
+// one writer goroutine per subscriber rewrites sequence number, timestamp,
+// SSRC and payload type for that subscriber and writes it out. A slow
+// subscriber loses packets of its own (counted by reason); nobody else
+// notices.
+package sfu

@@ -1,0 +1,174 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lethe-rtc/lethe/internal/rewrite"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// downTrack sends one published track to one subscriber. It is the
+// webrtc.TrackLocal on the subscriber's PeerConnection.
+type downTrack struct {
+	up  *upTrack
+	sub *Participant
+
+	b       atomic.Pointer[binding] // nil until negotiated
+	needKey atomic.Bool             // drop until a keyframe starts
+
+	mu sync.Mutex // guards rw
+	rw *rewrite.Stream
+
+	sender *webrtc.RTPSender
+}
+
+type binding struct {
+	ssrc uint32
+	pt   uint8
+	ws   webrtc.TrackLocalWriter
+}
+
+var _ webrtc.TrackLocal = (*downTrack)(nil)
+
+func newDownTrack(u *upTrack, sub *Participant) *downTrack {
+	return &downTrack{up: u, sub: sub, rw: rewrite.New(u.remote.Codec().ClockRate)}
+}
+
+// ID is the track id subscribers see: the SFU's id of the published track.
+func (d *downTrack) ID() string { return d.up.id }
+
+// StreamID is the publishing participant's id.
+func (d *downTrack) StreamID() string { return d.up.owner.id }
+
+// RID is empty: one encoding per track for now.
+func (d *downTrack) RID() string { return "" }
+
+// Kind is audio or video.
+func (d *downTrack) Kind() webrtc.RTPCodecType { return d.up.remote.Kind() }
+
+// Bind picks the subscriber's payload type for the publisher's codec.
+func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	want := d.up.remote.Codec()
+	var match *webrtc.RTPCodecParameters
+	for _, c := range ctx.CodecParameters() {
+		if !strings.EqualFold(c.MimeType, want.MimeType) {
+			continue
+		}
+		if strings.EqualFold(c.SDPFmtpLine, want.SDPFmtpLine) {
+			match = &c
+			break
+		}
+		if match == nil {
+			match = &c
+		}
+	}
+	if match == nil {
+		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	}
+	d.needKey.Store(d.up.isKey != nil)
+	d.b.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(match.PayloadType), ws: ctx.WriteStream()})
+	d.up.requestKeyframe()
+	return *match, nil
+}
+
+// Unbind stops sending.
+func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.b.Store(nil)
+	return nil
+}
+
+func (d *downTrack) start() {
+	d.up.addDown(d)
+	d.sub.s.wg.Add(1)
+	go func() {
+		defer d.sub.s.wg.Done()
+		d.rtcpLoop()
+	}()
+}
+
+func (d *downTrack) close() {
+	d.up.removeDown(d)
+	d.b.Store(nil)
+}
+
+// restart begins a new rewrite epoch and waits for a keyframe, after the
+// publisher resumed a paused track.
+func (d *downTrack) restart() {
+	d.mu.Lock()
+	d.rw.Pause()
+	d.mu.Unlock()
+	d.needKey.Store(d.up.isKey != nil)
+}
+
+// write rewrites pkt (12-byte header + payload) in place for this
+// subscriber and sends it.
+func (d *downTrack) write(pkt []byte, now time.Time) bool {
+	b := d.b.Load()
+	if b == nil {
+		return false
+	}
+	seq := binary.BigEndian.Uint16(pkt[2:])
+	ts := binary.BigEndian.Uint32(pkt[4:])
+	d.mu.Lock()
+	outSeq, outTS, ok := d.rw.Rewrite(seq, ts, now)
+	d.mu.Unlock()
+	if !ok {
+		return false
+	}
+	pkt[1] = pkt[1]&0x80 | b.pt&0x7f
+	binary.BigEndian.PutUint16(pkt[2:], outSeq)
+	binary.BigEndian.PutUint32(pkt[4:], outTS)
+	binary.BigEndian.PutUint32(pkt[8:], b.ssrc)
+	if _, err := b.ws.Write(pkt); err != nil {
+		d.sub.s.stats.droppedWriteError.Add(1)
+		return false
+	}
+	d.sub.s.stats.packetsOut.Add(1)
+	return true
+}
+
+// rtcpLoop answers the subscriber's NACKs from the track's cache and
+// passes its keyframe requests to the publisher. It ends when the sender
+// stops.
+func (d *downTrack) rtcpLoop() {
+	buf := make([]byte, 1500)
+	stats := &d.sub.s.stats
+	for {
+		pkts, _, err := d.sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pk := range pkts {
+			switch pk := pk.(type) {
+			case *rtcp.TransportLayerNack:
+				now := d.sub.s.cfg.Now()
+				for _, pair := range pk.Nacks {
+					for _, seq := range pair.PacketList() {
+						stats.nacksIn.Add(1)
+						d.mu.Lock()
+						in, ok := d.rw.Reverse(seq)
+						d.mu.Unlock()
+						n := 0
+						if ok {
+							n = d.up.cache.Get(in, buf)
+						}
+						if n == 0 {
+							stats.nackMisses.Add(1)
+							continue
+						}
+						if d.write(buf[:n], now) {
+							stats.retransmitted.Add(1)
+						}
+					}
+				}
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				d.up.requestKeyframe()
+			}
+		}
+	}
+}

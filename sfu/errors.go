@@ -1,0 +1,15 @@
+package sfu
+
+import "errors"
+
+// Errors returned by the SFU. Callers map them to client-visible codes.
+var (
+	ErrClosed           = errors.New("sfu: closed")
+	ErrNotAllowed       = errors.New("sfu: not allowed for this participant")
+	ErrBadSDP           = errors.New("sfu: SDP rejected")
+	ErrUnknownTrack     = errors.New("sfu: unknown track")
+	ErrTooManyTracks    = errors.New("sfu: too many tracks")
+	ErrConnectionFailed = errors.New("sfu: media connection failed")
+	ErrLeft             = errors.New("sfu: participant left")
+	ErrShutdown         = errors.New("sfu: shutting down")
+)

@@ -1,0 +1,60 @@
+package sfu
+
+import "github.com/pion/webrtc/v4"
+
+// Side names one of a participant's two PeerConnections.
+type Side int
+
+// The publisher PeerConnection receives the participant's media (the
+// client offers); the subscriber PeerConnection sends media to it (the SFU
+// offers).
+const (
+	Publisher Side = iota
+	Subscriber
+)
+
+// Events receives what happens to one participant. The SFU calls these
+// methods from its own goroutines, sometimes while holding a room lock: an
+// implementation must return at once (queue, never block) and must not
+// call back into the SFU.
+type Events interface {
+	ParticipantJoined(ParticipantInfo)
+	ParticipantLeft(participantID string)
+	TrackPublished(TrackInfo)
+	TrackUnpublished(TrackInfo)
+	TrackMuted(TrackInfo)
+	// Offer carries a new offer for the subscriber PeerConnection.
+	Offer(sdp string)
+	// Candidate carries a local ICE candidate; nil when gathering is done.
+	Candidate(side Side, c *webrtc.ICECandidateInit)
+	// Closed is the last call: the participant is gone from the room.
+	Closed(reason error)
+}
+
+// ParticipantConfig is what the caller decided about a participant before
+// it joins.
+type ParticipantConfig struct {
+	UserID        string // shown to the room; never logged
+	Role          string // opaque to the SFU, shown to the room
+	CanPublish    bool
+	AutoSubscribe bool
+}
+
+// ParticipantInfo describes a participant to the others.
+type ParticipantInfo struct {
+	ID     string
+	UserID string
+	Role   string
+	Tracks []TrackInfo
+}
+
+// TrackInfo describes a published track.
+type TrackInfo struct {
+	ID            string
+	ParticipantID string
+	Kind          string // "audio" or "video"
+	Codec         string // MIME type, e.g. "video/VP8"
+	ClientTrackID string // the publisher's own id for it
+	Mid           string
+	Muted         bool
+}

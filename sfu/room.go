@@ -1,0 +1,164 @@
+package sfu
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+)
+
+// room is the set of participants and published tracks under one key.
+// Lock order: room.mu before Participant.mu; nothing holding
+// Participant.mu takes room.mu.
+type room struct {
+	key string
+	s   *SFU
+
+	mu           sync.Mutex
+	participants []*Participant // in join order
+	tracks       map[string]*upTrack
+}
+
+func newRoom(s *SFU, key string) *room {
+	return &room{key: key, s: s, tracks: make(map[string]*upTrack)}
+}
+
+// join adds p and returns the others as they were before it came.
+func (r *room) join(p *Participant) []ParticipantInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	others := make([]ParticipantInfo, 0, len(r.participants))
+	for _, o := range r.participants {
+		others = append(others, r.infoLocked(o))
+	}
+	info := r.infoLocked(p)
+	for _, o := range r.participants {
+		o.ev.ParticipantJoined(info)
+	}
+	r.participants = append(r.participants, p)
+	r.s.stats.participants.Add(1)
+	return others
+}
+
+// leave removes p and everything it published.
+func (r *room) leave(p *Participant) {
+	r.mu.Lock()
+	i := slices.Index(r.participants, p)
+	if i < 0 {
+		r.mu.Unlock()
+		return
+	}
+	r.participants = slices.Delete(r.participants, i, i+1)
+	r.s.stats.participants.Add(-1)
+	var gone []*upTrack
+	for id, u := range r.tracks {
+		if u.owner == p {
+			delete(r.tracks, id)
+			gone = append(gone, u)
+		}
+	}
+	for _, u := range gone {
+		info := u.info()
+		for _, o := range r.participants {
+			o.ev.TrackUnpublished(info)
+		}
+	}
+	for _, o := range r.participants {
+		o.ev.ParticipantLeft(p.id)
+		if len(gone) > 0 {
+			o.kick()
+		}
+	}
+	r.mu.Unlock()
+	for _, u := range gone {
+		u.close()
+	}
+	r.s.dropRoomIfEmpty(r)
+}
+
+// publish makes u visible to everyone, its owner included.
+func (r *room) publish(u *upTrack) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !slices.Contains(r.participants, u.owner) {
+		return false
+	}
+	r.tracks[u.id] = u
+	info := u.info()
+	for _, o := range r.participants {
+		o.ev.TrackPublished(info)
+		if o != u.owner {
+			o.kick()
+		}
+	}
+	return true
+}
+
+// unpublish removes u after its publisher stopped sending it.
+func (r *room) unpublish(u *upTrack) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.tracks[u.id] != u {
+		return
+	}
+	delete(r.tracks, u.id)
+	info := u.info()
+	for _, o := range r.participants {
+		o.ev.TrackUnpublished(info)
+		if o != u.owner {
+			o.kick()
+		}
+	}
+}
+
+// muted tells everyone that u was paused or resumed.
+func (r *room) muted(u *upTrack) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	info := u.info()
+	for _, o := range r.participants {
+		o.ev.TrackMuted(info)
+	}
+}
+
+// track returns a published track by id.
+func (r *room) track(id string) *upTrack {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tracks[id]
+}
+
+// wantedBy lists the tracks p should receive now.
+func (r *room) wantedBy(p *Participant) []*upTrack {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*upTrack
+	for _, u := range r.tracks {
+		if u.owner != p && p.wants(u.id) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func (r *room) members() []*Participant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.participants)
+}
+
+func (r *room) empty() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.participants) == 0
+}
+
+func (r *room) infoLocked(p *Participant) ParticipantInfo {
+	info := ParticipantInfo{ID: p.id, UserID: p.cfg.UserID, Role: p.cfg.Role, Tracks: []TrackInfo{}}
+	for _, u := range r.tracks {
+		if u.owner == p {
+			info.Tracks = append(info.Tracks, u.info())
+		}
+	}
+	slices.SortFunc(info.Tracks, func(a, b TrackInfo) int { return cmp.Compare(a.ID, b.ID) })
+	return info
+}

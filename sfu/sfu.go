@@ -1,0 +1,233 @@
+package sfu
+
+import (
+	"crypto/rand"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// SFU hosts rooms. It is safe for concurrent use.
+type SFU struct {
+	cfg   Config
+	api   *webrtc.API
+	mux   ice.UDPMux
+	stats counters
+
+	mu     sync.Mutex
+	rooms  map[string]*room
+	closed bool
+	wg     sync.WaitGroup // participants' goroutines
+}
+
+// New builds an SFU serving media on cfg.UDPConn.
+func New(cfg Config) (*SFU, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &SFU{cfg: cfg, rooms: make(map[string]*room)}
+	s.mux = webrtc.NewICEUDPMux(nil, cfg.UDPConn)
+	api, err := newAPI(&s.cfg, s.mux)
+	if err != nil {
+		return nil, err
+	}
+	s.api = api
+	return s, nil
+}
+
+// newAPI sets Pion up for an SFU: Opus, VP8 and H.264 only; NACKs,
+// receiver reports and TWCC feedback generated toward publishers; sender
+// reports toward subscribers. NACKs from subscribers are answered by the
+// SFU itself from the per-track cache, so no NACK responder interceptor
+// keeps a second copy of every packet per subscriber.
+func newAPI(cfg *Config, mux ice.UDPMux) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	videoFB := []webrtc.RTCPFeedback{
+		{Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
+		{Type: webrtc.TypeRTCPFBTransportCC},
+	}
+	codecs := []struct {
+		kind webrtc.RTPCodecType
+		p    webrtc.RTPCodecParameters
+	}{
+		{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecParameters{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1",
+			RTCPFeedback: []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}}}},
+		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{PayloadType: 96, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFB}}},
+		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{PayloadType: 97, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=96"}}},
+		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{PayloadType: 102, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeH264, ClockRate: 90000, RTCPFeedback: videoFB,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f"}}},
+		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{PayloadType: 103, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=102"}}},
+		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{PayloadType: 125, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeH264, ClockRate: 90000, RTCPFeedback: videoFB,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}}},
+		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{PayloadType: 107, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=125"}}},
+	}
+	for _, c := range codecs {
+		if err := m.RegisterCodec(c.p, c.kind); err != nil {
+			return nil, fmt.Errorf("sfu: register codec: %w", err)
+		}
+	}
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind,
+			webrtc.RTPTransceiverDirectionRecvonly); err != nil {
+			return nil, fmt.Errorf("sfu: register extension: %w", err)
+		}
+	}
+
+	reg := &interceptor.Registry{}
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: nack generator: %w", err)
+	}
+	reg.Add(gen)
+	rr, err := report.NewReceiverInterceptor(report.ReceiverNow(cfg.Now))
+	if err != nil {
+		return nil, fmt.Errorf("sfu: receiver reports: %w", err)
+	}
+	reg.Add(rr)
+	sr, err := report.NewSenderInterceptor(report.SenderNow(cfg.Now))
+	if err != nil {
+		return nil, fmt.Errorf("sfu: sender reports: %w", err)
+	}
+	reg.Add(sr)
+	tw, err := twcc.NewSenderInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: twcc: %w", err)
+	}
+	reg.Add(tw)
+
+	se := webrtc.SettingEngine{}
+	se.SetICEUDPMux(mux)
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	se.SetICETimeouts(cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout, cfg.ICEKeepalive)
+
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg),
+		webrtc.WithSettingEngine(se)), nil
+}
+
+// Join adds a participant to the room named roomKey, creating the room if
+// needed. It returns the participant and the others already in the room.
+// Events for the new participant start after this snapshot.
+func (s *SFU) Join(roomKey string, pc ParticipantConfig, ev Events) (*Participant, []ParticipantInfo, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, nil, ErrClosed
+	}
+	r := s.rooms[roomKey]
+	if r == nil {
+		r = newRoom(s, roomKey)
+		s.rooms[roomKey] = r
+	}
+	s.mu.Unlock()
+
+	p, err := newParticipant(s, r, pc, ev)
+	if err != nil {
+		s.dropRoomIfEmpty(r)
+		return nil, nil, err
+	}
+	others := r.join(p)
+	p.start()
+	return p, others, nil
+}
+
+// dropRoomIfEmpty forgets a room with nobody in it.
+func (s *SFU) dropRoomIfEmpty(r *room) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.empty() && s.rooms[r.key] == r {
+		delete(s.rooms, r.key)
+	}
+}
+
+// Rooms returns how many rooms are open.
+func (s *SFU) Rooms() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.rooms)
+}
+
+// Close removes every participant (each gets Closed(ErrShutdown)), waits
+// for all goroutines and closes the media socket.
+func (s *SFU) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	rooms := make([]*room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	for _, r := range rooms {
+		for _, p := range r.members() {
+			p.close(ErrShutdown)
+		}
+	}
+	s.wg.Wait()
+	return s.mux.Close()
+}
+
+// Stats is a snapshot of the SFU's counters.
+type Stats struct {
+	Rooms, Participants int
+	PacketsIn           uint64 // RTP packets read from publishers
+	PacketsOut          uint64 // RTP packets written to subscribers
+	Retransmitted       uint64 // packets re-sent in answer to NACKs
+	NACKsIn             uint64 // sequence numbers subscribers asked for
+	NACKMisses          uint64 // asked-for packets no longer cached
+	KeyframeRequests    uint64 // PLIs sent to publishers
+	DroppedQueueFull    uint64 // a subscriber's queue was full
+	DroppedNoKeyframe   uint64 // subscriber waiting for a keyframe
+	DroppedMuted        uint64 // publisher muted the track
+	DroppedWriteError   uint64
+}
+
+type counters struct {
+	packetsIn, packetsOut, retransmitted, nacksIn, nackMisses, keyframeRequests atomic.Uint64
+	droppedQueueFull, droppedNoKeyframe, droppedMuted, droppedWriteError     atomic.Uint64
+	participants                                                             atomic.Int64
+}
+
+// Stats returns the current counters.
+func (s *SFU) Stats() Stats {
+	c := &s.stats
+	return Stats{
+		Rooms: s.Rooms(), Participants: int(c.participants.Load()),
+		PacketsIn: c.packetsIn.Load(), PacketsOut: c.packetsOut.Load(),
+		Retransmitted: c.retransmitted.Load(), NACKsIn: c.nacksIn.Load(), NACKMisses: c.nackMisses.Load(),
+		KeyframeRequests: c.keyframeRequests.Load(), DroppedQueueFull: c.droppedQueueFull.Load(),
+		DroppedNoKeyframe: c.droppedNoKeyframe.Load(), DroppedMuted: c.droppedMuted.Load(),
+		DroppedWriteError: c.droppedWriteError.Load(),
+	}
+}
+
+// newID returns prefix followed by 12 random base-32 characters.
+func newID(prefix string) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	for i := range b {
+		b[i] = alphabet[b[i]&31]
+	}
+	return prefix + string(b[:])
+}

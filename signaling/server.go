@@ -1,0 +1,514 @@
+package signaling
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/lethe-rtc/lethe/auth"
+	"golang.org/x/time/rate"
+)
+
+// Verifier checks a join's userSig. *auth.Verifier is one.
+type Verifier interface {
+	Verify(ctx context.Context, token string, want auth.Want) (auth.Claims, error)
+}
+
+// Backend hosts admitted participants on media workers.
+type Backend interface {
+	// Open starts a session for o on the worker hosting o.RoomKey. The
+	// worker answers through sink; sink's methods must not block.
+	Open(o Open, sink Sink) (Session, error)
+}
+
+// Session is one participant's line to its worker.
+type Session interface {
+	Send(raw []byte) error // one validated client message
+	Close()                // the client is gone
+}
+
+// Sink receives a session's traffic from its worker.
+type Sink interface {
+	Deliver(raw []byte)
+	Closed(c Closed)
+}
+
+// ServerConfig configures the WebSocket edge. Zero durations and limits
+// take the defaults noted.
+type ServerConfig struct {
+	Verifier Verifier
+	Backend  Backend
+	Logger   *slog.Logger
+	Now      func() time.Time
+	// AllowedOrigins lists browser origins (scheme://host[:port]) that may
+	// connect besides the server's own. Requests without Origin (non-browser
+	// clients) are always allowed.
+	AllowedOrigins []string
+	JoinTimeout    time.Duration // default 10s: time to a successful join
+	WriteTimeout   time.Duration // default 5s per message
+	PingInterval   time.Duration // default 15s: WebSocket pings
+	PongWait       time.Duration // default 45s: silence before the connection is dropped
+	RateLimit      rate.Limit    // messages per second, default 50
+	RateBurst      int           // default 200
+	OutQueue       int           // messages queued toward one client, default 512
+}
+
+func (c *ServerConfig) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	for _, d := range []struct {
+		p *time.Duration
+		v time.Duration
+	}{{&c.JoinTimeout, 10 * time.Second}, {&c.WriteTimeout, 5 * time.Second},
+		{&c.PingInterval, 15 * time.Second}, {&c.PongWait, 45 * time.Second}} {
+		if *d.p <= 0 {
+			*d.p = d.v
+		}
+	}
+	if c.RateLimit <= 0 {
+		c.RateLimit = 50
+	}
+	if c.RateBurst <= 0 {
+		c.RateBurst = 200
+	}
+	if c.OutQueue <= 0 {
+		c.OutQueue = 512
+	}
+}
+
+// Server is the signaling edge in the control process. It serves
+// /v1/signal.
+type Server struct {
+	cfg      ServerConfig
+	upgrader websocket.Upgrader
+
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	closing bool
+	wg      sync.WaitGroup
+}
+
+// NewServer returns a server; mount it at /v1/signal.
+func NewServer(cfg ServerConfig) *Server {
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, conns: make(map[*conn]struct{})}
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 5 * time.Second,
+		ReadBufferSize:   4096,
+		WriteBufferSize:  4096,
+		CheckOrigin:      s.checkOrigin,
+	}
+	return s
+}
+
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if u.Host == r.Host {
+		return true
+	}
+	return slices.Contains(s.cfg.AllowedOrigins, origin)
+}
+
+// ServeHTTP upgrades to WebSocket and runs the connection.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	c := newConn(s, ws)
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		c.bye(CodeShuttingDown, "server shutting down")
+		_ = ws.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		c.run()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+}
+
+// Shutdown tells every client the server is stopping, closes their
+// connections and waits for them (or ctx).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.shutdown()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// conn is one WebSocket client: a reader goroutine, the loop that owns
+// the session state (run), and a writer goroutine.
+type conn struct {
+	s   *Server
+	ws  *websocket.Conn
+	log *slog.Logger
+
+	in       chan inbound
+	out      chan []byte
+	quit     chan struct{} // closed to end the connection
+	quitOnce sync.Once
+	writerWG sync.WaitGroup
+
+	sessMu  sync.Mutex
+	session Session
+}
+
+type inbound struct {
+	raw      []byte
+	tooLarge int // size of a message that was over the limit
+	err      error
+}
+
+func newConn(s *Server, ws *websocket.Conn) *conn {
+	return &conn{
+		s: s, ws: ws, log: s.cfg.Logger,
+		in:   make(chan inbound, 16),
+		out:  make(chan []byte, s.cfg.OutQueue),
+		quit: make(chan struct{}),
+	}
+}
+
+func (c *conn) stop() { c.quitOnce.Do(func() { close(c.quit) }) }
+
+func (c *conn) run() {
+	c.writerWG.Add(1)
+	go c.writeLoop()
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		c.readLoop()
+	}()
+	c.loop()
+	c.stop()
+	c.sessMu.Lock()
+	if c.session != nil {
+		c.session.Close()
+	}
+	c.sessMu.Unlock()
+	c.writerWG.Wait() // flushes what was queued, bye included
+	_ = c.ws.Close()
+	<-readerDone
+}
+
+// readLoop reads messages, enforcing the size and rate limits.
+func (c *conn) readLoop() {
+	cfg := &c.s.cfg
+	c.ws.SetReadLimit(16 * MaxMessageSize) // hard cap: beyond this the socket is dropped
+	_ = c.ws.SetReadDeadline(cfg.Now().Add(cfg.PongWait))
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(cfg.Now().Add(cfg.PongWait))
+	})
+	lim := rate.NewLimiter(cfg.RateLimit, cfg.RateBurst)
+	var buf bytes.Buffer
+	for {
+		_, r, err := c.ws.NextReader()
+		if err != nil {
+			c.push(inbound{err: err})
+			return
+		}
+		_ = c.ws.SetReadDeadline(cfg.Now().Add(cfg.PongWait))
+		buf.Reset()
+		n, err := io.Copy(&buf, io.LimitReader(r, MaxMessageSize+1))
+		if err != nil {
+			c.push(inbound{err: err})
+			return
+		}
+		if n > MaxMessageSize {
+			rest, err := io.Copy(io.Discard, r)
+			if err != nil {
+				c.push(inbound{err: err})
+				return
+			}
+			c.push(inbound{tooLarge: int(n + rest)})
+			continue
+		}
+		if !lim.AllowN(cfg.Now(), 1) {
+			c.push(inbound{err: Errorf(CodeRateLimited, "more than %v messages per second", cfg.RateLimit)})
+			return
+		}
+		if !c.push(inbound{raw: bytes.Clone(buf.Bytes())}) {
+			return
+		}
+	}
+}
+
+func (c *conn) push(m inbound) bool {
+	select {
+	case c.in <- m:
+		return true
+	case <-c.quit:
+		return false
+	}
+}
+
+// loop owns the connection's state: waiting for a join, then relaying.
+func (c *conn) loop() {
+	joinTimer := time.NewTimer(c.s.cfg.JoinTimeout)
+	defer joinTimer.Stop()
+	for {
+		select {
+		case <-c.quit:
+			return
+		case <-joinTimer.C:
+			if !c.joined() {
+				c.sendError(0, Errorf(CodeJoinTimeout, "no join within %v", c.s.cfg.JoinTimeout))
+				c.bye(CodeJoinTimeout, "join timeout")
+				return
+			}
+		case m := <-c.in:
+			if m.err != nil {
+				var ce *CodedError
+				if errors.As(m.err, &ce) {
+					c.sendError(0, ce)
+					c.bye(ce.Code, ce.Code.String())
+				}
+				return
+			}
+			if m.tooLarge > 0 {
+				c.sendError(0, Errorf(CodeTooLarge, "message of %d bytes dropped, limit %d", m.tooLarge, MaxMessageSize))
+				continue
+			}
+			if !c.handle(m.raw) {
+				return
+			}
+		}
+	}
+}
+
+// handle processes one client message; false ends the connection.
+func (c *conn) handle(raw []byte) bool {
+	req, err := DecodeRequest(raw)
+	if err != nil {
+		c.sendError(req.ID, err)
+		return true
+	}
+	joined := c.joined()
+	switch {
+	case req.Type == TypePing:
+		c.send(TypePong, req.ID, nil)
+		return true
+	case req.Type == TypeJoin && joined:
+		c.sendError(req.ID, Errorf(CodeWrongState, "already joined"))
+		return true
+	case req.Type == TypeJoin:
+		return c.join(req.ID, req.Body.(*Join))
+	case req.Type == TypeLeave && !joined:
+		c.send(TypeAck, req.ID, nil)
+		c.bye(CodeOK, "left")
+		return false
+	case !joined:
+		c.sendError(req.ID, Errorf(CodeWrongState, "join first"))
+		return true
+	}
+	c.sessMu.Lock()
+	sess := c.session
+	c.sessMu.Unlock()
+	if err := sess.Send(raw); err != nil {
+		c.sendError(req.ID, Errorf(CodeWorkerUnavailable, "media worker unavailable"))
+		return false
+	}
+	return true
+}
+
+func (c *conn) joined() bool {
+	c.sessMu.Lock()
+	defer c.sessMu.Unlock()
+	return c.session != nil
+}
+
+// join checks the token and opens a session on a worker. A refused join
+// gets its error and the connection is closed; nothing reaches a room.
+func (c *conn) join(id uint64, j *Join) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	want := auth.Want{SDKAppID: j.SDKAppID, UserID: j.UserID, RoomID: j.RoomID, StrRoomID: j.StrRoomID}
+	if _, err := c.s.cfg.Verifier.Verify(ctx, j.UserSig, want); err != nil {
+		code := authCode(err)
+		c.log.Info("join refused", "app", j.SDKAppID, "code", int(code))
+		c.sendError(id, Errorf(code, "join refused"))
+		c.bye(code, code.String())
+		return false
+	}
+	auto := true
+	if j.AutoSubscribe != nil {
+		auto = *j.AutoSubscribe
+	}
+	o := Open{
+		JoinID: id, RoomKey: RoomKey(j.SDKAppID, j.RoomID, j.StrRoomID),
+		RoomID: j.RoomID, StrRoomID: j.StrRoomID, UserID: j.UserID, Role: j.Role, AutoSubscribe: auto,
+	}
+	sess, err := c.s.cfg.Backend.Open(o, sink{c})
+	if err != nil {
+		c.sendError(id, Errorf(CodeWorkerUnavailable, "no media worker available"))
+		c.bye(CodeWorkerUnavailable, "no media worker available")
+		return false
+	}
+	c.sessMu.Lock()
+	c.session = sess
+	c.sessMu.Unlock()
+	return true
+}
+
+// RoomKey names a room across the server: rooms of different apps never
+// meet, and numeric room 123 is not string room "123".
+func RoomKey(app uint32, roomID uint32, strRoomID string) string {
+	if strRoomID != "" {
+		return fmt.Sprintf("%d/s/%s", app, strRoomID)
+	}
+	return fmt.Sprintf("%d/n/%d", app, roomID)
+}
+
+func authCode(err error) Code {
+	for _, m := range []struct {
+		err  error
+		code Code
+	}{
+		{auth.ErrMalformed, CodeTokenMalformed}, {auth.ErrSignature, CodeTokenSignature},
+		{auth.ErrExpired, CodeTokenExpired}, {auth.ErrUnknownApp, CodeUnknownApp},
+		{auth.ErrUnknownKey, CodeUnknownKey}, {auth.ErrUserMismatch, CodeUserMismatch},
+		{auth.ErrRoomMismatch, CodeRoomMismatch},
+	} {
+		if errors.Is(err, m.err) {
+			return m.code
+		}
+	}
+	return CodeInternal
+}
+
+// sink carries a worker's traffic straight to the writer, never blocking.
+type sink struct{ c *conn }
+
+func (s sink) Deliver(raw []byte) {
+	if !s.c.enqueue(raw) {
+		s.c.log.Warn("client not reading; dropping connection")
+		s.c.stop()
+	}
+}
+
+func (s sink) Closed(Closed) {
+	s.c.sessMu.Lock()
+	s.c.session = nil
+	s.c.sessMu.Unlock()
+	s.c.stop()
+}
+
+func (c *conn) shutdown() {
+	c.bye(CodeShuttingDown, "server shutting down")
+	c.stop()
+}
+
+func (c *conn) send(typ string, id uint64, data any) {
+	if raw, err := Encode(typ, id, data); err == nil {
+		c.enqueue(raw)
+	}
+}
+
+func (c *conn) sendError(id uint64, err error) {
+	var ce *CodedError
+	if !errors.As(err, &ce) {
+		ce = &CodedError{Code: CodeInternal}
+	}
+	c.send(TypeError, id, Error{Code: ce.Code, Message: ce.Error()})
+}
+
+func (c *conn) bye(code Code, reason string) {
+	c.send(TypeBye, 0, Bye{Code: code, Reason: reason})
+}
+
+func (c *conn) enqueue(raw []byte) bool {
+	select {
+	case c.out <- raw:
+		return true
+	default:
+		return false
+	}
+}
+
+// writeLoop writes queued messages and pings; after quit it flushes what
+// is queued and sends a close frame.
+func (c *conn) writeLoop() {
+	defer c.writerWG.Done()
+	cfg := &c.s.cfg
+	ping := time.NewTicker(cfg.PingInterval)
+	defer ping.Stop()
+	write := func(raw []byte) bool {
+		_ = c.ws.SetWriteDeadline(cfg.Now().Add(cfg.WriteTimeout))
+		return c.ws.WriteMessage(websocket.TextMessage, raw) == nil
+	}
+	for {
+		select {
+		case raw := <-c.out:
+			if !write(raw) {
+				c.stop()
+				return
+			}
+		case <-ping.C:
+			if c.ws.WriteControl(websocket.PingMessage, nil, cfg.Now().Add(cfg.WriteTimeout)) != nil {
+				c.stop()
+				return
+			}
+		case <-c.quit:
+			for {
+				select {
+				case raw := <-c.out:
+					if !write(raw) {
+						return
+					}
+				default:
+					_ = c.ws.WriteControl(websocket.CloseMessage,
+						websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), cfg.Now().Add(time.Second))
+					return
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,178 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/lethe-rtc/lethe/auth"
+)
+
+// Names of the files Bootstrap lays out in the data dir.
+const (
+	DBFile       = "lethe.db"
+	AdminKeyFile = "admin.key"
+	// DefaultAppName names the application Bootstrap creates in a new store.
+	DefaultAppName = "default"
+)
+
+// adminKeyLen is the number of random bytes in the admin key.
+const adminKeyLen = 32
+
+// Info describes a bootstrapped data dir. It holds paths, never secrets.
+type Info struct {
+	DataDir      string // absolute
+	DBPath       string
+	AdminKeyPath string
+	// DefaultApp is the oldest app named DefaultAppName; zero if it was deleted.
+	DefaultApp App
+	// Created: this call created the database, so the data dir is fresh.
+	Created bool
+}
+
+// Bootstrap prepares the data dir dir and opens its store:
+//   - creates dir (mode 0700) if missing;
+//   - opens dir/lethe.db (created 0600 if missing) and migrates it;
+//   - creates dir/admin.key (mode 0600: 32 random bytes as unpadded base64url
+//     and a newline) if missing, and refuses an existing one that group or
+//     others may read (ErrUnsafeFile);
+//   - if the store has no application, creates DefaultAppName with one
+//     signing key valid from now, in one transaction.
+//
+// Called again on the same dir it changes nothing. Neither errors nor Info
+// carry the admin key or any secret.
+func Bootstrap(ctx context.Context, dir string, now time.Time) (*Store, Info, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("store: bootstrap: %w", err)
+	}
+	info := Info{
+		DataDir:      abs,
+		DBPath:       filepath.Join(abs, DBFile),
+		AdminKeyPath: filepath.Join(abs, AdminKeyFile),
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, Info{}, fmt.Errorf("store: bootstrap: data dir: %w", err)
+	}
+	if fi, err := os.Stat(abs); err != nil {
+		return nil, Info{}, fmt.Errorf("store: bootstrap: data dir: %w", err)
+	} else if !fi.IsDir() {
+		return nil, Info{}, fmt.Errorf("store: bootstrap: data dir %s is not a directory", abs)
+	}
+	if _, err := os.Stat(info.DBPath); errors.Is(err, fs.ErrNotExist) {
+		info.Created = true
+	} else if err != nil {
+		return nil, Info{}, fmt.Errorf("store: bootstrap: %w", err)
+	}
+	if err := ensureAdminKey(info.AdminKeyPath); err != nil {
+		return nil, Info{}, err
+	}
+	s, err := Open(ctx, info.DBPath)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	if err := s.ensureDefaultApp(ctx, now); err != nil {
+		_ = s.Close()
+		return nil, Info{}, err
+	}
+	info.DefaultApp, err = s.AppByName(ctx, DefaultAppName)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		_ = s.Close()
+		return nil, Info{}, fmt.Errorf("store: bootstrap: %w", err)
+	}
+	return s, info, nil
+}
+
+// ensureDefaultApp creates the default app and its first key if the store
+// has no app at all. The transaction begins IMMEDIATE (see dsn), so two
+// concurrent bootstraps cannot both see an empty store.
+func (s *Store) ensureDefaultApp(ctx context.Context, now time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: bootstrap: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM apps`).Scan(&n); err != nil {
+		return fmt.Errorf("store: bootstrap: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	app, err := s.createApp(ctx, tx, DefaultAppName, now)
+	if err != nil {
+		return fmt.Errorf("store: bootstrap: %w", err)
+	}
+	k, err := auth.NewKey(now)
+	if err != nil {
+		return fmt.Errorf("store: bootstrap: %w", err)
+	}
+	if err := addKey(ctx, tx, app.SDKAppID, k); err != nil {
+		return fmt.Errorf("store: bootstrap: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: bootstrap: %w", err)
+	}
+	return nil
+}
+
+// ensureAdminKey creates the admin key file if missing, and checks that an
+// existing one is a private regular file.
+func ensureAdminKey(path string) error {
+	fi, err := os.Lstat(path)
+	switch {
+	case err == nil:
+		return checkPrivate(path, fi)
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("store: admin key: %w", err)
+	}
+	raw := make([]byte, adminKeyLen)
+	if _, err := rand.Read(raw); err != nil {
+		return fmt.Errorf("store: admin key: %w", err)
+	}
+	text := make([]byte, base64.RawURLEncoding.EncodedLen(len(raw))+1)
+	base64.RawURLEncoding.Encode(text, raw)
+	text[len(text)-1] = '\n'
+	clear(raw)
+	defer clear(text)
+
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) { // another bootstrap won the race
+		fi, err := os.Lstat(path)
+		if err != nil {
+			return fmt.Errorf("store: admin key: %w", err)
+		}
+		return checkPrivate(path, fi)
+	}
+	if err != nil {
+		return fmt.Errorf("store: admin key: %w", err)
+	}
+	_, werr := f.Write(text)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		_ = os.Remove(path)
+		return fmt.Errorf("store: admin key: write %s: %w", path, werr)
+	}
+	return nil
+}
+
+func checkPrivate(path string, fi fs.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("store: admin key %s is not a regular file", path)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%w: %s has mode %04o, want 0600", ErrUnsafeFile, path, fi.Mode().Perm())
+	}
+	return nil
+}
