@@ -22,11 +22,11 @@ type Participant struct {
 	pub, sub *webrtc.PeerConnection
 	queue    *queue.Queue[*downTrack]
 
-	mu           sync.Mutex // guards the fields below
-	closed       bool
-	subscribed   map[string]bool // explicit subscribe (or unsubscribe=false)
-	down         map[string]*downTrack
-	published    int
+	mu         sync.Mutex // guards the fields below
+	closed     bool
+	subscribed map[string]bool // explicit subscribe (or unsubscribe=false)
+	down       map[string]*downTrack
+	published  int
 
 	pubNegotiate sync.Mutex // one publisher offer at a time
 	subMu        sync.Mutex // serialises subscriber PeerConnection changes

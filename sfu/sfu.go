@@ -204,8 +204,8 @@ type Stats struct {
 
 type counters struct {
 	packetsIn, packetsOut, retransmitted, nacksIn, nackMisses, keyframeRequests atomic.Uint64
-	droppedQueueFull, droppedNoKeyframe, droppedMuted, droppedWriteError     atomic.Uint64
-	participants                                                             atomic.Int64
+	droppedQueueFull, droppedNoKeyframe, droppedMuted, droppedWriteError        atomic.Uint64
+	participants                                                                atomic.Int64
 }
 
 // Stats returns the current counters.
