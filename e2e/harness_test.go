@@ -297,3 +297,15 @@ func checkTrack(t *testing.T, tr *webrtc.TrackRemote) *client.Checker {
 func leakCheck(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
 }
+
+// trackID returns the server id of one of p's published tracks.
+func (p *participant) trackID(t *testing.T) string {
+	t.Helper()
+	for _, local := range []string{"video-" + p.user, "audio-" + p.user} {
+		if id, ok := p.ServerTrackID(local); ok {
+			return id
+		}
+	}
+	t.Fatalf("%s has no published track", p.user)
+	return ""
+}

@@ -1,0 +1,175 @@
+package e2e
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lethe-rtc/lethe/client"
+	"github.com/lethe-rtc/lethe/compliance"
+	"github.com/lethe-rtc/lethe/signaling"
+)
+
+// The media worker, while it forwards media, holds no writable regular
+// file, has no_new_privs, cannot dump core and is not dumpable — read from
+// /proc from outside, not taken from its own report.
+func TestWorkerIsLockedDown(t *testing.T) {
+	leakCheck(t)
+	s := startServer(t)
+	if !strings.Contains(s.stdout.String(), "locked down (Landlock ABI") {
+		t.Fatalf("banner does not report the lock-down:\n%s", s.stdout.String())
+	}
+	a := s.join(t, "alice", 1, "")
+	a.publishAV(t, false, client.SourceOptions{})
+	b := s.join(t, "bob", 1, "")
+	select {
+	case tr := <-b.tracks:
+		checkTrack(t, tr)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no media flowing")
+	}
+
+	pids := s.workerPIDs()
+	if len(pids) != 1 {
+		t.Fatalf("want 1 worker, found %v", pids)
+	}
+	for _, pid := range pids {
+		files, err := compliance.WritableFiles(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) != 0 {
+			t.Errorf("worker %d holds writable files: %v", pid, files)
+		}
+		if nnp, err := compliance.NoNewPrivs(pid); err != nil || !nnp {
+			t.Errorf("worker %d NoNewPrivs = %v, %v", pid, nnp, err)
+		}
+		if d, err := compliance.Dumpable(pid); err != nil || d {
+			t.Errorf("worker %d dumpable = %v, %v", pid, d, err)
+		}
+		if soft, hard, err := compliance.CoreLimit(pid); err != nil || soft != 0 || hard != 0 {
+			t.Errorf("worker %d core limit = %d/%d, %v", pid, soft, hard, err)
+		}
+	}
+	// The control process, by contrast, is an ordinary dumpable process:
+	// the dumpable check can tell the difference.
+	if d, err := compliance.Dumpable(s.cmd.Process.Pid); err != nil || !d {
+		t.Errorf("control process dumpable = %v, %v; the check cannot tell", d, err)
+	}
+}
+
+// A crashed worker is noticed: its participants are told and closed, a
+// fresh worker replaces it, and rooms on the other worker carry on.
+func TestWorkerCrash(t *testing.T) {
+	leakCheck(t)
+	s := startServer(t, "--workers", "2")
+	before := s.workerPIDs()
+	if len(before) != 2 {
+		t.Fatalf("want 2 workers, found %v", before)
+	}
+	// Rooms go to the least busy worker: room 1 to worker 0, room 2 to worker 1.
+	victim := s.join(t, "victim", 1, "")
+	pub := s.join(t, "pub", 2, "")
+	pub.publishAV(t, false, client.SourceOptions{})
+	sub := s.join(t, "sub", 2, "")
+	var video *client.Checker
+	for video == nil {
+		select {
+		case tr := <-sub.tracks:
+			if tr.Kind().String() == "video" {
+				video = checkTrack(t, tr)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no video in room 2")
+		}
+	}
+
+	worker0 := workerByIndex(t, s, 0)
+	if err := syscall.Kill(worker0, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	e := waitEvent(t, victim.Client, signaling.TypeError, 10*time.Second, nil)
+	if c := e.Data.(*signaling.Error).Code; c != signaling.CodeWorkerUnavailable {
+		t.Errorf("victim got error %d, want %d", c, signaling.CodeWorkerUnavailable)
+	}
+	select {
+	case <-victim.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("victim's connection not closed")
+	}
+
+	// Room 2 is untouched.
+	n := video.Stats().Packets
+	time.Sleep(time.Second)
+	if m := video.Stats().Packets; m <= n {
+		t.Fatalf("room 2 stopped receiving after worker 0 crashed: %d → %d", n, m)
+	}
+	if _, err := pub.Ping(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatalf("room 2 publisher lost its connection: %v", err)
+	}
+
+	// A fresh worker replaces the dead one, and room 1 works again.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		after := s.workerPIDs()
+		if len(after) == 2 && !slices.Contains(after, worker0) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no replacement worker: %v (before %v)", after, before)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	back := s.join(t, "victim2", 1, "")
+	if len(back.joined.Room.Participants) != 0 {
+		t.Fatalf("room 1 after the crash: %+v", back.joined.Room.Participants)
+	}
+}
+
+// workerByIndex reads the worker's pid from the server's banner.
+func workerByIndex(t *testing.T, s *server, idx int) int {
+	t.Helper()
+	for _, line := range strings.Split(s.stdout.String(), "\n") {
+		var i, pid int
+		if n, _ := fmt.Sscanf(line, "  worker %d:   pid %d,", &i, &pid); n == 2 && i == idx {
+			return pid
+		}
+	}
+	t.Fatalf("worker %d not in banner:\n%s", idx, s.stdout.String())
+	return 0
+}
+
+// SIGTERM: every participant is told, workers exit, nothing is left.
+func TestShutdown(t *testing.T) {
+	leakCheck(t)
+	s := startServer(t)
+	a := s.join(t, "alice", 1, "")
+	a.publishAV(t, false, client.SourceOptions{})
+	b := s.join(t, "bob", 1, "")
+	workers := s.workerPIDs()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*participant{a, b} {
+		e := waitEvent(t, p.Client, signaling.TypeBye, 10*time.Second, nil)
+		if c := e.Data.(*signaling.Bye).Code; c != signaling.CodeShuttingDown {
+			t.Errorf("%s: bye code %d, want %d", p.user, c, signaling.CodeShuttingDown)
+		}
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not exit")
+	}
+	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("serve exit code %d", code)
+	}
+	for _, pid := range workers {
+		if syscall.Kill(pid, 0) == nil {
+			t.Errorf("worker %d still running", pid)
+		}
+	}
+}
