@@ -41,7 +41,8 @@ const (
 type Options struct {
 	// Header is sent with the WebSocket handshake (e.g. Origin).
 	Header http.Header
-	// API builds the PeerConnections; default NewLoopbackAPI().
+	// API builds the PeerConnections; default a new NewLoopbackAPI().
+	// Many clients in one process should share one.
 	API *webrtc.API
 	// Logger receives diagnostics (never SDP, tokens or user ids);
 	// default discards.
@@ -326,7 +327,8 @@ func (c *Client) dispatch(env signaling.Envelope) {
 			ch <- env // buffered; one reply per id
 			return
 		}
-		if env.Type != signaling.TypeError {
+		switch env.Type {
+		case signaling.TypeJoined, signaling.TypeAnswer, signaling.TypeAck, signaling.TypePong:
 			return // a late reply nobody waits for any more
 		}
 	}

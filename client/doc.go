@@ -9,7 +9,8 @@
 // Checker that reads those markers back to count loss, duplicates and
 // reordering, keyframes, and latency.
 //
-// A Client costs three goroutines of its own (signaling reader, writer and
-// one RTCP reader per published track) plus Pion's, so one process can run
-// many of them.
+// A Client runs two goroutines of its own (signaling reader and writer),
+// one RTCP reader per published track and the OnTrack handlers, besides
+// Pion's; sources and checkers do not allocate per packet, so one process
+// can run many clients.
 package client

@@ -178,10 +178,18 @@ func (f *fakeSession) handle(req signaling.Request) bool {
 				return true
 			}
 			f.send(signaling.TypeAck, req.ID, nil)
-			f.answered <- struct{}{}
+			select {
+			case f.answered <- struct{}{}:
+			default:
+			}
 			return true
 		}
 		f.send(signaling.TypeError, req.ID, signaling.Error{Code: signaling.CodeWrongState})
+	case *signaling.Mute:
+		if body.TrackID == "drop-connection" {
+			return false // gone without a bye
+		}
+		f.send(signaling.TypeAck, req.ID, nil)
 	case *signaling.Candidate:
 		pc := f.pub
 		if body.Target == signaling.TargetSubscriber {

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -23,6 +25,9 @@ func TestWorkerIsLockedDown(t *testing.T) {
 		t.Fatalf("banner does not report the lock-down:\n%s", s.stdout.String())
 	}
 	a := s.join(t, "alice", 1, "")
+	if srv := a.joined.Server; !srv.Enforced || srv.Version == "" || len(srv.Warnings) != 0 {
+		t.Errorf("joined.server = %+v, want enforced with a version and no warnings", srv)
+	}
 	a.publishAV(t, false, client.SourceOptions{})
 	b := s.join(t, "bob", 1, "")
 	select {
@@ -43,6 +48,14 @@ func TestWorkerIsLockedDown(t *testing.T) {
 		}
 		if len(files) != 0 {
 			t.Errorf("worker %d holds writable files: %v", pid, files)
+		}
+		// No descriptor at all into the data dir: the worker has no store
+		// handle and cannot read keys.
+		fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+		for _, fd := range fds {
+			if target, err := os.Readlink(fd); err == nil && strings.HasPrefix(target, s.dataDir) {
+				t.Errorf("worker %d holds %s", pid, target)
+			}
 		}
 		if nnp, err := compliance.NoNewPrivs(pid); err != nil || !nnp {
 			t.Errorf("worker %d NoNewPrivs = %v, %v", pid, nnp, err)

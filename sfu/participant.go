@@ -15,7 +15,7 @@ type Participant struct {
 	id   string
 	cfg  ParticipantConfig
 	s    *SFU
-	room *room
+	room *room // set once by room.join, before any other use
 	ev   Events
 	log  *slog.Logger
 
@@ -37,9 +37,9 @@ type Participant struct {
 	wg     sync.WaitGroup
 }
 
-func newParticipant(s *SFU, r *room, cfg ParticipantConfig, ev Events) (*Participant, error) {
+func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, error) {
 	p := &Participant{
-		id: newID("PA_"), cfg: cfg, s: s, room: r, ev: ev,
+		id: newID("PA_"), cfg: cfg, s: s, ev: ev,
 		queue:      queue.New[*downTrack](s.cfg.SubscriberQueue),
 		subscribed: make(map[string]bool),
 		down:       make(map[string]*downTrack),
@@ -72,6 +72,13 @@ func newParticipant(s *SFU, r *room, cfg ParticipantConfig, ev Events) (*Partici
 	}
 	p.pub.OnTrack(p.onTrack)
 	return p, nil
+}
+
+// discard releases a participant that never joined a room.
+func (p *Participant) discard() {
+	_ = p.pub.Close()
+	_ = p.sub.Close()
+	p.queue.Close()
 }
 
 // ID returns the participant's id in its room.

@@ -16,16 +16,22 @@ type room struct {
 	mu           sync.Mutex
 	participants []*Participant // in join order
 	tracks       map[string]*upTrack
+	dropped      bool // removed from the SFU: nobody may join any more
 }
 
 func newRoom(s *SFU, key string) *room {
 	return &room{key: key, s: s, tracks: make(map[string]*upTrack)}
 }
 
-// join adds p and returns the others as they were before it came.
-func (r *room) join(p *Participant) []ParticipantInfo {
+// join adds p and returns the others as they were before it came. It
+// fails if the room was dropped meanwhile.
+func (r *room) join(p *Participant) ([]ParticipantInfo, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.dropped {
+		return nil, false
+	}
+	p.room = r
 	others := make([]ParticipantInfo, 0, len(r.participants))
 	for _, o := range r.participants {
 		others = append(others, r.infoLocked(o))
@@ -36,7 +42,7 @@ func (r *room) join(p *Participant) []ParticipantInfo {
 	}
 	r.participants = append(r.participants, p)
 	r.s.stats.participants.Add(1)
-	return others
+	return others, true
 }
 
 // leave removes p and everything it published.
@@ -144,12 +150,6 @@ func (r *room) members() []*Participant {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.participants)
-}
-
-func (r *room) empty() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.participants) == 0
 }
 
 func (r *room) infoLocked(p *Participant) ParticipantInfo {

@@ -126,34 +126,43 @@ func newAPI(cfg *Config, mux ice.UDPMux) (*webrtc.API, error) {
 // needed. It returns the participant and the others already in the room.
 // Events for the new participant start after this snapshot.
 func (s *SFU) Join(roomKey string, pc ParticipantConfig, ev Events) (*Participant, []ParticipantInfo, error) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil, nil, ErrClosed
-	}
-	r := s.rooms[roomKey]
-	if r == nil {
-		r = newRoom(s, roomKey)
-		s.rooms[roomKey] = r
-	}
-	s.mu.Unlock()
-
-	p, err := newParticipant(s, r, pc, ev)
+	p, err := newParticipant(s, pc, ev)
 	if err != nil {
-		s.dropRoomIfEmpty(r)
 		return nil, nil, err
 	}
-	others := r.join(p)
-	p.start()
-	return p, others, nil
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			p.discard()
+			return nil, nil, ErrClosed
+		}
+		r := s.rooms[roomKey]
+		if r == nil {
+			r = newRoom(s, roomKey)
+			s.rooms[roomKey] = r
+		}
+		s.mu.Unlock()
+		// The room may have emptied and been dropped since we looked it
+		// up; then join fails and we look again.
+		if others, ok := r.join(p); ok {
+			p.start()
+			return p, others, nil
+		}
+	}
 }
 
 // dropRoomIfEmpty forgets a room with nobody in it.
 func (s *SFU) dropRoomIfEmpty(r *room) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r.empty() && s.rooms[r.key] == r {
-		delete(s.rooms, r.key)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.participants) == 0 && !r.dropped {
+		r.dropped = true
+		if s.rooms[r.key] == r {
+			delete(s.rooms, r.key)
+		}
 	}
 }
 

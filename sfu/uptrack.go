@@ -71,7 +71,9 @@ func (u *upTrack) info() TrackInfo {
 // run reads the track until it ends, feeding the cache and subscribers.
 func (u *upTrack) run() {
 	stats := &u.owner.s.stats
+	u.owner.s.wg.Add(1)
 	go func() { // RTCP from the publisher feeds the report interceptors
+		defer u.owner.s.wg.Done()
 		for {
 			if _, _, err := u.recv.ReadRTCP(); err != nil {
 				return

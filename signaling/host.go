@@ -340,10 +340,13 @@ func (s *hostSession) event(typ string, data any) {
 	}
 }
 
-// fail ends the session from the worker's side.
+// fail tells the client why (if the queue to the control process has
+// room) and ends the session from the worker's side.
 func (s *hostSession) fail(err error) {
+	if raw, e := Encode(TypeError, 0, errorBody(err)); e == nil {
+		s.h.send(ipc.OpMsg, s.sid, raw)
+	}
 	s.stop()
-	_ = err
 }
 
 // finish sends bye and the closed frame, once.
