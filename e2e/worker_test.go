@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -184,5 +185,32 @@ func TestShutdown(t *testing.T) {
 		if syscall.Kill(pid, 0) == nil {
 			t.Errorf("worker %d still running", pid)
 		}
+	}
+}
+
+// When the self-probe cannot prove the lock (here: a probe directory that
+// does not exist, so the create fails with ENOENT rather than EACCES),
+// serve refuses to start — unless the operator says --allow-unenforced,
+// which is then shown at start and in every joined.
+func TestUnenforcedLockDown(t *testing.T) {
+	leakCheck(t)
+	missing := filepath.Join(t.TempDir(), "missing")
+	cmd := exec.Command(lethePath, "serve", "--data-dir", filepath.Join(t.TempDir(), "d"),
+		"--listen", "127.0.0.1:0", "--udp-port", "0", "--probe-dir", missing)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("serve started although the lock-down probe failed:\n%s", out)
+	}
+	if !strings.Contains(string(out), "refuses to start") || !strings.Contains(string(out), "ENOENT, want EACCES") {
+		t.Fatalf("serve's error does not say why:\n%s", out)
+	}
+
+	s := startServer(t, "--probe-dir", missing, "--allow-unenforced")
+	if !strings.Contains(s.stdout.String(), "NOT ENFORCED") || !strings.Contains(s.stdout.String(), "WARNING") {
+		t.Errorf("banner does not warn:\n%s", s.stdout.String())
+	}
+	p := s.join(t, "alice", 1, "")
+	if srv := p.joined.Server; srv.Enforced || len(srv.Warnings) == 0 {
+		t.Errorf("joined.server = %+v, want enforced=false with warnings", srv)
 	}
 }

@@ -31,6 +31,7 @@ type serveConfig struct {
 	allowedOrigins  string
 	joinTimeout     time.Duration
 	iceFailed       time.Duration
+	probeDirs       string
 }
 
 func (c *serveConfig) validate() error {
@@ -68,6 +69,8 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", "", "comma-separated browser origins allowed besides the server's own")
 	fs.DurationVar(&cfg.joinTimeout, "join-timeout", 10*time.Second, "time a new connection has to join")
 	fs.DurationVar(&cfg.iceFailed, "ice-failed-timeout", 10*time.Second, "drop a participant whose media is silent this long")
+	fs.StringVar(&cfg.probeDirs, "probe-dir", "",
+		"comma-separated directories each worker's self-probe must also fail to write (e.g. a scratch mount)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -86,10 +89,13 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("serve: find own binary: %w", err)
 	}
+	workerArgs := []string{"--ice-failed-timeout", cfg.iceFailed.String()}
+	for _, d := range splitList(cfg.probeDirs) {
+		workerArgs = append(workerArgs, "--probe-dir", d)
+	}
 	pool, err := workerpool.Start(ctx, workerpool.Config{
 		Exe: exe, Workers: cfg.workers, UDPHost: cfg.udpHost, UDPPort: cfg.udpPort,
-		AllowUnenforced: cfg.allowUnenforced, Logger: log,
-		Args: []string{"--ice-failed-timeout", cfg.iceFailed.String()},
+		AllowUnenforced: cfg.allowUnenforced, Logger: log, Args: workerArgs,
 	})
 	if err != nil {
 		return err
@@ -102,15 +108,9 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 
-	var origins []string
-	for o := range strings.SplitSeq(cfg.allowedOrigins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			origins = append(origins, o)
-		}
-	}
 	sig := signaling.NewServer(signaling.ServerConfig{
 		Verifier: &auth.Verifier{Keys: st}, Backend: pool, Logger: log,
-		AllowedOrigins: origins, JoinTimeout: cfg.joinTimeout,
+		AllowedOrigins: splitList(cfg.allowedOrigins), JoinTimeout: cfg.joinTimeout,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/signal", sig)
@@ -168,4 +168,15 @@ func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, wo
 		fmt.Fprintf(w, "  mint a token:\n    lethe token --data-dir %s --app %d --user alice --ttl 1h\n",
 			cfg.dataDir, info.DefaultApp.SDKAppID)
 	}
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

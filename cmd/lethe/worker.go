@@ -25,6 +25,7 @@ type workerConfig struct {
 	udp             string
 	allowUnenforced bool
 	iceFailed       time.Duration
+	probeDirs       []string
 }
 
 func workerCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -35,6 +36,10 @@ func workerCommand(ctx context.Context, args []string, _, stderr io.Writer) erro
 	fs.StringVar(&cfg.udp, "udp", "127.0.0.1:0", "media UDP address")
 	fs.BoolVar(&cfg.allowUnenforced, "allow-unenforced", false, "run even if the lock-down cannot be enforced")
 	fs.DurationVar(&cfg.iceFailed, "ice-failed-timeout", 10*time.Second, "drop a participant whose media is silent this long")
+	fs.Func("probe-dir", "another directory the lock-down self-probe must fail to write (repeatable)", func(v string) error {
+		cfg.probeDirs = append(cfg.probeDirs, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,7 +49,9 @@ func workerCommand(ctx context.Context, args []string, _, stderr io.Writer) erro
 	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("worker", cfg.index)
 
 	// 1. Lock down before any media socket exists.
-	report, err := compliance.LockDownWorker(compliance.LockOptions{AllowUnenforced: cfg.allowUnenforced})
+	report, err := compliance.LockDownWorker(compliance.LockOptions{
+		AllowUnenforced: cfg.allowUnenforced, ExtraProbeDirs: cfg.probeDirs,
+	})
 	if err != nil {
 		return fmt.Errorf("worker %d refuses to start: %w", cfg.index, err)
 	}

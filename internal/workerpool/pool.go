@@ -129,7 +129,6 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 	}
 	parent := os.NewFile(uintptr(fds[0]), "ipc-control")
 	child := os.NewFile(uintptr(fds[1]), "ipc-worker")
-	defer child.Close()
 
 	port := 0
 	if p.cfg.UDPPort > 0 {
@@ -148,18 +147,22 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		parent.Close()
+		child.Close()
 		return nil, fmt.Errorf("workerpool: stdout: %w", err)
 	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		parent.Close()
+		child.Close()
 		return nil, fmt.Errorf("workerpool: stderr: %w", err)
 	}
 	w := &proc{
 		pool: p, idx: idx, udp: udp, cmd: cmd, conn: ipc.NewConn(parent),
 		sessions: make(map[uint64]*session), tail: newTail(8), exited: make(chan struct{}),
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	child.Close() // the worker has its copy; ours would hide the worker's exit from Recv
+	if err != nil {
 		parent.Close()
 		return nil, fmt.Errorf("workerpool: start worker: %w", err)
 	}
@@ -195,6 +198,8 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 	defer timer.Stop()
 	select {
 	case err = <-ready:
+	case <-w.exited:
+		err = fmt.Errorf("exited (%s)", cmd.ProcessState)
 	case <-timer.C:
 		err = errors.New("timed out")
 	case <-ctx.Done():
