@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/rand"
 	"bufio"
 	"bytes"
 	"context"
@@ -57,6 +58,9 @@ type server struct {
 	stdout  syncBuffer
 	stderr  syncBuffer
 	exited  chan struct{}
+
+	secretsMu sync.Mutex
+	secrets   []string // user ids and tokens that must never appear in output
 }
 
 type syncBuffer struct {
@@ -108,7 +112,10 @@ func startServer(t *testing.T, args ...string) *server {
 		_ = s.cmd.Wait()
 		close(s.exited)
 	}()
-	t.Cleanup(func() { s.stop() })
+	t.Cleanup(func() {
+		s.stop()
+		s.checkOutputHygiene()
+	})
 
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -156,6 +163,25 @@ func (s *server) stop() {
 	}
 }
 
+// checkOutputHygiene fails the test if anything serve or its workers
+// printed contains a user id or a token the test used.
+func (s *server) checkOutputHygiene() {
+	out := s.stdout.String() + s.stderr.String()
+	s.secretsMu.Lock()
+	defer s.secretsMu.Unlock()
+	for _, secret := range s.secrets {
+		if strings.Contains(out, secret) {
+			s.t.Errorf("server output contains a user id or token (%.12s...)", secret)
+		}
+	}
+}
+
+func (s *server) keepSecret(v string) {
+	s.secretsMu.Lock()
+	s.secrets = append(s.secrets, v)
+	s.secretsMu.Unlock()
+}
+
 // workerPIDs lists the serve process's children: its media workers.
 func (s *server) workerPIDs() []int {
 	var pids []int
@@ -178,6 +204,7 @@ func (s *server) workerPIDs() []int {
 func (s *server) token(user string, extra ...string) string {
 	s.t.Helper()
 	args := append([]string{"token", "--data-dir", s.dataDir, "--app", strconv.FormatUint(uint64(s.appID), 10), "--user", user}, extra...)
+	s.keepSecret(user)
 	out, err := exec.Command(lethePath, args...).Output()
 	if err != nil {
 		var ee *exec.ExitError
@@ -186,7 +213,9 @@ func (s *server) token(user string, extra ...string) string {
 		}
 		s.t.Fatalf("lethe token: %v", err)
 	}
-	return strings.TrimSpace(string(out))
+	tok := strings.TrimSpace(string(out))
+	s.keepSecret(tok)
+	return tok
 }
 
 // participant is a connected, joined client.
@@ -213,14 +242,17 @@ func (s *server) dial(t *testing.T) *client.Client {
 	return c
 }
 
-// join connects user to a numeric room (or strRoom when room is 0).
+// join connects user to a numeric room (or strRoom when room is 0). The
+// user id is user plus a random suffix, so that it can be looked for in
+// the server's output.
 func (s *server) join(t *testing.T, user string, room uint32, strRoom string) *participant {
 	t.Helper()
+	uid := user + "-" + rand.Text()[:10]
 	c := s.dial(t)
 	p := &participant{Client: c, user: user, tracks: make(chan *webrtc.TrackRemote, 32)}
 	c.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { p.tracks <- tr })
 	j, err := c.Join(ctxT(t, 10*time.Second), signaling.Join{
-		SDKAppID: s.appID, UserID: user, UserSig: s.token(user), RoomID: room, StrRoomID: strRoom,
+		SDKAppID: s.appID, UserID: uid, UserSig: s.token(uid), RoomID: room, StrRoomID: strRoom,
 	})
 	if err != nil {
 		t.Fatalf("join %s: %v", user, err)

@@ -124,8 +124,16 @@ func (d *downTrack) write(pkt []byte, now time.Time) bool {
 	binary.BigEndian.PutUint16(pkt[2:], outSeq)
 	binary.BigEndian.PutUint32(pkt[4:], outTS)
 	binary.BigEndian.PutUint32(pkt[8:], b.ssrc)
-	if _, err := b.ws.Write(pkt); err != nil {
+	n, err := b.ws.Write(pkt)
+	switch {
+	case err != nil:
 		d.sub.s.stats.droppedWriteError.Add(1)
+		return false
+	case n == 0:
+		// Pion drops writes silently until SRTP is up. Whatever was lost
+		// here, the subscriber must start again from a keyframe.
+		d.sub.s.stats.droppedNotConnected.Add(1)
+		d.needKey.Store(d.up.isKey != nil)
 		return false
 	}
 	d.sub.s.stats.packetsOut.Add(1)

@@ -209,12 +209,13 @@ type Stats struct {
 	DroppedNoKeyframe   uint64 // subscriber waiting for a keyframe
 	DroppedMuted        uint64 // publisher muted the track
 	DroppedWriteError   uint64
+	DroppedNotConnected uint64 // subscriber's media transport not up yet
 }
 
 type counters struct {
-	packetsIn, packetsOut, retransmitted, nacksIn, nackMisses, keyframeRequests atomic.Uint64
-	droppedQueueFull, droppedNoKeyframe, droppedMuted, droppedWriteError        atomic.Uint64
-	participants                                                                atomic.Int64
+	packetsIn, packetsOut, retransmitted, nacksIn, nackMisses, keyframeRequests               atomic.Uint64
+	droppedQueueFull, droppedNoKeyframe, droppedMuted, droppedWriteError, droppedNotConnected atomic.Uint64
+	participants                                                                              atomic.Int64
 }
 
 // Stats returns the current counters.
@@ -226,7 +227,7 @@ func (s *SFU) Stats() Stats {
 		Retransmitted: c.retransmitted.Load(), NACKsIn: c.nacksIn.Load(), NACKMisses: c.nackMisses.Load(),
 		KeyframeRequests: c.keyframeRequests.Load(), DroppedQueueFull: c.droppedQueueFull.Load(),
 		DroppedNoKeyframe: c.droppedNoKeyframe.Load(), DroppedMuted: c.droppedMuted.Load(),
-		DroppedWriteError: c.droppedWriteError.Load(),
+		DroppedWriteError: c.droppedWriteError.Load(), DroppedNotConnected: c.droppedNotConnected.Load(),
 	}
 }
 

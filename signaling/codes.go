@@ -93,6 +93,15 @@ func (e *CodedError) Error() string {
 	return e.Code.String() + ": " + e.Detail
 }
 
+// Message is the text sent to the client: the detail, or the code's
+// text when there is none.
+func (e *CodedError) Message() string {
+	if e.Detail == "" {
+		return e.Code.String()
+	}
+	return e.Detail
+}
+
 // Errorf returns a *CodedError.
 func Errorf(code Code, format string, args ...any) error {
 	return &CodedError{Code: code, Detail: fmt.Sprintf(format, args...)}

@@ -455,7 +455,7 @@ func codeOf(err error) Code {
 func errorBody(err error) Error {
 	var ce *CodedError
 	if errors.As(err, &ce) {
-		return Error{Code: ce.Code, Message: ce.Error()}
+		return Error{Code: ce.Code, Message: ce.Message()}
 	}
 	c := codeOf(err)
 	return Error{Code: c, Message: c.String()}

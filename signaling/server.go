@@ -457,7 +457,7 @@ func (c *conn) sendError(id uint64, err error) {
 	if !errors.As(err, &ce) {
 		ce = &CodedError{Code: CodeInternal}
 	}
-	c.send(TypeError, id, Error{Code: ce.Code, Message: ce.Error()})
+	c.send(TypeError, id, Error{Code: ce.Code, Message: ce.Message()})
 }
 
 func (c *conn) bye(code Code, reason string) {
