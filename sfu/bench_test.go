@@ -55,26 +55,19 @@ func benchForward(b *testing.B, n int) {
 	copy(tmpl[len(tmpl)-1100:], vp8Delta)
 
 	buf := make([]byte, 1500)
-	batch := make([]queue.Item[*downTrack], 32)
+	batch := make([]queue.Item[outPacket], 32)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		m := copy(buf, tmpl) // what the track read does
 		binary.BigEndian.PutUint16(buf[2:], uint16(i))
 		binary.BigEndian.PutUint32(buf[4:], uint32(i/3)*3000)
-		pkt, ok := stripExtensions(buf[:m])
-		if !ok {
-			b.Fatal("stripExtensions failed")
-		}
-		u.cache.Store(pkt)
-		for _, d := range *u.downs.Load() {
-			u.forward(d, pkt)
-		}
+		u.handle(buf[:m])
 		for _, p := range subs { // what each subscriber's writeLoop does
 			k, _ := p.queue.Pop(batch)
 			now := s.cfg.Now()
 			for j := range batch[:k] {
-				batch[j].Dst.write(batch[j].Data, now)
+				batch[j].Dst.d.write(batch[j].Data, batch[j].Dst.resume, now)
 			}
 		}
 	}

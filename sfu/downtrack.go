@@ -20,6 +20,7 @@ type downTrack struct {
 
 	b       atomic.Pointer[binding] // nil until negotiated
 	needKey atomic.Bool             // drop until a keyframe starts
+	resume  atomic.Bool             // the next forwarded packet starts a new epoch
 
 	mu sync.Mutex // guards rw
 	rw *rewrite.Stream
@@ -96,18 +97,22 @@ func (d *downTrack) close() {
 	d.b.Store(nil)
 }
 
-// restart begins a new rewrite epoch and waits for a keyframe, after the
-// publisher resumed a paused track.
+// restart makes the subscriber wait for a keyframe and start a new
+// rewrite epoch with it, after the publisher resumed a paused track.
 func (d *downTrack) restart() {
-	d.mu.Lock()
-	d.rw.Pause()
-	d.mu.Unlock()
+	d.resume.Store(true)
 	d.needKey.Store(d.up.isKey != nil)
 }
 
+// outPacket is what a subscriber's queue carries besides the bytes.
+type outPacket struct {
+	d      *downTrack
+	resume bool // first packet after a pause: begin a new epoch
+}
+
 // write rewrites pkt (12-byte header + payload) in place for this
-// subscriber and sends it.
-func (d *downTrack) write(pkt []byte, now time.Time) bool {
+// subscriber and sends it. resume starts a new rewrite epoch first.
+func (d *downTrack) write(pkt []byte, resume bool, now time.Time) bool {
 	b := d.b.Load()
 	if b == nil {
 		return false
@@ -115,6 +120,9 @@ func (d *downTrack) write(pkt []byte, now time.Time) bool {
 	seq := binary.BigEndian.Uint16(pkt[2:])
 	ts := binary.BigEndian.Uint32(pkt[4:])
 	d.mu.Lock()
+	if resume {
+		d.rw.Pause()
+	}
 	outSeq, outTS, ok := d.rw.Rewrite(seq, ts, now)
 	d.mu.Unlock()
 	if !ok {
@@ -169,7 +177,7 @@ func (d *downTrack) rtcpLoop() {
 							stats.nackMisses.Add(1)
 							continue
 						}
-						if d.write(buf[:n], now) {
+						if d.write(buf[:n], false, now) {
 							stats.retransmitted.Add(1)
 						}
 					}

@@ -81,7 +81,7 @@ func testSFU(cfg Config) *SFU {
 func testParticipant(s *SFU, id string, queueLen int) *Participant {
 	return &Participant{
 		id: id, s: s, log: s.cfg.Logger,
-		queue:      queue.New[*downTrack](queueLen),
+		queue:      queue.New[outPacket](queueLen),
 		subscribed: make(map[string]bool),
 		down:       make(map[string]*downTrack),
 		kickCh:     make(chan struct{}, 1),
@@ -109,26 +109,8 @@ func testDownTrack(u *upTrack, sub *Participant, w webrtc.TrackLocalWriter, ssrc
 	return d
 }
 
-// ingest is upTrack.run's per-packet body, for tests that cannot give the
-// track a real TrackRemote to read from.
-func ingest(u *upTrack, raw []byte) {
-	stats := &u.owner.s.stats
-	pkt, ok := stripExtensions(raw)
-	if !ok {
-		return
-	}
-	stats.packetsIn.Add(1)
-	u.cache.Store(pkt)
-	if u.muted.Load() {
-		stats.droppedMuted.Add(1)
-		return
-	}
-	if downs := u.downs.Load(); downs != nil {
-		for _, d := range *downs {
-			u.forward(d, pkt)
-		}
-	}
-}
+// ingest feeds one raw packet to u as its reader would.
+func ingest(u *upTrack, raw []byte) { u.handle(raw) }
 
 // rtpHeader returns a fixed 12-byte RTP header.
 func rtpHeader(marker bool, pt uint8, seq uint16, ts, ssrc uint32) []byte {
@@ -295,7 +277,7 @@ func TestDownTrackWrite(t *testing.T) {
 		t.Helper()
 		pkt := concat(rtpHeader(marker, 96, seq, ts, 0xdeadbeef), []byte{1, 2, 3})
 		n := len(w.packets())
-		if got := d.write(pkt, clock.Now()); got != wantOK {
+		if got := d.write(pkt, d.resume.Swap(false), clock.Now()); got != wantOK {
 			t.Fatalf("%s: write = %v, want %v", name, got, wantOK)
 		}
 		if !wantOK {
@@ -349,6 +331,29 @@ func TestDownTrackWrite(t *testing.T) {
 	}
 	if got := s.stats.packetsOut.Load(); got != 5 {
 		t.Errorf("packetsOut = %d, want 5", got)
+	}
+}
+
+// zeroWriter accepts nothing and says so without an error, as Pion's
+// write stream does before SRTP is up.
+type zeroWriter struct{}
+
+func (zeroWriter) Write([]byte) (int, error)                 { return 0, nil }
+func (zeroWriter) WriteRTP(*rtp.Header, []byte) (int, error) { return 0, nil }
+
+func TestDownTrackWriteNotConnected(t *testing.T) {
+	t.Parallel()
+	s := testSFU(Config{})
+	u := testUpTrack(testParticipant(s, "PA_pub", 1), keyframe.VP8, 16)
+	d := testDownTrack(u, testParticipant(s, "PA_sub", 8), zeroWriter{}, 1, 96)
+	if d.write(concat(rtpHeader(false, 96, 1, 0, 7), vp8Key), false, time.Now()) {
+		t.Error("write to an unconnected stream reported success")
+	}
+	if st := s.Stats(); st.DroppedNotConnected != 1 || st.PacketsOut != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if !d.needKey.Load() {
+		t.Error("a lost write did not make the subscriber wait for a keyframe")
 	}
 }
 

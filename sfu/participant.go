@@ -20,7 +20,7 @@ type Participant struct {
 	log  *slog.Logger
 
 	pub, sub *webrtc.PeerConnection
-	queue    *queue.Queue[*downTrack]
+	queue    *queue.Queue[outPacket]
 
 	mu         sync.Mutex // guards the fields below
 	closed     bool
@@ -40,7 +40,7 @@ type Participant struct {
 func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, error) {
 	p := &Participant{
 		id: newID("PA_"), cfg: cfg, s: s, ev: ev,
-		queue:      queue.New[*downTrack](s.cfg.SubscriberQueue),
+		queue:      queue.New[outPacket](s.cfg.SubscriberQueue),
 		subscribed: make(map[string]bool),
 		down:       make(map[string]*downTrack),
 		kickCh:     make(chan struct{}, 1),
@@ -66,7 +66,7 @@ func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, err
 		})
 		pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 			if st == webrtc.PeerConnectionStateFailed {
-				go p.close(ErrConnectionFailed)
+				p.closeAsync(ErrConnectionFailed)
 			}
 		})
 	}
@@ -252,6 +252,17 @@ func (p *Participant) close(reason error) {
 	p.ev.Closed(reason)
 }
 
+// closeAsync closes p from a goroutine of its own, for callers that p's
+// close waits for. The goroutine is counted in the SFU's wait group: p's
+// own count is still held, so the SFU cannot be done waiting yet.
+func (p *Participant) closeAsync(reason error) {
+	p.s.wg.Add(1)
+	go func() {
+		defer p.s.wg.Done()
+		p.close(reason)
+	}()
+}
+
 func (p *Participant) kick() {
 	select {
 	case p.kickCh <- struct{}{}:
@@ -297,7 +308,7 @@ func (p *Participant) reconcileLoop() {
 		}
 		if err := p.reconcile(); err != nil && !p.isClosed() {
 			p.log.Warn("subscriber negotiation failed", "err", err.Error())
-			go p.close(err)
+			p.closeAsync(err)
 			return
 		}
 	}
@@ -372,7 +383,7 @@ func (p *Participant) reconcile() error {
 // writeLoop sends queued packets to this subscriber.
 func (p *Participant) writeLoop() {
 	defer p.wg.Done()
-	batch := make([]queue.Item[*downTrack], 32)
+	batch := make([]queue.Item[outPacket], 32)
 	for {
 		n, ok := p.queue.Pop(batch)
 		if !ok {
@@ -380,7 +391,7 @@ func (p *Participant) writeLoop() {
 		}
 		now := p.s.cfg.Now()
 		for i := range batch[:n] {
-			batch[i].Dst.write(batch[i].Data, now)
+			batch[i].Dst.d.write(batch[i].Data, batch[i].Dst.resume, now)
 		}
 	}
 }

@@ -70,7 +70,6 @@ func (u *upTrack) info() TrackInfo {
 
 // run reads the track until it ends, feeding the cache and subscribers.
 func (u *upTrack) run() {
-	stats := &u.owner.s.stats
 	u.owner.s.wg.Add(1)
 	go func() { // RTCP from the publisher feeds the report interceptors
 		defer u.owner.s.wg.Done()
@@ -87,20 +86,24 @@ func (u *upTrack) run() {
 			u.closed.Store(true)
 			return
 		}
-		pkt, ok := stripExtensions(buf[:n])
-		if !ok {
-			continue
-		}
-		stats.packetsIn.Add(1)
-		u.cache.Store(pkt)
-		if u.muted.Load() {
-			stats.droppedMuted.Add(1)
-			continue
-		}
-		downs := u.downs.Load()
-		if downs == nil {
-			continue
-		}
+		u.handle(buf[:n])
+	}
+}
+
+// handle takes one packet from the publisher: strip, cache, fan out.
+func (u *upTrack) handle(raw []byte) {
+	stats := &u.owner.s.stats
+	pkt, ok := stripExtensions(raw)
+	if !ok {
+		return
+	}
+	stats.packetsIn.Add(1)
+	u.cache.Store(pkt)
+	if u.muted.Load() {
+		stats.droppedMuted.Add(1)
+		return
+	}
+	if downs := u.downs.Load(); downs != nil {
 		for _, d := range *downs {
 			u.forward(d, pkt)
 		}
@@ -121,7 +124,9 @@ func (u *upTrack) forward(d *downTrack, pkt []byte) {
 		}
 		d.needKey.Store(false)
 	}
-	if !d.sub.queue.Push(d, pkt) {
+	// The packet that resumes a paused track starts a new rewrite epoch;
+	// the flag travels with it, behind anything queued before the pause.
+	if !d.sub.queue.Push(outPacket{d: d, resume: d.resume.Swap(false)}, pkt) {
 		stats.droppedQueueFull.Add(1)
 	}
 }
@@ -142,7 +147,8 @@ func (u *upTrack) requestKeyframe() {
 }
 
 // setMuted records the publisher's mute state and reports a change.
-// Subscribers restart cleanly on unmute: a new rewrite epoch and a keyframe.
+// Subscribers restart cleanly on unmute: a keyframe, and a new rewrite
+// epoch from the first packet after the pause.
 func (u *upTrack) setMuted(muted bool) bool {
 	if u.muted.Swap(muted) == muted {
 		return false
