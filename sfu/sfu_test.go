@@ -3,6 +3,7 @@ package sfu_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -236,6 +237,7 @@ type endpoint struct {
 	sub  *remotePC // subscribing endpoints only
 
 	answers atomic.Int32 // subscriber offers answered
+	rtcpIn  sync.Map     // RTCP packet types the publisher received, as "%T"
 
 	mu      sync.Mutex
 	closing bool
@@ -369,6 +371,7 @@ func (e *endpoint) publish(api *webrtc.API, tracks ...*client.Track) {
 					return
 				}
 				for _, pk := range pkts {
+					e.rtcpIn.Store(fmt.Sprintf("%T", pk), true)
 					switch pk.(type) {
 					case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 						tr.RequestKeyframe()
