@@ -8,13 +8,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
-	"unicode/utf8"
 )
 
-// Application statuses. Only an active app admits users.
+// Status is an application's service status. Only an active app admits
+// users and gets new keys.
+type Status string
+
+// Application statuses. The lifecycle is active ⇄ suspended → terminated;
+// termination (and the purge that follows it) belongs to the retention
+// work and is not done by this package yet: SetStatus refuses it.
 const (
-	StatusActive = "active"
+	StatusActive     Status = "active"
+	StatusSuspended  Status = "suspended"
+	StatusTerminated Status = "terminated"
 )
 
 // SDKAppIDs are drawn at random from [MinAppID, MaxAppID].
@@ -23,16 +31,21 @@ const (
 	MaxAppID uint32 = 1499999999
 )
 
-// MaxAppNameLen is the longest application name CreateApp accepts, in bytes.
-const MaxAppNameLen = 128
-
 // App is one application (tenant): the SDKAppID its users' tokens name.
 type App struct {
 	SDKAppID  uint32
 	Name      string
-	Tags      []string
-	Status    string
+	Tags      []string // never nil
+	Status    Status
 	CreatedAt time.Time
+	Policy    Policy
+}
+
+// AppUpdate names the fields UpdateApp changes; nil leaves one as it is.
+type AppUpdate struct {
+	Name   *string
+	Tags   *[]string
+	Policy *Policy // zero KeyLifetime or MaxTokenTTL: the default
 }
 
 // randomAppID draws an SDKAppID uniformly from [MinAppID, MaxAppID].
@@ -51,51 +64,207 @@ func randomAppID() (uint32, error) {
 	}
 }
 
-// CreateApp records a new active application named name, created at now,
-// with a random unused SDKAppID.
-func (s *Store) CreateApp(ctx context.Context, name string, now time.Time) (App, error) {
-	return s.createApp(ctx, s.db, name, now)
+// CreateApp records a new active application with a random unused
+// SDKAppID, created at now, and its first signing key, and logs
+// OpAppCreate, all in one transaction. A zero KeyLifetime or MaxTokenTTL in
+// p means the default; tags may be nil. Invalid arguments are ErrInvalid.
+func (s *Store) CreateApp(ctx context.Context, name string, tags []string, p Policy, now time.Time) (App, error) {
+	var app App
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		app, err = s.createApp(ctx, tx, name, tags, p, now)
+		return err
+	})
+	if err != nil {
+		return App{}, fmt.Errorf("store: create app: %w", err)
+	}
+	return app, nil
 }
 
-func (s *Store) createApp(ctx context.Context, q querier, name string, now time.Time) (App, error) {
-	if name == "" || len(name) > MaxAppNameLen || !utf8.ValidString(name) {
-		return App{}, fmt.Errorf("%w: app name must be 1..%d bytes of UTF-8", ErrInvalid, MaxAppNameLen)
+// createApp does CreateApp's work inside tx.
+func (s *Store) createApp(ctx context.Context, tx *sql.Tx, name string, tags []string, p Policy, now time.Time) (App, error) {
+	p = p.withDefaults()
+	if err := checkName(name); err != nil {
+		return App{}, err
 	}
-	app := App{Name: name, Tags: []string{}, Status: StatusActive, CreatedAt: time.Unix(now.Unix(), 0).UTC()}
+	if err := checkTags(tags); err != nil {
+		return App{}, err
+	}
+	if err := p.Validate(); err != nil {
+		return App{}, err
+	}
+	app := App{Name: name, Tags: slices.Clone(tags), Status: StatusActive, CreatedAt: unixTime(now.Unix()), Policy: p}
+	if app.Tags == nil {
+		app.Tags = []string{}
+	}
+	tagsJSON, err := json.Marshal(app.Tags)
+	if err != nil {
+		return App{}, err
+	}
 	const tries = 16
 	for range tries {
 		id, err := s.newAppID()
 		if err != nil {
 			return App{}, err
 		}
-		res, err := q.ExecContext(ctx,
-			`INSERT INTO apps (sdk_app_id, name, tags, status, created_at) VALUES (?, ?, '[]', ?, ?)
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO apps (sdk_app_id, name, tags, status, created_at,
+			                   key_lifetime_s, max_token_ttl_s, require_private_map_key, max_anchors, max_participants)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			 ON CONFLICT (sdk_app_id) DO NOTHING`,
-			id, name, app.Status, app.CreatedAt.Unix())
+			id, name, string(tagsJSON), string(app.Status), app.CreatedAt.Unix(),
+			seconds(p.KeyLifetime), seconds(p.MaxTokenTTL), p.RequirePrivateMapKey, p.MaxAnchors, p.MaxParticipants)
 		if err != nil {
-			return App{}, fmt.Errorf("store: create app: %w", err)
+			return App{}, err
 		}
 		if n, err := res.RowsAffected(); err != nil {
-			return App{}, fmt.Errorf("store: create app: %w", err)
+			return App{}, err
 		} else if n == 1 {
 			app.SDKAppID = id
+			if _, err := insertNewKey(ctx, tx, id, p.KeyLifetime, now); err != nil {
+				return App{}, err
+			}
+			if err := appendLog(ctx, tx, id, OpAppCreate, now); err != nil {
+				return App{}, err
+			}
 			return app, nil
 		}
 	}
-	return App{}, fmt.Errorf("store: create app: no free SDKAppID in %d tries", tries)
+	return App{}, fmt.Errorf("no free SDKAppID in %d tries", tries)
 }
 
-const appColumns = `sdk_app_id, name, tags, status, created_at`
+// UpdateApp changes the name, tags and/or policy of application id and logs
+// OpAppUpdate, in one transaction, and returns the application as it now
+// is. A shorter key lifetime also shortens the signing windows of the
+// app's keys to end at most one new lifetime after now. It returns
+// ErrInvalid for an empty update or an invalid field, ErrNotFound for no
+// such app and ErrStatus for a terminated one.
+func (s *Store) UpdateApp(ctx context.Context, id uint32, u AppUpdate, now time.Time) (App, error) {
+	if u.Name == nil && u.Tags == nil && u.Policy == nil {
+		return App{}, fmt.Errorf("store: update app: %w: nothing to update", ErrInvalid)
+	}
+	if u.Name != nil {
+		if err := checkName(*u.Name); err != nil {
+			return App{}, fmt.Errorf("store: update app: %w", err)
+		}
+	}
+	if u.Tags != nil {
+		if err := checkTags(*u.Tags); err != nil {
+			return App{}, fmt.Errorf("store: update app: %w", err)
+		}
+	}
+	var p Policy
+	if u.Policy != nil {
+		p = u.Policy.withDefaults()
+		if err := p.Validate(); err != nil {
+			return App{}, fmt.Errorf("store: update app: %w", err)
+		}
+	}
+	var app App
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		app, err = appByID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if app.Status == StatusTerminated {
+			return fmt.Errorf("%w: application is terminated", ErrStatus)
+		}
+		if u.Name != nil {
+			app.Name = *u.Name
+		}
+		if u.Tags != nil {
+			app.Tags = slices.Clone(*u.Tags)
+			if app.Tags == nil {
+				app.Tags = []string{}
+			}
+		}
+		if u.Policy != nil {
+			app.Policy = p
+		}
+		tagsJSON, err := json.Marshal(app.Tags)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE apps SET name = ?, tags = ?, key_lifetime_s = ?, max_token_ttl_s = ?,
+			                 require_private_map_key = ?, max_anchors = ?, max_participants = ?
+			  WHERE sdk_app_id = ?`,
+			app.Name, string(tagsJSON), seconds(app.Policy.KeyLifetime), seconds(app.Policy.MaxTokenTTL),
+			app.Policy.RequirePrivateMapKey, app.Policy.MaxAnchors, app.Policy.MaxParticipants, id); err != nil {
+			return err
+		}
+		if _, err := shortenKeys(ctx, tx, id, now); err != nil {
+			return err
+		}
+		return appendLog(ctx, tx, id, OpAppUpdate, now)
+	})
+	if err != nil {
+		return App{}, fmt.Errorf("store: update app %d: %w", id, err)
+	}
+	return app, nil
+}
+
+// SetStatus moves application id to status and logs the change, in one
+// transaction, and returns the application as it now is: active →
+// suspended (OpAppSuspend; its users are refused at once) and suspended →
+// active (OpAppResume; a signing key is made if none is valid). Setting the
+// status it already has changes and logs nothing. StatusTerminated is
+// refused with ErrStatus (termination is not implemented yet); an unknown
+// status is ErrInvalid; no such app is ErrNotFound.
+func (s *Store) SetStatus(ctx context.Context, id uint32, status Status, now time.Time) (App, error) {
+	switch status {
+	case StatusActive, StatusSuspended:
+	case StatusTerminated:
+		return App{}, fmt.Errorf("store: set status: %w: termination is not supported yet", ErrStatus)
+	default:
+		return App{}, fmt.Errorf("store: set status: %w: unknown status", ErrInvalid)
+	}
+	var app App
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		app, err = appByID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if app.Status == status {
+			return nil
+		}
+		if app.Status == StatusTerminated {
+			return fmt.Errorf("%w: application is terminated", ErrStatus)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE apps SET status = ? WHERE sdk_app_id = ?`, string(status), id); err != nil {
+			return err
+		}
+		app.Status = status
+		op := OpAppSuspend
+		if status == StatusActive {
+			op = OpAppResume
+			if _, err := ensureSigningKey(ctx, tx, id, app.Policy.KeyLifetime, now); err != nil {
+				return err
+			}
+		}
+		return appendLog(ctx, tx, id, op, now)
+	})
+	if err != nil {
+		return App{}, fmt.Errorf("store: set status of app %d: %w", id, err)
+	}
+	return app, nil
+}
+
+const appColumns = `sdk_app_id, name, tags, status, created_at,
+	key_lifetime_s, max_token_ttl_s, require_private_map_key, max_anchors, max_participants`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanApp(r scanner) (App, error) {
 	var (
-		a       App
-		tags    string
-		created int64
+		a                  App
+		tags               string
+		created, life, ttl int64
 	)
-	if err := r.Scan(&a.SDKAppID, &a.Name, &tags, &a.Status, &created); err != nil {
+	if err := r.Scan(&a.SDKAppID, &a.Name, &tags, &a.Status, &created,
+		&life, &ttl, &a.Policy.RequirePrivateMapKey, &a.Policy.MaxAnchors, &a.Policy.MaxParticipants); err != nil {
 		return App{}, err
 	}
 	if err := json.Unmarshal([]byte(tags), &a.Tags); err != nil {
@@ -104,8 +273,27 @@ func scanApp(r scanner) (App, error) {
 	if a.Tags == nil {
 		a.Tags = []string{}
 	}
-	a.CreatedAt = time.Unix(created, 0).UTC()
+	a.CreatedAt = unixTime(created)
+	a.Policy.KeyLifetime = time.Duration(life) * time.Second
+	a.Policy.MaxTokenTTL = time.Duration(ttl) * time.Second
 	return a, nil
+}
+
+// appByID reads application id through q, or returns ErrNotFound.
+func appByID(ctx context.Context, q querier, id uint32) (App, error) {
+	a, err := scanApp(q.QueryRowContext(ctx, `SELECT `+appColumns+` FROM apps WHERE sdk_app_id = ?`, id))
+	if err != nil {
+		return App{}, notFound("app", id, err)
+	}
+	return a, nil
+}
+
+// notFound turns sql.ErrNoRows into ErrNotFound, prefixing what and id.
+func notFound(what string, id uint32, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s %d: %w", what, id, ErrNotFound)
+	}
+	return fmt.Errorf("%s %d: %w", what, id, err)
 }
 
 // Apps returns every application, oldest first.
@@ -131,12 +319,9 @@ func (s *Store) Apps(ctx context.Context) ([]App, error) {
 
 // App returns the application id, or ErrNotFound.
 func (s *Store) App(ctx context.Context, id uint32) (App, error) {
-	a, err := scanApp(s.db.QueryRowContext(ctx, `SELECT `+appColumns+` FROM apps WHERE sdk_app_id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return App{}, fmt.Errorf("store: app %d: %w", id, ErrNotFound)
-	}
+	a, err := appByID(ctx, s.db, id)
 	if err != nil {
-		return App{}, fmt.Errorf("store: app %d: %w", id, err)
+		return App{}, fmt.Errorf("store: %w", err)
 	}
 	return a, nil
 }
@@ -155,9 +340,10 @@ func (s *Store) AppByName(ctx context.Context, name string) (App, error) {
 	return a, nil
 }
 
-// DeleteApp deletes the application id and, by cascade, its keys, or
-// returns ErrNotFound. The rows are overwritten in the database file
-// (secure_delete); call Checkpoint afterwards to purge them from the WAL.
+// DeleteApp deletes the application id and, by cascade, its keys and its
+// log, or returns ErrNotFound. The rows are overwritten in the database
+// file (secure_delete); call Checkpoint afterwards to purge them from the
+// WAL. Nothing is logged: the log goes with the app.
 func (s *Store) DeleteApp(ctx context.Context, id uint32) error {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM apps WHERE sdk_app_id = ?`, id)
 	if err != nil {
@@ -172,3 +358,9 @@ func (s *Store) DeleteApp(ctx context.Context, id uint32) error {
 	}
 	return nil
 }
+
+// unixTime is the UTC time of unix seconds s.
+func unixTime(s int64) time.Time { return time.Unix(s, 0).UTC() }
+
+// seconds is d in whole seconds.
+func seconds(d time.Duration) int64 { return int64(d / time.Second) }

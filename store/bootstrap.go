@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -10,8 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/lethe-rtc/lethe/auth"
 )
 
 // Names of the files Bootstrap lays out in the data dir.
@@ -34,6 +33,8 @@ type Info struct {
 	DefaultApp App
 	// Created: this call created the database, so the data dir is fresh.
 	Created bool
+	// Keys is what the start-up MaintainKeys did.
+	Keys KeyReport
 }
 
 // Bootstrap prepares the data dir dir and opens its store:
@@ -42,11 +43,13 @@ type Info struct {
 //   - creates dir/admin.key (mode 0600: 32 random bytes as unpadded base64url
 //     and a newline) if missing, and refuses an existing one that group or
 //     others may read (ErrUnsafeFile);
-//   - if the store has no application, creates DefaultAppName with one
-//     signing key valid from now, in one transaction.
+//   - if the store has no application, creates DefaultAppName with
+//     DefaultPolicy and its first signing key, in one transaction;
+//   - runs MaintainKeys at now (the start-up run) and checkpoints the WAL if
+//     it destroyed keys.
 //
-// Called again on the same dir it changes nothing. Neither errors nor Info
-// carry the admin key or any secret.
+// Called again on the same dir at the same now it changes nothing. Neither
+// errors nor Info carry the admin key or any secret.
 func Bootstrap(ctx context.Context, dir string, now time.Time) (*Store, Info, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -81,6 +84,14 @@ func Bootstrap(ctx context.Context, dir string, now time.Time) (*Store, Info, er
 		_ = s.Close()
 		return nil, Info{}, err
 	}
+	if info.Keys, err = s.MaintainKeys(ctx, now); err != nil {
+		_ = s.Close()
+		return nil, Info{}, fmt.Errorf("store: bootstrap: %w", err)
+	}
+	if info.Keys.Destroyed > 0 {
+		// Best effort: a reader may hold the WAL; the next checkpoint purges it.
+		_ = s.Checkpoint(ctx)
+	}
 	info.DefaultApp, err = s.AppByName(ctx, DefaultAppName)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		_ = s.Close()
@@ -93,30 +104,18 @@ func Bootstrap(ctx context.Context, dir string, now time.Time) (*Store, Info, er
 // has no app at all. The transaction begins IMMEDIATE (see dsn), so two
 // concurrent bootstraps cannot both see an empty store.
 func (s *Store) ensureDefaultApp(ctx context.Context, now time.Time) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM apps`).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		_, err := s.createApp(ctx, tx, DefaultAppName, nil, DefaultPolicy(), now)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("store: bootstrap: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM apps`).Scan(&n); err != nil {
-		return fmt.Errorf("store: bootstrap: %w", err)
-	}
-	if n > 0 {
-		return nil
-	}
-	app, err := s.createApp(ctx, tx, DefaultAppName, now)
-	if err != nil {
-		return fmt.Errorf("store: bootstrap: %w", err)
-	}
-	k, err := auth.NewKey(now)
-	if err != nil {
-		return fmt.Errorf("store: bootstrap: %w", err)
-	}
-	if err := addKey(ctx, tx, app.SDKAppID, k); err != nil {
-		return fmt.Errorf("store: bootstrap: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: bootstrap: %w", err)
 	}
 	return nil

@@ -1,16 +1,32 @@
 // Package store keeps Lethe's persistent control-plane data in one SQLite
-// file in the data dir: the applications (SDKAppID, name, tags, status,
-// creation time) and their signing keys. It never holds media, user ids or
-// room membership.
+// file in the data dir: the applications (SDKAppID, name, tags, service
+// status, creation time, policy), their short-lived signing keys, and the
+// application log. It never holds media, user ids or room membership.
 //
-// The database is opened with secure_delete on every pooled connection, so
-// deleted rows are overwritten rather than left in free pages, and in WAL
-// mode; Checkpoint folds the WAL back into the file and truncates it, so
-// purged rows do not linger there either. The schema is versioned with
-// PRAGMA user_version and migrated on Open.
+// Key rings. Every key has a signing window (NotBefore..NotAfter, one
+// KeyLifetime long, 24 h by default). MaintainKeys, run at start-up
+// (Bootstrap does) and at least every MaintainEvery, makes the next key
+// before the current one stops signing and destroys — deletes — every key
+// none of whose tokens can still be valid (NotAfter + MaxTokenTTL + a
+// minute). RotateKey and RevokeKey do the same by hand; an active app is
+// never left without a signing key. Every method takes the time as an
+// argument: the package never reads the clock. *Store implements
+// auth.KeyLookup through Ring.
+//
+// Application log. Each entry holds exactly SDK APPID, application name,
+// tags, service status, the entry's creation time and an Operation from a
+// closed set. Name, tags and status are copied from the app's own row, so
+// no caller can put other text in; every mutating method appends its entry
+// in its own transaction, and AppendLog takes the operations done outside
+// the store (key fetches, token minting, room actions).
+//
+// Deletion. The database is opened with secure_delete on every pooled
+// connection, so deleted rows are overwritten rather than left in free
+// pages, and in WAL mode; Checkpoint folds the WAL back into the file and
+// truncates it, so purged rows do not linger there either. Deleting an app
+// cascades to its keys and its log. The schema is versioned with PRAGMA
+// user_version and migrated on Open.
 //
 // Bootstrap lays out a data dir on first start (the database, an admin key
-// file and a default application with one signing key) and reuses it after.
-//
-// *Store implements auth.KeyLookup.
+// file and a default application with its first key) and reuses it after.
 package store

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"time"
+
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
 )
 
 // Store is the SQLite database of one data dir. It is safe for concurrent use.
@@ -101,7 +103,14 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 	return nil
 }
 
+// openEnded is the not_after given by the v2 migration to the v1 keys that
+// had none (not_after 0): 9999-12-31T23:59:59Z. MaintainKeys shortens it to
+// the app's key lifetime the first time it runs.
+const openEnded int64 = 253402300799
+
 // migrations()[i] takes the schema from user_version i to i+1. Append only.
+// They run with foreign keys off (so that a table can be rebuilt without
+// cascading), and PRAGMA foreign_key_check must pass before they commit.
 func migrations() [][]string {
 	return [][]string{
 		{ // 1: applications and their key rings
@@ -121,14 +130,87 @@ func migrations() [][]string {
 				PRIMARY KEY (sdk_app_id, kid)
 			)`,
 		},
+		{ // 2: app policies and status set, finite key windows with created_at, application log
+			`CREATE TABLE apps_v2 (
+				sdk_app_id              INTEGER PRIMARY KEY,
+				name                    TEXT NOT NULL,
+				tags                    TEXT NOT NULL DEFAULT '[]',
+				status                  TEXT NOT NULL DEFAULT 'active'
+				                        CHECK (status IN ('active', 'suspended', 'terminated')),
+				created_at              INTEGER NOT NULL,
+				key_lifetime_s          INTEGER NOT NULL DEFAULT 86400
+				                        CHECK (key_lifetime_s BETWEEN 600 AND 604800),
+				max_token_ttl_s         INTEGER NOT NULL DEFAULT 86400
+				                        CHECK (max_token_ttl_s BETWEEN 1 AND 604800),
+				require_private_map_key INTEGER NOT NULL DEFAULT 0
+				                        CHECK (require_private_map_key IN (0, 1)),
+				max_anchors             INTEGER NOT NULL DEFAULT 0 CHECK (max_anchors >= 0),
+				max_participants        INTEGER NOT NULL DEFAULT 0 CHECK (max_participants >= 0)
+			)`,
+			// A v1 status outside the new set cannot admit anyone: suspend it.
+			`INSERT INTO apps_v2 (sdk_app_id, name, tags, status, created_at)
+			 SELECT sdk_app_id, name, tags,
+			        CASE WHEN status IN ('active', 'suspended', 'terminated') THEN status ELSE 'suspended' END,
+			        created_at
+			   FROM apps ORDER BY sdk_app_id`,
+			`CREATE TABLE keys_v2 (
+				sdk_app_id INTEGER NOT NULL REFERENCES apps ON DELETE CASCADE,
+				kid        TEXT NOT NULL,
+				secret     BLOB NOT NULL,
+				not_before INTEGER NOT NULL,
+				not_after  INTEGER NOT NULL CHECK (not_after >= not_before),
+				created_at INTEGER NOT NULL,
+				PRIMARY KEY (sdk_app_id, kid)
+			)`,
+			// v1 keys without expiry (0) get openEnded; MaintainKeys shortens it.
+			`INSERT INTO keys_v2 (sdk_app_id, kid, secret, not_before, not_after, created_at)
+			 SELECT sdk_app_id, kid, secret, not_before,
+			        CASE WHEN not_after = 0 THEN ` + fmt.Sprint(openEnded) + ` ELSE max(not_after, not_before) END,
+			        not_before
+			   FROM keys ORDER BY rowid`,
+			`DROP TABLE keys`,
+			`DROP TABLE apps`,
+			`ALTER TABLE apps_v2 RENAME TO apps`,
+			`ALTER TABLE keys_v2 RENAME TO keys`,
+			// Exactly the six permitted fields, and the row id. Purged with the app.
+			`CREATE TABLE app_log (
+				id         INTEGER PRIMARY KEY,
+				sdk_app_id INTEGER NOT NULL REFERENCES apps ON DELETE CASCADE,
+				app_name   TEXT NOT NULL,
+				tags       TEXT NOT NULL,
+				status     TEXT NOT NULL,
+				created_at INTEGER NOT NULL,
+				operation  TEXT NOT NULL
+			)`,
+			`CREATE INDEX app_log_by_app ON app_log (sdk_app_id, id)`,
+		},
 	}
 }
 
 // SchemaVersion is the user_version this binary migrates to.
 func SchemaVersion() int { return len(migrations()) }
 
-func (s *Store) migrate(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+// migrate brings the schema to SchemaVersion. It holds one connection with
+// foreign keys off for the duration (PRAGMA foreign_keys is a no-op inside
+// a transaction, and a table rebuild must not cascade), checks the foreign
+// keys before committing, and turns them back on before the connection
+// returns to the pool.
+func (s *Store) migrate(ctx context.Context) (err error) {
+	conn, err := s.firstConn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	defer func() { _ = conn.Close() }()
+	if _, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	defer func() {
+		if _, ferr := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA foreign_keys = ON"); ferr != nil && err == nil {
+			err = fmt.Errorf("store: migrate: %w", ferr)
+		}
+	}()
+
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
@@ -151,6 +233,17 @@ func (s *Store) migrate(ctx context.Context) error {
 			}
 		}
 	}
+	rows, err := tx.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	bad := rows.Next()
+	if cerr := rows.Close(); cerr != nil {
+		return fmt.Errorf("store: migrate: %w", cerr)
+	}
+	if bad {
+		return fmt.Errorf("store: migrate: foreign key check failed")
+	}
 	// PRAGMA takes no parameters; the value is our own integer.
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(steps))); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
@@ -159,6 +252,47 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
 	return nil
+}
+
+// firstConn opens the store's first connection. Two processes opening a
+// new database at once race to switch it to WAL, and the loser gets
+// SQLITE_BUSY without SQLite waiting (busy_timeout does not cover a
+// journal-mode change), so a busy open is retried for up to about the
+// busy timeout.
+func (s *Store) firstConn(ctx context.Context) (*sql.Conn, error) {
+	const (
+		tries = 50
+		pause = 100 * time.Millisecond
+	)
+	for i := 0; ; i++ {
+		conn, err := s.db.Conn(ctx)
+		var se *sqlite.Error
+		if err == nil || i == tries-1 || !errors.As(err, &se) || se.Code()&0xff != sqliteBusy {
+			return conn, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
+// sqliteBusy is SQLITE_BUSY, the primary result code of a locked database.
+const sqliteBusy = 5
+
+// inTx runs f in one write transaction (BEGIN IMMEDIATE, see dsn) and
+// commits if f returns nil.
+func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := f(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // querier is what *sql.DB and *sql.Tx share, so helpers run in either.

@@ -45,22 +45,22 @@ func TestBootstrapTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !info.Created {
-		t.Error("first bootstrap: Created = false")
+	if !info.Created || info.Keys != (KeyReport{}) {
+		t.Errorf("first bootstrap: Created = %v, keys %+v", info.Created, info.Keys)
 	}
 	if info.DBPath != filepath.Join(dir, DBFile) || info.AdminKeyPath != filepath.Join(dir, AdminKeyFile) || info.DataDir != dir {
 		t.Errorf("paths %+v", info)
 	}
 	app := info.DefaultApp
 	if app.Name != DefaultAppName || app.Status != StatusActive || app.SDKAppID < MinAppID || app.SDKAppID > MaxAppID ||
-		!app.CreatedAt.Equal(testNow) || app.Tags == nil || len(app.Tags) != 0 {
+		!app.CreatedAt.Equal(testNow) || app.Tags == nil || len(app.Tags) != 0 || app.Policy != DefaultPolicy() {
 		t.Errorf("default app %+v", app)
 	}
 	k, err := s.SigningKey(ctx, app.SDKAppID, testNow)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(k.Secret) != auth.SecretLen || !k.NotBefore.Equal(testNow) || !k.NotAfter.IsZero() {
+	if len(k.Secret) != auth.SecretLen || !k.NotBefore.Equal(testNow) || !k.NotAfter.Equal(testNow.Add(DefaultKeyLifetime)) {
 		t.Errorf("signing key %v: %d-byte secret, %v..%v", k, len(k.Secret), k.NotBefore, k.NotAfter)
 	}
 	// The WAL exists while the store is open; its mode follows the database's.
@@ -88,8 +88,8 @@ func TestBootstrapTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = s2.Close() }()
-	if info2.Created {
-		t.Error("second bootstrap: Created = true")
+	if info2.Created || info2.Keys != (KeyReport{}) {
+		t.Errorf("second bootstrap: Created = %v, keys %+v", info2.Created, info2.Keys)
 	}
 	if info2.DefaultApp.SDKAppID != app.SDKAppID || !info2.DefaultApp.CreatedAt.Equal(app.CreatedAt) {
 		t.Errorf("second bootstrap default app %+v, want %+v", info2.DefaultApp, app)
@@ -239,180 +239,26 @@ func TestOpenOddPath(t *testing.T) {
 	}
 }
 
-func key(t *testing.T, id string, fill byte, notBefore, notAfter time.Time) auth.Key {
-	t.Helper()
-	return auth.Key{ID: id, Secret: bytes.Repeat([]byte{fill}, 32), NotBefore: notBefore, NotAfter: notAfter}
-}
-
-func TestKeys(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	s := openTemp(t)
-	a, err := s.CreateApp(ctx, "a", testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := s.CreateApp(ctx, "b", testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := key(t, "old", 1, testNow.Add(-48*time.Hour), time.Time{})
-	cur := key(t, "cur", 2, testNow.Add(-time.Hour), testNow.Add(time.Hour))
-	next := key(t, "next", 3, testNow.Add(30*time.Minute), time.Time{})
-	gone := key(t, "gone", 4, testNow.Add(-72*time.Hour), testNow.Add(-24*time.Hour))
-	for _, k := range []auth.Key{old, cur, next, gone} {
-		if err := s.AddKey(ctx, a.SDKAppID, k); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.AddKey(ctx, b.SDKAppID, key(t, "bkey", 5, testNow, time.Time{})); err != nil {
-		t.Fatal(err)
-	}
-
-	got, err := s.Key(ctx, a.SDKAppID, "cur")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.ID != cur.ID || !bytes.Equal(got.Secret, cur.Secret) || !got.NotBefore.Equal(cur.NotBefore) || !got.NotAfter.Equal(cur.NotAfter) {
-		t.Errorf("Key = %v %v..%v, want %v %v..%v", got, got.NotBefore, got.NotAfter, cur, cur.NotBefore, cur.NotAfter)
-	}
-	if got, _ := s.Key(ctx, a.SDKAppID, "old"); !got.NotAfter.IsZero() {
-		t.Errorf("no-expiry key came back with NotAfter %v", got.NotAfter)
-	}
-
-	for _, tc := range []struct {
-		name string
-		app  uint32
-		kid  string
-		err  error
-	}{
-		{"unknown app", 1400000000 - 1, "cur", auth.ErrUnknownApp},
-		{"zero app", 0, "cur", auth.ErrUnknownApp},
-		{"unknown kid", a.SDKAppID, "nope", auth.ErrUnknownKey},
-		{"other app's kid", a.SDKAppID, "bkey", auth.ErrUnknownKey},
-		{"this app's kid under the other app", b.SDKAppID, "cur", auth.ErrUnknownKey},
-		{"injection", a.SDKAppID, "' OR 1=1--", auth.ErrUnknownKey},
-		{"traversal", a.SDKAppID, "../../etc/passwd", auth.ErrUnknownKey},
-	} {
-		if _, err := s.Key(ctx, tc.app, tc.kid); !errors.Is(err, tc.err) {
-			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.err)
-		} else if strings.Contains(err.Error(), tc.kid) {
-			t.Errorf("%s: error shows the kid", tc.name)
-		}
-	}
-
-	for _, tc := range []struct {
-		at   time.Time
-		want string
-	}{
-		{testNow, "cur"},
-		{testNow.Add(45 * time.Minute), "next"},
-		{testNow.Add(-60 * time.Hour), "gone"},
-		{testNow.Add(-30 * time.Hour), "old"},
-	} {
-		k, err := s.SigningKey(ctx, a.SDKAppID, tc.at)
-		if err != nil || k.ID != tc.want {
-			t.Errorf("SigningKey at %v = %q, %v; want %q", tc.at, k.ID, err, tc.want)
-		}
-	}
-	if _, err := s.SigningKey(ctx, a.SDKAppID, testNow.Add(-100*time.Hour)); !errors.Is(err, auth.ErrUnknownKey) {
-		t.Errorf("SigningKey before all keys: err = %v, want auth.ErrUnknownKey", err)
-	}
-	if _, err := s.SigningKey(ctx, 42, testNow); !errors.Is(err, auth.ErrUnknownApp) {
-		t.Errorf("SigningKey of unknown app: err = %v, want auth.ErrUnknownApp", err)
-	}
-
-	if err := s.AddKey(ctx, a.SDKAppID, cur); !errors.Is(err, ErrExists) {
-		t.Errorf("duplicate kid: err = %v, want ErrExists", err)
-	}
-	if err := s.AddKey(ctx, b.SDKAppID, cur); err != nil {
-		t.Errorf("same kid in another app: %v", err)
-	}
-	if err := s.AddKey(ctx, 42, key(t, "x", 6, testNow, time.Time{})); !errors.Is(err, ErrNotFound) {
-		t.Errorf("key for unknown app: err = %v, want ErrNotFound", err)
-	}
-	if err := s.AddKey(ctx, a.SDKAppID, auth.Key{ID: "short", Secret: []byte("123")}); !errors.Is(err, ErrInvalid) {
-		t.Errorf("short secret: err = %v, want ErrInvalid", err)
-	}
-}
-
-func TestInactiveAppAdmitsNobody(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	s := openTemp(t)
-	a, err := s.CreateApp(ctx, "a", testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.AddKey(ctx, a.SDKAppID, key(t, "k", 1, testNow, time.Time{})); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE apps SET status = 'terminated' WHERE sdk_app_id = ?`, a.SDKAppID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Key(ctx, a.SDKAppID, "k"); !errors.Is(err, auth.ErrUnknownApp) {
-		t.Errorf("Key: err = %v, want auth.ErrUnknownApp", err)
-	}
-	if _, err := s.SigningKey(ctx, a.SDKAppID, testNow); !errors.Is(err, auth.ErrUnknownApp) {
-		t.Errorf("SigningKey: err = %v, want auth.ErrUnknownApp", err)
-	}
-}
-
-func TestApps(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	s := openTemp(t)
-	if apps, err := s.Apps(ctx); err != nil || apps == nil || len(apps) != 0 {
-		t.Fatalf("empty store: %v, %v", apps, err)
-	}
-	x, err := s.CreateApp(ctx, "x", testNow.Add(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	y, err := s.CreateApp(ctx, "x", testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	apps, err := s.Apps(ctx)
-	if err != nil || len(apps) != 2 || apps[0].SDKAppID != y.SDKAppID || apps[1].SDKAppID != x.SDKAppID {
-		t.Fatalf("Apps = %+v, %v; want y then x", apps, err)
-	}
-	if got, err := s.App(ctx, x.SDKAppID); err != nil || got.Name != "x" || !got.CreatedAt.Equal(x.CreatedAt) {
-		t.Errorf("App = %+v, %v", got, err)
-	}
-	if got, err := s.AppByName(ctx, "x"); err != nil || got.SDKAppID != y.SDKAppID {
-		t.Errorf("AppByName = %+v, %v; want the oldest", got, err)
-	}
-	if _, err := s.App(ctx, 7); !errors.Is(err, ErrNotFound) {
-		t.Errorf("App(7): err = %v, want ErrNotFound", err)
-	}
-	if _, err := s.AppByName(ctx, "nope"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("AppByName: err = %v, want ErrNotFound", err)
-	}
-	for _, name := range []string{"", strings.Repeat("n", MaxAppNameLen+1), "\xff"} {
-		if _, err := s.CreateApp(ctx, name, testNow); !errors.Is(err, ErrInvalid) {
-			t.Errorf("CreateApp(%q): err = %v, want ErrInvalid", name, err)
-		}
-	}
-}
-
 func TestCreateAppRetriesOnCollision(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := openTemp(t)
 	seq := []uint32{MinAppID, MinAppID, MinAppID, MaxAppID}
 	s.newAppID = func() (uint32, error) { id := seq[0]; seq = seq[1:]; return id, nil }
-	a, err := s.CreateApp(ctx, "a", testNow)
+	a, err := s.CreateApp(ctx, "a", nil, Policy{}, testNow)
 	if err != nil || a.SDKAppID != MinAppID {
 		t.Fatalf("first: %+v, %v", a, err)
 	}
-	b, err := s.CreateApp(ctx, "b", testNow)
+	b, err := s.CreateApp(ctx, "b", nil, Policy{}, testNow)
 	if err != nil || b.SDKAppID != MaxAppID {
 		t.Fatalf("second: %+v, %v; want %d after two collisions", b, err, MaxAppID)
 	}
 	s.newAppID = func() (uint32, error) { return MinAppID, nil }
-	if _, err := s.CreateApp(ctx, "c", testNow); err == nil {
+	if _, err := s.CreateApp(ctx, "c", nil, Policy{}, testNow); err == nil {
 		t.Fatal("endless collisions: no error")
+	}
+	if apps, _ := s.Apps(ctx); len(apps) != 2 {
+		t.Errorf("%d apps after a failed create, want 2", len(apps))
 	}
 }
 
@@ -429,37 +275,38 @@ func TestRandomAppIDRange(t *testing.T) {
 	}
 }
 
-func TestDeleteAppPurgesKeys(t *testing.T) {
+func TestDeleteAppPurgesKeysAndLog(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dir := t.TempDir()
-	path := filepath.Join(dir, DBFile)
+	path := filepath.Join(t.TempDir(), DBFile)
 	s, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = s.Close() }()
-	keep, err := s.CreateApp(ctx, "keep", testNow)
+	keep, err := s.CreateApp(ctx, "keep", nil, Policy{}, testNow)
 	if err != nil {
 		t.Fatal(err)
 	}
-	doomed, err := s.CreateApp(ctx, "doomed", testNow)
+	// A name and a secret that are easy to find in the raw files.
+	const name = "CANARY-APP-NAME-5b1e"
+	doomed, err := s.CreateApp(ctx, name, []string{"CANARY-TAG-77c2"}, Policy{}, testNow)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A secret that is easy to find in the raw file.
 	marker := []byte("LETHE-SECRET-MARKER-0123456789ab")
-	if err := s.AddKey(ctx, doomed.SDKAppID, auth.Key{ID: "k1", Secret: marker, NotBefore: testNow}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.AddKey(ctx, keep.SDKAppID, key(t, "k1", 7, testNow, time.Time{})); err != nil {
+	if err := s.AddKey(ctx, doomed.SDKAppID, auth.Key{ID: "k1", Secret: marker, NotBefore: testNow, NotAfter: testNow.Add(time.Hour)}, testNow); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Checkpoint(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if raw, _ := os.ReadFile(path); !bytes.Contains(raw, marker) {
-		t.Fatal("marker not in the database file before deletion: the test proves nothing")
+	canaries := [][]byte{marker, []byte(name), []byte("CANARY-TAG-77c2")}
+	raw := readDBFiles(t, path)
+	for _, c := range canaries {
+		if !bytes.Contains(raw, c) {
+			t.Fatalf("%q not in the database files before deletion: the test proves nothing", c)
+		}
 	}
 
 	if err := s.DeleteApp(ctx, doomed.SDKAppID); err != nil {
@@ -468,26 +315,25 @@ func TestDeleteAppPurgesKeys(t *testing.T) {
 	if err := s.DeleteApp(ctx, doomed.SDKAppID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second delete: err = %v, want ErrNotFound", err)
 	}
-	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM keys WHERE sdk_app_id = ?`, doomed.SDKAppID).Scan(&n); err != nil || n != 0 {
-		t.Errorf("%d keys left for the deleted app (%v)", n, err)
+	for _, table := range []string{"keys", "app_log"} {
+		var n int
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM `+table+` WHERE sdk_app_id = ?`, doomed.SDKAppID).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%d rows of %s left for the deleted app (%v)", n, table, err)
+		}
 	}
-	if _, err := s.Key(ctx, doomed.SDKAppID, "k1"); !errors.Is(err, auth.ErrUnknownApp) {
-		t.Errorf("Key after delete: err = %v, want auth.ErrUnknownApp", err)
+	if _, err := s.Ring(ctx, doomed.SDKAppID); !errors.Is(err, auth.ErrUnknownApp) {
+		t.Errorf("Ring after delete: err = %v, want auth.ErrUnknownApp", err)
 	}
-	if _, err := s.Key(ctx, keep.SDKAppID, "k1"); err != nil {
-		t.Errorf("the other app's key went too: %v", err)
+	if r, err := s.Ring(ctx, keep.SDKAppID); err != nil || len(r.Keys) != 1 {
+		t.Errorf("the other app's ring: %d keys, %v", len(r.Keys), err)
 	}
 	if err := s.Checkpoint(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{path, path + "-wal", path + "-shm"} {
-		raw, err := os.ReadFile(f)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			t.Fatal(err)
-		}
-		if bytes.Contains(raw, marker) {
-			t.Errorf("deleted secret still in %s", filepath.Base(f))
+	raw = readDBFiles(t, path)
+	for _, c := range canaries {
+		if bytes.Contains(raw, c) {
+			t.Errorf("deleted %q still in the database files", c)
 		}
 	}
 	if fi, err := os.Stat(path + "-wal"); err == nil && fi.Size() != 0 {
@@ -495,8 +341,24 @@ func TestDeleteAppPurgesKeys(t *testing.T) {
 	}
 }
 
-// TestVerifierAgainstStore: a token signed with the store's signing key
-// verifies with the store as the verifier's KeyLookup.
+// readDBFiles returns the bytes of the database file, its WAL and its
+// shared-memory file, concatenated.
+func readDBFiles(t testing.TB, path string) []byte {
+	t.Helper()
+	var all []byte
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		raw, err := os.ReadFile(f)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		all = append(all, raw...)
+	}
+	return all
+}
+
+// TestVerifierAgainstStore: tokens signed with the store's signing key
+// verify with the store as the verifier's KeyLookup, through a rotation;
+// a revoked key's token is refused at once; a suspended app admits no one.
 func TestVerifierAgainstStore(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -505,47 +367,94 @@ func TestVerifierAgainstStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = s.Close() }()
-	k, err := s.SigningKey(ctx, info.DefaultApp.SDKAppID, testNow)
+	app := info.DefaultApp.SDKAppID
+	now := testNow
+	v := &auth.Verifier{Keys: s, Now: func() time.Time { return now }}
+	sign := func(user string) string {
+		t.Helper()
+		k, err := s.SigningKey(ctx, app, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := auth.SignJWT(k, auth.Claims{SDKAppID: app, UserID: user, IssuedAt: now, ExpiresAt: now.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	check := func(tok, user string, want error) {
+		t.Helper()
+		_, err := v.Verify(ctx, tok, auth.Want{SDKAppID: app, UserID: user})
+		if (want == nil && err != nil) || (want != nil && !errors.Is(err, want)) {
+			t.Errorf("%s at +%v: err = %v, want %v", user, now.Sub(testNow), err, want)
+		}
+	}
+	before := sign("u1")
+	check(before, "u1", nil)
+
+	now = now.Add(10 * time.Minute)
+	if _, err := s.RotateKey(ctx, app, now); err != nil {
+		t.Fatal(err)
+	}
+	after := sign("u2")
+	check(before, "u1", nil) // the old key still verifies its tokens
+	check(after, "u2", nil)
+
+	keys, err := s.Keys(ctx, app, now)
+	if err != nil || len(keys) != 2 || keys[0].State != KeySigning || keys[1].State != KeyVerifying {
+		t.Fatalf("keys after rotation: %+v, %v", keys, err)
+	}
+	if err := s.RevokeKey(ctx, app, keys[1].ID, now); err != nil {
+		t.Fatal(err)
+	}
+	check(before, "u1", auth.ErrUnknownKey) // refused at once
+	check(after, "u2", nil)
+
+	if _, err := s.SetStatus(ctx, app, StatusSuspended, now); err != nil {
+		t.Fatal(err)
+	}
+	check(after, "u2", auth.ErrUnknownApp)
+	if _, err := s.SetStatus(ctx, app, StatusActive, now); err != nil {
+		t.Fatal(err)
+	}
+	check(after, "u2", nil)
+
+	other, err := s.CreateApp(ctx, "other", nil, Policy{}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := auth.SignJWT(k, auth.Claims{SDKAppID: info.DefaultApp.SDKAppID, UserID: "u1", IssuedAt: testNow, ExpiresAt: testNow.Add(time.Hour)})
+	// The same key id and secret in another app admit no one to that app
+	// with this app's token.
+	k, err := s.SigningKey(ctx, app, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &auth.Verifier{Keys: s, Now: func() time.Time { return testNow.Add(time.Minute) }}
-	if _, err := v.Verify(ctx, tok, auth.Want{SDKAppID: info.DefaultApp.SDKAppID, UserID: "u1"}); err != nil {
+	if err := s.AddKey(ctx, other.SDKAppID, k, now); err != nil {
 		t.Fatal(err)
 	}
-	other, err := s.CreateApp(ctx, "other", testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The same key id (and even the same secret) in another app admits no one
-	// to that app with this app's token.
-	if err := s.AddKey(ctx, other.SDKAppID, k); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := v.Verify(ctx, tok, auth.Want{SDKAppID: other.SDKAppID, UserID: "u1"}); !errors.Is(err, auth.ErrUnknownApp) {
+	if _, err := v.Verify(ctx, after, auth.Want{SDKAppID: other.SDKAppID, UserID: "u2"}); !errors.Is(err, auth.ErrUnknownApp) {
 		t.Fatalf("token of app A at app B: err = %v, want auth.ErrUnknownApp", err)
 	}
 }
 
-func BenchmarkKey(b *testing.B) {
+func BenchmarkRing(b *testing.B) {
 	ctx := context.Background()
 	s, info, err := Bootstrap(ctx, b.TempDir(), testNow)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer func() { _ = s.Close() }()
-	k, err := s.SigningKey(ctx, info.DefaultApp.SDKAppID, testNow)
-	if err != nil {
-		b.Fatal(err)
+	// A typical ring: the signing key, its successor and a retired one.
+	for i := 1; i <= 2; i++ {
+		if _, err := s.RotateKey(ctx, info.DefaultApp.SDKAppID, testNow.Add(time.Duration(i)*time.Hour)); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Key(ctx, info.DefaultApp.SDKAppID, k.ID); err != nil {
-			b.Fatal(err)
+		r, err := s.Ring(ctx, info.DefaultApp.SDKAppID)
+		if err != nil || len(r.Keys) != 3 {
+			b.Fatal(len(r.Keys), err)
 		}
 	}
 }
