@@ -22,8 +22,8 @@ const (
 type Request struct {
 	Type string
 	ID   uint64
-	// Body is one of *Join, *SDP, *Candidate, *TrackIDs, *Mute, or nil for
-	// leave and ping.
+	// Body is one of *Join, *SDP, *Candidate, *TrackIDs, *Mute,
+	// *SwitchRole, or nil for leave and ping.
 	Body any
 }
 
@@ -50,6 +50,8 @@ func DecodeRequest(b []byte) (Request, error) {
 		body = new(TrackIDs)
 	case TypeMute:
 		body = new(Mute)
+	case TypeSwitchRole:
+		body = new(SwitchRole)
 	case TypeLeave, TypePing:
 		return req, nil
 	case "":
@@ -81,6 +83,8 @@ func (j *Join) validate() error {
 		return Errorf(CodeInvalidField, "userSig is required")
 	case len(j.UserSig) > MaxTokenLen:
 		return Errorf(CodeTokenMalformed, "userSig longer than %d bytes", MaxTokenLen)
+	case len(j.PrivateMapKey) > MaxTokenLen:
+		return Errorf(CodeTokenMalformed, "privateMapKey longer than %d bytes", MaxTokenLen)
 	case (j.RoomID == 0) == (j.StrRoomID == ""):
 		return Errorf(CodeInvalidField, "exactly one of roomId and strRoomId is required")
 	case j.RoomID > MaxRoomID:
@@ -104,6 +108,17 @@ func (s *SDP) validate() error {
 	}
 	if s.SDP == "" || len(s.SDP) > MaxSDPLen {
 		return Errorf(CodeInvalidField, "sdp must be 1-%d bytes", MaxSDPLen)
+	}
+	if len(s.ScreenTrackIDs) > 0 && s.Target != TargetPublisher {
+		return Errorf(CodeInvalidField, "screenTrackIds belong to publisher offers")
+	}
+	if len(s.ScreenTrackIDs) > 16 {
+		return Errorf(CodeInvalidField, "at most 16 screenTrackIds")
+	}
+	for _, id := range s.ScreenTrackIDs {
+		if !validName(id, 64) {
+			return Errorf(CodeInvalidField, "malformed screen track id")
+		}
 	}
 	return nil
 }
@@ -130,6 +145,16 @@ func (t *TrackIDs) validate() error {
 	return nil
 }
 
+func (r *SwitchRole) validate() error {
+	if r.Role != RoleAnchor && r.Role != RoleAudience {
+		return Errorf(CodeInvalidField, "role must be anchor or audience")
+	}
+	if len(r.PrivateMapKey) > MaxTokenLen {
+		return Errorf(CodeTokenMalformed, "privateMapKey longer than %d bytes", MaxTokenLen)
+	}
+	return nil
+}
+
 func (m *Mute) validate() error {
 	if !validName(m.TrackID, 64) {
 		return Errorf(CodeInvalidField, "trackId is required")
@@ -144,14 +169,17 @@ func (t Target) validate() error {
 	return nil
 }
 
-// validName reports whether s is 1..maxLen bytes of valid UTF-8 with no
-// control or space characters.
+// validName reports whether s is 1..maxLen bytes of valid UTF-8, every
+// character printable and none a space.
 func validName(s string, maxLen int) bool {
 	if s == "" || len(s) > maxLen || !utf8.ValidString(s) {
 		return false
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) || unicode.IsSpace(r) {
+		// Printable and not a space: no control, format (bidi overrides,
+		// zero-width characters, BOM, soft hyphen) or invisible character
+		// that would let one name pass for another.
+		if r == ' ' || !unicode.IsPrint(r) {
 			return false
 		}
 	}

@@ -19,13 +19,17 @@ const (
 
 // Authentication errors (2xxx): the join was refused.
 const (
-	CodeTokenMalformed Code = 2000 // not a well-formed token
-	CodeTokenSignature Code = 2001 // signature does not verify
-	CodeTokenExpired   Code = 2002 // expired, or not yet valid
-	CodeUnknownApp     Code = 2003 // no such SDKAppID, or the token belongs to another app
-	CodeUserMismatch   Code = 2004 // token was issued for another user id
-	CodeRoomMismatch   Code = 2005 // token is bound to another room
-	CodeUnknownKey     Code = 2006 // the token's key id is not a key of this app
+	CodeTokenMalformed        Code = 2000 // not a well-formed token
+	CodeTokenSignature        Code = 2001 // signature does not verify
+	CodeTokenExpired          Code = 2002 // expired, or not yet valid
+	CodeUnknownApp            Code = 2003 // no such SDKAppID, or the token belongs to another app
+	CodeUserMismatch          Code = 2004 // token was issued for another user id
+	CodeRoomMismatch          Code = 2005 // token is bound to another room
+	CodeUnknownKey            Code = 2006 // the token's key is not (or no longer) a key of this app: unknown, revoked or destroyed
+	CodeTokenRevoked          Code = 2007 // the token was withdrawn when its user was removed from the room
+	CodeNoPrivilege           Code = 2008 // the token lacks a privilege this needs (enter, create room, anchor role)
+	CodePrivateMapKeyRequired Code = 2009 // the application requires a privateMapKey
+	CodeTokenLifetime         Code = 2010 // the token's lifetime exceeds the application's cap
 )
 
 // Server errors (3xxx): not the client's fault.
@@ -37,38 +41,54 @@ const (
 
 // Media errors (4xxx): an SDP or track request was refused.
 const (
-	CodeBadSDP       Code = 4000 // SDP could not be applied
-	CodeUnknownTrack Code = 4001 // no such track in the room
-	CodeNotAllowed   Code = 4002 // the participant's role or limits do not allow it
-	CodeMediaFailed  Code = 4003 // the media connection failed (ICE or DTLS timed out)
+	CodeBadSDP         Code = 4000 // SDP could not be applied
+	CodeUnknownTrack   Code = 4001 // no such track in the room
+	CodeNotAllowed     Code = 4002 // the participant's role or limits do not allow it
+	CodeMediaFailed    Code = 4003 // the media connection failed (ICE or DTLS timed out)
+	CodeRoomFull       Code = 4004 // the room holds the application's maximum of participants
+	CodeTooManyAnchors Code = 4005 // the room holds the application's maximum of anchors
+)
+
+// Room control (5xxx): an operator acted on the room or the participant.
+const (
+	CodeRemoved       Code = 5000 // removed from the room by an operator
+	CodeRoomDismissed Code = 5001 // the room was dismissed by an operator
 )
 
 // CodeOK is the code of a normal bye, after the client's own leave.
 const CodeOK Code = 0
 
 var codeText = map[Code]string{
-	CodeBadMessage:        "bad message",
-	CodeUnknownType:       "unknown message type",
-	CodeTooLarge:          "message too large",
-	CodeRateLimited:       "rate limited",
-	CodeInvalidField:      "invalid field",
-	CodeWrongState:        "wrong state",
-	CodeJoinTimeout:       "join timeout",
-	CodeTokenMalformed:    "malformed token",
-	CodeTokenSignature:    "bad token signature",
-	CodeTokenExpired:      "token expired or not yet valid",
-	CodeUnknownApp:        "unknown application",
-	CodeUserMismatch:      "token issued for another user",
-	CodeRoomMismatch:      "token bound to another room",
-	CodeUnknownKey:        "unknown signing key",
-	CodeInternal:          "internal error",
-	CodeWorkerUnavailable: "media worker unavailable",
-	CodeShuttingDown:      "server shutting down",
-	CodeBadSDP:            "SDP rejected",
-	CodeUnknownTrack:      "unknown track",
-	CodeNotAllowed:        "not allowed",
-	CodeMediaFailed:       "media connection failed",
-	CodeOK:                "ok",
+	CodeBadMessage:            "bad message",
+	CodeUnknownType:           "unknown message type",
+	CodeTooLarge:              "message too large",
+	CodeRateLimited:           "rate limited",
+	CodeInvalidField:          "invalid field",
+	CodeWrongState:            "wrong state",
+	CodeJoinTimeout:           "join timeout",
+	CodeTokenMalformed:        "malformed token",
+	CodeTokenSignature:        "bad token signature",
+	CodeTokenExpired:          "token expired or not yet valid",
+	CodeUnknownApp:            "unknown application",
+	CodeUserMismatch:          "token issued for another user",
+	CodeRoomMismatch:          "token bound to another room",
+	CodeUnknownKey:            "unknown signing key",
+	CodeTokenRevoked:          "token withdrawn",
+	CodeNoPrivilege:           "privilege missing",
+	CodePrivateMapKeyRequired: "privateMapKey required",
+	CodeTokenLifetime:         "token lifetime beyond the cap",
+	CodeRoomFull:              "room full",
+	CodeTooManyAnchors:        "too many anchors",
+	CodeInternal:              "internal error",
+	CodeWorkerUnavailable:     "media worker unavailable",
+	CodeShuttingDown:          "server shutting down",
+	CodeBadSDP:                "SDP rejected",
+	CodeUnknownTrack:          "unknown track",
+	CodeNotAllowed:            "not allowed",
+	CodeMediaFailed:           "media connection failed",
+	CodeRemoved:               "removed by an operator",
+	CodeRoomDismissed:         "room dismissed by an operator",
+	CodeOK:                    "ok",
 }
 
 // String returns the code's fixed short text.

@@ -23,6 +23,10 @@ type Open struct {
 	UserID        string `json:"userId"`
 	Role          Role   `json:"role"`
 	AutoSubscribe bool   `json:"autoSubscribe"`
+	// Send and Receive are what the participant may publish and receive,
+	// decided by the control process from its role and privileges.
+	Send    sfu.Media `json:"send"`
+	Receive sfu.Media `json:"receive"`
 }
 
 // Closed is the worker's word that a session ended.
@@ -33,13 +37,16 @@ type Closed struct {
 
 // Peer is what the host needs of one participant in the SFU.
 type Peer interface {
-	HandleOffer(sdp string) (string, error)
+	HandleOffer(sdp string, screen []string) (string, error)
 	HandleAnswer(sdp string) error
 	AddCandidate(side sfu.Side, c *webrtc.ICECandidateInit) error
 	Subscribe(ids []string) error
 	Unsubscribe(ids []string) error
 	Mute(trackID string, muted bool) error
 	Leave()
+	Remove(reason error)
+	SetRole(role string, send, receive sfu.Media)
+	Block(m sfu.Media, blocked bool)
 }
 
 // JoinFunc admits a participant to a room of the SFU.
@@ -95,7 +102,7 @@ func (h *Host) Serve(ctx context.Context) error {
 	}
 	h.mu.Unlock()
 	for _, s := range all {
-		s.stop()
+		s.stop(sfu.ErrShutdown)
 	}
 	h.wg.Wait()
 	close(h.out)
@@ -122,7 +129,7 @@ func (h *Host) readLoop(ctx context.Context) error {
 				continue
 			}
 			h.open(f.Session, o)
-		case ipc.OpMsg, ipc.OpClose:
+		case ipc.OpMsg, ipc.OpClose, ipc.OpControl:
 			h.mu.Lock()
 			s := h.sessions[f.Session]
 			h.mu.Unlock()
@@ -171,6 +178,7 @@ type hostSession struct {
 	inbox chan ipc.Frame
 	done  chan struct{}
 	once  sync.Once
+	why   error // why done was closed: set before closing it
 
 	mu      sync.Mutex
 	peer    Peer
@@ -188,8 +196,12 @@ func (s *hostSession) deliver(f ipc.Frame) {
 	}
 }
 
-func (s *hostSession) stop() {
-	s.once.Do(func() { close(s.done) })
+// stop ends the session from the worker's side for reason (once).
+func (s *hostSession) stop(reason error) {
+	s.once.Do(func() {
+		s.why = reason
+		close(s.done)
+	})
 }
 
 func (s *hostSession) run() {
@@ -200,7 +212,7 @@ func (s *hostSession) run() {
 	}()
 	cfg := sfu.ParticipantConfig{
 		UserID: s.open.UserID, Role: string(s.open.Role),
-		CanPublish: s.open.Role != RoleAudience, AutoSubscribe: s.open.AutoSubscribe,
+		Send: s.open.Send, Receive: s.open.Receive, AutoSubscribe: s.open.AutoSubscribe,
 	}
 	peer, others, err := s.h.join(s.open.RoomKey, cfg, s)
 	if err != nil {
@@ -231,16 +243,23 @@ func (s *hostSession) run() {
 	for {
 		select {
 		case <-s.done:
-			peer.Leave()
+			peer.Remove(s.why)
 			s.waitEnded()
 			return
 		case f := <-s.inbox:
-			if f.Op == ipc.OpClose {
+			switch f.Op {
+			case ipc.OpClose:
 				peer.Leave()
 				s.waitEnded()
 				return
+			case ipc.OpControl:
+				if s.control(peer, f.Data) {
+					s.waitEnded()
+					return
+				}
+			default:
+				s.handle(peer, f.Data)
 			}
-			s.handle(peer, f.Data)
 		}
 	}
 }
@@ -256,6 +275,31 @@ func (s *hostSession) waitEnded() {
 	}
 }
 
+// control carries out an instruction of the control process; true means
+// the session has ended.
+func (s *hostSession) control(peer Peer, raw []byte) bool {
+	var c Control
+	if err := json.Unmarshal(raw, &c); err != nil {
+		s.h.log.Warn("bad control frame")
+		return false
+	}
+	switch c.Action {
+	case ControlRole:
+		peer.SetRole(string(c.Role), c.Send, c.Receive)
+	case ControlBlock:
+		peer.Block(c.Media, c.Blocked)
+	case ControlRemove:
+		peer.Remove(sfu.ErrRemoved)
+		return true
+	case ControlDismiss:
+		peer.Remove(sfu.ErrDismissed)
+		return true
+	default:
+		s.h.log.Warn("unknown control action", "action", printable(c.Action, 16))
+	}
+	return false
+}
+
 func (s *hostSession) handle(peer Peer, raw []byte) {
 	req, err := DecodeRequest(raw)
 	if err != nil {
@@ -269,7 +313,7 @@ func (s *hostSession) handle(peer Peer, raw []byte) {
 		switch {
 		case req.Type == TypeOffer && body.Target == TargetPublisher:
 			var answer string
-			if answer, err = peer.HandleOffer(body.SDP); err == nil {
+			if answer, err = peer.HandleOffer(body.SDP, body.ScreenTrackIDs); err == nil {
 				replyType, reply = TypeAnswer, SDP{Target: TargetPublisher, SDP: answer}
 			}
 		case req.Type == TypeAnswer && body.Target == TargetSubscriber:
@@ -297,6 +341,9 @@ func (s *hostSession) handle(peer Peer, raw []byte) {
 		case TypePing:
 			replyType = TypePong
 		case TypeLeave:
+			if req.ID != 0 {
+				s.reply(TypeAck, req.ID, nil)
+			}
 			peer.Leave()
 			return
 		}
@@ -340,14 +387,8 @@ func (s *hostSession) event(typ string, data any) {
 	}
 }
 
-// fail tells the client why (if the queue to the control process has
-// room) and ends the session from the worker's side.
-func (s *hostSession) fail(err error) {
-	if raw, e := Encode(TypeError, 0, errorBody(err)); e == nil {
-		s.h.send(ipc.OpMsg, s.sid, raw)
-	}
-	s.stop()
-}
+// fail ends the session from the worker's side; the bye carries err's code.
+func (s *hostSession) fail(err error) { s.stop(err) }
 
 // finish sends bye and the closed frame, once.
 func (s *hostSession) finish(code Code, reason string) {
@@ -363,13 +404,16 @@ func (s *hostSession) finish(code Code, reason string) {
 	}
 	raw, _ := json.Marshal(Closed{Code: code, Reason: reason})
 	s.h.send(ipc.OpClosed, s.sid, raw)
-	s.stop()
+	s.stop(nil)
 }
 
 // The sfu.Events of this session.
 
 func (s *hostSession) ParticipantJoined(p sfu.ParticipantInfo) {
 	s.event(TypeParticipantJoined, participantInfo(p))
+}
+func (s *hostSession) ParticipantUpdated(p sfu.ParticipantInfo) {
+	s.event(TypeParticipantUpdated, participantInfo(p))
 }
 func (s *hostSession) ParticipantLeft(id string) {
 	s.event(TypeParticipantLeft, ParticipantLeft{ParticipantID: id})
@@ -381,7 +425,7 @@ func (s *hostSession) TrackUnpublished(t sfu.TrackInfo) {
 	s.event(TypeTrackUnpublished, TrackUnpublished{TrackID: t.ID, ParticipantID: t.ParticipantID})
 }
 func (s *hostSession) TrackMuted(t sfu.TrackInfo) {
-	s.event(TypeTrackMuted, TrackMuted{TrackID: t.ID, ParticipantID: t.ParticipantID, Muted: t.Muted})
+	s.event(TypeTrackMuted, TrackMuted{TrackID: t.ID, ParticipantID: t.ParticipantID, Muted: t.Muted, Blocked: t.Blocked})
 }
 func (s *hostSession) Offer(sdp string) {
 	s.event(TypeOffer, SDP{Target: TargetSubscriber, SDP: sdp})
@@ -399,6 +443,10 @@ func (s *hostSession) Closed(reason error) {
 		s.finish(CodeOK, "left")
 	case errors.Is(reason, sfu.ErrShutdown):
 		s.finish(CodeShuttingDown, "server shutting down")
+	case errors.Is(reason, sfu.ErrRemoved):
+		s.finish(CodeRemoved, "removed by an operator")
+	case errors.Is(reason, sfu.ErrDismissed):
+		s.finish(CodeRoomDismissed, "room dismissed by an operator")
 	default:
 		s.finish(codeOf(reason), codeOf(reason).String())
 	}
@@ -424,7 +472,7 @@ func participantInfo(p sfu.ParticipantInfo) ParticipantInfo {
 func trackInfo(t sfu.TrackInfo) TrackInfo {
 	return TrackInfo{
 		TrackID: t.ID, ParticipantID: t.ParticipantID, Kind: t.Kind, Codec: t.Codec,
-		ClientTrackID: t.ClientTrackID, Mid: t.Mid, Muted: t.Muted,
+		ClientTrackID: t.ClientTrackID, Mid: t.Mid, Screen: t.Screen, Muted: t.Muted, Blocked: t.Blocked,
 	}
 }
 
@@ -442,10 +490,12 @@ func codeOf(err error) Code {
 		return CodeUnknownTrack
 	case errors.Is(err, sfu.ErrConnectionFailed):
 		return CodeMediaFailed
-	case errors.Is(err, sfu.ErrClosed):
-		return CodeWrongState
-	case errors.Is(err, sfu.ErrShutdown):
+	case errors.Is(err, sfu.ErrShutdown), errors.Is(err, sfu.ErrClosed):
 		return CodeShuttingDown
+	case errors.Is(err, sfu.ErrRemoved):
+		return CodeRemoved
+	case errors.Is(err, sfu.ErrDismissed):
+		return CodeRoomDismissed
 	}
 	return CodeInternal
 }

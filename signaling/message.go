@@ -15,19 +15,21 @@ const (
 	TypeSubscribe   = "subscribe"
 	TypeUnsubscribe = "unsubscribe"
 	TypeMute        = "mute"
+	TypeSwitchRole  = "switchRole"
 	TypeLeave       = "leave"
 	TypePing        = "ping"
 
-	TypeJoined            = "joined"
-	TypeParticipantJoined = "participantJoined"
-	TypeParticipantLeft   = "participantLeft"
-	TypeTrackPublished    = "trackPublished"
-	TypeTrackUnpublished  = "trackUnpublished"
-	TypeTrackMuted        = "trackMuted"
-	TypeAck               = "ack"
-	TypePong              = "pong"
-	TypeError             = "error"
-	TypeBye               = "bye"
+	TypeJoined             = "joined"
+	TypeParticipantJoined  = "participantJoined"
+	TypeParticipantUpdated = "participantUpdated"
+	TypeParticipantLeft    = "participantLeft"
+	TypeTrackPublished     = "trackPublished"
+	TypeTrackUnpublished   = "trackUnpublished"
+	TypeTrackMuted         = "trackMuted"
+	TypeAck                = "ack"
+	TypePong               = "pong"
+	TypeError              = "error"
+	TypeBye                = "bye"
 )
 
 // Target names one of a participant's two PeerConnections.
@@ -68,12 +70,26 @@ type Join struct {
 	StrRoomID     string `json:"strRoomId,omitempty"`
 	Role          Role   `json:"role,omitempty"`
 	AutoSubscribe *bool  `json:"autoSubscribe,omitempty"`
+	// PrivateMapKey optionally carries room binding and privilege bits
+	// (TRTC's privateMapKey, or a JWT with a privileges claim).
+	PrivateMapKey string `json:"privateMapKey,omitempty"`
 }
 
-// SDP carries an offer or an answer for one PeerConnection.
+// SwitchRole changes the sender's role. Where the application requires a
+// privateMapKey, becoming an anchor needs a fresh one.
+type SwitchRole struct {
+	Role          Role   `json:"role"`
+	PrivateMapKey string `json:"privateMapKey,omitempty"`
+}
+
+// SDP carries an offer or an answer for one PeerConnection. In a
+// publisher offer, ScreenTrackIDs names the client's track ids (the msid
+// track ids in the SDP) that are the sub-stream — e.g. a screen share —
+// rather than camera video.
 type SDP struct {
-	Target Target `json:"target"`
-	SDP    string `json:"sdp"`
+	Target         Target   `json:"target"`
+	SDP            string   `json:"sdp"`
+	ScreenTrackIDs []string `json:"screenTrackIds,omitempty"`
 }
 
 // Candidate carries one trickled ICE candidate for one PeerConnection.
@@ -127,7 +143,9 @@ type TrackInfo struct {
 	Codec         string `json:"codec"`
 	ClientTrackID string `json:"clientTrackId,omitempty"`
 	Mid           string `json:"mid,omitempty"`
+	Screen        bool   `json:"screen,omitempty"`
 	Muted         bool   `json:"muted"`
+	Blocked       bool   `json:"blocked,omitempty"`
 }
 
 // ServerInfo tells the client what serves it. Enforced is false only when
@@ -154,11 +172,13 @@ type TrackUnpublished struct {
 	ParticipantID string `json:"participantId"`
 }
 
-// TrackMuted announces that a track was paused or resumed by its publisher.
+// TrackMuted announces that a track was paused or resumed, by its
+// publisher or (Blocked) by an operator.
 type TrackMuted struct {
 	TrackID       string `json:"trackId"`
 	ParticipantID string `json:"participantId"`
 	Muted         bool   `json:"muted"`
+	Blocked       bool   `json:"blocked,omitempty"`
 }
 
 // Error reports a failed request (ID set) or a connection-level problem.

@@ -18,9 +18,10 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Verifier checks a join's userSig. *auth.Verifier is one.
+// Verifier checks a join's userSig and privateMapKey. *auth.Verifier is one.
 type Verifier interface {
-	Verify(ctx context.Context, token string, want auth.Want) (auth.Claims, error)
+	VerifyJoin(ctx context.Context, userSig, privateMapKey string, want auth.Want) (auth.Claims, error)
+	VerifyPrivateMapKey(ctx context.Context, token string, want auth.Want) (auth.Claims, error)
 }
 
 // Backend hosts admitted participants on media workers.
@@ -32,8 +33,9 @@ type Backend interface {
 
 // Session is one participant's line to its worker.
 type Session interface {
-	Send(raw []byte) error // one validated client message
-	Close()                // the client is gone
+	Send(raw []byte) error   // one validated client message
+	Control(c Control) error // an instruction from the control process
+	Close()                  // the client is gone
 }
 
 // Sink receives a session's traffic from its worker.
@@ -47,8 +49,10 @@ type Sink interface {
 type ServerConfig struct {
 	Verifier Verifier
 	Backend  Backend
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Limits returns an application's per-room limits; nil means none.
+	Limits func(ctx context.Context, app uint32) (Limits, error)
+	Logger *slog.Logger
+	Now    func() time.Time
 	// AllowedOrigins lists browser origins (scheme://host[:port]) that may
 	// connect besides the server's own. Requests without Origin (non-browser
 	// clients) are always allowed.
@@ -95,6 +99,8 @@ type Server struct {
 	cfg      ServerConfig
 	upgrader websocket.Upgrader
 
+	reg *registry
+
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
 	closing bool
@@ -104,7 +110,7 @@ type Server struct {
 // NewServer returns a server; mount it at /v1/signal.
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, conns: make(map[*conn]struct{})}
+	s := &Server{cfg: cfg, conns: make(map[*conn]struct{}), reg: newRegistry()}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 5 * time.Second,
 		ReadBufferSize:   4096,
@@ -146,7 +152,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		c.bye(CodeShuttingDown, "server shutting down")
+		// No writer runs yet: say goodbye directly.
+		if raw, err := Encode(TypeBye, 0, Bye{Code: CodeShuttingDown, Reason: "server shutting down"}); err == nil {
+			_ = ws.SetWriteDeadline(s.cfg.Now().Add(s.cfg.WriteTimeout))
+			_ = ws.WriteMessage(websocket.TextMessage, raw)
+		}
 		_ = ws.Close()
 		return
 	}
@@ -198,13 +208,18 @@ type conn struct {
 	quitOnce sync.Once
 	writerWG sync.WaitGroup
 
-	sessMu  sync.Mutex
-	session Session
+	sessMu    sync.Mutex
+	session   Session
+	key       string // room key once admitted; set before the session, never changed
+	pidSeen   bool   // guarded by sessMu: the worker's joined was seen
+	tokenRole string // the role the join's tokens allow: "", anchor or audience
+	want      auth.Want
 }
 
 type inbound struct {
 	raw      []byte
-	tooLarge int // size of a message that was over the limit
+	tooLarge int  // size of a message that was over the limit
+	binary   bool // a binary frame: the protocol is text only
 	err      error
 }
 
@@ -234,6 +249,7 @@ func (c *conn) run() {
 		c.session.Close()
 	}
 	c.sessMu.Unlock()
+	c.s.reg.leave(c)
 	c.writerWG.Wait() // flushes what was queued, bye included
 	_ = c.ws.Close()
 	<-readerDone
@@ -250,10 +266,22 @@ func (c *conn) readLoop() {
 	lim := rate.NewLimiter(cfg.RateLimit, cfg.RateBurst)
 	var buf bytes.Buffer
 	for {
-		_, r, err := c.ws.NextReader()
+		kind, r, err := c.ws.NextReader()
 		if err != nil {
 			c.push(inbound{err: err})
 			return
+		}
+		if !lim.AllowN(cfg.Now(), 1) { // every frame counts, whatever its fate
+			c.push(inbound{err: Errorf(CodeRateLimited, "more than %v messages per second", cfg.RateLimit)})
+			return
+		}
+		if kind != websocket.TextMessage {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				c.push(inbound{err: err})
+				return
+			}
+			c.push(inbound{binary: true})
+			continue
 		}
 		_ = c.ws.SetReadDeadline(cfg.Now().Add(cfg.PongWait))
 		buf.Reset()
@@ -270,10 +298,6 @@ func (c *conn) readLoop() {
 			}
 			c.push(inbound{tooLarge: int(n + rest)})
 			continue
-		}
-		if !lim.AllowN(cfg.Now(), 1) {
-			c.push(inbound{err: Errorf(CodeRateLimited, "more than %v messages per second", cfg.RateLimit)})
-			return
 		}
 		if !c.push(inbound{raw: bytes.Clone(buf.Bytes())}) {
 			return
@@ -317,6 +341,10 @@ func (c *conn) loop() {
 				c.sendError(0, Errorf(CodeTooLarge, "message of %d bytes dropped, limit %d", m.tooLarge, MaxMessageSize))
 				continue
 			}
+			if m.binary {
+				c.sendError(0, Errorf(CodeBadMessage, "binary frames are not part of the protocol; send text"))
+				continue
+			}
 			if !c.handle(m.raw) {
 				return
 			}
@@ -326,12 +354,25 @@ func (c *conn) loop() {
 
 // handle processes one client message; false ends the connection.
 func (c *conn) handle(raw []byte) bool {
+	select {
+	case <-c.quit: // the worker closed the session meanwhile
+		return false
+	default:
+	}
 	req, err := DecodeRequest(raw)
+	c.sessMu.Lock()
+	sess := c.session
+	c.sessMu.Unlock()
+	joined := sess != nil
 	if err != nil {
 		c.sendError(req.ID, err)
+		var ce *CodedError
+		if req.Type == TypeJoin && !joined && errors.As(err, &ce) && ce.Code >= 2000 && ce.Code < 3000 {
+			c.bye(ce.Code, ce.Code.String()) // a refused join ends the connection, whatever refused it
+			return false
+		}
 		return true
 	}
-	joined := c.joined()
 	switch {
 	case req.Type == TypePing:
 		c.send(TypePong, req.ID, nil)
@@ -341,6 +382,9 @@ func (c *conn) handle(raw []byte) bool {
 		return true
 	case req.Type == TypeJoin:
 		return c.join(req.ID, req.Body.(*Join))
+	case req.Type == TypeSwitchRole && joined:
+		c.switchRole(req.ID, req.Body.(*SwitchRole))
+		return true
 	case req.Type == TypeLeave && !joined:
 		c.send(TypeAck, req.ID, nil)
 		c.bye(CodeOK, "left")
@@ -349,11 +393,9 @@ func (c *conn) handle(raw []byte) bool {
 		c.sendError(req.ID, Errorf(CodeWrongState, "join first"))
 		return true
 	}
-	c.sessMu.Lock()
-	sess := c.session
-	c.sessMu.Unlock()
 	if err := sess.Send(raw); err != nil {
 		c.sendError(req.ID, Errorf(CodeWorkerUnavailable, "media worker unavailable"))
+		c.bye(CodeWorkerUnavailable, CodeWorkerUnavailable.String())
 		return false
 	}
 	return true
@@ -365,37 +407,135 @@ func (c *conn) joined() bool {
 	return c.session != nil
 }
 
-// join checks the token and opens a session on a worker. A refused join
-// gets its error and the connection is closed; nothing reaches a room.
+// join checks the tokens, admits the participant to its room's count and
+// opens a session on a worker. A refused join gets its error and the
+// connection is closed; nothing reaches a room.
 func (c *conn) join(id uint64, j *Join) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	want := auth.Want{SDKAppID: j.SDKAppID, UserID: j.UserID, RoomID: j.RoomID, StrRoomID: j.StrRoomID}
-	if _, err := c.s.cfg.Verifier.Verify(ctx, j.UserSig, want); err != nil {
-		code := authCode(err)
+	refuse := func(code Code, detail string) bool {
 		c.log.Info("join refused", "app", j.SDKAppID, "code", int(code))
-		c.sendError(id, Errorf(code, "join refused"))
+		c.sendError(id, Errorf(code, "%s", detail))
 		c.bye(code, code.String())
 		return false
+	}
+	want := auth.Want{SDKAppID: j.SDKAppID, UserID: j.UserID, RoomID: j.RoomID, StrRoomID: j.StrRoomID}
+	claims, err := c.s.cfg.Verifier.VerifyJoin(ctx, j.UserSig, j.PrivateMapKey, want)
+	if err != nil {
+		return refuse(authCode(err), "join refused")
+	}
+	if !claims.Privileges.Has(auth.PrivEnter) {
+		return refuse(CodeNoPrivilege, "the token does not grant entry")
+	}
+	if j.Role == RoleAnchor && claims.Role == string(RoleAudience) {
+		return refuse(CodeNoPrivilege, "the token admits an audience member only")
+	}
+	lim, err := c.limits(ctx, j.SDKAppID)
+	if err != nil {
+		return refuse(CodeInternal, "join refused")
+	}
+	key := RoomKey(j.SDKAppID, j.RoomID, j.StrRoomID)
+	c.sessMu.Lock()
+	c.key, c.tokenRole, c.want = key, claims.Role, want
+	c.sessMu.Unlock()
+	m := &member{
+		c: c, key: key, app: j.SDKAppID, roomID: j.RoomID, strRoomID: j.StrRoomID, userID: j.UserID,
+		role: j.Role, privileges: claims.Privileges, tokenHash: tokenHash(j.UserSig), tokenExp: claims.ExpiresAt,
+	}
+	if err := c.s.reg.admit(m, lim, c.s.cfg.Now()); err != nil {
+		var ce *CodedError
+		errors.As(err, &ce)
+		return refuse(ce.Code, ce.Detail)
 	}
 	auto := true
 	if j.AutoSubscribe != nil {
 		auto = *j.AutoSubscribe
 	}
 	o := Open{
-		JoinID: id, RoomKey: RoomKey(j.SDKAppID, j.RoomID, j.StrRoomID),
+		JoinID: id, RoomKey: key,
 		RoomID: j.RoomID, StrRoomID: j.StrRoomID, UserID: j.UserID, Role: j.Role, AutoSubscribe: auto,
 	}
+	o.Send, o.Receive = permissions(claims.Privileges, j.Role)
 	sess, err := c.s.cfg.Backend.Open(o, sink{c})
 	if err != nil {
-		c.sendError(id, Errorf(CodeWorkerUnavailable, "no media worker available"))
-		c.bye(CodeWorkerUnavailable, "no media worker available")
-		return false
+		c.s.reg.leave(c)
+		return refuse(CodeWorkerUnavailable, "no media worker available")
 	}
 	c.sessMu.Lock()
 	c.session = sess
 	c.sessMu.Unlock()
 	return true
+}
+
+func (c *conn) limits(ctx context.Context, app uint32) (Limits, error) {
+	if c.s.cfg.Limits == nil {
+		return Limits{}, nil
+	}
+	return c.s.cfg.Limits(ctx, app)
+}
+
+// switchRole changes the participant's role: checked here (privileges,
+// the anchor limit, a fresh privateMapKey where one is given or required),
+// then carried out by the worker.
+func (c *conn) switchRole(id uint64, r *SwitchRole) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.sessMu.Lock()
+	want, sess, tokenRole := c.want, c.session, c.tokenRole
+	c.sessMu.Unlock()
+	c.s.reg.mu.Lock()
+	m := c.s.reg.memberLocked(c)
+	var privileges auth.Privilege
+	if m != nil {
+		privileges = m.privileges
+	}
+	c.s.reg.mu.Unlock()
+	if m == nil || sess == nil {
+		c.sendError(id, Errorf(CodeWrongState, "join first"))
+		return
+	}
+	lim, err := c.limits(ctx, want.SDKAppID)
+	if err != nil {
+		c.sendError(id, Errorf(CodeInternal, "internal error"))
+		return
+	}
+	switch {
+	case r.PrivateMapKey != "":
+		pm, err := c.s.cfg.Verifier.VerifyPrivateMapKey(ctx, r.PrivateMapKey, want)
+		if err != nil {
+			c.sendError(id, Errorf(authCode(err), "privateMapKey refused"))
+			return
+		}
+		privileges, tokenRole = pm.Privileges, pm.Role
+	case r.Role == RoleAnchor && lim.RequirePrivateMapKey:
+		c.sendError(id, Errorf(CodePrivateMapKeyRequired, "becoming an anchor needs a fresh privateMapKey"))
+		return
+	}
+	if r.Role == RoleAnchor && tokenRole == string(RoleAudience) {
+		c.sendError(id, Errorf(CodeNoPrivilege, "the token admits an audience member only"))
+		return
+	}
+	updated, err := c.s.reg.switchRole(c, r.Role, privileges, lim)
+	if err != nil {
+		c.sendError(id, err)
+		return
+	}
+	send, receive := permissions(updated.privileges, updated.role)
+	if err := sess.Control(Control{Action: ControlRole, Role: updated.role, Send: send, Receive: receive}); err != nil {
+		c.sendError(id, Errorf(CodeWorkerUnavailable, "media worker unavailable"))
+		return
+	}
+	c.send(TypeAck, id, nil)
+}
+
+// control passes an instruction to the worker hosting c's session.
+func (c *conn) control(ctl Control) {
+	c.sessMu.Lock()
+	sess := c.session
+	c.sessMu.Unlock()
+	if sess != nil {
+		_ = sess.Control(ctl)
+	}
 }
 
 // RoomKey names a room across the server: rooms of different apps never
@@ -415,7 +555,8 @@ func authCode(err error) Code {
 		{auth.ErrMalformed, CodeTokenMalformed}, {auth.ErrSignature, CodeTokenSignature},
 		{auth.ErrExpired, CodeTokenExpired}, {auth.ErrUnknownApp, CodeUnknownApp},
 		{auth.ErrUnknownKey, CodeUnknownKey}, {auth.ErrUserMismatch, CodeUserMismatch},
-		{auth.ErrRoomMismatch, CodeRoomMismatch},
+		{auth.ErrRoomMismatch, CodeRoomMismatch}, {auth.ErrLifetime, CodeTokenLifetime},
+		{auth.ErrPrivateMapKeyRequired, CodePrivateMapKeyRequired},
 	} {
 		if errors.Is(err, m.err) {
 			return m.code
@@ -428,9 +569,19 @@ func authCode(err error) Code {
 type sink struct{ c *conn }
 
 func (s sink) Deliver(raw []byte) {
+	s.c.sessMu.Lock()
+	seen := s.c.pidSeen
+	s.c.sessMu.Unlock()
+	if !seen {
+		if id, ok := peekJoined(raw); ok {
+			s.c.sessMu.Lock()
+			s.c.pidSeen = true
+			s.c.sessMu.Unlock()
+			s.c.s.reg.setParticipantID(s.c, id)
+		}
+	}
 	if !s.c.enqueue(raw) {
 		s.c.log.Warn("client not reading; dropping connection")
-		s.c.stop()
 	}
 }
 
@@ -464,11 +615,15 @@ func (c *conn) bye(code Code, reason string) {
 	c.send(TypeBye, 0, Bye{Code: code, Reason: reason})
 }
 
+// enqueue queues raw for the writer. A client that lets its queue fill
+// up is not reading: its connection is dropped rather than let messages
+// vanish silently.
 func (c *conn) enqueue(raw []byte) bool {
 	select {
 	case c.out <- raw:
 		return true
 	default:
+		c.stop()
 		return false
 	}
 }

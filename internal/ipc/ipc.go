@@ -2,6 +2,7 @@ package ipc
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,7 @@ const (
 	OpOpen     = "open"     // control → worker: a participant joins; Data is an Open
 	OpMsg      = "msg"      // both: one signaling message for session Session
 	OpClose    = "close"    // control → worker: the client is gone
+	OpControl  = "control"  // control → worker: role change, block, removal of a session
 	OpClosed   = "closed"   // worker → control: the worker ended the session; Data is a Closed
 	OpShutdown = "shutdown" // control → worker: tell everyone and exit
 )
@@ -55,7 +57,8 @@ func NewConn(rw io.ReadWriteCloser) *Conn {
 }
 
 // Send writes one frame. data is marshalled to JSON unless it is already a
-// json.RawMessage or nil.
+// json.RawMessage or nil. Nothing is HTML-escaped, so a relayed message
+// arrives with the size it had.
 func (c *Conn) Send(op string, session uint64, data any) error {
 	f := Frame{Op: op, Session: session}
 	switch d := data.(type) {
@@ -63,13 +66,13 @@ func (c *Conn) Send(op string, session uint64, data any) error {
 	case json.RawMessage:
 		f.Data = d
 	default:
-		raw, err := json.Marshal(d)
+		raw, err := marshal(d)
 		if err != nil {
 			return fmt.Errorf("ipc: encode %s: %w", op, err)
 		}
 		f.Data = raw
 	}
-	body, err := json.Marshal(f)
+	body, err := marshal(f)
 	if err != nil {
 		return fmt.Errorf("ipc: encode %s: %w", op, err)
 	}
@@ -84,6 +87,17 @@ func (c *Conn) Send(op string, session uint64, data any) error {
 		return fmt.Errorf("ipc: write: %w", err)
 	}
 	return nil
+}
+
+// marshal is json.Marshal without HTML escaping.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // Recv reads the next frame.
