@@ -40,18 +40,18 @@ func TestBadTokensRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := st.CreateApp(ctx, "other", now)
+	other, err := st.CreateApp(ctx, "other", nil, store.DefaultPolicy(), now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherKey, err := auth.NewKey(now.Add(-time.Minute))
+	otherKey, err := auth.NewKey(now.Add(-time.Minute), 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.AddKey(ctx, other.SDKAppID, otherKey); err != nil {
+	if err := st.AddKey(ctx, other.SDKAppID, otherKey, now); err != nil {
 		t.Fatal(err)
 	}
-	forgedKey, _ := auth.NewKey(now)
+	forgedKey, _ := auth.NewKey(now, 24*time.Hour)
 	forgedKey.ID = key.ID // right kid, wrong secret
 
 	sign := func(k auth.Key, app uint32, user string, iat, exp time.Time) string {

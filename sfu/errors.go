@@ -12,4 +12,6 @@ var (
 	ErrConnectionFailed = errors.New("sfu: media connection failed")
 	ErrLeft             = errors.New("sfu: participant left")
 	ErrShutdown         = errors.New("sfu: shutting down")
+	ErrRemoved          = errors.New("sfu: removed by an operator")
+	ErrDismissed        = errors.New("sfu: room dismissed by an operator")
 )

@@ -1,6 +1,10 @@
 package sfu
 
-import "github.com/pion/webrtc/v4"
+import (
+	"strings"
+
+	"github.com/pion/webrtc/v4"
+)
 
 // Side names one of a participant's two PeerConnections.
 type Side int
@@ -13,12 +17,44 @@ const (
 	Subscriber
 )
 
+// Media is a set of kinds of media a participant may send or receive.
+type Media uint8
+
+// Kinds of media. Video is the main (camera) stream; Screen is the
+// sub-stream, a second video track such as a screen share.
+const (
+	Audio Media = 1 << iota
+	Video
+	Screen
+
+	AllMedia = Audio | Video | Screen
+)
+
+// String names the kinds in m, e.g. "audio+screen".
+func (m Media) String() string {
+	var parts []string
+	for _, k := range []struct {
+		m    Media
+		name string
+	}{{Audio, "audio"}, {Video, "video"}, {Screen, "screen"}} {
+		if m&k.m != 0 {
+			parts = append(parts, k.name)
+		}
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, "+")
+}
+
 // Events receives what happens to one participant. The SFU calls these
 // methods from its own goroutines, sometimes while holding a room lock: an
 // implementation must return at once (queue, never block) and must not
 // call back into the SFU.
 type Events interface {
 	ParticipantJoined(ParticipantInfo)
+	// ParticipantUpdated follows a change of role.
+	ParticipantUpdated(ParticipantInfo)
 	ParticipantLeft(participantID string)
 	TrackPublished(TrackInfo)
 	TrackUnpublished(TrackInfo)
@@ -36,7 +72,8 @@ type Events interface {
 type ParticipantConfig struct {
 	UserID        string // shown to the room; never logged
 	Role          string // opaque to the SFU, shown to the room
-	CanPublish    bool
+	Send          Media  // what it may publish
+	Receive       Media  // what it may receive
 	AutoSubscribe bool
 }
 
@@ -56,5 +93,7 @@ type TrackInfo struct {
 	Codec         string // MIME type, e.g. "video/VP8"
 	ClientTrackID string // the publisher's own id for it
 	Mid           string
-	Muted         bool
+	Screen        bool // the sub-stream (e.g. a screen share), not the camera
+	Muted         bool // paused by its publisher or blocked by an operator
+	Blocked       bool // blocked by an operator
 }

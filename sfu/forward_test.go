@@ -472,7 +472,7 @@ func TestSetMuted(t *testing.T) {
 	d := testDownTrack(u, testParticipant(s, "PA_sub", 8), w, 1, 96)
 	u.addDown(d)
 
-	if !u.setMuted(true) || u.setMuted(true) {
+	if !u.setPaused(&u.muted, true) || u.setPaused(&u.muted, true) {
 		t.Fatal("setMuted(true) twice: want a change, then none")
 	}
 	if !u.info().Muted {
@@ -482,7 +482,7 @@ func TestSetMuted(t *testing.T) {
 	if st := s.Stats(); st.DroppedMuted != 1 || st.PacketsIn != 1 || d.sub.queue.Len() != 0 {
 		t.Errorf("muted packet: stats %+v, queued %d", st, d.sub.queue.Len())
 	}
-	if !u.setMuted(false) || u.setMuted(false) {
+	if !u.setPaused(&u.muted, false) || u.setPaused(&u.muted, false) {
 		t.Fatal("setMuted(false) twice: want a change, then none")
 	}
 	if !d.needKey.Load() {

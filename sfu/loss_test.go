@@ -116,9 +116,9 @@ func TestLossRecovery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sub, _ := join(t, s, api, "sub", sfu.ParticipantConfig{UserID: "u1", AutoSubscribe: true})
+			sub, _ := join(t, s, api, "sub", sfu.ParticipantConfig{UserID: "u1", AutoSubscribe: true, Receive: sfu.AllMedia})
 			defer sub.shutdown()
-			pub, _ := join(t, s, api, "pub", sfu.ParticipantConfig{UserID: "u2", CanPublish: true})
+			pub, _ := join(t, s, api, "pub", sfu.ParticipantConfig{UserID: "u2", Send: sfu.AllMedia})
 			defer pub.shutdown()
 
 			video, err := client.NewVP8Track("cam", "stream", client.SourceOptions{Bitrate: 1_000_000})

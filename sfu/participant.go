@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/lethe-rtc/lethe/internal/queue"
@@ -24,9 +25,16 @@ type Participant struct {
 
 	mu         sync.Mutex // guards the fields below
 	closed     bool
+	role       string
+	send       Media           // may publish
+	receive    Media           // may receive
+	blocked    Media           // an operator stopped these of its tracks
+	screen     map[string]bool // client track ids announced as sub-streams
 	subscribed map[string]bool // explicit subscribe (or unsubscribe=false)
 	down       map[string]*downTrack
 	published  int
+
+	early [2][]webrtc.ICECandidateInit // guarded by mu: candidates that came before their SDP, per Side
 
 	pubNegotiate sync.Mutex // one publisher offer at a time
 	subMu        sync.Mutex // serialises subscriber PeerConnection changes
@@ -40,6 +48,8 @@ type Participant struct {
 func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, error) {
 	p := &Participant{
 		id: newID("PA_"), cfg: cfg, s: s, ev: ev,
+		role: cfg.Role, send: cfg.Send, receive: cfg.Receive,
+		screen:     make(map[string]bool),
 		queue:      queue.New[outPacket](s.cfg.SubscriberQueue),
 		subscribed: make(map[string]bool),
 		down:       make(map[string]*downTrack),
@@ -97,10 +107,16 @@ func (p *Participant) start() {
 }
 
 // HandleOffer applies the client's offer on the publisher PeerConnection
-// and returns the answer. Candidates follow through Events.Candidate.
-func (p *Participant) HandleOffer(sdp string) (string, error) {
-	if !p.cfg.CanPublish {
-		return "", ErrNotAllowed
+// and returns the answer. screen names the client's track ids (msid) that
+// are sub-streams rather than camera video. An offer that would send media
+// the participant may not send is refused whole. Candidates follow through
+// Events.Candidate.
+func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
+	p.mu.Lock()
+	mute := p.send == 0
+	p.mu.Unlock()
+	if mute {
+		return "", fmt.Errorf("%w: may not send anything", ErrNotAllowed)
 	}
 	p.pubNegotiate.Lock()
 	defer p.pubNegotiate.Unlock()
@@ -112,18 +128,54 @@ func (p *Participant) HandleOffer(sdp string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
+	isScreen := make(map[string]bool, len(screen))
+	for _, id := range screen {
+		isScreen[id] = true
+	}
+	var want Media
 	media := 0
 	for _, m := range parsed.MediaDescriptions {
-		if m.MediaName.Media == "audio" || m.MediaName.Media == "video" {
-			media++
+		kind := m.MediaName.Media
+		if kind != "audio" && kind != "video" || m.MediaName.Port.Value == 0 {
+			continue // not media, or a rejected section
+		}
+		if _, ok := m.Attribute("recvonly"); ok {
+			continue
+		}
+		if _, ok := m.Attribute("inactive"); ok {
+			continue
+		}
+		if _, ok := m.Attribute("simulcast"); ok {
+			return "", fmt.Errorf("%w: simulcast is not supported yet", ErrNotAllowed)
+		}
+		media++
+		switch {
+		case kind == "audio":
+			want |= Audio
+		case isScreen[msidTrack(m.Attribute("msid"))]:
+			want |= Screen
+		default:
+			want |= Video
 		}
 	}
 	if media > p.s.cfg.MaxTracks {
 		return "", ErrTooManyTracks
 	}
+	p.mu.Lock()
+	allowed := p.send
+	if want&^allowed == 0 {
+		for id := range isScreen {
+			p.screen[id] = true
+		}
+	}
+	p.mu.Unlock()
+	if want&^allowed != 0 {
+		return "", fmt.Errorf("%w: may not send %s", ErrNotAllowed, want&^allowed)
+	}
 	if err := p.pub.SetRemoteDescription(offer); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
+	p.applyEarlyCandidates(Publisher)
 	answer, err := p.pub.CreateAnswer(nil)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
@@ -149,6 +201,7 @@ func (p *Participant) HandleAnswer(sdp string) error {
 	if err := p.sub.SetRemoteDescription(answer); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
+	p.applyEarlyCandidates(Subscriber)
 	if p.needOffer {
 		p.kick()
 	}
@@ -156,18 +209,49 @@ func (p *Participant) HandleAnswer(sdp string) error {
 }
 
 // AddCandidate applies a remote ICE candidate; nil ends the candidates.
+// A candidate that arrives before the description it belongs to is kept
+// (a few dozen at most) and applied once that description is set.
 func (p *Participant) AddCandidate(side Side, c *webrtc.ICECandidateInit) error {
-	pc := p.pub
-	if side == Subscriber {
-		pc = p.sub
-	}
 	if c == nil {
 		return nil
 	}
+	pc := p.pc(side)
+	p.mu.Lock()
+	if pc.RemoteDescription() == nil {
+		defer p.mu.Unlock()
+		if len(p.early[side]) >= maxEarlyCandidates {
+			return fmt.Errorf("%w: too many candidates before the description", ErrBadSDP)
+		}
+		p.early[side] = append(p.early[side], *c)
+		return nil
+	}
+	p.mu.Unlock()
 	if err := pc.AddICECandidate(*c); err != nil {
 		return fmt.Errorf("%w: candidate: %v", ErrBadSDP, err)
 	}
 	return nil
+}
+
+// maxEarlyCandidates bounds the candidates kept before their description.
+const maxEarlyCandidates = 32
+
+func (p *Participant) pc(side Side) *webrtc.PeerConnection {
+	if side == Subscriber {
+		return p.sub
+	}
+	return p.pub
+}
+
+// applyEarlyCandidates adds the candidates kept for side, after its remote
+// description was set. Bad ones are ignored, as they would have been.
+func (p *Participant) applyEarlyCandidates(side Side) {
+	p.mu.Lock()
+	early := p.early[side]
+	p.early[side] = nil
+	p.mu.Unlock()
+	for _, c := range early {
+		_ = p.pc(side).AddICECandidate(c)
+	}
 }
 
 // Subscribe asks for tracks; Unsubscribe stops them. Unknown ids fail
@@ -178,9 +262,16 @@ func (p *Participant) Subscribe(ids []string) error { return p.setSubscribed(ids
 func (p *Participant) Unsubscribe(ids []string) error { return p.setSubscribed(ids, false) }
 
 func (p *Participant) setSubscribed(ids []string, on bool) error {
+	p.mu.Lock()
+	receive := p.receive
+	p.mu.Unlock()
 	for _, id := range ids {
-		if u := p.room.track(id); u == nil || u.owner == p {
+		u := p.room.track(id)
+		if u == nil || u.owner == p {
 			return fmt.Errorf("%w: %s", ErrUnknownTrack, id)
+		}
+		if on && receive&u.media == 0 {
+			return fmt.Errorf("%w: may not receive %s", ErrNotAllowed, u.media)
 		}
 	}
 	p.mu.Lock()
@@ -192,27 +283,64 @@ func (p *Participant) setSubscribed(ids []string, on bool) error {
 	return nil
 }
 
-// wants reports whether p should receive track id. Called with room.mu held.
-func (p *Participant) wants(id string) bool {
+// wants reports whether p should receive u. Called with room.mu held.
+func (p *Participant) wants(u *upTrack) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if on, ok := p.subscribed[id]; ok {
+	if p.receive&u.media == 0 {
+		return false
+	}
+	if on, ok := p.subscribed[u.id]; ok {
 		return on
 	}
 	return p.cfg.AutoSubscribe
 }
 
-// Mute pauses or resumes one of p's own tracks for everyone.
+// Mute pauses or resumes one of p's own tracks for everyone. A track an
+// operator blocked cannot be resumed.
 func (p *Participant) Mute(trackID string, muted bool) error {
 	u := p.room.track(trackID)
 	if u == nil || u.owner != p {
 		return fmt.Errorf("%w: %s", ErrUnknownTrack, trackID)
 	}
-	if u.setMuted(muted) {
+	if !muted && u.blocked.Load() {
+		return fmt.Errorf("%w: the track is blocked", ErrNotAllowed)
+	}
+	if u.setPaused(&u.muted, muted) {
 		p.room.muted(u)
 	}
 	return nil
 }
+
+// SetRole changes what p may send and receive. Tracks it may no longer
+// send are unpublished; what it may no longer receive stops.
+func (p *Participant) SetRole(role string, send, receive Media) {
+	p.mu.Lock()
+	p.role, p.send, p.receive = role, send, receive
+	p.mu.Unlock()
+	p.room.updated(p, send)
+	p.kick()
+}
+
+// Block stops (or, with blocked false, allows again) the given kinds of
+// p's media for everyone, now and for tracks it publishes later.
+func (p *Participant) Block(m Media, blocked bool) {
+	p.mu.Lock()
+	if blocked {
+		p.blocked |= m
+	} else {
+		p.blocked &^= m
+	}
+	p.mu.Unlock()
+	for _, u := range p.room.tracksOf(p) {
+		if u.media&m != 0 && u.setPaused(&u.blocked, blocked) {
+			p.room.muted(u)
+		}
+	}
+}
+
+// Remove takes p out of its room for reason (ErrRemoved, ErrDismissed).
+func (p *Participant) Remove(reason error) { p.close(reason) }
 
 // Leave removes p from its room. Events.Closed(ErrLeft) follows.
 func (p *Participant) Leave() { p.close(ErrLeft) }
@@ -272,15 +400,19 @@ func (p *Participant) kick() {
 
 // onTrack runs when a publisher's track delivers its first packet.
 func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	u := newUpTrack(p, remote, recv)
 	p.mu.Lock()
-	if p.closed || p.published >= p.s.cfg.MaxTracks {
+	if p.screen[u.client] && u.kind == webrtc.RTPCodecTypeVideo.String() {
+		u.media = Screen
+	}
+	if p.closed || p.published >= p.s.cfg.MaxTracks || p.send&u.media == 0 {
 		p.mu.Unlock()
 		_ = recv.Stop()
 		return
 	}
 	p.published++
+	u.blocked.Store(p.blocked&u.media != 0)
 	p.mu.Unlock()
-	u := newUpTrack(p, remote, recv)
 	if !p.room.publish(u) {
 		u.close()
 		return
@@ -351,7 +483,7 @@ func (p *Participant) reconcile() error {
 	}
 	for _, u := range add {
 		d := newDownTrack(u, p)
-		sender, err := p.sub.AddTrack(d)
+		sender, err := p.addSender(d)
 		if err != nil {
 			return fmt.Errorf("add track: %w", err)
 		}
@@ -380,6 +512,22 @@ func (p *Participant) reconcile() error {
 	return nil
 }
 
+// addSender puts d on the subscriber PeerConnection as a sendonly
+// transceiver, reusing one that an earlier removal left inactive so that
+// the SDP does not grow with every change.
+func (p *Participant) addSender(d *downTrack) (*webrtc.RTPSender, error) {
+	for _, t := range p.sub.GetTransceivers() {
+		if t.Kind() == d.Kind() && t.Sender() == nil && t.Direction() == webrtc.RTPTransceiverDirectionInactive {
+			return p.sub.AddTrack(d) // takes the first such one: it becomes sendonly
+		}
+	}
+	t, err := p.sub.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return nil, err
+	}
+	return t.Sender(), nil
+}
+
 // writeLoop sends queued packets to this subscriber.
 func (p *Participant) writeLoop() {
 	defer p.wg.Done()
@@ -394,4 +542,15 @@ func (p *Participant) writeLoop() {
 			batch[i].Dst.d.write(batch[i].Data, batch[i].Dst.resume, now)
 		}
 	}
+}
+
+// msidTrack returns the track id of an "a=msid:<stream> <track>" value.
+func msidTrack(v string, ok bool) string {
+	if !ok {
+		return ""
+	}
+	if _, track, found := strings.Cut(v, " "); found {
+		return track
+	}
+	return ""
 }

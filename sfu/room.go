@@ -126,6 +126,46 @@ func (r *room) muted(u *upTrack) {
 	}
 }
 
+// updated announces p's new role and unpublishes the tracks of p that it
+// may no longer send.
+func (r *room) updated(p *Participant, send Media) {
+	r.mu.Lock()
+	var gone []*upTrack
+	for id, u := range r.tracks {
+		if u.owner == p && send&u.media == 0 {
+			delete(r.tracks, id)
+			gone = append(gone, u)
+		}
+	}
+	info := r.infoLocked(p)
+	for _, o := range r.participants {
+		for _, u := range gone {
+			o.ev.TrackUnpublished(u.info())
+		}
+		o.ev.ParticipantUpdated(info)
+		if len(gone) > 0 && o != p {
+			o.kick()
+		}
+	}
+	r.mu.Unlock()
+	for _, u := range gone {
+		u.close()
+	}
+}
+
+// tracksOf lists p's published tracks.
+func (r *room) tracksOf(p *Participant) []*upTrack {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*upTrack
+	for _, u := range r.tracks {
+		if u.owner == p {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 // track returns a published track by id.
 func (r *room) track(id string) *upTrack {
 	r.mu.Lock()
@@ -139,7 +179,7 @@ func (r *room) wantedBy(p *Participant) []*upTrack {
 	defer r.mu.Unlock()
 	var out []*upTrack
 	for _, u := range r.tracks {
-		if u.owner != p && p.wants(u.id) {
+		if u.owner != p && p.wants(u) {
 			out = append(out, u)
 		}
 	}
@@ -153,7 +193,10 @@ func (r *room) members() []*Participant {
 }
 
 func (r *room) infoLocked(p *Participant) ParticipantInfo {
-	info := ParticipantInfo{ID: p.id, UserID: p.cfg.UserID, Role: p.cfg.Role, Tracks: []TrackInfo{}}
+	p.mu.Lock()
+	role := p.role
+	p.mu.Unlock()
+	info := ParticipantInfo{ID: p.id, UserID: p.cfg.UserID, Role: role, Tracks: []TrackInfo{}}
 	for _, u := range r.tracks {
 		if u.owner == p {
 			info.Tracks = append(info.Tracks, u.info())

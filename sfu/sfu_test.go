@@ -56,6 +56,7 @@ type recorder struct {
 
 	mu          sync.Mutex
 	joined      []sfu.ParticipantInfo
+	updated     []sfu.ParticipantInfo
 	left        []string
 	published   []sfu.TrackInfo
 	unpublished []sfu.TrackInfo
@@ -82,6 +83,12 @@ func (r *recorder) ParticipantJoined(p sfu.ParticipantInfo) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.joined = append(r.joined, p)
+}
+
+func (r *recorder) ParticipantUpdated(p sfu.ParticipantInfo) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.updated = append(r.updated, p)
 }
 
 func (r *recorder) ParticipantLeft(id string) {
@@ -254,7 +261,7 @@ func join(t *testing.T, s *sfu.SFU, api *webrtc.API, name string, cfg sfu.Partic
 		t.Fatalf("%s: join: %v", name, err)
 	}
 	e.p = p
-	if !cfg.CanPublish {
+	if cfg.Send == 0 {
 		pc, err := api.NewPeerConnection(webrtc.Configuration{})
 		if err != nil {
 			t.Fatal(err)
@@ -389,7 +396,7 @@ func (e *endpoint) publish(api *webrtc.API, tracks ...*client.Track) {
 		t.Fatal(err)
 	}
 	<-gathered
-	answer, err := e.p.HandleOffer(pc.LocalDescription().SDP)
+	answer, err := e.p.HandleOffer(pc.LocalDescription().SDP, nil)
 	if err != nil {
 		t.Fatalf("%s: HandleOffer: %v", e.name, err)
 	}
@@ -463,19 +470,19 @@ func TestForwardingOverLoopback(t *testing.T) {
 	}
 
 	// Subscribers first, then the publisher.
-	sub1, _ := join(t, s, api, "sub1", sfu.ParticipantConfig{UserID: "u1", AutoSubscribe: true})
+	sub1, _ := join(t, s, api, "sub1", sfu.ParticipantConfig{UserID: "u1", AutoSubscribe: true, Receive: sfu.AllMedia})
 	defer sub1.shutdown()
-	sub2, others := join(t, s, api, "sub2", sfu.ParticipantConfig{UserID: "u2", AutoSubscribe: true})
+	sub2, others := join(t, s, api, "sub2", sfu.ParticipantConfig{UserID: "u2", AutoSubscribe: true, Receive: sfu.AllMedia})
 	defer sub2.shutdown()
 	if len(others) != 1 || others[0].ID != sub1.p.ID() {
 		t.Errorf("sub2 saw %+v in the room, want sub1", others)
 	}
-	pub, others := join(t, s, api, "pub", sfu.ParticipantConfig{UserID: "u3", CanPublish: true})
+	pub, others := join(t, s, api, "pub", sfu.ParticipantConfig{UserID: "u3", Send: sfu.AllMedia})
 	defer pub.shutdown()
 	if len(others) != 2 {
 		t.Errorf("publisher saw %d others, want 2", len(others))
 	}
-	if _, err := sub1.p.HandleOffer("v=0"); !errors.Is(err, sfu.ErrNotAllowed) {
+	if _, err := sub1.p.HandleOffer("v=0", nil); !errors.Is(err, sfu.ErrNotAllowed) {
 		t.Errorf("HandleOffer by a subscriber-only participant: %v, want ErrNotAllowed", err)
 	}
 

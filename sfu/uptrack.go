@@ -21,6 +21,7 @@ type upTrack struct {
 	remote *webrtc.TrackRemote
 	recv   *webrtc.RTPReceiver
 	kind   string
+	media  Media // Audio, Video or Screen
 	codec  string
 	client string // the publisher's own track id
 	mid    string
@@ -31,7 +32,8 @@ type upTrack struct {
 
 	downs   atomic.Pointer[[]*downTrack] // copy-on-write, read once per packet
 	downsMu sync.Mutex                   // serialises writers of downs
-	muted   atomic.Bool
+	muted   atomic.Bool                  // paused by the publisher
+	blocked atomic.Bool                  // stopped by an operator
 	closed  atomic.Bool
 	lastPLI atomic.Int64 // unix nanos of the last keyframe request
 }
@@ -48,8 +50,9 @@ func newUpTrack(p *Participant, remote *webrtc.TrackRemote, recv *webrtc.RTPRece
 		}
 	}
 	size := p.s.cfg.AudioCache
+	u.media = Audio
 	if remote.Kind() == webrtc.RTPCodecTypeVideo {
-		size = p.s.cfg.VideoCache
+		size, u.media = p.s.cfg.VideoCache, Video
 	}
 	u.cache = rtpcache.New(size)
 	switch strings.ToLower(codec) {
@@ -64,7 +67,8 @@ func newUpTrack(p *Participant, remote *webrtc.TrackRemote, recv *webrtc.RTPRece
 func (u *upTrack) info() TrackInfo {
 	return TrackInfo{
 		ID: u.id, ParticipantID: u.owner.id, Kind: u.kind, Codec: u.codec,
-		ClientTrackID: u.client, Mid: u.mid, Muted: u.muted.Load(),
+		ClientTrackID: u.client, Mid: u.mid, Screen: u.media == Screen,
+		Muted: u.paused(), Blocked: u.blocked.Load(),
 	}
 }
 
@@ -99,7 +103,7 @@ func (u *upTrack) handle(raw []byte) {
 	}
 	stats.packetsIn.Add(1)
 	u.cache.Store(pkt)
-	if u.muted.Load() {
+	if u.paused() {
 		stats.droppedMuted.Add(1)
 		return
 	}
@@ -146,14 +150,22 @@ func (u *upTrack) requestKeyframe() {
 	_ = u.owner.pub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(u.remote.SSRC())}})
 }
 
-// setMuted records the publisher's mute state and reports a change.
-// Subscribers restart cleanly on unmute: a keyframe, and a new rewrite
-// epoch from the first packet after the pause.
-func (u *upTrack) setMuted(muted bool) bool {
-	if u.muted.Swap(muted) == muted {
+// paused reports whether the track is held back: muted by its publisher
+// or blocked by an operator.
+func (u *upTrack) paused() bool { return u.muted.Load() || u.blocked.Load() }
+
+// setPaused sets one of the two pause flags and reports whether the
+// track's effective state changed. Subscribers restart cleanly on resume:
+// a keyframe, and a new rewrite epoch from the first packet after the
+// pause.
+func (u *upTrack) setPaused(flag *atomic.Bool, v bool) bool {
+	before := u.paused()
+	flag.Store(v)
+	after := u.paused()
+	if before == after {
 		return false
 	}
-	if !muted {
+	if !after {
 		if downs := u.downs.Load(); downs != nil {
 			for _, d := range *downs {
 				d.restart()

@@ -68,7 +68,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		"DEGRADED: run media workers even where the kernel cannot enforce the no-write lock-down")
 	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", "", "comma-separated browser origins allowed besides the server's own")
 	fs.DurationVar(&cfg.joinTimeout, "join-timeout", 10*time.Second, "time a new connection has to join")
-	fs.DurationVar(&cfg.iceFailed, "ice-failed-timeout", 10*time.Second, "drop a participant whose media is silent this long")
+	fs.DurationVar(&cfg.iceFailed, "ice-failed-timeout", 10*time.Second, "drop a participant whose media connection (ICE) has been silent this long, after a 3s grace")
 	fs.StringVar(&cfg.probeDirs, "probe-dir", "",
 		"comma-separated directories each worker's self-probe must also fail to write (e.g. a scratch mount)")
 	if err := fs.Parse(args); err != nil {

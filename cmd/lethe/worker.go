@@ -35,7 +35,7 @@ func workerCommand(ctx context.Context, args []string, _, stderr io.Writer) erro
 	fs.IntVar(&cfg.index, "index", 0, "worker index")
 	fs.StringVar(&cfg.udp, "udp", "127.0.0.1:0", "media UDP address")
 	fs.BoolVar(&cfg.allowUnenforced, "allow-unenforced", false, "run even if the lock-down cannot be enforced")
-	fs.DurationVar(&cfg.iceFailed, "ice-failed-timeout", 10*time.Second, "drop a participant whose media is silent this long")
+	fs.DurationVar(&cfg.iceFailed, "ice-failed-timeout", 10*time.Second, "drop a participant whose media connection (ICE) has been silent this long, after a 3s grace")
 	fs.Func("probe-dir", "another directory the lock-down self-probe must fail to write (repeatable)", func(v string) error {
 		cfg.probeDirs = append(cfg.probeDirs, v)
 		return nil

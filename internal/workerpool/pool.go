@@ -211,7 +211,7 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 		w.conn.Close()
 		return nil, fmt.Errorf("%w: worker %d: %v; its last words: %s", ErrWorkerStart, idx, err, w.tail.String())
 	}
-	p.log.Info("media worker ready", "worker", idx, "pid", cmd.Process.Pid, "udp", udp)
+	p.log.Info("media worker ready", "worker", idx, "pid", cmd.Process.Pid, "udp", w.udp)
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -394,6 +394,11 @@ func (p *Pool) forgetLocked(s *session) {
 // Send relays one client message.
 func (s *session) Send(raw []byte) error {
 	return s.w.conn.Send(ipc.OpMsg, s.id, json.RawMessage(raw))
+}
+
+// Control passes an instruction of the control process to the worker.
+func (s *session) Control(c signaling.Control) error {
+	return s.w.conn.Send(ipc.OpControl, s.id, c)
 }
 
 // Close tells the worker the client is gone.
