@@ -4,6 +4,7 @@
 //	lethe serve    the control process: signaling, tokens, store; spawns workers
 //	lethe worker   a media worker (spawned by serve; not run by hand)
 //	lethe token    mint a UserSig for a user of an application
+//	lethe app      manage applications, keys and rooms through the admin API
 //
 // This package only parses flags into configurations and wires packages
 // together.

@@ -25,6 +25,7 @@ func commands() []command {
 		{"serve", "run the control process (signaling, tokens, store) and its media workers", serveCommand},
 		{"worker", "run one media worker (spawned by serve over a socketpair)", workerCommand},
 		{"token", "mint a UserSig token for a user", tokenCommand},
+		{"app", "manage applications, keys and rooms through the admin API", appCommand},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "lethe", version)
 			return err

@@ -1,0 +1,294 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// minAdminKeyLen is the shortest admin key NewHandler accepts, in bytes.
+const minAdminKeyLen = 16
+
+// maxAuthHeaderLen bounds the Authorization header we look at.
+const maxAuthHeaderLen = 1024
+
+// Log attribute keys.
+const (
+	logRoute  = "route"
+	logStatus = "status"
+	logApp    = "app"
+	logDur    = "dur"
+	logErr    = "err"
+)
+
+// Config is what NewHandler needs.
+type Config struct {
+	// Store holds the applications, their key rings and the application log.
+	Store Store
+	// Rooms controls the live rooms; nil: the rooms endpoints answer 503.
+	Rooms Rooms
+	// AdminKey is the bearer secret, the content of <data-dir>/admin.key;
+	// surrounding white space is ignored. At least 16 bytes.
+	AdminKey []byte
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+	// Logger receives one line per request; nil: discard.
+	Logger    *slog.Logger
+	RateLimit RateLimit
+}
+
+// Validate reports what makes c unusable.
+func (c Config) Validate() error {
+	switch {
+	case c.Store == nil:
+		return fmt.Errorf("%w: no store", ErrConfig)
+	case len(bytes.TrimSpace(c.AdminKey)) < minAdminKeyLen:
+		return fmt.Errorf("%w: admin key shorter than %d bytes", ErrConfig, minAdminKeyLen)
+	}
+	return nil
+}
+
+// handler serves the admin API.
+type handler struct {
+	store   Store
+	rooms   Rooms
+	keyHash [sha256.Size]byte // of the admin key; the key itself is not kept
+	now     func() time.Time
+	log     *slog.Logger
+	limit   *limiter
+	mux     *http.ServeMux
+}
+
+// NewHandler returns the admin API's http.Handler, which serves the paths
+// under /v1/admin/ (and answers 404 to any other). Every request is rate
+// limited, then must carry "Authorization: Bearer <admin key>".
+func NewHandler(cfg Config) (http.Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	h := &handler{
+		store:   cfg.Store,
+		rooms:   cfg.Rooms,
+		keyHash: sha256.Sum256(bytes.TrimSpace(cfg.AdminKey)),
+		now:     cfg.Now,
+		log:     cfg.Logger,
+		limit:   newLimiter(cfg.RateLimit),
+		mux:     http.NewServeMux(),
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.routes()
+	return h, nil
+}
+
+// route is one endpoint.
+type route struct {
+	method, path string
+	fn           func(w http.ResponseWriter, r *http.Request) error
+}
+
+func (h *handler) routes() {
+	const apps, app = "/v1/admin/apps", "/v1/admin/apps/{app}"
+	table := []route{
+		{"GET", apps, h.listApps},
+		{"POST", apps, h.createApp},
+		{"GET", app, h.getApp},
+		{"PATCH", app, h.updateApp},
+		{"POST", app + "/suspend", h.suspendApp},
+		{"POST", app + "/resume", h.resumeApp},
+		{"GET", app + "/log", h.appLog},
+		{"GET", app + "/keys", h.listKeys},
+		{"POST", app + "/keys/rotate", h.rotateKey},
+		{"POST", app + "/keys/{kid}/revoke", h.revokeKey},
+		{"GET", app + "/keys/current", h.currentKey},
+		{"POST", app + "/usersig", h.mintUserSig},
+		{"GET", app + "/rooms", h.listRooms},
+		{"POST", app + "/rooms/dismiss", h.dismissRoom},
+		{"POST", app + "/rooms/remove-user", h.removeUser},
+		{"POST", app + "/rooms/block", h.blockUser},
+	}
+	allowed := map[string][]string{}
+	var paths []string
+	for _, rt := range table {
+		pattern := rt.method + " " + rt.path
+		h.mux.Handle(pattern, h.endpoint(pattern, rt.fn))
+		if _, ok := allowed[rt.path]; !ok {
+			paths = append(paths, rt.path)
+		}
+		allowed[rt.path] = append(allowed[rt.path], rt.method)
+	}
+	// The same paths with any other method: 405 with Allow, as JSON.
+	for _, p := range paths {
+		allow := strings.Join(allowed[p], ", ")
+		if slices.Contains(allowed[p], "GET") {
+			allow += ", HEAD"
+		}
+		h.mux.Handle(p, h.endpoint(p, func(w http.ResponseWriter, _ *http.Request) error {
+			w.Header().Set("Allow", allow)
+			return errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "allowed: %s", allow)
+		}))
+	}
+	h.mux.Handle("/", h.endpoint("/", func(http.ResponseWriter, *http.Request) error {
+		return errorf(http.StatusNotFound, CodeNotFound, "no such endpoint")
+	}))
+}
+
+// reqInfo collects what the request line of the log shows.
+type reqInfo struct {
+	route string
+	app   uint32
+	err   *apiError
+}
+
+type infoKey struct{}
+
+func infoOf(r *http.Request) *reqInfo {
+	if i, ok := r.Context().Value(infoKey{}).(*reqInfo); ok {
+		return i
+	}
+	return &reqInfo{}
+}
+
+// ServeHTTP rate limits, routes, and logs one line: the route pattern, the
+// status, the SDKAppID if any, the duration, and for a 500 the cause with
+// user-supplied ids cut out. Never the admin key, a secret, a token, a user
+// id or a room name.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.now()
+	info := &reqInfo{}
+	sw := &statusWriter{ResponseWriter: w}
+	setCommonHeaders(w)
+	if ok, wait := h.limit.allow(r.RemoteAddr, start); !ok {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		writeError(sw, errorf(http.StatusTooManyRequests, CodeRateLimited, "too many requests"))
+	} else {
+		h.mux.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+	}
+	h.logRequest(r.Context(), info, sw.status, h.now().Sub(start))
+}
+
+func (h *handler) logRequest(ctx context.Context, info *reqInfo, status int, dur time.Duration) {
+	if status == 0 {
+		status = http.StatusOK // nothing written
+	}
+	attrs := []slog.Attr{slog.String(logRoute, info.route), slog.Int(logStatus, status)}
+	if info.app != 0 {
+		attrs = append(attrs, slog.Uint64(logApp, uint64(info.app)))
+	}
+	attrs = append(attrs, slog.Duration(logDur, dur))
+	level := slog.LevelInfo
+	switch {
+	case status >= 500:
+		level = slog.LevelError
+		if info.err != nil && info.err.cause != nil {
+			attrs = append(attrs, slog.String(logErr, redact(info.err.cause.Error(), info.err.redact)))
+		}
+	case status == http.StatusUnauthorized || status == http.StatusTooManyRequests:
+		level = slog.LevelWarn
+	}
+	h.log.LogAttrs(ctx, level, "admin request", attrs...)
+}
+
+// redact cuts every non-empty s of secrets out of text.
+func redact(text string, secrets []string) string {
+	for _, s := range secrets {
+		if s != "" {
+			text = strings.ReplaceAll(text, s, "[redacted]")
+		}
+	}
+	return text
+}
+
+// endpoint wraps fn: it records the route for the log, checks the admin
+// key, and turns a returned error into an error reply.
+func (h *handler) endpoint(pattern string, fn func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := infoOf(r)
+		info.route = pattern
+		err := h.authorize(r)
+		if err == nil {
+			err = fn(w, r)
+		}
+		if err == nil {
+			return
+		}
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			ae = internal(err)
+		}
+		info.err = ae
+		if ae.status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="lethe-admin"`)
+		}
+		writeError(w, ae)
+	})
+}
+
+// authorize checks "Authorization: Bearer <admin key>". It compares SHA-256
+// digests in constant time (crypto/subtle), so neither the key's bytes nor
+// its length leak through timing.
+func (h *handler) authorize(r *http.Request) error {
+	deny := errorf(http.StatusUnauthorized, CodeUnauthorized, "a valid admin key is required")
+	values := r.Header.Values("Authorization")
+	if len(values) != 1 || len(values[0]) > maxAuthHeaderLen {
+		return deny
+	}
+	scheme, token, ok := strings.Cut(values[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return deny
+	}
+	got := sha256.Sum256([]byte(token))
+	if subtle.ConstantTimeCompare(got[:], h.keyHash[:]) != 1 {
+		return deny
+	}
+	return nil
+}
+
+// loadApp parses the {app} path value, records it for the log and loads the
+// application.
+func (h *handler) loadApp(r *http.Request) (App, error) {
+	id, ok := parseAppID(r.PathValue("app"))
+	if !ok {
+		return App{}, invalid("the SDKAppID in the path must be a number from 1 to 4294967295")
+	}
+	infoOf(r).app = id
+	a, err := h.store.App(r.Context(), id)
+	if err != nil {
+		return App{}, storeError(err, CodeAppNotFound)
+	}
+	return a, nil
+}
+
+// statusWriter remembers the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
