@@ -1,16 +1,30 @@
-// Package auth issues and checks the UserSig tokens that admit a user of an
-// application (an SDKAppID) to Lethe, optionally bound to one room.
+// Package auth issues and checks the tokens that admit a user of an
+// application (an SDKAppID) to Lethe: UserSigs, optionally bound to one room,
+// and privateMapKeys, which bind a user to a room with privilege bits.
 //
-// The token format today is a JWT signed with HS256 (see [SignJWT] and
-// [Verifier]); the header's kid names a [Key] in the application's key ring,
-// which the verifier reaches through the [KeyLookup] interface that this
-// package declares and the store implements. Keys carry a validity window
-// (NotBefore, NotAfter) so that short-lived keys and rotation can be added
-// without changing the types.
+// Two formats are accepted, and told apart by their alphabet:
+//
+//   - JWT, HS256 only (SignJWT): the header's kid names a Key of the app's
+//     ring; claims sdkappid, sub, iat and exp (required), roomId or
+//     strRoomId, privileges (0..255) and role ("anchor" or "audience").
+//   - TLSSigAPIv2 (SignTLS), exactly as TRTC's public tls-sig-api-v2
+//     libraries produce it, so that an app backend signing with those
+//     libraries and a secret fetched from Lethe just works. It names no key:
+//     it is checked, in constant time, against every key of the ring. With a
+//     TLS.userbuf (EncodeUserBuf, DecodeUserBuf) it is a privateMapKey.
+//
+// Keys are short-lived: each has a signing window (NotBefore..NotAfter), a
+// token is accepted only if it was issued inside its key's window, and its
+// lifetime is capped by the app's MaxTokenTTL, so no token outlives its key
+// by more than that (Key.LastTokenExpiry tells the store when a key can be
+// destroyed). A revoked key refuses everything at once. The Verifier reaches
+// an app's keys and policy through the KeyLookup interface, which this
+// package declares and the store implements, once per verification.
 //
 // Every refusal is one of the sentinel errors in errors.go, so callers map
 // them to protocol error codes with errors.Is. Nothing in this package logs,
-// and no error text contains a token, a secret or a user id.
+// and no error text contains a token, a secret or a user id. Enforcing the
+// privilege bits and roles that the claims carry is the caller's business.
 //
 // The package imports nothing of the project.
 package auth

@@ -2,36 +2,57 @@ package auth
 
 import "errors"
 
-// Verification errors. Verify returns an error that matches (errors.Is)
-// exactly one of these, or, for a failure of the key lookup itself (a broken
-// store), an error that matches none of them.
+// Verification errors. Verify, VerifyJoin and VerifyPrivateMapKey return an
+// error that matches (errors.Is) exactly one of these, or, for a failure of
+// the key lookup itself (a broken store), an error that matches none of them.
 var (
-	// ErrMalformed: not a well-formed token of ours: over the size cap, not
-	// three base64url segments, bad JSON, a claim of the wrong type, a required
-	// claim (exp, iat, sub, sdkappid) missing, or both room bindings present.
+	// ErrMalformed: not a well-formed token of ours: over the size cap; a JWT
+	// that is not three base64url segments, has bad JSON, a claim of the
+	// wrong type, a required claim (exp, iat, sub, kid) missing, both room
+	// bindings, privileges over 255 or an unknown role; a TLSSigAPIv2 token
+	// outside its base64 alphabet, non-canonical base64, bad or oversized
+	// zlib data, JSON that is not exactly the documented object, or a userbuf
+	// that does not parse or names another user; a privateMapKey without
+	// privileges or room binding.
 	ErrMalformed = errors.New("auth: malformed token")
-	// ErrSignature: the signature does not verify with the named key, or the
-	// token's alg is anything but HS256 (none, HS384, HS512, RS256, unknown or
-	// missing). A token whose alg we do not accept cannot be verified with our
-	// keys, so it is refused as a bad signature rather than as malformed.
+	// ErrSignature: the signature does not verify, or the token is of a
+	// scheme we do not accept (a JWT alg other than HS256: none, HS384, HS512,
+	// RS256, ES256, unknown or missing; a TLS.ver other than "2.0"). A token
+	// we cannot verify with our keys is refused as a bad signature rather
+	// than as malformed. A TLSSigAPIv2 token names no key, so one signed with
+	// a key foreign to the ring (another app's, or a destroyed one while
+	// another key of the ring could have signed at its iat) is refused with
+	// ErrSignature too.
 	ErrSignature = errors.New("auth: bad token signature")
-	// ErrExpired: the token is expired, not yet valid (nbf), issued in the
-	// future (iat), each beyond the leeway; or its key is outside its own
-	// validity window.
+	// ErrExpired: the token (or a privateMapKey's own dwExpTime) is expired,
+	// not yet valid (nbf), or issued in the future (iat), each beyond the
+	// leeway; or it was issued (iat) outside its key's signing window.
 	ErrExpired = errors.New("auth: token expired or not yet valid")
-	// ErrUnknownApp: no such SDKAppID, or the token belongs to another app.
+	// ErrLifetime: the token's lifetime (exp - iat) is beyond the
+	// application's MaxTokenTTL.
+	ErrLifetime = errors.New("auth: token lifetime beyond the cap")
+	// ErrUnknownApp: no such (active) SDKAppID, or the token (or its userbuf)
+	// names another app.
 	ErrUnknownApp = errors.New("auth: unknown application")
-	// ErrUnknownKey: the kid is not a key of the wanted app.
+	// ErrUnknownKey: an unknown, revoked or destroyed key: a JWT kid that is
+	// absurd or not in the app's ring, a key of the ring that is revoked, or a
+	// TLSSigAPIv2 token issued when no key of the ring could sign.
 	ErrUnknownKey = errors.New("auth: unknown signing key")
 	// ErrUserMismatch: the token was issued for another user id.
 	ErrUserMismatch = errors.New("auth: token issued for another user")
-	// ErrRoomMismatch: the token is bound to another room.
+	// ErrRoomMismatch: the token or privateMapKey is bound to another room
+	// (roomId 123 and strRoomId "123" are different rooms), or is bound to a
+	// room while none is wanted.
 	ErrRoomMismatch = errors.New("auth: token bound to another room")
+	// ErrPrivateMapKeyRequired: the application requires a privateMapKey
+	// (privileges bound to the room) for every entry and none was given.
+	ErrPrivateMapKeyRequired = errors.New("auth: privateMapKey required")
 )
 
-// Signing errors, returned by NewKey and SignJWT only.
+// Signing errors, returned by NewKey, SignJWT, SignTLS and EncodeUserBuf only.
 var (
-	// ErrInvalidKey: the key has no id or a secret shorter than MinSecretLen.
+	// ErrInvalidKey: the key has no id or a secret shorter than MinSecretLen,
+	// or NewKey was given a lifetime that is not positive.
 	ErrInvalidKey = errors.New("auth: invalid key")
 	// ErrInvalidClaims: the claims cannot make a valid token.
 	ErrInvalidClaims = errors.New("auth: invalid claims")

@@ -55,6 +55,7 @@ type member struct {
 	role          Role
 	privileges    auth.Privilege
 	participantID string
+	blocked       sfu.Media // what an operator blocked
 	tokenHash     [32]byte
 	tokenExp      time.Time
 }
@@ -227,6 +228,7 @@ type MemberSnapshot struct {
 	ParticipantID string
 	UserID        string
 	Role          Role
+	Blocked       sfu.Media
 }
 
 // Rooms lists app's live rooms as the control process knows them.
@@ -235,7 +237,9 @@ func (s *Server) Rooms(app uint32) []RoomSnapshot {
 	for _, ms := range s.reg.members(app, "") {
 		rs := RoomSnapshot{RoomID: ms[0].roomID, StrRoomID: ms[0].strRoomID}
 		for _, m := range ms {
-			rs.Participants = append(rs.Participants, MemberSnapshot{ParticipantID: m.participantID, UserID: m.userID, Role: m.role})
+			rs.Participants = append(rs.Participants, MemberSnapshot{
+				ParticipantID: m.participantID, UserID: m.userID, Role: m.role, Blocked: m.blocked,
+			})
 		}
 		out = append(out, rs)
 	}
@@ -271,19 +275,32 @@ func (s *Server) RemoveUser(app, roomID uint32, strRoomID, userID string) error 
 
 // Block stops (or allows again) kinds of userID's media in a room.
 func (s *Server) Block(app, roomID uint32, strRoomID, userID string, media sfu.Media, blocked bool) error {
-	found := false
-	for _, room := range s.reg.members(app, RoomKey(app, roomID, strRoomID)) {
-		for _, m := range room {
-			if m.userID == userID {
-				found = true
-				m.c.control(Control{Action: ControlBlock, Media: media, Blocked: blocked})
-			}
-		}
-	}
-	if !found {
+	conns := s.reg.block(RoomKey(app, roomID, strRoomID), userID, media, blocked)
+	if len(conns) == 0 {
 		return ErrUserNotFound
 	}
+	for _, c := range conns {
+		c.control(Control{Action: ControlBlock, Media: media, Blocked: blocked})
+	}
 	return nil
+}
+
+// block records a block on userID's connections in room key and returns them.
+func (r *registry) block(key, userID string, media sfu.Media, blocked bool) []*conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*conn
+	for c, m := range r.rooms[key] {
+		if m.userID == userID {
+			if blocked {
+				m.blocked |= media
+			} else {
+				m.blocked &^= media
+			}
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // peekJoined learns the participant id from the worker's joined reply.

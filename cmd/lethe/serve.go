@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lethe-rtc/lethe/admin"
 	"github.com/lethe-rtc/lethe/auth"
 	"github.com/lethe-rtc/lethe/compliance"
 	"github.com/lethe-rtc/lethe/internal/workerpool"
@@ -110,10 +111,36 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 	sig := signaling.NewServer(signaling.ServerConfig{
 		Verifier: &auth.Verifier{Keys: st}, Backend: pool, Logger: log,
+		Limits:         appLimits(st),
 		AllowedOrigins: splitList(cfg.allowedOrigins), JoinTimeout: cfg.joinTimeout,
 	})
+	adminKey, err := os.ReadFile(info.AdminKeyPath)
+	if err != nil {
+		shutdownPool()
+		return fmt.Errorf("serve: admin key: %w", err)
+	}
+	adminAPI, err := admin.NewHandler(admin.Config{
+		Store: st, Rooms: adminRooms{sig}, AdminKey: adminKey, Logger: log,
+	})
+	clear(adminKey)
+	if err != nil {
+		shutdownPool()
+		return err
+	}
+	maintainDone := make(chan struct{})
+	maintainCtx, stopMaintain := context.WithCancel(context.Background())
+	go func() {
+		defer close(maintainDone)
+		maintainKeys(maintainCtx, st, log)
+	}()
+	defer func() {
+		stopMaintain()
+		<-maintainDone
+	}()
+
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/signal", sig)
+	mux.Handle("/v1/admin/", adminAPI)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
@@ -179,4 +206,39 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// appLimits reads an application's per-room rules from the store.
+func appLimits(st *store.Store) func(ctx context.Context, app uint32) (signaling.Limits, error) {
+	return func(ctx context.Context, app uint32) (signaling.Limits, error) {
+		a, err := st.App(ctx, app)
+		if err != nil {
+			return signaling.Limits{}, err
+		}
+		return signaling.Limits{
+			MaxParticipants: a.Policy.MaxParticipants, MaxAnchors: a.Policy.MaxAnchors,
+			RequirePrivateMapKey: a.Policy.RequirePrivateMapKey,
+		}, nil
+	}
+}
+
+// maintainKeys keeps every application's key ring rotated and destroys
+// keys no token can still need, until ctx ends.
+func maintainKeys(ctx context.Context, st *store.Store, log *slog.Logger) {
+	t := time.NewTicker(store.MaintainEvery / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			rep, err := st.MaintainKeys(ctx, now)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Error("key maintenance failed", "err", err.Error())
+			case rep.Created+rep.Destroyed > 0:
+				log.Info("key ring maintained", "created", rep.Created, "destroyed", rep.Destroyed)
+			}
+		}
+	}
 }

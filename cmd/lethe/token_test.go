@@ -15,32 +15,51 @@ import (
 	"github.com/lethe-rtc/lethe/store"
 )
 
-// bootstrapped returns a fresh data dir with a default app, and a second
-// active app whose id is other.
-func bootstrapped(t *testing.T) (dir string, def, other uint32) {
+// tokenApps are the applications of a bootstrapped data dir.
+type tokenApps struct {
+	def       uint32 // the default app
+	short     uint32 // max token TTL 30 minutes
+	strict    uint32 // requires a privateMapKey
+	suspended uint32
+}
+
+// bootstrapped returns a fresh data dir with a default app and the others of
+// tokenApps, each with its first signing key.
+func bootstrapped(t *testing.T) (string, tokenApps) {
 	t.Helper()
 	ctx := context.Background()
-	dir = filepath.Join(t.TempDir(), "data")
-	s, info, err := store.Bootstrap(ctx, dir, time.Now().Add(-time.Minute))
+	dir := filepath.Join(t.TempDir(), "data")
+	now := time.Now().Add(-time.Minute)
+	s, info, err := store.Bootstrap(ctx, dir, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = s.Close() }()
-	app, err := s.CreateApp(ctx, "second", time.Now())
-	if err != nil {
+	apps := tokenApps{def: info.DefaultApp.SDKAppID}
+	for _, a := range []struct {
+		id   *uint32
+		name string
+		p    store.Policy
+	}{
+		{&apps.short, "short", store.Policy{MaxTokenTTL: 30 * time.Minute}},
+		{&apps.strict, "strict", store.Policy{RequirePrivateMapKey: true}},
+		{&apps.suspended, "suspended", store.Policy{}},
+	} {
+		app, err := s.CreateApp(ctx, a.name, nil, a.p, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*a.id = app.SDKAppID
+	}
+	if _, err := s.SetStatus(ctx, apps.suspended, store.StatusSuspended, now); err != nil {
 		t.Fatal(err)
 	}
-	k, err := auth.NewKey(time.Now().Add(-time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.AddKey(ctx, app.SDKAppID, k); err != nil {
-		t.Fatal(err)
-	}
-	return dir, info.DefaultApp.SDKAppID, app.SDKAppID
+	return dir, apps
 }
 
-func verifyWith(t *testing.T, dir, tok string, want auth.Want) (auth.Claims, error) {
+// verifyWith verifies tok with the store of dir as the verifier's key
+// lookup, as a privateMapKey when pm is set.
+func verifyWith(t *testing.T, dir, tok string, want auth.Want, pm bool) (auth.Claims, error) {
 	t.Helper()
 	s, err := store.Open(context.Background(), filepath.Join(dir, store.DBFile))
 	if err != nil {
@@ -48,22 +67,39 @@ func verifyWith(t *testing.T, dir, tok string, want auth.Want) (auth.Claims, err
 	}
 	defer func() { _ = s.Close() }()
 	v := &auth.Verifier{Keys: s}
+	if pm {
+		return v.VerifyPrivateMapKey(context.Background(), tok, want)
+	}
 	return v.Verify(context.Background(), tok, want)
 }
 
 func TestTokenCommand(t *testing.T) {
 	t.Parallel()
-	dir, def, other := bootstrapped(t)
+	dir, apps := bootstrapped(t)
+	def := apps.def
 	for _, tc := range []struct {
-		name string
-		args []string
-		want auth.Want
-		ttl  time.Duration
+		name   string
+		args   []string
+		want   auth.Want
+		ttl    time.Duration
+		format string
+		priv   auth.Privilege
+		pm     bool // carries privileges: verifies as a privateMapKey
 	}{
-		{"default app", []string{"--user", "alice"}, auth.Want{SDKAppID: def, UserID: "alice"}, time.Hour},
-		{"explicit app", []string{"--app", u32(other), "--user", "bob", "--ttl", "5m"}, auth.Want{SDKAppID: other, UserID: "bob"}, 5 * time.Minute},
-		{"room", []string{"--user", "carol", "--room", "123", "--ttl=24h"}, auth.Want{SDKAppID: def, UserID: "carol", RoomID: 123}, 24 * time.Hour},
-		{"str room", []string{"-user=dave", "-str-room", "123"}, auth.Want{SDKAppID: def, UserID: "dave", StrRoomID: "123"}, time.Hour},
+		{"default app", []string{"--user", "alice"}, auth.Want{SDKAppID: def, UserID: "alice"}, time.Hour, auth.FormatJWT, auth.PrivAll, false},
+		{"explicit app", []string{"--app", u32(apps.short), "--user", "bob", "--ttl", "5m"}, auth.Want{SDKAppID: apps.short, UserID: "bob"}, 5 * time.Minute, auth.FormatJWT, auth.PrivAll, false},
+		{"default ttl cut to the app's cap", []string{"--app", u32(apps.short), "--user", "bob"}, auth.Want{SDKAppID: apps.short, UserID: "bob"}, 30 * time.Minute, auth.FormatJWT, auth.PrivAll, false},
+		{"ttl at the app's cap", []string{"--app", u32(apps.short), "--user", "bob", "--ttl", "30m"}, auth.Want{SDKAppID: apps.short, UserID: "bob"}, 30 * time.Minute, auth.FormatJWT, auth.PrivAll, false},
+		{"room", []string{"--user", "carol", "--room", "123", "--ttl=24h"}, auth.Want{SDKAppID: def, UserID: "carol", RoomID: 123}, 24 * time.Hour, auth.FormatJWT, auth.PrivAll, false},
+		{"str room", []string{"-user=dave", "-str-room", "123"}, auth.Want{SDKAppID: def, UserID: "dave", StrRoomID: "123"}, time.Hour, auth.FormatJWT, auth.PrivAll, false},
+		{"jwt privileges", []string{"--user", "erin", "--room", "7", "--privileges", "42"}, auth.Want{SDKAppID: def, UserID: "erin", RoomID: 7}, time.Hour, auth.FormatJWT, 42, true},
+		{"jwt privateMapKey", []string{"--user", "erin", "--str-room", "7", "--private-map-key"}, auth.Want{SDKAppID: def, UserID: "erin", StrRoomID: "7"}, time.Hour, auth.FormatJWT, auth.PrivAll, true},
+		{"tls", []string{"--user", "frank", "--format", "tls", "--ttl", "2h"}, auth.Want{SDKAppID: def, UserID: "frank"}, 2 * time.Hour, auth.FormatTLS, auth.PrivAll, false},
+		{"tls room", []string{"--user", "frank", "--format=tls", "--room", "9"}, auth.Want{SDKAppID: def, UserID: "frank", RoomID: 9}, time.Hour, auth.FormatTLS, auth.PrivAll, true},
+		{"tls privateMapKey", []string{"--user", "frank", "--format", "tls", "--str-room", "9", "--privileges", "0", "--private-map-key"},
+			auth.Want{SDKAppID: def, UserID: "frank", StrRoomID: "9"}, time.Hour, auth.FormatTLS, 0, true},
+		{"tls for a strict app", []string{"--app", u32(apps.strict), "--user", "gina", "--format", "tls", "--room", "1", "--privileges", "2"},
+			auth.Want{SDKAppID: apps.strict, UserID: "gina", RoomID: 1}, time.Hour, auth.FormatTLS, auth.PrivEnter, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -73,25 +109,32 @@ func TestTokenCommand(t *testing.T) {
 				t.Fatalf("tokenCommand: %v (stderr %q)", err, stderr.String())
 			}
 			out := stdout.String()
-			if !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 || strings.Count(out, ".") != 2 {
-				t.Fatalf("stdout is not one token line: %q", out)
+			dots := 2
+			if tc.format == auth.FormatTLS {
+				dots = 0
+			}
+			if !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 || strings.Count(out, ".") != dots {
+				t.Fatalf("stdout is not one %s token line: %q", tc.format, out)
 			}
 			if stderr.Len() != 0 {
 				t.Errorf("stderr not empty: %q", stderr.String())
 			}
 			tok := strings.TrimSuffix(out, "\n")
-			c, err := verifyWith(t, dir, tok, tc.want)
+			c, err := verifyWith(t, dir, tok, tc.want, tc.pm)
 			if err != nil {
 				t.Fatalf("printed token does not verify: %v", err)
 			}
 			if got := c.ExpiresAt.Sub(c.IssuedAt); got != tc.ttl {
 				t.Errorf("lifetime %v, want %v", got, tc.ttl)
 			}
+			if c.Format != tc.format || c.Privileges != tc.priv || c.HasPrivateMap != tc.pm {
+				t.Errorf("claims %+v, want format %s privileges %v private map %v", c, tc.format, tc.priv, tc.pm)
+			}
 			// The room binding holds: the token admits no one to another room.
 			if tc.want.RoomID != 0 || tc.want.StrRoomID != "" {
 				w := tc.want
 				w.RoomID, w.StrRoomID = 0, ""
-				if _, err := verifyWith(t, dir, tok, w); !errors.Is(err, auth.ErrRoomMismatch) {
+				if _, err := verifyWith(t, dir, tok, w, false); !errors.Is(err, auth.ErrRoomMismatch) {
 					t.Errorf("room binding: err = %v, want auth.ErrRoomMismatch", err)
 				}
 			}
@@ -101,9 +144,27 @@ func TestTokenCommand(t *testing.T) {
 
 func u32(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
 
+// TestTokenCommandStrictApp: a plain token for an app that requires a
+// privateMapKey is printed, with a note on stderr, and does not admit.
+func TestTokenCommandStrictApp(t *testing.T) {
+	t.Parallel()
+	dir, apps := bootstrapped(t)
+	var stdout, stderr bytes.Buffer
+	if err := tokenCommand(context.Background(), []string{"--data-dir", dir, "--app", u32(apps.strict), "--user", "a"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr.String(), "requires a privateMapKey") {
+		t.Errorf("stderr %q", stderr.String())
+	}
+	tok := strings.TrimSpace(stdout.String())
+	if _, err := verifyWith(t, dir, tok, auth.Want{SDKAppID: apps.strict, UserID: "a"}, false); !errors.Is(err, auth.ErrPrivateMapKeyRequired) {
+		t.Fatalf("err = %v, want auth.ErrPrivateMapKeyRequired", err)
+	}
+}
+
 func TestTokenCommandErrors(t *testing.T) {
 	t.Parallel()
-	dir, _, _ := bootstrapped(t)
+	dir, apps := bootstrapped(t)
 	missing := filepath.Join(t.TempDir(), "nowhere")
 	for _, tc := range []struct {
 		name string
@@ -117,9 +178,18 @@ func TestTokenCommandErrors(t *testing.T) {
 		{"room not a number", []string{"--data-dir", dir, "--user", "a", "--room", "lobby"}, "--room must be"},
 		{"ttl zero", []string{"--data-dir", dir, "--user", "a", "--ttl", "0s"}, "--ttl must be"},
 		{"ttl negative", []string{"--data-dir", dir, "--user", "a", "--ttl", "-1h"}, "--ttl must be"},
-		{"ttl too long", []string{"--data-dir", dir, "--user", "a", "--ttl", "25h"}, "--ttl must be"},
+		{"ttl beyond the default cap", []string{"--data-dir", dir, "--user", "a", "--ttl", "25h"}, "--ttl must be between 1s and 24h0m0s"},
+		{"ttl beyond the app's cap", []string{"--data-dir", dir, "--app", u32(apps.short), "--user", "a", "--ttl", "31m"}, "--ttl must be between 1s and 30m0s"},
+		{"ttl beyond any cap", []string{"--data-dir", dir, "--user", "a", "--ttl", "1000h"}, "--ttl must be"},
+		{"bad format", []string{"--data-dir", dir, "--user", "a", "--format", "paseto"}, "--format must be jwt or tls"},
+		{"privileges 256", []string{"--data-dir", dir, "--user", "a", "--room", "1", "--privileges", "256"}, "--privileges must be"},
+		{"privileges not a number", []string{"--data-dir", dir, "--user", "a", "--room", "1", "--privileges", "all"}, "--privileges must be"},
+		{"privileges without room", []string{"--data-dir", dir, "--user", "a", "--privileges", "255"}, "--privileges needs --room"},
+		{"privateMapKey without room", []string{"--data-dir", dir, "--user", "a", "--format", "tls", "--private-map-key"}, "--private-map-key needs --room"},
+		{"tls user with a control character", []string{"--data-dir", dir, "--user", "a\tb", "--format", "tls"}, "invalid claims"},
 		{"bad app", []string{"--data-dir", dir, "--user", "a", "--app", "x"}, "--app must be"},
 		{"unknown app", []string{"--data-dir", dir, "--user", "a", "--app", "7"}, "no active application 7"},
+		{"suspended app", []string{"--data-dir", dir, "--user", "a", "--app", u32(apps.suspended)}, "no active application " + u32(apps.suspended)},
 		{"no data dir", []string{"--data-dir", missing, "--user", "a"}, "no data dir at " + missing + ": run `lethe serve` first"},
 		{"extra argument", []string{"--data-dir", dir, "--user", "a", "extra"}, "unexpected argument"},
 		{"unknown flag", []string{"--data-dir", dir, "--user", "a", "--nope"}, "flag provided but not defined"},
@@ -151,7 +221,7 @@ func TestTokenCommandHelp(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("err = %v, want flag.ErrHelp", err)
 	}
-	if stdout.Len() != 0 || !strings.Contains(stderr.String(), "usage: lethe token") {
+	if stdout.Len() != 0 || !strings.Contains(stderr.String(), "usage: lethe token") || !strings.Contains(stderr.String(), "--format") {
 		t.Errorf("stdout %q, stderr %q", stdout.String(), stderr.String())
 	}
 }

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/lethe-rtc/lethe/admin"
+	"github.com/lethe-rtc/lethe/sfu"
+	"github.com/lethe-rtc/lethe/signaling"
+)
+
+// adminRooms presents the signaling edge's room registry to the admin API
+// (type conversion only).
+type adminRooms struct{ s *signaling.Server }
+
+var _ admin.Rooms = adminRooms{}
+
+func (a adminRooms) Rooms(_ context.Context, app uint32) ([]admin.RoomInfo, error) {
+	out := []admin.RoomInfo{}
+	for _, r := range a.s.Rooms(app) {
+		info := admin.RoomInfo{Room: admin.RoomRef{RoomID: r.RoomID, StrRoomID: r.StrRoomID}}
+		for _, m := range r.Participants {
+			info.Participants = append(info.Participants, admin.ParticipantInfo{
+				ParticipantID: m.ParticipantID, UserID: m.UserID, Role: string(m.Role), Tracks: []string{},
+				AudioBlocked: m.Blocked&sfu.Audio != 0, VideoBlocked: m.Blocked&sfu.Video != 0,
+			})
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+func (a adminRooms) Dismiss(_ context.Context, app uint32, room admin.RoomRef) error {
+	return roomErr(a.s.Dismiss(app, room.RoomID, room.StrRoomID))
+}
+
+func (a adminRooms) RemoveUser(_ context.Context, app uint32, room admin.RoomRef, userID string) error {
+	return roomErr(a.s.RemoveUser(app, room.RoomID, room.StrRoomID, userID))
+}
+
+func (a adminRooms) Block(_ context.Context, app uint32, room admin.RoomRef, userID string, audio, video, blocked bool) error {
+	var m sfu.Media
+	if audio {
+		m |= sfu.Audio
+	}
+	if video {
+		m |= sfu.Video | sfu.Screen
+	}
+	return roomErr(a.s.Block(app, room.RoomID, room.StrRoomID, userID, m, blocked))
+}
+
+func roomErr(err error) error {
+	switch {
+	case errors.Is(err, signaling.ErrRoomNotFound):
+		return admin.ErrRoomNotFound
+	case errors.Is(err, signaling.ErrUserNotFound):
+		return admin.ErrUserNotFound
+	}
+	return err
+}
