@@ -91,6 +91,7 @@ type Client struct {
 	pub, sub      *peer
 	onTrack       func(*webrtc.TrackRemote, *webrtc.RTPReceiver)
 	participantID string
+	permissions   signaling.Permissions
 	trackIDs      map[string]string // own client track id → server track id
 	bye           *signaling.Bye
 	err           error
@@ -328,7 +329,7 @@ func (c *Client) dispatch(env signaling.Envelope) {
 			return
 		}
 		switch env.Type {
-		case signaling.TypeJoined, signaling.TypeAnswer, signaling.TypeAck, signaling.TypePong:
+		case signaling.TypeJoined, signaling.TypeAnswer, signaling.TypeAck, signaling.TypePong, signaling.TypeRoleSwitched:
 			return // a late reply nobody waits for any more
 		}
 	}
@@ -349,7 +350,7 @@ func (c *Client) dispatch(env signaling.Envelope) {
 func (c *Client) onEvent(env signaling.Envelope) {
 	var data any
 	switch env.Type {
-	case signaling.TypeParticipantJoined:
+	case signaling.TypeParticipantJoined, signaling.TypeParticipantUpdated:
 		data = new(signaling.ParticipantInfo)
 	case signaling.TypeParticipantLeft:
 		data = new(signaling.ParticipantLeft)

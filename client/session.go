@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -28,8 +29,55 @@ func (c *Client) Join(ctx context.Context, j signaling.Join) (*signaling.Joined,
 	}
 	c.mu.Lock()
 	c.participantID = joined.ParticipantID
+	c.permissions = joined.Permissions
 	c.mu.Unlock()
 	return &joined, nil
+}
+
+// Permissions returns what this participant may send and receive, as the
+// server said in joined (or the last roleSwitched).
+func (c *Client) Permissions() signaling.Permissions {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.permissions
+}
+
+// SwitchRole changes this participant's role (anchor or audience). Where
+// the application requires one, becoming an anchor needs a fresh
+// privateMapKey; pass "" otherwise.
+func (c *Client) SwitchRole(ctx context.Context, role signaling.Role, privateMapKey string) error {
+	env, err := c.Request(ctx, signaling.TypeSwitchRole, signaling.SwitchRole{Role: role, PrivateMapKey: privateMapKey})
+	if err != nil {
+		return fmt.Errorf("client: switchRole: %w", err)
+	}
+	var rs signaling.RoleSwitched
+	if env.Type != signaling.TypeRoleSwitched || json.Unmarshal(env.Data, &rs) != nil {
+		return fmt.Errorf("client: switchRole: %w %q", ErrUnexpectedReply, env.Type)
+	}
+	c.mu.Lock()
+	c.permissions = rs.Permissions
+	c.mu.Unlock()
+	return nil
+}
+
+// mayPublish refuses, before anything is offered, a track of a kind the
+// server said this participant may not send: a refused offer would leave
+// the publisher PeerConnection waiting for an answer (Pion cannot roll a
+// local offer back).
+func (c *Client) mayPublish(tracks []webrtc.TrackLocal) error {
+	c.mu.Lock()
+	send := c.permissions.Send
+	joined := c.participantID != ""
+	c.mu.Unlock()
+	if !joined || send == nil {
+		return nil // not joined, or no permissions given: the server answers for itself
+	}
+	for _, t := range tracks {
+		if kind := t.Kind().String(); !slices.Contains(send, kind) {
+			return &signaling.CodedError{Code: signaling.CodeNotAllowed, Detail: "this participant may not send " + kind}
+		}
+	}
+	return nil
 }
 
 // ParticipantID is the id the server gave this client in joined.
@@ -86,6 +134,9 @@ func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) error
 	if len(tracks) == 0 {
 		return ErrNoTracks
 	}
+	if err := c.mayPublish(tracks); err != nil {
+		return fmt.Errorf("client: publish: %w", err)
+	}
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
 	p, err := c.publisher()
@@ -104,8 +155,13 @@ func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) error
 		senders = append(senders, tr.Sender())
 	}
 	if err := c.negotiatePublisher(ctx, p); err != nil {
-		_ = p.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
 		removeSenders(p, senders)
+		// Pion cannot roll a local offer back. A publisher that never
+		// completed a negotiation is simply started afresh; one that has
+		// published before stays as it is.
+		if p.pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer && p.pc.CurrentRemoteDescription() == nil {
+			c.dropPublisher(p)
+		}
 		return fmt.Errorf("client: publish: %w", err)
 	}
 	for i, s := range senders {
@@ -170,6 +226,16 @@ func readSenderRTCP(s *webrtc.RTPSender, kf keyframer) {
 			}
 		}
 	}
+}
+
+// dropPublisher closes p and forgets it, so the next Publish starts anew.
+func (c *Client) dropPublisher(p *peer) {
+	c.mu.Lock()
+	if c.pub == p {
+		c.pub = nil
+	}
+	c.mu.Unlock()
+	_ = p.pc.Close()
 }
 
 func (c *Client) publisher() (*peer, error) {

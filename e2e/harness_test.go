@@ -1,10 +1,10 @@
 package e2e
 
 import (
-	"crypto/rand"
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -200,28 +200,48 @@ func (s *server) workerPIDs() []int {
 	return pids
 }
 
-// token mints a UserSig with the real `lethe token` command.
+// token mints a UserSig of the default app with the real `lethe token`.
 func (s *server) token(user string, extra ...string) string {
+	return s.tokenFor(s.appID, user, extra...)
+}
+
+// tokenFor mints a UserSig (or, with --private-map-key, a privateMapKey)
+// for user of app.
+func (s *server) tokenFor(app uint32, user string, extra ...string) string {
 	s.t.Helper()
-	args := append([]string{"token", "--data-dir", s.dataDir, "--app", strconv.FormatUint(uint64(s.appID), 10), "--user", user}, extra...)
 	s.keepSecret(user)
+	args := append([]string{"token", "--data-dir", s.dataDir, "--app", strconv.FormatUint(uint64(app), 10), "--user", user}, extra...)
+	tok := strings.TrimSpace(s.run(args...))
+	s.keepSecret(tok)
+	return tok
+}
+
+// run runs the lethe binary with args and returns its standard output.
+func (s *server) run(args ...string) string {
+	s.t.Helper()
 	out, err := exec.Command(lethePath, args...).Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			s.t.Fatalf("lethe token: %v: %s", err, ee.Stderr)
+			s.t.Fatalf("lethe %s: %v: %s", args[0], err, ee.Stderr)
 		}
-		s.t.Fatalf("lethe token: %v", err)
+		s.t.Fatalf("lethe %s: %v", args[0], err)
 	}
-	tok := strings.TrimSpace(string(out))
-	s.keepSecret(tok)
-	return tok
+	return string(out)
+}
+
+// app runs `lethe app` against this server's admin API.
+func (s *server) app(args ...string) string {
+	s.t.Helper()
+	base := strings.TrimSuffix(strings.Replace(s.url, "ws://", "http://", 1), "/v1/signal")
+	return s.run(append([]string{"app", "--server", base, "--admin-key-file", filepath.Join(s.dataDir, "admin.key")}, args...)...)
 }
 
 // participant is a connected, joined client.
 type participant struct {
 	*client.Client
 	user   string
+	uid    string // the user id it joined with
 	joined *signaling.Joined
 	tracks chan *webrtc.TrackRemote
 }
@@ -242,23 +262,52 @@ func (s *server) dial(t *testing.T) *client.Client {
 	return c
 }
 
-// join connects user to a numeric room (or strRoom when room is 0). The
-// user id is user plus a random suffix, so that it can be looked for in
-// the server's output.
+// join connects user to a numeric room (or strRoom when room is 0) with a
+// token of the default app. The user id is user plus a random suffix, so
+// that it can be looked for in the server's output.
 func (s *server) join(t *testing.T, user string, room uint32, strRoom string) *participant {
 	t.Helper()
-	uid := user + "-" + rand.Text()[:10]
-	c := s.dial(t)
-	p := &participant{Client: c, user: user, tracks: make(chan *webrtc.TrackRemote, 32)}
-	c.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { p.tracks <- tr })
-	j, err := c.Join(ctxT(t, 10*time.Second), signaling.Join{
-		SDKAppID: s.appID, UserID: uid, UserSig: s.token(uid), RoomID: room, StrRoomID: strRoom,
-	})
+	p, err := s.tryJoin(t, joinOpts{user: user, room: room, strRoom: strRoom})
 	if err != nil {
 		t.Fatalf("join %s: %v", user, err)
 	}
-	p.joined = j
 	return p
+}
+
+// joinOpts varies a join: another app, a role, token flags for lethe
+// token, a privateMapKey.
+type joinOpts struct {
+	user          string
+	room          uint32
+	strRoom       string
+	app           uint32 // default: the server's default app
+	role          signaling.Role
+	tokenArgs     []string // extra `lethe token` flags
+	userSig       string   // instead of minting one
+	privateMapKey string
+}
+
+func (s *server) tryJoin(t *testing.T, o joinOpts) (*participant, error) {
+	t.Helper()
+	uid := o.user + "-" + rand.Text()[:10]
+	if o.app == 0 {
+		o.app = s.appID
+	}
+	if o.userSig == "" {
+		o.userSig = s.tokenFor(o.app, uid, o.tokenArgs...)
+	}
+	c := s.dial(t)
+	p := &participant{Client: c, user: o.user, uid: uid, tracks: make(chan *webrtc.TrackRemote, 32)}
+	c.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { p.tracks <- tr })
+	j, err := c.Join(ctxT(t, 10*time.Second), signaling.Join{
+		SDKAppID: o.app, UserID: uid, UserSig: o.userSig, RoomID: o.room, StrRoomID: o.strRoom,
+		Role: o.role, PrivateMapKey: o.privateMapKey,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.joined = j
+	return p, nil
 }
 
 // publishAV publishes a video track (VP8 or H.264) and an Opus track,

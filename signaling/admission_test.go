@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -282,7 +283,11 @@ func TestServerSwitchRole(t *testing.T) {
 				expectAlive(t, ws, 8) // a refused switch keeps the connection
 				return
 			}
-			expectType(t, ws, TypeAck, 7)
+			env := expectType(t, ws, TypeRoleSwitched, 7)
+			var rs RoleSwitched
+			if err := json.Unmarshal(env.Data, &rs); err != nil || rs.Role != tt.role {
+				t.Fatalf("roleSwitched %s: %v", env.Data, err)
+			}
 			if c := nextControl(t, op); c != *tt.want {
 				t.Fatalf("Control %+v, want %+v", c, *tt.want)
 			}

@@ -221,8 +221,9 @@ func (s *hostSession) run() {
 		return
 	}
 	joined := Joined{
-		ParticipantID: "", Server: s.h.server,
-		Room: RoomInfo{RoomID: s.open.RoomID, StrRoomID: s.open.StrRoomID, Participants: make([]ParticipantInfo, 0, len(others))},
+		ParticipantID: "", Server: s.h.server, Role: s.open.Role,
+		Permissions: permissionNames(s.open.Send, s.open.Receive),
+		Room:        RoomInfo{RoomID: s.open.RoomID, StrRoomID: s.open.StrRoomID, Participants: make([]ParticipantInfo, 0, len(others))},
 	}
 	if id, ok := peer.(interface{ ID() string }); ok {
 		joined.ParticipantID = id.ID()

@@ -336,16 +336,20 @@ func TestHostJoined(t *testing.T) {
 			open:    Open{JoinID: 42, RoomKey: "1/n/123", RoomID: 123, UserID: "alice", Role: RoleAnchor, AutoSubscribe: true, Send: sfu.Audio | sfu.Video, Receive: sfu.AllMedia},
 			others:  []sfu.ParticipantInfo{{ID: "p-bob", UserID: "bob", Role: "anchor", Tracks: []sfu.TrackInfo{sfuTrack}}, {ID: "p-eve", UserID: "eve", Role: "audience"}},
 			wantCfg: sfu.ParticipantConfig{UserID: "alice", Role: "anchor", Send: sfu.Audio | sfu.Video, Receive: sfu.AllMedia, AutoSubscribe: true},
-			want: Joined{ParticipantID: "p-alice", Server: testServerInfo, Room: RoomInfo{RoomID: 123, Participants: []ParticipantInfo{
-				{ParticipantID: "p-bob", UserID: "bob", Role: RoleAnchor, Tracks: []TrackInfo{wireTrack}},
-				{ParticipantID: "p-eve", UserID: "eve", Role: RoleAudience, Tracks: []TrackInfo{}},
-			}}},
+			want: Joined{ParticipantID: "p-alice", Role: RoleAnchor, Server: testServerInfo,
+				Permissions: Permissions{Send: []string{"audio", "video"}, Receive: []string{"audio", "video", "screen"}},
+				Room: RoomInfo{RoomID: 123, Participants: []ParticipantInfo{
+					{ParticipantID: "p-bob", UserID: "bob", Role: RoleAnchor, Tracks: []TrackInfo{wireTrack}},
+					{ParticipantID: "p-eve", UserID: "eve", Role: RoleAudience, Tracks: []TrackInfo{}},
+				}}},
 		},
 		{
 			name:    "audience alone in a string room",
 			open:    Open{JoinID: 7, RoomKey: "1/s/123", StrRoomID: "123", UserID: "carol", Role: RoleAudience, Receive: sfu.Audio},
 			wantCfg: sfu.ParticipantConfig{UserID: "carol", Role: "audience", Receive: sfu.Audio},
-			want:    Joined{ParticipantID: "p-carol", Server: testServerInfo, Room: RoomInfo{StrRoomID: "123", Participants: []ParticipantInfo{}}},
+			want: Joined{ParticipantID: "p-carol", Role: RoleAudience, Server: testServerInfo,
+				Permissions: Permissions{Send: []string{}, Receive: []string{"audio"}},
+				Room:        RoomInfo{StrRoomID: "123", Participants: []ParticipantInfo{}}},
 		},
 	}
 	for _, tt := range tests {

@@ -26,6 +26,7 @@ const (
 	TypeTrackPublished     = "trackPublished"
 	TypeTrackUnpublished   = "trackUnpublished"
 	TypeTrackMuted         = "trackMuted"
+	TypeRoleSwitched       = "roleSwitched"
 	TypeAck                = "ack"
 	TypePong               = "pong"
 	TypeError              = "error"
@@ -112,9 +113,25 @@ type Mute struct {
 
 // Joined answers a join with the room as it is at that moment.
 type Joined struct {
-	ParticipantID string     `json:"participantId"`
-	Room          RoomInfo   `json:"room"`
-	Server        ServerInfo `json:"server"`
+	ParticipantID string      `json:"participantId"`
+	Role          Role        `json:"role"`
+	Permissions   Permissions `json:"permissions"`
+	Room          RoomInfo    `json:"room"`
+	Server        ServerInfo  `json:"server"`
+}
+
+// Permissions say what kinds of media ("audio", "video", "screen") the
+// participant may publish and receive, from its role and its token's
+// privilege bits. An offer sending anything else is refused (4002).
+type Permissions struct {
+	Send    []string `json:"send"`
+	Receive []string `json:"receive"`
+}
+
+// RoleSwitched answers a switchRole.
+type RoleSwitched struct {
+	Role        Role        `json:"role"`
+	Permissions Permissions `json:"permissions"`
 }
 
 // RoomInfo is a snapshot of a room.

@@ -316,3 +316,21 @@ func peekJoined(raw []byte) (string, bool) {
 	}
 	return env.Data.ParticipantID, true
 }
+
+// permissionNames lists send and receive as wire names.
+func permissionNames(send, receive sfu.Media) Permissions {
+	return Permissions{Send: mediaNames(send), Receive: mediaNames(receive)}
+}
+
+func mediaNames(m sfu.Media) []string {
+	out := []string{}
+	for _, k := range []struct {
+		m    sfu.Media
+		name string
+	}{{sfu.Audio, "audio"}, {sfu.Video, "video"}, {sfu.Screen, "screen"}} {
+		if m&k.m != 0 {
+			out = append(out, k.name)
+		}
+	}
+	return out
+}

@@ -525,7 +525,7 @@ func (c *conn) switchRole(id uint64, r *SwitchRole) {
 		c.sendError(id, Errorf(CodeWorkerUnavailable, "media worker unavailable"))
 		return
 	}
-	c.send(TypeAck, id, nil)
+	c.send(TypeRoleSwitched, id, RoleSwitched{Role: updated.role, Permissions: permissionNames(send, receive)})
 }
 
 // control passes an instruction to the worker hosting c's session.
