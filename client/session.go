@@ -120,16 +120,17 @@ func (c *Client) handleTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	h(t, r)
 }
 
-// keyframer is a track whose source can be asked for a keyframe, such as
-// *Track.
-type keyframer interface {
-	RequestKeyframe()
+// rtcpHandler is a track that wants the RTCP its sender receives, such as
+// a Track (its Source answers PLI and FIR with a keyframe and counts NACKs).
+type rtcpHandler interface {
+	HandleRTCP(pkts []rtcp.Packet)
 }
 
 // Publish adds tracks to the publisher PeerConnection and negotiates them
 // with the server (offer → answer). Tracks that implement
-// RequestKeyframe() (like *Track) get it called on every PLI or FIR the
-// server sends for them. On failure the tracks are removed again.
+// HandleRTCP([]rtcp.Packet) (like *Track) get the RTCP the server sends
+// for them: a Track answers PLI and FIR with a keyframe. On failure the
+// tracks are removed again.
 func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) error {
 	if len(tracks) == 0 {
 		return ErrNoTracks
@@ -165,8 +166,8 @@ func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) error
 		return fmt.Errorf("client: publish: %w", err)
 	}
 	for i, s := range senders {
-		kf, _ := tracks[i].(keyframer)
-		c.goTracked(func() { readSenderRTCP(s, kf) })
+		h, _ := tracks[i].(rtcpHandler)
+		c.goTracked(func() { readSenderRTCP(s, h) })
 	}
 	return nil
 }
@@ -203,27 +204,20 @@ func (c *Client) negotiatePublisher(ctx context.Context, p *peer) error {
 	return p.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP})
 }
 
-// readSenderRTCP drains a sender's RTCP (the interceptors need it read) and
-// turns PLI and FIR into keyframe requests, until the sender stops.
-func readSenderRTCP(s *webrtc.RTPSender, kf keyframer) {
+// readSenderRTCP drains a sender's RTCP (the interceptors need it read)
+// and hands it to the track, if it wants it, until the sender stops.
+func readSenderRTCP(s *webrtc.RTPSender, h rtcpHandler) {
 	buf := make([]byte, 1500)
 	for {
 		n, _, err := s.Read(buf)
 		if err != nil {
 			return
 		}
-		if kf == nil {
+		if h == nil {
 			continue
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, pk := range pkts {
-			switch pk.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				kf.RequestKeyframe()
-			}
+		if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil {
+			h.HandleRTCP(pkts)
 		}
 	}
 }

@@ -3,11 +3,13 @@ package client
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -60,6 +62,8 @@ type SourceStats struct {
 	Packets     uint64
 	Bytes       uint64 // payload bytes
 	WriteErrors uint64
+	PLIs        uint64 // keyframe requests received (PLI and FIR)
+	NACKs       uint64 // sequence numbers the receiver asked for again
 }
 
 // Source writes synthetic frames to an RTPWriter, either one at a time
@@ -79,6 +83,8 @@ type Source struct {
 	stream      uint32
 
 	keyReq atomic.Bool
+	plis   atomic.Uint64
+	nacks  atomic.Uint64
 
 	mu      sync.Mutex // one frame at a time; guards the fields below
 	f       frame
@@ -270,5 +276,24 @@ func (s *Source) Stats() SourceStats {
 		Packets:     s.packets.Load(),
 		Bytes:       s.bytes.Load(),
 		WriteErrors: s.writeErrors.Load(),
+		PLIs:        s.plis.Load(),
+		NACKs:       s.nacks.Load(),
+	}
+}
+
+// HandleRTCP takes the RTCP the source's sender received: PLI and FIR
+// make the next frame a keyframe; NACKs are counted (the sender's
+// interceptors answer them).
+func (s *Source) HandleRTCP(pkts []rtcp.Packet) {
+	for _, pk := range pkts {
+		switch pk := pk.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			s.plis.Add(1)
+			s.RequestKeyframe()
+		case *rtcp.TransportLayerNack:
+			for _, pair := range pk.Nacks {
+				s.nacks.Add(uint64(1 + bits.OnesCount16(uint16(pair.LostPackets))))
+			}
+		}
 	}
 }
