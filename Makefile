@@ -29,8 +29,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 		done; \
 	done
 
-bench: ## benchmarks of the forwarding path
+bench: build ## Go benchmarks of the forwarding path, then a short loadtest (figures only, never pass/fail)
 	$(GO) test -run '^$$' -bench . -benchmem ./sfu/... ./internal/...
+	./$(BIN) loadtest --spawn --publishers 1 --subscribers 50 --media video --duration 10s --quiet
 
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)

@@ -76,7 +76,7 @@ type Checker struct {
 	st      CheckerStats
 	streams []seqWindow
 	lastKey uint32 // RTP timestamp of the last keyframe counted
-	hist    latencyHist
+	hist    LatencyHistogram
 }
 
 // NewChecker returns a Checker.
@@ -153,7 +153,7 @@ func (c *Checker) ObserveAt(ts uint32, payload []byte, now time.Time) {
 		st.BadMarkers++
 		return
 	}
-	c.hist.record(now.Sub(m.Sent()))
+	c.hist.Record(now.Sub(m.Sent()))
 	c.sequence(m.StreamID, m.Seq)
 }
 
@@ -214,10 +214,10 @@ func (c *Checker) Stats() CheckerStats {
 	if st.Keyframes > 0 {
 		st.TimeToFirstKeyframe = st.FirstKeyframeAt.Sub(st.FirstPacketAt)
 	}
-	st.LatencyP50 = c.hist.quantile(0.50)
-	st.LatencyP95 = c.hist.quantile(0.95)
-	st.LatencyP99 = c.hist.quantile(0.99)
-	st.LatencyMax = c.hist.max
+	st.LatencyP50 = c.hist.Quantile(0.50)
+	st.LatencyP95 = c.hist.Quantile(0.95)
+	st.LatencyP99 = c.hist.Quantile(0.99)
+	st.LatencyMax = c.hist.Max()
 	return st
 }
 
@@ -275,4 +275,12 @@ func isH264Keyframe(p []byte) bool {
 		return len(p) > 1 && p[1]&0x80 != 0 && p[1]&0x1f == 5
 	}
 	return false
+}
+
+// Latency returns a copy of the latency histogram so far, for merging the
+// latencies of many tracks.
+func (c *Checker) Latency() LatencyHistogram {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hist
 }

@@ -103,12 +103,12 @@ func TestHistogram(t *testing.T) {
 	if histIndex(1<<62) != histBuckets-1 {
 		t.Fatal("overflow bucket")
 	}
-	var h latencyHist
-	if h.quantile(0.5) != 0 {
+	var h LatencyHistogram
+	if h.Quantile(0.5) != 0 {
 		t.Fatal("empty quantile")
 	}
-	h.record(-time.Second) // clock skew counts as zero
-	if h.quantile(1) != 0 || h.total != 1 {
+	h.Record(-time.Second) // clock skew counts as zero
+	if h.Quantile(1) != 0 || h.total != 1 {
 		t.Fatal("negative latency")
 	}
 }

@@ -5,10 +5,10 @@ import (
 	"time"
 )
 
-// latencyHist is a fixed log-linear histogram of microseconds: exact below
-// 16 µs, then 16 buckets per power of two (about 6% wide), up to 2^36 µs.
-// Recording never allocates.
-type latencyHist struct {
+// LatencyHistogram is a fixed log-linear histogram of microseconds: exact
+// below 16 µs, then 16 buckets per power of two (about 6% wide), up to
+// 2^36 µs. Recording never allocates; histograms of several tracks merge.
+type LatencyHistogram struct {
 	counts [histBuckets]uint64
 	total  uint64
 	max    time.Duration
@@ -42,15 +42,16 @@ func histValue(i int) uint64 {
 	return lo + (hi-lo)/2
 }
 
-func (h *latencyHist) record(d time.Duration) {
+// Record adds one latency.
+func (h *LatencyHistogram) Record(d time.Duration) {
 	d = max(d, 0)
 	h.counts[histIndex(uint64(d/time.Microsecond))]++
 	h.total++
 	h.max = max(h.max, d)
 }
 
-// quantile returns the q-quantile (0 < q ≤ 1), 0 when empty.
-func (h *latencyHist) quantile(q float64) time.Duration {
+// Quantile returns the q-quantile (0 < q ≤ 1), 0 when empty.
+func (h *LatencyHistogram) Quantile(q float64) time.Duration {
 	if h.total == 0 {
 		return 0
 	}
@@ -64,4 +65,28 @@ func (h *latencyHist) quantile(q float64) time.Duration {
 		}
 	}
 	return h.max
+}
+
+// Merge adds o's counts to h.
+func (h *LatencyHistogram) Merge(o *LatencyHistogram) {
+	for i, c := range o.counts {
+		h.counts[i] += c
+	}
+	h.total += o.total
+	h.max = max(h.max, o.max)
+}
+
+// Count is the number of latencies recorded.
+func (h *LatencyHistogram) Count() uint64 { return h.total }
+
+// Max is the largest latency recorded.
+func (h *LatencyHistogram) Max() time.Duration { return h.max }
+
+// Subtract removes o's counts from h, for the latencies recorded between
+// two copies of one histogram (o the earlier). The maximum is kept.
+func (h *LatencyHistogram) Subtract(o *LatencyHistogram) {
+	for i, c := range o.counts {
+		h.counts[i] -= min(c, h.counts[i])
+	}
+	h.total -= min(o.total, h.total)
 }

@@ -5,6 +5,7 @@
 //	lethe worker   a media worker (spawned by serve; not run by hand)
 //	lethe token    mint a UserSig for a user of an application
 //	lethe app      manage applications, keys and rooms through the admin API
+//	lethe loadtest drive synthetic participants and report loss, latency, CPU
 //
 // This package only parses flags into configurations and wires packages
 // together.

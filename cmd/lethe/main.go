@@ -26,6 +26,7 @@ func commands() []command {
 		{"worker", "run one media worker (spawned by serve over a socketpair)", workerCommand},
 		{"token", "mint a UserSig token for a user", tokenCommand},
 		{"app", "manage applications, keys and rooms through the admin API", appCommand},
+		{"loadtest", "drive synthetic participants against a server and report loss, latency and CPU", loadtestCommand},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "lethe", version)
 			return err

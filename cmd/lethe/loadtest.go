@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lethe-rtc/lethe/auth"
+	"github.com/lethe-rtc/lethe/internal/loadtest"
+	"github.com/lethe-rtc/lethe/internal/spawn"
+	"github.com/lethe-rtc/lethe/store"
+)
+
+type loadtestConfig struct {
+	load         loadtest.Config
+	media        string
+	spawn        bool
+	workers      int
+	dataDir      string
+	adminKeyFile string
+	app          uint
+	jsonFile     string
+}
+
+func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg loadtestConfig
+	l := &cfg.load
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&l.URL, "url", "ws://127.0.0.1:7880/v1/signal", "signaling URL of the server under test")
+	fs.BoolVar(&cfg.spawn, "spawn", false, "start a lethe serve of its own (fresh temp data dir, free loopback ports) and measure it")
+	fs.IntVar(&cfg.workers, "workers", 1, "media workers of the spawned server")
+	fs.IntVar(&l.Rooms, "rooms", 1, "rooms")
+	fs.IntVar(&l.Publishers, "publishers", 1, "publishers per room")
+	fs.IntVar(&l.Subscribers, "subscribers", 10, "receive-only participants per room")
+	fs.StringVar(&cfg.media, "media", "audio,video", "what publishers send: audio, video or audio,video")
+	fs.StringVar(&l.Codec, "codec", "vp8", "video codec: vp8 or h264")
+	fs.IntVar(&l.VideoBitrate, "video-bitrate", 1_700_000, "video bitrate per publisher, bit/s")
+	fs.IntVar(&l.FPS, "fps", 30, "video frame rate")
+	fs.IntVar(&l.AudioBitrate, "audio-bitrate", 32_000, "audio bitrate per publisher, bit/s")
+	fs.Float64Var(&l.RampRate, "ramp", 20, "participants joining per second")
+	fs.DurationVar(&l.Warmup, "warmup", 2*time.Second, "time after the last join before measuring")
+	fs.DurationVar(&l.Duration, "duration", 10*time.Second, "measured window")
+	fs.IntVar(&l.ServerPID, "server-pid", 0, "pid of `lethe serve` on this machine, for CPU and memory figures (set by --spawn)")
+	fs.StringVar(&cfg.dataDir, "data-dir", "", "mint tokens locally from this data dir")
+	fs.StringVar(&cfg.adminKeyFile, "admin-key-file", "", "mint tokens through the admin API with this key")
+	fs.UintVar(&cfg.app, "app", 0, "SDKAppID (default: the default app)")
+	fs.StringVar(&cfg.jsonFile, "json", "", "also write the report as JSON to this file")
+	quiet := fs.Bool("quiet", false, "no live progress line")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for m := range strings.SplitSeq(cfg.media, ",") {
+		switch strings.TrimSpace(m) {
+		case "audio":
+			l.Audio = true
+		case "video":
+			l.Video = true
+		default:
+			return fmt.Errorf("--media %q: want audio, video or audio,video", cfg.media)
+		}
+	}
+	if !*quiet {
+		l.Progress = stderr
+	}
+	if u, err := url.Parse(l.URL); err != nil || !loopbackHost(u.Hostname()) {
+		return fmt.Errorf("--url %s: load tests target loopback servers only", l.URL)
+	}
+
+	if cfg.spawn {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		srv, err := spawn.Start(ctx, exe, "", "--workers", strconv.Itoa(cfg.workers))
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		l.URL, l.ServerPID, cfg.dataDir = srv.URL, srv.PID, srv.DataDir
+		if cfg.app == 0 {
+			cfg.app = uint(srv.AppID)
+		}
+		fmt.Fprintf(stderr, "spawned lethe serve (pid %d) at %s\n", srv.PID, srv.URL)
+	}
+
+	tokens, closeTokens, err := cfg.tokenSource(ctx, l.URL)
+	if err != nil {
+		return err
+	}
+	defer closeTokens()
+	l.Tokens = tokens
+
+	rep, err := loadtest.Run(ctx, *l)
+	if err != nil {
+		return err
+	}
+	rep.WriteText(stdout)
+	if cfg.jsonFile != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(cfg.jsonFile, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if len(rep.Errors) > 0 {
+		return fmt.Errorf("loadtest: %d participant(s) failed", len(rep.Errors))
+	}
+	return nil
+}
+
+// tokenSource picks local minting (--data-dir) or the admin API
+// (--admin-key-file).
+func (c *loadtestConfig) tokenSource(ctx context.Context, signalURL string) (loadtest.TokenSource, func(), error) {
+	switch {
+	case c.dataDir != "":
+		st, err := store.Open(ctx, filepath.Join(c.dataDir, store.DBFile))
+		if err != nil {
+			return nil, nil, fmt.Errorf("loadtest: %w", err)
+		}
+		app := uint32(c.app)
+		if app == 0 {
+			a, err := st.AppByName(ctx, store.DefaultAppName)
+			if err != nil {
+				st.Close()
+				return nil, nil, fmt.Errorf("loadtest: default app: %w", err)
+			}
+			app = a.SDKAppID
+		}
+		a, err := st.App(ctx, app)
+		if err != nil {
+			st.Close()
+			return nil, nil, fmt.Errorf("loadtest: app %d: %w", app, err)
+		}
+		return &localTokens{st: st, app: app, ttl: min(time.Hour, a.Policy.MaxTokenTTL)}, func() { st.Close() }, nil
+	case c.adminKeyFile != "":
+		key, err := os.ReadFile(c.adminKeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("loadtest: admin key: %w", err)
+		}
+		u, _ := url.Parse(signalURL)
+		u.Scheme, u.Path = "http", ""
+		if c.app == 0 {
+			return nil, nil, errors.New("loadtest: --app is needed with --admin-key-file")
+		}
+		return &adminTokens{base: u.String(), key: strings.TrimSpace(string(key)), app: uint32(c.app)}, func() {}, nil
+	}
+	return nil, nil, errors.New("loadtest: tokens need --data-dir, --admin-key-file or --spawn")
+}
+
+// localTokens signs JWTs with the app's current key from the store.
+type localTokens struct {
+	st  *store.Store
+	app uint32
+	ttl time.Duration
+
+	mu  sync.Mutex
+	key auth.Key
+}
+
+func (t *localTokens) Token(ctx context.Context, user string) (uint32, string, error) {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.key.ID == "" || !t.key.ValidAt(now) {
+		k, err := t.st.SigningKey(ctx, t.app, now)
+		if err != nil {
+			return 0, "", err
+		}
+		t.key = k
+	}
+	sig, err := auth.SignJWT(t.key, auth.Claims{SDKAppID: t.app, UserID: user, IssuedAt: now, ExpiresAt: now.Add(t.ttl)})
+	return t.app, sig, err
+}
+
+// adminTokens mints through the admin API, waiting out its rate limit.
+type adminTokens struct {
+	base, key string
+	app       uint32
+}
+
+func (t *adminTokens) Token(ctx context.Context, user string) (uint32, string, error) {
+	body, _ := json.Marshal(map[string]string{"userId": user, "ttl": "1h"})
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost,
+			fmt.Sprintf("%s/v1/admin/apps/%d/usersig", t.base, t.app), bytes.NewReader(body))
+		if err != nil {
+			return 0, "", err
+		}
+		req.Header.Set("Authorization", "Bearer "+t.key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		var out struct {
+			UserSig string `json:"userSig"`
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusTooManyRequests:
+			wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+			select {
+			case <-ctx.Done():
+				return 0, "", ctx.Err()
+			case <-time.After(time.Duration(max(wait, 1)) * time.Second):
+			}
+			continue
+		case resp.StatusCode != http.StatusOK:
+			return 0, "", fmt.Errorf("admin API: %s", resp.Status)
+		case err != nil:
+			return 0, "", fmt.Errorf("admin API: %w", err)
+		}
+		return t.app, out.UserSig, nil
+	}
+}

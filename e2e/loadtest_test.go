@@ -1,0 +1,50 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// `lethe loadtest --spawn` runs, reports, and sees no loss on loopback.
+// A functional check only: its figures never decide whether tests pass.
+func TestLoadtestRuns(t *testing.T) {
+	leakCheck(t)
+	out := filepath.Join(t.TempDir(), "report.json")
+	cmd := exec.Command(lethePath, "loadtest", "--spawn", "--rooms", "2", "--publishers", "1", "--subscribers", "3",
+		"--duration", "2s", "--warmup", "1s", "--quiet", "--json", out)
+	text, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("loadtest: %v\n%s", err, text)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Total struct {
+			Joined  int    `json:"joined"`
+			Tracks  int    `json:"tracksReceived"`
+			Packets uint64 `json:"packets"`
+			Lost    uint64 `json:"lost"`
+		} `json:"total"`
+		Server *struct {
+			ForwardedPackets uint64 `json:"forwardedPackets"`
+		} `json:"server"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, b)
+	}
+	// 2 rooms × (1 publisher sending audio+video → 3 subscribers).
+	if rep.Total.Joined != 8 || rep.Total.Tracks != 12 || rep.Total.Packets == 0 {
+		t.Fatalf("report: %+v\n%s", rep.Total, text)
+	}
+	if rep.Total.Lost != 0 {
+		t.Errorf("%d packets lost on loopback\n%s", rep.Total.Lost, text)
+	}
+	if rep.Server == nil || rep.Server.ForwardedPackets != rep.Total.Packets {
+		t.Errorf("no server figures: %s", b)
+	}
+}

@@ -1,0 +1,330 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lethe-rtc/lethe/client"
+	"github.com/lethe-rtc/lethe/signaling"
+	"github.com/pion/webrtc/v4"
+)
+
+// TokenSource mints a UserSig for a user of the application under test.
+type TokenSource interface {
+	Token(ctx context.Context, userID string) (app uint32, userSig string, err error)
+}
+
+// Config describes a load. Zero values take the defaults noted.
+type Config struct {
+	URL         string // ws://127.0.0.1:7880/v1/signal
+	Tokens      TokenSource
+	Rooms       int // default 1
+	Publishers  int // per room, default 1
+	Subscribers int // per room, receive only; default 0
+	Audio       bool
+	Video       bool
+	Codec       string // "vp8" (default) or "h264"
+	// VideoBitrate in bit/s (default 1.7 Mbit/s) at FPS frames per second
+	// (default 30); AudioBitrate in bit/s (default 32 kbit/s).
+	VideoBitrate, FPS, AudioBitrate int
+	RampRate                        float64       // participants joining per second, default 20
+	Warmup                          time.Duration // after the last join, before measuring; default 2s
+	Duration                        time.Duration // the measured window; default 10s
+	FirstRoom                       uint32        // numeric id of the first room, default 1000
+	// ServerPID is the server's process (its workers are found as its
+	// children); 0: the server is not on this machine, no CPU figures.
+	ServerPID int
+	Progress  io.Writer // a live line every second; nil: none
+	Logger    *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	def := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	def(&c.Rooms, 1)
+	def(&c.Publishers, 1)
+	def(&c.VideoBitrate, 1_700_000)
+	def(&c.FPS, 30)
+	def(&c.AudioBitrate, 32_000)
+	if c.Subscribers < 0 {
+		c.Subscribers = 0
+	}
+	if !c.Audio && !c.Video {
+		c.Audio, c.Video = true, true
+	}
+	if c.Codec == "" {
+		c.Codec = "vp8"
+	}
+	if c.RampRate <= 0 {
+		c.RampRate = 20
+	}
+	if c.Warmup <= 0 {
+		c.Warmup = 2 * time.Second
+	}
+	if c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.FirstRoom == 0 {
+		c.FirstRoom = 1000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports a load that cannot run.
+func (c *Config) Validate() error {
+	switch {
+	case c.URL == "":
+		return errors.New("loadtest: no server URL")
+	case c.Tokens == nil:
+		return errors.New("loadtest: no token source")
+	case c.Codec != "vp8" && c.Codec != "h264":
+		return fmt.Errorf("loadtest: codec %q: want vp8 or h264", c.Codec)
+	case c.Rooms*(c.Publishers+c.Subscribers) > 2000:
+		return errors.New("loadtest: more than 2000 participants in one process")
+	}
+	return nil
+}
+
+// participant is one simulated client.
+type participant struct {
+	room     uint32
+	name     string
+	c        *client.Client
+	joinTime time.Duration
+	tracks   []*client.Track // published
+
+	mu       sync.Mutex
+	checkers []*client.Checker // one per received track
+}
+
+// Run drives the load and returns the report. It ends by itself after
+// ramp-up, warm-up and the measured window, or earlier when ctx ends.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	api, err := client.NewLoopbackAPI()
+	if err != nil {
+		return nil, err
+	}
+	var baseline ProcSample
+	if cfg.ServerPID > 0 {
+		if baseline, err = SampleTree(cfg.ServerPID); err != nil {
+			return nil, fmt.Errorf("loadtest: server process: %w", err)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	r := &runner{cfg: cfg, api: api, ctx: ctx}
+	defer func() {
+		cancel() // checkers stop reading first: Close waits for them
+		r.closeAll()
+	}()
+	r.ramp()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	r.progress("warm-up")
+	if !sleep(ctx, cfg.Warmup) {
+		return nil, ctx.Err()
+	}
+
+	start := r.snapshot()
+	var cpu0 ProcSample
+	if cfg.ServerPID > 0 {
+		cpu0, _ = SampleTree(cfg.ServerPID)
+	}
+	t0 := time.Now()
+	tick := time.NewTicker(time.Second)
+	for end := t0.Add(cfg.Duration); time.Now().Before(end); {
+		select {
+		case <-ctx.Done():
+			tick.Stop()
+			return nil, ctx.Err()
+		case <-tick.C:
+			r.progress("measuring")
+		}
+	}
+	tick.Stop()
+	window := time.Since(t0)
+	end := r.snapshot()
+	var server *ServerReport
+	if cfg.ServerPID > 0 {
+		cpu1, err := SampleTree(cfg.ServerPID)
+		if err == nil {
+			server = serverReport(cfg.ServerPID, baseline, cpu0, cpu1, window, end.total.packets-start.total.packets, r.count())
+		}
+	}
+	if cfg.Progress != nil {
+		fmt.Fprintln(cfg.Progress)
+	}
+	return r.report(start, end, window, server), nil
+}
+
+type runner struct {
+	cfg Config
+	api *webrtc.API
+	ctx context.Context
+
+	mu      sync.Mutex
+	parts   []*participant
+	errs    []string
+	joined  atomic.Int64
+	trackWG sync.WaitGroup
+}
+
+// ramp joins everyone at the configured rate: in each room the
+// publishers first, then the subscribers.
+func (r *runner) ramp() {
+	every := time.Duration(float64(time.Second) / r.cfg.RampRate)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	for i := range r.cfg.Rooms {
+		room := r.cfg.FirstRoom + uint32(i)
+		for j := range r.cfg.Publishers + r.cfg.Subscribers {
+			select {
+			case <-r.ctx.Done():
+				wg.Wait()
+				return
+			case <-tick.C:
+			}
+			publish := j < r.cfg.Publishers
+			name := fmt.Sprintf("lt-r%d-%s%d", room, map[bool]string{true: "p", false: "s"}[publish], j)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := r.join(room, name, publish); err != nil {
+					r.fail(fmt.Sprintf("%s: %v", name, err))
+				}
+			}()
+			if j == r.cfg.Publishers-1 {
+				wg.Wait() // a room's publishers are on air before its subscribers come
+			}
+		}
+		r.progress("ramp-up")
+	}
+	wg.Wait()
+}
+
+func (r *runner) join(room uint32, name string, publish bool) error {
+	ctx, cancel := context.WithTimeout(r.ctx, 20*time.Second)
+	defer cancel()
+	app, sig, err := r.cfg.Tokens.Token(ctx, name)
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	t0 := time.Now()
+	c, err := client.Dial(ctx, r.cfg.URL, client.Options{API: r.api, Logger: r.cfg.Logger})
+	if err != nil {
+		return err
+	}
+	p := &participant{room: room, name: name, c: c}
+	c.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		ch := client.NewChecker(client.CheckerOptions{MimeType: tr.Codec().MimeType})
+		p.mu.Lock()
+		p.checkers = append(p.checkers, ch)
+		p.mu.Unlock()
+		_ = ch.Run(r.ctx, tr) // OnTrack handlers run until the track ends
+	})
+	r.mu.Lock()
+	r.parts = append(r.parts, p)
+	r.mu.Unlock()
+	role := signaling.RoleAnchor
+	if !publish {
+		role = signaling.RoleAudience
+	}
+	if _, err := c.Join(ctx, signaling.Join{SDKAppID: app, UserID: name, UserSig: sig, RoomID: room, Role: role}); err != nil {
+		return err
+	}
+	p.joinTime = time.Since(t0)
+	r.joined.Add(1)
+	if !publish {
+		return nil
+	}
+	var locals []webrtc.TrackLocal
+	if r.cfg.Video {
+		mk := client.NewVP8Track
+		if r.cfg.Codec == "h264" {
+			mk = client.NewH264Track
+		}
+		v, err := mk("v-"+name, name, client.SourceOptions{Bitrate: r.cfg.VideoBitrate, FPS: r.cfg.FPS})
+		if err != nil {
+			return err
+		}
+		p.tracks = append(p.tracks, v)
+		locals = append(locals, v)
+	}
+	if r.cfg.Audio {
+		a, err := client.NewOpusTrack("a-"+name, name, client.SourceOptions{Bitrate: r.cfg.AudioBitrate})
+		if err != nil {
+			return err
+		}
+		p.tracks = append(p.tracks, a)
+		locals = append(locals, a)
+	}
+	if err := c.Publish(ctx, locals...); err != nil {
+		return err
+	}
+	for _, t := range p.tracks {
+		t.Start(r.ctx)
+	}
+	return nil
+}
+
+func (r *runner) fail(msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.errs) < 20 {
+		r.errs = append(r.errs, msg)
+	}
+}
+
+func (r *runner) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.parts)
+}
+
+// closeAll stops every source and client.
+func (r *runner) closeAll() {
+	r.mu.Lock()
+	parts := slices.Clone(r.parts)
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, t := range p.tracks {
+				_ = t.Close()
+			}
+			_ = p.c.Close()
+		}()
+	}
+	wg.Wait()
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,275 @@
+package loadtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/lethe-rtc/lethe/client"
+)
+
+// Report is what a load test measured. Rates, loss and latency cover the
+// measured window only; join times cover every join.
+type Report struct {
+	Load   LoadSummary   `json:"load"`
+	Window Duration      `json:"window"`
+	Total  RoomReport    `json:"total"`
+	Rooms  []RoomReport  `json:"rooms"`
+	Server *ServerReport `json:"server,omitempty"`
+	Errors []string      `json:"errors,omitempty"`
+}
+
+// LoadSummary restates the load.
+type LoadSummary struct {
+	Rooms, Publishers, Subscribers  int
+	Audio, Video                    bool
+	Codec                           string
+	VideoBitrate, FPS, AudioBitrate int
+}
+
+// RoomReport is one room's figures, or the total.
+type RoomReport struct {
+	Room         uint32   `json:"room,omitempty"`
+	Participants int      `json:"participants"`
+	Joined       int      `json:"joined"`
+	JoinP50      Duration `json:"joinP50"`
+	JoinP99      Duration `json:"joinP99"`
+	Tracks       int      `json:"tracksReceived"`
+	Packets      uint64   `json:"packets"`
+	Bytes        uint64   `json:"bytes"`
+	BitrateMbps  float64  `json:"receivedMbps"`
+	Lost         uint64   `json:"lost"`
+	LossPercent  float64  `json:"lossPercent"`
+	BadMarkers   uint64   `json:"badMarkers"`
+	NACKs        uint64   `json:"nacks"` // sequence numbers publishers were asked for again
+	PLIs         uint64   `json:"plis"`  // keyframe requests publishers received
+	LatencyP50   Duration `json:"latencyP50"`
+	LatencyP95   Duration `json:"latencyP95"`
+	LatencyP99   Duration `json:"latencyP99"`
+	LatencyMax   Duration `json:"latencyMax"`
+}
+
+// ServerReport is the server's resource use during the window, read from
+// /proc for its process and its workers.
+type ServerReport struct {
+	PID              int     `json:"pid"`
+	Processes        int     `json:"processes"`
+	CPUSeconds       float64 `json:"cpuSeconds"`
+	CPUPercent       float64 `json:"cpuPercent"` // of one core
+	ForwardedPackets uint64  `json:"forwardedPackets"`
+	// CPUMicrosPerPacket is server CPU time / packets received by all
+	// participants during the window.
+	CPUMicrosPerPacket float64 `json:"cpuMicrosPerPacket"`
+	PeakRSSBytes       uint64  `json:"peakRssBytes"`
+	// RSSPerParticipant is the growth of resident memory from before the
+	// first join to the end, per participant.
+	RSSPerParticipant uint64 `json:"rssPerParticipantBytes"`
+}
+
+// Duration marshals as milliseconds with microsecond precision.
+type Duration time.Duration
+
+// MarshalJSON writes milliseconds.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(float64(time.Duration(d).Microseconds()) / 1000)
+}
+
+func (d Duration) String() string {
+	return fmt.Sprintf("%.2fms", float64(time.Duration(d).Microseconds())/1000)
+}
+
+// counts is one room's (or the total's) counters at one moment.
+type counts struct {
+	packets, bytes, lost, bad, nacks, plis uint64
+	tracks                                 int
+	hist                                   client.LatencyHistogram
+}
+
+type snapshot struct {
+	rooms map[uint32]*counts
+	total counts
+}
+
+func (c *counts) add(o *counts) {
+	c.packets += o.packets
+	c.bytes += o.bytes
+	c.lost += o.lost
+	c.bad += o.bad
+	c.nacks += o.nacks
+	c.plis += o.plis
+	c.tracks += o.tracks
+	c.hist.Merge(&o.hist)
+}
+
+func (r *runner) snapshot() snapshot {
+	r.mu.Lock()
+	parts := slices.Clone(r.parts)
+	r.mu.Unlock()
+	s := snapshot{rooms: make(map[uint32]*counts)}
+	for _, p := range parts {
+		rc := s.rooms[p.room]
+		if rc == nil {
+			rc = &counts{}
+			s.rooms[p.room] = rc
+		}
+		p.mu.Lock()
+		checkers := slices.Clone(p.checkers)
+		p.mu.Unlock()
+		var pc counts
+		for _, ch := range checkers {
+			st := ch.Stats()
+			pc.packets += st.Packets
+			pc.bytes += st.Bytes
+			pc.lost += st.Lost
+			pc.bad += st.BadMarkers
+			pc.tracks++
+			h := ch.Latency()
+			pc.hist.Merge(&h)
+		}
+		for _, t := range p.tracks {
+			st := t.Stats()
+			pc.nacks += st.NACKs
+			pc.plis += st.PLIs
+		}
+		rc.add(&pc)
+		s.total.add(&pc)
+	}
+	return s
+}
+
+// diff turns two snapshots into a report of the window between them.
+func (r *runner) report(a, b snapshot, window time.Duration, server *ServerReport) *Report {
+	r.mu.Lock()
+	parts := slices.Clone(r.parts)
+	errs := slices.Clone(r.errs)
+	r.mu.Unlock()
+	cfg := r.cfg
+	rep := &Report{
+		Load: LoadSummary{
+			Rooms: cfg.Rooms, Publishers: cfg.Publishers, Subscribers: cfg.Subscribers, Audio: cfg.Audio, Video: cfg.Video,
+			Codec: cfg.Codec, VideoBitrate: cfg.VideoBitrate, FPS: cfg.FPS, AudioBitrate: cfg.AudioBitrate,
+		},
+		Window: Duration(window), Server: server, Errors: errs,
+	}
+	joins := map[uint32][]time.Duration{}
+	var allJoins []time.Duration
+	members := map[uint32]int{}
+	for _, p := range parts {
+		members[p.room]++
+		if p.joinTime > 0 {
+			joins[p.room] = append(joins[p.room], p.joinTime)
+			allJoins = append(allJoins, p.joinTime)
+		}
+	}
+	rooms := make([]uint32, 0, len(b.rooms))
+	for room := range b.rooms {
+		rooms = append(rooms, room)
+	}
+	slices.Sort(rooms)
+	for _, room := range rooms {
+		before := a.rooms[room]
+		if before == nil {
+			before = &counts{}
+		}
+		rr := roomReport(before, b.rooms[room], window, joins[room])
+		rr.Room, rr.Participants = room, members[room]
+		rep.Rooms = append(rep.Rooms, rr)
+	}
+	rep.Total = roomReport(&a.total, &b.total, window, allJoins)
+	rep.Total.Participants = len(parts)
+	return rep
+}
+
+func roomReport(a, b *counts, window time.Duration, joins []time.Duration) RoomReport {
+	// Latency over the window only: subtract the histogram at its start.
+	var h client.LatencyHistogram
+	h.Merge(&b.hist)
+	h.Subtract(&a.hist)
+	rr := RoomReport{
+		Joined: len(joins), Tracks: b.tracks,
+		Packets: b.packets - a.packets, Bytes: b.bytes - a.bytes,
+		Lost: sub(b.lost, a.lost), BadMarkers: b.bad - a.bad,
+		NACKs: b.nacks - a.nacks, PLIs: b.plis - a.plis,
+		LatencyP50: Duration(h.Quantile(0.50)), LatencyP95: Duration(h.Quantile(0.95)),
+		LatencyP99: Duration(h.Quantile(0.99)), LatencyMax: Duration(b.hist.Max()),
+	}
+	rr.BitrateMbps = float64(rr.Bytes) * 8 / window.Seconds() / 1e6
+	if n := rr.Packets + rr.Lost; n > 0 {
+		rr.LossPercent = 100 * float64(rr.Lost) / float64(n)
+	}
+	rr.JoinP50, rr.JoinP99 = Duration(quantile(joins, 0.50)), Duration(quantile(joins, 0.99))
+	return rr
+}
+
+func sub(b, a uint64) uint64 {
+	if b < a {
+		return 0
+	}
+	return b - a
+}
+
+func quantile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(q*float64(len(s)) + 0.5)
+	return s[min(max(i, 1), len(s))-1]
+}
+
+func serverReport(pid int, base, a, b ProcSample, window time.Duration, packets uint64, participants int) *ServerReport {
+	sr := &ServerReport{
+		PID: pid, Processes: b.Processes, CPUSeconds: b.CPUSeconds - a.CPUSeconds,
+		ForwardedPackets: packets, PeakRSSBytes: b.PeakRSS,
+	}
+	sr.CPUPercent = 100 * sr.CPUSeconds / window.Seconds()
+	if packets > 0 {
+		sr.CPUMicrosPerPacket = sr.CPUSeconds * 1e6 / float64(packets)
+	}
+	if participants > 0 && b.RSSBytes > base.RSSBytes {
+		sr.RSSPerParticipant = (b.RSSBytes - base.RSSBytes) / uint64(participants)
+	}
+	return sr
+}
+
+// progress writes the live line.
+func (r *runner) progress(phase string) {
+	if r.cfg.Progress == nil {
+		return
+	}
+	s := r.snapshot()
+	want := r.cfg.Rooms * (r.cfg.Publishers + r.cfg.Subscribers)
+	fmt.Fprintf(r.cfg.Progress, "\r%-9s joined %d/%d  tracks %d  rx %d pkts  lost %d  p99 %s   ",
+		phase, r.joined.Load(), want, s.total.tracks, s.total.packets, s.total.lost, Duration(s.total.hist.Quantile(0.99)))
+}
+
+// WriteText prints the report for people.
+func (rep *Report) WriteText(w io.Writer) {
+	l := rep.Load
+	fmt.Fprintf(w, "load: %d room(s) × %d publisher(s) + %d subscriber(s); audio=%v video=%v (%s %d kbit/s @ %d fps); window %s\n",
+		l.Rooms, l.Publishers, l.Subscribers, l.Audio, l.Video, l.Codec, l.VideoBitrate/1000, l.FPS, time.Duration(rep.Window).Round(time.Millisecond))
+	fmt.Fprintf(w, "%-8s %5s %9s %9s %7s %9s %8s %7s %6s %6s %9s %9s %9s\n",
+		"room", "joined", "joinP50", "joinP99", "tracks", "rx Mbit/s", "packets", "lost", "nacks", "plis", "latP50", "latP95", "latP99")
+	line := func(name string, r RoomReport) {
+		fmt.Fprintf(w, "%-8s %5d %9s %9s %7d %9.2f %8d %7d %6d %6d %9s %9s %9s\n", name, r.Joined, r.JoinP50, r.JoinP99,
+			r.Tracks, r.BitrateMbps, r.Packets, r.Lost, r.NACKs, r.PLIs, r.LatencyP50, r.LatencyP95, r.LatencyP99)
+	}
+	if len(rep.Rooms) <= 20 {
+		for _, r := range rep.Rooms {
+			line(fmt.Sprint(r.Room), r)
+		}
+	}
+	line("total", rep.Total)
+	if s := rep.Server; s != nil {
+		fmt.Fprintf(w, "server: %d process(es), %.2f CPU-s in the window (%.0f%% of a core), %d packets forwarded, %.2f µs CPU per forwarded packet, peak RSS %.1f MiB, %.0f KiB per participant\n",
+			s.Processes, s.CPUSeconds, s.CPUPercent, s.ForwardedPackets, s.CPUMicrosPerPacket,
+			float64(s.PeakRSSBytes)/(1<<20), float64(s.RSSPerParticipant)/1024)
+	}
+	for _, e := range rep.Errors {
+		fmt.Fprintln(w, "error:", e)
+	}
+}
