@@ -42,6 +42,7 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.StringVar(&l.URL, "url", "ws://127.0.0.1:7880/v1/signal", "signaling URL of the server under test")
 	fs.BoolVar(&cfg.spawn, "spawn", false, "start a lethe serve of its own (fresh temp data dir, free loopback ports) and measure it")
 	fs.IntVar(&cfg.workers, "workers", 1, "media workers of the spawned server")
+	serveFlags := fs.String("serve-flags", "", "more flags for the spawned server, space-separated (e.g. \"--worker-procs 2\")")
 	fs.IntVar(&l.Rooms, "rooms", 1, "rooms")
 	fs.IntVar(&l.Publishers, "publishers", 1, "publishers per room")
 	fs.IntVar(&l.Subscribers, "subscribers", 10, "receive-only participants per room")
@@ -84,7 +85,7 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		if err != nil {
 			return err
 		}
-		srv, err := spawn.Start(ctx, exe, "", "--workers", strconv.Itoa(cfg.workers))
+		srv, err := spawn.Start(ctx, exe, "", append([]string{"--workers", strconv.Itoa(cfg.workers)}, strings.Fields(*serveFlags)...)...)
 		if err != nil {
 			return err
 		}

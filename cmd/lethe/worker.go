@@ -16,6 +16,7 @@ import (
 
 	"github.com/lethe-rtc/lethe/compliance"
 	"github.com/lethe-rtc/lethe/internal/ipc"
+	"github.com/lethe-rtc/lethe/internal/udpbatch"
 	"github.com/lethe-rtc/lethe/sfu"
 	"github.com/lethe-rtc/lethe/signaling"
 )
@@ -25,6 +26,7 @@ type workerConfig struct {
 	udp             string
 	allowUnenforced bool
 	iceFailed       time.Duration
+	batch           bool
 	probeDirs       []string
 }
 
@@ -35,6 +37,7 @@ func workerCommand(ctx context.Context, args []string, _, stderr io.Writer) erro
 	fs.IntVar(&cfg.index, "index", 0, "worker index")
 	fs.StringVar(&cfg.udp, "udp", "127.0.0.1:0", "media UDP address")
 	fs.BoolVar(&cfg.allowUnenforced, "allow-unenforced", false, "run even if the lock-down cannot be enforced")
+	fs.BoolVar(&cfg.batch, "batch-writes", true, "send media with one sendmmsg per burst instead of one sendto per packet")
 	fs.DurationVar(&cfg.iceFailed, "ice-failed-timeout", 10*time.Second, "drop a participant whose media connection (ICE) has been silent this long, after a 3s grace")
 	fs.Func("probe-dir", "another directory the lock-down self-probe must fail to write (repeatable)", func(v string) error {
 		cfg.probeDirs = append(cfg.probeDirs, v)
@@ -76,9 +79,15 @@ func workerCommand(ctx context.Context, args []string, _, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("worker: media socket: %w", err)
 	}
-	s, err := sfu.New(sfu.Config{UDPConn: udp, Logger: log, ICEFailedTimeout: cfg.iceFailed})
+	_ = udp.SetReadBuffer(4 << 20)
+	_ = udp.SetWriteBuffer(4 << 20)
+	var media net.PacketConn = udp
+	if cfg.batch {
+		media = udpbatch.New(udp, 0)
+	}
+	s, err := sfu.New(sfu.Config{UDPConn: media, Logger: log, ICEFailedTimeout: cfg.iceFailed})
 	if err != nil {
-		udp.Close()
+		media.Close()
 		return err
 	}
 	defer s.Close()

@@ -34,6 +34,7 @@ type Config struct {
 	UDPHost         string   // default 127.0.0.1
 	UDPPort         int      // worker i listens on UDPPort+i; 0 picks free ports
 	AllowUnenforced bool     // let workers run where lock-down cannot be enforced
+	Procs           int      // GOMAXPROCS of each worker; 0: Go's default (all CPUs)
 	Args            []string // extra arguments for `lethe worker`
 	Logger          *slog.Logger
 	ReadyTimeout    time.Duration // default 15s
@@ -143,6 +144,9 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 	cmd := exec.Command(p.cfg.Exe, args...)
 	cmd.ExtraFiles = []*os.File{child} // fd 3 in the worker
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	if p.cfg.Procs > 0 {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(p.cfg.Procs))
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
