@@ -68,10 +68,15 @@ func TestWorkerIsLockedDown(t *testing.T) {
 			t.Errorf("worker %d core limit = %d/%d, %v", pid, soft, hard, err)
 		}
 	}
-	// The control process, by contrast, is an ordinary dumpable process:
-	// the dumpable check can tell the difference.
-	if d, err := compliance.Dumpable(s.cmd.Process.Pid); err != nil || !d {
-		t.Errorf("control process dumpable = %v, %v; the check cannot tell", d, err)
+	// An ordinary process, by contrast, is dumpable: the check can tell
+	// the difference.
+	sleep := exec.Command("sleep", "30")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sleep.Process.Kill(); _ = sleep.Wait() }()
+	if d, err := compliance.Dumpable(sleep.Process.Pid); err != nil || !d {
+		t.Errorf("a plain sleep's dumpable = %v, %v; the check cannot tell", d, err)
 	}
 }
 

@@ -74,6 +74,7 @@ type ParticipantConfig struct {
 	Role          string // opaque to the SFU, shown to the room
 	Send          Media  // what it may publish
 	Receive       Media  // what it may receive
+	Blocked       Media  // what an operator has blocked already
 	AutoSubscribe bool
 }
 

@@ -39,6 +39,9 @@ type Participant struct {
 	pubNegotiate sync.Mutex // one publisher offer at a time
 	subMu        sync.Mutex // serialises subscriber PeerConnection changes
 	needOffer    bool       // guarded by subMu: the track set changed since the last offer
+	// unsettled holds transceivers emptied since the last answer (guarded
+	// by subMu): Pion reuses one only once its inactive state is negotiated.
+	unsettled map[*webrtc.RTPTransceiver]bool
 
 	kickCh chan struct{}
 	done   chan struct{}
@@ -48,7 +51,7 @@ type Participant struct {
 func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, error) {
 	p := &Participant{
 		id: newID("PA_"), cfg: cfg, s: s, ev: ev,
-		role: cfg.Role, send: cfg.Send, receive: cfg.Receive,
+		role: cfg.Role, send: cfg.Send, receive: cfg.Receive, blocked: cfg.Blocked,
 		screen:     make(map[string]bool),
 		queue:      queue.New[outPacket](s.cfg.SubscriberQueue),
 		subscribed: make(map[string]bool),
@@ -112,12 +115,6 @@ func (p *Participant) start() {
 // the participant may not send is refused whole. Candidates follow through
 // Events.Candidate.
 func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
-	p.mu.Lock()
-	mute := p.send == 0
-	p.mu.Unlock()
-	if mute {
-		return "", fmt.Errorf("%w: may not send anything", ErrNotAllowed)
-	}
 	p.pubNegotiate.Lock()
 	defer p.pubNegotiate.Unlock()
 	if p.isClosed() {
@@ -202,6 +199,7 @@ func (p *Participant) HandleAnswer(sdp string) error {
 		return fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
 	p.applyEarlyCandidates(Subscriber)
+	clear(p.unsettled)
 	if p.needOffer {
 		p.kick()
 	}
@@ -333,9 +331,13 @@ func (p *Participant) Block(m Media, blocked bool) {
 	}
 	p.mu.Unlock()
 	for _, u := range p.room.tracksOf(p) {
-		if u.media&m != 0 && u.setPaused(&u.blocked, blocked) {
-			p.room.muted(u)
+		if u.media&m == 0 || u.blocked.Load() == blocked {
+			continue
 		}
+		// Announce every change of the blocked flag, even when the
+		// publisher had muted the track already.
+		u.setPaused(&u.blocked, blocked)
+		p.room.muted(u)
 	}
 }
 
@@ -476,6 +478,14 @@ func (p *Participant) reconcile() error {
 	changed := false
 	for _, d := range remove {
 		d.close()
+		for _, t := range p.sub.GetTransceivers() {
+			if t.Sender() == d.sender {
+				if p.unsettled == nil {
+					p.unsettled = make(map[*webrtc.RTPTransceiver]bool)
+				}
+				p.unsettled[t] = true
+			}
+		}
 		if err := p.sub.RemoveTrack(d.sender); err != nil {
 			return fmt.Errorf("remove track: %w", err)
 		}
@@ -513,11 +523,13 @@ func (p *Participant) reconcile() error {
 }
 
 // addSender puts d on the subscriber PeerConnection as a sendonly
-// transceiver, reusing one that an earlier removal left inactive so that
-// the SDP does not grow with every change.
+// transceiver, reusing one that an earlier, negotiated removal left
+// inactive so that the SDP does not grow with every change. Called with
+// subMu held.
 func (p *Participant) addSender(d *downTrack) (*webrtc.RTPSender, error) {
 	for _, t := range p.sub.GetTransceivers() {
-		if t.Kind() == d.Kind() && t.Sender() == nil && t.Direction() == webrtc.RTPTransceiverDirectionInactive {
+		if t.Kind() == d.Kind() && t.Sender() == nil && !p.unsettled[t] &&
+			t.Direction() == webrtc.RTPTransceiverDirectionInactive {
 			return p.sub.AddTrack(d) // takes the first such one: it becomes sendonly
 		}
 	}

@@ -27,6 +27,7 @@ type Open struct {
 	// decided by the control process from its role and privileges.
 	Send    sfu.Media `json:"send"`
 	Receive sfu.Media `json:"receive"`
+	Blocked sfu.Media `json:"blocked,omitempty"` // what an operator blocked for this user in this room
 }
 
 // Closed is the worker's word that a session ended.
@@ -212,7 +213,7 @@ func (s *hostSession) run() {
 	}()
 	cfg := sfu.ParticipantConfig{
 		UserID: s.open.UserID, Role: string(s.open.Role),
-		Send: s.open.Send, Receive: s.open.Receive, AutoSubscribe: s.open.AutoSubscribe,
+		Send: s.open.Send, Receive: s.open.Receive, Blocked: s.open.Blocked, AutoSubscribe: s.open.AutoSubscribe,
 	}
 	peer, others, err := s.h.join(s.open.RoomKey, cfg, s)
 	if err != nil {

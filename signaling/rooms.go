@@ -1,9 +1,11 @@
 package signaling
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -55,7 +57,7 @@ type member struct {
 	role          Role
 	privileges    auth.Privilege
 	participantID string
-	blocked       sfu.Media // what an operator blocked
+	tracks        map[string]string // its published tracks: id → "audio", "video" or "screen"
 	tokenHash     [32]byte
 	tokenExp      time.Time
 }
@@ -66,38 +68,43 @@ type member struct {
 type registry struct {
 	mu      sync.Mutex
 	rooms   map[string]map[*conn]*member
-	removed map[[32]byte]time.Time // token hash → its expiry
+	removed map[[32]byte]time.Time          // token hash → its expiry
+	blocks  map[string]map[string]sfu.Media // room key → user id → blocked media, while the room lives
 }
 
 func newRegistry() *registry {
-	return &registry{rooms: make(map[string]map[*conn]*member), removed: make(map[[32]byte]time.Time)}
+	return &registry{
+		rooms: make(map[string]map[*conn]*member), removed: make(map[[32]byte]time.Time),
+		blocks: make(map[string]map[string]sfu.Media),
+	}
 }
 
 func tokenHash(tok string) [32]byte { return sha256.Sum256([]byte(tok)) }
 
-// admit reserves m's place in its room, or says why not.
-func (r *registry) admit(m *member, lim Limits, now time.Time) error {
+// admit reserves m's place in its room, or says why not. It returns what
+// an operator has blocked for m's user in that room.
+func (r *registry) admit(m *member, lim Limits, now time.Time) (sfu.Media, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if exp, ok := r.removed[m.tokenHash]; ok && now.Before(exp) {
-		return Errorf(CodeTokenRevoked, "this token was withdrawn when its user was removed")
+		return 0, Errorf(CodeTokenRevoked, "this token was withdrawn when its user was removed")
 	}
 	room := r.rooms[m.key]
 	if len(room) == 0 && !m.privileges.Has(auth.PrivCreateRoom) {
-		return Errorf(CodeNoPrivilege, "the token may not create the room, and nobody is in it")
+		return 0, Errorf(CodeNoPrivilege, "the token may not create the room, and nobody is in it")
 	}
 	if lim.MaxParticipants > 0 && len(room) >= lim.MaxParticipants {
-		return Errorf(CodeRoomFull, "the room holds its maximum of %d participants", lim.MaxParticipants)
+		return 0, Errorf(CodeRoomFull, "the room holds its maximum of %d participants", lim.MaxParticipants)
 	}
 	if m.role == RoleAnchor && lim.MaxAnchors > 0 && anchors(room) >= lim.MaxAnchors {
-		return Errorf(CodeTooManyAnchors, "the room holds its maximum of %d anchors", lim.MaxAnchors)
+		return 0, Errorf(CodeTooManyAnchors, "the room holds its maximum of %d anchors", lim.MaxAnchors)
 	}
 	if room == nil {
 		room = make(map[*conn]*member)
 		r.rooms[m.key] = room
 	}
 	room[m.c] = m
-	return nil
+	return r.blocks[m.key][m.userID], nil
 }
 
 // switchRole changes m's role if the room's anchor limit allows.
@@ -131,6 +138,7 @@ func (r *registry) leave(c *conn) {
 		delete(room, c)
 		if len(room) == 0 {
 			delete(r.rooms, c.key)
+			delete(r.blocks, c.key) // blocks last as long as the room
 		}
 	}
 }
@@ -229,19 +237,36 @@ type MemberSnapshot struct {
 	UserID        string
 	Role          Role
 	Blocked       sfu.Media
+	Tracks        []string // kinds of its published tracks: "audio", "video", "screen"
 }
 
 // Rooms lists app's live rooms as the control process knows them.
 func (s *Server) Rooms(app uint32) []RoomSnapshot {
 	var out []RoomSnapshot
-	for _, ms := range s.reg.members(app, "") {
-		rs := RoomSnapshot{RoomID: ms[0].roomID, StrRoomID: ms[0].strRoomID}
-		for _, m := range ms {
-			rs.Participants = append(rs.Participants, MemberSnapshot{
-				ParticipantID: m.participantID, UserID: m.userID, Role: m.role, Blocked: m.blocked,
-			})
+	s.reg.mu.Lock()
+	defer s.reg.mu.Unlock()
+	for key, room := range s.reg.rooms {
+		var rs *RoomSnapshot
+		for _, m := range room {
+			if m.app != app {
+				break
+			}
+			if rs == nil {
+				rs = &RoomSnapshot{RoomID: m.roomID, StrRoomID: m.strRoomID}
+			}
+			ms := MemberSnapshot{
+				ParticipantID: m.participantID, UserID: m.userID, Role: m.role,
+				Blocked: s.reg.blocks[key][m.userID], Tracks: []string{},
+			}
+			for _, kind := range m.tracks {
+				ms.Tracks = append(ms.Tracks, kind)
+			}
+			slices.Sort(ms.Tracks)
+			rs.Participants = append(rs.Participants, ms)
 		}
-		out = append(out, rs)
+		if rs != nil {
+			out = append(out, *rs)
+		}
 	}
 	return out
 }
@@ -285,22 +310,75 @@ func (s *Server) Block(app, roomID uint32, strRoomID, userID string, media sfu.M
 	return nil
 }
 
-// block records a block on userID's connections in room key and returns them.
+// block records a block on userID in room key — for its connections now
+// and any it opens while the room lives — and returns its connections.
 func (r *registry) block(key, userID string, media sfu.Media, blocked bool) []*conn {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []*conn
 	for c, m := range r.rooms[key] {
 		if m.userID == userID {
-			if blocked {
-				m.blocked |= media
-			} else {
-				m.blocked &^= media
-			}
 			out = append(out, c)
 		}
 	}
+	if len(out) == 0 {
+		return nil
+	}
+	users := r.blocks[key]
+	if users == nil {
+		users = make(map[string]sfu.Media)
+		r.blocks[key] = users
+	}
+	if blocked {
+		users[userID] |= media
+	} else if users[userID] &^= media; users[userID] == 0 {
+		delete(users, userID)
+	}
 	return out
+}
+
+// trackEvent keeps c's published tracks up to date from the messages the
+// worker sends it: its own trackPublished and trackUnpublished.
+func (r *registry) trackEvent(c *conn, raw []byte) {
+	if !bytes.Contains(raw, []byte(`"trackPublished"`)) && !bytes.Contains(raw, []byte(`"trackUnpublished"`)) {
+		return
+	}
+	var env struct {
+		Type string `json:"type"`
+		Data struct {
+			Track         TrackInfo `json:"track"`
+			TrackID       string    `json:"trackId"`
+			ParticipantID string    `json:"participantId"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(raw, &env) != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.memberLocked(c)
+	if m == nil {
+		return
+	}
+	switch env.Type {
+	case TypeTrackPublished:
+		t := env.Data.Track
+		if t.ParticipantID != m.participantID {
+			return
+		}
+		kind := t.Kind
+		if t.Screen {
+			kind = "screen"
+		}
+		if m.tracks == nil {
+			m.tracks = make(map[string]string)
+		}
+		m.tracks[t.TrackID] = kind
+	case TypeTrackUnpublished:
+		if env.Data.ParticipantID == m.participantID {
+			delete(m.tracks, env.Data.TrackID)
+		}
+	}
 }
 
 // peekJoined learns the participant id from the worker's joined reply.

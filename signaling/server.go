@@ -210,10 +210,14 @@ type conn struct {
 
 	sessMu    sync.Mutex
 	session   Session
-	key       string // room key once admitted; set before the session, never changed
-	pidSeen   bool   // guarded by sessMu: the worker's joined was seen
-	tokenRole string // the role the join's tokens allow: "", anchor or audience
-	want      auth.Want
+	key     string // room key once admitted; set before the session, never changed
+	pidSeen bool   // guarded by sessMu: the worker's joined was seen
+	want    auth.Want
+	// What the UserSig alone grants (without any privateMapKey): a later
+	// privateMapKey in switchRole can narrow it, never widen it.
+	sigPrivileges auth.Privilege
+	sigRole       string // "", anchor or audience
+	tokenRole     string // the role the join's tokens allow: "", anchor or audience
 }
 
 type inbound struct {
@@ -434,15 +438,29 @@ func (c *conn) join(id uint64, j *Join) bool {
 	if err != nil {
 		return refuse(CodeInternal, "join refused")
 	}
+	sigPriv, sigRole := claims.Privileges, claims.Role
+	if j.PrivateMapKey != "" { // what does the UserSig grant by itself?
+		sig, err := c.s.cfg.Verifier.VerifyJoin(ctx, j.UserSig, "", want)
+		switch {
+		case err == nil:
+			sigPriv, sigRole = sig.Privileges, sig.Role
+		case errors.Is(err, auth.ErrPrivateMapKeyRequired):
+			sigPriv, sigRole = auth.PrivAll, "" // it carries nothing of its own
+		default:
+			return refuse(authCode(err), "join refused")
+		}
+	}
 	key := RoomKey(j.SDKAppID, j.RoomID, j.StrRoomID)
 	c.sessMu.Lock()
 	c.key, c.tokenRole, c.want = key, claims.Role, want
+	c.sigPrivileges, c.sigRole = sigPriv, sigRole
 	c.sessMu.Unlock()
 	m := &member{
 		c: c, key: key, app: j.SDKAppID, roomID: j.RoomID, strRoomID: j.StrRoomID, userID: j.UserID,
 		role: j.Role, privileges: claims.Privileges, tokenHash: tokenHash(j.UserSig), tokenExp: claims.ExpiresAt,
 	}
-	if err := c.s.reg.admit(m, lim, c.s.cfg.Now()); err != nil {
+	blocked, err := c.s.reg.admit(m, lim, c.s.cfg.Now())
+	if err != nil {
 		var ce *CodedError
 		errors.As(err, &ce)
 		return refuse(ce.Code, ce.Detail)
@@ -456,6 +474,7 @@ func (c *conn) join(id uint64, j *Join) bool {
 		RoomID: j.RoomID, StrRoomID: j.StrRoomID, UserID: j.UserID, Role: j.Role, AutoSubscribe: auto,
 	}
 	o.Send, o.Receive = permissions(claims.Privileges, j.Role)
+	o.Blocked = blocked
 	sess, err := c.s.cfg.Backend.Open(o, sink{c})
 	if err != nil {
 		c.s.reg.leave(c)
@@ -482,6 +501,7 @@ func (c *conn) switchRole(id uint64, r *SwitchRole) {
 	defer cancel()
 	c.sessMu.Lock()
 	want, sess, tokenRole := c.want, c.session, c.tokenRole
+	sigPriv, sigRole := c.sigPrivileges, c.sigRole
 	c.sessMu.Unlock()
 	c.s.reg.mu.Lock()
 	m := c.s.reg.memberLocked(c)
@@ -506,7 +526,12 @@ func (c *conn) switchRole(id uint64, r *SwitchRole) {
 			c.sendError(id, Errorf(authCode(err), "privateMapKey refused"))
 			return
 		}
-		privileges, tokenRole = pm.Privileges, pm.Role
+		// As at join: the privileges of both tokens, and the UserSig's
+		// role restriction if it has one.
+		privileges, tokenRole = pm.Privileges&sigPriv, sigRole
+		if tokenRole == "" {
+			tokenRole = pm.Role
+		}
 	case r.Role == RoleAnchor && lim.RequirePrivateMapKey:
 		c.sendError(id, Errorf(CodePrivateMapKeyRequired, "becoming an anchor needs a fresh privateMapKey"))
 		return
@@ -580,6 +605,7 @@ func (s sink) Deliver(raw []byte) {
 			s.c.s.reg.setParticipantID(s.c, id)
 		}
 	}
+	s.c.s.reg.trackEvent(s.c, raw)
 	if !s.c.enqueue(raw) {
 		s.c.log.Warn("client not reading; dropping connection")
 	}

@@ -21,7 +21,7 @@ func (a adminRooms) Rooms(_ context.Context, app uint32) ([]admin.RoomInfo, erro
 		info := admin.RoomInfo{Room: admin.RoomRef{RoomID: r.RoomID, StrRoomID: r.StrRoomID}}
 		for _, m := range r.Participants {
 			info.Participants = append(info.Participants, admin.ParticipantInfo{
-				ParticipantID: m.ParticipantID, UserID: m.UserID, Role: string(m.Role), Tracks: []string{},
+				ParticipantID: m.ParticipantID, UserID: m.UserID, Role: string(m.Role), Tracks: m.Tracks,
 				AudioBlocked: m.Blocked&sfu.Audio != 0, VideoBlocked: m.Blocked&sfu.Video != 0,
 			})
 		}

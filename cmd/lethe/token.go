@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/lethe-rtc/lethe/auth"
+	"github.com/lethe-rtc/lethe/signaling"
 	"github.com/lethe-rtc/lethe/store"
 )
 
@@ -51,8 +51,8 @@ func (c *tokenConfig) validate() error {
 	}
 	if c.Room != "" {
 		n, err := strconv.ParseUint(c.Room, 10, 32)
-		if err != nil || n == 0 {
-			return fmt.Errorf("--room must be a number from 1 to %d", uint32(math.MaxUint32))
+		if err != nil || n == 0 || n > signaling.MaxRoomID {
+			return fmt.Errorf("--room must be a number from 1 to %d", signaling.MaxRoomID)
 		}
 		c.roomID = uint32(n)
 	}
