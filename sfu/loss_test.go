@@ -142,8 +142,12 @@ func TestLossRecovery(t *testing.T) {
 			})
 			waitFor(t, "media", func() bool { rx := sub.track(id); return rx != nil && rx.count() > 300 })
 			waitFor(t, "losses", func() bool { return conn.dropped.Load() >= 10 })
-			cancel() // stop sending; let the last NACKs settle
-			time.Sleep(500 * time.Millisecond)
+			cancel() // stop sending; let the last repairs arrive (slowly on a loaded machine)
+			for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				if sub.track(id).checker.Stats().Lost == 0 {
+					break
+				}
+			}
 
 			st := sub.track(id).checker.Stats()
 			if st.Lost != 0 || st.BadMarkers != 0 {
