@@ -18,6 +18,8 @@ type appJSON struct {
 	Status    string     `json:"status"`
 	CreatedAt time.Time  `json:"createdAt"`
 	Policy    policyJSON `json:"policy"`
+	// PurgeAt: when a terminated app's data is purged; absent otherwise.
+	PurgeAt *time.Time `json:"purgeAt,omitempty"`
 }
 
 // policyJSON is a Policy on the wire, durations in whole seconds.
@@ -27,6 +29,7 @@ type policyJSON struct {
 	RequirePrivateMapKey   bool  `json:"requirePrivateMapKey"`
 	MaxAnchorsPerRoom      int   `json:"maxAnchorsPerRoom"`
 	MaxParticipantsPerRoom int   `json:"maxParticipantsPerRoom"`
+	RetentionSeconds       int64 `json:"retentionSeconds"`
 }
 
 // policyPatch is a partial Policy in a request: absent fields keep their
@@ -37,6 +40,7 @@ type policyPatch struct {
 	RequirePrivateMapKey   *bool  `json:"requirePrivateMapKey"`
 	MaxAnchorsPerRoom      *int   `json:"maxAnchorsPerRoom"`
 	MaxParticipantsPerRoom *int   `json:"maxParticipantsPerRoom"`
+	RetentionSeconds       *int64 `json:"retentionSeconds"`
 }
 
 // maxSeconds bounds a duration in a request before it is converted, so
@@ -60,6 +64,12 @@ func (pp *policyPatch) apply(p Policy) (Policy, error) {
 			return p, invalid("maxTokenTtlSeconds must be 1..%d", int64(store.MaxMaxTokenTTL/time.Second))
 		}
 		p.MaxTokenTTL = time.Duration(*s) * time.Second
+	}
+	if s := pp.RetentionSeconds; s != nil {
+		if *s <= 0 || *s > maxSeconds {
+			return p, invalid("retentionSeconds must be %d..%d", int64(store.MinRetention/time.Second), int64(store.MaxRetention/time.Second))
+		}
+		p.Retention = time.Duration(*s) * time.Second
 	}
 	if pp.RequirePrivateMapKey != nil {
 		p.RequirePrivateMapKey = *pp.RequirePrivateMapKey
@@ -93,12 +103,16 @@ func toPolicyJSON(p Policy) policyJSON {
 	if p.MaxTokenTTL == 0 {
 		p.MaxTokenTTL = store.DefaultMaxTokenTTL
 	}
+	if p.Retention == 0 {
+		p.Retention = store.DefaultRetention
+	}
 	return policyJSON{
 		KeyLifetimeSeconds:     int64(p.KeyLifetime / time.Second),
 		MaxTokenTTLSeconds:     int64(p.MaxTokenTTL / time.Second),
 		RequirePrivateMapKey:   p.RequirePrivateMapKey,
 		MaxAnchorsPerRoom:      p.MaxAnchors,
 		MaxParticipantsPerRoom: p.MaxParticipants,
+		RetentionSeconds:       int64(p.Retention / time.Second),
 	}
 }
 
@@ -107,7 +121,7 @@ func toAppJSON(a App) appJSON {
 	if tags == nil {
 		tags = []string{}
 	}
-	return appJSON{
+	j := appJSON{
 		SDKAppID:  a.SDKAppID,
 		Name:      a.Name,
 		Tags:      tags,
@@ -115,6 +129,11 @@ func toAppJSON(a App) appJSON {
 		CreatedAt: a.CreatedAt.UTC(),
 		Policy:    toPolicyJSON(a.Policy),
 	}
+	if !a.PurgeAt.IsZero() {
+		at := a.PurgeAt.UTC()
+		j.PurgeAt = &at
+	}
+	return j
 }
 
 type appsReply struct {

@@ -1,7 +1,8 @@
 // Package admin serves Lethe's admin HTTP API under /v1/admin/: the
-// applications (create, list, get, update, suspend, resume), their key
-// rings (list, rotate, revoke, fetch the current signing key), server-side
-// minting of UserSigs (JWT or TLSSigAPIv2), the application log, and
+// applications (create, list, get, update, suspend, resume, terminate,
+// delete on request), their key rings (list, rotate, revoke, fetch the
+// current signing key), server-side minting of UserSigs (JWT or
+// TLSSigAPIv2), the application log, the pending purges (retention), and
 // control of live rooms (list, dismiss, remove a user, block a user's
 // audio or video). docs/api.md is the reference.
 //

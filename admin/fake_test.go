@@ -35,6 +35,7 @@ type fakeStore struct {
 	apps   map[uint32]*App
 	keys   map[uint32][]auth.Key
 	log    []logged
+	purges map[uint32]time.Time
 	nextID uint32
 	nextK  int
 
@@ -43,10 +44,12 @@ type fakeStore struct {
 	SigningKeyFunc func(ctx context.Context, id uint32, now time.Time) (auth.Key, error)
 	AppendLogFunc  func(ctx context.Context, id uint32, op Operation, now time.Time) error
 	RotateKeyFunc  func(ctx context.Context, id uint32, now time.Time) (auth.Key, error)
+	// DeletionErr, if set, is returned by RequestDeletion after it deleted.
+	DeletionErr error
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{apps: map[uint32]*App{}, keys: map[uint32][]auth.Key{}, nextID: store.MinAppID}
+	return &fakeStore{apps: map[uint32]*App{}, keys: map[uint32][]auth.Key{}, purges: map[uint32]time.Time{}, nextID: store.MinAppID}
 }
 
 // secretOf is the fake's secret for key number n: 64 hex characters, as
@@ -336,3 +339,61 @@ func (f *fakeRooms) Block(ctx context.Context, app uint32, room RoomRef, userID 
 	}
 	return nil
 }
+
+// terminate is TerminateApp's work: the purge at due unless earlier, keys
+// gone, app.terminate logged if anything changed.
+func (f *fakeStore) terminate(a *App, due time.Time) {
+	changed := false
+	if old, ok := f.purges[a.SDKAppID]; !ok || due.Before(old) {
+		f.purges[a.SDKAppID] = due
+		changed = true
+	}
+	if a.Status != store.StatusTerminated {
+		a.Status = store.StatusTerminated
+		delete(f.keys, a.SDKAppID)
+		changed = true
+	}
+	a.PurgeAt = f.purges[a.SDKAppID]
+	if changed {
+		f.record(a.SDKAppID, store.OpAppTerminate, false)
+	}
+}
+
+func (f *fakeStore) TerminateApp(_ context.Context, id uint32, now time.Time) (App, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.apps[id]
+	if !ok {
+		return App{}, notFound(id)
+	}
+	f.terminate(a, now.Truncate(time.Second).Add(min(a.Policy.Retention, f.RetentionCap())))
+	return *a, nil
+}
+
+func (f *fakeStore) RequestDeletion(_ context.Context, id uint32, now time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.apps[id]
+	if !ok {
+		return notFound(id)
+	}
+	f.terminate(a, now.Truncate(time.Second))
+	f.record(id, store.OpAppDeleteRequest, false)
+	delete(f.apps, id)
+	delete(f.purges, id)
+	f.log = slices.DeleteFunc(f.log, func(l logged) bool { return l.app == id })
+	return f.DeletionErr
+}
+
+func (f *fakeStore) PendingPurges(context.Context) ([]Purge, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := []Purge{}
+	for id, due := range f.purges {
+		p = append(p, Purge{SDKAppID: id, DueAt: due})
+	}
+	slices.SortFunc(p, func(a, b Purge) int { return a.DueAt.Compare(b.DueAt) })
+	return p, nil
+}
+
+func (f *fakeStore) RetentionCap() time.Duration { return 3 * 24 * time.Hour }

@@ -41,7 +41,8 @@ func TestApps(t *testing.T) {
 	r.decode(t, &created)
 	want := appJSON{
 		SDKAppID: created.SDKAppID, Name: "Acme Meetings", Tags: []string{"prod", "eu west"}, Status: "active", CreatedAt: testNow,
-		Policy: policyJSON{KeyLifetimeSeconds: 86400, MaxTokenTTLSeconds: 7200, RequirePrivateMapKey: true, MaxAnchorsPerRoom: 4, MaxParticipantsPerRoom: 50},
+		Policy: policyJSON{KeyLifetimeSeconds: 86400, MaxTokenTTLSeconds: 7200, RequirePrivateMapKey: true, MaxAnchorsPerRoom: 4, MaxParticipantsPerRoom: 50,
+			RetentionSeconds: 604800},
 	}
 	if !equalApp(created, want) {
 		t.Errorf("created %+v, want %+v", created, want)

@@ -22,6 +22,8 @@ type (
 	Operation = store.Operation
 	// LogEntry is one line of an application's log.
 	LogEntry = store.LogEntry
+	// Purge is a pending purge: an SDKAppID and its deadline.
+	Purge = store.Purge
 )
 
 // Apps keeps the applications. Each mutation logs its own operation
@@ -57,10 +59,25 @@ type AppLog interface {
 	Log(ctx context.Context, id uint32, limit int) ([]LogEntry, error)
 }
 
+// Lifecycle ends applications' lives. TerminateApp makes an app
+// terminated (final), deletes its keys and schedules its purge, logging
+// app.terminate; RequestDeletion purges it at once (logging
+// app.delete-request, which the purge then deletes with the rest) and
+// returns an error matching store.ErrBusy if the purge committed but the
+// WAL checkpoint could not complete yet. PendingPurges lists the scheduled
+// purges, earliest first; RetentionCap is the server-wide retention cap.
+type Lifecycle interface {
+	TerminateApp(ctx context.Context, id uint32, now time.Time) (App, error)
+	RequestDeletion(ctx context.Context, id uint32, now time.Time) error
+	PendingPurges(ctx context.Context) ([]Purge, error)
+	RetentionCap() time.Duration
+}
+
 // Store is everything the admin API needs of the store; *store.Store
 // implements it.
 type Store interface {
 	Apps
 	KeyRing
 	AppLog
+	Lifecycle
 }

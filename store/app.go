@@ -16,9 +16,10 @@ import (
 // users and gets new keys.
 type Status string
 
-// Application statuses. The lifecycle is active ⇄ suspended → terminated;
-// termination (and the purge that follows it) belongs to the retention
-// work and is not done by this package yet: SetStatus refuses it.
+// Application statuses. The lifecycle is active ⇄ suspended, and either →
+// terminated, which is final: TerminateApp ends an app's life (its keys are
+// deleted at once and its purge scheduled), RequestDeletion purges it at
+// once, and Purge deletes what is left when the purge is due.
 const (
 	StatusActive     Status = "active"
 	StatusSuspended  Status = "suspended"
@@ -39,13 +40,15 @@ type App struct {
 	Status    Status
 	CreatedAt time.Time
 	Policy    Policy
+	// PurgeAt is when a terminated app's data is purged; zero otherwise.
+	PurgeAt time.Time
 }
 
 // AppUpdate names the fields UpdateApp changes; nil leaves one as it is.
 type AppUpdate struct {
 	Name   *string
 	Tags   *[]string
-	Policy *Policy // zero KeyLifetime or MaxTokenTTL: the default
+	Policy *Policy // zero KeyLifetime, MaxTokenTTL or Retention: the default
 }
 
 // randomAppID draws an SDKAppID uniformly from [MinAppID, MaxAppID].
@@ -66,8 +69,8 @@ func randomAppID() (uint32, error) {
 
 // CreateApp records a new active application with a random unused
 // SDKAppID, created at now, and its first signing key, and logs
-// OpAppCreate, all in one transaction. A zero KeyLifetime or MaxTokenTTL in
-// p means the default; tags may be nil. Invalid arguments are ErrInvalid.
+// OpAppCreate, all in one transaction. A zero KeyLifetime, MaxTokenTTL or
+// Retention in p means the default; tags may be nil. Invalid arguments are ErrInvalid.
 func (s *Store) CreateApp(ctx context.Context, name string, tags []string, p Policy, now time.Time) (App, error) {
 	var app App
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -109,11 +112,12 @@ func (s *Store) createApp(ctx context.Context, tx *sql.Tx, name string, tags []s
 		}
 		res, err := tx.ExecContext(ctx,
 			`INSERT INTO apps (sdk_app_id, name, tags, status, created_at,
-			                   key_lifetime_s, max_token_ttl_s, require_private_map_key, max_anchors, max_participants)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			                   key_lifetime_s, max_token_ttl_s, require_private_map_key, max_anchors, max_participants, retention_s)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			 ON CONFLICT (sdk_app_id) DO NOTHING`,
 			id, name, string(tagsJSON), string(app.Status), app.CreatedAt.Unix(),
-			seconds(p.KeyLifetime), seconds(p.MaxTokenTTL), p.RequirePrivateMapKey, p.MaxAnchors, p.MaxParticipants)
+			seconds(p.KeyLifetime), seconds(p.MaxTokenTTL), p.RequirePrivateMapKey, p.MaxAnchors, p.MaxParticipants,
+			seconds(p.Retention))
 		if err != nil {
 			return App{}, err
 		}
@@ -188,10 +192,11 @@ func (s *Store) UpdateApp(ctx context.Context, id uint32, u AppUpdate, now time.
 		}
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE apps SET name = ?, tags = ?, key_lifetime_s = ?, max_token_ttl_s = ?,
-			                 require_private_map_key = ?, max_anchors = ?, max_participants = ?
+			                 require_private_map_key = ?, max_anchors = ?, max_participants = ?, retention_s = ?
 			  WHERE sdk_app_id = ?`,
 			app.Name, string(tagsJSON), seconds(app.Policy.KeyLifetime), seconds(app.Policy.MaxTokenTTL),
-			app.Policy.RequirePrivateMapKey, app.Policy.MaxAnchors, app.Policy.MaxParticipants, id); err != nil {
+			app.Policy.RequirePrivateMapKey, app.Policy.MaxAnchors, app.Policy.MaxParticipants,
+			seconds(app.Policy.Retention), id); err != nil {
 			return err
 		}
 		if _, err := shortenKeys(ctx, tx, id, now); err != nil {
@@ -210,13 +215,13 @@ func (s *Store) UpdateApp(ctx context.Context, id uint32, u AppUpdate, now time.
 // suspended (OpAppSuspend; its users are refused at once) and suspended →
 // active (OpAppResume; a signing key is made if none is valid). Setting the
 // status it already has changes and logs nothing. StatusTerminated is
-// refused with ErrStatus (termination is not implemented yet); an unknown
-// status is ErrInvalid; no such app is ErrNotFound.
+// refused with ErrStatus: TerminateApp does that, with its purge; an
+// unknown status is ErrInvalid; no such app is ErrNotFound.
 func (s *Store) SetStatus(ctx context.Context, id uint32, status Status, now time.Time) (App, error) {
 	switch status {
 	case StatusActive, StatusSuspended:
 	case StatusTerminated:
-		return App{}, fmt.Errorf("store: set status: %w: termination is not supported yet", ErrStatus)
+		return App{}, fmt.Errorf("store: set status: %w: terminate with TerminateApp", ErrStatus)
 	default:
 		return App{}, fmt.Errorf("store: set status: %w: unknown status", ErrInvalid)
 	}
@@ -252,19 +257,24 @@ func (s *Store) SetStatus(ctx context.Context, id uint32, status Status, now tim
 	return app, nil
 }
 
-const appColumns = `sdk_app_id, name, tags, status, created_at,
-	key_lifetime_s, max_token_ttl_s, require_private_map_key, max_anchors, max_participants`
+// selectApps selects the apps (as a) with their pending purge (p), for scanApp.
+const selectApps = `SELECT a.sdk_app_id, a.name, a.tags, a.status, a.created_at,
+	a.key_lifetime_s, a.max_token_ttl_s, a.require_private_map_key, a.max_anchors, a.max_participants,
+	a.retention_s, p.due_at
+	FROM apps a LEFT JOIN purges p ON p.sdk_app_id = a.sdk_app_id`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanApp(r scanner) (App, error) {
 	var (
-		a                  App
-		tags               string
-		created, life, ttl int64
+		a                             App
+		tags                          string
+		created, life, ttl, retention int64
+		purge                         sql.NullInt64
 	)
 	if err := r.Scan(&a.SDKAppID, &a.Name, &tags, &a.Status, &created,
-		&life, &ttl, &a.Policy.RequirePrivateMapKey, &a.Policy.MaxAnchors, &a.Policy.MaxParticipants); err != nil {
+		&life, &ttl, &a.Policy.RequirePrivateMapKey, &a.Policy.MaxAnchors, &a.Policy.MaxParticipants,
+		&retention, &purge); err != nil {
 		return App{}, err
 	}
 	if err := json.Unmarshal([]byte(tags), &a.Tags); err != nil {
@@ -276,12 +286,16 @@ func scanApp(r scanner) (App, error) {
 	a.CreatedAt = unixTime(created)
 	a.Policy.KeyLifetime = time.Duration(life) * time.Second
 	a.Policy.MaxTokenTTL = time.Duration(ttl) * time.Second
+	a.Policy.Retention = time.Duration(retention) * time.Second
+	if purge.Valid {
+		a.PurgeAt = unixTime(purge.Int64)
+	}
 	return a, nil
 }
 
 // appByID reads application id through q, or returns ErrNotFound.
 func appByID(ctx context.Context, q querier, id uint32) (App, error) {
-	a, err := scanApp(q.QueryRowContext(ctx, `SELECT `+appColumns+` FROM apps WHERE sdk_app_id = ?`, id))
+	a, err := scanApp(q.QueryRowContext(ctx, selectApps+` WHERE a.sdk_app_id = ?`, id))
 	if err != nil {
 		return App{}, notFound("app", id, err)
 	}
@@ -298,7 +312,7 @@ func notFound(what string, id uint32, err error) error {
 
 // Apps returns every application, oldest first.
 func (s *Store) Apps(ctx context.Context) ([]App, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+appColumns+` FROM apps ORDER BY created_at, sdk_app_id`)
+	rows, err := s.db.QueryContext(ctx, selectApps+` ORDER BY a.created_at, a.sdk_app_id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: apps: %w", err)
 	}
@@ -330,7 +344,7 @@ func (s *Store) App(ctx context.Context, id uint32) (App, error) {
 // Names are not unique; the default application is found this way.
 func (s *Store) AppByName(ctx context.Context, name string) (App, error) {
 	a, err := scanApp(s.db.QueryRowContext(ctx,
-		`SELECT `+appColumns+` FROM apps WHERE name = ? ORDER BY created_at, sdk_app_id LIMIT 1`, name))
+		selectApps+` WHERE a.name = ? ORDER BY a.created_at, a.sdk_app_id LIMIT 1`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return App{}, fmt.Errorf("store: app by name: %w", ErrNotFound)
 	}
@@ -338,25 +352,6 @@ func (s *Store) AppByName(ctx context.Context, name string) (App, error) {
 		return App{}, fmt.Errorf("store: app by name: %w", err)
 	}
 	return a, nil
-}
-
-// DeleteApp deletes the application id and, by cascade, its keys and its
-// log, or returns ErrNotFound. The rows are overwritten in the database
-// file (secure_delete); call Checkpoint afterwards to purge them from the
-// WAL. Nothing is logged: the log goes with the app.
-func (s *Store) DeleteApp(ctx context.Context, id uint32) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM apps WHERE sdk_app_id = ?`, id)
-	if err != nil {
-		return fmt.Errorf("store: delete app %d: %w", id, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("store: delete app %d: %w", id, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("store: delete app %d: %w", id, ErrNotFound)
-	}
-	return nil
 }
 
 // unixTime is the UTC time of unix seconds s.

@@ -17,7 +17,8 @@ func TestApps(t *testing.T) {
 	if apps, err := s.Apps(ctx); err != nil || apps == nil || len(apps) != 0 {
 		t.Fatalf("empty store: %v, %v", apps, err)
 	}
-	p := Policy{KeyLifetime: time.Hour, MaxTokenTTL: 2 * time.Hour, RequirePrivateMapKey: true, MaxAnchors: 2, MaxParticipants: 50}
+	p := Policy{KeyLifetime: time.Hour, MaxTokenTTL: 2 * time.Hour, RequirePrivateMapKey: true, MaxAnchors: 2, MaxParticipants: 50,
+		Retention: 2 * 24 * time.Hour}
 	x, err := s.CreateApp(ctx, "x", []string{"prod", "eu"}, p, testNow.Add(time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +103,10 @@ func TestAppValidation(t *testing.T) {
 		{"negative anchors", "a", nil, Policy{MaxAnchors: -1}},
 		{"huge participants", "a", nil, Policy{MaxParticipants: MaxLimit + 1}},
 		{"anchors above participants", "a", nil, Policy{MaxAnchors: 3, MaxParticipants: 2}},
+		{"retention under an hour", "a", nil, Policy{Retention: time.Hour - time.Second}},
+		{"retention over 7 days", "a", nil, Policy{Retention: MaxRetention + time.Second}},
+		{"retention fraction", "a", nil, Policy{Retention: 2*time.Hour + time.Millisecond}},
+		{"negative retention", "a", nil, Policy{Retention: -time.Hour}},
 	} {
 		if _, err := s.CreateApp(ctx, tc.app, tc.tags, tc.p, testNow); !errors.Is(err, ErrInvalid) {
 			t.Errorf("CreateApp, %s: err = %v, want ErrInvalid", tc.name, err)
@@ -167,7 +172,7 @@ func TestUpdateApp(t *testing.T) {
 	// A shorter key lifetime cuts the current key's window to one new
 	// lifetime from now; the next maintenance run renews ahead of it.
 	now := testNow.Add(time.Hour)
-	p := Policy{KeyLifetime: time.Hour, MaxTokenTTL: 30 * time.Minute}
+	p := Policy{KeyLifetime: time.Hour, MaxTokenTTL: 30 * time.Minute, Retention: 3 * time.Hour}
 	got, err = s.UpdateApp(ctx, a.SDKAppID, AppUpdate{Policy: &p}, now)
 	if err != nil || got.Policy != p {
 		t.Fatalf("policy: %+v, %v", got, err)
@@ -233,9 +238,8 @@ func TestSetStatus(t *testing.T) {
 	if _, err := s.SetStatus(ctx, 42, StatusSuspended, later); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown app: err = %v, want ErrNotFound", err)
 	}
-	// A terminated app (set by hand: termination is not implemented) can be
-	// neither resumed nor changed, and admits no one.
-	if _, err := s.db.ExecContext(ctx, `UPDATE apps SET status = 'terminated' WHERE sdk_app_id = ?`, a.SDKAppID); err != nil {
+	// A terminated app can be neither resumed nor changed, and admits no one.
+	if _, err := s.TerminateApp(ctx, a.SDKAppID, later); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.SetStatus(ctx, a.SDKAppID, StatusActive, later); !errors.Is(err, ErrStatus) {

@@ -39,7 +39,7 @@ type Info struct {
 
 // Bootstrap prepares the data dir dir and opens its store:
 //   - creates dir (mode 0700) if missing;
-//   - opens dir/lethe.db (created 0600 if missing) and migrates it;
+//   - opens dir/lethe.db (created 0600 if missing) with opts and migrates it;
 //   - creates dir/admin.key (mode 0600: 32 random bytes as unpadded base64url
 //     and a newline) if missing, and refuses an existing one that group or
 //     others may read (ErrUnsafeFile);
@@ -50,7 +50,7 @@ type Info struct {
 //
 // Called again on the same dir at the same now it changes nothing. Neither
 // errors nor Info carry the admin key or any secret.
-func Bootstrap(ctx context.Context, dir string, now time.Time) (*Store, Info, error) {
+func Bootstrap(ctx context.Context, dir string, now time.Time, opts ...Option) (*Store, Info, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, Info{}, fmt.Errorf("store: bootstrap: %w", err)
@@ -76,7 +76,7 @@ func Bootstrap(ctx context.Context, dir string, now time.Time) (*Store, Info, er
 	if err := ensureAdminKey(info.AdminKeyPath); err != nil {
 		return nil, Info{}, err
 	}
-	s, err := Open(ctx, info.DBPath)
+	s, err := Open(ctx, info.DBPath, opts...)
 	if err != nil {
 		return nil, Info{}, err
 	}

@@ -20,11 +20,25 @@
 // in its own transaction, and AppendLog takes the operations done outside
 // the store (key fetches, token minting, room actions).
 //
+// Lifecycle and retention. An app is active or suspended until
+// TerminateApp, which in one transaction makes it terminated (final),
+// deletes its keys (its tokens are refused at once) and schedules its
+// purge at termination + its retention (at most, and by default, 7 days;
+// shorter per app in its Policy or server-wide with WithRetention). The
+// pending purge (SDKAppID and deadline only) is a row of its own, committed
+// with the termination; a later call can only bring it earlier.
+// RequestDeletion purges at once. Purge deletes the app row, its keys and
+// its log together with the pending purge in one transaction, so a crash
+// leaves either all or none of it; the sweeper (internal/retention) calls
+// it when due, at start-up and periodically. Triggers in the schema refuse
+// a deadline moved later, a terminated app revived or given a key, and a
+// pending purge dropped while its app remains.
+//
 // Deletion. The database is opened with secure_delete on every pooled
 // connection, so deleted rows are overwritten rather than left in free
-// pages, and in WAL mode; Checkpoint folds the WAL back into the file and
-// truncates it, so purged rows do not linger there either. Deleting an app
-// cascades to its keys and its log. The schema is versioned with PRAGMA
+// pages, with temp_store in memory (no temporary files), and in WAL mode;
+// Checkpoint folds the WAL back into the file and truncates it, so purged
+// rows do not linger there either. The schema is versioned with PRAGMA
 // user_version and migrated on Open.
 //
 // Bootstrap lays out a data dir on first start (the database, an admin key

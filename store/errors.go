@@ -13,6 +13,8 @@ var (
 	// ErrStatus: the application's service status forbids the change asked
 	// for (for example a status transition the store does not allow).
 	ErrStatus = errors.New("store: not allowed in the application's status")
+	// ErrNotDue: the application's purge is scheduled later than the time given.
+	ErrNotDue = errors.New("store: purge not due yet")
 	// ErrSchemaTooNew: the database was written by a newer Lethe.
 	ErrSchemaTooNew = errors.New("store: database schema is newer than this binary")
 	// ErrBusy: a WAL checkpoint could not complete because of readers.

@@ -24,6 +24,13 @@ const (
 	OpKeyImport  Operation = "key.import"  // AddKey: a key made elsewhere
 	OpKeyCreate  Operation = "key.create"  // automatic, by MaintainKeys
 	OpKeyDestroy Operation = "key.destroy" // automatic, by MaintainKeys
+	// OpAppTerminate: active or suspended → terminated; keys deleted, purge
+	// scheduled. Logged again only if a later call brings the purge earlier.
+	OpAppTerminate Operation = "app.terminate"
+	// OpAppDeleteRequest: deletion on request; the purge follows at once and
+	// takes this entry with it. There is no "app.purge" entry: a purge
+	// deletes the log it would go in.
+	OpAppDeleteRequest Operation = "app.delete-request"
 )
 
 // Operations a caller (the admin API) logs with AppendLog.
@@ -55,7 +62,8 @@ func (op Operation) Logged() bool {
 func (op Operation) kind() (known, byStore bool) {
 	switch op {
 	case OpAppCreate, OpAppUpdate, OpAppSuspend, OpAppResume,
-		OpKeyRotate, OpKeyRevoke, OpKeyImport, OpKeyCreate, OpKeyDestroy:
+		OpKeyRotate, OpKeyRevoke, OpKeyImport, OpKeyCreate, OpKeyDestroy,
+		OpAppTerminate, OpAppDeleteRequest:
 		return true, true
 	case OpAppGet, OpKeyList, OpKeyFetch, OpUserSigMint, OpRoomList,
 		OpRoomDismiss, OpUserRemove, OpUserBlock, OpUserUnblock, OpLogRead:

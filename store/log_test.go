@@ -171,7 +171,8 @@ func TestLogHoldsOnlyPermittedFields(t *testing.T) {
 
 func TestOperations(t *testing.T) {
 	t.Parallel()
-	store := []Operation{OpAppCreate, OpAppUpdate, OpAppSuspend, OpAppResume, OpKeyRotate, OpKeyRevoke, OpKeyImport, OpKeyCreate, OpKeyDestroy}
+	store := []Operation{OpAppCreate, OpAppUpdate, OpAppSuspend, OpAppResume, OpKeyRotate, OpKeyRevoke, OpKeyImport, OpKeyCreate, OpKeyDestroy,
+		OpAppTerminate, OpAppDeleteRequest}
 	caller := []Operation{OpAppGet, OpKeyList, OpKeyFetch, OpUserSigMint, OpRoomList, OpRoomDismiss, OpUserRemove, OpUserBlock, OpUserUnblock, OpLogRead}
 	for _, op := range store {
 		if !op.Valid() || !op.Logged() {
@@ -183,7 +184,7 @@ func TestOperations(t *testing.T) {
 			t.Errorf("%s: valid %v, logged by the store %v", op, op.Valid(), op.Logged())
 		}
 	}
-	for _, op := range []Operation{"", "APP.CREATE", "app.create ", "app.delete", "x"} {
+	for _, op := range []Operation{"", "APP.CREATE", "app.create ", "app.delete", "app.purge", "x"} {
 		if op.Valid() {
 			t.Errorf("%q is valid", op)
 		}

@@ -48,13 +48,16 @@ func TestMigrateFromV1(t *testing.T) {
 		`INSERT INTO apps VALUES (1400000001, 'default', '[]', 'active', ?)`,
 		`INSERT INTO apps VALUES (1400000002, 'tagged', '["a","b"]', 'active', ?)`,
 		`INSERT INTO apps VALUES (1400000003, 'odd', '[]', 'paused', ?)`,
+		`INSERT INTO apps VALUES (1400000004, 'ended', '[]', 'terminated', ?)`,
 		`INSERT INTO keys VALUES (1400000001, 'legacy', ?, ?, 0)`,
+		`INSERT INTO keys VALUES (1400000004, 'ended', ?, ?, 0)`,
 		`INSERT INTO keys VALUES (1400000002, 'finite', ?, ?, ?)`,
 		`INSERT INTO keys VALUES (1400000002, 'backwards', ?, ?, ?)`,
 	}
 	args := [][]any{nil,
-		{created.Unix()}, {created.Unix()}, {created.Unix()},
+		{created.Unix()}, {created.Unix()}, {created.Unix()}, {created.Unix()},
 		{legacy, created.Unix()},
+		{bytes.Repeat([]byte{'e'}, 32), created.Unix()},
 		{bytes.Repeat([]byte{'f'}, 32), testNow.Add(-time.Hour).Unix(), testNow.Add(time.Hour).Unix()},
 		{bytes.Repeat([]byte{'b'}, 32), testNow.Unix(), testNow.Add(-time.Hour).Unix()},
 	}
@@ -73,11 +76,11 @@ func TestMigrateFromV1(t *testing.T) {
 	}
 	defer func() { _ = s.Close() }()
 	var v int
-	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v != SchemaVersion() || v != 2 {
-		t.Fatalf("user_version %d (%v), want 2", v, err)
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v != SchemaVersion() || v != 3 {
+		t.Fatalf("user_version %d (%v), want 3", v, err)
 	}
 	apps, err := s.Apps(ctx)
-	if err != nil || len(apps) != 3 {
+	if err != nil || len(apps) != 4 {
 		t.Fatalf("apps: %+v, %v", apps, err)
 	}
 	for _, a := range apps {
@@ -90,6 +93,17 @@ func TestMigrateFromV1(t *testing.T) {
 	}
 	if apps[2].Status != StatusSuspended {
 		t.Errorf("unknown v1 status became %q, want suspended", apps[2].Status)
+	}
+	// A v1 app marked terminated, whose termination time is unknown, is
+	// due for purging at once and has lost its keys.
+	if a := apps[3]; a.Status != StatusTerminated || a.PurgeAt.IsZero() || time.Since(a.PurgeAt) < 0 || time.Since(a.PurgeAt) > time.Minute {
+		t.Errorf("terminated v1 app %+v, want a purge due now", a)
+	}
+	if keys, err := s.Keys(ctx, 1400000004, testNow); err != nil || len(keys) != 0 {
+		t.Errorf("keys of the terminated v1 app: %+v, %v", keys, err)
+	}
+	if p, err := s.PendingPurges(ctx); err != nil || len(p) != 1 || p[0].SDKAppID != 1400000004 {
+		t.Errorf("pending purges %+v, %v", p, err)
 	}
 
 	// The open-ended v1 key keeps signing (and verifying its tokens) until
@@ -141,7 +155,7 @@ func TestMigrateFromV1(t *testing.T) {
 	if err := s.db.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
 		t.Fatalf("foreign_keys = %d after migration (%v)", fk, err)
 	}
-	if err := s.DeleteApp(ctx, 1400000002); err != nil {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM apps WHERE sdk_app_id = 1400000002`); err != nil {
 		t.Fatal(err)
 	}
 	var n int
@@ -155,13 +169,13 @@ func TestMigrateFromV1(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Reopening a v2 database changes nothing.
+	// Reopening a migrated database changes nothing.
 	s2, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = s2.Close() }()
-	if apps, err := s2.Apps(ctx); err != nil || len(apps) != 2 {
+	if apps, err := s2.Apps(ctx); err != nil || len(apps) != 3 {
 		t.Errorf("after reopening: %d apps, %v", len(apps), err)
 	}
 	if _, err := s2.Ring(ctx, 1400000003); !errors.Is(err, auth.ErrUnknownApp) {

@@ -16,6 +16,15 @@ const (
 
 	// MaxLimit bounds MaxAnchors and MaxParticipants.
 	MaxLimit = 1_000_000
+
+	// MaxRetention is the promise: an application's data (its row, keys
+	// and log) is purged at most this long after its termination. It is
+	// also the default. MinRetention is the shortest retention an app or
+	// the server may ask for; it is not below retention.MaxInterval, so
+	// the sweeper always sees a purge before it falls due.
+	DefaultRetention = 7 * 24 * time.Hour
+	MaxRetention     = 7 * 24 * time.Hour
+	MinRetention     = time.Hour
 )
 
 // MaintainEvery is the longest period between two MaintainKeys runs that
@@ -36,20 +45,28 @@ type Policy struct {
 	RequirePrivateMapKey bool
 	// MaxAnchors and MaxParticipants limit one room; 0 is unlimited.
 	MaxAnchors, MaxParticipants int
+	// Retention is how long after termination the app's data is kept
+	// before it is purged: MinRetention .. MaxRetention, whole seconds. A
+	// server-wide cap (WithRetention) may shorten it further.
+	Retention time.Duration
 }
 
 // DefaultPolicy is the policy of a new application unless told otherwise.
 func DefaultPolicy() Policy {
-	return Policy{KeyLifetime: DefaultKeyLifetime, MaxTokenTTL: DefaultMaxTokenTTL}
+	return Policy{KeyLifetime: DefaultKeyLifetime, MaxTokenTTL: DefaultMaxTokenTTL, Retention: DefaultRetention}
 }
 
-// withDefaults fills a zero KeyLifetime or MaxTokenTTL with its default.
+// withDefaults fills a zero KeyLifetime, MaxTokenTTL or Retention with its
+// default.
 func (p Policy) withDefaults() Policy {
 	if p.KeyLifetime == 0 {
 		p.KeyLifetime = DefaultKeyLifetime
 	}
 	if p.MaxTokenTTL == 0 {
 		p.MaxTokenTTL = DefaultMaxTokenTTL
+	}
+	if p.Retention == 0 {
+		p.Retention = DefaultRetention
 	}
 	return p
 }
@@ -61,6 +78,8 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("%w: key lifetime must be whole seconds in %v..%v", ErrInvalid, MinKeyLifetime, MaxKeyLifetime)
 	case p.MaxTokenTTL <= 0 || p.MaxTokenTTL > MaxMaxTokenTTL || p.MaxTokenTTL%time.Second != 0:
 		return fmt.Errorf("%w: max token TTL must be whole seconds in 1s..%v", ErrInvalid, MaxMaxTokenTTL)
+	case !validRetention(p.Retention):
+		return fmt.Errorf("%w: retention must be whole seconds in %v..%v", ErrInvalid, MinRetention, MaxRetention)
 	case p.MaxAnchors < 0 || p.MaxAnchors > MaxLimit:
 		return fmt.Errorf("%w: max anchors must be 0 (unlimited) .. %d", ErrInvalid, MaxLimit)
 	case p.MaxParticipants < 0 || p.MaxParticipants > MaxLimit:
@@ -80,3 +99,8 @@ func renewMargin(keyLifetime time.Duration) time.Duration {
 // keyLeeway is added to NotAfter + MaxTokenTTL before a key is destroyed,
 // to cover the verifier's clock leeway.
 const keyLeeway = time.Minute
+
+// validRetention reports whether d is whole seconds in MinRetention..MaxRetention.
+func validRetention(d time.Duration) bool {
+	return d >= MinRetention && d <= MaxRetention && d%time.Second == 0
+}

@@ -20,6 +20,38 @@ type Store struct {
 	db *sql.DB
 	// newAppID draws a candidate SDKAppID; tests replace it.
 	newAppID func() (uint32, error)
+	// retention caps every application's retention (WithRetention).
+	retention time.Duration
+	// hook, if set (by tests only), is called at the named points of the
+	// lifecycle transactions, so that a test can kill the process there.
+	hook func(point string)
+}
+
+// Option configures a Store at Open.
+type Option func(*Store) error
+
+// WithRetention caps the retention of every application at d
+// (MinRetention..MaxRetention, whole seconds): a terminated application is
+// purged at most d after its termination, sooner if its own policy says
+// so. Without it the cap is MaxRetention.
+func WithRetention(d time.Duration) Option {
+	return func(s *Store) error {
+		if !validRetention(d) {
+			return fmt.Errorf("%w: retention must be whole seconds in %v..%v", ErrInvalid, MinRetention, MaxRetention)
+		}
+		s.retention = d
+		return nil
+	}
+}
+
+// RetentionCap is the server-wide cap on retention (see WithRetention).
+func (s *Store) RetentionCap() time.Duration { return s.retention }
+
+// at calls the test hook, if any, at point.
+func (s *Store) at(point string) {
+	if s.hook != nil {
+		s.hook(point)
+	}
 }
 
 // dsn returns the driver name for the file at the absolute path. The
@@ -27,13 +59,15 @@ type Store struct {
 // connection, so none of them can be missing on a connection that
 // database/sql opens later. Write transactions begin IMMEDIATE, so that two
 // writers wait for each other (busy_timeout) instead of failing when a reader
-// upgrades its lock.
+// upgrades its lock. Temporary tables and indices (sorts) stay in memory,
+// so SQLite writes no temporary file.
 func dsn(path string) string {
 	pragmas := []string{
 		"busy_timeout(5000)",
 		"journal_mode(WAL)",
 		"secure_delete(ON)",
 		"foreign_keys(ON)",
+		"temp_store(MEMORY)",
 	}
 	// SQLite decodes file: URIs: escape what would end or alter the path.
 	esc := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
@@ -51,7 +85,13 @@ func dsn(path string) string {
 // Open opens (creating if missing, with mode 0600) the database file at path
 // and migrates its schema to the current version. The file's directory must
 // exist.
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	s := &Store{newAppID: randomAppID, retention: MaxRetention}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, fmt.Errorf("store: open: %w", err)
+		}
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
@@ -72,7 +112,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
-	s := &Store{db: db, newAppID: randomAppID}
+	s.db = db
 	if err := s.migrate(ctx); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -183,6 +223,43 @@ func migrations() [][]string {
 				operation  TEXT NOT NULL
 			)`,
 			`CREATE INDEX app_log_by_app ON app_log (sdk_app_id, id)`,
+		},
+		{ // 3: termination and retention: per-app retention, pending purges, lifecycle rules
+			`ALTER TABLE apps ADD COLUMN retention_s INTEGER NOT NULL DEFAULT 604800
+			 CHECK (retention_s BETWEEN 3600 AND 604800)`,
+			// A pending purge: which app, and by when its data must be gone.
+			// Nothing else. Committed with the termination; deleted only
+			// with the app itself, in the purge's transaction.
+			`CREATE TABLE purges (
+				sdk_app_id INTEGER PRIMARY KEY REFERENCES apps ON DELETE CASCADE,
+				due_at     INTEGER NOT NULL
+			)`,
+			// Before v3 nothing terminated an app, but a v1 status could say
+			// so: such an app's time is unknown, so it is due at once.
+			`INSERT INTO purges (sdk_app_id, due_at)
+			 SELECT sdk_app_id, unixepoch() FROM apps WHERE status = 'terminated'`,
+			`DELETE FROM keys WHERE sdk_app_id IN (SELECT sdk_app_id FROM apps WHERE status = 'terminated')`,
+			// The lifecycle rules, enforced by the schema itself.
+			`CREATE TRIGGER purge_never_later BEFORE UPDATE OF due_at ON purges
+			 WHEN NEW.due_at > OLD.due_at
+			 BEGIN SELECT RAISE(ABORT, 'a purge deadline never moves later'); END`,
+			`CREATE TRIGGER purge_keeps_app BEFORE UPDATE OF sdk_app_id ON purges
+			 BEGIN SELECT RAISE(ABORT, 'a pending purge cannot change application'); END`,
+			`CREATE TRIGGER purge_goes_with_app BEFORE DELETE ON purges
+			 WHEN EXISTS (SELECT 1 FROM apps WHERE sdk_app_id = OLD.sdk_app_id)
+			 BEGIN SELECT RAISE(ABORT, 'a pending purge goes only with its application'); END`,
+			`CREATE TRIGGER terminated_is_final BEFORE UPDATE OF status ON apps
+			 WHEN OLD.status = 'terminated' AND NEW.status <> 'terminated'
+			 BEGIN SELECT RAISE(ABORT, 'a terminated application stays terminated'); END`,
+			`CREATE TRIGGER terminated_has_purge BEFORE UPDATE OF status ON apps
+			 WHEN NEW.status = 'terminated' AND NOT EXISTS (SELECT 1 FROM purges WHERE sdk_app_id = NEW.sdk_app_id)
+			 BEGIN SELECT RAISE(ABORT, 'termination without a scheduled purge'); END`,
+			`CREATE TRIGGER terminated_not_created BEFORE INSERT ON apps
+			 WHEN NEW.status = 'terminated'
+			 BEGIN SELECT RAISE(ABORT, 'an application is not created terminated'); END`,
+			`CREATE TRIGGER terminated_has_no_keys BEFORE INSERT ON keys
+			 WHEN (SELECT status FROM apps WHERE sdk_app_id = NEW.sdk_app_id) = 'terminated'
+			 BEGIN SELECT RAISE(ABORT, 'a terminated application has no keys'); END`,
 		},
 	}
 }

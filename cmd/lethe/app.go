@@ -32,6 +32,9 @@ func appSubcommands() []appSubcommand {
 		{"update", "APP [--name NAME] [--tag T]... [--clear-tags] [policy flags]", "change name, tags or policy", appUpdate},
 		{"suspend", "APP", "suspend an application: its users are refused at once", appStatus("suspend")},
 		{"resume", "APP", "resume a suspended application", appStatus("resume")},
+		{"terminate", "APP --yes", "terminate an application for good: keys deleted now, data purged after its retention", appTerminate},
+		{"delete", "APP --yes", "delete an application and all its data now (deletion on request)", appDelete},
+		{"retention", "", "list pending purges and how overdue the oldest is", appRetention},
 		{"log", "APP [--limit N]", "show the application log, newest first", appLog},
 		{"keys", "APP", "list the key ring (no secrets)", appKeys},
 		{"rotate", "APP", "make a new signing key now", appRotate},
@@ -292,6 +295,7 @@ type (
 		RequirePrivateMapKey   bool  `json:"requirePrivateMapKey"`
 		MaxAnchorsPerRoom      int   `json:"maxAnchorsPerRoom"`
 		MaxParticipantsPerRoom int   `json:"maxParticipantsPerRoom"`
+		RetentionSeconds       int64 `json:"retentionSeconds"`
 	}
 	appWire struct {
 		SDKAppID  uint32        `json:"sdkAppId"`
@@ -300,6 +304,7 @@ type (
 		Status    string        `json:"status"`
 		CreatedAt time.Time     `json:"createdAt"`
 		Policy    appPolicyWire `json:"policy"`
+		PurgeAt   *time.Time    `json:"purgeAt"`
 	}
 	appKeyWire struct {
 		KID          string    `json:"kid"`
@@ -343,6 +348,10 @@ func printApp(w io.Writer, a *appWire) {
 	fmt.Fprintf(w, "require privateMapKey\t%t\n", a.Policy.RequirePrivateMapKey)
 	fmt.Fprintf(w, "max anchors per room\t%s\n", limit(a.Policy.MaxAnchorsPerRoom))
 	fmt.Fprintf(w, "max participants per room\t%s\n", limit(a.Policy.MaxParticipantsPerRoom))
+	fmt.Fprintf(w, "retention after termination\t%s\n", time.Duration(a.Policy.RetentionSeconds)*time.Second)
+	if a.PurgeAt != nil {
+		fmt.Fprintf(w, "purge at\t%s\n", a.PurgeAt.Format(timeLayout))
+	}
 }
 
 func appList(c *appClient, args []string) error {
@@ -366,6 +375,7 @@ func (s *appStrings) Set(v string) error { *s = append(*s, v); return nil }
 // policyFlags are the policy flags of create and update.
 type policyFlags struct {
 	keyLifetime, maxTokenTTL    time.Duration
+	retention                   time.Duration
 	requirePMK                  bool
 	maxAnchors, maxParticipants int
 	fs                          *flag.FlagSet
@@ -378,6 +388,7 @@ func newPolicyFlags(fs *flag.FlagSet) *policyFlags {
 	fs.BoolVar(&p.requirePMK, "require-private-map-key", false, "every entry needs a room binding with privilege bits")
 	fs.IntVar(&p.maxAnchors, "max-anchors", 0, "anchors per room (0: unlimited)")
 	fs.IntVar(&p.maxParticipants, "max-participants", 0, "participants per room (0: unlimited)")
+	fs.DurationVar(&p.retention, "retention", 7*24*time.Hour, "how long after termination the app's data is kept (1h..168h)")
 	return p
 }
 
@@ -400,6 +411,9 @@ func (p *policyFlags) patch() (map[string]any, error) {
 			m["maxAnchorsPerRoom"] = p.maxAnchors
 		case "max-participants":
 			m["maxParticipantsPerRoom"] = p.maxParticipants
+		case "retention":
+			m["retentionSeconds"] = int64(p.retention / time.Second)
+			err = errors.Join(err, checkWholeSeconds(f.Name, p.retention))
 		}
 	})
 	if err != nil || len(m) == 0 {
@@ -508,6 +522,73 @@ func appStatus(action string) func(c *appClient, args []string) error {
 		}
 		return show(c, "POST", path, nil, printApp, "")
 	}
+}
+
+// appIrreversible parses APP and the --yes an irreversible subcommand
+// requires, and returns the API path of action.
+func appIrreversible(c *appClient, args []string, action, warning string) (string, error) {
+	fs := c.flags()
+	yes := fs.Bool("yes", false, "confirm: "+warning)
+	var id string
+	if err := c.parse(fs, args, "APP --yes", &id); err != nil {
+		return "", err
+	}
+	path, err := appPath(id, "/"+action)
+	if err != nil {
+		return "", err
+	}
+	if !*yes {
+		return "", fmt.Errorf("%s cannot be undone: %s; add --yes", action, warning)
+	}
+	return path, nil
+}
+
+func appTerminate(c *appClient, args []string) error {
+	path, err := appIrreversible(c, args, "terminate",
+		"the application stops for good, its keys are deleted now and its data is purged after its retention")
+	if err != nil {
+		return err
+	}
+	return show(c, "POST", path, nil, printApp, "")
+}
+
+func appDelete(c *appClient, args []string) error {
+	path, err := appIrreversible(c, args, "delete", "the application, its keys and its log are deleted now")
+	if err != nil {
+		return err
+	}
+	return show(c, "POST", path, nil, func(w io.Writer, r *struct{ Deleted, Checkpointed bool }) {
+		if r.Checkpointed {
+			fmt.Fprintln(w, "deleted")
+			return
+		}
+		fmt.Fprintln(w, "deleted (the database files are cleared at the next sweep)")
+	}, "")
+}
+
+func appRetention(c *appClient, args []string) error {
+	if err := c.parse(c.flags(), args, ""); err != nil {
+		return err
+	}
+	type reply struct {
+		RetentionCapSeconds int64 `json:"retentionCapSeconds"`
+		Pending             []struct {
+			SDKAppID uint32    `json:"sdkAppId"`
+			DueAt    time.Time `json:"dueAt"`
+		} `json:"pending"`
+		OldestOverdueSeconds int64 `json:"oldestOverdueSeconds"`
+	}
+	return show(c, "GET", "/v1/admin/retention", nil, func(w io.Writer, r *reply) {
+		fmt.Fprintf(w, "retention cap\t%s\n", time.Duration(r.RetentionCapSeconds)*time.Second)
+		fmt.Fprintf(w, "oldest overdue\t%s\n", time.Duration(r.OldestOverdueSeconds)*time.Second)
+		fmt.Fprintf(w, "pending purges\t%d\n", len(r.Pending))
+		if len(r.Pending) > 0 {
+			fmt.Fprintln(w, "\nSDKAPPID\tPURGE AT")
+			for _, p := range r.Pending {
+				fmt.Fprintf(w, "%d\t%s\n", p.SDKAppID, p.DueAt.Format(timeLayout))
+			}
+		}
+	}, "")
 }
 
 func appLog(c *appClient, args []string) error {

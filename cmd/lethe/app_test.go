@@ -333,6 +333,11 @@ func TestAppCommandErrors(t *testing.T) {
 		{"bad privilege", []string{"usersig", id, "--user", "a", "--room", "1", "--privileges", "fly"}, "unknown privilege"},
 		{"privileges over 255", []string{"usersig", id, "--user", "a", "--room", "1", "--privileges", "256"}, "0..255"},
 		{"unknown flag", []string{"list", "--verbose"}, "flag provided but not defined"},
+		{"terminate without --yes", []string{"terminate", id}, "add --yes"},
+		{"delete without --yes", []string{"delete", id}, "add --yes"},
+		{"delete bad APP", []string{"delete", "01", "--yes"}, "SDKAppID"},
+		{"retention too short", []string{"update", id, "--retention", "30m"}, "invalid_field"},
+		{"retention fraction", []string{"update", id, "--retention", "1h30m0.5s"}, "whole seconds"},
 	} {
 		out, errs, err := e.run(tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -341,6 +346,87 @@ func TestAppCommandErrors(t *testing.T) {
 		key := strings.TrimSpace(string(adminKey))
 		if strings.Contains(out+errs, key) || (err != nil && strings.Contains(err.Error(), key)) {
 			t.Errorf("%s: the admin key was printed", tc.name)
+		}
+	}
+}
+
+func TestAppCommandLifecycle(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t)
+	var a struct {
+		SDKAppID uint32 `json:"sdkAppId"`
+		Policy   struct {
+			RetentionSeconds int64 `json:"retentionSeconds"`
+		} `json:"policy"`
+	}
+	e.okJSON(&a, "create", "--name", "CANARY-CLI-TERMINATED", "--retention", "2h")
+	if a.Policy.RetentionSeconds != 7200 {
+		t.Fatalf("create --retention 2h: %+v", a)
+	}
+	id := strconv.FormatUint(uint64(a.SDKAppID), 10)
+	if out := e.ok("get", id); !strings.Contains(out, "retention after termination") || !strings.Contains(out, "2h0m0s") {
+		t.Errorf("get:\n%s", out)
+	}
+	if _, _, err := e.run("terminate", id); err == nil || !strings.Contains(err.Error(), "--yes") {
+		t.Errorf("terminate without --yes: %v", err)
+	}
+	if got, err := e.store.App(context.Background(), a.SDKAppID); err != nil || got.Status != store.StatusActive {
+		t.Fatalf("terminated without --yes: %+v, %v", got, err)
+	}
+	out := e.ok("terminate", id, "--yes")
+	if !strings.Contains(out, "terminated") || !strings.Contains(out, "purge at") {
+		t.Errorf("terminate:\n%s", out)
+	}
+	if _, _, err := e.run("usersig", id, "--user", "alice"); err == nil || !strings.Contains(err.Error(), "app_not_active") {
+		t.Errorf("usersig after termination: %v", err)
+	}
+	if out := e.ok("keys", id); strings.Count(out, "\n") != 1 {
+		t.Errorf("keys after termination:\n%s", out)
+	}
+	out = e.ok("retention")
+	for _, want := range []string{"retention cap", "168h0m0s", "oldest overdue", "0s", id} {
+		if !strings.Contains(out, want) {
+			t.Errorf("retention lacks %q:\n%s", want, out)
+		}
+	}
+
+	var b struct{ SDKAppID uint32 }
+	e.okJSON(&b, "create", "--name", "CANARY-CLI-DELETED", "--tag", "CANARY-CLI-TAG")
+	del := strconv.FormatUint(uint64(b.SDKAppID), 10)
+	e.ok("current-key", del) // a secret handed out, and logged
+	if out := e.ok("delete", del, "--yes"); strings.TrimSpace(out) != "deleted" {
+		t.Errorf("delete: %q", out)
+	}
+	if _, _, err := e.run("get", del); err == nil || !strings.Contains(err.Error(), "app_not_found") {
+		t.Errorf("get after delete: %v", err)
+	}
+	if _, _, err := e.run("delete", del, "--yes"); err == nil || !strings.Contains(err.Error(), "app_not_found") {
+		t.Errorf("delete twice: %v", err)
+	}
+	var rr struct {
+		Pending []struct {
+			SDKAppID uint32 `json:"sdkAppId"`
+		} `json:"pending"`
+	}
+	e.okJSON(&rr, "retention")
+	if len(rr.Pending) != 1 || rr.Pending[0].SDKAppID != a.SDKAppID {
+		t.Errorf("retention --json: %+v", rr)
+	}
+	// Deleted on request: nothing of it is left in the database files.
+	var raw []byte
+	for _, f := range []string{e.info.DBPath, e.info.DBPath + "-wal", e.info.DBPath + "-shm"} {
+		b, err := os.ReadFile(f)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		raw = append(raw, b...)
+	}
+	if !bytes.Contains(raw, []byte("CANARY-CLI-TERMINATED")) {
+		t.Error("the terminated app's name is not in the files: the check below proves nothing")
+	}
+	for _, c := range []string{"CANARY-CLI-DELETED", "CANARY-CLI-TAG"} {
+		if bytes.Contains(raw, []byte(c)) {
+			t.Errorf("%s still in the database files after the deletion", c)
 		}
 	}
 }
