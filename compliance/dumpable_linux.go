@@ -95,10 +95,15 @@ func Dumpable(pid int) (bool, error) {
 	}
 	ch := make(chan result, 1)
 	go func() {
-		// No UnlockOSThread: this thread's credentials are changed for
-		// good, so the runtime must destroy it when the goroutine ends.
+		// Unlocked only if probeDumpable put the thread's credentials back
+		// as they were; otherwise the runtime destroys the thread when the
+		// goroutine ends. That matters: a child started with Pdeathsig
+		// from this thread (the media workers) is killed when it ends.
 		runtime.LockOSThread()
-		d, err := probeDumpable(pid, t)
+		d, restored, err := probeDumpable(pid, t)
+		if restored {
+			runtime.UnlockOSThread()
+		}
 		ch <- result{d, err}
 	}()
 	r := <-ch
@@ -138,70 +143,82 @@ func parseTargetCreds(status []byte) (targetCreds, error) {
 	return t, nil
 }
 
-// probeDumpable runs on a locked, throw-away thread.
-func probeDumpable(pid int, t targetCreds) (bool, error) {
+// probeDumpable runs on a locked thread. restored reports that the
+// thread's credentials are as they were on entry, so that it may go back to
+// the scheduler: true when it did not have to take pid's ids (the same
+// user: the only change was CAP_SYS_PTRACE in the effective set, which is
+// raised again and read back).
+func probeDumpable(pid int, t targetCreds) (dumpable, restored bool, err error) {
 	// Control: with the caller's own credentials the access must work, or
 	// a refusal later would say nothing about dumpability.
 	if err := ptraceRead(pid); err != nil {
 		if errors.Is(err, unix.EPERM) {
-			return false, fmt.Errorf("dumpable: ptrace read access to pid %d is refused even with our own credentials: %w", pid, ErrCannotTell)
+			return false, true, fmt.Errorf("dumpable: ptrace read access to pid %d is refused even with our own credentials: %w", pid, ErrCannotTell)
 		}
-		return false, fmt.Errorf("dumpable: %w", err)
+		return false, true, fmt.Errorf("dumpable: %w", err)
 	}
 
 	ruid, _, _ := unix.Getresuid()
 	rgid, _, _ := unix.Getresgid()
-	if ruid != t.uid || rgid != t.gid {
+	sameIDs := ruid == t.uid && rgid == t.gid
+	if !sameIDs {
 		if unix.Geteuid() != 0 {
-			return false, fmt.Errorf("dumpable: pid %d runs as uid %d gid %d; we are not root and not that user: %w", pid, t.uid, t.gid, ErrCannotTell)
+			return false, true, fmt.Errorf("dumpable: pid %d runs as uid %d gid %d; we are not root and not that user: %w", pid, t.uid, t.gid, ErrCannotTell)
 		}
 		// Raw syscalls: they change this thread only (the unix and
 		// syscall wrappers change every thread of the process).
 		if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(t.gid), uintptr(t.gid), uintptr(t.gid)); e != 0 {
-			return false, fmt.Errorf("dumpable: setresgid: %w", e)
+			return false, false, fmt.Errorf("dumpable: setresgid: %w", e)
 		}
 		if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(t.uid), uintptr(t.uid), uintptr(t.uid)); e != 0 {
-			return false, fmt.Errorf("dumpable: setresuid: %w", e)
+			return false, false, fmt.Errorf("dumpable: setresuid: %w", e)
 		}
 	}
 
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var caps [2]unix.CapUserData
+	var caps, orig [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &caps[0]); err != nil {
-		return false, fmt.Errorf("dumpable: capget: %w", err)
+		return false, sameIDs, fmt.Errorf("dumpable: capget: %w", err)
+	}
+	orig = caps
+	if sameIDs {
+		defer func() {
+			var now [2]unix.CapUserData
+			restored = unix.Capset(&hdr, &orig[0]) == nil && unix.Capget(&hdr, &now[0]) == nil && now == orig
+		}()
 	}
 	caps[0].Effective &^= 1 << unix.CAP_SYS_PTRACE
 	if err := unix.Capset(&hdr, &caps[0]); err != nil {
-		return false, fmt.Errorf("dumpable: capset: %w", err)
+		return false, false, fmt.Errorf("dumpable: capset: %w", err)
 	}
 
 	// Read everything back: the answer is only honest if it all took.
 	if err := unix.Capget(&hdr, &caps[0]); err != nil {
-		return false, fmt.Errorf("dumpable: capget: %w", err)
+		return false, false, fmt.Errorf("dumpable: capget: %w", err)
 	}
 	if caps[0].Effective&(1<<unix.CAP_SYS_PTRACE) != 0 {
-		return false, fmt.Errorf("dumpable: CAP_SYS_PTRACE still effective: %w", ErrCannotTell)
+		return false, false, fmt.Errorf("dumpable: CAP_SYS_PTRACE still effective: %w", ErrCannotTell)
 	}
 	if ruid, euid, suid := unix.Getresuid(); ruid != t.uid || euid != t.uid || suid != t.uid {
-		return false, fmt.Errorf("dumpable: thread uids %d/%d/%d, want %d: %w", ruid, euid, suid, t.uid, ErrCannotTell)
+		return false, false, fmt.Errorf("dumpable: thread uids %d/%d/%d, want %d: %w", ruid, euid, suid, t.uid, ErrCannotTell)
 	}
 	if rgid, egid, sgid := unix.Getresgid(); rgid != t.gid || egid != t.gid || sgid != t.gid {
-		return false, fmt.Errorf("dumpable: thread gids %d/%d/%d, want %d: %w", rgid, egid, sgid, t.gid, ErrCannotTell)
+		return false, false, fmt.Errorf("dumpable: thread gids %d/%d/%d, want %d: %w", rgid, egid, sgid, t.gid, ErrCannotTell)
 	}
 	// The kernel also refuses a caller whose permitted set does not cover
 	// the target's.
 	if prm := uint64(caps[1].Permitted)<<32 | uint64(caps[0].Permitted); t.capPrm&^prm != 0 {
-		return false, fmt.Errorf("dumpable: pid %d holds capabilities %#x that we do not: %w", pid, t.capPrm&^prm, ErrCannotTell)
+		return false, false, fmt.Errorf("dumpable: pid %d holds capabilities %#x that we do not: %w", pid, t.capPrm&^prm, ErrCannotTell)
 	}
 
-	err := ptraceRead(pid)
+	err = ptraceRead(pid)
 	switch {
 	case err == nil:
-		return true, nil
+		return true, false, nil
 	case errors.Is(err, unix.EPERM):
-		return false, nil
+		return false, false, nil
 	default:
-		return false, fmt.Errorf("dumpable: %w", err)
+		return false, false, fmt.Errorf("dumpable: %w", err)
 	}
 }
 

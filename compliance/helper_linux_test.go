@@ -31,6 +31,8 @@ const (
 	modeNonDumpable = "nondumpable" // prctl(PR_SET_DUMPABLE, 0)
 	modeWriter      = "writer"      // holds files open for writing
 	modeSetuid      = "setuid"      // drops to uid/gid 65534
+	modeControl     = "control"     // LockDownControl, then writes inside and outside, and an exec
+	modeSeccomp     = "seccomp"     // LockDownWorker, LockDownSyscalls, then what still works
 
 	envProbeDir    = "LETHE_PROBE_DIR"    // lockdown: extra probe dir
 	envExisting    = "LETHE_EXISTING"     // lockdown: an existing regular file
@@ -40,6 +42,9 @@ const (
 	envReadFile    = "LETHE_READ_FILE"    // writer: opened O_RDONLY
 	envSetDumpable = "LETHE_SET_DUMPABLE" // setuid: prctl(PR_SET_DUMPABLE, 1) afterwards
 	envSavedRoot   = "LETHE_SAVED_ROOT"   // setuid: keep saved uid 0
+	envDataDir     = "LETHE_DATA_DIR"     // control: the data dir
+	envOutsideDir  = "LETHE_OUTSIDE_DIR"  // control: a writable dir outside it
+	envMlock       = "LETHE_MLOCK"        // seccomp: ask for mlockall too
 	nobody         = 65534
 )
 
@@ -82,6 +87,10 @@ func TestHelperProcess(t *testing.T) {
 		err = helperWriter()
 	case modeSetuid:
 		err = helperSetuid()
+	case modeControl:
+		out = helperControl()
+	case modeSeccomp:
+		out = helperSeccomp()
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -19,6 +20,51 @@ import (
 // probePrefix names the files the self-probe tries to create.
 const probePrefix = ".lethe-probe-"
 
+// The access rights of go-landlock's canned rules, which it keeps private;
+// TestCannedAccess keeps them in step.
+const (
+	accessRead      = landlock.AccessFSSet(ll.AccessFSExecute | ll.AccessFSReadFile | ll.AccessFSReadDir)
+	accessWrite     = landlock.AccessFSSet(ll.AccessFSWriteFile | ll.AccessFSRemoveDir | ll.AccessFSRemoveFile | ll.AccessFSMakeChar | ll.AccessFSMakeDir | ll.AccessFSMakeReg | ll.AccessFSMakeSock | ll.AccessFSMakeFifo | ll.AccessFSMakeBlock | ll.AccessFSMakeSym | ll.AccessFSTruncate)
+	accessReadWrite = accessRead | accessWrite
+	accessFile      = landlock.AccessFSSet(ll.AccessFSExecute | ll.AccessFSWriteFile | ll.AccessFSTruncate | ll.AccessFSReadFile)
+)
+
+// pathRule is one Landlock grant and, for the report, what it grants.
+type pathRule struct {
+	path   string
+	rule   func(paths ...string) landlock.FSRule
+	access landlock.AccessFSSet
+}
+
+func readDirs(path string) pathRule { return pathRule{path, landlock.RODirs, accessRead} }
+
+// readOnlyDirs grants reading without executing: the worker runs no
+// program.
+func readOnlyDirs(path string) pathRule {
+	const noExec = accessRead &^ ll.AccessFSExecute
+	return pathRule{path, func(paths ...string) landlock.FSRule { return landlock.PathAccess(noExec, paths...) }, noExec}
+}
+
+func writeDirs(path string) pathRule { return pathRule{path, landlock.RWDirs, accessReadWrite} }
+func writeFile(path string) pathRule {
+	return pathRule{path, landlock.RWFiles, accessReadWrite & accessFile}
+}
+
+// lockSpec is what one role's lock-down does.
+type lockSpec struct {
+	role            string
+	rules           []pathRule
+	denyDirs        []string // creates there must fail with EACCES
+	allowDirs       []string // creates there must succeed
+	mlock           bool
+	allowUnenforced bool
+	// landlockDone: the ruleset was enforced before a re-exec
+	// (LockDownControl); it is not applied again.
+	landlockDone bool
+	// failed are failures of what ran before lockDown.
+	failed []string
+}
+
 // landlockConfig is the filesystem part of the newest Landlock ABI that
 // go-landlock knows, in best-effort mode so that it degrades on older
 // kernels. The self-probe, not this config, says what is enforced.
@@ -26,20 +72,34 @@ func landlockConfig() landlock.Config {
 	return landlock.Config{HandledAccessFS: landlock.V11.HandledAccessFS}.BestEffort()
 }
 
-// landlockRules allow reading (and executing) everything and writing only
-// to /dev/null.
-func landlockRules() []landlock.Rule {
-	return []landlock.Rule{landlock.RODirs("/"), landlock.RWFiles("/dev/null")}
+// handledAt is what landlockConfig handles at Landlock ABI abi.
+func handledAt(abi int) landlock.AccessFSSet {
+	versions := []landlock.Config{landlock.V1, landlock.V2, landlock.V3, landlock.V4, landlock.V5,
+		landlock.V6, landlock.V7, landlock.V8, landlock.V9, landlock.V10, landlock.V11}
+	if abi < 1 {
+		return 0
+	}
+	return versions[min(abi, len(versions))-1].HandledAccessFS & landlock.V11.HandledAccessFS
+}
+
+// accessNames lists the rights in a ("execute", "read_file", ...).
+func accessNames(a landlock.AccessFSSet) []string {
+	s := strings.Trim(a.String(), "{}∅")
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(s, ",")
 }
 
 // LockDownWorker locks the calling process down so that it can write to no
 // file but /dev/null, then proves it. The media worker calls it before it
 // opens any socket. In order, it sets no_new_privs on every thread, applies
-// Landlock to every thread (read everything, write only /dev/null), sets
-// PR_SET_DUMPABLE=0 and RLIMIT_CORE=0 (soft and hard), and then tries to
-// create a file in os.TempDir(), the working directory, /dev/shm (if it
-// exists) and opts.ExtraProbeDirs; each create must fail with EACCES (a file
-// that does get created is removed and the probe counts as failed).
+// Landlock to every thread (read everything, execute nothing, write only
+// /dev/null), sets PR_SET_DUMPABLE=0 and RLIMIT_CORE=0 (soft and hard),
+// calls mlockall if opts.Mlock, and then tries to create a file in
+// os.TempDir(), the working directory, /dev/shm (if it exists) and
+// opts.ExtraProbeDirs; each create must fail with EACCES (a file that does
+// get created is removed and the probe counts as failed).
 //
 // The Report holds what was measured afterwards. If anything failed, it
 // returns the Report and an error matching ErrNotEnforced naming every
@@ -47,10 +107,152 @@ func landlockRules() []landlock.Rule {
 // the failures are in Report.Warnings with Enforced=false.
 //
 // Landlock cannot be undone: a process that called LockDownWorker, and its
-// children, stay locked down for good.
+// children, stay locked down for good. LockDownSyscalls completes it once
+// the worker's sockets are open.
 func LockDownWorker(opts LockOptions) (Report, error) {
-	var r Report
-	var failed []string
+	return lockDown(lockSpec{
+		role:            RoleWorker,
+		rules:           []pathRule{readOnlyDirs("/"), writeFile(os.DevNull)},
+		denyDirs:        probeDirs(opts.ExtraProbeDirs),
+		mlock:           opts.Mlock,
+		allowUnenforced: opts.AllowUnenforced,
+	})
+}
+
+// LockDownControl locks the control process down so that it can write only
+// beneath opts.DataDir and to /dev/null, then proves it. serve calls it
+// first thing, before it opens its store, spawns workers or serves.
+//
+// Besides the writes it keeps, the process can read and execute every file
+// (it spawns workers from its own binary), and it keeps its sockets, pipes
+// and the descriptors it already holds: Landlock governs paths opened after
+// it. It sets no_new_privs on every thread, PR_SET_DUMPABLE=0 and
+// RLIMIT_CORE=0, all inherited by the workers it spawns. The self-probe
+// must fail with EACCES in os.TempDir(), the working directory, /dev/shm,
+// the data dir's parent and opts.ExtraProbeDirs (those beneath the data
+// dir are skipped), and must succeed in the data dir, which is created
+// (mode 0700) if missing.
+//
+// # Re-exec
+//
+// Below Landlock ABI 8 the kernel cannot put all threads of a process into
+// one Landlock domain: restricting each thread gives each its own, and a
+// domain may only ptrace (and read /proc/<pid>/exe, fd, ... of) processes
+// in its own domain or beneath it. Workers spawned from one thread would
+// then be opaque to the attestation running on another. So on those
+// kernels LockDownControl restricts only the calling thread and
+// re-executes the process image (/proc/self/exe, same arguments, same pid)
+// with ControlLandlockEnv set to the data dir: the new image starts with
+// that one thread and every thread it makes shares its domain. In the new
+// image the same call finds the variable, removes it, and goes on with the
+// rest of the lock-down and the probes. On success of the re-exec it never
+// returns: everything the process did before the call is done again, so
+// call it before anything with effects outside the process. A variable set
+// by anyone else proves nothing: the probes fail if Landlock is not there.
+//
+// Errors and AllowUnenforced are as for LockDownWorker; an empty DataDir
+// is an error in any case.
+func LockDownControl(opts ControlOptions) (Report, error) {
+	if opts.DataDir == "" {
+		return Report{}, errors.New("lockdown: control: no data dir")
+	}
+	data, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return Report{}, fmt.Errorf("lockdown: control: %w", err)
+	}
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return Report{}, fmt.Errorf("lockdown: control: data dir: %w", err)
+	}
+	if fi, err := os.Stat(data); err != nil {
+		return Report{}, fmt.Errorf("lockdown: control: data dir: %w", err)
+	} else if !fi.IsDir() {
+		return Report{}, fmt.Errorf("lockdown: control: data dir %s is not a directory", data)
+	}
+	candidates := append(probeDirs(opts.ExtraProbeDirs), filepath.Dir(data))
+	var deny []string
+	for _, d := range candidates {
+		if abs, err := filepath.Abs(d); err == nil && !within(abs, data) && !containsPath(deny, abs) {
+			deny = append(deny, abs)
+		}
+	}
+	spec := lockSpec{
+		role:            RoleControl,
+		rules:           []pathRule{readDirs("/"), writeDirs(data), writeFile(os.DevNull)},
+		denyDirs:        deny,
+		allowDirs:       []string{data},
+		allowUnenforced: opts.AllowUnenforced,
+	}
+	if abi, err := ll.LandlockGetABIVersion(); err == nil && abi >= 1 && abi < 8 {
+		if v, ok := os.LookupEnv(ControlLandlockEnv); ok {
+			_ = os.Unsetenv(ControlLandlockEnv)
+			if v != data {
+				return Report{}, fmt.Errorf("lockdown: control: %s names another data dir (%s)", ControlLandlockEnv, v)
+			}
+			spec.landlockDone = true
+		} else {
+			err := restrictThreadAndReexec(spec.rules, data) // returns only on failure
+			spec.failed = append(spec.failed, fmt.Sprintf("landlock: re-exec in one domain: %v", err))
+			spec.landlockDone = true // or half done: not again, the probes tell
+		}
+	}
+	return lockDown(spec)
+}
+
+// ControlLandlockEnv is set by LockDownControl for its re-executed image
+// (see there) to the data dir whose ruleset it enforced.
+const ControlLandlockEnv = "LETHE_CONTROL_LANDLOCK"
+
+// restrictThreadAndReexec enforces the rules on the calling OS thread only
+// and replaces the process image from that thread. It returns only if
+// something failed; the thread stays locked, so that the Go runtime
+// retires it if the ruleset was enforced on it.
+func restrictThreadAndReexec(spec []pathRule, data string) error {
+	cfg := landlockConfig()
+	rules := make([]landlock.Rule, 0, len(spec))
+	for _, pr := range spec {
+		rules = append(rules, pr.rule(pr.path))
+	}
+	fd, flags, err := cfg.NewRulesetFD(rules...)
+	if err != nil {
+		return err
+	}
+	if fd < 0 {
+		return errors.New("ruleset degraded to nothing at this kernel's ABI")
+	}
+	defer unix.Close(fd)
+	runtime.LockOSThread() // never unlocked: exec replaces it, or the runtime retires it
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
+	}
+	if err := ll.LandlockRestrictSelf(fd, flags); err != nil {
+		return fmt.Errorf("landlock_restrict_self: %w", err)
+	}
+	env := append(os.Environ(), ControlLandlockEnv+"="+data)
+	if err := syscall.Exec("/proc/self/exe", os.Args, env); err != nil {
+		return fmt.Errorf("exec /proc/self/exe: %w", err)
+	}
+	return nil
+}
+
+// within reports whether path is root or beneath it (both absolute, clean).
+func within(path, root string) bool {
+	rel, err := filepath.Rel(root, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+func containsPath(list []string, p string) bool {
+	for _, q := range list {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// lockDown applies spec to the calling process and measures the result.
+func lockDown(spec lockSpec) (Report, error) {
+	r := Report{Role: spec.role}
+	failed := append([]string(nil), spec.failed...)
 	fail := func(format string, args ...any) {
 		failed = append(failed, fmt.Sprintf(format, args...))
 	}
@@ -67,10 +269,21 @@ func LockDownWorker(opts LockOptions) (Report, error) {
 	if r.LandlockABI < 1 {
 		fail("landlock: not supported by this kernel")
 	} else {
-		applied, err := applyLandlock()
-		r.LandlockApplied = applied
-		if err != nil {
-			fail("landlock: %v", err)
+		applied := spec.landlockDone
+		if !applied {
+			var err error
+			applied, err = applyLandlock(spec.rules)
+			if err != nil {
+				fail("landlock: %v", err)
+			}
+		}
+		r.LandlockApplied = applied && len(spec.failed) == 0
+		if r.LandlockApplied {
+			handled := handledAt(r.LandlockABI)
+			r.LandlockHandled = accessNames(handled)
+			for _, pr := range spec.rules {
+				r.LandlockRules = append(r.LandlockRules, PathRule{Path: pr.path, Access: accessNames(pr.access & handled)})
+			}
 		}
 	}
 
@@ -80,6 +293,20 @@ func LockDownWorker(opts LockOptions) (Report, error) {
 	}
 	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{Cur: 0, Max: 0}); err != nil {
 		fail("set RLIMIT_CORE=0: %v", err)
+	}
+
+	// 4. Memory that cannot be swapped out, if asked.
+	if spec.mlock {
+		m := lockMemory()
+		r.Mlock = &m
+		if !m.Locked {
+			fail("mlockall: %s (RLIMIT_MEMLOCK too low? run as root, grant CAP_IPC_LOCK or raise the limit)", m.Errno)
+		}
+	}
+	if swaps, err := os.ReadFile("/proc/swaps"); err != nil {
+		fail("read /proc/swaps: %v", err)
+	} else if r.Swap, err = parseSwaps(swaps); err != nil {
+		fail("read /proc/swaps: %v", err)
 	}
 
 	// Measure.
@@ -107,40 +334,54 @@ func LockDownWorker(opts LockOptions) (Report, error) {
 		}
 	}
 
-	// 4. Self-probe.
-	for _, dir := range probeDirs(opts.ExtraProbeDirs) {
+	// 5. Self-probe.
+	probe := func(dir string, mustAllow bool) {
 		p, rmErr := probeCreate(dir)
+		p.MustAllow = mustAllow
 		r.Probes = append(r.Probes, p)
 		if rmErr != nil {
-			fail("probe: could not remove the file it created: %v", rmErr)
+			fail("probe: could not remove the file it created in %s: %v", dir, rmErr)
 		}
 		switch {
-		case p.Denied:
+		case p.Passed():
+		case mustAllow:
+			fail("probe: create in %s failed with %s: the process cannot write where it must", dir, p.Errno)
 		case p.Errno == "":
 			fail("probe: created a file in %s: writes are not blocked", dir)
 		default:
 			fail("probe: create in %s failed with %s, want EACCES", dir, p.Errno)
 		}
 	}
-
-	r.Enforced = len(failed) == 0
-	if r.Enforced {
-		return r, nil
+	for _, dir := range spec.denyDirs {
+		probe(dir, false)
 	}
-	r.Warnings = failed
-	if opts.AllowUnenforced {
+	for _, dir := range spec.allowDirs {
+		probe(dir, true)
+	}
+	return finish(r, failed, spec.allowUnenforced)
+}
+
+// finish sets Enforced and Warnings from failed and decides the error.
+func finish(r Report, failed []string, allowUnenforced bool) (Report, error) {
+	r.Warnings = append(r.Warnings, failed...)
+	r.Enforced = len(r.Warnings) == 0
+	if r.Enforced || allowUnenforced {
 		return r, nil
 	}
 	return r, fmt.Errorf("lockdown: %w: %s", ErrNotEnforced, strings.Join(failed, "; "))
 }
 
-// applyLandlock enforces the ruleset on all threads. It reports whether a
+// applyLandlock enforces the rules on all threads. It reports whether a
 // non-empty ruleset was accepted by the kernel: in best-effort mode
 // go-landlock silently does nothing when the rules cannot be expressed at
 // the kernel's ABI, so that is checked first with a ruleset that is built
 // but not enforced.
-func applyLandlock() (bool, error) {
-	cfg, rules := landlockConfig(), landlockRules()
+func applyLandlock(spec []pathRule) (bool, error) {
+	cfg := landlockConfig()
+	rules := make([]landlock.Rule, 0, len(spec))
+	for _, pr := range spec {
+		rules = append(rules, pr.rule(pr.path))
+	}
 	fd, _, err := cfg.NewRulesetFD(rules...)
 	if err != nil {
 		return false, err

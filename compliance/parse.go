@@ -119,3 +119,82 @@ func parseLimit(s string) (uint64, error) {
 	}
 	return n, nil
 }
+
+// parseKB reads a "key:   123 kB" field of a status file, in KiB.
+func parseKB(status []byte, key string) (uint64, error) {
+	v, err := statusField(status, key)
+	if err != nil {
+		return 0, err
+	}
+	num, ok := strings.CutSuffix(v, " kB")
+	if !ok {
+		return 0, fmt.Errorf("%w: %s %q", ErrMalformed, key, v)
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(num), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s %q", ErrMalformed, key, v)
+	}
+	return n, nil
+}
+
+// parseSeccomp reads the "Seccomp" mode (0 off, 1 strict, 2 filter) and
+// "Seccomp_filters" count of a status file. A kernel without the count
+// (before 5.9) gives -1.
+func parseSeccomp(status []byte) (mode, filters int, err error) {
+	v, err := statusField(status, "Seccomp")
+	if err != nil {
+		return 0, 0, err
+	}
+	m, err := strconv.Atoi(v)
+	if err != nil || m < 0 || m > 2 {
+		return 0, 0, fmt.Errorf("%w: Seccomp %q", ErrMalformed, v)
+	}
+	v, err = statusField(status, "Seccomp_filters")
+	if err != nil {
+		return m, -1, nil // a kernel before 5.9: no count
+	}
+	f, err := strconv.Atoi(v)
+	if err != nil || f < 0 {
+		return 0, 0, fmt.Errorf("%w: Seccomp_filters %q", ErrMalformed, v)
+	}
+	return m, f, nil
+}
+
+// parseSwaps lists the active swap areas of /proc/swaps: a header line,
+// then one line per area whose first field is its file or device.
+func parseSwaps(data []byte) ([]string, error) {
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if !strings.HasPrefix(lines[0], "Filename") {
+		return nil, fmt.Errorf("%w: /proc/swaps header %q", ErrMalformed, lines[0])
+	}
+	out := []string{}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) < 5 {
+			return nil, fmt.Errorf("%w: /proc/swaps line %q", ErrMalformed, l)
+		}
+		out = append(out, f[0])
+	}
+	return out, nil
+}
+
+// parseStartTime reads field 22, starttime (clock ticks after boot), of
+// /proc/<pid>/stat. With the pid it names one process for good: a pid can
+// be reused, the pair cannot. The command name (field 2) may hold spaces
+// and parentheses, so fields are counted after its last ')'.
+func parseStartTime(stat []byte) (uint64, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("%w: stat has no command name", ErrMalformed)
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	const starttime = 22 - 3 // fields after the name begin with field 3
+	if len(f) <= starttime {
+		return 0, fmt.Errorf("%w: stat has %d fields", ErrMalformed, len(f)+2)
+	}
+	n, err := strconv.ParseUint(f[starttime], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: stat starttime %q", ErrMalformed, f[starttime])
+	}
+	return n, nil
+}

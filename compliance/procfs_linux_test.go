@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -176,5 +177,45 @@ func TestDumpableOtherUser(t *testing.T) {
 				t.Errorf("error does not say why: %v", err)
 			}
 		})
+	}
+}
+
+// A probe of a process of our own user gives its thread back unchanged, so
+// that the thread need not die (which would kill children started from it
+// with Pdeathsig, as the media workers are).
+func TestDumpableRestoresThread(t *testing.T) {
+	t.Parallel()
+	pid := sleeper(t)
+	status, err := os.ReadFile(procDir(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := parseTargetCreds(status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		dumpable, restored, same bool
+		err                      error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var before, after [2]unix.CapUserData
+		_ = unix.Capget(&hdr, &before[0])
+		d, restored, err := probeDumpable(pid, tc)
+		_ = unix.Capget(&hdr, &after[0])
+		if restored {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{d, restored, before == after, err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Skipf("cannot probe here: %v", r.err)
+	}
+	if !r.dumpable || !r.restored || !r.same {
+		t.Errorf("probe of our own sleep: dumpable=%v restored=%v caps unchanged=%v", r.dumpable, r.restored, r.same)
 	}
 }

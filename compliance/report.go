@@ -1,6 +1,6 @@
 package compliance
 
-// LockOptions tunes LockDownWorker.
+// LockOptions tunes LockDownWorker and LockDownSyscalls.
 type LockOptions struct {
 	// AllowUnenforced is the operator's explicit degraded mode: when a
 	// measure or a probe fails, LockDownWorker returns the Report with
@@ -10,20 +10,53 @@ type LockOptions struct {
 	// directory and /dev/shm. Each must exist: a probe that fails for any
 	// reason other than EACCES (ENOENT included) counts as failed.
 	ExtraProbeDirs []string
+	// Mlock asks for mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT), so that
+	// no page the process touches can be swapped out. RLIMIT_MEMLOCK may
+	// refuse it (a failure like any other).
+	Mlock bool
 }
 
-// Report is what LockDownWorker measured after applying the lock-down. Every
-// field is read back from the kernel; none is copied from what was requested.
-// It is sent over IPC and shown by the attestation endpoint.
+// ControlOptions tunes LockDownControl.
+type ControlOptions struct {
+	// DataDir is the only directory the control process may write to
+	// (besides /dev/null). It must exist.
+	DataDir string
+	// AllowUnenforced: as in LockOptions.
+	AllowUnenforced bool
+	// ExtraProbeDirs are probed, besides os.TempDir(), the working
+	// directory, /dev/shm and the data dir's parent; a directory inside
+	// the data dir is skipped.
+	ExtraProbeDirs []string
+}
+
+// Roles of the processes that lock themselves down.
+const (
+	RoleControl = "control"
+	RoleWorker  = "worker"
+)
+
+// Report is what a lock-down measured after applying it. Every field is read
+// back from the kernel, except LandlockRules: the kernel offers no way to
+// read a Landlock ruleset back, so they are the rules the process gave it,
+// and the Probes are the proof that they bite. It is sent over IPC and shown
+// by the attestation endpoint.
 type Report struct {
+	// Role is RoleWorker or RoleControl.
+	Role string `json:"role,omitempty"`
 	// Enforced is true only when every measure took effect and every probe
-	// was denied with EACCES.
+	// gave the expected answer.
 	Enforced bool `json:"enforced"`
 	// LandlockABI is the kernel's Landlock ABI version (0: none).
 	LandlockABI int `json:"landlockABI"`
 	// LandlockApplied is true when the kernel accepted a non-empty Landlock
 	// ruleset for all threads. The probes are the proof that it bites.
 	LandlockApplied bool `json:"landlockApplied"`
+	// LandlockHandled are the access rights the ruleset governs at this
+	// kernel's ABI: any of them not granted by a rule is denied everywhere.
+	LandlockHandled []string `json:"landlockHandled,omitempty"`
+	// LandlockRules are the grants, with the rights that remain at this
+	// kernel's ABI.
+	LandlockRules []PathRule `json:"landlockRules,omitempty"`
 	// NoNewPrivs is read back from /proc/self/task/*/status: true only if
 	// every thread has it.
 	NoNewPrivs bool `json:"noNewPrivs"`
@@ -35,18 +68,89 @@ type Report struct {
 	CoreLimitHard uint64 `json:"coreLimitHard"`
 	// Probes are the self-probe attempts, one per directory.
 	Probes []Probe `json:"probes"`
+	// Mlock is the result of mlockall; nil when not asked for.
+	Mlock *MlockReport `json:"mlock,omitempty"`
+	// Swap lists the active swap areas of /proc/swaps at lock-down time;
+	// empty when there is none.
+	Swap []string `json:"swap"`
+	// Seccomp is set by LockDownSyscalls; nil before (and in the control
+	// process, which has none).
+	Seccomp *SeccompReport `json:"seccomp,omitempty"`
 	// Warnings say what failed, one line each; empty when Enforced.
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// PathRule is one Landlock grant: the rights allowed beneath Path.
+type PathRule struct {
+	Path   string   `json:"path"`
+	Access []string `json:"access"`
 }
 
 // Probe is one attempt to create a file in a directory after the lock-down.
 type Probe struct {
 	// Path is the directory probed.
 	Path string `json:"path"`
+	// MustAllow marks a probe of a directory the process must still be
+	// able to write (the control process's data dir): it passes when the
+	// create succeeded. Otherwise the probe passes only when Denied.
+	MustAllow bool `json:"mustAllow,omitempty"`
 	// Denied is true only when the create failed with EACCES.
 	Denied bool `json:"denied"`
 	// Errno is the symbolic errno of the failed create ("EACCES",
 	// "ENOENT", ...), "" if the create succeeded, or the error text if it
 	// was not an errno.
 	Errno string `json:"errno"`
+}
+
+// Passed says whether the probe gave the answer the lock-down requires.
+func (p Probe) Passed() bool {
+	if p.MustAllow {
+		return p.Errno == ""
+	}
+	return p.Denied
+}
+
+// MlockReport is what mlockall did.
+type MlockReport struct {
+	// Locked is true when mlockall succeeded.
+	Locked bool `json:"locked"`
+	// Errno is the symbolic errno of a failed mlockall ("ENOMEM": over
+	// RLIMIT_MEMLOCK, "EPERM": not allowed), "" on success.
+	Errno string `json:"errno,omitempty"`
+	// VmLckKB is VmLck of /proc/self/status afterwards, in KiB.
+	VmLckKB uint64 `json:"vmLckKB"`
+}
+
+// SeccompReport is what LockDownSyscalls installed and measured.
+type SeccompReport struct {
+	// Mode and Filters are the weakest "Seccomp" and "Seccomp_filters"
+	// over all threads in /proc/self/task/*/status after the install:
+	// mode 2 is filtering.
+	Mode    int `json:"mode"`
+	Filters int `json:"filters"`
+	// Denied are the system calls the filter answers with EPERM.
+	Denied []string `json:"denied"`
+	// NotOnThisArch are listed system calls this architecture does not
+	// have.
+	NotOnThisArch []string `json:"notOnThisArch,omitempty"`
+	// ForeignArchDenied is true when a second filter answers every system
+	// call made through another ABI (on x86-64: int 0x80) with EPERM, so
+	// that the list cannot be bypassed by number.
+	ForeignArchDenied bool `json:"foreignArchDenied"`
+	// Probes try some denied calls, with harmless arguments, before and
+	// after the install.
+	Probes []SyscallProbe `json:"probes"`
+}
+
+// SyscallProbe is one system call tried before and after the filter.
+type SyscallProbe struct {
+	Syscall string `json:"syscall"`
+	// Before and After are the symbolic errnos ("" for success).
+	Before string `json:"before"`
+	After  string `json:"after"`
+	// Denied: After is EPERM.
+	Denied bool `json:"denied"`
+	// Conclusive: Before was not EPERM, so the EPERM after is the
+	// filter's doing.
+	Conclusive bool `json:"conclusive"`
 }

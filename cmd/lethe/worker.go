@@ -25,6 +25,7 @@ type workerConfig struct {
 	index           int
 	udp             string
 	allowUnenforced bool
+	mlock           bool
 	iceFailed       time.Duration
 	batch           bool
 	probeDirs       []string
@@ -37,6 +38,7 @@ func workerCommand(ctx context.Context, args []string, _, stderr io.Writer) erro
 	fs.IntVar(&cfg.index, "index", 0, "worker index")
 	fs.StringVar(&cfg.udp, "udp", "127.0.0.1:0", "media UDP address")
 	fs.BoolVar(&cfg.allowUnenforced, "allow-unenforced", false, "run even if the lock-down cannot be enforced")
+	fs.BoolVar(&cfg.mlock, "mlock", false, "lock all memory (mlockall) so that media cannot be swapped out")
 	fs.BoolVar(&cfg.batch, "batch-writes", true, "send media with one sendmmsg per burst instead of one sendto per packet")
 	fs.DurationVar(&cfg.iceFailed, "ice-failed-timeout", 10*time.Second, "drop a participant whose media connection (ICE) has been silent this long, after a 3s grace")
 	fs.Func("probe-dir", "another directory the lock-down self-probe must fail to write (repeatable)", func(v string) error {
@@ -52,14 +54,12 @@ func workerCommand(ctx context.Context, args []string, _, stderr io.Writer) erro
 	log := slog.New(slog.NewJSONHandler(stderr, nil)).With("worker", cfg.index)
 
 	// 1. Lock down before any media socket exists.
-	report, err := compliance.LockDownWorker(compliance.LockOptions{
-		AllowUnenforced: cfg.allowUnenforced, ExtraProbeDirs: cfg.probeDirs,
-	})
+	lockOpts := compliance.LockOptions{
+		AllowUnenforced: cfg.allowUnenforced, ExtraProbeDirs: cfg.probeDirs, Mlock: cfg.mlock,
+	}
+	report, err := compliance.LockDownWorker(lockOpts)
 	if err != nil {
 		return fmt.Errorf("worker %d refuses to start: %w", cfg.index, err)
-	}
-	if !report.Enforced {
-		log.Warn("LOCK-DOWN NOT ENFORCED: this worker could write media to disk", "warnings", report.Warnings)
 	}
 
 	// 2. The socketpair from serve is fd 3.
@@ -91,6 +91,15 @@ func workerCommand(ctx context.Context, args []string, _, stderr io.Writer) erro
 		return err
 	}
 	defer s.Close()
+
+	// 4. Its sockets are open: no more programs, memfds, io_uring, ptrace,
+	// mounts... (seccomp), before it serves anyone.
+	if err := compliance.LockDownSyscalls(&report, lockOpts); err != nil {
+		return fmt.Errorf("worker %d refuses to start: %w", cfg.index, err)
+	}
+	if !report.Enforced {
+		log.Warn("LOCK-DOWN NOT ENFORCED: this worker could write media to disk", "warnings", report.Warnings)
+	}
 
 	lockdown, err := json.Marshal(report)
 	if err != nil {

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lethe-rtc/lethe/compliance"
+	"github.com/lethe-rtc/lethe/internal/workerpool"
+)
+
+// lockdownFlags are serve's lock-down flags beyond --allow-unenforced.
+type lockdownFlags struct {
+	mlock bool
+}
+
+func (l *lockdownFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&l.mlock, "mlock", false,
+		"lock each media worker's memory (mlockall) so that media cannot be swapped out; needs CAP_IPC_LOCK or a large RLIMIT_MEMLOCK")
+}
+
+// workerArgs are the `lethe worker` arguments that carry the flags.
+func (l *lockdownFlags) workerArgs() []string {
+	if l.mlock {
+		return []string{"--mlock"}
+	}
+	return nil
+}
+
+// lockDownControl locks serve down to writing its data dir only and
+// returns its report for the attestation.
+func lockDownControl(dataDir string, allowUnenforced bool, log *slog.Logger) (json.RawMessage, error) {
+	r, err := compliance.LockDownControl(compliance.ControlOptions{DataDir: dataDir, AllowUnenforced: allowUnenforced})
+	if err != nil {
+		return nil, fmt.Errorf("serve refuses to start: %w", err)
+	}
+	if r.Enforced {
+		log.Info("control process locked down", "landlockABI", r.LandlockABI, "writable", dataDir)
+	} else {
+		log.Warn("CONTROL LOCK-DOWN NOT ENFORCED", "warnings", r.Warnings)
+	}
+	return json.Marshal(r)
+}
+
+// attestSource is the attestation's view of a running serve.
+type attestSource struct {
+	pool    *workerpool.Pool
+	control json.RawMessage
+}
+
+var _ compliance.AttestationSource = attestSource{}
+
+func (s attestSource) Version() string { return version }
+
+func (s attestSource) Processes() []compliance.ProcessInfo {
+	out := []compliance.ProcessInfo{{PID: os.Getpid(), Role: compliance.RoleControl, Report: s.control}}
+	for _, w := range s.pool.Workers() {
+		out = append(out, compliance.ProcessInfo{PID: w.PID, Role: compliance.RoleWorker, Index: w.Index, Report: w.Report})
+	}
+	return out
+}
+
+// attestationPath is where serve mounts the attestation.
+const attestationPath = "/v1/compliance/attestation"
+
+// errNotEnforced is compliance status's verdict when anything is missing.
+var errNotEnforced = errors.New("NOT ENFORCED")
+
+// complianceStatusCommand fetches a running server's attestation, checks
+// it again from this host where it can see the processes, and prints it.
+func complianceStatusCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("compliance status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("server", "http://127.0.0.1:7880", "the server's HTTP base URL")
+	asJSON := fs.Bool("json", false, "print the attestation as JSON")
+	local := fs.Bool("local", true, "re-measure from this host the server processes it can see (same machine)")
+	timeout := fs.Duration("timeout", 15*time.Second, "how long to wait for the server")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("compliance status: unexpected arguments %q", fs.Args())
+	}
+	a, err := fetchAttestation(ctx, *server, *timeout)
+	if err != nil {
+		return err
+	}
+	var disagree, unchecked []string
+	if *local {
+		disagree, unchecked = crossCheck(a)
+	}
+	if *asJSON {
+		body, err := json.MarshalIndent(a, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", body)
+		for _, d := range disagree {
+			fmt.Fprintln(stderr, "local check disagrees:", d)
+		}
+	} else {
+		printAttestation(stdout, a, disagree, unchecked, *local)
+	}
+	if !a.Enforced || len(disagree) > 0 {
+		return fmt.Errorf("compliance status: %w (%d problems, %d local disagreements)", errNotEnforced, len(a.Problems), len(disagree))
+	}
+	return nil
+}
+
+// fetchAttestation GETs the attestation of the server at base.
+func fetchAttestation(ctx context.Context, base string, timeout time.Duration) (compliance.Attestation, error) {
+	var a compliance.Attestation
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return a, fmt.Errorf("compliance status: --server %q: want http(s)://host:port", base)
+	}
+	u = u.JoinPath(attestationPath)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return a, fmt.Errorf("compliance status: %w", err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return a, fmt.Errorf("compliance status: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return a, fmt.Errorf("compliance status: %s answered %s", u, res.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(res.Body, 8<<20)).Decode(&a); err != nil {
+		return a, fmt.Errorf("compliance status: decoding the attestation: %w", err)
+	}
+	return a, nil
+}
+
+// crossCheck measures again, from this process, every attested process it
+// can see (same pid and start time), and lists the disagreements with the
+// server's measurement, and the processes it could not check.
+func crossCheck(a compliance.Attestation) (disagree, unchecked []string) {
+	for _, p := range a.Processes {
+		name := processName(p)
+		m := compliance.MeasureProcess(p.PID)
+		if m.StartTime == 0 || m.StartTime != p.Measured.StartTime {
+			unchecked = append(unchecked, name+": not visible from here")
+			continue
+		}
+		s := p.Measured
+		differ := func(what string, local, remote any) {
+			disagree = append(disagree, fmt.Sprintf("%s: %s is %v here, %v in the attestation", name, what, local, remote))
+		}
+		if m.SeccompMode != s.SeccompMode {
+			differ("seccomp mode", m.SeccompMode, s.SeccompMode)
+		}
+		if m.SeccompFilters != s.SeccompFilters {
+			differ("seccomp filters", m.SeccompFilters, s.SeccompFilters)
+		}
+		if m.NoNewPrivs != s.NoNewPrivs {
+			differ("no_new_privs", m.NoNewPrivs, s.NoNewPrivs)
+		}
+		if m.CoreLimitSoft != s.CoreLimitSoft || m.CoreLimitHard != s.CoreLimitHard {
+			differ("core limit", fmt.Sprintf("%d/%d", m.CoreLimitSoft, m.CoreLimitHard), fmt.Sprintf("%d/%d", s.CoreLimitSoft, s.CoreLimitHard))
+		}
+		if m.Dumpable != nil && s.Dumpable != nil && *m.Dumpable != *s.Dumpable {
+			differ("dumpable", *m.Dumpable, *s.Dumpable)
+		}
+		if m.ExeSHA256 != "" && m.ExeSHA256 != s.ExeSHA256 {
+			differ("binary sha256", m.ExeSHA256, s.ExeSHA256)
+		}
+		if len(m.Errors) > 0 || m.Dumpable == nil {
+			unchecked = append(unchecked, fmt.Sprintf("%s: partly (%s)", name, strings.Join(m.Errors, "; ")))
+		}
+	}
+	return disagree, unchecked
+}
+
+func processName(p compliance.ProcessAttestation) string {
+	if p.Role == compliance.RoleWorker {
+		return fmt.Sprintf("worker %d (pid %d)", p.Index, p.PID)
+	}
+	return fmt.Sprintf("%s (pid %d)", p.Role, p.PID)
+}
+
+// printAttestation writes a readable summary.
+func printAttestation(w io.Writer, a compliance.Attestation, disagree, unchecked []string, local bool) {
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "NO"
+	}
+	fmt.Fprintf(w, "Lethe %s (%s), measured %s\n", a.Version, a.GoVersion, a.MeasuredAt.Format(time.RFC3339))
+	fmt.Fprintf(w, "  binary:  %s\n           sha256 %s\n", a.Binary.Path, a.Binary.SHA256)
+	fmt.Fprintf(w, "  kernel:  %s, Landlock ABI %d\n", a.Kernel.Release, a.Kernel.LandlockABI)
+	if a.SwapPresent {
+		fmt.Fprintf(w, "  swap:    PRESENT (%s): only locked memory (--mlock) stays off it\n", strings.Join(a.Swap, ", "))
+	} else {
+		fmt.Fprintln(w, "  swap:    none")
+	}
+	for _, p := range a.Processes {
+		state := "ENFORCED"
+		if !p.Enforced {
+			state = "NOT ENFORCED"
+		}
+		fmt.Fprintf(w, "\n%s: %s\n", processName(p), state)
+		m := p.Measured
+		dumpable := "cannot tell"
+		switch {
+		case m.Dumpable == nil:
+		case *m.Dumpable:
+			dumpable = "YES"
+		default:
+			dumpable = "no"
+		}
+		fmt.Fprintf(w, "  measured now:  seccomp mode %d (%d filters), no_new_privs %s, dumpable %s, core limit %s/%s, same binary %s\n",
+			m.SeccompMode, m.SeccompFilters, yes(m.NoNewPrivs), dumpable, limit(m.CoreLimitSoft), limit(m.CoreLimitHard), yes(p.SameBinary))
+		fmt.Fprintf(w, "                 memory: %d MiB resident, %d MiB of address space locked (VmLck)\n", m.VmRSSKB>>10, m.VmLckKB>>10)
+		if len(m.WritableFiles) > 0 {
+			fmt.Fprintf(w, "  writable files: %s\n", strings.Join(m.WritableFiles, ", "))
+		}
+		if r := p.SelfReport; r != nil {
+			fmt.Fprintf(w, "  self-report:   Landlock ABI %d applied %s\n", r.LandlockABI, yes(r.LandlockApplied))
+			for _, rule := range r.LandlockRules {
+				fmt.Fprintf(w, "    allow %-40s %s\n", rule.Path, strings.Join(rule.Access, ","))
+			}
+			var probes []string
+			for _, pr := range r.Probes {
+				verdict := "denied"
+				switch {
+				case pr.MustAllow && pr.Passed():
+					verdict = "allowed"
+				case !pr.Passed():
+					verdict = "FAILED " + pr.Errno
+				}
+				probes = append(probes, pr.Path+" "+verdict)
+			}
+			fmt.Fprintf(w, "    write probes: %s\n", strings.Join(probes, "; "))
+			if s := r.Seccomp; s != nil {
+				denied := 0
+				for _, sp := range s.Probes {
+					if sp.Denied {
+						denied++
+					}
+				}
+				fmt.Fprintf(w, "    seccomp: %d calls denied with EPERM, foreign ABI denied %s, probes %d/%d EPERM\n",
+					len(s.Denied), yes(s.ForeignArchDenied), denied, len(s.Probes))
+			}
+			if r.Mlock != nil {
+				fmt.Fprintf(w, "    mlockall: %s %s\n", yes(r.Mlock.Locked), r.Mlock.Errno)
+			}
+		}
+		for _, pr := range p.Problems {
+			fmt.Fprintf(w, "  !! %s\n", pr)
+		}
+		for _, n := range p.Notes {
+			fmt.Fprintf(w, "  note: %s\n", n)
+		}
+	}
+	if local {
+		fmt.Fprintln(w)
+		for _, d := range disagree {
+			fmt.Fprintf(w, "!! local check disagrees: %s\n", d)
+		}
+		for _, u := range unchecked {
+			fmt.Fprintf(w, "local check skipped: %s\n", u)
+		}
+		if len(disagree) == 0 && len(unchecked) == 0 {
+			fmt.Fprintln(w, "local check: every process re-measured from here, in agreement")
+		}
+	}
+	fmt.Fprintln(w)
+	for _, pr := range a.Problems {
+		fmt.Fprintf(w, "!! %s\n", pr)
+	}
+	if a.Enforced && len(disagree) == 0 {
+		fmt.Fprintln(w, "VERDICT: ENFORCED")
+	} else {
+		fmt.Fprintln(w, "VERDICT: NOT ENFORCED")
+	}
+}
+
+func limit(v uint64) string {
+	if v == ^uint64(0) {
+		return "unlimited"
+	}
+	return strconv.FormatUint(v, 10)
+}

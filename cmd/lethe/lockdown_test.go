@@ -1,0 +1,333 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lethe-rtc/lethe/compliance"
+)
+
+// forbiddenSymbol matches symbols of profiling and heap-dump code: package
+// net/http/pprof, runtime/pprof or expvar, and debug.WriteHeapDump with the
+// runtime function behind it. internal/runtime/pprof/label (goroutine
+// labels, part of every binary) does not match.
+var forbiddenSymbol = regexp.MustCompile(`(^|[\s*(\[,:])(net/http/pprof|runtime/pprof|expvar)\.|runtime/debug\.WriteHeapDump|runtime\.writeHeapDump`)
+
+// forbiddenImports are the packages that bring those symbols.
+var forbiddenImports = []string{"net/http/pprof", "runtime/pprof", "expvar"}
+
+// goBuild builds the package in dir (relative to it: pkg) into out.
+func goBuild(t *testing.T, dir, pkg, out string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+}
+
+// badSymbols lists the forbidden symbols of the binary at path.
+func badSymbols(t *testing.T, path string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "tool", "nm", path).Output()
+	if err != nil {
+		t.Fatalf("go tool nm: %v", err)
+	}
+	var bad []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if forbiddenSymbol.MatchString(sc.Text()) {
+			bad = append(bad, strings.TrimSpace(sc.Text()))
+		}
+	}
+	return bad
+}
+
+// TestLetheBinary builds the real binary once and checks it.
+func TestLetheBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	lethe := filepath.Join(dir, "lethe")
+	goBuild(t, ".", ".", lethe)
+
+	t.Run("no profiling or heap-dump code", func(t *testing.T) {
+		if bad := badSymbols(t, lethe); len(bad) > 0 {
+			t.Errorf("the binary holds %d profiling/heap-dump symbols, e.g. %q", len(bad), bad[:min(5, len(bad))])
+		}
+		// Who imports them, if anyone: named for whoever has to fix it.
+		out, err := exec.Command("go", "list", "-deps", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, ".").Output()
+		if err != nil {
+			t.Fatalf("go list: %v", err)
+		}
+		for line := range strings.SplitSeq(string(out), "\n") {
+			f := strings.Fields(line)
+			for _, imp := range f[min(1, len(f)):] {
+				for _, bad := range forbiddenImports {
+					if imp == bad {
+						t.Errorf("%s imports %s", f[0], bad)
+					}
+				}
+			}
+		}
+	})
+
+	// Positive control: the symbol check does catch each of them.
+	t.Run("positive control", func(t *testing.T) {
+		src := t.TempDir()
+		files := map[string]string{
+			"go.mod": "module leaky\n\ngo 1.26\n",
+			"main.go": `package main
+
+import (
+	"expvar"
+	"net/http"
+	_ "net/http/pprof"
+	"os"
+	"runtime/debug"
+	"runtime/pprof"
+)
+
+func main() {
+	if len(os.Args) > 9 {
+		debug.WriteHeapDump(1)
+		_ = pprof.StartCPUProfile(os.Stdout)
+		expvar.NewInt("x")
+		_ = http.ListenAndServe("127.0.0.1:0", nil)
+	}
+}
+`,
+		}
+		for name, body := range files {
+			if err := os.WriteFile(filepath.Join(src, name), []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bin := filepath.Join(src, "leaky")
+		goBuild(t, src, ".", bin)
+		joined := strings.Join(badSymbols(t, bin), "\n")
+		for _, want := range []string{"net/http/pprof.", "runtime/pprof.", "expvar.", "WriteHeapDump"} {
+			if !strings.Contains(joined, want) {
+				t.Errorf("the check misses %s", want)
+			}
+		}
+	})
+
+	t.Run("serve is locked down and attested", func(t *testing.T) {
+		requireLockdownHost(t)
+		args := []string{"serve", "--data-dir", filepath.Join(t.TempDir(), "data"), "--listen", "127.0.0.1:0", "--udp-port", "0"}
+		if os.Geteuid() == 0 {
+			args = append(args, "--mlock") // root may lock any amount
+		}
+		srv := startLethe(t, lethe, args...)
+
+		var out, errOut bytes.Buffer
+		err := complianceStatusCommand(context.Background(), []string{"--server", srv.base}, &out, &errOut)
+		t.Logf("compliance status:\n%s", out.String())
+		if err != nil {
+			t.Fatalf("compliance status: %v\n%s", err, errOut.String())
+		}
+		for _, want := range []string{"VERDICT: ENFORCED", "control (pid", "worker 0 (pid", "seccomp mode 2"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("summary lacks %q", want)
+			}
+		}
+		if os.Geteuid() == 0 && !strings.Contains(out.String(), "every process re-measured from here, in agreement") {
+			t.Errorf("the local cross-check did not cover every process")
+		}
+
+		out.Reset()
+		if err := complianceStatusCommand(context.Background(), []string{"--server", srv.base, "--json"}, &out, &errOut); err != nil {
+			t.Fatal(err)
+		}
+		var a compliance.Attestation
+		if err := json.Unmarshal(out.Bytes(), &a); err != nil {
+			t.Fatal(err)
+		}
+		if !a.Enforced || len(a.Processes) != 2 || a.Processes[0].PID != srv.cmd.Process.Pid {
+			t.Fatalf("attestation: %s", out.String())
+		}
+		ctl, wk := a.Processes[0], a.Processes[1]
+		if ctl.SelfReport == nil || ctl.SelfReport.Role != compliance.RoleControl || !ctl.SelfReport.LandlockApplied {
+			t.Errorf("control self-report: %+v", ctl.SelfReport)
+		}
+		if wk.Measured.SeccompMode != 2 || wk.SelfReport == nil || wk.SelfReport.Seccomp == nil || len(wk.Measured.WritableFiles) != 0 {
+			t.Errorf("worker: %+v", wk)
+		}
+		if os.Geteuid() == 0 && (wk.SelfReport.Mlock == nil || !wk.SelfReport.Mlock.Locked || wk.Measured.VmLckKB == 0) {
+			t.Errorf("worker mlock: %+v, VmLck %d", wk.SelfReport.Mlock, wk.Measured.VmLckKB)
+		}
+		// Attesting again and again leaves the worker alone.
+		for range 5 {
+			out.Reset()
+			if err := complianceStatusCommand(context.Background(), []string{"--server", srv.base, "--json", "--local=false"}, &out, &errOut); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var again compliance.Attestation
+		if err := json.Unmarshal(out.Bytes(), &again); err != nil || len(again.Processes) != 2 || again.Processes[1].PID != wk.PID {
+			t.Errorf("after six attestations the worker changed: %s", out.String())
+		}
+		if strings.Contains(srv.stderr.String(), "media worker exited") {
+			t.Errorf("a worker exited:\n%s", srv.stderr.String())
+		}
+	})
+}
+
+// requireLockdownHost skips where the kernel cannot lock serve down.
+func requireLockdownHost(t *testing.T) {
+	t.Helper()
+	b, err := os.ReadFile("/sys/kernel/security/lsm")
+	if err == nil && !strings.Contains(string(b), "landlock") {
+		t.Skip("Landlock is not enabled on this kernel")
+	}
+}
+
+// letheServer is a running `lethe serve`.
+type letheServer struct {
+	cmd    *exec.Cmd
+	base   string // http://127.0.0.1:port
+	stderr *syncBuf
+}
+
+// syncBuf is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var bannerAddrRE = regexp.MustCompile(`signaling:\s+ws://(\S+)/v1/signal`)
+
+func startLethe(t *testing.T, bin string, args ...string) *letheServer {
+	t.Helper()
+	s := &letheServer{cmd: exec.Command(bin, args...), stderr: &syncBuf{}}
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderrPipe, err := s.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	errDone := make(chan struct{})
+	go func() {
+		defer close(errDone)
+		_, _ = io.Copy(s.stderr, stderrPipe)
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := bannerAddrRE.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- s.cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-done
+			t.Error("serve did not stop within 15s")
+		}
+		<-errDone
+	})
+	select {
+	case a := <-addr:
+		s.base = "http://" + a
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		t.Fatal("serve did not print its address within 30s")
+	}
+	return s
+}
+
+func TestComplianceStatusNotEnforced(t *testing.T) {
+	t.Parallel()
+	a := compliance.Attestation{Version: "x", Enforced: false, Problems: []string{"worker 0 (pid 1): not enforced"},
+		Processes: []compliance.ProcessAttestation{{PID: 1 << 30, Role: compliance.RoleWorker, Problems: []string{"seccomp mode 0, want 2 (filter)"}}}}
+	body, _ := json.Marshal(a)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != attestationPath {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	err := complianceStatusCommand(context.Background(), []string{"--server", srv.URL}, &out, &errOut)
+	if !errors.Is(err, errNotEnforced) {
+		t.Errorf("err = %v, want errNotEnforced", err)
+	}
+	for _, want := range []string{"VERDICT: NOT ENFORCED", "!! seccomp mode 0", "not visible from here"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestComplianceStatusErrors(t *testing.T) {
+	t.Parallel()
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "no", http.StatusInternalServerError)
+	}))
+	defer failing.Close()
+	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("{"))
+	}))
+	defer garbage.Close()
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--server", "ftp://x"}, "want http(s)://host:port"},
+		{[]string{"--server", "http://"}, "want http(s)://host:port"},
+		{[]string{"--server", failing.URL}, "500"},
+		{[]string{"--server", garbage.URL}, "decoding"},
+		{[]string{"extra"}, "unexpected arguments"},
+	}
+	for _, tc := range tests {
+		var out, errOut bytes.Buffer
+		err := complianceStatusCommand(context.Background(), tc.args, &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,328 @@
+package compliance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	ll "github.com/landlock-lsm/go-landlock/landlock/syscall"
+	"golang.org/x/sys/unix"
+)
+
+// ProcessInfo names one process to attest and carries its own lock-down
+// Report, as it measured itself (JSON of a Report; empty if there is none).
+type ProcessInfo struct {
+	PID    int
+	Role   string // RoleControl or RoleWorker
+	Index  int    // worker index; 0 for the control process
+	Report json.RawMessage
+}
+
+// AttestationSource is what the attestation needs from the server: the
+// processes that make it up at this moment, and the version compiled in.
+type AttestationSource interface {
+	Processes() []ProcessInfo
+	Version() string
+}
+
+// Attestation is what is enforced, per process, measured at one moment. The
+// Measured parts are read from /proc and the kernel when it is made; the
+// SelfReport parts are what each process measured about itself when it
+// locked down (the Landlock rules and the self-probes cannot be read from
+// outside). It is never filled from configuration.
+type Attestation struct {
+	MeasuredAt time.Time `json:"measuredAt"`
+	Version    string    `json:"version"`
+	GoVersion  string    `json:"goVersion"`
+	// Binary is the file the attesting (control) process runs.
+	Binary BinaryInfo `json:"binary"`
+	Kernel KernelInfo `json:"kernel"`
+	// Swap lists the active swap areas (/proc/swaps); SwapPresent is true
+	// when there is any: then only mlock keeps memory off the disk.
+	SwapPresent bool                 `json:"swapPresent"`
+	Swap        []string             `json:"swap"`
+	Processes   []ProcessAttestation `json:"processes"`
+	// Enforced is true when every process is, and there is at least one
+	// control process and one worker.
+	Enforced bool `json:"enforced"`
+	// Problems say what is not enforced or could not be measured.
+	Problems []string `json:"problems,omitempty"`
+	// CannotShow lists what this attestation does not prove.
+	CannotShow []string `json:"cannotShow"`
+}
+
+// BinaryInfo identifies the running binary.
+type BinaryInfo struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+	// Module, ModuleVersion and VCSRevision are from the build info.
+	Module        string `json:"module,omitempty"`
+	ModuleVersion string `json:"moduleVersion,omitempty"`
+	VCSRevision   string `json:"vcsRevision,omitempty"`
+}
+
+// KernelInfo is the running kernel.
+type KernelInfo struct {
+	Release     string `json:"release"`
+	LandlockABI int    `json:"landlockABI"`
+}
+
+// ProcessAttestation is one process.
+type ProcessAttestation struct {
+	PID   int    `json:"pid"`
+	Role  string `json:"role"`
+	Index int    `json:"index"`
+	// Enforced is true when nothing in Problems.
+	Enforced bool `json:"enforced"`
+	// SameBinary: the process runs the same file as the attesting one.
+	SameBinary bool        `json:"sameBinary"`
+	Measured   Measurement `json:"measured"`
+	SelfReport *Report     `json:"selfReport"`
+	Problems   []string    `json:"problems,omitempty"`
+	// Notes are observations that do not break the promise (e.g. the
+	// control process's log redirected to a file).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// cannotShow is the honest list of what the attestation does not prove.
+func cannotShow() []string {
+	return []string{
+		"Landlock rules cannot be read back from the kernel: they are each process's own report; its self-probes at start-up show that they bite.",
+		"Writes through descriptors held before the lock-down or passed in later, and data sent to another process or the network, are not governed by Landlock; writableFiles shows open writable files at this moment only.",
+		"A root user, the kernel, a hypervisor or the host can read process memory; swap and hibernation are host settings (mlock only keeps locked pages out of swap).",
+		"This is a snapshot: it says what was in force when measuredAt was taken.",
+	}
+}
+
+// Attest measures every process of src at now. Measuring takes tens of
+// milliseconds per distinct binary (it is hashed) and per process.
+func Attest(src AttestationSource, now time.Time) Attestation {
+	a := Attestation{
+		MeasuredAt: now.UTC(),
+		Version:    src.Version(),
+		GoVersion:  runtime.Version(),
+		Swap:       []string{},
+		CannotShow: cannotShow(),
+		Processes:  []ProcessAttestation{},
+	}
+	problem := func(format string, args ...any) { a.Problems = append(a.Problems, fmt.Sprintf(format, args...)) }
+
+	h := newHasher()
+	a.Binary.Path, _ = os.Executable()
+	if fi, err := os.Stat("/proc/self/exe"); err == nil {
+		a.Binary.Size = fi.Size()
+	}
+	var err error
+	if a.Binary.SHA256, err = h.sum("/proc/self/exe"); err != nil {
+		problem("binary: %v", err)
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		a.Binary.Module, a.Binary.ModuleVersion = bi.Main.Path, bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				a.Binary.VCSRevision = s.Value
+			}
+		}
+	}
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err == nil {
+		a.Kernel.Release = unix.ByteSliceToString(uts.Release[:])
+	}
+	if abi, err := ll.LandlockGetABIVersion(); err == nil {
+		a.Kernel.LandlockABI = abi
+	}
+	if data, err := os.ReadFile("/proc/swaps"); err != nil {
+		problem("swap: %v", err)
+	} else if a.Swap, err = parseSwaps(data); err != nil {
+		a.Swap = []string{}
+		problem("swap: %v", err)
+	}
+	a.SwapPresent = len(a.Swap) > 0
+
+	roles := map[string]int{}
+	for _, p := range src.Processes() {
+		pa := ProcessAttestation{PID: p.PID, Role: p.Role, Index: p.Index}
+		pa.Measured = measureProcess(p.PID, h)
+		pa.SameBinary = pa.Measured.ExeSHA256 != "" && pa.Measured.ExeSHA256 == a.Binary.SHA256
+		if len(p.Report) > 0 {
+			var r Report
+			if err := json.Unmarshal(p.Report, &r); err != nil {
+				pa.Problems = append(pa.Problems, fmt.Sprintf("self-report unreadable: %v", err))
+			} else {
+				pa.SelfReport = &r
+			}
+		}
+		pa.Problems, pa.Notes = judge(pa, a.SwapPresent, pa.Problems)
+		pa.Enforced = len(pa.Problems) == 0
+		if !pa.Enforced {
+			problem("%s: not enforced", pa.name())
+		}
+		roles[p.Role]++
+		a.Processes = append(a.Processes, pa)
+	}
+	if roles[RoleControl] == 0 {
+		problem("no control process attested")
+	}
+	if roles[RoleWorker] == 0 {
+		problem("no media worker running")
+	}
+	a.Enforced = len(a.Problems) == 0
+	return a
+}
+
+// name is "control pid 12" or "worker 0 pid 13".
+func (p ProcessAttestation) name() string {
+	if p.Role == RoleWorker {
+		return fmt.Sprintf("worker %d (pid %d)", p.Index, p.PID)
+	}
+	return fmt.Sprintf("%s (pid %d)", p.Role, p.PID)
+}
+
+// judge lists what is not enforced in p. The measurements decide; the
+// self-report contributes what only the process could see (Landlock and
+// its probes) and what it was asked to do (mlock).
+func judge(p ProcessAttestation, swap bool, problems []string) (_, notes []string) {
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	m := p.Measured
+	for _, e := range m.Errors {
+		add("could not measure: %s", e)
+	}
+	if p.Role != RoleControl && p.Role != RoleWorker {
+		add("unknown role %q", p.Role)
+	}
+	if !m.NoNewPrivs {
+		add("no_new_privs is not set on every thread")
+	}
+	switch {
+	case m.Dumpable == nil:
+		add("dumpable: cannot tell")
+	case *m.Dumpable:
+		add("process is dumpable (core dumps and same-user ptrace/proc access possible)")
+	}
+	if m.CoreLimitSoft != 0 || m.CoreLimitHard != 0 {
+		add("core limit is %d/%d, want 0/0", m.CoreLimitSoft, m.CoreLimitHard)
+	}
+	if m.ExeSHA256 != "" && !p.SameBinary {
+		add("runs a different binary (sha256 %s)", m.ExeSHA256)
+	}
+
+	r := p.SelfReport
+	if r == nil {
+		add("no self-report: Landlock and the self-probes are unknown")
+		return problems, notes
+	}
+	if r.Role != "" && r.Role != p.Role {
+		add("self-report is for role %q", r.Role)
+	}
+	if !r.Enforced {
+		add("its own lock-down was not enforced: %s", strings.Join(r.Warnings, "; "))
+	}
+	if r.LandlockABI < 1 || !r.LandlockApplied {
+		add("Landlock not applied (ABI %d)", r.LandlockABI)
+	}
+	var allowed []string
+	for _, pr := range r.Probes {
+		if !pr.Passed() {
+			add("self-probe of %s: errno %q", pr.Path, pr.Errno)
+		}
+		if pr.MustAllow {
+			allowed = append(allowed, pr.Path)
+		}
+	}
+	if len(r.Probes) == 0 {
+		add("no self-probe")
+	}
+
+	switch p.Role {
+	case RoleWorker:
+		if len(m.WritableFiles) > 0 {
+			add("holds writable files: %s", strings.Join(m.WritableFiles, ", "))
+		}
+		if m.SeccompMode != 2 {
+			add("seccomp mode %d, want 2 (filter)", m.SeccompMode)
+		}
+		if r.Seccomp == nil {
+			add("no seccomp self-report")
+		} else if m.SeccompFilters >= 0 && m.SeccompFilters < r.Seccomp.Filters {
+			add("seccomp: %d filters now, %d at start-up", m.SeccompFilters, r.Seccomp.Filters)
+		}
+		for _, rule := range r.LandlockRules {
+			if rule.Path != os.DevNull && slices.ContainsFunc(rule.Access, isWriteRight) {
+				add("Landlock grants writing beneath %s", rule.Path)
+			}
+		}
+	case RoleControl:
+		for _, f := range m.WritableFiles {
+			if !slices.ContainsFunc(allowed, func(dir string) bool { return within(strings.TrimSuffix(f, " (deleted)"), dir) }) {
+				notes = append(notes, "holds a file open for writing outside its data dir (diagnostics redirected to a file?): "+f)
+			}
+		}
+	}
+	if r.Mlock != nil {
+		if !r.Mlock.Locked {
+			add("mlockall was asked for and failed: %s", r.Mlock.Errno)
+		} else if m.VmLckKB == 0 {
+			add("mlockall was asked for but no memory is locked now")
+		}
+	} else if swap && p.Role == RoleWorker {
+		notes = append(notes, "swap is present and media memory is not locked (--mlock)")
+	}
+	return problems, notes
+}
+
+// isWriteRight says whether a Landlock right writes or changes the tree.
+func isWriteRight(right string) bool {
+	switch right {
+	case "execute", "read_file", "read_dir", "ioctl_dev", "resolve_unix":
+		return false
+	}
+	return true
+}
+
+// AttestationHandler serves GET requests with the JSON Attestation of src,
+// measured when the request arrives. Measurements run one at a time; a
+// request that cannot start one within 10 s gets 503. The answer is 200
+// whether or not everything is enforced: the body says.
+func AttestationHandler(src AttestationSource) http.Handler {
+	return &attestationHandler{src: src, now: time.Now, turn: make(chan struct{}, 1)}
+}
+
+type attestationHandler struct {
+	src  AttestationSource
+	now  func() time.Time
+	turn chan struct{} // one measurement at a time
+}
+
+func (h *attestationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	select {
+	case h.turn <- struct{}{}:
+	case <-ctx.Done():
+		http.Error(w, "attestation busy", http.StatusServiceUnavailable)
+		return
+	}
+	a := Attest(h.src, h.now())
+	<-h.turn
+	body, err := json.MarshalIndent(a, "", "  ")
+	if err != nil {
+		http.Error(w, "attestation: encoding failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(append(body, '\n'))
+}

@@ -1,0 +1,210 @@
+package compliance
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// controlOut is the JSON line of modeControl.
+type controlOut struct {
+	Report        Report `json:"report"`
+	Err           string `json:"err,omitempty"`
+	InsideErrno   string `json:"insideErrno"`   // create+write+rename of a db-like file in the data dir
+	NestedErrno   string `json:"nestedErrno"`   // mkdir and create beneath the data dir
+	OutsideErrno  string `json:"outsideErrno"`  // create in the outside dir
+	ExistingErrno string `json:"existingErrno"` // open an existing outside file for writing
+	ExecErr       string `json:"execErr"`       // run our own binary
+	DevNullOK     bool   `json:"devNullOK"`
+	TCPOK         bool   `json:"tcpOK"`
+	// A child started from one thread, inspected from others.
+	CrossThread []string `json:"crossThread"` // errors of readlink /proc/<child>/exe, "" each
+	ChildDump   string   `json:"childDump"`   // Dumpable(child): "true", "false" or the error
+}
+
+func helperControl() controlOut {
+	var o controlOut
+	data, outside := os.Getenv(envDataDir), os.Getenv(envOutsideDir)
+	existing := filepath.Join(outside, "existing")
+	r, err := LockDownControl(ControlOptions{DataDir: data, ExtraProbeDirs: []string{outside}})
+	o.Report = r
+	if err != nil {
+		o.Err = err.Error()
+	}
+	errnoOrEmpty := func(err error) string {
+		if err == nil {
+			return ""
+		}
+		return errnoName(err)
+	}
+	o.InsideErrno = errnoOrEmpty(func() error {
+		db := filepath.Join(data, "x.db")
+		if err := os.WriteFile(db+"-wal", []byte("wal"), 0o600); err != nil {
+			return err
+		}
+		if err := os.Rename(db+"-wal", db); err != nil {
+			return err
+		}
+		return os.Truncate(db, 0)
+	}())
+	o.NestedErrno = errnoOrEmpty(func() error {
+		if err := os.Mkdir(filepath.Join(data, "sub"), 0o700); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(data, "sub", "f"), []byte("x"), 0o600)
+	}())
+	o.OutsideErrno = errnoOrEmpty(os.WriteFile(filepath.Join(outside, "new"), []byte("x"), 0o600))
+	o.ExistingErrno = errnoOrEmpty(func() error {
+		f, err := os.OpenFile(existing, os.O_WRONLY, 0)
+		if err == nil {
+			f.Close()
+		}
+		return err
+	}())
+	if err := exec.Command(os.Args[0], "-test.run=^$").Run(); err != nil {
+		o.ExecErr = err.Error()
+	}
+	if f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
+		_, werr := f.Write([]byte("x"))
+		o.DevNullOK = werr == nil
+		f.Close()
+	}
+	if l, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
+		o.TCPOK = true
+		l.Close()
+	}
+	o.CrossThread, o.ChildDump = inspectAcrossThreads()
+	return o
+}
+
+// inspectAcrossThreads starts a child from one locked thread and inspects
+// it from four others, as the attestation does with the workers.
+func inspectAcrossThreads() ([]string, string) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		return []string{err.Error()}, ""
+	}
+	started := make(chan *exec.Cmd)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		cmd := exec.Command(sleep, "30")
+		if cmd.Start() != nil {
+			cmd = nil
+		}
+		started <- cmd
+	}()
+	cmd := <-started
+	if cmd == nil {
+		return []string{"could not start sleep"}, ""
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	var out []string
+	for range 4 {
+		res := make(chan string)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			msg := ""
+			if _, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", cmd.Process.Pid)); err != nil {
+				msg = err.Error()
+			}
+			res <- msg
+		}()
+		out = append(out, <-res)
+	}
+	d, err := Dumpable(cmd.Process.Pid)
+	if err != nil {
+		return out, err.Error()
+	}
+	return out, fmt.Sprint(d)
+}
+
+// seccompOut is the JSON line of modeSeccomp.
+type seccompOut struct {
+	Report        Report `json:"report"`
+	Err           string `json:"err,omitempty"`
+	SysErr        string `json:"sysErr,omitempty"`
+	MemfdErrno    string `json:"memfdErrno"`
+	ExecErrno     string `json:"execErrno"`
+	NewThreadMode int    `json:"newThreadMode"` // seccomp mode of a thread started after the install
+	UDPOK         bool   `json:"udpOK"`
+	ReadOK        bool   `json:"readOK"`
+	AllocOK       bool   `json:"allocOK"`
+	PipeOK        bool   `json:"pipeOK"`
+}
+
+func helperSeccomp() seccompOut {
+	var o seccompOut
+	opts := LockOptions{Mlock: os.Getenv(envMlock) != ""}
+	r, err := LockDownWorker(opts)
+	if err != nil {
+		o.Err = err.Error()
+	}
+	// Threads that exist before the filter.
+	var wg sync.WaitGroup
+	hold := make(chan struct{})
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread() // never unlocked: the thread dies with us
+			<-hold
+		}()
+	}
+	if err := LockDownSyscalls(&r, opts); err != nil {
+		o.SysErr = err.Error()
+	}
+	o.Report = r
+
+	if _, err := unix.MemfdCreate("lethe-test", unix.MFD_CLOEXEC); err != nil {
+		o.MemfdErrno = errnoName(err)
+	}
+	if err := exec.Command("/bin/true").Run(); err != nil {
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			o.ExecErrno = errnoName(errno)
+		} else {
+			o.ExecErrno = err.Error()
+		}
+	}
+	ch := make(chan int, 1)
+	go func() {
+		runtime.LockOSThread()
+		st, _ := os.ReadFile("/proc/thread-self/status")
+		m, _, _ := parseSeccomp(st)
+		ch <- m
+	}()
+	o.NewThreadMode = <-ch
+	if c, err := net.ListenPacket("udp4", "127.0.0.1:0"); err == nil {
+		o.UDPOK = true
+		c.Close()
+	}
+	if _, err := os.ReadFile("/proc/self/status"); err == nil {
+		o.ReadOK = true
+	}
+	big := make([]byte, 64<<20)
+	for i := range big {
+		big[i] = byte(i)
+	}
+	o.AllocOK = big[len(big)-1] == byte(len(big)-1)
+	if pr, pw, err := os.Pipe(); err == nil {
+		o.PipeOK = true
+		pr.Close()
+		pw.Close()
+	}
+	close(hold)
+	wg.Wait()
+	return o
+}
