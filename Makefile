@@ -12,7 +12,7 @@ build: ## build bin/lethe
 	$(GO) build -trimpath -o $(BIN) ./cmd/lethe
 
 run: build ## run Lethe with embedded defaults (127.0.0.1:7880, ./lethe-data)
-	./$(BIN) serve
+	./$(BIN) serve --dev
 
 test: ## the whole suite: vet, unit, race, fuzz seeds, end-to-end with the real binary
 	$(GO) vet $(PKGS)
