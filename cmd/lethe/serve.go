@@ -11,12 +11,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lethe-rtc/lethe/admin"
 	"github.com/lethe-rtc/lethe/auth"
 	"github.com/lethe-rtc/lethe/compliance"
+	"github.com/lethe-rtc/lethe/internal/retention"
 	"github.com/lethe-rtc/lethe/internal/workerpool"
 	"github.com/lethe-rtc/lethe/signaling"
 	"github.com/lethe-rtc/lethe/store"
@@ -28,6 +31,9 @@ type serveConfig struct {
 	udpHost         string
 	udpPort         int
 	workers         int
+	workerProcs     int
+	retention       time.Duration
+	batchWrites     bool
 	allowUnenforced bool
 	allowedOrigins  string
 	joinTimeout     time.Duration
@@ -65,6 +71,10 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&cfg.udpHost, "udp-host", "127.0.0.1", "media UDP host")
 	fs.IntVar(&cfg.udpPort, "udp-port", 7882, "media UDP port of worker 0; worker i uses port+i (0: any free port)")
 	fs.IntVar(&cfg.workers, "workers", 1, "number of media worker processes")
+	fs.DurationVar(&cfg.retention, "retention", store.MaxRetention,
+		"how long a terminated application's data is kept before it is purged (1h..168h)")
+	fs.BoolVar(&cfg.batchWrites, "batch-writes", true, "workers send media with one sendmmsg per burst")
+	fs.IntVar(&cfg.workerProcs, "worker-procs", 1, "CPUs each media worker uses (GOMAXPROCS; 0: all); scale with --workers")
 	fs.BoolVar(&cfg.allowUnenforced, "allow-unenforced", false,
 		"DEGRADED: run media workers even where the kernel cannot enforce the no-write lock-down")
 	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", "", "comma-separated browser origins allowed besides the server's own")
@@ -72,6 +82,11 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.DurationVar(&cfg.iceFailed, "ice-failed-timeout", 10*time.Second, "drop a participant whose media connection (ICE) has been silent this long, after a 3s grace")
 	fs.StringVar(&cfg.probeDirs, "probe-dir", "",
 		"comma-separated directories each worker's self-probe must also fail to write (e.g. a scratch mount)")
+	// --- web (issue 6): dev-token endpoint switch ---
+	dev := fs.Bool("dev", false, "dev mode: GET /v1/dev/token mints tokens of the default app for loopback clients (never in production)")
+	// --- end web ---
+	var lk lockdownFlags // compliance lock-down (lockdown.go)
+	lk.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,7 +95,15 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 
-	st, info, err := store.Bootstrap(ctx, cfg.dataDir, time.Now())
+	// --- compliance lock-down of the control process (lockdown.go); first
+	// thing: on older kernels it re-executes the process (same pid, args) ---
+	controlReport, err := lockDownControl(cfg.dataDir, cfg.allowUnenforced, log)
+	if err != nil {
+		return err
+	}
+	// ---
+
+	st, info, err := store.Bootstrap(ctx, cfg.dataDir, time.Now(), store.WithRetention(cfg.retention))
 	if err != nil {
 		return err
 	}
@@ -90,13 +113,14 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("serve: find own binary: %w", err)
 	}
-	workerArgs := []string{"--ice-failed-timeout", cfg.iceFailed.String()}
+	workerArgs := []string{"--ice-failed-timeout", cfg.iceFailed.String(), "--batch-writes=" + strconv.FormatBool(cfg.batchWrites)}
 	for _, d := range splitList(cfg.probeDirs) {
 		workerArgs = append(workerArgs, "--probe-dir", d)
 	}
+	workerArgs = append(workerArgs, lk.workerArgs()...) // compliance lock-down (lockdown.go)
 	pool, err := workerpool.Start(ctx, workerpool.Config{
 		Exe: exe, Workers: cfg.workers, UDPHost: cfg.udpHost, UDPPort: cfg.udpPort,
-		AllowUnenforced: cfg.allowUnenforced, Logger: log, Args: workerArgs,
+		AllowUnenforced: cfg.allowUnenforced, Logger: log, Args: workerArgs, Procs: cfg.workerProcs,
 	})
 	if err != nil {
 		return err
@@ -127,23 +151,37 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		shutdownPool()
 		return err
 	}
-	maintainDone := make(chan struct{})
-	maintainCtx, stopMaintain := context.WithCancel(context.Background())
+	// Background upkeep: key rings rotate and destroy keys; the retention
+	// sweeper purges terminated applications when they fall due.
+	sweeper := &retention.Sweeper{Store: st, Logger: log}
+	upkeepCtx, stopUpkeep := context.WithCancel(context.Background())
+	var upkeep sync.WaitGroup
+	upkeep.Add(2)
 	go func() {
-		defer close(maintainDone)
-		maintainKeys(maintainCtx, st, log)
+		defer upkeep.Done()
+		maintainKeys(upkeepCtx, st, log)
+	}()
+	go func() {
+		defer upkeep.Done()
+		if err := sweeper.Run(upkeepCtx); err != nil {
+			log.Error("retention sweeper stopped", "err", err.Error())
+		}
 	}()
 	defer func() {
-		stopMaintain()
-		<-maintainDone
+		stopUpkeep()
+		upkeep.Wait()
 	}()
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/signal", sig)
 	mux.Handle("/v1/admin/", adminAPI)
+	mux.Handle("GET "+attestationPath, compliance.AttestationHandler(attestSource{pool, controlReport})) // lockdown.go
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	// --- web (issue 6): demo page, browser client, dev tokens ---
+	mountWeb(mux, webConfig{store: st, dev: *dev, logger: log})
+	// --- end web ---
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		shutdownPool()
@@ -155,6 +193,9 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	go func() { served <- hs.Serve(ln) }()
 
 	printBanner(stdout, &cfg, ln.Addr().String(), info, pool.Workers())
+	// --- web (issue 6) ---
+	printWebBanner(stdout, ln.Addr().String(), *dev)
+	// --- end web ---
 
 	select {
 	case <-ctx.Done():
