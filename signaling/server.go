@@ -208,8 +208,8 @@ type conn struct {
 	quitOnce sync.Once
 	writerWG sync.WaitGroup
 
-	sessMu    sync.Mutex
-	session   Session
+	sessMu  sync.Mutex
+	session Session
 	key     string // room key once admitted; set before the session, never changed
 	pidSeen bool   // guarded by sessMu: the worker's joined was seen
 	want    auth.Want
