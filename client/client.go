@@ -84,7 +84,8 @@ type Client struct {
 	events  chan Event
 	dropped atomic.Uint64
 
-	pubMu sync.Mutex // serializes publisher negotiations
+	pubMu     sync.Mutex // serializes publisher negotiations
+	screenIDs []string   // guarded by pubMu: local track ids published as the sub-stream
 
 	mu            sync.Mutex // guards the fields below
 	pending       map[uint64]chan signaling.Envelope

@@ -10,15 +10,22 @@ const MaxPayload = 1200
 // marker. Its buffers are reused from frame to frame.
 type frame struct {
 	bufs [][]byte
+	// body[i] is where payload i's free body starts: the bytes from there
+	// to the marker are zeros the codec lets carry any value (VP8 token
+	// partition data, an H.264 slice body, Opus padding). SourceOptions.Fill
+	// goes there.
+	body []int
 	n    int
 }
 
 func (f *frame) reset() { f.n = 0 }
 
-// add returns a zeroed payload of size bytes.
+// add returns a zeroed payload of size bytes with no free body until
+// setBody says otherwise.
 func (f *frame) add(size int) []byte {
 	if f.n == len(f.bufs) {
 		f.bufs = append(f.bufs, make([]byte, 0, MaxPayload))
+		f.body = append(f.body, 0)
 	}
 	b := f.bufs[f.n]
 	if cap(b) < size {
@@ -27,11 +34,35 @@ func (f *frame) add(size int) []byte {
 	b = b[:size]
 	clear(b)
 	f.bufs[f.n] = b
+	f.body[f.n] = size - MarkerLen
 	f.n++
 	return b
 }
 
+// setBody marks the bytes of the payload last added from off up to the
+// marker as free body.
+func (f *frame) setBody(off int) {
+	i := f.n - 1
+	f.body[i] = min(max(off, 0), len(f.bufs[i])-MarkerLen)
+}
+
 func (f *frame) payloads() [][]byte { return f.bufs[:f.n] }
+
+// fill writes the repeating pattern into every payload's free body,
+// continuing at *phase, which it advances.
+func (f *frame) fill(pattern []byte, phase *int) {
+	if len(pattern) == 0 {
+		return
+	}
+	for i, b := range f.payloads() {
+		for j := f.body[i]; j < len(b)-MarkerLen; j++ {
+			b[j] = pattern[*phase]
+			if *phase++; *phase == len(pattern) {
+				*phase = 0
+			}
+		}
+	}
+}
 
 // payloader turns one frame of about size bytes into RTP payloads.
 type payloader interface {
@@ -73,8 +104,10 @@ func (v vp8Payloader) build(f *frame, key bool, size int) {
 	for i := range n {
 		p := f.add(max(split(size, n, i), 1+MarkerLen))
 		if i > 0 {
-			continue // descriptor 0x00: continuation, partition 0
+			f.setBody(1) // descriptor 0x00: continuation, partition 0
+			continue
 		}
+		f.setBody(1 + hdr + vp8FirstPartLen) // the first partition stays zero
 		p[0] = vp8DescS
 		tag := uint32(vp8FirstPartLen)<<5 | 1<<4 // show_frame, version 0
 		if !key {
@@ -131,7 +164,7 @@ func (h264Payloader) build(f *frame, key bool, size int) {
 	body := max(size-1-MarkerLen, len(nal)-1)
 	if 1+body+MarkerLen <= MaxPayload {
 		p := f.add(1 + body + MarkerLen)
-		copy(p, nal)
+		f.setBody(copy(p, nal))
 		return
 	}
 	const room = MaxPayload - 2 - MarkerLen
@@ -142,10 +175,11 @@ func (h264Payloader) build(f *frame, key bool, size int) {
 		p := f.add(2 + chunk + MarkerLen)
 		p[0] = indicator
 		p[1] = nal[0] & 0x1f
+		f.setBody(2)
 		switch i {
 		case 0:
 			p[1] |= 0x80
-			copy(p[2:], nal[1:])
+			f.setBody(2 + copy(p[2:], nal[1:]))
 		case n - 1:
 			p[1] |= 0x40
 		}
@@ -178,4 +212,5 @@ func (opusPayloader) build(f *frame, _ bool, size int) {
 	}
 	p[1+l] = byte(pad - 254*(l-1))
 	p[2+l], p[3+l] = 0xff, 0xfe
+	f.setBody(4 + l) // padding, which RFC 6716 lets carry any value
 }

@@ -64,7 +64,7 @@ func (c *Client) SwitchRole(ctx context.Context, role signaling.Role, privateMap
 // server said this participant may not send: a refused offer would leave
 // the publisher PeerConnection waiting for an answer (Pion cannot roll a
 // local offer back).
-func (c *Client) mayPublish(tracks []webrtc.TrackLocal) error {
+func (c *Client) mayPublish(tracks []webrtc.TrackLocal, screen bool) error {
 	c.mu.Lock()
 	send := c.permissions.Send
 	joined := c.participantID != ""
@@ -73,7 +73,11 @@ func (c *Client) mayPublish(tracks []webrtc.TrackLocal) error {
 		return nil // not joined, or no permissions given: the server answers for itself
 	}
 	for _, t := range tracks {
-		if kind := t.Kind().String(); !slices.Contains(send, kind) {
+		kind := t.Kind().String()
+		if screen && t.Kind() == webrtc.RTPCodecTypeVideo {
+			kind = "screen"
+		}
+		if !slices.Contains(send, kind) {
 			return &signaling.CodedError{Code: signaling.CodeNotAllowed, Detail: "this participant may not send " + kind}
 		}
 	}
@@ -132,14 +136,32 @@ type rtcpHandler interface {
 // for them: a Track answers PLI and FIR with a keyframe. On failure the
 // tracks are removed again.
 func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) error {
+	return c.publish(ctx, false, tracks)
+}
+
+// PublishScreen publishes video tracks as the sub-stream (a screen share,
+// for instance): the server announces them with screen=true, and only
+// participants with the sub-stream privileges may send or receive them.
+func (c *Client) PublishScreen(ctx context.Context, tracks ...webrtc.TrackLocal) error {
+	return c.publish(ctx, true, tracks)
+}
+
+func (c *Client) publish(ctx context.Context, screen bool, tracks []webrtc.TrackLocal) error {
 	if len(tracks) == 0 {
 		return ErrNoTracks
 	}
-	if err := c.mayPublish(tracks); err != nil {
+	if err := c.mayPublish(tracks, screen); err != nil {
 		return fmt.Errorf("client: publish: %w", err)
 	}
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
+	if screen {
+		for _, t := range tracks {
+			if t.Kind() == webrtc.RTPCodecTypeVideo {
+				c.screenIDs = append(c.screenIDs, t.ID()) // guarded by pubMu
+			}
+		}
+	}
 	p, err := c.publisher()
 	if err != nil {
 		return fmt.Errorf("client: publish: %w", err)
@@ -187,7 +209,7 @@ func (c *Client) negotiatePublisher(ctx context.Context, p *peer) error {
 		return fmt.Errorf("local description: %w", err)
 	}
 	env, err := c.call(ctx, signaling.TypeOffer,
-		signaling.SDP{Target: signaling.TargetPublisher, SDP: offer.SDP}, p.sdpSent)
+		signaling.SDP{Target: signaling.TargetPublisher, SDP: offer.SDP, ScreenTrackIDs: c.screenIDs}, p.sdpSent)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/bits"
@@ -53,7 +54,20 @@ type SourceOptions struct {
 	Now func() time.Time
 	// NewTicker paces Start; default NewTimeTicker.
 	NewTicker func(time.Duration) Ticker
+	// Fill, when set, is written repeatedly, continuing from payload to
+	// payload, over the bytes of every payload that are otherwise zero and
+	// that the codec lets carry any value: VP8 token-partition data (the
+	// frame header and first partition stay as they are), the body of an
+	// H.264 slice after its header (never parameter sets or the filler
+	// NAL unit), and Opus padding. The marker follows as usual and its CRC
+	// covers the filled bytes. A canary for no-storage checks; at most
+	// MaxFill bytes, and for H.264 without two zero bytes in a row (also
+	// across its end and start), which could emulate a start code.
+	Fill []byte
 }
+
+// MaxFill is the longest SourceOptions.Fill.
+const MaxFill = 4096
 
 // SourceStats counts what a Source has written.
 type SourceStats struct {
@@ -81,6 +95,7 @@ type Source struct {
 	video       bool
 	keyInterval time.Duration
 	stream      uint32
+	fill        []byte
 
 	keyReq atomic.Bool
 	plis   atomic.Uint64
@@ -91,6 +106,7 @@ type Source struct {
 	pkt     rtp.Packet
 	seq     uint32 // marker sequence
 	lastKey time.Time
+	phase   int // next index into fill
 
 	frames, keyframes, packets, bytes, writeErrors atomic.Uint64
 
@@ -126,6 +142,9 @@ func NewVP8Source(w RTPWriter, opts SourceOptions) (*Source, error) {
 
 // NewH264Source returns an H.264 (packetization-mode 1) source writing to w.
 func NewH264Source(w RTPWriter, opts SourceOptions) (*Source, error) {
+	if zeroRun(opts.Fill) {
+		return nil, fmt.Errorf("h264 source: fill with two zero bytes in a row: %w", ErrBadOption)
+	}
 	return newSource(w, opts, codecKind{p: h264Payloader{}, video: true, clock: 90000, payloadType: 102, bitrate: 300_000})
 }
 
@@ -144,6 +163,9 @@ func newSource(w RTPWriter, opts SourceOptions, k codecKind) (*Source, error) {
 	}
 	if opts.FPS < 1 || opts.FPS > 1000 || opts.Bitrate < 0 || opts.KeyframeInterval < 0 {
 		return nil, fmt.Errorf("source: fps %d, bitrate %d: %w", opts.FPS, opts.Bitrate, ErrBadOption)
+	}
+	if len(opts.Fill) > MaxFill {
+		return nil, fmt.Errorf("source: fill of %d bytes: %w", len(opts.Fill), ErrBadOption)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -167,6 +189,7 @@ func newSource(w RTPWriter, opts SourceOptions, k codecKind) (*Source, error) {
 		video:       k.video,
 		keyInterval: opts.KeyframeInterval,
 		stream:      opts.MarkerStream,
+		fill:        bytes.Clone(opts.Fill),
 		quit:        make(chan struct{}),
 	}
 	s.pkt.Header = rtp.Header{
@@ -177,6 +200,16 @@ func newSource(w RTPWriter, opts SourceOptions, k codecKind) (*Source, error) {
 		SSRC:           rand.Uint32(),
 	}
 	return s, nil
+}
+
+// zeroRun reports whether repeating b gives two zero bytes in a row.
+func zeroRun(b []byte) bool {
+	for i := range b {
+		if b[i] == 0 && b[(i+1)%len(b)] == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // MarkerStream returns the stream id in this source's markers.
@@ -204,6 +237,7 @@ func (s *Source) WriteFrame() error {
 	}
 	s.f.reset()
 	s.p.build(&s.f, key, size)
+	s.f.fill(s.fill, &s.phase)
 	var first error
 	payloads := s.f.payloads()
 	for i, payload := range payloads {

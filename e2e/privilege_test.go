@@ -244,3 +244,45 @@ func offerSDP(t *testing.T, kinds ...string) string {
 	}
 	return offer.SDP
 }
+
+// A screen share is the sub-stream: announced with screen=true, sent only
+// with bit 64 and received only with bit 128.
+func TestScreenSubStream(t *testing.T) {
+	leakCheck(t)
+	s := startServer(t)
+	pub, err := s.tryJoin(t, joinOpts{user: "presenter", room: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noSub, err := s.tryJoin(t, joinOpts{user: "nosub", room: 12, tokenArgs: []string{"--room", "12", "--privileges", strconv.Itoa(255 &^ 128)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer, err := s.tryJoin(t, joinOpts{user: "viewer", room: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scr := newTrack(t, "video", "screen")
+	if err := pub.PublishScreen(ctxT(t, 10*time.Second), scr); err != nil {
+		t.Fatal(err)
+	}
+	scr.Start(t.Context())
+	e := waitEvent(t, viewer.Client, signaling.TypeTrackPublished, 10*time.Second, nil)
+	if tr := e.Data.(*signaling.TrackPublished).Track; !tr.Screen || tr.Kind != "video" {
+		t.Fatalf("screen track announced as %+v", tr)
+	}
+	if got := viewer.kindsWithin(3 * time.Second); got["video"] != 1 {
+		t.Errorf("viewer with bit 128 received %v, want the screen", got)
+	}
+	if got := noSub.kindsWithin(time.Second); len(got) != 0 {
+		t.Errorf("participant without bit 128 received %v", got)
+	}
+	// Without bit 64, sharing a screen is refused before anything is offered.
+	cam, err := s.tryJoin(t, joinOpts{user: "cam", room: 12, tokenArgs: []string{"--room", "12", "--privileges", strconv.Itoa(255 &^ 64)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cam.PublishScreen(ctxT(t, 5*time.Second), newTrack(t, "video", "s2")); codeOf(err) != signaling.CodeNotAllowed {
+		t.Fatalf("screen without bit 64: %v", err)
+	}
+}

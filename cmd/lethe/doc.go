@@ -6,6 +6,7 @@
 //	lethe token    mint a UserSig for a user of an application
 //	lethe app      manage applications, keys and rooms through the admin API
 //	lethe loadtest drive synthetic participants and report loss, latency, CPU
+//	lethe compliance status|verify   what is enforced; evidence nothing is stored
 //
 // This package only parses flags into configurations and wires packages
 // together.

@@ -27,6 +27,7 @@ func commands() []command {
 		{"token", "mint a UserSig token for a user", tokenCommand},
 		{"app", "manage applications, keys and rooms through the admin API", appCommand},
 		{"loadtest", "drive synthetic participants against a server and report loss, latency and CPU", loadtestCommand},
+		{"compliance", "status: what a running server enforces; verify: evidence that no media is stored", complianceCommand},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "lethe", version)
 			return err
@@ -69,4 +70,19 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'lethe <command> -h' for a command's flags.")
+}
+
+// complianceCommand dispatches `lethe compliance status|verify`.
+func complianceCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "status":
+			return complianceStatusCommand(ctx, args[1:], stdout, stderr)
+		case "verify":
+			return complianceVerifyCommand(ctx, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintln(stderr, "usage: lethe compliance status [flags]   what a running server actually enforces")
+	fmt.Fprintln(stderr, "       lethe compliance verify [flags]   run Lethe with canary media and prove none of it is stored")
+	return flag.ErrHelp
 }
