@@ -20,6 +20,7 @@ import (
 
 	"github.com/lethe-rtc/lethe/client"
 	"github.com/lethe-rtc/lethe/signaling"
+	"github.com/lethe-rtc/lethe/store"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 )
@@ -165,6 +166,9 @@ func (s *server) stop() {
 
 // checkOutputHygiene fails the test if anything serve or its workers
 // printed contains a user id or a token the test used.
+//
+// It also looks for SDP bodies (every SDP carries these attributes), the
+// admin key, and the default application's signing keys.
 func (s *server) checkOutputHygiene() {
 	out := s.stdout.String() + s.stderr.String()
 	s.secretsMu.Lock()
@@ -174,6 +178,43 @@ func (s *server) checkOutputHygiene() {
 			s.t.Errorf("server output contains a user id or token (%.12s...)", secret)
 		}
 	}
+	for _, sdp := range []string{"a=ice-pwd", "a=fingerprint", "a=ice-ufrag", "v=0\r\n"} {
+		if strings.Contains(out, sdp) {
+			s.t.Errorf("server output contains SDP (%q)", sdp)
+		}
+	}
+	if key, err := os.ReadFile(filepath.Join(s.dataDir, "admin.key")); err == nil {
+		if k := strings.TrimSpace(string(key)); k != "" && strings.Contains(out, k) {
+			s.t.Error("server output contains the admin key")
+		}
+	}
+	keys := s.signingSecrets()
+	if len(keys) == 0 {
+		s.t.Error("hygiene check: could not read the signing keys to look for")
+	}
+	for _, k := range keys {
+		if strings.Contains(out, k) {
+			s.t.Error("server output contains a signing key")
+		}
+	}
+}
+
+// signingSecrets reads the default application's key secrets from the store.
+func (s *server) signingSecrets() []string {
+	st, err := store.Open(context.Background(), filepath.Join(s.dataDir, store.DBFile))
+	if err != nil {
+		return nil
+	}
+	defer st.Close()
+	ring, err := st.Ring(context.Background(), s.appID)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, k := range ring.Keys {
+		out = append(out, string(k.Secret))
+	}
+	return out
 }
 
 func (s *server) keepSecret(v string) {
