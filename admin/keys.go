@@ -73,7 +73,7 @@ func (h *handler) rotateKey(w http.ResponseWriter, r *http.Request) error {
 
 func (h *handler) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	kid := r.PathValue("kid")
-	if !validKeyID(kid) {
+	if !auth.ValidKeyID(kid) {
 		return invalid("kid must be 1-%d characters from [A-Za-z0-9_-]", MaxKeyIDLen)
 	}
 	a, err := h.loadApp(r)

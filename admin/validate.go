@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/lethe-rtc/lethe/auth"
 )
 
 // Input limits. Strings are measured in bytes of UTF-8.
@@ -14,7 +16,7 @@ const (
 	MaxUserIDLen    = 64
 	MaxStrRoomIDLen = 64
 	MaxRoomID       = 4294967294
-	MaxKeyIDLen     = 64
+	MaxKeyIDLen     = auth.MaxKeyIDLen
 	MaxBodyBytes    = 1 << 20
 	// MaxPrivileges is the highest privilege mask (all eight bits).
 	MaxPrivileges = 255
@@ -81,23 +83,6 @@ func validTags(tags []string) (string, bool) {
 		seen[t] = true
 	}
 	return "", true
-}
-
-// validKeyID: what a kid can look like (see auth.NewKey): 1..MaxKeyIDLen
-// characters from [A-Za-z0-9_-].
-func validKeyID(kid string) bool {
-	if kid == "" || len(kid) > MaxKeyIDLen {
-		return false
-	}
-	for i := 0; i < len(kid); i++ {
-		c := kid[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // parseAppID parses an SDKAppID path segment: 1..10 decimal digits, no

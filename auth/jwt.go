@@ -27,7 +27,7 @@ type jwtClaims struct {
 // the key's signing window are the caller's business (the store picks the
 // key, the caller the lifetime).
 func SignJWT(key Key, c Claims) (string, error) {
-	if !validKeyID(key.ID) || len(key.Secret) < MinSecretLen {
+	if !ValidKeyID(key.ID) || len(key.Secret) < MinSecretLen {
 		return "", ErrInvalidKey
 	}
 	if err := checkSignable(c); err != nil {
@@ -74,7 +74,7 @@ func (ck *check) verifyJWT(token string) (Claims, error) {
 			lookupErr = fmt.Errorf("%w: kid missing", ErrMalformed)
 			return nil, lookupErr
 		}
-		if !validKeyID(kid) {
+		if !ValidKeyID(kid) {
 			lookupErr = ErrUnknownKey
 			return nil, lookupErr
 		}

@@ -150,9 +150,9 @@ func (f KeyLookupFunc) Ring(ctx context.Context, sdkAppID uint32) (Ring, error) 
 	return f(ctx, sdkAppID)
 }
 
-// validKeyID reports whether kid is one we could have made: 1..MaxKeyIDLen
+// ValidKeyID reports whether kid is one we could have made: 1..MaxKeyIDLen
 // characters from [A-Za-z0-9_-]. Anything else is refused before a lookup.
-func validKeyID(kid string) bool {
+func ValidKeyID(kid string) bool {
 	if len(kid) == 0 || len(kid) > MaxKeyIDLen {
 		return false
 	}

@@ -504,7 +504,7 @@ func TestNewKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(a.ID) != 16 || !validKeyID(a.ID) || len(a.Secret) != SecretLen {
+	if len(a.ID) != 16 || !ValidKeyID(a.ID) || len(a.Secret) != SecretLen {
 		t.Fatalf("key id %q, secret %d bytes", a.ID, len(a.Secret))
 	}
 	for _, c := range a.Secret {

@@ -65,7 +65,7 @@ type KeyReport struct {
 // ErrStatus if it is terminated, ErrExists if the kid is taken and
 // ErrInvalid for a bad kid, secret or window.
 func (s *Store) AddKey(ctx context.Context, app uint32, k auth.Key, now time.Time) error {
-	if !validKeyID(k.ID) || len(k.Secret) < auth.MinSecretLen {
+	if !auth.ValidKeyID(k.ID) || len(k.Secret) < auth.MinSecretLen {
 		return fmt.Errorf("store: add key: %w: key id or secret", ErrInvalid)
 	}
 	nb, na := k.NotBefore.Unix(), k.NotAfter.Unix()
@@ -351,7 +351,7 @@ func (s *Store) RevokeKey(ctx context.Context, app uint32, kid string, now time.
 		if err != nil {
 			return err
 		}
-		if !validKeyID(kid) {
+		if !auth.ValidKeyID(kid) {
 			return fmt.Errorf("key: %w", ErrNotFound)
 		}
 		signing, _, err := signingKeyID(ctx, tx, app, now)
@@ -471,21 +471,4 @@ func (s *Store) MaintainKeys(ctx context.Context, now time.Time) (KeyReport, err
 		return KeyReport{}, fmt.Errorf("store: maintain keys: %w", err)
 	}
 	return r, nil
-}
-
-// validKeyID reports whether kid is one a key could have: 1..MaxKeyIDLen
-// characters from [A-Za-z0-9_-]. Anything else is not in any ring.
-func validKeyID(kid string) bool {
-	if len(kid) == 0 || len(kid) > auth.MaxKeyIDLen {
-		return false
-	}
-	for i := 0; i < len(kid); i++ {
-		c := kid[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }
