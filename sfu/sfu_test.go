@@ -274,6 +274,14 @@ func join(t *testing.T, s *sfu.SFU, api *webrtc.API, name string, cfg sfu.Partic
 	return e, others
 }
 
+// isClosing reports whether shutdown has begun: the SFU may still be
+// renegotiating with a PeerConnection the test is closing.
+func (e *endpoint) isClosing() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closing
+}
+
 // pump carries the SFU's offers and candidates to the remote side.
 func (e *endpoint) pump() {
 	defer e.wg.Done()
@@ -283,7 +291,7 @@ func (e *endpoint) pump() {
 			return
 		case s := <-e.ev.sig:
 			if s.isOff {
-				if err := e.answer(s.offer); err != nil {
+				if err := e.answer(s.offer); err != nil && !e.isClosing() {
 					e.t.Errorf("%s: answer: %v", e.name, err)
 				}
 				continue
@@ -295,7 +303,7 @@ func (e *endpoint) pump() {
 			if r == nil {
 				continue
 			}
-			if err := r.addCandidate(s.cand); err != nil {
+			if err := r.addCandidate(s.cand); err != nil && !e.isClosing() {
 				e.t.Errorf("%s: candidate: %v", e.name, err)
 			}
 		}
