@@ -21,7 +21,7 @@ type Config struct {
 	ICEFailedTimeout       time.Duration // default 10s
 	ICEKeepalive           time.Duration // default 1s
 
-	SubscriberQueue int           // packets queued per subscriber; default 1024
+	SubscriberQueue int           // packets queued per subscriber; default 256
 	VideoCache      int           // packets kept per video track for NACK; default 1024
 	AudioCache      int           // packets kept per audio track for NACK; default 128
 	PLIInterval     time.Duration // least time between keyframe requests to one publisher; default 500ms
@@ -49,7 +49,7 @@ func (c *Config) setDefaults() {
 	def(&c.ICEFailedTimeout, 10*time.Second)
 	def(&c.ICEKeepalive, time.Second)
 	def(&c.PLIInterval, 500*time.Millisecond)
-	defInt(&c.SubscriberQueue, 1024)
+	defInt(&c.SubscriberQueue, 256)
 	defInt(&c.VideoCache, 1024)
 	defInt(&c.AudioCache, 128)
 	defInt(&c.MaxTracks, 8)
