@@ -1,0 +1,74 @@
+package loadtest
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// SampleTree reads this process and a child of it.
+func TestSampleTree(t *testing.T) {
+	child := exec.Command("sleep", "5")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	// Burn some CPU so the sample is not zero.
+	for deadline := time.Now().Add(50 * time.Millisecond); time.Now().Before(deadline); {
+	}
+	s, err := SampleTree(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Processes < 2 || s.CPUSeconds <= 0 || s.RSSBytes == 0 || s.PeakRSS < s.RSSBytes {
+		t.Fatalf("sample %+v", s)
+	}
+	if _, err := SampleTree(1 << 30); err == nil {
+		t.Fatal("no error for a pid that does not exist")
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x) * time.Millisecond
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		in   []time.Duration
+		q    float64
+		want time.Duration
+	}{
+		{nil, 0.5, 0},
+		{ms(7), 0.99, 7 * time.Millisecond},
+		{ms(5, 1, 3, 2, 4), 0.5, 3 * time.Millisecond},
+		{ms(5, 1, 3, 2, 4), 0.99, 5 * time.Millisecond},
+	} {
+		if got := quantile(tc.in, tc.q); got != tc.want {
+			t.Errorf("quantile(%v, %v) = %v, want %v", tc.in, tc.q, got, tc.want)
+		}
+	}
+}
+
+// The window's latency is the histogram's growth between two snapshots.
+func TestRoomReportWindow(t *testing.T) {
+	var a, b counts
+	a.hist.Record(100 * time.Millisecond) // before the window: must not count
+	b.hist.Merge(&a.hist)
+	for range 10 {
+		b.hist.Record(time.Millisecond)
+	}
+	a.packets, b.packets = 100, 1100
+	a.bytes, b.bytes = 0, 1_250_000
+	a.lost, b.lost = 2, 3
+	rr := roomReport(&a, &b, time.Second, nil)
+	if rr.Packets != 1000 || rr.Lost != 1 || rr.BitrateMbps != 10 {
+		t.Fatalf("report %+v", rr)
+	}
+	if p99 := time.Duration(rr.LatencyP99); p99 > 2*time.Millisecond {
+		t.Fatalf("window p99 %v includes latency from before the window", p99)
+	}
+}
