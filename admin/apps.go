@@ -10,20 +10,20 @@ import (
 	"github.com/lethe-rtc/lethe/store"
 )
 
-// appJSON is an application on the wire.
-type appJSON struct {
+// AppJSON is an application on the wire.
+type AppJSON struct {
 	SDKAppID  uint32     `json:"sdkAppId"`
 	Name      string     `json:"name"`
 	Tags      []string   `json:"tags"`
 	Status    string     `json:"status"`
 	CreatedAt time.Time  `json:"createdAt"`
-	Policy    policyJSON `json:"policy"`
+	Policy    PolicyJSON `json:"policy"`
 	// PurgeAt: when a terminated app's data is purged; absent otherwise.
 	PurgeAt *time.Time `json:"purgeAt,omitempty"`
 }
 
-// policyJSON is a Policy on the wire, durations in whole seconds.
-type policyJSON struct {
+// PolicyJSON is a Policy on the wire, durations in whole seconds.
+type PolicyJSON struct {
 	KeyLifetimeSeconds     int64 `json:"keyLifetimeSeconds"`
 	MaxTokenTTLSeconds     int64 `json:"maxTokenTtlSeconds"`
 	RequirePrivateMapKey   bool  `json:"requirePrivateMapKey"`
@@ -96,7 +96,7 @@ func storeMessage(err error) string {
 	return msg
 }
 
-func toPolicyJSON(p Policy) policyJSON {
+func toPolicyJSON(p Policy) PolicyJSON {
 	if p.KeyLifetime == 0 {
 		p.KeyLifetime = store.DefaultKeyLifetime
 	}
@@ -106,7 +106,7 @@ func toPolicyJSON(p Policy) policyJSON {
 	if p.Retention == 0 {
 		p.Retention = store.DefaultRetention
 	}
-	return policyJSON{
+	return PolicyJSON{
 		KeyLifetimeSeconds:     int64(p.KeyLifetime / time.Second),
 		MaxTokenTTLSeconds:     int64(p.MaxTokenTTL / time.Second),
 		RequirePrivateMapKey:   p.RequirePrivateMapKey,
@@ -116,12 +116,12 @@ func toPolicyJSON(p Policy) policyJSON {
 	}
 }
 
-func toAppJSON(a App) appJSON {
+func toAppJSON(a App) AppJSON {
 	tags := a.Tags
 	if tags == nil {
 		tags = []string{}
 	}
-	j := appJSON{
+	j := AppJSON{
 		SDKAppID:  a.SDKAppID,
 		Name:      a.Name,
 		Tags:      tags,
@@ -137,7 +137,7 @@ func toAppJSON(a App) appJSON {
 }
 
 type appsReply struct {
-	Apps []appJSON `json:"apps"`
+	Apps []AppJSON `json:"apps"`
 }
 
 func (h *handler) listApps(w http.ResponseWriter, r *http.Request) error {
@@ -145,7 +145,7 @@ func (h *handler) listApps(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return internal(err)
 	}
-	reply := appsReply{Apps: make([]appJSON, 0, len(apps))}
+	reply := appsReply{Apps: make([]AppJSON, 0, len(apps))}
 	for _, a := range apps {
 		reply.Apps = append(reply.Apps, toAppJSON(a))
 	}

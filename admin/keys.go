@@ -9,8 +9,8 @@ import (
 	"github.com/lethe-rtc/lethe/store"
 )
 
-// keyJSON describes a key without its secret.
-type keyJSON struct {
+// KeyJSON describes a key without its secret.
+type KeyJSON struct {
 	KID         string     `json:"kid"`
 	State       string     `json:"state"` // signing, verifying, pending, expired
 	NotBefore   time.Time  `json:"notBefore"`
@@ -20,7 +20,7 @@ type keyJSON struct {
 }
 
 type keysReply struct {
-	Keys []keyJSON `json:"keys"`
+	Keys []KeyJSON `json:"keys"`
 }
 
 func optTime(t time.Time) *time.Time {
@@ -43,9 +43,9 @@ func (h *handler) listKeys(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return storeError(err, CodeAppNotFound)
 	}
-	reply := keysReply{Keys: make([]keyJSON, 0, len(keys))}
+	reply := keysReply{Keys: make([]KeyJSON, 0, len(keys))}
 	for _, k := range keys {
-		reply.Keys = append(reply.Keys, keyJSON{
+		reply.Keys = append(reply.Keys, KeyJSON{
 			KID: k.ID, State: string(k.State), NotBefore: k.NotBefore.UTC(), NotAfter: k.NotAfter.UTC(),
 			CreatedAt: optTime(k.CreatedAt), VerifyUntil: optTime(k.VerifyUntil),
 		})
@@ -66,7 +66,7 @@ func (h *handler) rotateKey(w http.ResponseWriter, r *http.Request) error {
 	if a.Status != store.StatusActive {
 		state = store.KeyVerifying
 	}
-	return writeJSON(w, http.StatusCreated, keyJSON{
+	return writeJSON(w, http.StatusCreated, KeyJSON{
 		KID: k.ID, State: string(state), NotBefore: k.NotBefore.UTC(), NotAfter: k.NotAfter.UTC(),
 	})
 }
@@ -86,10 +86,10 @@ func (h *handler) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	return noContent(w)
 }
 
-// secretKeyJSON is the current signing key, secret included, for an app
+// SecretKeyJSON is the current signing key, secret included, for an app
 // backend that signs its own UserSigs (for instance with TRTC's
 // tls-sig-api-v2 library, which takes the key as a string).
-type secretKeyJSON struct {
+type SecretKeyJSON struct {
 	KID string `json:"kid"`
 	// Secret is the key as text when it is printable ASCII, as Lethe makes
 	// them and the tls-sig-api-v2 libraries take them; SecretBase64 always
@@ -115,7 +115,7 @@ func (h *handler) currentKey(w http.ResponseWriter, r *http.Request) error {
 	if err := h.appendLog(r, a.SDKAppID, store.OpKeyFetch); err != nil {
 		return err
 	}
-	reply := secretKeyJSON{
+	reply := SecretKeyJSON{
 		KID:          k.ID,
 		SecretBase64: base64.StdEncoding.EncodeToString(k.Secret),
 		NotBefore:    k.NotBefore.UTC(),

@@ -12,7 +12,7 @@ func TestTerminateRoute(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	r := e.do("POST", e.appPath("/terminate"), nil)
-	var got appJSON
+	var got AppJSON
 	r.decode(t, &got)
 	due := testNow.Add(3 * 24 * time.Hour) // the fake's server-wide cap is shorter than the default
 	if r.status != 200 || got.Status != "terminated" || got.PurgeAt == nil || !got.PurgeAt.Equal(due) {
@@ -63,7 +63,7 @@ func TestTerminateRoute(t *testing.T) {
 func TestDeleteRoute(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	var created appJSON
+	var created AppJSON
 	e.do("POST", "/v1/admin/apps", map[string]any{"name": "doomed"}).decode(t, &created)
 	path := "/v1/admin/apps/" + itoa(created.SDKAppID)
 
@@ -123,7 +123,7 @@ func TestRetentionPolicy(t *testing.T) {
 			t.Errorf("retentionSeconds %v: %d %s", tc.seconds, r.status, r.body)
 		}
 	}
-	var got appJSON
+	var got AppJSON
 	e.do("GET", e.appPath(""), nil).decode(t, &got)
 	if got.Policy.RetentionSeconds != 604800 || got.PurgeAt != nil {
 		t.Errorf("after the patches: %+v", got)

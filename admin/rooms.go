@@ -48,13 +48,13 @@ type Rooms interface {
 	Block(ctx context.Context, app uint32, room RoomRef, userID string, audio, video, blocked bool) error
 }
 
-// roomJSON is a RoomRef on the wire: exactly one of roomId and strRoomId.
-type roomJSON struct {
+// RoomJSON is a RoomRef on the wire: exactly one of roomId and strRoomId.
+type RoomJSON struct {
 	RoomID    uint32 `json:"roomId,omitempty"`
 	StrRoomID string `json:"strRoomId,omitempty"`
 }
 
-func (j roomJSON) ref() (RoomRef, error) {
+func (j RoomJSON) ref() (RoomRef, error) {
 	switch {
 	case (j.RoomID == 0) == (j.StrRoomID == ""):
 		return RoomRef{}, invalid("exactly one of roomId and strRoomId is required")
@@ -66,7 +66,7 @@ func (j roomJSON) ref() (RoomRef, error) {
 	return RoomRef{RoomID: j.RoomID, StrRoomID: j.StrRoomID}, nil
 }
 
-type participantJSON struct {
+type ParticipantJSON struct {
 	ParticipantID string   `json:"participantId"`
 	UserID        string   `json:"userId"`
 	Role          string   `json:"role"`
@@ -75,13 +75,13 @@ type participantJSON struct {
 	VideoBlocked  bool     `json:"videoBlocked"`
 }
 
-type roomInfoJSON struct {
-	roomJSON
-	Participants []participantJSON `json:"participants"`
+type RoomInfoJSON struct {
+	RoomJSON
+	Participants []ParticipantJSON `json:"participants"`
 }
 
 type roomsReply struct {
-	Rooms []roomInfoJSON `json:"rooms"`
+	Rooms []RoomInfoJSON `json:"rooms"`
 }
 
 // roomsApp loads the {app} of a rooms endpoint, or answers 503 when this
@@ -109,18 +109,18 @@ func (h *handler) listRooms(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return roomsError(err)
 	}
-	reply := roomsReply{Rooms: make([]roomInfoJSON, 0, len(rooms))}
+	reply := roomsReply{Rooms: make([]RoomInfoJSON, 0, len(rooms))}
 	for _, ri := range rooms {
-		rj := roomInfoJSON{
-			roomJSON:     roomJSON{RoomID: ri.Room.RoomID, StrRoomID: ri.Room.StrRoomID},
-			Participants: make([]participantJSON, 0, len(ri.Participants)),
+		rj := RoomInfoJSON{
+			RoomJSON:     RoomJSON{RoomID: ri.Room.RoomID, StrRoomID: ri.Room.StrRoomID},
+			Participants: make([]ParticipantJSON, 0, len(ri.Participants)),
 		}
 		for _, p := range ri.Participants {
 			tracks := p.Tracks
 			if tracks == nil {
 				tracks = []string{}
 			}
-			rj.Participants = append(rj.Participants, participantJSON{
+			rj.Participants = append(rj.Participants, ParticipantJSON{
 				ParticipantID: p.ParticipantID, UserID: p.UserID, Role: p.Role, Tracks: tracks,
 				AudioBlocked: p.AudioBlocked, VideoBlocked: p.VideoBlocked,
 			})
@@ -131,7 +131,7 @@ func (h *handler) listRooms(w http.ResponseWriter, r *http.Request) error {
 }
 
 type dismissRequest struct {
-	roomJSON
+	RoomJSON
 }
 
 func (h *handler) dismissRoom(w http.ResponseWriter, r *http.Request) error {
@@ -157,7 +157,7 @@ func (h *handler) dismissRoom(w http.ResponseWriter, r *http.Request) error {
 }
 
 type removeUserRequest struct {
-	roomJSON
+	RoomJSON
 	UserID string `json:"userId"`
 }
 
@@ -187,7 +187,7 @@ func (h *handler) removeUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 type blockRequest struct {
-	roomJSON
+	RoomJSON
 	UserID  string `json:"userId"`
 	Audio   bool   `json:"audio"`
 	Video   bool   `json:"video"`

@@ -37,11 +37,11 @@ func TestApps(t *testing.T) {
 	if r.status != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
-	var created appJSON
+	var created AppJSON
 	r.decode(t, &created)
-	want := appJSON{
+	want := AppJSON{
 		SDKAppID: created.SDKAppID, Name: "Acme Meetings", Tags: []string{"prod", "eu west"}, Status: "active", CreatedAt: testNow,
-		Policy: policyJSON{KeyLifetimeSeconds: 86400, MaxTokenTTLSeconds: 7200, RequirePrivateMapKey: true, MaxAnchorsPerRoom: 4, MaxParticipantsPerRoom: 50,
+		Policy: PolicyJSON{KeyLifetimeSeconds: 86400, MaxTokenTTLSeconds: 7200, RequirePrivateMapKey: true, MaxAnchorsPerRoom: 4, MaxParticipantsPerRoom: 50,
 			RetentionSeconds: 604800},
 	}
 	if !equalApp(created, want) {
@@ -61,7 +61,7 @@ func TestApps(t *testing.T) {
 	}
 
 	path := "/v1/admin/apps/" + itoa(created.SDKAppID)
-	var got appJSON
+	var got AppJSON
 	e.do("GET", path, nil).decode(t, &got)
 	if !equalApp(got, want) {
 		t.Errorf("get %+v", got)
@@ -111,7 +111,7 @@ func TestApps(t *testing.T) {
 	}
 }
 
-func equalApp(a, b appJSON) bool {
+func equalApp(a, b AppJSON) bool {
 	return a.SDKAppID == b.SDKAppID && a.Name == b.Name && slices.Equal(a.Tags, b.Tags) && a.Status == b.Status &&
 		a.CreatedAt.Equal(b.CreatedAt) && a.Policy == b.Policy
 }
@@ -152,7 +152,7 @@ func TestKeys(t *testing.T) {
 	id := e.app.SDKAppID
 
 	r := e.do("POST", e.appPath("/keys/rotate"), nil)
-	var rotated keyJSON
+	var rotated KeyJSON
 	r.decode(t, &rotated)
 	if r.status != http.StatusCreated || rotated.KID != "k2" || rotated.State != "signing" {
 		t.Fatalf("rotate: %d %s", r.status, r.body)
@@ -180,7 +180,7 @@ func TestKeys(t *testing.T) {
 	}
 
 	r = e.do("GET", e.appPath("/keys/current"), nil)
-	var cur secretKeyJSON
+	var cur SecretKeyJSON
 	r.decode(t, &cur)
 	if r.status != 200 || cur.KID != "k2" || cur.Secret != string(secretOf(2)) ||
 		cur.SecretBase64 != base64.StdEncoding.EncodeToString(secretOf(2)) || !cur.NotBefore.Equal(testNow) {
@@ -205,7 +205,7 @@ func TestKeys(t *testing.T) {
 		return auth.Key{ID: "bin", Secret: []byte{0, 1, 2, 0xff}, NotBefore: testNow}, nil
 	}
 	r = e.do("GET", e.appPath("/keys/current"), nil)
-	cur = secretKeyJSON{}
+	cur = SecretKeyJSON{}
 	r.decode(t, &cur)
 	if cur.Secret != "" || cur.SecretBase64 != "AAEC/w==" {
 		t.Errorf("binary secret: %s", r.body)
@@ -227,7 +227,7 @@ func TestKeys(t *testing.T) {
 		t.Error("a refused key fetch was logged")
 	}
 	r = e.do("POST", e.appPath("/keys/rotate"), nil)
-	rotated = keyJSON{}
+	rotated = KeyJSON{}
 	r.decode(t, &rotated)
 	if r.status != http.StatusCreated || rotated.State != "verifying" {
 		t.Errorf("rotate while suspended: %d %s", r.status, r.body)

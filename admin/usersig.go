@@ -22,7 +22,7 @@ type mintRequest struct {
 	UserID     string `json:"userId"`
 	Format     string `json:"format"`
 	TTLSeconds int64  `json:"ttlSeconds"`
-	roomJSON
+	RoomJSON
 	Privileges *uint32 `json:"privileges"`
 	Role       string  `json:"role"`
 }

@@ -226,7 +226,7 @@ func FuzzCreateApp(f *testing.F) {
 		h.ServeHTTP(w, req)
 		switch w.status {
 		case 201:
-			var a appJSON
+			var a AppJSON
 			if err := jsonUnmarshal(w.body, &a); err != nil {
 				t.Fatal(err)
 			}

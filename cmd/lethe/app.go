@@ -16,6 +16,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/lethe-rtc/lethe/admin"
 )
 
 // appSubcommand is one `lethe app` subcommand: it talks to the admin API.
@@ -287,51 +289,9 @@ func appPath(id string, suffix string) (string, error) {
 	return "/v1/admin/apps/" + id + suffix, nil
 }
 
-// Wire shapes of the admin API (docs/api.md).
-type (
-	appPolicyWire struct {
-		KeyLifetimeSeconds     int64 `json:"keyLifetimeSeconds"`
-		MaxTokenTTLSeconds     int64 `json:"maxTokenTtlSeconds"`
-		RequirePrivateMapKey   bool  `json:"requirePrivateMapKey"`
-		MaxAnchorsPerRoom      int   `json:"maxAnchorsPerRoom"`
-		MaxParticipantsPerRoom int   `json:"maxParticipantsPerRoom"`
-		RetentionSeconds       int64 `json:"retentionSeconds"`
-	}
-	appWire struct {
-		SDKAppID  uint32        `json:"sdkAppId"`
-		Name      string        `json:"name"`
-		Tags      []string      `json:"tags"`
-		Status    string        `json:"status"`
-		CreatedAt time.Time     `json:"createdAt"`
-		Policy    appPolicyWire `json:"policy"`
-		PurgeAt   *time.Time    `json:"purgeAt"`
-	}
-	appKeyWire struct {
-		KID          string    `json:"kid"`
-		State        string    `json:"state"`
-		NotBefore    time.Time `json:"notBefore"`
-		NotAfter     time.Time `json:"notAfter"`
-		VerifyUntil  time.Time `json:"verifyUntil"`
-		Secret       string    `json:"secret"`
-		SecretBase64 string    `json:"secretBase64"`
-	}
-	appRoomWire struct {
-		RoomID       uint32 `json:"roomId"`
-		StrRoomID    string `json:"strRoomId"`
-		Participants []struct {
-			ParticipantID string   `json:"participantId"`
-			UserID        string   `json:"userId"`
-			Role          string   `json:"role"`
-			Tracks        []string `json:"tracks"`
-			AudioBlocked  bool     `json:"audioBlocked"`
-			VideoBlocked  bool     `json:"videoBlocked"`
-		} `json:"participants"`
-	}
-)
-
 const timeLayout = time.RFC3339
 
-func printApp(w io.Writer, a *appWire) {
+func printApp(w io.Writer, a *admin.AppJSON) {
 	limit := func(n int) string {
 		if n == 0 {
 			return "unlimited"
@@ -358,7 +318,7 @@ func appList(c *appClient, args []string) error {
 	if err := c.parse(c.flags(), args, ""); err != nil {
 		return err
 	}
-	return show(c, "GET", "/v1/admin/apps", nil, func(w io.Writer, r *struct{ Apps []appWire }) {
+	return show(c, "GET", "/v1/admin/apps", nil, func(w io.Writer, r *struct{ Apps []admin.AppJSON }) {
 		fmt.Fprintln(w, "SDKAPPID\tNAME\tSTATUS\tTAGS\tCREATED")
 		for _, a := range r.Apps {
 			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", a.SDKAppID, a.Name, a.Status, orDash(strings.Join(a.Tags, ",")), a.CreatedAt.Format(timeLayout))
@@ -627,11 +587,11 @@ func appKeys(c *appClient, args []string) error {
 	if err != nil {
 		return err
 	}
-	return show(c, "GET", path, nil, func(w io.Writer, r *struct{ Keys []appKeyWire }) {
+	return show(c, "GET", path, nil, func(w io.Writer, r *struct{ Keys []admin.KeyJSON }) {
 		fmt.Fprintln(w, "KID\tSTATE\tNOT BEFORE\tNOT AFTER\tVERIFIES UNTIL")
 		for _, k := range r.Keys {
 			until := "-"
-			if !k.VerifyUntil.IsZero() {
+			if k.VerifyUntil != nil {
 				until = k.VerifyUntil.Format(timeLayout)
 			}
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", k.KID, k.State, k.NotBefore.Format(timeLayout), k.NotAfter.Format(timeLayout), until)
@@ -648,7 +608,7 @@ func appRotate(c *appClient, args []string) error {
 	if err != nil {
 		return err
 	}
-	return show(c, "POST", path, nil, func(w io.Writer, k *appKeyWire) {
+	return show(c, "POST", path, nil, func(w io.Writer, k *admin.KeyJSON) {
 		fmt.Fprintf(w, "kid\t%s\nstate\t%s\nnot before\t%s\nnot after\t%s\n",
 			k.KID, k.State, k.NotBefore.Format(timeLayout), k.NotAfter.Format(timeLayout))
 	}, "")
@@ -675,7 +635,7 @@ func appCurrentKey(c *appClient, args []string) error {
 	if err != nil {
 		return err
 	}
-	return show(c, "GET", path, nil, func(w io.Writer, k *appKeyWire) {
+	return show(c, "GET", path, nil, func(w io.Writer, k *admin.SecretKeyJSON) {
 		fmt.Fprintf(w, "kid\t%s\n", k.KID)
 		if k.Secret != "" {
 			fmt.Fprintf(w, "secret\t%s\n", k.Secret)
@@ -803,7 +763,7 @@ func appRooms(c *appClient, args []string) error {
 	if err != nil {
 		return err
 	}
-	return show(c, "GET", path, nil, func(w io.Writer, r *struct{ Rooms []appRoomWire }) {
+	return show(c, "GET", path, nil, func(w io.Writer, r *struct{ Rooms []admin.RoomInfoJSON }) {
 		fmt.Fprintln(w, "ROOM\tPARTICIPANT\tUSER\tROLE\tTRACKS\tBLOCKED")
 		for _, room := range r.Rooms {
 			name := strconv.Quote(room.StrRoomID)
