@@ -414,6 +414,24 @@ func checkTrack(t *testing.T, tr *webrtc.TrackRemote) *client.Checker {
 	return ch
 }
 
+// firstVideo waits for p's first remote video track and checks it until
+// the test ends.
+func (p *participant) firstVideo(t *testing.T) *client.Checker {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case tr := <-p.tracks:
+			if tr.Kind() == webrtc.RTPCodecTypeVideo {
+				return checkTrack(t, tr)
+			}
+		case <-timeout:
+			t.Fatalf("%s received no video track", p.user)
+			return nil
+		}
+	}
+}
+
 // leakCheck verifies, after every other cleanup, that the test left no
 // goroutine behind.
 func leakCheck(t *testing.T) {

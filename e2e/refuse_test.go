@@ -119,17 +119,7 @@ func TestProtocolAbuse(t *testing.T) {
 	pub := s.join(t, "pub", 3, "")
 	pub.publishAV(t, false, client.SourceOptions{})
 	sub := s.join(t, "sub", 3, "")
-	var video *client.Checker
-	for video == nil {
-		select {
-		case tr := <-sub.tracks:
-			if tr.Kind().String() == "video" {
-				video = checkTrack(t, tr)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("no video track")
-		}
-	}
+	video := sub.firstVideo(t)
 
 	// Before joining.
 	early := s.dial(t)

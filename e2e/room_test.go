@@ -22,17 +22,7 @@ func TestLateJoinerGetsKeyframe(t *testing.T) {
 	if n := len(b.joined.Room.Participants); n != 1 || len(b.joined.Room.Participants[0].Tracks) != 2 {
 		t.Fatalf("bob's snapshot: %+v", b.joined.Room)
 	}
-	var video *client.Checker
-	for video == nil {
-		select {
-		case tr := <-b.tracks:
-			if tr.Kind().String() == "video" {
-				video = checkTrack(t, tr)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("bob received no video track")
-		}
-	}
+	video := b.firstVideo(t)
 	deadline := time.Now().Add(10 * time.Second)
 	for video.Stats().Keyframes == 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)

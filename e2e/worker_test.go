@@ -94,17 +94,7 @@ func TestWorkerCrash(t *testing.T) {
 	pub := s.join(t, "pub", 2, "")
 	pub.publishAV(t, false, client.SourceOptions{})
 	sub := s.join(t, "sub", 2, "")
-	var video *client.Checker
-	for video == nil {
-		select {
-		case tr := <-sub.tracks:
-			if tr.Kind().String() == "video" {
-				video = checkTrack(t, tr)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("no video in room 2")
-		}
-	}
+	video := sub.firstVideo(t)
 
 	worker0 := workerByIndex(t, s, 0)
 	if err := syscall.Kill(worker0, syscall.SIGKILL); err != nil {
