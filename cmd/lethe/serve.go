@@ -233,8 +233,9 @@ func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, wo
 	fmt.Fprintf(w, "  admin key:  %s\n", info.AdminKeyPath)
 	if info.DefaultApp.SDKAppID != 0 {
 		fmt.Fprintf(w, "  app:        SDKAppID %d (%q)\n", info.DefaultApp.SDKAppID, info.DefaultApp.Name)
-		fmt.Fprintf(w, "  mint a token:\n    lethe token --data-dir %s --app %d --user alice --ttl 1h\n",
-			cfg.dataDir, info.DefaultApp.SDKAppID)
+		// The binary as it was invoked (./bin/lethe under make run).
+		fmt.Fprintf(w, "  mint a token:\n    %s token --data-dir %s --app %d --user alice --ttl 1h\n",
+			os.Args[0], cfg.dataDir, info.DefaultApp.SDKAppID)
 	}
 }
 
