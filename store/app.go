@@ -312,20 +312,8 @@ func notFound(what string, id uint32, err error) error {
 
 // Apps returns every application, oldest first.
 func (s *Store) Apps(ctx context.Context) ([]App, error) {
-	rows, err := s.db.QueryContext(ctx, selectApps+` ORDER BY a.created_at, a.sdk_app_id`)
+	apps, err := queryAll(ctx, s.db, scanApp, selectApps+` ORDER BY a.created_at, a.sdk_app_id`)
 	if err != nil {
-		return nil, fmt.Errorf("store: apps: %w", err)
-	}
-	defer func() { _ = rows.Close() }()
-	apps := []App{}
-	for rows.Next() {
-		a, err := scanApp(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: apps: %w", err)
-		}
-		apps = append(apps, a)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: apps: %w", err)
 	}
 	return apps, nil

@@ -405,22 +405,11 @@ func (s *Store) MaintainKeys(ctx context.Context, now time.Time) (KeyReport, err
 			app uint32
 			kid string
 		}
-		var doomed []appKey
-		rows, err := tx.QueryContext(ctx,
-			`SELECT k.sdk_app_id, k.kid FROM keys k JOIN apps a ON a.sdk_app_id = k.sdk_app_id
+		doomed, err := queryAll(ctx, tx, func(r scanner) (ak appKey, err error) {
+			return ak, r.Scan(&ak.app, &ak.kid)
+		}, `SELECT k.sdk_app_id, k.kid FROM keys k JOIN apps a ON a.sdk_app_id = k.sdk_app_id
 			  WHERE k.not_after + a.max_token_ttl_s + ? < ?`, seconds(keyLeeway), now.Unix())
 		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var ak appKey
-			if err := rows.Scan(&ak.app, &ak.kid); err != nil {
-				_ = rows.Close()
-				return err
-			}
-			doomed = append(doomed, ak)
-		}
-		if err := rows.Close(); err != nil {
 			return err
 		}
 		for _, ak := range doomed {
@@ -437,20 +426,10 @@ func (s *Store) MaintainKeys(ctx context.Context, now time.Time) (KeyReport, err
 			app  uint32
 			life int64
 		}
-		var active []appLife
-		rows, err = tx.QueryContext(ctx, `SELECT sdk_app_id, key_lifetime_s FROM apps WHERE status = ?`, string(StatusActive))
+		active, err := queryAll(ctx, tx, func(r scanner) (al appLife, err error) {
+			return al, r.Scan(&al.app, &al.life)
+		}, `SELECT sdk_app_id, key_lifetime_s FROM apps WHERE status = ?`, string(StatusActive))
 		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var al appLife
-			if err := rows.Scan(&al.app, &al.life); err != nil {
-				_ = rows.Close()
-				return err
-			}
-			active = append(active, al)
-		}
-		if err := rows.Close(); err != nil {
 			return err
 		}
 		for _, al := range active {

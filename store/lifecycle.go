@@ -181,24 +181,13 @@ func (s *Store) Purge(ctx context.Context, id uint32, now time.Time) error {
 
 // PendingPurges returns every scheduled purge, the earliest due first.
 func (s *Store) PendingPurges(ctx context.Context) ([]Purge, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT sdk_app_id, due_at FROM purges ORDER BY due_at, sdk_app_id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: pending purges: %w", err)
-	}
-	defer func() { _ = rows.Close() }()
-	purges := []Purge{}
-	for rows.Next() {
-		var (
-			p   Purge
-			due int64
-		)
-		if err := rows.Scan(&p.SDKAppID, &due); err != nil {
-			return nil, fmt.Errorf("store: pending purges: %w", err)
-		}
+	purges, err := queryAll(ctx, s.db, func(r scanner) (p Purge, err error) {
+		var due int64
+		err = r.Scan(&p.SDKAppID, &due)
 		p.DueAt = unixTime(due)
-		purges = append(purges, p)
-	}
-	if err := rows.Err(); err != nil {
+		return p, err
+	}, `SELECT sdk_app_id, due_at FROM purges ORDER BY due_at, sdk_app_id`)
+	if err != nil {
 		return nil, fmt.Errorf("store: pending purges: %w", err)
 	}
 	return purges, nil
