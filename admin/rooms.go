@@ -63,7 +63,7 @@ func (j RoomJSON) ref() (RoomRef, error) {
 	case j.StrRoomID != "" && !validText(j.StrRoomID, MaxStrRoomIDLen, false):
 		return RoomRef{}, invalid("strRoomId must be 1-%d bytes without spaces or control characters", MaxStrRoomIDLen)
 	}
-	return RoomRef{RoomID: j.RoomID, StrRoomID: j.StrRoomID}, nil
+	return RoomRef(j), nil
 }
 
 type ParticipantJSON struct {

@@ -20,18 +20,17 @@ import (
 // tlsSpec builds a TLSSigAPIv2 token by hand, following the documented
 // algorithm rather than SignTLS, with hooks to tamper with each stage.
 type tlsSpec struct {
-	secret   []byte
-	ident    string
-	app      uint32
-	time     int64
-	expire   int64
-	userbuf  []byte // nil: none
-	level    int
-	sig      func(content string, secret []byte) string // nil: base64 HMAC-SHA256
-	json     func(m map[string]any)                     // edits the JSON object after signing
-	text     func([]byte) []byte                        // edits the JSON text
-	zlib     func([]byte) []byte                        // edits the compressed bytes
-	noLength bool                                       // do not check the result for padding
+	secret  []byte
+	ident   string
+	app     uint32
+	time    int64
+	expire  int64
+	userbuf []byte // nil: none
+	level   int
+	sig     func(content string, secret []byte) string // nil: base64 HMAC-SHA256
+	json    func(m map[string]any)                     // edits the JSON object after signing
+	text    func([]byte) []byte                        // edits the JSON text
+	zlib    func([]byte) []byte                        // edits the compressed bytes
 }
 
 func (f *fixture) tlsSpec() tlsSpec {

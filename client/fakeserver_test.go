@@ -33,7 +33,6 @@ type fakeServer struct {
 	// FloodEvents is how many participantJoined events follow joined.
 	FloodEvents int
 
-	mu       sync.Mutex
 	sessions sync.WaitGroup
 }
 

@@ -179,11 +179,10 @@ type runner struct {
 	api *webrtc.API
 	ctx context.Context
 
-	mu      sync.Mutex
-	parts   []*participant
-	errs    []string
-	joined  atomic.Int64
-	trackWG sync.WaitGroup
+	mu     sync.Mutex
+	parts  []*participant
+	errs   []string
+	joined atomic.Int64
 }
 
 // ramp joins everyone at the configured rate: in each room the
