@@ -61,10 +61,10 @@ func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, err
 	}
 	p.log = s.cfg.Logger.With("participant", p.id)
 	var err error
-	if p.pub, err = s.api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if p.pub, err = s.pubAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		return nil, fmt.Errorf("sfu: publisher peer connection: %w", err)
 	}
-	if p.sub, err = s.api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if p.sub, err = s.subAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		_ = p.pub.Close()
 		return nil, fmt.Errorf("sfu: subscriber peer connection: %w", err)
 	}

@@ -17,10 +17,15 @@ import (
 
 // SFU hosts rooms. It is safe for concurrent use.
 type SFU struct {
-	cfg   Config
-	api   *webrtc.API
-	mux   ice.UDPMux
-	stats counters
+	cfg Config
+	// pubAPI makes publisher PeerConnections (receive only: NACK, receiver
+	// report and TWCC feedback generators); subAPI subscriber ones (send
+	// only: sender reports). Each interceptor runs a ticker per
+	// PeerConnection, so giving a PeerConnection only those it uses saves
+	// thousands of idle wake-ups a second in a large room.
+	pubAPI, subAPI *webrtc.API
+	mux            ice.UDPMux
+	stats          counters
 
 	mu     sync.Mutex
 	rooms  map[string]*room
@@ -36,20 +41,22 @@ func New(cfg Config) (*SFU, error) {
 	}
 	s := &SFU{cfg: cfg, rooms: make(map[string]*room)}
 	s.mux = webrtc.NewICEUDPMux(nil, cfg.UDPConn)
-	api, err := newAPI(&s.cfg, s.mux)
-	if err != nil {
+	var err error
+	if s.pubAPI, err = newAPI(&s.cfg, s.mux, Publisher); err != nil {
 		return nil, err
 	}
-	s.api = api
+	if s.subAPI, err = newAPI(&s.cfg, s.mux, Subscriber); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
-// newAPI sets Pion up for an SFU: Opus, VP8 and H.264 only; NACKs,
-// receiver reports and TWCC feedback generated toward publishers; sender
-// reports toward subscribers. NACKs from subscribers are answered by the
-// SFU itself from the per-track cache, so no NACK responder interceptor
+// newAPI sets Pion up for one side of an SFU: Opus, VP8 and H.264 only;
+// NACKs, receiver reports and TWCC feedback generated toward publishers;
+// sender reports toward subscribers. NACKs from subscribers are answered by
+// the SFU itself from the per-track cache, so no NACK responder interceptor
 // keeps a second copy of every packet per subscriber.
-func newAPI(cfg *Config, mux ice.UDPMux) (*webrtc.API, error) {
+func newAPI(cfg *Config, mux ice.UDPMux, side Side) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	videoFB := []webrtc.RTCPFeedback{
 		{Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
@@ -90,26 +97,29 @@ func newAPI(cfg *Config, mux ice.UDPMux) (*webrtc.API, error) {
 	}
 
 	reg := &interceptor.Registry{}
-	gen, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("sfu: nack generator: %w", err)
+	if side == Publisher {
+		gen, err := nack.NewGeneratorInterceptor()
+		if err != nil {
+			return nil, fmt.Errorf("sfu: nack generator: %w", err)
+		}
+		reg.Add(gen)
+		rr, err := report.NewReceiverInterceptor(report.ReceiverNow(cfg.Now))
+		if err != nil {
+			return nil, fmt.Errorf("sfu: receiver reports: %w", err)
+		}
+		reg.Add(rr)
+		tw, err := twcc.NewSenderInterceptor()
+		if err != nil {
+			return nil, fmt.Errorf("sfu: twcc: %w", err)
+		}
+		reg.Add(tw)
+	} else {
+		sr, err := report.NewSenderInterceptor(report.SenderNow(cfg.Now))
+		if err != nil {
+			return nil, fmt.Errorf("sfu: sender reports: %w", err)
+		}
+		reg.Add(sr)
 	}
-	reg.Add(gen)
-	rr, err := report.NewReceiverInterceptor(report.ReceiverNow(cfg.Now))
-	if err != nil {
-		return nil, fmt.Errorf("sfu: receiver reports: %w", err)
-	}
-	reg.Add(rr)
-	sr, err := report.NewSenderInterceptor(report.SenderNow(cfg.Now))
-	if err != nil {
-		return nil, fmt.Errorf("sfu: sender reports: %w", err)
-	}
-	reg.Add(sr)
-	tw, err := twcc.NewSenderInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("sfu: twcc: %w", err)
-	}
-	reg.Add(tw)
 
 	se := webrtc.SettingEngine{}
 	se.SetICEUDPMux(mux)
