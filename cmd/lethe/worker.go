@@ -83,7 +83,10 @@ func workerCommand(ctx context.Context, args []string, _, stderr io.Writer) erro
 	_ = udp.SetWriteBuffer(4 << 20)
 	var media net.PacketConn = udp
 	if cfg.batch {
-		media = udpbatch.New(udp, 0)
+		if media, err = udpbatch.New(udp, 0); err != nil {
+			udp.Close()
+			return fmt.Errorf("worker: %w", err)
+		}
 	}
 	s, err := sfu.New(sfu.Config{UDPConn: media, Logger: log, ICEFailedTimeout: cfg.iceFailed})
 	if err != nil {

@@ -10,13 +10,15 @@ package udpbatch
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"unsafe"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // MaxPacket is the largest datagram a Conn sends.
@@ -28,15 +30,11 @@ const DefaultBatch = 128
 // ErrTooLarge is returned for a datagram over MaxPacket.
 var ErrTooLarge = errors.New("udpbatch: datagram too large")
 
-// batchWriter is the sendmmsg of x/net's ipv4 and ipv6 packet conns.
-type batchWriter interface {
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
 // Conn wraps a *net.UDPConn; reads pass straight through.
 type Conn struct {
 	*net.UDPConn
-	bw batchWriter
+	raw syscall.RawConn
+	v6  bool // the socket is AF_INET6: IPv4 peers are written v4-mapped
 
 	mu      sync.Mutex
 	space   *sync.Cond // signalled when the flusher takes a batch
@@ -50,48 +48,68 @@ type Conn struct {
 	batches, packets, errs atomic.Uint64
 }
 
+// mmsghdr is the kernel's struct mmsghdr.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [unsafe.Sizeof(uintptr(0)) - 4]byte
+}
+
 type batch struct {
-	msgs  []ipv4.Message
-	addrs []net.UDPAddr
-	ips   [][16]byte
+	hdrs  []mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6 // large enough for either family
 	bufs  [][MaxPacket]byte
 	n     int
 }
 
 func newBatch(size int) *batch {
 	b := &batch{
-		msgs: make([]ipv4.Message, size), addrs: make([]net.UDPAddr, size),
-		ips: make([][16]byte, size), bufs: make([][MaxPacket]byte, size),
+		hdrs: make([]mmsghdr, size), iovs: make([]unix.Iovec, size),
+		names: make([]unix.RawSockaddrInet6, size), bufs: make([][MaxPacket]byte, size),
 	}
-	for i := range b.msgs {
-		b.msgs[i].Buffers = [][]byte{nil}
-		b.msgs[i].Addr = &b.addrs[i]
+	for i := range b.hdrs {
+		b.iovs[i].Base = &b.bufs[i][0]
+		h := &b.hdrs[i].hdr
+		h.Iov = &b.iovs[i]
+		h.SetIovlen(1)
+		h.Name = (*byte)(unsafe.Pointer(&b.names[i]))
 	}
 	return b
 }
 
+// put appends one datagram for ip:port, ip in the socket's family.
+func (bt *batch) put(b []byte, ip netip.Addr, port uint16) {
+	i := bt.n
+	bt.n++
+	bt.iovs[i].SetLen(copy(bt.bufs[i][:], b))
+	putSockaddr(&bt.names[i], &bt.hdrs[i].hdr, ip, port)
+}
+
 // New wraps c; batch is the most datagrams per sendmmsg (0: DefaultBatch).
-func New(c *net.UDPConn, batch int) *Conn {
+func New(c *net.UDPConn, batch int) (*Conn, error) {
 	if batch <= 0 {
 		batch = DefaultBatch
 	}
-	var bw batchWriter = ipv4.NewPacketConn(c)
-	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
-		bw = v6writer{ipv6.NewPacketConn(c)}
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("udpbatch: %w", err)
+	}
+	domain := unix.AF_INET
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		domain, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+	}); err != nil || serr != nil {
+		return nil, fmt.Errorf("udpbatch: socket domain: %w", errors.Join(err, serr))
 	}
 	b := &Conn{
-		UDPConn: c, bw: bw, cur: newBatch(batch), spare: newBatch(batch),
+		UDPConn: c, raw: raw, v6: domain == unix.AF_INET6,
+		cur: newBatch(batch), spare: newBatch(batch),
 		kick: make(chan struct{}, 1), done: make(chan struct{}), flushed: make(chan struct{}),
 	}
 	b.space = sync.NewCond(&b.mu)
 	go b.flushLoop()
-	return b
-}
-
-type v6writer struct{ *ipv6.PacketConn }
-
-func (w v6writer) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
-	return w.PacketConn.WriteBatch(ms, flags)
+	return b, nil
 }
 
 // WriteToAddrPort queues b for addr and returns; it is sent with the batch.
@@ -99,28 +117,23 @@ func (c *Conn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	if len(b) > MaxPacket {
 		return 0, ErrTooLarge
 	}
+	ip := addr.Addr()
+	if c.v6 && ip.Is4() {
+		ip = netip.AddrFrom16(ip.As16()) // v4-mapped
+	} else if !c.v6 {
+		if ip = ip.Unmap(); !ip.Is4() {
+			return 0, &net.OpError{Op: "write", Net: "udp4", Addr: net.UDPAddrFromAddrPort(addr), Err: syscall.EAFNOSUPPORT}
+		}
+	}
 	c.mu.Lock()
-	for c.cur.n == len(c.cur.msgs) && !c.closed {
+	for c.cur.n == len(c.cur.hdrs) && !c.closed {
 		c.space.Wait()
 	}
 	if c.closed {
 		c.mu.Unlock()
 		return 0, net.ErrClosed
 	}
-	i := c.cur.n
-	c.cur.n++
-	bt := c.cur
-	m := &bt.msgs[i]
-	m.Buffers[0] = bt.bufs[i][:copy(bt.bufs[i][:], b)]
-	ip := addr.Addr().Unmap()
-	if ip.Is4() {
-		a4 := ip.As4()
-		bt.addrs[i].IP = bt.ips[i][:copy(bt.ips[i][:], a4[:])]
-	} else {
-		a16 := ip.As16()
-		bt.addrs[i].IP = bt.ips[i][:copy(bt.ips[i][:], a16[:])]
-	}
-	bt.addrs[i].Port = int(addr.Port())
+	c.cur.put(b, ip, addr.Port())
 	c.mu.Unlock()
 	select {
 	case c.kick <- struct{}{}:
@@ -163,20 +176,72 @@ func (c *Conn) flushOnce() {
 	out := c.spare
 	c.space.Broadcast()
 	c.mu.Unlock()
-	msgs := out.msgs[:out.n]
-	for len(msgs) > 0 {
-		n, err := c.bw.WriteBatch(msgs, 0)
-		if err != nil {
-			c.errs.Add(uint64(len(msgs))) // UDP: the rest of this batch is lost
-			break
-		}
-		msgs = msgs[n:]
-	}
+	c.send(out.hdrs[:out.n])
 	if out.n > 0 {
 		c.batches.Add(1)
 		c.packets.Add(uint64(out.n))
 	}
 	out.n = 0
+}
+
+// send writes hdrs with sendmmsg(2), a datagram that fails is counted and
+// skipped. The call is a raw one, without telling the scheduler: on a
+// non-blocking socket it never sleeps (a full buffer returns EAGAIN and the
+// runtime's poller waits instead), but a large batch runs long enough that
+// the runtime would hand this goroutine's P to another thread, and take it
+// back, around an ordinary system call — thread wake-ups that cost more
+// than the send itself.
+func (c *Conn) send(hdrs []mmsghdr) {
+	for len(hdrs) > 0 {
+		var sent int
+		var errno syscall.Errno
+		err := c.raw.Write(func(fd uintptr) bool {
+			for {
+				r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(len(hdrs)), 0, 0, 0)
+				switch e {
+				case unix.EINTR:
+					continue
+				case unix.EAGAIN:
+					return false
+				}
+				sent, errno = int(r), e
+				return true
+			}
+		})
+		switch {
+		case err != nil: // the socket is closed: nothing more goes out
+			c.errs.Add(uint64(len(hdrs)))
+			return
+		case errno != 0: // the first datagram failed; go on with the rest
+			c.errs.Add(1)
+			sent = 1
+		}
+		hdrs = hdrs[sent:]
+	}
+}
+
+// putSockaddr writes ip:port into sa in the socket's family and points h at it.
+func putSockaddr(sa *unix.RawSockaddrInet6, h *unix.Msghdr, ip netip.Addr, port uint16) {
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	p[0], p[1] = byte(port>>8), byte(port)
+	if ip.Is4() {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		sa4.Family = unix.AF_INET
+		sa4.Addr = ip.As4()
+		sa4.Zero = [8]uint8{}
+		h.Namelen = unix.SizeofSockaddrInet4
+		return
+	}
+	sa.Family = unix.AF_INET6
+	sa.Flowinfo = 0
+	sa.Addr = ip.As16()
+	sa.Scope_id = 0
+	if z := ip.Zone(); z != "" {
+		if ifi, err := net.InterfaceByName(z); err == nil {
+			sa.Scope_id = uint32(ifi.Index)
+		}
+	}
+	h.Namelen = unix.SizeofSockaddrInet6
 }
 
 // Close sends what is queued, stops the flusher and closes the socket.

@@ -3,6 +3,7 @@ package udpbatch
 import (
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -12,19 +13,101 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func listen(t testing.TB) *net.UDPConn {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+func listen(t testing.TB) *net.UDPConn { return listenOn(t, "udp4", "127.0.0.1:0") }
+
+func listenOn(t testing.TB, network, addr string) *net.UDPConn {
+	a, err := net.ResolveUDPAddr(network, addr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	c, err := net.ListenUDP(network, a)
+	if err != nil {
+		t.Skipf("no %s socket on %s here: %v", network, addr, err)
 	}
 	_ = c.SetReadBuffer(4 << 20)
 	return c
 }
 
+func wrap(t testing.TB, c *net.UDPConn, batch int) *Conn {
+	b, err := New(c, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// read reads one datagram within 5 s.
+func read(t *testing.T, c *net.UDPConn) []byte {
+	t.Helper()
+	buf := make([]byte, 2000)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf[:n]
+}
+
+// A datagram the kernel refuses (port 0) is counted, and the ones batched
+// around it still go out.
+func TestFailedDatagramSkipped(t *testing.T) {
+	dst := listen(t)
+	defer dst.Close()
+	c := wrap(t, listen(t), 16)
+	to := dst.LocalAddr().(*net.UDPAddr).AddrPort()
+	bad := netip.AddrPortFrom(to.Addr(), 0)
+	bt := newBatch(3)
+	for i, a := range []netip.AddrPort{to, bad, to} {
+		bt.put([]byte{byte(i)}, a.Addr(), a.Port())
+	}
+	c.send(bt.hdrs[:bt.n])
+	if got := read(t, dst); got[0] != 0 {
+		t.Fatalf("first datagram: got %v", got)
+	}
+	if got := read(t, dst); got[0] != 2 {
+		t.Fatalf("third datagram: got %v", got)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.Errors != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// An IPv6 socket reaches IPv6 peers, and IPv4 ones when it is dual-stack;
+// an IPv4 socket refuses an IPv6 peer at once.
+func TestFamilies(t *testing.T) {
+	v6 := listenOn(t, "udp6", "[::1]:0")
+	defer v6.Close()
+	v4 := listen(t)
+	defer v4.Close()
+
+	c := wrap(t, listenOn(t, "udp", "[::]:0"), 0)
+	for _, dst := range []*net.UDPConn{v6, v4} {
+		to := dst.LocalAddr().(*net.UDPAddr).AddrPort()
+		if _, err := c.WriteToAddrPort([]byte("hi"), to); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(t, dst); string(got) != "hi" {
+			t.Fatalf("to %v: got %q", to, got)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	c4 := wrap(t, listen(t), 0)
+	defer c4.Close()
+	if _, err := c4.WriteTo([]byte("hi"), v6.LocalAddr()); err == nil {
+		t.Fatal("IPv6 peer on an IPv4 socket: no error")
+	}
+}
+
 // Every datagram written arrives, in order per destination, from the
 // wrapped socket's address, even from several writers at once.
 func TestWritesArrive(t *testing.T) {
-	src := New(listen(t), 16)
+	src := wrap(t, listen(t), 16)
 	dsts := []*net.UDPConn{listen(t), listen(t)}
 	const perWriter = 500
 	var wg sync.WaitGroup
@@ -78,7 +161,7 @@ func TestWritesArrive(t *testing.T) {
 }
 
 func TestTooLarge(t *testing.T) {
-	src := New(listen(t), 4)
+	src := wrap(t, listen(t), 4)
 	defer src.Close()
 	if _, err := src.WriteTo(make([]byte, MaxPacket+1), src.LocalAddr()); err != ErrTooLarge {
 		t.Fatalf("got %v", err)
@@ -100,7 +183,7 @@ func BenchmarkWrite(b *testing.B) {
 	to := dst.LocalAddr().(*net.UDPAddr).AddrPort()
 	pkt := make([]byte, 1200)
 	b.Run("sendmmsg", func(b *testing.B) {
-		c := New(listen(b), 0)
+		c := wrap(b, listen(b), 0)
 		defer c.Close()
 		b.ReportAllocs()
 		for b.Loop() {
