@@ -6,6 +6,11 @@
 //
 // Writes never allocate. A full batch makes writers wait for the flusher,
 // like a full socket buffer would.
+//
+// Sends and reads are raw system calls on the non-blocking socket, which
+// never sleep in the kernel: the Go runtime's poller does the waiting. An
+// ordinary system call costs a forwarding server far more than its own
+// work: see send and ReadFromAddrPort.
 package udpbatch
 
 import (
@@ -13,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -30,7 +36,7 @@ const DefaultBatch = 128
 // ErrTooLarge is returned for a datagram over MaxPacket.
 var ErrTooLarge = errors.New("udpbatch: datagram too large")
 
-// Conn wraps a *net.UDPConn; reads pass straight through.
+// Conn wraps a *net.UDPConn: batched writes, raw reads.
 type Conn struct {
 	*net.UDPConn
 	raw syscall.RawConn
@@ -151,9 +157,67 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	return c.WriteToAddrPort(b, ua.AddrPort())
 }
 
-// ReadFromAddrPort reads one datagram.
+// ReadFromAddrPort reads one datagram. Like the sends, the read is a raw
+// system call that cannot sleep — with no datagram waiting, the runtime's
+// poller waits instead, honouring read deadlines — so that a busy reader
+// does not keep waking the runtime's monitor thread, as every ordinary
+// system call does after the process has been idle: on a machine
+// forwarding media that thread's wake-ups cost as much as a fifth of the
+// CPU.
 func (c *Conn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
-	return c.UDPConn.ReadFromUDPAddrPort(b)
+	if len(b) == 0 {
+		return c.UDPConn.ReadFromUDPAddrPort(b)
+	}
+	var (
+		n     int
+		errno syscall.Errno
+		sa    unix.RawSockaddrInet6 // large enough for either family
+	)
+	err := c.raw.Read(func(fd uintptr) bool {
+		for {
+			salen := uint32(unix.SizeofSockaddrInet6)
+			r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+				0, uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&salen)))
+			switch e {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			}
+			n, errno = int(r), e
+			return true
+		}
+	})
+	if err == nil && errno != 0 {
+		err = errno
+	}
+	if err != nil {
+		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: err}
+	}
+	return n, sockaddrAddrPort(&sa), nil
+}
+
+// ReadFrom reads one datagram; see ReadFromAddrPort.
+func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, from, err := c.ReadFromAddrPort(b)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(from), nil
+}
+
+// sockaddrAddrPort decodes a sockaddr_in or sockaddr_in6 from the kernel.
+func sockaddrAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	port := uint16(p[0])<<8 | uint16(p[1])
+	if sa.Family == unix.AF_INET {
+		return netip.AddrPortFrom(netip.AddrFrom4((*unix.RawSockaddrInet4)(unsafe.Pointer(sa)).Addr), port)
+	}
+	ip := netip.AddrFrom16(sa.Addr)
+	if sa.Scope_id != 0 {
+		ip = ip.WithZone(strconv.FormatUint(uint64(sa.Scope_id), 10))
+	}
+	return netip.AddrPortFrom(ip, port)
 }
 
 // flushLoop sends each gathered batch with one sendmmsg.

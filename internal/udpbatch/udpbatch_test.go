@@ -2,6 +2,7 @@ package udpbatch
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -157,6 +158,64 @@ func TestWritesArrive(t *testing.T) {
 	t.Logf("%d datagrams in %d sendmmsg calls", st.Packets, st.Batches)
 	if _, err := src.WriteTo([]byte{1}, dsts[0].LocalAddr()); err == nil {
 		t.Fatal("write after Close succeeded")
+	}
+}
+
+// Reads give the sender's address in either family and honour deadlines.
+func TestReads(t *testing.T) {
+	for _, tc := range []struct{ network, addr string }{{"udp4", "127.0.0.1:0"}, {"udp6", "[::1]:0"}} {
+		t.Run(tc.network, func(t *testing.T) {
+			c := wrap(t, listenOn(t, tc.network, tc.addr), 0)
+			defer c.Close()
+			peer := listenOn(t, tc.network, tc.addr)
+			defer peer.Close()
+			if _, err := peer.WriteTo([]byte("ping"), c.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 100)
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, from, err := c.ReadFromAddrPort(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := peer.LocalAddr().(*net.UDPAddr).AddrPort(); string(buf[:n]) != "ping" || from != want {
+				t.Fatalf("got %q from %v, want ping from %v", buf[:n], from, want)
+			}
+			if _, err := peer.WriteTo([]byte("pong"), c.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			n, addr, err := c.ReadFrom(buf)
+			if err != nil || string(buf[:n]) != "pong" || addr.String() != peer.LocalAddr().String() {
+				t.Fatalf("ReadFrom: %q from %v, %v", buf[:n], addr, err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+			var ne net.Error
+			if _, _, err := c.ReadFromAddrPort(buf); !errors.As(err, &ne) || !ne.Timeout() {
+				t.Fatalf("read past the deadline: %v, want a timeout", err)
+			}
+		})
+	}
+}
+
+// A read blocked in the poller ends when the socket is closed.
+func TestReadUnblocksOnClose(t *testing.T) {
+	c := wrap(t, listen(t), 0)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadFromAddrPort(make([]byte, 100))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("got %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("read still blocked after Close")
 	}
 }
 
