@@ -48,6 +48,15 @@ func (f *frame) setBody(off int) {
 
 func (f *frame) payloads() [][]byte { return f.bufs[:f.n] }
 
+// size is the total of the payloads' lengths.
+func (f *frame) size() int {
+	n := 0
+	for _, b := range f.payloads() {
+		n += len(b)
+	}
+	return n
+}
+
 // fill writes the repeating pattern into every payload's free body,
 // continuing at *phase, which it advances.
 func (f *frame) fill(pattern []byte, phase *int) {

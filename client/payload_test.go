@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"encoding/binary"
+	"sync"
 	"testing"
 	"time"
 
@@ -511,9 +512,102 @@ func TestSourceStartClose(t *testing.T) {
 	s.Start(ctx) // after Close: nothing
 }
 
+// timedCollector records when each packet was written, and its size.
+type timedCollector struct {
+	mu    sync.Mutex
+	at    []time.Time
+	sizes []int
+	got   chan struct{} // one send per packet, never blocking
+}
+
+func (c *timedCollector) WriteRTP(p *rtp.Packet) error {
+	c.mu.Lock()
+	c.at = append(c.at, time.Now())
+	c.sizes = append(c.sizes, len(p.Payload))
+	c.mu.Unlock()
+	select {
+	case c.got <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (c *timedCollector) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.at)
+}
+
+// A paced source spreads a frame's packets out: each packet waits at least
+// its predecessor's share of the frame's spread, size ÷ (Pacing × Bitrate).
+func TestSourcePacing(t *testing.T) {
+	t.Parallel()
+	const bitrate, pacing = 1_700_000, 2.5
+	w := &timedCollector{got: make(chan struct{}, 1)}
+	s, err := NewVP8Source(w, SourceOptions{Bitrate: bitrate, Pacing: pacing,
+		NewTicker: func(time.Duration) Ticker { return fakeTicker{c: make(chan time.Time)} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start(t.Context()) // writes the first frame, a keyframe, then waits for a tick that never comes
+	frame := &collector{}
+	ref, err := NewVP8Source(frame, SourceOptions{Bitrate: bitrate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.WriteFrame(); err != nil { // the same keyframe, unpaced, to know its size
+		t.Fatal(err)
+	}
+	n := len(frame.pkts)
+	if n < 3 {
+		t.Fatalf("keyframe of %d packets: too few to pace", n)
+	}
+	for w.count() < n {
+		select {
+		case <-w.got:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d packets written", w.count(), n)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, sz := range w.sizes[:n] {
+		total += sz
+	}
+	spread := min(time.Duration(float64(8*total)/(pacing*bitrate)*float64(time.Second)), time.Second/30*9/10)
+	for i := 1; i < n; i++ {
+		want := spread * time.Duration(w.sizes[i-1]) / time.Duration(total)
+		if got := w.at[i].Sub(w.at[i-1]); got < want {
+			t.Fatalf("packet %d came %v after the one before, want at least %v", i, got, want)
+		}
+	}
+}
+
+// Close does not wait for a paced frame to finish.
+func TestSourcePacingStopsOnClose(t *testing.T) {
+	t.Parallel()
+	w := &timedCollector{got: make(chan struct{}, 1)}
+	// One frame a second paced at a thousandth of the bitrate: the frame
+	// would take 0.9 s.
+	s, err := NewVP8Source(w, SourceOptions{Bitrate: 1_000_000, FPS: 1, Pacing: 0.001})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start(t.Context())
+	<-w.got // the first packet is out; the rest are being paced
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Frames != 0 || st.Packets == 0 || int(st.Packets) != w.count() {
+		t.Fatalf("stats %+v after %d packets: the frame should have been cut short", st, w.count())
+	}
+}
+
 func TestSourceBadOptions(t *testing.T) {
 	t.Parallel()
-	for _, o := range []SourceOptions{{FPS: -1}, {Bitrate: -5}, {Width: 1 << 14}, {KeyframeInterval: -time.Second}} {
+	for _, o := range []SourceOptions{{FPS: -1}, {Bitrate: -5}, {Width: 1 << 14}, {KeyframeInterval: -time.Second}, {Pacing: -1}} {
 		if _, err := NewVP8Source(&collector{}, o); err == nil {
 			t.Fatalf("%+v accepted", o)
 		}

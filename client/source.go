@@ -44,6 +44,12 @@ type SourceOptions struct {
 	Bitrate int
 	// FPS is the video frame rate, default 30. Opus always sends 20 ms frames.
 	FPS int
+	// Pacing spreads each frame's packets out at Pacing × Bitrate, as a
+	// WebRTC sender's pacer does (libwebrtc paces at 2.5× its target
+	// rate), instead of writing them in one burst; never beyond one frame
+	// period. It applies to frames sent by Start; WriteFrame always writes
+	// a burst. Zero: no pacing.
+	Pacing float64
 	// KeyframeInterval forces a keyframe this often; zero sends one only
 	// first and when asked (RequestKeyframe, PLI, FIR).
 	KeyframeInterval time.Duration
@@ -89,6 +95,7 @@ type Source struct {
 	now         func() time.Time
 	newTicker   func(time.Duration) Ticker
 	period      time.Duration
+	pacing      float64 // bit/s while pacing a frame; 0: burst
 	frameBytes  int
 	keyBytes    int
 	tsStep      uint32
@@ -161,7 +168,7 @@ func newSource(w RTPWriter, opts SourceOptions, k codecKind) (*Source, error) {
 	if opts.Bitrate == 0 {
 		opts.Bitrate = k.bitrate
 	}
-	if opts.FPS < 1 || opts.FPS > 1000 || opts.Bitrate < 0 || opts.KeyframeInterval < 0 {
+	if opts.FPS < 1 || opts.FPS > 1000 || opts.Bitrate < 0 || opts.KeyframeInterval < 0 || opts.Pacing < 0 {
 		return nil, fmt.Errorf("source: fps %d, bitrate %d: %w", opts.FPS, opts.Bitrate, ErrBadOption)
 	}
 	if len(opts.Fill) > MaxFill {
@@ -183,6 +190,7 @@ func newSource(w RTPWriter, opts SourceOptions, k codecKind) (*Source, error) {
 		now:         opts.Now,
 		newTicker:   opts.NewTicker,
 		period:      time.Second / time.Duration(opts.FPS),
+		pacing:      opts.Pacing * float64(opts.Bitrate),
 		frameBytes:  fb,
 		keyBytes:    3 * fb,
 		tsStep:      k.clock / uint32(opts.FPS),
@@ -219,10 +227,14 @@ func (s *Source) MarkerStream() uint32 { return s.stream }
 // any goroutine; a no-op for audio.
 func (s *Source) RequestKeyframe() { s.keyReq.Store(true) }
 
-// WriteFrame builds the next frame and writes its packets. A write error is
-// counted in Stats and the rest of the frame is still written; the first
-// error is returned.
-func (s *Source) WriteFrame() error {
+// WriteFrame builds the next frame and writes its packets in one burst. A
+// write error is counted in Stats and the rest of the frame is still
+// written; the first error is returned.
+func (s *Source) WriteFrame() error { return s.writeFrame(nil) }
+
+// writeFrame writes the next frame; with a pacer, whose channel ends the
+// frame early when closed, its packets are spread out at s.pacing.
+func (s *Source) writeFrame(stop <-chan struct{}) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -240,7 +252,23 @@ func (s *Source) WriteFrame() error {
 	s.f.fill(s.fill, &s.phase)
 	var first error
 	payloads := s.f.payloads()
+	// A paced frame takes size/rate, but never more than 90% of a frame
+	// period, so that a keyframe does not slow the frame rate.
+	var spread time.Duration
+	frameSize := s.f.size()
+	if stop != nil && s.pacing > 0 && len(payloads) > 1 {
+		spread = min(time.Duration(float64(8*frameSize)/s.pacing*float64(time.Second)), s.period*9/10)
+	}
 	for i, payload := range payloads {
+		if i > 0 && spread > 0 {
+			t := time.NewTimer(spread * time.Duration(len(payloads[i-1])) / time.Duration(frameSize))
+			select {
+			case <-t.C:
+			case <-stop:
+				t.Stop()
+				return first
+			}
+		}
 		m := Marker{StreamID: s.stream, Seq: s.seq, SendTime: s.now().UnixNano()}
 		_ = PutMarker(payload, m) // payloads always have room for it
 		s.seq++
@@ -278,8 +306,16 @@ func (s *Source) run(ctx context.Context) {
 	defer s.wg.Done()
 	t := s.newTicker(s.period)
 	defer t.Stop()
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-s.quit:
+		}
+		close(stop)
+	}()
 	for {
-		_ = s.WriteFrame() // errors are counted in Stats
+		_ = s.writeFrame(stop) // errors are counted in Stats
 		select {
 		case <-ctx.Done():
 			return

@@ -51,6 +51,7 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.IntVar(&l.VideoBitrate, "video-bitrate", 1_700_000, "video bitrate per publisher, bit/s")
 	fs.IntVar(&l.FPS, "fps", 30, "video frame rate")
 	fs.IntVar(&l.AudioBitrate, "audio-bitrate", 32_000, "audio bitrate per publisher, bit/s")
+	fs.Float64Var(&l.Pacing, "pacing", 2.5, "spread each video frame's packets at this multiple of the bitrate, like a browser's pacer; 0: send each frame in one burst")
 	fs.Float64Var(&l.RampRate, "ramp", 20, "participants joining per second")
 	fs.DurationVar(&l.Warmup, "warmup", 2*time.Second, "time after the last join before measuring")
 	fs.DurationVar(&l.Duration, "duration", 10*time.Second, "measured window")

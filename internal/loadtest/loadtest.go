@@ -34,10 +34,15 @@ type Config struct {
 	// VideoBitrate in bit/s (default 1.7 Mbit/s) at FPS frames per second
 	// (default 30); AudioBitrate in bit/s (default 32 kbit/s).
 	VideoBitrate, FPS, AudioBitrate int
-	RampRate                        float64       // participants joining per second, default 20
-	Warmup                          time.Duration // after the last join, before measuring; default 2s
-	Duration                        time.Duration // the measured window; default 10s
-	FirstRoom                       uint32        // numeric id of the first room, default 1000
+	// Pacing spreads each video frame's packets out at Pacing ×
+	// VideoBitrate, as a browser's pacer does (libwebrtc: 2.5, what
+	// `lethe loadtest` uses unless told otherwise); 0 sends every frame in
+	// one burst.
+	Pacing    float64
+	RampRate  float64       // participants joining per second, default 20
+	Warmup    time.Duration // after the last join, before measuring; default 2s
+	Duration  time.Duration // the measured window; default 10s
+	FirstRoom uint32        // numeric id of the first room, default 1000
 	// ServerPID is the server's process (its workers are found as its
 	// children); 0: the server is not on this machine, no CPU figures.
 	ServerPID int
@@ -260,7 +265,7 @@ func (r *runner) join(room uint32, name string, publish bool) error {
 		if r.cfg.Codec == "h264" {
 			mk = client.NewH264Track
 		}
-		v, err := mk("v-"+name, name, client.SourceOptions{Bitrate: r.cfg.VideoBitrate, FPS: r.cfg.FPS})
+		v, err := mk("v-"+name, name, client.SourceOptions{Bitrate: r.cfg.VideoBitrate, FPS: r.cfg.FPS, Pacing: r.cfg.Pacing})
 		if err != nil {
 			return err
 		}

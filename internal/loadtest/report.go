@@ -28,6 +28,7 @@ type LoadSummary struct {
 	Audio, Video                    bool
 	Codec                           string
 	VideoBitrate, FPS, AudioBitrate int
+	Pacing                          float64 // × VideoBitrate; 0: bursts
 }
 
 // RoomReport is one room's figures, or the total.
@@ -151,6 +152,7 @@ func (r *runner) report(a, b snapshot, window time.Duration, server *ServerRepor
 		Load: LoadSummary{
 			Rooms: cfg.Rooms, Publishers: cfg.Publishers, Subscribers: cfg.Subscribers, Audio: cfg.Audio, Video: cfg.Video,
 			Codec: cfg.Codec, VideoBitrate: cfg.VideoBitrate, FPS: cfg.FPS, AudioBitrate: cfg.AudioBitrate,
+			Pacing: cfg.Pacing,
 		},
 		Window: Duration(window), Server: server, Errors: errs,
 	}
@@ -250,8 +252,13 @@ func (r *runner) progress(phase string) {
 // WriteText prints the report for people.
 func (rep *Report) WriteText(w io.Writer) {
 	l := rep.Load
-	fmt.Fprintf(w, "load: %d room(s) × %d publisher(s) + %d subscriber(s); audio=%v video=%v (%s %d kbit/s @ %d fps); window %s\n",
-		l.Rooms, l.Publishers, l.Subscribers, l.Audio, l.Video, l.Codec, l.VideoBitrate/1000, l.FPS, time.Duration(rep.Window).Round(time.Millisecond))
+	pacing := "frames in bursts"
+	if l.Pacing > 0 {
+		pacing = fmt.Sprintf("paced at %g×", l.Pacing)
+	}
+	fmt.Fprintf(w, "load: %d room(s) × %d publisher(s) + %d subscriber(s); audio=%v video=%v (%s %d kbit/s @ %d fps, %s); window %s\n",
+		l.Rooms, l.Publishers, l.Subscribers, l.Audio, l.Video, l.Codec, l.VideoBitrate/1000, l.FPS, pacing,
+		time.Duration(rep.Window).Round(time.Millisecond))
 	fmt.Fprintf(w, "%-8s %5s %9s %9s %7s %9s %8s %7s %6s %6s %9s %9s %9s\n",
 		"room", "joined", "joinP50", "joinP99", "tracks", "rx Mbit/s", "packets", "lost", "nacks", "plis", "latP50", "latP95", "latP99")
 	line := func(name string, r RoomReport) {
