@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"runtime"
 	"time"
 )
 
@@ -22,6 +23,7 @@ type Config struct {
 	ICEKeepalive           time.Duration // default 1s
 
 	SubscriberQueue int           // packets queued per subscriber; default 256
+	Senders         int           // goroutines writing every subscriber's queue; default GOMAXPROCS
 	VideoCache      int           // packets kept per video track for NACK; default 1024
 	AudioCache      int           // packets kept per audio track for NACK; default 128
 	PLIInterval     time.Duration // least time between keyframe requests to one publisher; default 500ms
@@ -50,6 +52,7 @@ func (c *Config) setDefaults() {
 	def(&c.ICEKeepalive, time.Second)
 	def(&c.PLIInterval, 500*time.Millisecond)
 	defInt(&c.SubscriberQueue, 256)
+	defInt(&c.Senders, runtime.GOMAXPROCS(0))
 	defInt(&c.VideoCache, 1024)
 	defInt(&c.AudioCache, 128)
 	defInt(&c.MaxTracks, 8)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lethe-rtc/lethe/internal/rewrite"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -24,6 +25,11 @@ type downTrack struct {
 
 	mu sync.Mutex // guards rw
 	rw *rewrite.Stream
+
+	// hdr is the header of the packet being forwarded. The subscriber's
+	// queue is drained by one sender at a time, so it has one user;
+	// retransmissions have their own.
+	hdr rtp.Header
 
 	sender *webrtc.RTPSender
 }
@@ -110,9 +116,11 @@ type outPacket struct {
 	resume bool // first packet after a pause: begin a new epoch
 }
 
-// write rewrites pkt (12-byte header + payload) in place for this
-// subscriber and sends it. resume starts a new rewrite epoch first.
-func (d *downTrack) write(pkt []byte, resume bool, now time.Time) bool {
+// write sends pkt (12-byte header + payload) to this subscriber with h, a
+// header of the caller's, rewritten for it: its sequence number,
+// timestamp, SSRC and payload type. pkt is not changed. resume starts a
+// new rewrite epoch first.
+func (d *downTrack) write(pkt []byte, resume bool, now time.Time, h *rtp.Header) bool {
 	b := d.b.Load()
 	if b == nil {
 		return false
@@ -128,11 +136,18 @@ func (d *downTrack) write(pkt []byte, resume bool, now time.Time) bool {
 	if !ok {
 		return false
 	}
-	pkt[1] = pkt[1]&0x80 | b.pt&0x7f
-	binary.BigEndian.PutUint16(pkt[2:], outSeq)
-	binary.BigEndian.PutUint32(pkt[4:], outTS)
-	binary.BigEndian.PutUint32(pkt[8:], b.ssrc)
-	n, err := b.ws.Write(pkt)
+	// Pion's Write(b) would parse pkt into a newly allocated packet;
+	// WriteRTP takes the header as it is.
+	*h = rtp.Header{
+		Version: 2, Marker: pkt[1]&0x80 != 0, PayloadType: b.pt,
+		SequenceNumber: outSeq, Timestamp: outTS, SSRC: b.ssrc,
+	}
+	payload := pkt[12:]
+	if pkt[0]&0x20 != 0 { // stripExtensions checked that the padding fits
+		h.Padding, h.PaddingSize = true, pkt[len(pkt)-1]
+		payload = pkt[12 : len(pkt)-int(h.PaddingSize)]
+	}
+	n, err := b.ws.WriteRTP(h, payload)
 	switch {
 	case err != nil:
 		d.sub.s.stats.droppedWriteError.Add(1)
@@ -153,6 +168,7 @@ func (d *downTrack) write(pkt []byte, resume bool, now time.Time) bool {
 // stops.
 func (d *downTrack) rtcpLoop() {
 	buf := make([]byte, 1500)
+	var hdr rtp.Header
 	stats := &d.sub.s.stats
 	for {
 		pkts, _, err := d.sender.ReadRTCP()
@@ -177,7 +193,7 @@ func (d *downTrack) rtcpLoop() {
 							stats.nackMisses.Add(1)
 							continue
 						}
-						if d.write(buf[:n], false, now) {
+						if d.write(buf[:n], false, now, &hdr) {
 							stats.retransmitted.Add(1)
 						}
 					}

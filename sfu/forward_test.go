@@ -71,17 +71,27 @@ func (w *fakeWriter) packets() [][]byte {
 	return w.pkts
 }
 
-// testSFU returns an SFU with cfg's defaults and no media socket: enough
-// for stats, config and clocks.
+// testSFU returns an SFU without a socket. Its subscriber queues are
+// never drained, so that tests can look into them, unless drainQueues is
+// called before the participants are made.
 func testSFU(cfg Config) *SFU {
 	cfg.setDefaults()
-	return &SFU{cfg: cfg, rooms: make(map[string]*room)}
+	s := &SFU{cfg: cfg, rooms: make(map[string]*room)}
+	s.senders = queue.NewScheduler(1, senderBatch, s.send)
+	s.senders.Close()
+	return s
+}
+
+// drainQueues gives s live senders, stopped when the test ends.
+func drainQueues(t testing.TB, s *SFU) {
+	s.senders = queue.NewScheduler(s.cfg.Senders, senderBatch, s.send)
+	t.Cleanup(s.senders.Close)
 }
 
 func testParticipant(s *SFU, id string, queueLen int) *Participant {
 	return &Participant{
 		id: id, s: s, log: s.cfg.Logger,
-		queue:      queue.New[outPacket](queueLen),
+		queue:      s.senders.NewQueue(queueLen),
 		subscribed: make(map[string]bool),
 		down:       make(map[string]*downTrack),
 		kickCh:     make(chan struct{}, 1),
@@ -175,6 +185,7 @@ func TestStripExtensions(t *testing.T) {
 		{"extension after csrcs truncated", concat(with(0x91), csrcs[:4], []byte{0xbe, 0xde}), false, nil, 0},
 		{"padding without bytes", with(0xa0), false, nil, 0},
 		{"padding count too big", concat(with(0xa0), []byte{1, 2, 3, 9}), false, nil, 0},
+		{"padding count zero", concat(with(0xa0), []byte{1, 2, 3, 0}), false, nil, 0},
 		{"padding count eats extension", concat(with(0xb0), oneByte, []byte{0, 12}), false, nil, 0},
 	}
 	for _, tt := range tests {
@@ -253,11 +264,35 @@ func FuzzStripExtensions(f *testing.F) {
 			t.Fatal("payload changed")
 		}
 		if data[0]&0x20 != 0 {
-			if n := int(out[len(out)-1]); n > len(out)-12 || len(out) == 12 {
+			if n := int(out[len(out)-1]); n == 0 || n > len(out)-12 || len(out) == 12 {
 				t.Fatalf("padding count %d does not fit %d payload bytes", n, len(out)-12)
 			}
 		}
 	})
+}
+
+// A padded packet leaves with its padding, and the packet in the queue is
+// left as it was for the next subscriber.
+func TestDownTrackWritePadding(t *testing.T) {
+	t.Parallel()
+	s := testSFU(Config{})
+	u := testUpTrack(testParticipant(s, "PA_pub", 1), nil, 16)
+	w := &fakeWriter{}
+	d := testDownTrack(u, testParticipant(s, "PA_sub", 8), w, 0x11223344, 100, rewrite.WithStart(1000, 5000))
+	in := concat(rtpHeader(true, 96, 7, 90, 0xdeadbeef), []byte{1, 2, 3}, []byte{0, 0, 3})
+	in[0] |= 0x20
+	orig := bytes.Clone(in)
+	if !d.write(in, false, time.Now(), &d.hdr) {
+		t.Fatal("write failed")
+	}
+	want := concat(rtpHeader(true, 100, 1000, 5000, 0x11223344), []byte{1, 2, 3}, []byte{0, 0, 3})
+	want[0] |= 0x20
+	if got := w.packets(); len(got) != 1 || !bytes.Equal(got[0], want) {
+		t.Fatalf("sent %x, want %x", got, want)
+	}
+	if !bytes.Equal(in, orig) {
+		t.Fatalf("queued packet changed: %x, was %x", in, orig)
+	}
 }
 
 func TestDownTrackWrite(t *testing.T) {
@@ -277,7 +312,7 @@ func TestDownTrackWrite(t *testing.T) {
 		t.Helper()
 		pkt := concat(rtpHeader(marker, 96, seq, ts, 0xdeadbeef), []byte{1, 2, 3})
 		n := len(w.packets())
-		if got := d.write(pkt, d.resume.Swap(false), clock.Now()); got != wantOK {
+		if got := d.write(pkt, d.resume.Swap(false), clock.Now(), &d.hdr); got != wantOK {
 			t.Fatalf("%s: write = %v, want %v", name, got, wantOK)
 		}
 		if !wantOK {
@@ -346,7 +381,7 @@ func TestDownTrackWriteNotConnected(t *testing.T) {
 	s := testSFU(Config{})
 	u := testUpTrack(testParticipant(s, "PA_pub", 1), keyframe.VP8, 16)
 	d := testDownTrack(u, testParticipant(s, "PA_sub", 8), zeroWriter{}, 1, 96)
-	if d.write(concat(rtpHeader(false, 96, 1, 0, 7), vp8Key), false, time.Now()) {
+	if d.write(concat(rtpHeader(false, 96, 1, 0, 7), vp8Key), false, time.Now(), &d.hdr) {
 		t.Error("write to an unconnected stream reported success")
 	}
 	if st := s.Stats(); st.DroppedNotConnected != 1 || st.PacketsOut != 0 {
@@ -511,14 +546,17 @@ func TestCopyOnWriteSubscribers(t *testing.T) {
 	}
 }
 
-// TestSlowSubscriber blocks one subscriber's writer completely: the
-// publisher's reader must go on, the other subscriber must get every
-// packet, and the blocked subscriber's losses are counted as
-// DroppedQueueFull.
+// TestSlowSubscriber blocks the write to one subscriber completely: it
+// holds one of the two senders, the publisher's reader must go on, the
+// other subscriber must get every packet from the other sender, and the
+// blocked subscriber's losses are counted as DroppedQueueFull. (Writes
+// never block in the server — the socket is non-blocking — but a slow one
+// must cost no one else more than a sender.)
 func TestSlowSubscriber(t *testing.T) {
 	t.Parallel()
 	const packets = 1000
-	s := testSFU(Config{SubscriberQueue: 4})
+	s := testSFU(Config{SubscriberQueue: 4, Senders: 2})
+	drainQueues(t, s)
 	u := testUpTrack(testParticipant(s, "PA_pub", 1), nil, s.cfg.AudioCache)
 
 	release := make(chan struct{})
@@ -540,10 +578,6 @@ func TestSlowSubscriber(t *testing.T) {
 	df := testDownTrack(u, fast, fastW, 2, 111, rewrite.WithStart(0, 0))
 	u.addDown(ds)
 	u.addDown(df)
-	for _, p := range []*Participant{slow, fast} {
-		p.wg.Add(1)
-		go p.writeLoop()
-	}
 	stopped := false
 	stop := func() {
 		if stopped {
@@ -551,10 +585,7 @@ func TestSlowSubscriber(t *testing.T) {
 		}
 		stopped = true
 		close(release)
-		for _, p := range []*Participant{slow, fast} {
-			p.queue.Close()
-			p.wg.Wait()
-		}
+		s.senders.Close()
 	}
 	defer stop()
 

@@ -53,7 +53,7 @@ func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, err
 		id: newID("PA_"), cfg: cfg, s: s, ev: ev,
 		role: cfg.Role, send: cfg.Send, receive: cfg.Receive, blocked: cfg.Blocked,
 		screen:     make(map[string]bool),
-		queue:      queue.New[outPacket](s.cfg.SubscriberQueue),
+		queue:      s.senders.NewQueue(s.cfg.SubscriberQueue),
 		subscribed: make(map[string]bool),
 		down:       make(map[string]*downTrack),
 		kickCh:     make(chan struct{}, 1),
@@ -99,12 +99,11 @@ func (p *Participant) ID() string { return p.id }
 
 func (p *Participant) start() {
 	p.s.wg.Add(1)
-	p.wg.Add(2)
+	p.wg.Add(1)
 	go func() {
 		p.wg.Wait()
 		p.s.wg.Done()
 	}()
-	go p.writeLoop()
 	go p.reconcileLoop()
 	p.kick()
 }
@@ -538,22 +537,6 @@ func (p *Participant) addSender(d *downTrack) (*webrtc.RTPSender, error) {
 		return nil, err
 	}
 	return t.Sender(), nil
-}
-
-// writeLoop sends queued packets to this subscriber.
-func (p *Participant) writeLoop() {
-	defer p.wg.Done()
-	batch := make([]queue.Item[outPacket], 32)
-	for {
-		n, ok := p.queue.Pop(batch)
-		if !ok {
-			return
-		}
-		now := p.s.cfg.Now()
-		for i := range batch[:n] {
-			batch[i].Dst.d.write(batch[i].Data, batch[i].Dst.resume, now)
-		}
-	}
 }
 
 // msidTrack returns the track id of an "a=msid:<stream> <track>" value.

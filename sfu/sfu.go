@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/lethe-rtc/lethe/internal/queue"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
@@ -26,6 +27,9 @@ type SFU struct {
 	pubAPI, subAPI *webrtc.API
 	mux            ice.UDPMux
 	stats          counters
+	// senders drain every subscriber's queue: a few goroutines, not one
+	// per subscriber.
+	senders *queue.Scheduler[outPacket]
 
 	mu     sync.Mutex
 	rooms  map[string]*room
@@ -41,14 +45,30 @@ func New(cfg Config) (*SFU, error) {
 	}
 	s := &SFU{cfg: cfg, rooms: make(map[string]*room)}
 	s.mux = webrtc.NewICEUDPMux(nil, cfg.UDPConn)
+	s.senders = queue.NewScheduler(s.cfg.Senders, senderBatch, s.send)
 	var err error
 	if s.pubAPI, err = newAPI(&s.cfg, s.mux, Publisher); err != nil {
+		s.senders.Close()
 		return nil, err
 	}
 	if s.subAPI, err = newAPI(&s.cfg, s.mux, Subscriber); err != nil {
+		s.senders.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// senderBatch is the most packets a sender writes from one subscriber's
+// queue before serving the next.
+const senderBatch = 16
+
+// send writes packets taken from one subscriber's queue.
+func (s *SFU) send(items []queue.Item[outPacket]) {
+	now := s.cfg.Now()
+	for i := range items {
+		d := items[i].Dst.d
+		d.write(items[i].Data, items[i].Dst.resume, now, &d.hdr)
+	}
 }
 
 // newAPI sets Pion up for one side of an SFU: Opus, VP8 and H.264 only;
@@ -203,6 +223,7 @@ func (s *SFU) Close() error {
 		}
 	}
 	s.wg.Wait()
+	s.senders.Close()
 	return s.mux.Close()
 }
 

@@ -223,8 +223,8 @@ func stripExtensions(b []byte) ([]byte, bool) {
 	if len(b) < h {
 		return nil, false
 	}
-	if b[0]&0x20 != 0 { // padding: the last byte counts it, and it must fit
-		if len(b) == h || int(b[len(b)-1]) > len(b)-h {
+	if b[0]&0x20 != 0 { // padding: the last byte counts it (itself included), and it must fit
+		if len(b) == h || b[len(b)-1] == 0 || int(b[len(b)-1]) > len(b)-h {
 			return nil, false
 		}
 	}

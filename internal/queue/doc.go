@@ -1,7 +1,7 @@
-// Package queue is the bounded packet queue in front of one subscriber's
-// writer: many publishers' reader goroutines push packets into it without
-// ever blocking, and the subscriber's single writer goroutine pops them in
-// batches.
+// Package queue is the bounded packet queue in front of each subscriber:
+// many publishers' reader goroutines push packets into it without ever
+// blocking, and one of a Scheduler's few drainer goroutines, serving every
+// subscriber's queue in turn, takes them in batches and sends them.
 //
 // All packet buffers are allocated when the queue is made. A full queue
 // drops the new packet and counts it, so a slow subscriber never slows a

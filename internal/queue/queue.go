@@ -6,13 +6,13 @@ import "sync"
 // packets are dropped and counted in Stats.DroppedTooBig.
 const MaxPacket = 1500
 
-// Item is one queued packet as handed to the consumer.
+// Item is one queued packet as handed to the Scheduler's send function.
 type Item[T any] struct {
 	// Dst is the value given to Push with the packet, for example the
 	// track the packet is to be written to.
 	Dst T
 	// Data is the packet. It points into the Queue's own buffer and stays
-	// valid until the next call to Pop.
+	// valid until send returns.
 	Data []byte
 }
 
@@ -30,28 +30,20 @@ type slot[T any] struct {
 	buf [MaxPacket]byte
 }
 
-// Queue is a bounded FIFO of packets, each with a destination of type T.
-// Push may be called from any number of goroutines; Pop from one goroutine
-// at a time. The zero value is not usable; call New.
+// Queue is a bounded FIFO of packets, each with a destination of type T,
+// drained by its Scheduler. Push may be called from any number of
+// goroutines. Make one with Scheduler.NewQueue.
 type Queue[T any] struct {
-	mu      sync.Mutex
-	nonzero sync.Cond // signalled when an item arrives or on Close
+	sched *Scheduler[T]
 
-	slots   []slot[T]
-	head    int  // index of the oldest occupied slot
-	count   int  // occupied slots, including those lent to the consumer
-	lent    int  // slots from head handed out by the last Pop
-	waiting bool // the consumer is blocked in Pop
-	closed  bool
-	stats   Stats
-}
-
-// New returns a Queue holding up to capacity packets (at least 1). All
-// buffers are allocated here.
-func New[T any](capacity int) *Queue[T] {
-	q := &Queue[T]{slots: make([]slot[T], max(capacity, 1))}
-	q.nonzero.L = &q.mu
-	return q
+	mu     sync.Mutex
+	slots  []slot[T]
+	head   int  // index of the oldest occupied slot
+	count  int  // occupied slots, including those lent to a drainer
+	lent   int  // slots from head handed out by take
+	listed bool // on the scheduler's run list or being drained
+	closed bool
+	stats  Stats
 }
 
 // Push copies pkt into the queue with its destination dst. It never
@@ -82,53 +74,41 @@ func (q *Queue[T]) Push(dst T, pkt []byte) bool {
 	s.n = copy(s.buf[:], pkt)
 	q.count++
 	q.stats.Pushed++
-	wake := q.waiting
+	list := !q.listed
+	q.listed = true
 	q.mu.Unlock()
-	if wake {
-		q.nonzero.Signal()
+	if list {
+		q.sched.ready(q)
 	}
 	return true
 }
 
-// Pop waits until the queue holds at least one packet, then moves up to
-// len(batch) packets, oldest first, into batch and returns how many.
-// The packets' Data stay valid until the next call to Pop, which gives
-// their slots back to the queue: until then they count against its
-// capacity. With an empty batch Pop only gives back the slots and returns
-// at once.
-//
-// Once the queue is closed, Pop returns 0 and ok=false at once: packets
-// still queued are discarded, since there is no one left to send them to.
-func (q *Queue[T]) Pop(batch []Item[T]) (n int, ok bool) {
+// take lends up to len(items) packets, oldest first, to a drainer. They
+// count against the capacity until giveBack.
+func (q *Queue[T]) take(items []Item[T]) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.release()
-	if len(batch) == 0 {
-		return 0, !q.closed
-	}
-	for q.count == 0 && !q.closed {
-		q.waiting = true
-		q.nonzero.Wait()
-		q.waiting = false
-	}
 	if q.closed {
-		return 0, false
+		return 0
 	}
-	n = min(q.count, len(batch))
+	n := min(q.count, len(items))
 	i := q.head
 	for k := range n {
 		s := &q.slots[i]
-		batch[k] = Item[T]{Dst: s.dst, Data: s.buf[:s.n]}
+		items[k] = Item[T]{Dst: s.dst, Data: s.buf[:s.n]}
 		if i++; i == len(q.slots) {
 			i = 0
 		}
 	}
 	q.lent = n
-	return n, true
+	return n
 }
 
-// release gives back the slots lent by the last Pop. q.mu must be held.
-func (q *Queue[T]) release() {
+// giveBack returns the slots lent by take and reports whether the queue
+// still holds packets, and so goes back on the run list.
+func (q *Queue[T]) giveBack() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	var zero T
 	for range q.lent {
 		q.slots[q.head].dst = zero // do not keep the destination alive
@@ -138,12 +118,13 @@ func (q *Queue[T]) release() {
 	}
 	q.count -= q.lent
 	q.lent = 0
+	q.listed = q.count > 0 && !q.closed
+	return q.listed
 }
 
-// Close discards the queued packets, makes further Pushes fail and wakes
-// the consumer, whose Pop returns ok=false. Packets lent by the last Pop
-// stay valid until the consumer's next Pop. Close may be called more than
-// once, from any goroutine.
+// Close discards the queued packets and makes further Pushes fail.
+// Packets being sent at that moment are sent. Close may be called more
+// than once, from any goroutine.
 func (q *Queue[T]) Close() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -161,10 +142,9 @@ func (q *Queue[T]) Close() {
 		i++
 	}
 	q.count = q.lent
-	q.nonzero.Broadcast()
 }
 
-// Len returns the number of packets queued and not yet handed out by Pop.
+// Len returns the number of packets queued and not being sent.
 func (q *Queue[T]) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -172,7 +152,7 @@ func (q *Queue[T]) Len() int {
 }
 
 // Cap returns the number of packets the queue can hold, including those
-// handed out by the last Pop.
+// being sent.
 func (q *Queue[T]) Cap() int { return len(q.slots) }
 
 // Stats returns the counters of packets given to Push.
