@@ -130,7 +130,15 @@ func TestPrivilegesAndRoles(t *testing.T) {
 	if err := bob.SwitchRole(ctxT(t, 5*time.Second), signaling.RoleAnchor, ""); err != nil {
 		t.Fatalf("switchRole: %v", err)
 	}
-	waitEvent(t, alice.Client, signaling.TypeParticipantUpdated, 5*time.Second, func(e client.Event) bool {
+	// An audience member is not announced: the first alice hears of bob
+	// is his stepping up, as a join; bob hears of his own new role.
+	e := waitEvent(t, alice.Client, signaling.TypeParticipantJoined, 5*time.Second, func(e client.Event) bool {
+		return e.Data.(*signaling.ParticipantInfo).ParticipantID == bob.joined.ParticipantID
+	})
+	if p := e.Data.(*signaling.ParticipantInfo); p.Role != signaling.RoleAnchor {
+		t.Fatalf("alice heard of bob as %q first, want only his stepping up to anchor", p.Role)
+	}
+	waitEvent(t, bob.Client, signaling.TypeParticipantUpdated, 5*time.Second, func(e client.Event) bool {
 		p := e.Data.(*signaling.ParticipantInfo)
 		return p.ParticipantID == bob.joined.ParticipantID && p.Role == signaling.RoleAnchor
 	})

@@ -53,7 +53,9 @@ func (m Media) String() string {
 // call back into the SFU.
 type Events interface {
 	ParticipantJoined(ParticipantInfo)
-	// ParticipantUpdated follows a change of role.
+	// ParticipantUpdated follows a change of role. A participant that
+	// becomes hidden is ParticipantLeft to the others, one that stops
+	// being hidden ParticipantJoined; it hears ParticipantUpdated itself.
 	ParticipantUpdated(ParticipantInfo)
 	ParticipantLeft(participantID string)
 	TrackPublished(TrackInfo)
@@ -70,11 +72,15 @@ type Events interface {
 // ParticipantConfig is what the caller decided about a participant before
 // it joins.
 type ParticipantConfig struct {
-	UserID        string // shown to the room; never logged
-	Role          string // opaque to the SFU, shown to the room
-	Send          Media  // what it may publish
-	Receive       Media  // what it may receive
-	Blocked       Media  // what an operator has blocked already
+	UserID string // shown to the room; never logged
+	Role   string // opaque to the SFU, shown to the room
+	// Hidden participants (an audience) are not announced to the others,
+	// nor listed to those who join later: in a room of thousands of
+	// viewers, each would otherwise hear of every other's coming and going.
+	Hidden        bool
+	Send          Media // what it may publish
+	Receive       Media // what it may receive
+	Blocked       Media // what an operator has blocked already
 	AutoSubscribe bool
 }
 

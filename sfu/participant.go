@@ -26,6 +26,7 @@ type Participant struct {
 	mu         sync.Mutex // guards the fields below
 	closed     bool
 	role       string
+	hidden     bool            // not announced to the others
 	send       Media           // may publish
 	receive    Media           // may receive
 	blocked    Media           // an operator stopped these of its tracks
@@ -51,7 +52,7 @@ type Participant struct {
 func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, error) {
 	p := &Participant{
 		id: newID("PA_"), cfg: cfg, s: s, ev: ev,
-		role: cfg.Role, send: cfg.Send, receive: cfg.Receive, blocked: cfg.Blocked,
+		role: cfg.Role, hidden: cfg.Hidden, send: cfg.Send, receive: cfg.Receive, blocked: cfg.Blocked,
 		screen:     make(map[string]bool),
 		queue:      s.senders.NewQueue(s.cfg.SubscriberQueue),
 		subscribed: make(map[string]bool),
@@ -309,14 +310,22 @@ func (p *Participant) Mute(trackID string, muted bool) error {
 	return nil
 }
 
-// SetRole changes what p may send and receive. Tracks it may no longer
-// send are unpublished; what it may no longer receive stops.
-func (p *Participant) SetRole(role string, send, receive Media) {
+// SetRole changes p's role, whether it is hidden, and what it may send
+// and receive. Tracks it may no longer send are unpublished; what it may
+// no longer receive stops.
+func (p *Participant) SetRole(role string, hidden bool, send, receive Media) {
 	p.mu.Lock()
-	p.role, p.send, p.receive = role, send, receive
+	wasHidden := p.hidden
+	p.role, p.hidden, p.send, p.receive = role, hidden, send, receive
 	p.mu.Unlock()
-	p.room.updated(p, send)
+	p.room.updated(p, send, wasHidden, hidden)
 	p.kick()
+}
+
+func (p *Participant) isHidden() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hidden
 }
 
 // Block stops (or, with blocked false, allows again) the given kinds of

@@ -23,8 +23,9 @@ func newRoom(s *SFU, key string) *room {
 	return &room{key: key, s: s, tracks: make(map[string]*upTrack)}
 }
 
-// join adds p and returns the others as they were before it came. It
-// fails if the room was dropped meanwhile.
+// join adds p and returns the others, hidden ones left out, as they were
+// before it came; the others hear of p unless it is hidden. It fails if
+// the room was dropped meanwhile.
 func (r *room) join(p *Participant) ([]ParticipantInfo, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -34,11 +35,15 @@ func (r *room) join(p *Participant) ([]ParticipantInfo, bool) {
 	p.room = r
 	others := make([]ParticipantInfo, 0, len(r.participants))
 	for _, o := range r.participants {
-		others = append(others, r.infoLocked(o))
+		if !o.isHidden() {
+			others = append(others, r.infoLocked(o))
+		}
 	}
-	info := r.infoLocked(p)
-	for _, o := range r.participants {
-		o.ev.ParticipantJoined(info)
+	if !p.isHidden() {
+		info := r.infoLocked(p)
+		for _, o := range r.participants {
+			o.ev.ParticipantJoined(info)
+		}
 	}
 	r.participants = append(r.participants, p)
 	r.s.stats.participants.Add(1)
@@ -68,8 +73,11 @@ func (r *room) leave(p *Participant) {
 			o.ev.TrackUnpublished(info)
 		}
 	}
+	hidden := p.isHidden()
 	for _, o := range r.participants {
-		o.ev.ParticipantLeft(p.id)
+		if !hidden {
+			o.ev.ParticipantLeft(p.id)
+		}
 		if len(gone) > 0 {
 			o.kick()
 		}
@@ -127,8 +135,9 @@ func (r *room) muted(u *upTrack) {
 }
 
 // updated announces p's new role and unpublishes the tracks of p that it
-// may no longer send.
-func (r *room) updated(p *Participant, send Media) {
+// may no longer send. To the others, p becoming hidden is a leave and
+// coming out of hiding a join; p itself hears ParticipantUpdated.
+func (r *room) updated(p *Participant, send Media, wasHidden, hidden bool) {
 	r.mu.Lock()
 	var gone []*upTrack
 	for id, u := range r.tracks {
@@ -142,7 +151,14 @@ func (r *room) updated(p *Participant, send Media) {
 		for _, u := range gone {
 			o.ev.TrackUnpublished(u.info())
 		}
-		o.ev.ParticipantUpdated(info)
+		switch {
+		case o == p || (!wasHidden && !hidden):
+			o.ev.ParticipantUpdated(info)
+		case wasHidden && !hidden:
+			o.ev.ParticipantJoined(info)
+		case !wasHidden && hidden:
+			o.ev.ParticipantLeft(p.id)
+		}
 		if len(gone) > 0 && o != p {
 			o.kick()
 		}

@@ -420,8 +420,12 @@ func (e *endpoint) publish(api *webrtc.API, tracks ...*client.Track) {
 // goroutines of this endpoint.
 func (e *endpoint) shutdown() {
 	e.mu.Lock()
+	was := e.closing
 	e.closing = true
 	e.mu.Unlock()
+	if was {
+		return
+	}
 	for _, r := range []*remotePC{e.pub, e.sub} {
 		if r != nil {
 			if err := r.pc.Close(); err != nil {
@@ -696,4 +700,76 @@ func TestForwardingOverLoopback(t *testing.T) {
 		t.Errorf("stats after Close: %+v", st)
 	}
 	t.Logf("stats: %+v", s.Stats())
+}
+
+// TestHiddenParticipants: an audience member (Hidden) is neither announced
+// nor listed to the others; coming out of hiding is a join to them, going
+// back a leave, and its own role changes reach it as updates.
+func TestHiddenParticipants(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	s, err := sfu.New(sfu.Config{UDPConn: conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	api, err := client.NewLoopbackAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchor, _ := join(t, s, api, "anchor", sfu.ParticipantConfig{UserID: "a", Role: "anchor", Send: sfu.AllMedia, Receive: sfu.AllMedia})
+	defer anchor.shutdown()
+	viewer, others := join(t, s, api, "viewer", sfu.ParticipantConfig{UserID: "v", Role: "audience", Hidden: true, Receive: sfu.AllMedia})
+	defer viewer.shutdown()
+	if len(others) != 1 || others[0].ID != anchor.p.ID() {
+		t.Fatalf("the viewer saw %+v, want the anchor", others)
+	}
+	late, others := join(t, s, api, "late", sfu.ParticipantConfig{UserID: "l", Role: "audience", Hidden: true, Receive: sfu.AllMedia})
+	defer late.shutdown()
+	if len(others) != 1 || others[0].ID != anchor.p.ID() {
+		t.Fatalf("a late viewer saw %+v, want only the anchor", others)
+	}
+	counts := func(e *endpoint) (joined, updated, left int) {
+		e.ev.with(func(r *recorder) bool {
+			joined, updated, left = len(r.joined), len(r.updated), len(r.left)
+			return true
+		})
+		return
+	}
+	if j, u, l := counts(anchor); j+u+l != 0 {
+		t.Fatalf("the anchor heard of hidden viewers: %d joined, %d updated, %d left", j, u, l)
+	}
+
+	viewer.p.SetRole("anchor", false, sfu.Audio, sfu.AllMedia) // steps up: a join to the others
+	for _, e := range []*endpoint{anchor, late} {
+		ok := e.ev.with(func(r *recorder) bool {
+			return len(r.joined) == 1 && r.joined[0].ID == viewer.p.ID() && r.joined[0].Role == "anchor" && len(r.updated) == 0
+		})
+		if !ok {
+			t.Fatalf("%s: after the viewer stepped up: joined %+v, updated %+v", e.name, e.ev.joined, e.ev.updated)
+		}
+	}
+	viewer.p.SetRole("anchor", false, sfu.AllMedia, sfu.AllMedia) // visible to visible: an update
+	viewer.p.SetRole("audience", true, 0, sfu.AllMedia)          // steps down: a leave to the others
+	for _, e := range []*endpoint{anchor, late} {
+		ok := e.ev.with(func(r *recorder) bool {
+			return len(r.updated) == 1 && len(r.left) == 1 && r.left[0] == viewer.p.ID()
+		})
+		if !ok {
+			t.Fatalf("%s: after the viewer stepped down: updated %+v, left %v", e.name, e.ev.updated, e.ev.left)
+		}
+	}
+	if _, u, _ := counts(viewer); u != 3 {
+		t.Fatalf("the viewer heard %d updates of its own role, want 3", u)
+	}
+	late.p.Leave()
+	viewer.p.Leave()
+	waitFor(t, "both viewers gone", func() bool { return s.Stats().Participants == 1 })
+	if _, _, l := counts(anchor); l != 1 {
+		t.Fatalf("the anchor heard %d leaves, want 1 (hidden participants leave silently)", l)
+	}
 }

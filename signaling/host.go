@@ -46,7 +46,7 @@ type Peer interface {
 	Mute(trackID string, muted bool) error
 	Leave()
 	Remove(reason error)
-	SetRole(role string, send, receive sfu.Media)
+	SetRole(role string, hidden bool, send, receive sfu.Media)
 	Block(m sfu.Media, blocked bool)
 }
 
@@ -212,7 +212,7 @@ func (s *hostSession) run() {
 		s.h.mu.Unlock()
 	}()
 	cfg := sfu.ParticipantConfig{
-		UserID: s.open.UserID, Role: string(s.open.Role),
+		UserID: s.open.UserID, Role: string(s.open.Role), Hidden: s.open.Role == RoleAudience,
 		Send: s.open.Send, Receive: s.open.Receive, Blocked: s.open.Blocked, AutoSubscribe: s.open.AutoSubscribe,
 	}
 	peer, others, err := s.h.join(s.open.RoomKey, cfg, s)
@@ -287,7 +287,7 @@ func (s *hostSession) control(peer Peer, raw []byte) bool {
 	}
 	switch c.Action {
 	case ControlRole:
-		peer.SetRole(string(c.Role), c.Send, c.Receive)
+		peer.SetRole(string(c.Role), c.Role == RoleAudience, c.Send, c.Receive)
 	case ControlBlock:
 		peer.Block(c.Media, c.Blocked)
 	case ControlRemove:

@@ -34,7 +34,7 @@ type fakePeer struct {
 	SubscribeFunc    func(ids []string) error
 	UnsubscribeFunc  func(ids []string) error
 	MuteFunc         func(trackID string, muted bool) error
-	SetRoleFunc      func(role string, send, receive sfu.Media)
+	SetRoleFunc      func(role string, hidden bool, send, receive sfu.Media)
 	BlockFunc        func(m sfu.Media, blocked bool)
 	LeaveFunc        func()
 	RemoveFunc       func(reason error)
@@ -96,9 +96,9 @@ func (p *fakePeer) Mute(trackID string, muted bool) error {
 	return p.MuteFunc(trackID, muted)
 }
 
-func (p *fakePeer) SetRole(role string, send, receive sfu.Media) {
+func (p *fakePeer) SetRole(role string, hidden bool, send, receive sfu.Media) {
 	if p.SetRoleFunc != nil {
-		p.SetRoleFunc(role, send, receive)
+		p.SetRoleFunc(role, hidden, send, receive)
 	}
 }
 
@@ -346,7 +346,7 @@ func TestHostJoined(t *testing.T) {
 		{
 			name:    "audience alone in a string room",
 			open:    Open{JoinID: 7, RoomKey: "1/s/123", StrRoomID: "123", UserID: "carol", Role: RoleAudience, Receive: sfu.Audio},
-			wantCfg: sfu.ParticipantConfig{UserID: "carol", Role: "audience", Receive: sfu.Audio},
+			wantCfg: sfu.ParticipantConfig{UserID: "carol", Role: "audience", Hidden: true, Receive: sfu.Audio},
 			want: Joined{ParticipantID: "p-carol", Role: RoleAudience, Server: testServerInfo,
 				Permissions: Permissions{Send: []string{}, Receive: []string{"audio"}},
 				Room:        RoomInfo{StrRoomID: "123", Participants: []ParticipantInfo{}}},
@@ -620,7 +620,7 @@ func TestHostRequests(t *testing.T) {
 			// control frame; a client message of that type does nothing here.
 			name: "switchRole message",
 			setup: func(p *fakePeer, got chan<- string) {
-				p.SetRoleFunc = func(string, sfu.Media, sfu.Media) { got <- "setRole" }
+				p.SetRoleFunc = func(string, bool, sfu.Media, sfu.Media) { got <- "setRole" }
 			},
 			in: msg(TypeSwitchRole, 23, SwitchRole{Role: RoleAudience}), reply: TypeAck, id: 23,
 		},
@@ -726,7 +726,8 @@ func TestHostControlFrames(t *testing.T) {
 		wantCall string // what the Peer got; "": nothing
 		end      Code   // the session ends with this bye; -1: it goes on
 	}{
-		{"role", Control{Action: ControlRole, Role: RoleAudience, Receive: sfu.AllMedia}, fmt.Sprintf("setRole audience %d %d", 0, sfu.AllMedia), -1},
+		{"role", Control{Action: ControlRole, Role: RoleAudience, Receive: sfu.AllMedia}, fmt.Sprintf("setRole audience hidden=true %d %d", 0, sfu.AllMedia), -1},
+		{"role anchor", Control{Action: ControlRole, Role: RoleAnchor, Send: sfu.Audio, Receive: sfu.AllMedia}, fmt.Sprintf("setRole anchor hidden=false %d %d", sfu.Audio, sfu.AllMedia), -1},
 		{"block", Control{Action: ControlBlock, Media: sfu.Video | sfu.Screen, Blocked: true}, fmt.Sprintf("block %d true", sfu.Video|sfu.Screen), -1},
 		{"unblock", Control{Action: ControlBlock, Media: sfu.Audio}, fmt.Sprintf("block %d false", sfu.Audio), -1},
 		{"remove", Control{Action: ControlRemove}, "remove " + sfu.ErrRemoved.Error(), CodeRemoved},
@@ -740,8 +741,8 @@ func TestHostControlFrames(t *testing.T) {
 			got := make(chan string, 4)
 			join, calls := fakeJoin(func(jc *joinCall) ([]sfu.ParticipantInfo, error) {
 				p := jc.peer
-				p.SetRoleFunc = func(role string, send, receive sfu.Media) {
-					got <- fmt.Sprintf("setRole %s %d %d", role, send, receive)
+				p.SetRoleFunc = func(role string, hidden bool, send, receive sfu.Media) {
+					got <- fmt.Sprintf("setRole %s hidden=%v %d %d", role, hidden, send, receive)
 				}
 				p.BlockFunc = func(m sfu.Media, blocked bool) { got <- fmt.Sprintf("block %d %v", m, blocked) }
 				p.RemoveFunc = func(reason error) {
