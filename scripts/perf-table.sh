@@ -17,8 +17,12 @@ scenario() {
   done
 }
 scenario video-50   --publishers 1 --subscribers 50  --media video
+scenario video-50-burst --publishers 1 --subscribers 50 --media video --pacing 0
 scenario video-100  --publishers 1 --subscribers 100 --media video
 scenario video-200  --publishers 1 --subscribers 200 --media video --ramp 40
 scenario video-400  --publishers 1 --subscribers 400 --media video --ramp 40
+scenario video-800  --publishers 1 --subscribers 800 --media video --ramp 60
+scenario video-1000 --publishers 1 --subscribers 1000 --media video --ramp 60
+scenario video-1200 --publishers 1 --subscribers 1200 --media video --ramp 60
 scenario audio-200  --publishers 1 --subscribers 200 --media audio --ramp 40
 scenario rooms-50x2 --rooms 50 --publishers 2 --subscribers 0 --media audio,video --video-bitrate 500000 --ramp 40

@@ -51,6 +51,8 @@ type Conn struct {
 	done    chan struct{}
 	flushed chan struct{}
 
+	sendOp sendOp // the flusher's
+
 	batches, packets, errs atomic.Uint64
 }
 
@@ -114,6 +116,7 @@ func New(c *net.UDPConn, batch int) (*Conn, error) {
 		kick: make(chan struct{}, 1), done: make(chan struct{}), flushed: make(chan struct{}),
 	}
 	b.space = sync.NewCond(&b.mu)
+	b.sendOp.fn = b.sendOp.sendmmsg
 	go b.flushLoop()
 	return b, nil
 }
@@ -168,33 +171,52 @@ func (c *Conn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	if len(b) == 0 {
 		return c.UDPConn.ReadFromUDPAddrPort(b)
 	}
-	var (
-		n     int
-		errno syscall.Errno
-		sa    unix.RawSockaddrInet6 // large enough for either family
-	)
-	err := c.raw.Read(func(fd uintptr) bool {
-		for {
-			salen := uint32(unix.SizeofSockaddrInet6)
-			r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
-				0, uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&salen)))
-			switch e {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			}
-			n, errno = int(r), e
-			return true
-		}
-	})
+	op := readOps.Get().(*readOp)
+	op.b = b
+	err := c.raw.Read(op.fn)
+	n, errno, from := op.n, op.errno, sockaddrAddrPort(&op.sa)
+	op.b = nil
+	readOps.Put(op)
 	if err == nil && errno != 0 {
 		err = errno
 	}
 	if err != nil {
 		return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: err}
 	}
-	return n, sockaddrAddrPort(&sa), nil
+	return n, from, nil
+}
+
+// readOp is one read's state, pooled with its callback so that a read
+// allocates nothing.
+type readOp struct {
+	b     []byte
+	n     int
+	errno syscall.Errno
+	sa    unix.RawSockaddrInet6 // large enough for either family
+	fn    func(fd uintptr) bool // op.recvfrom
+}
+
+var readOps = sync.Pool{New: func() any {
+	op := &readOp{}
+	op.fn = op.recvfrom
+	return op
+}}
+
+// recvfrom is the callback of RawConn.Read: false asks the poller to wait.
+func (op *readOp) recvfrom(fd uintptr) bool {
+	for {
+		salen := uint32(unix.SizeofSockaddrInet6)
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&op.b[0])), uintptr(len(op.b)),
+			0, uintptr(unsafe.Pointer(&op.sa)), uintptr(unsafe.Pointer(&salen)))
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		op.n, op.errno = int(r), e
+		return true
+	}
 }
 
 // ReadFrom reads one datagram; see ReadFromAddrPort.
@@ -256,31 +278,46 @@ func (c *Conn) flushOnce() {
 // back, around an ordinary system call — thread wake-ups that cost more
 // than the send itself.
 func (c *Conn) send(hdrs []mmsghdr) {
+	op := &c.sendOp
 	for len(hdrs) > 0 {
-		var sent int
-		var errno syscall.Errno
-		err := c.raw.Write(func(fd uintptr) bool {
-			for {
-				r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(len(hdrs)), 0, 0, 0)
-				switch e {
-				case unix.EINTR:
-					continue
-				case unix.EAGAIN:
-					return false
-				}
-				sent, errno = int(r), e
-				return true
-			}
-		})
+		op.hdrs = hdrs
+		err := c.raw.Write(op.fn)
+		sent := op.sent
 		switch {
 		case err != nil: // the socket is closed: nothing more goes out
 			c.errs.Add(uint64(len(hdrs)))
+			op.hdrs = nil
 			return
-		case errno != 0: // the first datagram failed; go on with the rest
+		case op.errno != 0: // the first datagram failed; go on with the rest
 			c.errs.Add(1)
 			sent = 1
 		}
 		hdrs = hdrs[sent:]
+	}
+	op.hdrs = nil
+}
+
+// sendOp is the flusher's sendmmsg state, kept with its callback so that
+// a send allocates nothing.
+type sendOp struct {
+	hdrs  []mmsghdr
+	sent  int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool // op.sendmmsg
+}
+
+// sendmmsg is the callback of RawConn.Write: false asks the poller to wait.
+func (op *sendOp) sendmmsg(fd uintptr) bool {
+	for {
+		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&op.hdrs[0])), uintptr(len(op.hdrs)), 0, 0, 0)
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		op.sent, op.errno = int(r), e
+		return true
 	}
 }
 

@@ -219,6 +219,38 @@ func TestReadUnblocksOnClose(t *testing.T) {
 	}
 }
 
+// Neither a batched write nor a read allocates: they run for every packet.
+func TestNoAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	c := wrap(t, listen(t), 0)
+	defer c.Close()
+	peer := listen(t)
+	defer peer.Close()
+	toPeer := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	toC := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	pkt, buf := make([]byte, 1200), make([]byte, 2000)
+	roundTrip := func() {
+		if _, err := c.WriteToAddrPort(pkt, toPeer); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := peer.ReadFromUDPAddrPort(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := peer.WriteToUDPAddrPort(pkt, toC); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.ReadFromAddrPort(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roundTrip() // warm the pool and the poller
+	if n := testing.AllocsPerRun(200, roundTrip); n != 0 {
+		t.Fatalf("%v allocations per write and read", n)
+	}
+}
+
 func TestTooLarge(t *testing.T) {
 	src := wrap(t, listen(t), 4)
 	defer src.Close()
@@ -234,7 +266,7 @@ func BenchmarkWrite(b *testing.B) {
 	go func() {
 		buf := make([]byte, 2000)
 		for {
-			if _, _, err := dst.ReadFrom(buf); err != nil {
+			if _, _, err := dst.ReadFromUDPAddrPort(buf); err != nil {
 				return
 			}
 		}
