@@ -45,8 +45,8 @@ type SourceOptions struct {
 	// FPS is the video frame rate, default 30. Opus always sends 20 ms frames.
 	FPS int
 	// Pacing spreads each frame's packets out at Pacing × Bitrate, as a
-	// WebRTC sender's pacer does (libwebrtc paces at 2.5× its target
-	// rate), instead of writing them in one burst; never beyond one frame
+	// WebRTC sender's pacer does (libwebrtc's default multiplier is 2.5),
+	// instead of writing them in one burst; never beyond one frame
 	// period. It applies to frames sent by Start; WriteFrame always writes
 	// a burst. Zero: no pacing.
 	Pacing float64
