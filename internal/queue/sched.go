@@ -16,7 +16,7 @@ type Scheduler[T any] struct {
 	batch int
 
 	mu      sync.Mutex
-	nonzero sync.Cond // signalled when a queue joins an empty run list, or on Close
+	nonzero sync.Cond // signalled when a queue joins the run list while a drainer waits, and on Close
 	run     []*Queue[T]
 	head, n int // the run list is run[head:head+n], wrapping
 	waiting int // drainers blocked in next

@@ -337,8 +337,10 @@ func putSockaddr(sa *unix.RawSockaddrInet6, h *unix.Msghdr, ip netip.Addr, port 
 	sa.Flowinfo = 0
 	sa.Addr = ip.As16()
 	sa.Scope_id = 0
-	if z := ip.Zone(); z != "" {
-		if ifi, err := net.InterfaceByName(z); err == nil {
+	if z := ip.Zone(); z != "" { // an interface index, as reads give it, or a name
+		if i, err := strconv.ParseUint(z, 10, 32); err == nil {
+			sa.Scope_id = uint32(i)
+		} else if ifi, err := net.InterfaceByName(z); err == nil {
 			sa.Scope_id = uint32(ifi.Index)
 		}
 	}
