@@ -119,6 +119,13 @@ func testDownTrack(u *upTrack, sub *Participant, w webrtc.TrackLocalWriter, ssrc
 	return d
 }
 
+// forward hands raw to one subscriber of u, as handle does.
+func forward(u *upTrack, d *downTrack, raw []byte) {
+	p, _ := queue.NewPacket(raw)
+	u.forward(d, p)
+	p.Release()
+}
+
 // ingest feeds one raw packet to u as its reader would.
 func ingest(u *upTrack, raw []byte) { u.handle(raw) }
 
@@ -427,7 +434,7 @@ func TestForward(t *testing.T) {
 		sub := testParticipant(s, "PA_sub", 4)
 		u := testUpTrack(testParticipant(s, "PA_pub", 1), nil, 16)
 		d := &downTrack{up: u, sub: sub, rw: rewrite.New(90000)}
-		u.forward(d, pkt(1, vp8Key))
+		forward(u, d, pkt(1, vp8Key))
 		if sub.queue.Len() != 0 || s.Stats() != (Stats{}) {
 			t.Errorf("queued %d, stats %+v", sub.queue.Len(), s.Stats())
 		}
@@ -452,16 +459,16 @@ func TestForward(t *testing.T) {
 					step, sub.queue.Len(), st.DroppedNoKeyframe, st.KeyframeRequests, queued, noKey, plis)
 			}
 		}
-		u.forward(d, pkt(1, vp8Delta))
+		forward(u, d, pkt(1, vp8Delta))
 		check("first delta", 0, 1, 1)
-		u.forward(d, pkt(2, vp8Delta))
+		forward(u, d, pkt(2, vp8Delta))
 		check("second delta, PLI rate-limited", 0, 2, 1)
 		clock.Advance(time.Second)
-		u.forward(d, pkt(3, vp8Delta))
+		forward(u, d, pkt(3, vp8Delta))
 		check("third delta, a second later", 0, 3, 2)
-		u.forward(d, pkt(4, vp8Key))
+		forward(u, d, pkt(4, vp8Key))
 		check("keyframe", 1, 3, 2)
-		u.forward(d, pkt(5, vp8Delta))
+		forward(u, d, pkt(5, vp8Delta))
 		check("delta after keyframe", 2, 3, 2)
 		if d.needKey.Load() {
 			t.Error("still waiting for a keyframe")
@@ -475,7 +482,7 @@ func TestForward(t *testing.T) {
 		u := testUpTrack(testParticipant(s, "PA_pub", 1), nil, 16)
 		d := testDownTrack(u, sub, &fakeWriter{}, 1, 111)
 		d.needKey.Store(true)
-		u.forward(d, pkt(1, []byte{0xfc, 1, 2}))
+		forward(u, d, pkt(1, []byte{0xfc, 1, 2}))
 		if sub.queue.Len() != 1 || d.needKey.Load() {
 			t.Errorf("queued %d, needKey %v", sub.queue.Len(), d.needKey.Load())
 		}
@@ -488,7 +495,7 @@ func TestForward(t *testing.T) {
 		u := testUpTrack(testParticipant(s, "PA_pub", 1), nil, 16)
 		d := testDownTrack(u, sub, &fakeWriter{}, 1, 96)
 		for i := range 5 {
-			u.forward(d, pkt(uint16(i), vp8Delta))
+			forward(u, d, pkt(uint16(i), vp8Delta))
 		}
 		if got := s.Stats().DroppedQueueFull; got != 3 || sub.queue.Len() != 2 {
 			t.Errorf("DroppedQueueFull = %d, queued %d; want 3, 2", got, sub.queue.Len())

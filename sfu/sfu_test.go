@@ -754,7 +754,7 @@ func TestHiddenParticipants(t *testing.T) {
 		}
 	}
 	viewer.p.SetRole("anchor", false, sfu.AllMedia, sfu.AllMedia) // visible to visible: an update
-	viewer.p.SetRole("audience", true, 0, sfu.AllMedia)          // steps down: a leave to the others
+	viewer.p.SetRole("audience", true, 0, sfu.AllMedia)           // steps down: a leave to the others
 	for _, e := range []*endpoint{anchor, late} {
 		ok := e.ev.with(func(r *recorder) bool {
 			return len(r.updated) == 1 && len(r.left) == 1 && r.left[0] == viewer.p.ID()

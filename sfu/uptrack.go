@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/lethe-rtc/lethe/internal/keyframe"
+	"github.com/lethe-rtc/lethe/internal/queue"
 	"github.com/lethe-rtc/lethe/internal/rtpcache"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -107,15 +108,24 @@ func (u *upTrack) handle(raw []byte) {
 		stats.droppedMuted.Add(1)
 		return
 	}
-	if downs := u.downs.Load(); downs != nil {
-		for _, d := range *downs {
-			u.forward(d, pkt)
-		}
+	downs := u.downs.Load()
+	if downs == nil || len(*downs) == 0 {
+		return
 	}
+	// One copy for every subscriber: each queue holds the shared packet.
+	shared, ok := queue.NewPacket(pkt)
+	if !ok {
+		return // longer than any read buffer: cannot happen
+	}
+	for _, d := range *downs {
+		u.forward(d, shared)
+	}
+	shared.Release()
 }
 
-// forward hands pkt to one subscriber without ever blocking.
-func (u *upTrack) forward(d *downTrack, pkt []byte) {
+// forward hands the packet to one subscriber without ever blocking.
+func (u *upTrack) forward(d *downTrack, shared *queue.Packet) {
+	pkt := shared.Data()
 	stats := &u.owner.s.stats
 	if d.b.Load() == nil {
 		return // not negotiated yet
@@ -130,7 +140,7 @@ func (u *upTrack) forward(d *downTrack, pkt []byte) {
 	}
 	// The packet that resumes a paused track starts a new rewrite epoch;
 	// the flag travels with it, behind anything queued before the pause.
-	if !d.sub.queue.Push(outPacket{d: d, resume: d.resume.Swap(false)}, pkt) {
+	if !d.sub.queue.PushPacket(outPacket{d: d, resume: d.resume.Swap(false)}, shared) {
 		stats.droppedQueueFull.Add(1)
 	}
 }

@@ -3,7 +3,8 @@
 // blocking, and one of a Scheduler's few drainer goroutines, serving every
 // subscriber's queue in turn, takes them in batches and sends them.
 //
-// All packet buffers are allocated when the queue is made. A full queue
-// drops the new packet and counts it, so a slow subscriber never slows a
-// publisher or the other subscribers.
+// A packet fanned out to many queues is one shared, reference-counted
+// buffer (Packet, from a pool), so a queue costs a few bytes a slot and a
+// fan-out one copy. A full queue drops the new packet and counts it, so a
+// slow subscriber never slows a publisher or the other subscribers.
 package queue

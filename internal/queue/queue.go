@@ -1,6 +1,9 @@
 package queue
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // MaxPacket is the largest packet, in bytes, a Queue accepts. Larger
 // packets are dropped and counted in Stats.DroppedTooBig.
@@ -11,8 +14,8 @@ type Item[T any] struct {
 	// Dst is the value given to Push with the packet, for example the
 	// track the packet is to be written to.
 	Dst T
-	// Data is the packet. It points into the Queue's own buffer and stays
-	// valid until send returns.
+	// Data is the packet. It points into a pooled buffer and stays valid
+	// until send returns.
 	Data []byte
 }
 
@@ -24,10 +27,47 @@ type Stats struct {
 	DroppedClosed uint64 // dropped because the queue was closed
 }
 
+// Packet is a packet buffer shared by every queue it is pushed to: a
+// packet fanned out to fifty subscribers is copied once, not fifty times,
+// and each queue holds a reference instead of 1,500 bytes a slot. It goes
+// back to a pool when its holder and every queue that took it are done.
+// Its bytes must not change once made.
+type Packet struct {
+	refs atomic.Int32
+	n    int
+	buf  [MaxPacket]byte
+}
+
+var packets = sync.Pool{New: func() any { return new(Packet) }}
+
+// NewPacket copies data into a pooled Packet held once by the caller,
+// who must Release it. It reports false for data longer than MaxPacket.
+func NewPacket(data []byte) (*Packet, bool) {
+	if len(data) > MaxPacket {
+		return nil, false
+	}
+	p := packets.Get().(*Packet)
+	p.n = copy(p.buf[:], data)
+	p.refs.Store(1)
+	return p, true
+}
+
+// Data is the packet's bytes, valid while it is held.
+func (p *Packet) Data() []byte { return p.buf[:p.n] }
+
+// Release gives up one hold on p.
+func (p *Packet) Release() {
+	switch r := p.refs.Add(-1); {
+	case r == 0:
+		packets.Put(p)
+	case r < 0:
+		panic("queue: Packet released more often than held")
+	}
+}
+
 type slot[T any] struct {
 	dst T
-	n   int
-	buf [MaxPacket]byte
+	pkt *Packet
 }
 
 // Queue is a bounded FIFO of packets, each with a destination of type T,
@@ -49,7 +89,14 @@ type Queue[T any] struct {
 // Push copies pkt into the queue with its destination dst. It never
 // blocks: it returns false, and counts the drop, if pkt is longer than
 // MaxPacket, the queue is full or it is closed.
-func (q *Queue[T]) Push(dst T, pkt []byte) bool {
+func (q *Queue[T]) Push(dst T, pkt []byte) bool { return q.push(dst, pkt, nil) }
+
+// PushPacket queues a hold on p, shared with whoever else holds it, with
+// its destination dst. Like Push, it never blocks and reports a drop.
+func (q *Queue[T]) PushPacket(dst T, p *Packet) bool { return q.push(dst, p.Data(), p) }
+
+// push queues pkt for dst: a new hold on p, or a copy of pkt when p is nil.
+func (q *Queue[T]) push(dst T, pkt []byte, p *Packet) bool {
 	q.mu.Lock()
 	switch {
 	case q.closed:
@@ -65,13 +112,16 @@ func (q *Queue[T]) Push(dst T, pkt []byte) bool {
 		q.mu.Unlock()
 		return false
 	}
+	if p == nil {
+		p, _ = NewPacket(pkt)
+	} else {
+		p.refs.Add(1)
+	}
 	i := q.head + q.count
 	if i >= len(q.slots) {
 		i -= len(q.slots)
 	}
-	s := &q.slots[i]
-	s.dst = dst
-	s.n = copy(s.buf[:], pkt)
+	q.slots[i] = slot[T]{dst: dst, pkt: p}
 	q.count++
 	q.stats.Pushed++
 	list := !q.listed
@@ -95,7 +145,7 @@ func (q *Queue[T]) take(items []Item[T]) int {
 	i := q.head
 	for k := range n {
 		s := &q.slots[i]
-		items[k] = Item[T]{Dst: s.dst, Data: s.buf[:s.n]}
+		items[k] = Item[T]{Dst: s.dst, Data: s.pkt.Data()}
 		if i++; i == len(q.slots) {
 			i = 0
 		}
@@ -109,9 +159,9 @@ func (q *Queue[T]) take(items []Item[T]) int {
 func (q *Queue[T]) giveBack() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var zero T
 	for range q.lent {
-		q.slots[q.head].dst = zero // do not keep the destination alive
+		q.slots[q.head].pkt.Release()
+		q.slots[q.head] = slot[T]{} // do not keep the destination alive
 		if q.head++; q.head == len(q.slots) {
 			q.head = 0
 		}
@@ -132,13 +182,13 @@ func (q *Queue[T]) Close() {
 		return
 	}
 	q.closed = true
-	var zero T
 	i := q.head + q.lent
 	for range q.count - q.lent {
 		if i >= len(q.slots) {
 			i -= len(q.slots)
 		}
-		q.slots[i].dst = zero
+		q.slots[i].pkt.Release()
+		q.slots[i] = slot[T]{}
 		i++
 	}
 	q.count = q.lent

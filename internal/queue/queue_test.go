@@ -570,3 +570,78 @@ func BenchmarkProducers4(b *testing.B) { benchmarkFanOut(b, 4, 1, 1) }
 // subscribers' queues, drained by two drainers: the case the Scheduler is
 // for. An op is one packet pushed to and sent from all 50 queues.
 func BenchmarkFanOut50(b *testing.B) { benchmarkFanOut(b, 1, 50, 2) }
+
+// A shared Packet is held once by each queue that took it and once by its
+// maker; it is intact while any holds it and goes back to the pool when
+// the last lets go. A queue that drops it takes no hold.
+func TestSharedPacket(t *testing.T) { // not parallel: it watches a pooled Packet
+	s := newStepper(t, 1, 4)
+	s.hold(t) // the drainer is busy: everything below stays queued
+	a, b, full := s.NewQueue(4), s.NewQueue(4), s.NewQueue(1)
+	p, ok := NewPacket(pkt(0, 7))
+	if !ok {
+		t.Fatal("NewPacket refused a small packet")
+	}
+	for i, q := range []*Queue[*tag]{a, b} {
+		if !q.PushPacket(&tag{q: 0, seq: 7}, p) {
+			t.Fatalf("PushPacket into queue %d failed", i)
+		}
+	}
+	if !full.Push(&tag{q: 2}, pkt(2, 0)) {
+		t.Fatal("first push into an empty queue failed")
+	}
+	if full.PushPacket(&tag{q: 0, seq: 7}, p) {
+		t.Fatal("PushPacket into a full queue succeeded")
+	}
+	if got := p.refs.Load(); got != 3 {
+		t.Fatalf("%d holds, want 3 (maker, a, b)", got)
+	}
+	p.Release() // the maker is done; the queues still hold it
+	s.done(t)   // the gate's send returns; a, then b, then full are sent
+	for range 2 {
+		items := s.expect(t, 0, 7)
+		if &items[0].Data[0] != &p.buf[0] {
+			t.Fatal("a queue sent a copy, not the shared packet")
+		}
+		s.done(t)
+	}
+	// Sending full's packet, the drainer has given back b's slot: p is
+	// back in the pool, and nothing takes it out while the drainer waits.
+	s.expect(t, 2, 0)
+	if got := p.refs.Load(); got != 0 {
+		t.Fatalf("%d holds left after every queue sent it, want 0", got)
+	}
+	s.done(t)
+	s.idle(t)
+	if _, ok := NewPacket(make([]byte, MaxPacket+1)); ok {
+		t.Fatal("NewPacket took more than MaxPacket bytes")
+	}
+}
+
+// Close gives back the holds of the packets it discards.
+func TestCloseReleasesPackets(t *testing.T) {
+	s := newStepper(t, 1, 4)
+	s.hold(t)
+	q := s.NewQueue(4)
+	p, _ := NewPacket(pkt(0, 1))
+	q.PushPacket(&tag{q: 0, seq: 1}, p)
+	q.PushPacket(&tag{q: 0, seq: 2}, p)
+	q.Close()
+	if got := p.refs.Load(); got != 1 {
+		t.Fatalf("%d holds after Close, want only the maker's", got)
+	}
+	p.Release()
+	s.done(t)
+}
+
+func TestReleaseTooOften(t *testing.T) { // not parallel: no one else may take p from the pool
+	p := &Packet{}
+	p.refs.Store(1)
+	p.Release()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a second Release did not panic")
+		}
+	}()
+	p.Release()
+}
