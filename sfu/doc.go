@@ -9,9 +9,10 @@
 //
 // The forwarding path: one reader goroutine per published track reads a
 // packet, strips header extensions in place, keeps it in the track's NACK
-// cache and pushes it into each subscriber's bounded queue, never blocking;
-// one writer goroutine per subscriber rewrites sequence number, timestamp,
-// SSRC and payload type for that subscriber and writes it out. A slow
-// subscriber loses packets of its own (counted by reason); nobody else
-// notices.
+// cache, copies it once into a shared buffer and pushes that into each
+// subscriber's bounded queue, never blocking; a few sender goroutines (one
+// per CPU) serve the queues in turn, rewriting sequence number, timestamp,
+// SSRC and payload type for each subscriber and writing it out. A
+// subscriber that falls behind loses packets of its own queue (counted by
+// reason); nobody else notices.
 package sfu
