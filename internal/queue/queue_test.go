@@ -358,8 +358,8 @@ func TestMinimums(t *testing.T) {
 // once its packet is sent. It is large enough not to be a tiny allocation,
 // whose cleanup might never run.
 type track struct {
-	id  int
-	pad [64]byte
+	id int
+	_  [64]byte
 }
 
 // pushTracked pushes a packet to a fresh track and returns a channel closed
