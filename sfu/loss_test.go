@@ -101,21 +101,12 @@ func TestLossRecovery(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-			udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			conn := &lossyConn{PacketConn: udp, dropOut: tc.dropOut, dropIn: tc.dropIn}
-			defer conn.Close()
-			s, err := sfu.New(sfu.Config{UDPConn: conn})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			api, err := client.NewLoopbackAPI()
-			if err != nil {
-				t.Fatal(err)
-			}
+			var conn *lossyConn
+			s, api, stop := startSFU(t, func(udp *net.UDPConn) net.PacketConn {
+				conn = &lossyConn{PacketConn: udp, dropOut: tc.dropOut, dropIn: tc.dropIn}
+				return conn
+			})
+			defer stop()
 			sub, _ := join(t, s, api, "sub", sfu.ParticipantConfig{UserID: "u1", AutoSubscribe: true, Receive: sfu.AllMedia})
 			defer sub.shutdown()
 			pub, _ := join(t, s, api, "pub", sfu.ParticipantConfig{UserID: "u2", Send: sfu.AllMedia})

@@ -463,23 +463,38 @@ func findTrack(infos []sfu.TrackInfo, clientID string) (sfu.TrackInfo, bool) {
 	return sfu.TrackInfo{}, false
 }
 
+// startSFU runs an SFU on a loopback socket, seen through wrap when it is
+// not nil, and returns it with an API for the remote ends; stop closes the
+// SFU and the socket, for a goroutine-leak check deferred before it.
+func startSFU(t *testing.T, wrap func(*net.UDPConn) net.PacketConn) (s *sfu.SFU, api *webrtc.API, stop func()) {
+	t.Helper()
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conn net.PacketConn = udp
+	if wrap != nil {
+		conn = wrap(udp)
+	}
+	if s, err = sfu.New(sfu.Config{UDPConn: conn}); err != nil {
+		conn.Close()
+		t.Fatal(err)
+	}
+	if api, err = client.NewLoopbackAPI(); err != nil {
+		s.Close()
+		conn.Close()
+		t.Fatal(err)
+	}
+	return s, api, func() {
+		s.Close()
+		conn.Close()
+	}
+}
+
 func TestForwardingOverLoopback(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	s, err := sfu.New(sfu.Config{UDPConn: conn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	api, err := client.NewLoopbackAPI()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, api, stop := startSFU(t, nil)
+	defer stop()
 
 	// Subscribers first, then the publisher.
 	sub1, _ := join(t, s, api, "sub1", sfu.ParticipantConfig{UserID: "u1", AutoSubscribe: true, Receive: sfu.AllMedia})
@@ -707,20 +722,8 @@ func TestForwardingOverLoopback(t *testing.T) {
 // back a leave, and its own role changes reach it as updates.
 func TestHiddenParticipants(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	s, err := sfu.New(sfu.Config{UDPConn: conn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	api, err := client.NewLoopbackAPI()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, api, stop := startSFU(t, nil)
+	defer stop()
 	anchor, _ := join(t, s, api, "anchor", sfu.ParticipantConfig{UserID: "a", Role: "anchor", Send: sfu.AllMedia, Receive: sfu.AllMedia})
 	defer anchor.shutdown()
 	viewer, others := join(t, s, api, "viewer", sfu.ParticipantConfig{UserID: "v", Role: "audience", Hidden: true, Receive: sfu.AllMedia})
