@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -148,6 +150,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	start := r.snapshot()
+	gen0, _ := cpuSeconds(os.Getpid())
 	var cpu0 ProcSample
 	if cfg.ServerPID > 0 {
 		cpu0, _ = SampleTree(cfg.ServerPID)
@@ -166,6 +169,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	tick.Stop()
 	window := time.Since(t0)
 	end := r.snapshot()
+	var gen *GeneratorReport
+	if gen1, err := cpuSeconds(os.Getpid()); err == nil {
+		gen = &GeneratorReport{CPUSeconds: gen1 - gen0, Cores: runtime.NumCPU()}
+		gen.CPUPercent = 100 * gen.CPUSeconds / window.Seconds()
+	}
 	var server *ServerReport
 	if cfg.ServerPID > 0 {
 		cpu1, err := SampleTree(cfg.ServerPID)
@@ -176,7 +184,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Progress != nil {
 		fmt.Fprintln(cfg.Progress)
 	}
-	return r.report(start, end, window, server), nil
+	rep := r.report(start, end, window, server)
+	rep.Generator = gen
+	return rep, nil
 }
 
 type runner struct {

@@ -14,13 +14,40 @@ import (
 // Report is what a load test measured. Rates, loss and latency cover the
 // measured window only; join times cover every join.
 type Report struct {
-	Load   LoadSummary   `json:"load"`
-	Window Duration      `json:"window"`
-	Total  RoomReport    `json:"total"`
-	Rooms  []RoomReport  `json:"rooms"`
-	Server *ServerReport `json:"server,omitempty"`
-	Errors []string      `json:"errors,omitempty"`
+	Load      LoadSummary      `json:"load"`
+	Window    Duration         `json:"window"`
+	Total     RoomReport       `json:"total"`
+	Rooms     []RoomReport     `json:"rooms"`
+	Server    *ServerReport    `json:"server,omitempty"`
+	Generator *GeneratorReport `json:"generator,omitempty"`
+	Errors    []string         `json:"errors,omitempty"`
 }
+
+// GeneratorReport is the load generator's own CPU use during the window:
+// on one machine with the server, the two compete for the same cores.
+type GeneratorReport struct {
+	CPUSeconds float64 `json:"cpuSeconds"`
+	CPUPercent float64 `json:"cpuPercent"` // of one core
+	Cores      int     `json:"cores"`      // on this machine
+}
+
+// saturation is how much of the machine's CPU the generator and, when it
+// is measured here, the server used in the window: 1 is every core busy.
+func (rep *Report) saturation() float64 {
+	g := rep.Generator
+	if g == nil || g.Cores == 0 {
+		return 0
+	}
+	used := g.CPUPercent
+	if rep.Server != nil {
+		used += rep.Server.CPUPercent
+	}
+	return used / 100 / float64(g.Cores)
+}
+
+// saturated is the share of the machine above which loss and latency
+// say more about the machine than about the server.
+const saturated = 0.85
 
 // LoadSummary restates the load.
 type LoadSummary struct {
@@ -275,6 +302,13 @@ func (rep *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "server: %d process(es), %.2f CPU-s in the window (%.0f%% of a core), %d packets forwarded, %.2f µs CPU per forwarded packet, peak RSS %.1f MiB, %.0f KiB per participant\n",
 			s.Processes, s.CPUSeconds, s.CPUPercent, s.ForwardedPackets, s.CPUMicrosPerPacket,
 			float64(s.PeakRSSBytes)/(1<<20), float64(s.RSSPerParticipant)/1024)
+	}
+	if g := rep.Generator; g != nil {
+		fmt.Fprintf(w, "generator: %.2f CPU-s in the window (%.0f%% of a core) on a %d-core machine\n",
+			g.CPUSeconds, g.CPUPercent, g.Cores)
+		if sat := rep.saturation(); sat >= saturated {
+			fmt.Fprintf(w, "warning: this machine was %.0f%% busy with the generator and the server: loss and latency measure the machine, not the server; run the generator on another machine\n", 100*sat)
+		}
 	}
 	for _, e := range rep.Errors {
 		fmt.Fprintln(w, "error:", e)
