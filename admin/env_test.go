@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lethe-rtc/lethe/internal/syncbuf"
 	"github.com/lethe-rtc/lethe/store"
 )
 
@@ -39,24 +40,6 @@ func (c *clock) advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is an admin API on an httptest server on 127.0.0.1, with fakes.
 type env struct {
 	t     *testing.T
@@ -64,13 +47,13 @@ type env struct {
 	store *fakeStore
 	rooms *fakeRooms
 	clock *clock
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 	app   App // an active app with one key
 }
 
 func newEnv(t *testing.T, opts ...func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, store: newFakeStore(), rooms: &fakeRooms{}, clock: &clock{t: testNow}, logs: &syncBuffer{}}
+	e := &env{t: t, store: newFakeStore(), rooms: &fakeRooms{}, clock: &clock{t: testNow}, logs: &syncbuf.Buffer{}}
 	e.app = e.store.add("demo", store.StatusActive, testNow.Add(-time.Hour))
 	cfg := Config{
 		Store:     e.store,

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lethe-rtc/lethe/client"
+	"github.com/lethe-rtc/lethe/internal/syncbuf"
 	"github.com/lethe-rtc/lethe/signaling"
 	"github.com/lethe-rtc/lethe/store"
 	"github.com/pion/webrtc/v4"
@@ -56,29 +56,12 @@ type server struct {
 	dataDir string
 	url     string // ws://.../v1/signal
 	appID   uint32
-	stdout  syncBuffer
-	stderr  syncBuffer
+	stdout  syncbuf.Buffer
+	stderr  syncbuf.Buffer
 	exited  chan struct{}
 
 	secretsMu sync.Mutex
 	secrets   []string // user ids and tokens that must never appear in output
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var (

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/lethe-rtc/lethe/internal/syncbuf"
 	"github.com/lethe-rtc/lethe/store"
 )
 
@@ -323,24 +324,6 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the sweeper's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor polls cond until it holds or a few seconds pass.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -361,7 +344,7 @@ func TestRun(t *testing.T) {
 	due := terminated(t, s, "CANARY-DUE-61aa", time.Hour, 0)
 	later := terminated(t, s, "CANARY-LATER-3e90", day, 0)
 	clk := &clock{t: t0.Add(2 * time.Hour)}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	sw := &Sweeper{Store: s, Now: clk.now, Interval: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
