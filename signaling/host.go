@@ -61,24 +61,18 @@ type Host struct {
 	server ServerInfo
 	log    *slog.Logger
 
-	out chan outFrame // to the control process, in order
+	out *outbox // to the control process, in order
 
 	mu       sync.Mutex
 	sessions map[uint64]*hostSession
 	wg       sync.WaitGroup
 }
 
-type outFrame struct {
-	op   string
-	sid  uint64
-	data json.RawMessage
-}
-
 // NewHost returns a host serving conn. server is sent in every joined.
 func NewHost(conn *ipc.Conn, join JoinFunc, server ServerInfo, log *slog.Logger) *Host {
 	return &Host{
 		conn: conn, join: join, server: server, log: log,
-		out:      make(chan outFrame, 8192),
+		out:      newOutbox(maxOutboxBytes),
 		sessions: make(map[uint64]*hostSession),
 	}
 }
@@ -89,10 +83,19 @@ func (h *Host) Serve(ctx context.Context) error {
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		for f := range h.out {
-			if err := h.conn.Send(f.op, f.sid, f.data); err != nil {
-				h.log.Warn("ipc write failed", "err", err.Error())
+		var spare []outFrame
+		for {
+			frames := h.out.take(spare)
+			if len(frames) == 0 {
+				return // closed and drained
 			}
+			for i, f := range frames {
+				if err := h.conn.Send(f.op, f.sid, f.data); err != nil {
+					h.log.Warn("ipc write failed", "err", err.Error())
+				}
+				frames[i] = outFrame{} // do not keep sent messages alive
+			}
+			spare = frames
 		}
 	}()
 	err := h.readLoop(ctx)
@@ -106,7 +109,7 @@ func (h *Host) Serve(ctx context.Context) error {
 		s.stop(sfu.ErrShutdown)
 	}
 	h.wg.Wait()
-	close(h.out)
+	h.out.close()
 	<-writerDone
 	return err
 }
@@ -160,15 +163,10 @@ func (h *Host) open(sid uint64, o Open) {
 }
 
 // send queues a frame for the control process. It never blocks: if the
-// queue is full the control process is hopelessly behind and the frame is
-// dropped, which ends that session.
+// outbox is full the control process is hopelessly behind and the frame
+// is dropped, which ends that session.
 func (h *Host) send(op string, sid uint64, data json.RawMessage) bool {
-	select {
-	case h.out <- outFrame{op, sid, data}:
-		return true
-	default:
-		return false
-	}
+	return h.out.push(outFrame{op, sid, data})
 }
 
 // hostSession is one participant on this worker.
