@@ -5,13 +5,12 @@ import (
 	"sync/atomic"
 )
 
-// MaxPacket is the largest packet, in bytes, a Queue accepts. Larger
-// packets are dropped and counted in Stats.DroppedTooBig.
+// MaxPacket is the largest packet, in bytes, a Packet holds.
 const MaxPacket = 1500
 
 // Item is one queued packet as handed to the Scheduler's send function.
 type Item[T any] struct {
-	// Dst is the value given to Push with the packet, for example the
+	// Dst is the value given to PushPacket with the packet, for example the
 	// track the packet is to be written to.
 	Dst T
 	// Data is the packet. It points into a pooled buffer and stays valid
@@ -19,11 +18,10 @@ type Item[T any] struct {
 	Data []byte
 }
 
-// Stats counts what happened to the packets given to Push.
+// Stats counts what happened to the packets given to PushPacket.
 type Stats struct {
 	Pushed        uint64 // accepted
 	DroppedFull   uint64 // dropped because the queue was full
-	DroppedTooBig uint64 // dropped because longer than MaxPacket
 	DroppedClosed uint64 // dropped because the queue was closed
 }
 
@@ -71,7 +69,7 @@ type slot[T any] struct {
 }
 
 // Queue is a bounded FIFO of packets, each with a destination of type T,
-// drained by its Scheduler. Push may be called from any number of
+// drained by its Scheduler. PushPacket may be called from any number of
 // goroutines. Make one with Scheduler.NewQueue.
 type Queue[T any] struct {
 	sched *Scheduler[T]
@@ -86,25 +84,14 @@ type Queue[T any] struct {
 	stats  Stats
 }
 
-// Push copies pkt into the queue with its destination dst. It never
-// blocks: it returns false, and counts the drop, if pkt is longer than
-// MaxPacket, the queue is full or it is closed.
-func (q *Queue[T]) Push(dst T, pkt []byte) bool { return q.push(dst, pkt, nil) }
-
 // PushPacket queues a hold on p, shared with whoever else holds it, with
-// its destination dst. Like Push, it never blocks and reports a drop.
-func (q *Queue[T]) PushPacket(dst T, p *Packet) bool { return q.push(dst, p.Data(), p) }
-
-// push queues pkt for dst: a new hold on p, or a copy of pkt when p is nil.
-func (q *Queue[T]) push(dst T, pkt []byte, p *Packet) bool {
+// its destination dst. It never blocks: it returns false, and counts the
+// drop, if the queue is full or closed.
+func (q *Queue[T]) PushPacket(dst T, p *Packet) bool {
 	q.mu.Lock()
 	switch {
 	case q.closed:
 		q.stats.DroppedClosed++
-		q.mu.Unlock()
-		return false
-	case len(pkt) > MaxPacket:
-		q.stats.DroppedTooBig++
 		q.mu.Unlock()
 		return false
 	case q.count == len(q.slots):
@@ -112,11 +99,7 @@ func (q *Queue[T]) push(dst T, pkt []byte, p *Packet) bool {
 		q.mu.Unlock()
 		return false
 	}
-	if p == nil {
-		p, _ = NewPacket(pkt)
-	} else {
-		p.refs.Add(1)
-	}
+	p.refs.Add(1)
 	i := q.head + q.count
 	if i >= len(q.slots) {
 		i -= len(q.slots)
@@ -205,7 +188,7 @@ func (q *Queue[T]) Len() int {
 // being sent.
 func (q *Queue[T]) Cap() int { return len(q.slots) }
 
-// Stats returns the counters of packets given to Push.
+// Stats returns the counters of packets given to PushPacket.
 func (q *Queue[T]) Stats() Stats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
