@@ -525,8 +525,8 @@ func BenchmarkPushSend(b *testing.B) {
 	}
 }
 
-// benchmarkFanOut has producers push b.N packets, each into every one of
-// queues queues, and waits until all are sent by drainers drainers. A full
+// benchmarkFanOut has producers push b.N packets, each copied once into a
+// Packet shared by every one of queues queues, and waits until all are sent by drainers drainers. A full
 // queue makes its producer yield and retry, so nothing is dropped.
 func benchmarkFanOut(b *testing.B, producers, queues, drainers int) {
 	var sent atomic.Int64
@@ -553,11 +553,15 @@ func benchmarkFanOut(b *testing.B, producers, queues, drainers int) {
 		wg.Go(func() {
 			<-start
 			for i := w; i < b.N; i += producers {
+				// One copy per packet, shared by every queue, as the
+				// publisher's reader does.
+				shared, _ := NewPacket(p)
 				for _, q := range qs {
-					for !pushCopy(q, w, p) {
+					for !q.PushPacket(w, shared) {
 						runtime.Gosched()
 					}
 				}
+				shared.Release()
 			}
 		})
 	}
