@@ -196,11 +196,7 @@ func TestUpdateApp(t *testing.T) {
 func TestSetStatus(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := openTemp(t)
-	a, err := s.CreateApp(ctx, "a", nil, Policy{}, testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, a := tempApp(t)
 	if got, err := s.SetStatus(ctx, a.SDKAppID, StatusSuspended, testNow); err != nil || got.Status != StatusSuspended {
 		t.Fatalf("suspend: %+v, %v", got, err)
 	}

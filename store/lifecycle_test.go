@@ -181,11 +181,7 @@ func TestPurgeNeverLater(t *testing.T) {
 func TestTerminatedAppRefused(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := openTemp(t)
-	a, err := s.CreateApp(ctx, "a", nil, Policy{}, testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, a := tempApp(t)
 	if _, err := s.RotateKey(ctx, a.SDKAppID, testNow.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}

@@ -197,11 +197,7 @@ func TestRotationKeepsTokensValid(t *testing.T) {
 func TestRotateKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := openTemp(t)
-	a, err := s.CreateApp(ctx, "a", nil, Policy{}, testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, a := tempApp(t)
 	first, err := s.SigningKey(ctx, a.SDKAppID, testNow)
 	if err != nil {
 		t.Fatal(err)
@@ -373,11 +369,7 @@ func TestKeysMetadataOnly(t *testing.T) {
 func TestAddKey(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := openTemp(t)
-	a, err := s.CreateApp(ctx, "a", nil, Policy{}, testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, a := tempApp(t)
 	secret := bytes.Repeat([]byte{'s'}, 64)
 	good := auth.Key{ID: "imported", Secret: secret, NotBefore: testNow, NotAfter: testNow.Add(time.Hour)}
 	if err := s.AddKey(ctx, a.SDKAppID, good, testNow); err != nil {

@@ -17,6 +17,17 @@ import (
 
 var testNow = time.Unix(1_750_000_000, 0).UTC()
 
+// tempApp opens a fresh store holding one active app, "a", made at testNow.
+func tempApp(t *testing.T) (*Store, App) {
+	t.Helper()
+	s := openTemp(t)
+	a, err := s.CreateApp(context.Background(), "a", nil, Policy{}, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, a
+}
+
 func openTemp(t *testing.T) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), filepath.Join(t.TempDir(), DBFile))
