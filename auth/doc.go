@@ -27,4 +27,6 @@
 // privilege bits and roles that the claims carry is the caller's business.
 //
 // The package imports nothing of the project.
+//
+// It runs in the control process (the signaling edge verifies, the admin API and `lethe token` mint), never in the media worker.
 package auth

@@ -37,8 +37,15 @@ func TestAdminRoomControl(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if out := s.app("rooms", app); !strings.Contains(out, pub.uid) || !strings.Contains(out, uid) {
+	out := s.app("rooms", app)
+	if !strings.Contains(out, pub.uid) || !strings.Contains(out, uid) {
 		t.Fatalf("rooms does not list both participants:\n%s", out)
+	}
+	// The worker's account of pub's tracks reached the control process.
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, pub.uid) && !strings.Contains(line, "audio,video") {
+			t.Fatalf("rooms does not list pub's audio and video tracks:\n%s", out)
+		}
 	}
 
 	// Block pub's video: everyone is told, and pub cannot unmute it.

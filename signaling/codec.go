@@ -57,7 +57,7 @@ func DecodeRequest(b []byte) (Request, error) {
 	case "":
 		return req, Errorf(CodeBadMessage, "missing type")
 	default:
-		return req, Errorf(CodeUnknownType, "unknown type %q", printable(env.Type, 32))
+		return req, Errorf(CodeUnknownType, "unknown type %q", Printable(env.Type, 32))
 	}
 	data := bytes.TrimSpace(env.Data)
 	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
@@ -186,9 +186,10 @@ func validName(s string, maxLen int) bool {
 	return true
 }
 
-// printable shortens s and strips anything that could forge a log line or
-// confuse a terminal, for echoing client input in errors.
-func printable(s string, n int) string {
+// Printable shortens s to n runes and replaces anything that could forge a
+// log line or confuse a terminal with '?', for echoing client input in
+// errors and diagnostics.
+func Printable(s string, n int) string {
 	out := make([]rune, 0, n)
 	for _, r := range s {
 		if len(out) == n {

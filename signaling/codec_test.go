@@ -3,6 +3,7 @@ package signaling
 import (
 	"encoding/json"
 	"errors"
+	"github.com/lethe-rtc/lethe/internal/wiretest"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,38 +14,14 @@ import (
 )
 
 // secret marks values (tokens, SDP) that must never come back in an error.
-const secret = "SECRET-7f3a"
+const secret = wiretest.Secret
 
 func ptr[T any](v T) *T { return &v }
 
-// msg builds a client message from a type, an id and a data value that is
-// either raw JSON (string) or anything json.Marshal accepts.
-func msg(typ string, id uint64, data any) string {
-	env := map[string]any{"type": typ}
-	if id != 0 {
-		env["id"] = id
-	}
-	switch d := data.(type) {
-	case nil:
-	case string:
-		env["data"] = json.RawMessage(d)
-	default:
-		env["data"] = d
-	}
-	b, err := json.Marshal(env)
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
-}
-
-func joinData(mod func(map[string]any)) map[string]any {
-	d := map[string]any{"sdkAppId": 1400000001, "userId": "alice", "userSig": "tok-" + secret, "roomId": 123}
-	if mod != nil {
-		mod(d)
-	}
-	return d
-}
+var (
+	msg      = wiretest.Msg
+	joinData = wiretest.JoinData
+)
 
 func TestDecodeRequest(t *testing.T) {
 	t.Parallel()
@@ -556,6 +533,22 @@ func BenchmarkDecodeRequest(b *testing.B) {
 				if _, err := DecodeRequest(bm.in); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// validName is documented as "printable characters" but lets through
+// invisible format characters (bidi overrides, zero-width ones, BOM), with
+// which one user id can pose as another in a room's participant list.
+func TestDecodeRequestRefusesInvisibleNames(t *testing.T) {
+	t.Parallel()
+	for _, id := range []string{"alice\u202egnp.exe", "al\u200bice", "\ufeffalice", "a\u2066b", "a\u00adb"} {
+		t.Run(id, func(t *testing.T) {
+			_, err := DecodeRequest([]byte(msg(TypeJoin, 1, joinData(func(d map[string]any) { d["userId"] = id }))))
+			var ce *CodedError
+			if !errors.As(err, &ce) || ce.Code != CodeInvalidField {
+				t.Fatalf("userId %+q: %v, want 1004", id, err)
 			}
 		})
 	}

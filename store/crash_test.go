@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/lethe-rtc/lethe/auth"
-	"github.com/lethe-rtc/lethe/internal/retention"
 	"github.com/lethe-rtc/lethe/store"
+	"github.com/lethe-rtc/lethe/store/retention"
 )
 
 // crashEnv carries a crashSpec to the helper process.

@@ -29,7 +29,7 @@
 // with the termination; a later call can only bring it earlier.
 // RequestDeletion purges at once. Purge deletes the app row, its keys and
 // its log together with the pending purge in one transaction, so a crash
-// leaves either all or none of it; the sweeper (internal/retention) calls
+// leaves either all or none of it; the sweeper (store/retention) calls
 // it when due, at start-up and periodically. Triggers in the schema refuse
 // a deadline moved later, a terminated app revived or given a key, and a
 // pending purge dropped while its app remains.
@@ -43,4 +43,6 @@
 //
 // Bootstrap lays out a data dir on first start (the database, an admin key
 // file and a default application with its first key) and reuses it after.
+//
+// It runs in the control process only: the media worker never links it (internal/layout tests that).
 package store

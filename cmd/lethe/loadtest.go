@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/lethe-rtc/lethe/auth"
-	"github.com/lethe-rtc/lethe/internal/loadtest"
 	"github.com/lethe-rtc/lethe/internal/spawn"
+	"github.com/lethe-rtc/lethe/loadtest"
 	"github.com/lethe-rtc/lethe/store"
 )
 

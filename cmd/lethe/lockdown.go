@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/lethe-rtc/lethe/compliance"
-	"github.com/lethe-rtc/lethe/internal/workerpool"
+	"github.com/lethe-rtc/lethe/control"
 )
 
 // lockdownFlags are serve's lock-down flags beyond --allow-unenforced.
@@ -54,7 +54,7 @@ func lockDownControl(dataDir string, allowUnenforced bool, log *slog.Logger) (js
 
 // attestSource is the attestation's view of a running serve.
 type attestSource struct {
-	pool    *workerpool.Pool
+	pool    *control.Pool
 	control json.RawMessage
 }
 

@@ -5,13 +5,13 @@ import (
 	"errors"
 
 	"github.com/lethe-rtc/lethe/admin"
-	"github.com/lethe-rtc/lethe/sfu"
+	"github.com/lethe-rtc/lethe/control"
 	"github.com/lethe-rtc/lethe/signaling"
 )
 
 // adminRooms presents the signaling edge's room registry to the admin API
 // (type conversion only).
-type adminRooms struct{ s *signaling.Server }
+type adminRooms struct{ s *control.Server }
 
 var _ admin.Rooms = adminRooms{}
 
@@ -22,7 +22,7 @@ func (a adminRooms) Rooms(_ context.Context, app uint32) ([]admin.RoomInfo, erro
 		for _, m := range r.Participants {
 			info.Participants = append(info.Participants, admin.ParticipantInfo{
 				ParticipantID: m.ParticipantID, UserID: m.UserID, Role: string(m.Role), Tracks: m.Tracks,
-				AudioBlocked: m.Blocked&sfu.Audio != 0, VideoBlocked: m.Blocked&sfu.Video != 0,
+				AudioBlocked: m.Blocked&signaling.Audio != 0, VideoBlocked: m.Blocked&signaling.Video != 0,
 			})
 		}
 		out = append(out, info)
@@ -39,21 +39,21 @@ func (a adminRooms) RemoveUser(_ context.Context, app uint32, room admin.RoomRef
 }
 
 func (a adminRooms) Block(_ context.Context, app uint32, room admin.RoomRef, userID string, audio, video, blocked bool) error {
-	var m sfu.Media
+	var m signaling.Media
 	if audio {
-		m |= sfu.Audio
+		m |= signaling.Audio
 	}
 	if video {
-		m |= sfu.Video | sfu.Screen
+		m |= signaling.Video | signaling.Screen
 	}
 	return roomErr(a.s.Block(app, room.RoomID, room.StrRoomID, userID, m, blocked))
 }
 
 func roomErr(err error) error {
 	switch {
-	case errors.Is(err, signaling.ErrRoomNotFound):
+	case errors.Is(err, control.ErrRoomNotFound):
 		return admin.ErrRoomNotFound
-	case errors.Is(err, signaling.ErrUserNotFound):
+	case errors.Is(err, control.ErrUserNotFound):
 		return admin.ErrUserNotFound
 	}
 	return err

@@ -19,10 +19,9 @@ import (
 	"github.com/lethe-rtc/lethe/admin"
 	"github.com/lethe-rtc/lethe/auth"
 	"github.com/lethe-rtc/lethe/compliance"
-	"github.com/lethe-rtc/lethe/internal/retention"
-	"github.com/lethe-rtc/lethe/internal/workerpool"
-	"github.com/lethe-rtc/lethe/signaling"
+	"github.com/lethe-rtc/lethe/control"
 	"github.com/lethe-rtc/lethe/store"
+	"github.com/lethe-rtc/lethe/store/retention"
 )
 
 type serveConfig struct {
@@ -118,7 +117,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		workerArgs = append(workerArgs, "--probe-dir", d)
 	}
 	workerArgs = append(workerArgs, lk.workerArgs()...) // compliance lock-down (lockdown.go)
-	pool, err := workerpool.Start(ctx, workerpool.Config{
+	pool, err := control.StartPool(ctx, control.PoolConfig{
 		Exe: exe, Workers: cfg.workers, UDPHost: cfg.udpHost, UDPPort: cfg.udpPort,
 		AllowUnenforced: cfg.allowUnenforced, Logger: log, Args: workerArgs, Procs: cfg.workerProcs,
 	})
@@ -133,7 +132,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 
-	sig := signaling.NewServer(signaling.ServerConfig{
+	sig := control.NewServer(control.ServerConfig{
 		Verifier: &auth.Verifier{Keys: st}, Backend: pool, Logger: log,
 		Limits:         appLimits(st),
 		AllowedOrigins: splitList(cfg.allowedOrigins), JoinTimeout: cfg.joinTimeout,
@@ -212,7 +211,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, workers []workerpool.Worker) {
+func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, workers []control.Worker) {
 	fmt.Fprintf(w, "Lethe %s — WebRTC SFU, media in memory only\n", version)
 	fmt.Fprintf(w, "  signaling:  ws://%s/v1/signal\n", addr)
 	for _, wk := range workers {
@@ -251,13 +250,13 @@ func splitList(v string) []string {
 }
 
 // appLimits reads an application's per-room rules from the store.
-func appLimits(st *store.Store) func(ctx context.Context, app uint32) (signaling.Limits, error) {
-	return func(ctx context.Context, app uint32) (signaling.Limits, error) {
+func appLimits(st *store.Store) func(ctx context.Context, app uint32) (control.Limits, error) {
+	return func(ctx context.Context, app uint32) (control.Limits, error) {
 		a, err := st.App(ctx, app)
 		if err != nil {
-			return signaling.Limits{}, err
+			return control.Limits{}, err
 		}
-		return signaling.Limits{
+		return control.Limits{
 			MaxParticipants: a.Policy.MaxParticipants, MaxAnchors: a.Policy.MaxAnchors,
 			RequirePrivateMapKey: a.Policy.RequirePrivateMapKey,
 		}, nil

@@ -19,21 +19,15 @@ var ErrFrameTooLarge = errors.New("ipc: frame too large")
 
 // Operations.
 const (
-	OpReady    = "ready"    // worker → control: locked down and serving; Data is the lock-down report
-	OpOpen     = "open"     // control → worker: a participant joins; Data is an Open
+	OpReady    = "ready"    // worker → control: locked down and serving; Data is a signaling.Ready
+	OpOpen     = "open"     // control → worker: a participant joins; Data is a signaling.Open
 	OpMsg      = "msg"      // both: one signaling message for session Session
 	OpClose    = "close"    // control → worker: the client is gone
-	OpControl  = "control"  // control → worker: role change, block, removal of a session
-	OpClosed   = "closed"   // worker → control: the worker ended the session; Data is a Closed
+	OpControl  = "control"  // control → worker: role change, block, removal of a session; Data is a signaling.Control
+	OpState    = "state"    // worker → control: the session's participant id and tracks; Data is a signaling.State
+	OpClosed   = "closed"   // worker → control: the worker ended the session; Data is a signaling.Closed
 	OpShutdown = "shutdown" // control → worker: tell everyone and exit
 )
-
-// Ready is the worker's first frame: where it serves media and what its
-// lock-down measured.
-type Ready struct {
-	UDP      string          `json:"udp"`
-	Lockdown json.RawMessage `json:"lockdown"`
-}
 
 // Frame is one message on the socketpair.
 type Frame struct {

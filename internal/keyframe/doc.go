@@ -4,4 +4,6 @@
 //
 // The functions read only the payload bytes (after the RTP header and its
 // extensions), never allocate and never panic, whatever the input.
+//
+// It runs in the media worker, on the SFU's forwarding path.
 package keyframe

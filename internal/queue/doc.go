@@ -7,4 +7,6 @@
 // buffer (Packet, from a pool), so a queue costs a few bytes a slot and a
 // fan-out one copy. A full queue drops the new packet and counts it, so a
 // slow subscriber never slows a publisher or the other subscribers.
+//
+// It runs in the media worker, on the SFU's forwarding path.
 package queue

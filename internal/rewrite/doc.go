@@ -9,4 +9,6 @@
 // packet sent. Within an epoch the offsets are constant, so losses,
 // reordering and retransmissions upstream appear unchanged downstream, and
 // the receiver's NACKs can be mapped back with Reverse.
+//
+// It runs in the media worker, on the SFU's forwarding path.
 package rewrite

@@ -6,4 +6,6 @@
 // any number of concurrent readers (NACK handlers calling Get). Packets live
 // only in memory and are overwritten as newer packets arrive; nothing is
 // ever written elsewhere.
+//
+// It runs in the media worker, on the SFU's forwarding path.
 package rtpcache

@@ -11,6 +11,8 @@
 // never sleep in the kernel: the Go runtime's poller does the waiting. An
 // ordinary system call costs a forwarding server far more than its own
 // work: see send and ReadFromAddrPort.
+//
+// It runs in the media worker: the SFU's one media socket.
 package udpbatch
 
 import (

@@ -1,10 +1,11 @@
-package signaling
+package control
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lethe-rtc/lethe/signaling"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/lethe-rtc/lethe/auth"
-	"github.com/lethe-rtc/lethe/sfu"
 )
 
 // wait bounds every wait in these tests. It is generous: nothing here
@@ -38,21 +38,21 @@ func (f *fakeVerifier) VerifyPrivateMapKey(ctx context.Context, token string, wa
 
 // fakeBackend is a Backend whose behaviour the test sets.
 type fakeBackend struct {
-	OpenFunc func(o Open, sink Sink) (Session, error)
+	OpenFunc func(o signaling.Open, sink Sink) (Session, error)
 }
 
-func (f *fakeBackend) Open(o Open, sink Sink) (Session, error) { return f.OpenFunc(o, sink) }
+func (f *fakeBackend) Open(o signaling.Open, sink Sink) (Session, error) { return f.OpenFunc(o, sink) }
 
 // fakeSession is a Session whose behaviour the test sets.
 type fakeSession struct {
 	SendFunc    func(raw []byte) error
-	ControlFunc func(c Control) error
+	ControlFunc func(c signaling.Control) error
 	CloseFunc   func()
 }
 
-func (f *fakeSession) Send(raw []byte) error   { return f.SendFunc(raw) }
-func (f *fakeSession) Control(c Control) error { return f.ControlFunc(c) }
-func (f *fakeSession) Close()                  { f.CloseFunc() }
+func (f *fakeSession) Send(raw []byte) error             { return f.SendFunc(raw) }
+func (f *fakeSession) Control(c signaling.Control) error { return f.ControlFunc(c) }
+func (f *fakeSession) Close()                            { f.CloseFunc() }
 
 var (
 	_ Verifier = (*fakeVerifier)(nil)
@@ -63,20 +63,20 @@ var (
 type authErr struct {
 	token string
 	err   error
-	code  Code
+	code  signaling.Code
 }
 
 // authErrs maps test tokens to the sentinel the fake verifier returns.
 var authErrs = []authErr{
-	{"tok-malformed", auth.ErrMalformed, CodeTokenMalformed},
-	{"tok-signature", auth.ErrSignature, CodeTokenSignature},
-	{"tok-expired", auth.ErrExpired, CodeTokenExpired},
-	{"tok-unknown-app", auth.ErrUnknownApp, CodeUnknownApp},
-	{"tok-user", auth.ErrUserMismatch, CodeUserMismatch},
-	{"tok-room", auth.ErrRoomMismatch, CodeRoomMismatch},
-	{"tok-unknown-key", auth.ErrUnknownKey, CodeUnknownKey},
-	{"tok-lifetime", auth.ErrLifetime, CodeTokenLifetime},
-	{"tok-pmk-required", auth.ErrPrivateMapKeyRequired, CodePrivateMapKeyRequired},
+	{"tok-malformed", auth.ErrMalformed, signaling.CodeTokenMalformed},
+	{"tok-signature", auth.ErrSignature, signaling.CodeTokenSignature},
+	{"tok-expired", auth.ErrExpired, signaling.CodeTokenExpired},
+	{"tok-unknown-app", auth.ErrUnknownApp, signaling.CodeUnknownApp},
+	{"tok-user", auth.ErrUserMismatch, signaling.CodeUserMismatch},
+	{"tok-room", auth.ErrRoomMismatch, signaling.CodeRoomMismatch},
+	{"tok-unknown-key", auth.ErrUnknownKey, signaling.CodeUnknownKey},
+	{"tok-lifetime", auth.ErrLifetime, signaling.CodeTokenLifetime},
+	{"tok-pmk-required", auth.ErrPrivateMapKeyRequired, signaling.CodePrivateMapKeyRequired},
 }
 
 // tokenClaims gives the fake verifier's answer for a token: tokens
@@ -94,7 +94,7 @@ func tokenClaims(token string, want auth.Want) (auth.Claims, error) {
 		case strings.HasPrefix(token, "good-nocreate"):
 			c.Privileges &^= auth.PrivCreateRoom
 		case strings.HasPrefix(token, "good-audience"):
-			c.Role = string(RoleAudience)
+			c.Role = string(signaling.RoleAudience)
 		case strings.HasPrefix(token, "good-recv-only"):
 			c.Privileges = auth.PrivEnter | auth.PrivCreateRoom | auth.PrivRecvAudio | auth.PrivRecvVideo
 		}
@@ -135,11 +135,11 @@ func tokenVerifier(wants chan<- auth.Want) *fakeVerifier {
 
 // opened is one Backend.Open the server made, with what its session saw.
 type opened struct {
-	open     Open
+	open     signaling.Open
 	sink     Sink
-	sent     chan []byte   // every Session.Send, in order
-	controls chan Control  // every Session.Control, in order
-	closed   chan struct{} // closed by Session.Close
+	sent     chan []byte            // every Session.Send, in order
+	controls chan signaling.Control // every Session.Control, in order
+	closed   chan struct{}          // closed by Session.Close
 }
 
 type harness struct {
@@ -157,15 +157,15 @@ func newHarness(t *testing.T, mod func(*ServerConfig)) *harness {
 	h := &harness{opens: make(chan *opened, 16), wants: make(chan auth.Want, 16)}
 	cfg := ServerConfig{
 		Verifier: tokenVerifier(h.wants),
-		Backend: &fakeBackend{OpenFunc: func(o Open, sink Sink) (Session, error) {
-			op := &opened{open: o, sink: sink, sent: make(chan []byte, 64), controls: make(chan Control, 16), closed: make(chan struct{})}
+		Backend: &fakeBackend{OpenFunc: func(o signaling.Open, sink Sink) (Session, error) {
+			op := &opened{open: o, sink: sink, sent: make(chan []byte, 64), controls: make(chan signaling.Control, 16), closed: make(chan struct{})}
 			var once sync.Once
 			sess := &fakeSession{
 				SendFunc: func(raw []byte) error {
 					op.sent <- append([]byte(nil), raw...)
 					return nil
 				},
-				ControlFunc: func(c Control) error {
+				ControlFunc: func(c signaling.Control) error {
 					op.controls <- c
 					return nil
 				},
@@ -230,21 +230,21 @@ func send(t *testing.T, ws *websocket.Conn, raw string) {
 	}
 }
 
-func read(t *testing.T, ws *websocket.Conn) Envelope {
+func read(t *testing.T, ws *websocket.Conn) signaling.Envelope {
 	t.Helper()
 	_ = ws.SetReadDeadline(time.Now().Add(wait))
 	_, raw, err := ws.ReadMessage()
 	if err != nil {
 		t.Fatalf("read: %v", err)
 	}
-	var env Envelope
+	var env signaling.Envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		t.Fatalf("server sent %q: %v", raw, err)
 	}
 	return env
 }
 
-func expectType(t *testing.T, ws *websocket.Conn, typ string, id uint64) Envelope {
+func expectType(t *testing.T, ws *websocket.Conn, typ string, id uint64) signaling.Envelope {
 	t.Helper()
 	env := read(t, ws)
 	if env.Type != typ || env.ID != id {
@@ -253,10 +253,10 @@ func expectType(t *testing.T, ws *websocket.Conn, typ string, id uint64) Envelop
 	return env
 }
 
-func expectError(t *testing.T, ws *websocket.Conn, id uint64, code Code) Error {
+func expectError(t *testing.T, ws *websocket.Conn, id uint64, code signaling.Code) signaling.Error {
 	t.Helper()
-	env := expectType(t, ws, TypeError, id)
-	var e Error
+	env := expectType(t, ws, signaling.TypeError, id)
+	var e signaling.Error
 	if err := json.Unmarshal(env.Data, &e); err != nil || e.Code != code {
 		t.Fatalf("error %s, want code %d", env.Data, code)
 	}
@@ -266,10 +266,10 @@ func expectError(t *testing.T, ws *websocket.Conn, id uint64, code Code) Error {
 	return e
 }
 
-func expectBye(t *testing.T, ws *websocket.Conn, code Code) {
+func expectBye(t *testing.T, ws *websocket.Conn, code signaling.Code) {
 	t.Helper()
-	env := expectType(t, ws, TypeBye, 0)
-	var b Bye
+	env := expectType(t, ws, signaling.TypeBye, 0)
+	var b signaling.Bye
 	if err := json.Unmarshal(env.Data, &b); err != nil || b.Code != code {
 		t.Fatalf("bye %s, want code %d", env.Data, code)
 	}
@@ -296,12 +296,12 @@ func expectClosed(t *testing.T, ws *websocket.Conn) {
 // expectAlive checks that the connection still answers a ping.
 func expectAlive(t *testing.T, ws *websocket.Conn, id uint64) {
 	t.Helper()
-	send(t, ws, msg(TypePing, id, nil))
-	expectType(t, ws, TypePong, id)
+	send(t, ws, msg(signaling.TypePing, id, nil))
+	expectType(t, ws, signaling.TypePong, id)
 }
 
 func joinMsg(id uint64, mod func(map[string]any)) string {
-	return msg(TypeJoin, id, joinData(func(d map[string]any) {
+	return msg(signaling.TypeJoin, id, joinData(func(d map[string]any) {
 		d["userSig"] = "good-" + secret
 		if mod != nil {
 			mod(d)
@@ -373,20 +373,20 @@ func TestServerBeforeJoin(t *testing.T) {
 		name   string
 		in     string
 		id     uint64
-		code   Code // 0: pong
+		code   signaling.Code // 0: pong
 		binary bool
 	}{
-		{"ping", msg(TypePing, 5, nil), 5, 0, false},
-		{"offer", msg(TypeOffer, 6, SDP{Target: TargetPublisher, SDP: "v=0"}), 6, CodeWrongState, false},
-		{"subscribe", msg(TypeSubscribe, 7, TrackIDs{TrackIDs: []string{"t"}}), 7, CodeWrongState, false},
-		{"candidate", msg(TypeCandidate, 0, `{"target":"publisher","candidate":null}`), 0, CodeWrongState, false},
-		{"malformed JSON", `{"type":"ping"`, 0, CodeBadMessage, false},
-		{"invalid UTF-8 text", "\x00\xff\x01", 0, CodeBadMessage, false},
-		{"unknown type", msg("publish", 8, nil), 8, CodeUnknownType, false},
-		{"invalid field", msg(TypeJoin, 9, joinData(func(d map[string]any) { d["userId"] = "a b" })), 9, CodeInvalidField, false},
-		{"70 KiB", msg(TypePing, 11, map[string]string{"pad": strings.Repeat("x", 70<<10)}), 0, CodeTooLarge, false},
-		{"switchRole", msg(TypeSwitchRole, 12, SwitchRole{Role: RoleAudience}), 12, CodeWrongState, false},
-		{"binary frame", msg(TypePing, 13, nil), 0, CodeBadMessage, true},
+		{"ping", msg(signaling.TypePing, 5, nil), 5, 0, false},
+		{"offer", msg(signaling.TypeOffer, 6, signaling.SDP{Target: signaling.TargetPublisher, SDP: "v=0"}), 6, signaling.CodeWrongState, false},
+		{"subscribe", msg(signaling.TypeSubscribe, 7, signaling.TrackIDs{TrackIDs: []string{"t"}}), 7, signaling.CodeWrongState, false},
+		{"candidate", msg(signaling.TypeCandidate, 0, `{"target":"publisher","candidate":null}`), 0, signaling.CodeWrongState, false},
+		{"malformed JSON", `{"type":"ping"`, 0, signaling.CodeBadMessage, false},
+		{"invalid UTF-8 text", "\x00\xff\x01", 0, signaling.CodeBadMessage, false},
+		{"unknown type", msg("publish", 8, nil), 8, signaling.CodeUnknownType, false},
+		{"invalid field", msg(signaling.TypeJoin, 9, joinData(func(d map[string]any) { d["userId"] = "a b" })), 9, signaling.CodeInvalidField, false},
+		{"70 KiB", msg(signaling.TypePing, 11, map[string]string{"pad": strings.Repeat("x", 70<<10)}), 0, signaling.CodeTooLarge, false},
+		{"switchRole", msg(signaling.TypeSwitchRole, 12, signaling.SwitchRole{Role: signaling.RoleAudience}), 12, signaling.CodeWrongState, false},
+		{"binary frame", msg(signaling.TypePing, 13, nil), 0, signaling.CodeBadMessage, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -400,7 +400,7 @@ func TestServerBeforeJoin(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.code == 0 {
-				expectType(t, ws, TypePong, tt.id)
+				expectType(t, ws, signaling.TypePong, tt.id)
 			} else {
 				expectError(t, ws, tt.id, tt.code)
 			}
@@ -414,9 +414,9 @@ func TestServerLeaveBeforeJoin(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	ws := h.dial(t, nil)
-	send(t, ws, msg(TypeLeave, 3, nil))
-	expectType(t, ws, TypeAck, 3)
-	expectBye(t, ws, CodeOK)
+	send(t, ws, msg(signaling.TypeLeave, 3, nil))
+	expectType(t, ws, signaling.TypeAck, 3)
+	expectBye(t, ws, signaling.CodeOK)
 	expectClosed(t, ws)
 }
 
@@ -426,9 +426,9 @@ func TestServerTooLargeRepeatedly(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	ws, op := h.joined(t)
-	for i, n := range []int{MaxMessageSize + 1, 70 << 10, 15 * MaxMessageSize} {
+	for i, n := range []int{signaling.MaxMessageSize + 1, 70 << 10, 15 * signaling.MaxMessageSize} {
 		send(t, ws, strings.Repeat("x", n))
-		e := expectError(t, ws, 0, CodeTooLarge)
+		e := expectError(t, ws, 0, signaling.CodeTooLarge)
 		if !strings.Contains(e.Message, fmt.Sprint(n)) {
 			t.Errorf("message %q does not give the size %d", e.Message, n)
 		}
@@ -446,7 +446,7 @@ func TestServerOverHardCapDrops(t *testing.T) {
 	h := newHarness(t, nil)
 	ws := h.dial(t, nil)
 	// The server stops reading at the cap, so this write may fail: ignore it.
-	_ = ws.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 16*MaxMessageSize+1)))
+	_ = ws.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 16*signaling.MaxMessageSize+1)))
 	_ = ws.SetReadDeadline(time.Now().Add(wait))
 	if _, raw, err := ws.ReadMessage(); err == nil {
 		t.Fatalf("got %.80s, want the connection dropped", raw)
@@ -462,13 +462,13 @@ func TestServerRateLimit(t *testing.T) {
 	// Exactly burst+1 messages: the server stops reading after the one over
 	// the limit, and unread data at close could reset the connection.
 	for i := 1; i <= burst+1; i++ {
-		send(t, ws, msg(TypePing, uint64(i), nil))
+		send(t, ws, msg(signaling.TypePing, uint64(i), nil))
 	}
 	for i := 1; i <= burst; i++ {
-		expectType(t, ws, TypePong, uint64(i))
+		expectType(t, ws, signaling.TypePong, uint64(i))
 	}
-	expectError(t, ws, 0, CodeRateLimited)
-	expectBye(t, ws, CodeRateLimited)
+	expectError(t, ws, 0, signaling.CodeRateLimited)
+	expectBye(t, ws, signaling.CodeRateLimited)
 	expectClosed(t, ws)
 }
 
@@ -476,8 +476,8 @@ func TestServerJoinTimeout(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *ServerConfig) { c.JoinTimeout = 50 * time.Millisecond })
 	ws := h.dial(t, nil)
-	expectError(t, ws, 0, CodeJoinTimeout)
-	expectBye(t, ws, CodeJoinTimeout)
+	expectError(t, ws, 0, signaling.CodeJoinTimeout)
+	expectBye(t, ws, signaling.CodeJoinTimeout)
 	expectClosed(t, ws)
 	h.noOpen(t)
 }
@@ -489,7 +489,7 @@ func TestServerJoinTimeoutSparesJoined(t *testing.T) {
 	// The timer fires while joined; the connection must carry on.
 	time.Sleep(100 * time.Millisecond)
 	expectAlive(t, ws, 2)
-	send(t, ws, msg(TypeMute, 3, Mute{TrackID: "t1"}))
+	send(t, ws, msg(signaling.TypeMute, 3, signaling.Mute{TrackID: "t1"}))
 	select {
 	case <-op.sent:
 	case <-time.After(wait):
@@ -503,7 +503,7 @@ func TestServerAuthRefused(t *testing.T) {
 	type refusal struct {
 		name string
 		mod  func(map[string]any)
-		code Code
+		code signaling.Code
 	}
 	var cases []refusal
 	for _, e := range authErrs {
@@ -513,20 +513,20 @@ func TestServerAuthRefused(t *testing.T) {
 			refusal{"privateMapKey " + e.token, func(d map[string]any) { d["userSig"], d["privateMapKey"] = "good-"+secret, tok }, e.code})
 	}
 	cases = append(cases,
-		refusal{"key store down", func(d map[string]any) { d["userSig"] = "tok-store-down-" + secret }, CodeInternal},
-		refusal{"userSig over the limit", func(d map[string]any) { d["userSig"] = secret + strings.Repeat("s", MaxTokenLen) }, CodeTokenMalformed},
+		refusal{"key store down", func(d map[string]any) { d["userSig"] = "tok-store-down-" + secret }, signaling.CodeInternal},
+		refusal{"userSig over the limit", func(d map[string]any) { d["userSig"] = secret + strings.Repeat("s", signaling.MaxTokenLen) }, signaling.CodeTokenMalformed},
 		refusal{"privateMapKey over the limit", func(d map[string]any) {
-			d["userSig"], d["privateMapKey"] = "good-"+secret, secret+strings.Repeat("k", MaxTokenLen)
-		}, CodeTokenMalformed},
-		refusal{"no enter privilege", func(d map[string]any) { d["userSig"] = "good-noenter-" + secret }, CodeNoPrivilege},
-		refusal{"no create privilege in an empty room", func(d map[string]any) { d["userSig"] = "good-nocreate-" + secret }, CodeNoPrivilege},
-		refusal{"audience token as anchor", func(d map[string]any) { d["userSig"], d["role"] = "good-audience-"+secret, "anchor" }, CodeNoPrivilege},
+			d["userSig"], d["privateMapKey"] = "good-"+secret, secret+strings.Repeat("k", signaling.MaxTokenLen)
+		}, signaling.CodeTokenMalformed},
+		refusal{"no enter privilege", func(d map[string]any) { d["userSig"] = "good-noenter-" + secret }, signaling.CodeNoPrivilege},
+		refusal{"no create privilege in an empty room", func(d map[string]any) { d["userSig"] = "good-nocreate-" + secret }, signaling.CodeNoPrivilege},
+		refusal{"audience token as anchor", func(d map[string]any) { d["userSig"], d["role"] = "good-audience-"+secret, "anchor" }, signaling.CodeNoPrivilege},
 	)
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ws := h.dial(t, nil)
-			send(t, ws, msg(TypeJoin, 4, joinData(tt.mod)))
+			send(t, ws, msg(signaling.TypeJoin, 4, joinData(tt.mod)))
 			expectError(t, ws, 4, tt.code)
 			expectBye(t, ws, tt.code)
 			expectClosed(t, ws)
@@ -557,21 +557,21 @@ func TestServerJoinOpens(t *testing.T) {
 	tests := []struct {
 		name string
 		mod  func(map[string]any)
-		want Open
+		want signaling.Open
 	}{
-		{"numeric room", nil, Open{JoinID: 1, RoomKey: RoomKey(1400000001, 123, ""), RoomID: 123,
-			UserID: "alice", Role: RoleAnchor, AutoSubscribe: true, Send: sfu.AllMedia, Receive: sfu.AllMedia}},
+		{"numeric room", nil, signaling.Open{JoinID: 1, RoomKey: signaling.RoomKey(1400000001, 123, ""), RoomID: 123,
+			UserID: "alice", Role: signaling.RoleAnchor, AutoSubscribe: true, Send: signaling.AllMedia, Receive: signaling.AllMedia}},
 		{"string room of the same digits", func(d map[string]any) { delete(d, "roomId"); d["strRoomId"] = "123" },
-			Open{JoinID: 1, RoomKey: RoomKey(1400000001, 0, "123"), StrRoomID: "123", UserID: "alice", Role: RoleAnchor,
-				AutoSubscribe: true, Send: sfu.AllMedia, Receive: sfu.AllMedia}},
+			signaling.Open{JoinID: 1, RoomKey: signaling.RoomKey(1400000001, 0, "123"), StrRoomID: "123", UserID: "alice", Role: signaling.RoleAnchor,
+				AutoSubscribe: true, Send: signaling.AllMedia, Receive: signaling.AllMedia}},
 		{"other app", func(d map[string]any) { d["sdkAppId"] = 1400000002 },
-			Open{JoinID: 1, RoomKey: RoomKey(1400000002, 123, ""), RoomID: 123, UserID: "alice", Role: RoleAnchor,
-				AutoSubscribe: true, Send: sfu.AllMedia, Receive: sfu.AllMedia}},
+			signaling.Open{JoinID: 1, RoomKey: signaling.RoomKey(1400000002, 123, ""), RoomID: 123, UserID: "alice", Role: signaling.RoleAnchor,
+				AutoSubscribe: true, Send: signaling.AllMedia, Receive: signaling.AllMedia}},
 		{"audience without autosubscribe", func(d map[string]any) { d["role"], d["autoSubscribe"], d["userId"] = "audience", false, "bob" },
-			Open{JoinID: 1, RoomKey: RoomKey(1400000001, 123, ""), RoomID: 123, UserID: "bob", Role: RoleAudience, Receive: sfu.AllMedia}},
+			signaling.Open{JoinID: 1, RoomKey: signaling.RoomKey(1400000001, 123, ""), RoomID: 123, UserID: "bob", Role: signaling.RoleAudience, Receive: signaling.AllMedia}},
 		{"privateMapKey narrows privileges", func(d map[string]any) { d["privateMapKey"], d["userId"] = "good-recv-only-pmk-"+secret, "carol" },
-			Open{JoinID: 1, RoomKey: RoomKey(1400000001, 123, ""), RoomID: 123, UserID: "carol", Role: RoleAnchor,
-				AutoSubscribe: true, Receive: sfu.Audio | sfu.Video}},
+			signaling.Open{JoinID: 1, RoomKey: signaling.RoomKey(1400000001, 123, ""), RoomID: 123, UserID: "carol", Role: signaling.RoleAnchor,
+				AutoSubscribe: true, Receive: signaling.Audio | signaling.Video}},
 	}
 	keys := map[string]string{}
 	for _, tt := range tests {
@@ -590,7 +590,7 @@ func TestServerJoinOpens(t *testing.T) {
 			t.Errorf("%s: the token crossed into Open: %s", tt.name, s)
 		}
 	}
-	if RoomKey(1, 123, "") == RoomKey(1, 0, "123") || RoomKey(1, 123, "") == RoomKey(2, 123, "") {
+	if signaling.RoomKey(1, 123, "") == signaling.RoomKey(1, 0, "123") || signaling.RoomKey(1, 123, "") == signaling.RoomKey(2, 123, "") {
 		t.Error("RoomKey does not keep rooms apart")
 	}
 }
@@ -600,14 +600,14 @@ func TestServerRelays(t *testing.T) {
 	h := newHarness(t, nil)
 	ws, op := h.joined(t)
 	in := []string{
-		msg(TypeOffer, 2, SDP{Target: TargetPublisher, SDP: "v=0\r\n" + secret}),
+		msg(signaling.TypeOffer, 2, signaling.SDP{Target: signaling.TargetPublisher, SDP: "v=0\r\n" + secret}),
 		// Odd spacing and key order must reach the worker byte for byte.
 		`{ "data" : {"target":"publisher","candidate":null}, "type" : "candidate" }`,
-		msg(TypeAnswer, 3, SDP{Target: TargetSubscriber, SDP: "v=0"}),
-		msg(TypeSubscribe, 4, TrackIDs{TrackIDs: []string{"t1", "t2"}}),
-		msg(TypeUnsubscribe, 5, TrackIDs{TrackIDs: []string{"t1"}}),
-		msg(TypeMute, 6, Mute{TrackID: "t2", Muted: true}),
-		msg(TypeLeave, 7, nil),
+		msg(signaling.TypeAnswer, 3, signaling.SDP{Target: signaling.TargetSubscriber, SDP: "v=0"}),
+		msg(signaling.TypeSubscribe, 4, signaling.TrackIDs{TrackIDs: []string{"t1", "t2"}}),
+		msg(signaling.TypeUnsubscribe, 5, signaling.TrackIDs{TrackIDs: []string{"t1"}}),
+		msg(signaling.TypeMute, 6, signaling.Mute{TrackID: "t2", Muted: true}),
+		msg(signaling.TypeLeave, 7, nil),
 	}
 	for _, m := range in {
 		send(t, ws, m)
@@ -630,13 +630,13 @@ func TestServerAfterJoin(t *testing.T) {
 	ws, op := h.joined(t)
 	// The edge answers these itself; none reaches the worker.
 	send(t, ws, joinMsg(2, nil))
-	expectError(t, ws, 2, CodeWrongState)
+	expectError(t, ws, 2, signaling.CodeWrongState)
 	send(t, ws, `{"type":`)
-	expectError(t, ws, 0, CodeBadMessage)
+	expectError(t, ws, 0, signaling.CodeBadMessage)
 	send(t, ws, msg("publish", 3, nil))
-	expectError(t, ws, 3, CodeUnknownType)
-	send(t, ws, msg(TypeMute, 4, `{"trackId":""}`))
-	expectError(t, ws, 4, CodeInvalidField)
+	expectError(t, ws, 3, signaling.CodeUnknownType)
+	send(t, ws, msg(signaling.TypeMute, 4, `{"trackId":""}`))
+	expectError(t, ws, 4, signaling.CodeInvalidField)
 	expectAlive(t, ws, 5)
 	select {
 	case raw := <-op.sent:
@@ -652,12 +652,12 @@ func TestServerDeliverInOrder(t *testing.T) {
 	ws, op := h.joined(t)
 	const n = 200
 	for i := range n {
-		raw, _ := Encode(TypeParticipantLeft, 0, ParticipantLeft{ParticipantID: fmt.Sprint(i)})
+		raw, _ := signaling.Encode(signaling.TypeParticipantLeft, 0, signaling.ParticipantLeft{ParticipantID: fmt.Sprint(i)})
 		op.sink.Deliver(raw)
 	}
 	for i := range n {
-		env := expectType(t, ws, TypeParticipantLeft, 0)
-		var pl ParticipantLeft
+		env := expectType(t, ws, signaling.TypeParticipantLeft, 0)
+		var pl signaling.ParticipantLeft
 		if err := json.Unmarshal(env.Data, &pl); err != nil || pl.ParticipantID != fmt.Sprint(i) {
 			t.Fatalf("message %d: %s", i, env.Data)
 		}
@@ -668,10 +668,10 @@ func TestServerSinkClosed(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	ws, op := h.joined(t)
-	raw, _ := Encode(TypeBye, 0, Bye{Code: CodeMediaFailed, Reason: "media connection failed"})
+	raw, _ := signaling.Encode(signaling.TypeBye, 0, signaling.Bye{Code: signaling.CodeMediaFailed, Reason: "media connection failed"})
 	op.sink.Deliver(raw)
-	op.sink.Closed(Closed{Code: CodeMediaFailed, Reason: "media connection failed"})
-	expectBye(t, ws, CodeMediaFailed)
+	op.sink.Closed(signaling.Closed{Code: signaling.CodeMediaFailed, Reason: "media connection failed"})
+	expectBye(t, ws, signaling.CodeMediaFailed)
 	expectClosed(t, ws)
 }
 
@@ -690,12 +690,12 @@ func TestServerClientGone(t *testing.T) {
 func TestServerBackendUnavailable(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *ServerConfig) {
-		c.Backend = &fakeBackend{OpenFunc: func(Open, Sink) (Session, error) { return nil, errors.New("no worker") }}
+		c.Backend = &fakeBackend{OpenFunc: func(signaling.Open, Sink) (Session, error) { return nil, errors.New("no worker") }}
 	})
 	ws := h.dial(t, nil)
 	send(t, ws, joinMsg(6, nil))
-	expectError(t, ws, 6, CodeWorkerUnavailable)
-	expectBye(t, ws, CodeWorkerUnavailable)
+	expectError(t, ws, 6, signaling.CodeWorkerUnavailable)
+	expectBye(t, ws, signaling.CodeWorkerUnavailable)
 	expectClosed(t, ws)
 }
 
@@ -703,19 +703,19 @@ func TestServerSessionSendFails(t *testing.T) {
 	t.Parallel()
 	closed := make(chan struct{})
 	h := newHarness(t, func(c *ServerConfig) {
-		c.Backend = &fakeBackend{OpenFunc: func(Open, Sink) (Session, error) {
+		c.Backend = &fakeBackend{OpenFunc: func(signaling.Open, Sink) (Session, error) {
 			return &fakeSession{
 				SendFunc:    func([]byte) error { return errors.New("worker gone") },
-				ControlFunc: func(Control) error { return errors.New("worker gone") },
+				ControlFunc: func(signaling.Control) error { return errors.New("worker gone") },
 				CloseFunc:   func() { close(closed) },
 			}, nil
 		}}
 	})
 	ws := h.dial(t, nil)
 	send(t, ws, joinMsg(1, nil))
-	send(t, ws, msg(TypeMute, 2, Mute{TrackID: "t1"}))
-	expectError(t, ws, 2, CodeWorkerUnavailable)
-	expectBye(t, ws, CodeWorkerUnavailable)
+	send(t, ws, msg(signaling.TypeMute, 2, signaling.Mute{TrackID: "t1"}))
+	expectError(t, ws, 2, signaling.CodeWorkerUnavailable)
+	expectBye(t, ws, signaling.CodeWorkerUnavailable)
 	expectClosed(t, ws)
 	select {
 	case <-closed:
@@ -740,7 +740,7 @@ func TestServerShutdown(t *testing.T) {
 		errc <- h.srv.Shutdown(ctx)
 	}()
 	for _, ws := range []*websocket.Conn{joinedWS, idle} {
-		expectBye(t, ws, CodeShuttingDown)
+		expectBye(t, ws, signaling.CodeShuttingDown)
 		expectClosed(t, ws)
 	}
 	if err := <-errc; err != nil {

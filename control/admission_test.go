@@ -1,15 +1,15 @@
-package signaling
+package control
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/lethe-rtc/lethe/signaling"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/lethe-rtc/lethe/sfu"
 )
 
 const testApp = 1400000001
@@ -19,7 +19,7 @@ const testApp = 1400000001
 func (h *harness) joinAs(t *testing.T, user, tok string, mod func(map[string]any)) *websocket.Conn {
 	t.Helper()
 	ws := h.dial(t, nil)
-	send(t, ws, msg(TypeJoin, 1, joinData(func(d map[string]any) {
+	send(t, ws, msg(signaling.TypeJoin, 1, joinData(func(d map[string]any) {
 		d["userId"], d["userSig"] = user, tok
 		if mod != nil {
 			mod(d)
@@ -39,21 +39,21 @@ func (h *harness) admitted(t *testing.T, user string, mod func(map[string]any)) 
 	return ws, op
 }
 
-func refused(t *testing.T, ws *websocket.Conn, code Code) {
+func refused(t *testing.T, ws *websocket.Conn, code signaling.Code) {
 	t.Helper()
 	expectError(t, ws, 1, code)
 	expectBye(t, ws, code)
 	expectClosed(t, ws)
 }
 
-func nextControl(t *testing.T, op *opened) Control {
+func nextControl(t *testing.T, op *opened) signaling.Control {
 	t.Helper()
 	select {
 	case c := <-op.controls:
 		return c
 	case <-time.After(wait):
 		t.Fatal("Session.Control not called")
-		return Control{}
+		return signaling.Control{}
 	}
 }
 
@@ -77,7 +77,7 @@ func TestServerRoomFull(t *testing.T) {
 	h := newHarness(t, limits(Limits{MaxParticipants: 2}, nil))
 	first, op := h.admitted(t, "alice", nil)
 	h.admitted(t, "bob", func(d map[string]any) { d["role"] = "audience" })
-	refused(t, h.joinAs(t, "carol", "good-"+secret, nil), CodeRoomFull)
+	refused(t, h.joinAs(t, "carol", "good-"+secret, nil), signaling.CodeRoomFull)
 	// Another room of the same app has room.
 	h.admitted(t, "dave", func(d map[string]any) { d["roomId"] = 124 })
 	h.noOpen(t)
@@ -109,21 +109,21 @@ func TestServerTooManyAnchors(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, limits(Limits{MaxAnchors: 1}, nil))
 	h.admitted(t, "alice", nil)
-	refused(t, h.joinAs(t, "bob", "good-"+secret, nil), CodeTooManyAnchors)
+	refused(t, h.joinAs(t, "bob", "good-"+secret, nil), signaling.CodeTooManyAnchors)
 	h.admitted(t, "carol", func(d map[string]any) { d["role"] = "audience" })
 }
 
 func TestServerLimitsUnavailable(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, limits(Limits{}, errors.New("store down")))
-	refused(t, h.joinAs(t, "alice", "good-"+secret, nil), CodeInternal)
+	refused(t, h.joinAs(t, "alice", "good-"+secret, nil), signaling.CodeInternal)
 	h.noOpen(t)
 }
 
 func TestServerCreateRoomPrivilege(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	refused(t, h.joinAs(t, "bob", "good-nocreate-"+secret, nil), CodeNoPrivilege)
+	refused(t, h.joinAs(t, "bob", "good-nocreate-"+secret, nil), signaling.CodeNoPrivilege)
 	h.admitted(t, "alice", nil)
 	// The room exists now: entering needs no create privilege.
 	h.joinAs(t, "bob", "good-nocreate-"+secret, nil)
@@ -133,9 +133,9 @@ func TestServerCreateRoomPrivilege(t *testing.T) {
 func TestServerAudienceToken(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	refused(t, h.joinAs(t, "alice", "good-audience-"+secret, nil), CodeNoPrivilege)
+	refused(t, h.joinAs(t, "alice", "good-audience-"+secret, nil), signaling.CodeNoPrivilege)
 	h.joinAs(t, "alice", "good-audience-"+secret, func(d map[string]any) { d["role"] = "audience" })
-	if op := h.nextOpen(t); op.open.Role != RoleAudience || op.open.Send != 0 {
+	if op := h.nextOpen(t); op.open.Role != signaling.RoleAudience || op.open.Send != 0 {
 		t.Fatalf("Open %+v, want an audience member that sends nothing", op.open)
 	}
 }
@@ -146,9 +146,11 @@ func TestServerRooms(t *testing.T) {
 	_, op := h.admitted(t, "alice", nil)
 	h.admitted(t, "bob", func(d map[string]any) { delete(d, "roomId"); d["strRoomId"] = "123"; d["role"] = "audience" })
 	h.admitted(t, "eve", func(d map[string]any) { d["sdkAppId"] = testApp + 1 })
-	// The worker's joined tells the edge alice's participant id.
-	raw, _ := Encode(TypeJoined, 1, Joined{ParticipantID: "p-alice", Room: RoomInfo{RoomID: 123, Participants: []ParticipantInfo{}}})
-	op.sink.Deliver(raw)
+	// The worker reports alice's participant id and tracks; a later state
+	// replaces the earlier one.
+	op.sink.State(signaling.State{ParticipantID: "p-alice", Tracks: []signaling.TrackState{{TrackID: "t1", Kind: "audio"}}})
+	op.sink.State(signaling.State{ParticipantID: "p-alice", Tracks: []signaling.TrackState{
+		{TrackID: "t3", Kind: "video"}, {TrackID: "t2", Kind: "audio"}, {TrackID: "t4", Kind: "screen"}}})
 	rooms := h.srv.Rooms(testApp)
 	if len(rooms) != 2 {
 		t.Fatalf("rooms %+v, want 2 (app %d only)", rooms, testApp)
@@ -158,12 +160,12 @@ func TestServerRooms(t *testing.T) {
 		if len(r.Participants) != 1 {
 			t.Fatalf("room %+v", r)
 		}
-		got[RoomKey(testApp, r.RoomID, r.StrRoomID)] = r.Participants[0]
+		got[signaling.RoomKey(testApp, r.RoomID, r.StrRoomID)] = r.Participants[0]
 	}
-	if m := got[RoomKey(testApp, 123, "")]; !reflect.DeepEqual(m, MemberSnapshot{ParticipantID: "p-alice", UserID: "alice", Role: RoleAnchor, Tracks: []string{}}) {
+	if m := got[signaling.RoomKey(testApp, 123, "")]; !reflect.DeepEqual(m, MemberSnapshot{ParticipantID: "p-alice", UserID: "alice", Role: signaling.RoleAnchor, Tracks: []string{"audio", "screen", "video"}}) {
 		t.Errorf("numeric room 123: %+v", m)
 	}
-	if m := got[RoomKey(testApp, 0, "123")]; !reflect.DeepEqual(m, MemberSnapshot{UserID: "bob", Role: RoleAudience, Tracks: []string{}}) {
+	if m := got[signaling.RoomKey(testApp, 0, "123")]; !reflect.DeepEqual(m, MemberSnapshot{UserID: "bob", Role: signaling.RoleAudience, Tracks: []string{}}) {
 		t.Errorf("string room 123: %+v", m)
 	}
 }
@@ -178,7 +180,7 @@ func TestServerDismiss(t *testing.T) {
 		t.Fatalf("Dismiss: %v", err)
 	}
 	for _, op := range []*opened{a, b} {
-		if c := nextControl(t, op); c.Action != ControlDismiss {
+		if c := nextControl(t, op); c.Action != signaling.ControlDismiss {
 			t.Errorf("%s got %+v", op.open.UserID, c)
 		}
 	}
@@ -209,15 +211,15 @@ func TestServerRemoveUser(t *testing.T) {
 	if err := h.srv.RemoveUser(testApp, 123, "", "alice"); err != nil {
 		t.Fatalf("RemoveUser: %v", err)
 	}
-	if c := nextControl(t, a); c.Action != ControlRemove {
+	if c := nextControl(t, a); c.Action != signaling.ControlRemove {
 		t.Fatalf("alice got %+v", c)
 	}
 	noControl(t, b)
 	// The worker would now say bye 5000 and close; the edge follows.
-	a.sink.Closed(Closed{Code: CodeRemoved})
+	a.sink.Closed(signaling.Closed{Code: signaling.CodeRemoved})
 	expectClosed(t, ws)
 	// The same token cannot come back; a fresh one can.
-	refused(t, h.joinAs(t, "alice", tok, nil), CodeTokenRevoked)
+	refused(t, h.joinAs(t, "alice", tok, nil), signaling.CodeTokenRevoked)
 	h.joinAs(t, "alice", "good-alice-2-"+secret, nil)
 	h.nextOpen(t)
 }
@@ -227,14 +229,14 @@ func TestServerBlock(t *testing.T) {
 	h := newHarness(t, nil)
 	_, a := h.admitted(t, "alice", nil)
 	_, b := h.admitted(t, "bob", nil)
-	if err := h.srv.Block(testApp, 123, "", "alice", sfu.Video|sfu.Screen, true); err != nil {
+	if err := h.srv.Block(testApp, 123, "", "alice", signaling.Video|signaling.Screen, true); err != nil {
 		t.Fatalf("Block: %v", err)
 	}
-	if c := nextControl(t, a); c != (Control{Action: ControlBlock, Media: sfu.Video | sfu.Screen, Blocked: true}) {
+	if c := nextControl(t, a); c != (signaling.Control{Action: signaling.ControlBlock, Media: signaling.Video | signaling.Screen, Blocked: true}) {
 		t.Fatalf("alice got %+v", c)
 	}
 	noControl(t, b)
-	if err := h.srv.Block(testApp, 123, "", "nobody", sfu.Audio, true); !errors.Is(err, ErrUserNotFound) {
+	if err := h.srv.Block(testApp, 123, "", "nobody", signaling.Audio, true); !errors.Is(err, ErrUserNotFound) {
 		t.Fatalf("Block of a stranger: %v", err)
 	}
 }
@@ -244,26 +246,26 @@ func TestServerSwitchRole(t *testing.T) {
 	tests := []struct {
 		name   string
 		lim    Limits
-		role   Role
+		role   signaling.Role
 		pmk    string
-		code   Code     // 0: ack
-		want   *Control // the worker's instruction on success
-		joinAs Role
+		code   signaling.Code     // 0: ack
+		want   *signaling.Control // the worker's instruction on success
+		joinAs signaling.Role
 	}{
-		{name: "to audience", role: RoleAudience,
-			want: &Control{Action: ControlRole, Role: RoleAudience, Receive: sfu.AllMedia}},
-		{name: "back to anchor", role: RoleAnchor, joinAs: RoleAudience,
-			want: &Control{Action: ControlRole, Role: RoleAnchor, Send: sfu.AllMedia, Receive: sfu.AllMedia}},
-		{name: "fresh key sets privileges", role: RoleAnchor, pmk: "good-recv-only-" + secret,
-			want: &Control{Action: ControlRole, Role: RoleAnchor, Receive: sfu.Audio | sfu.Video}},
-		{name: "key required", role: RoleAnchor, joinAs: RoleAudience, lim: Limits{RequirePrivateMapKey: true}, code: CodePrivateMapKeyRequired},
-		{name: "key required, given", role: RoleAnchor, joinAs: RoleAudience, lim: Limits{RequirePrivateMapKey: true}, pmk: "good-" + secret,
-			want: &Control{Action: ControlRole, Role: RoleAnchor, Send: sfu.AllMedia, Receive: sfu.AllMedia}},
-		{name: "key not needed to step down", role: RoleAudience, lim: Limits{RequirePrivateMapKey: true},
-			want: &Control{Action: ControlRole, Role: RoleAudience, Receive: sfu.AllMedia}},
-		{name: "expired key", role: RoleAnchor, pmk: "tok-expired-" + secret, code: CodeTokenExpired},
-		{name: "key of another room", role: RoleAnchor, pmk: "tok-room-" + secret, code: CodeRoomMismatch},
-		{name: "anchors full", role: RoleAnchor, joinAs: RoleAudience, lim: Limits{MaxAnchors: 1}, code: CodeTooManyAnchors},
+		{name: "to audience", role: signaling.RoleAudience,
+			want: &signaling.Control{Action: signaling.ControlRole, Role: signaling.RoleAudience, Receive: signaling.AllMedia}},
+		{name: "back to anchor", role: signaling.RoleAnchor, joinAs: signaling.RoleAudience,
+			want: &signaling.Control{Action: signaling.ControlRole, Role: signaling.RoleAnchor, Send: signaling.AllMedia, Receive: signaling.AllMedia}},
+		{name: "fresh key sets privileges", role: signaling.RoleAnchor, pmk: "good-recv-only-" + secret,
+			want: &signaling.Control{Action: signaling.ControlRole, Role: signaling.RoleAnchor, Receive: signaling.Audio | signaling.Video}},
+		{name: "key required", role: signaling.RoleAnchor, joinAs: signaling.RoleAudience, lim: Limits{RequirePrivateMapKey: true}, code: signaling.CodePrivateMapKeyRequired},
+		{name: "key required, given", role: signaling.RoleAnchor, joinAs: signaling.RoleAudience, lim: Limits{RequirePrivateMapKey: true}, pmk: "good-" + secret,
+			want: &signaling.Control{Action: signaling.ControlRole, Role: signaling.RoleAnchor, Send: signaling.AllMedia, Receive: signaling.AllMedia}},
+		{name: "key not needed to step down", role: signaling.RoleAudience, lim: Limits{RequirePrivateMapKey: true},
+			want: &signaling.Control{Action: signaling.ControlRole, Role: signaling.RoleAudience, Receive: signaling.AllMedia}},
+		{name: "expired key", role: signaling.RoleAnchor, pmk: "tok-expired-" + secret, code: signaling.CodeTokenExpired},
+		{name: "key of another room", role: signaling.RoleAnchor, pmk: "tok-room-" + secret, code: signaling.CodeRoomMismatch},
+		{name: "anchors full", role: signaling.RoleAnchor, joinAs: signaling.RoleAudience, lim: Limits{MaxAnchors: 1}, code: signaling.CodeTooManyAnchors},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,18 +276,18 @@ func TestServerSwitchRole(t *testing.T) {
 			}
 			joinAs := tt.joinAs
 			if joinAs == "" {
-				joinAs = RoleAnchor
+				joinAs = signaling.RoleAnchor
 			}
 			ws, op := h.admitted(t, "alice", func(d map[string]any) { d["role"] = string(joinAs) })
-			send(t, ws, msg(TypeSwitchRole, 7, SwitchRole{Role: tt.role, PrivateMapKey: tt.pmk}))
+			send(t, ws, msg(signaling.TypeSwitchRole, 7, signaling.SwitchRole{Role: tt.role, PrivateMapKey: tt.pmk}))
 			if tt.code != 0 {
 				expectError(t, ws, 7, tt.code)
 				noControl(t, op)
 				expectAlive(t, ws, 8) // a refused switch keeps the connection
 				return
 			}
-			env := expectType(t, ws, TypeRoleSwitched, 7)
-			var rs RoleSwitched
+			env := expectType(t, ws, signaling.TypeRoleSwitched, 7)
+			var rs signaling.RoleSwitched
 			if err := json.Unmarshal(env.Data, &rs); err != nil || rs.Role != tt.role {
 				t.Fatalf("roleSwitched %s: %v", env.Data, err)
 			}
@@ -304,16 +306,16 @@ func TestServerSwitchRole(t *testing.T) {
 func TestServerSwitchRoleWorkerGone(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *ServerConfig) {
-		c.Backend = &fakeBackend{OpenFunc: func(Open, Sink) (Session, error) {
+		c.Backend = &fakeBackend{OpenFunc: func(signaling.Open, Sink) (Session, error) {
 			return &fakeSession{
 				SendFunc:    func([]byte) error { return nil },
-				ControlFunc: func(Control) error { return errors.New("worker gone") },
+				ControlFunc: func(signaling.Control) error { return errors.New("worker gone") },
 				CloseFunc:   func() {},
 			}, nil
 		}}
 	})
 	ws := h.joinAs(t, "alice", "good-"+secret, nil)
 	expectAlive(t, ws, 2) // the join has been handled
-	send(t, ws, msg(TypeSwitchRole, 3, SwitchRole{Role: RoleAudience}))
-	expectError(t, ws, 3, CodeWorkerUnavailable)
+	send(t, ws, msg(signaling.TypeSwitchRole, 3, signaling.SwitchRole{Role: signaling.RoleAudience}))
+	expectError(t, ws, 3, signaling.CodeWorkerUnavailable)
 }

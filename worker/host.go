@@ -1,40 +1,19 @@
-package signaling
+package worker
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lethe-rtc/lethe/signaling"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/lethe-rtc/lethe/internal/ipc"
 	"github.com/lethe-rtc/lethe/sfu"
 	"github.com/pion/webrtc/v4"
 )
-
-// Open is what the control process tells a worker when a participant has
-// been admitted: the token is already checked and never crosses over.
-type Open struct {
-	JoinID        uint64 `json:"joinId"` // the id of the client's join request
-	RoomKey       string `json:"roomKey"`
-	RoomID        uint32 `json:"roomId,omitempty"`
-	StrRoomID     string `json:"strRoomId,omitempty"`
-	UserID        string `json:"userId"`
-	Role          Role   `json:"role"`
-	AutoSubscribe bool   `json:"autoSubscribe"`
-	// Send and Receive are what the participant may publish and receive,
-	// decided by the control process from its role and privileges.
-	Send    sfu.Media `json:"send"`
-	Receive sfu.Media `json:"receive"`
-	Blocked sfu.Media `json:"blocked,omitempty"` // what an operator blocked for this user in this room
-}
-
-// Closed is the worker's word that a session ended.
-type Closed struct {
-	Code   Code   `json:"code"`
-	Reason string `json:"reason"`
-}
 
 // Peer is what the host needs of one participant in the SFU.
 type Peer interface {
@@ -58,7 +37,7 @@ type JoinFunc func(roomKey string, cfg sfu.ParticipantConfig, ev sfu.Events) (Pe
 type Host struct {
 	conn   *ipc.Conn
 	join   JoinFunc
-	server ServerInfo
+	server signaling.ServerInfo
 	log    *slog.Logger
 
 	out *outbox // to the control process, in order
@@ -69,7 +48,7 @@ type Host struct {
 }
 
 // NewHost returns a host serving conn. server is sent in every joined.
-func NewHost(conn *ipc.Conn, join JoinFunc, server ServerInfo, log *slog.Logger) *Host {
+func NewHost(conn *ipc.Conn, join JoinFunc, server signaling.ServerInfo, log *slog.Logger) *Host {
 	return &Host{
 		conn: conn, join: join, server: server, log: log,
 		out:      newOutbox(maxOutboxBytes),
@@ -127,7 +106,7 @@ func (h *Host) readLoop(ctx context.Context) error {
 		case ipc.OpShutdown:
 			return nil
 		case ipc.OpOpen:
-			var o Open
+			var o signaling.Open
 			if err := json.Unmarshal(f.Data, &o); err != nil {
 				h.log.Warn("bad open frame")
 				continue
@@ -141,12 +120,12 @@ func (h *Host) readLoop(ctx context.Context) error {
 				s.deliver(f)
 			}
 		default:
-			h.log.Warn("unknown ipc op", "op", printable(f.Op, 16))
+			h.log.Warn("unknown ipc op", "op", signaling.Printable(f.Op, 16))
 		}
 	}
 }
 
-func (h *Host) open(sid uint64, o Open) {
+func (h *Host) open(sid uint64, o signaling.Open) {
 	s := &hostSession{h: h, sid: sid, open: o, inbox: make(chan ipc.Frame, 256), done: make(chan struct{})}
 	h.mu.Lock()
 	if h.sessions[sid] != nil {
@@ -173,7 +152,7 @@ func (h *Host) send(op string, sid uint64, data json.RawMessage) bool {
 type hostSession struct {
 	h     *Host
 	sid   uint64
-	open  Open
+	open  signaling.Open
 	inbox chan ipc.Frame
 	done  chan struct{}
 	once  sync.Once
@@ -184,6 +163,7 @@ type hostSession struct {
 	joined  bool              // joined was sent; events go straight out
 	pending []json.RawMessage // events that arrived before joined
 	ended   bool
+	state   signaling.State // what the control process was last told of this session
 }
 
 func (s *hostSession) deliver(f ipc.Frame) {
@@ -191,7 +171,7 @@ func (s *hostSession) deliver(f ipc.Frame) {
 	case s.inbox <- f:
 	case <-s.done:
 	default:
-		s.fail(Errorf(CodeRateLimited, "too many messages in flight"))
+		s.fail(signaling.Errorf(signaling.CodeRateLimited, "too many messages in flight"))
 	}
 }
 
@@ -210,19 +190,20 @@ func (s *hostSession) run() {
 		s.h.mu.Unlock()
 	}()
 	cfg := sfu.ParticipantConfig{
-		UserID: s.open.UserID, Role: string(s.open.Role), Hidden: s.open.Role == RoleAudience,
-		Send: s.open.Send, Receive: s.open.Receive, Blocked: s.open.Blocked, AutoSubscribe: s.open.AutoSubscribe,
+		UserID: s.open.UserID, Role: string(s.open.Role), Hidden: s.open.Role == signaling.RoleAudience,
+		Send: sfuMedia(s.open.Send), Receive: sfuMedia(s.open.Receive), Blocked: sfuMedia(s.open.Blocked),
+		AutoSubscribe: s.open.AutoSubscribe,
 	}
 	peer, others, err := s.h.join(s.open.RoomKey, cfg, s)
 	if err != nil {
-		s.reply(TypeError, s.open.JoinID, errorBody(err))
+		s.reply(signaling.TypeError, s.open.JoinID, errorBody(err))
 		s.finish(codeOf(err), "join failed")
 		return
 	}
-	joined := Joined{
+	joined := signaling.Joined{
 		ParticipantID: "", Server: s.h.server, Role: s.open.Role,
-		Permissions: permissionNames(s.open.Send, s.open.Receive),
-		Room:        RoomInfo{RoomID: s.open.RoomID, StrRoomID: s.open.StrRoomID, Participants: make([]ParticipantInfo, 0, len(others))},
+		Permissions: signaling.PermissionsOf(s.open.Send, s.open.Receive),
+		Room:        signaling.RoomInfo{RoomID: s.open.RoomID, StrRoomID: s.open.StrRoomID, Participants: make([]signaling.ParticipantInfo, 0, len(others))},
 	}
 	if id, ok := peer.(interface{ ID() string }); ok {
 		joined.ParticipantID = id.ID()
@@ -232,7 +213,9 @@ func (s *hostSession) run() {
 	}
 	s.mu.Lock()
 	s.peer = peer
-	s.reply(TypeJoined, s.open.JoinID, joined)
+	s.reply(signaling.TypeJoined, s.open.JoinID, joined)
+	s.state.ParticipantID = joined.ParticipantID
+	s.sendStateLocked()
 	for _, m := range s.pending {
 		s.h.send(ipc.OpMsg, s.sid, m)
 	}
@@ -271,105 +254,105 @@ func (s *hostSession) waitEnded() {
 	ended := s.ended
 	s.mu.Unlock()
 	if !ended {
-		s.finish(CodeOK, "left")
+		s.finish(signaling.CodeOK, "left")
 	}
 }
 
 // control carries out an instruction of the control process; true means
 // the session has ended.
 func (s *hostSession) control(peer Peer, raw []byte) bool {
-	var c Control
+	var c signaling.Control
 	if err := json.Unmarshal(raw, &c); err != nil {
 		s.h.log.Warn("bad control frame")
 		return false
 	}
 	switch c.Action {
-	case ControlRole:
-		peer.SetRole(string(c.Role), c.Role == RoleAudience, c.Send, c.Receive)
-	case ControlBlock:
-		peer.Block(c.Media, c.Blocked)
-	case ControlRemove:
+	case signaling.ControlRole:
+		peer.SetRole(string(c.Role), c.Role == signaling.RoleAudience, sfuMedia(c.Send), sfuMedia(c.Receive))
+	case signaling.ControlBlock:
+		peer.Block(sfuMedia(c.Media), c.Blocked)
+	case signaling.ControlRemove:
 		peer.Remove(sfu.ErrRemoved)
 		return true
-	case ControlDismiss:
+	case signaling.ControlDismiss:
 		peer.Remove(sfu.ErrDismissed)
 		return true
 	default:
-		s.h.log.Warn("unknown control action", "action", printable(c.Action, 16))
+		s.h.log.Warn("unknown control action", "action", signaling.Printable(c.Action, 16))
 	}
 	return false
 }
 
 func (s *hostSession) handle(peer Peer, raw []byte) {
-	req, err := DecodeRequest(raw)
+	req, err := signaling.DecodeRequest(raw)
 	if err != nil {
-		s.reply(TypeError, req.ID, errorBody(err))
+		s.reply(signaling.TypeError, req.ID, errorBody(err))
 		return
 	}
 	var reply any
-	replyType := TypeAck
+	replyType := signaling.TypeAck
 	switch body := req.Body.(type) {
-	case *SDP:
+	case *signaling.SDP:
 		switch {
-		case req.Type == TypeOffer && body.Target == TargetPublisher:
+		case req.Type == signaling.TypeOffer && body.Target == signaling.TargetPublisher:
 			var answer string
 			if answer, err = peer.HandleOffer(body.SDP, body.ScreenTrackIDs); err == nil {
-				replyType, reply = TypeAnswer, SDP{Target: TargetPublisher, SDP: answer}
+				replyType, reply = signaling.TypeAnswer, signaling.SDP{Target: signaling.TargetPublisher, SDP: answer}
 			}
-		case req.Type == TypeAnswer && body.Target == TargetSubscriber:
+		case req.Type == signaling.TypeAnswer && body.Target == signaling.TargetSubscriber:
 			err = peer.HandleAnswer(body.SDP)
 		default:
-			err = Errorf(CodeWrongState, "the client offers on the publisher and answers on the subscriber")
+			err = signaling.Errorf(signaling.CodeWrongState, "the client offers on the publisher and answers on the subscriber")
 		}
-	case *Candidate:
+	case *signaling.Candidate:
 		err = peer.AddCandidate(side(body.Target), body.Candidate)
 		if req.ID == 0 && err == nil {
 			return
 		}
-	case *TrackIDs:
-		if req.Type == TypeSubscribe {
+	case *signaling.TrackIDs:
+		if req.Type == signaling.TypeSubscribe {
 			err = peer.Subscribe(body.TrackIDs)
 		} else {
 			err = peer.Unsubscribe(body.TrackIDs)
 		}
-	case *Mute:
+	case *signaling.Mute:
 		err = peer.Mute(body.TrackID, body.Muted)
-	case *Join:
-		err = Errorf(CodeWrongState, "already joined")
+	case *signaling.Join:
+		err = signaling.Errorf(signaling.CodeWrongState, "already joined")
 	case nil:
 		switch req.Type {
-		case TypePing:
-			replyType = TypePong
-		case TypeLeave:
+		case signaling.TypePing:
+			replyType = signaling.TypePong
+		case signaling.TypeLeave:
 			if req.ID != 0 {
-				s.reply(TypeAck, req.ID, nil)
+				s.reply(signaling.TypeAck, req.ID, nil)
 			}
 			peer.Leave()
 			return
 		}
 	}
 	if err != nil {
-		s.reply(TypeError, req.ID, errorBody(err))
+		s.reply(signaling.TypeError, req.ID, errorBody(err))
 		return
 	}
-	if req.ID != 0 || replyType == TypeAnswer {
+	if req.ID != 0 || replyType == signaling.TypeAnswer {
 		s.reply(replyType, req.ID, reply)
 	}
 }
 
 func (s *hostSession) reply(typ string, id uint64, data any) {
-	raw, err := Encode(typ, id, data)
+	raw, err := signaling.Encode(typ, id, data)
 	if err != nil {
 		return
 	}
 	if !s.h.send(ipc.OpMsg, s.sid, raw) {
-		s.fail(Errorf(CodeInternal, "control process not reading"))
+		s.fail(signaling.Errorf(signaling.CodeInternal, "control process not reading"))
 	}
 }
 
 // event sends a server event, holding it back until joined has gone out.
 func (s *hostSession) event(typ string, data any) {
-	raw, err := Encode(typ, 0, data)
+	raw, err := signaling.Encode(typ, 0, data)
 	if err != nil {
 		return
 	}
@@ -383,7 +366,36 @@ func (s *hostSession) event(typ string, data any) {
 		return
 	}
 	if !s.h.send(ipc.OpMsg, s.sid, raw) {
-		go s.fail(Errorf(CodeInternal, "control process not reading"))
+		go s.fail(signaling.Errorf(signaling.CodeInternal, "control process not reading"))
+	}
+}
+
+// ownTrack applies change to the session's published tracks, when the
+// event is about the session's own participant, and tells the control
+// process.
+func (s *hostSession) ownTrack(participantID string, change func([]signaling.TrackState) []signaling.TrackState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended || participantID == "" || participantID != s.state.ParticipantID {
+		return
+	}
+	s.state.Tracks = change(slices.Clone(s.state.Tracks))
+	s.sendStateLocked()
+}
+
+// sendStateLocked sends the session's state to the control process. The
+// caller holds s.mu, which keeps states in order.
+func (s *hostSession) sendStateLocked() {
+	st := s.state
+	if st.Tracks == nil {
+		st.Tracks = []signaling.TrackState{}
+	}
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return
+	}
+	if !s.h.send(ipc.OpState, s.sid, raw) {
+		go s.fail(signaling.Errorf(signaling.CodeInternal, "control process not reading"))
 	}
 }
 
@@ -391,7 +403,7 @@ func (s *hostSession) event(typ string, data any) {
 func (s *hostSession) fail(err error) { s.stop(err) }
 
 // finish sends bye and the closed frame, once.
-func (s *hostSession) finish(code Code, reason string) {
+func (s *hostSession) finish(code signaling.Code, reason string) {
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
@@ -399,10 +411,10 @@ func (s *hostSession) finish(code Code, reason string) {
 	}
 	s.ended = true
 	s.mu.Unlock()
-	if raw, err := Encode(TypeBye, 0, Bye{Code: code, Reason: reason}); err == nil {
+	if raw, err := signaling.Encode(signaling.TypeBye, 0, signaling.Bye{Code: code, Reason: reason}); err == nil {
 		s.h.send(ipc.OpMsg, s.sid, raw)
 	}
-	raw, _ := json.Marshal(Closed{Code: code, Reason: reason})
+	raw, _ := json.Marshal(signaling.Closed{Code: code, Reason: reason})
 	s.h.send(ipc.OpClosed, s.sid, raw)
 	s.stop(nil)
 }
@@ -410,43 +422,53 @@ func (s *hostSession) finish(code Code, reason string) {
 // The sfu.Events of this session.
 
 func (s *hostSession) ParticipantJoined(p sfu.ParticipantInfo) {
-	s.event(TypeParticipantJoined, participantInfo(p))
+	s.event(signaling.TypeParticipantJoined, participantInfo(p))
 }
 func (s *hostSession) ParticipantUpdated(p sfu.ParticipantInfo) {
-	s.event(TypeParticipantUpdated, participantInfo(p))
+	s.event(signaling.TypeParticipantUpdated, participantInfo(p))
 }
 func (s *hostSession) ParticipantLeft(id string) {
-	s.event(TypeParticipantLeft, ParticipantLeft{ParticipantID: id})
+	s.event(signaling.TypeParticipantLeft, signaling.ParticipantLeft{ParticipantID: id})
 }
 func (s *hostSession) TrackPublished(t sfu.TrackInfo) {
-	s.event(TypeTrackPublished, TrackPublished{Track: trackInfo(t)})
+	s.event(signaling.TypeTrackPublished, signaling.TrackPublished{Track: trackInfo(t)})
+	kind := t.Kind
+	if t.Screen {
+		kind = "screen"
+	}
+	s.ownTrack(t.ParticipantID, func(ts []signaling.TrackState) []signaling.TrackState {
+		return append(ts, signaling.TrackState{TrackID: t.ID, Kind: kind})
+	})
 }
 func (s *hostSession) TrackUnpublished(t sfu.TrackInfo) {
-	s.event(TypeTrackUnpublished, TrackUnpublished{TrackID: t.ID, ParticipantID: t.ParticipantID})
+	s.event(signaling.TypeTrackUnpublished, signaling.TrackUnpublished{TrackID: t.ID, ParticipantID: t.ParticipantID})
+	s.ownTrack(t.ParticipantID, func(ts []signaling.TrackState) []signaling.TrackState {
+		return slices.DeleteFunc(ts, func(x signaling.TrackState) bool { return x.TrackID == t.ID })
+	})
 }
 func (s *hostSession) TrackMuted(t sfu.TrackInfo) {
-	s.event(TypeTrackMuted, TrackMuted{TrackID: t.ID, ParticipantID: t.ParticipantID, Muted: t.Muted, Blocked: t.Blocked})
+	s.event(signaling.TypeTrackMuted, signaling.TrackMuted{TrackID: t.ID, ParticipantID: t.ParticipantID, Muted: t.Muted, Blocked: t.Blocked})
 }
 func (s *hostSession) Offer(sdp string) {
-	s.event(TypeOffer, SDP{Target: TargetSubscriber, SDP: sdp})
+	s.event(signaling.TypeOffer, signaling.SDP{Target: signaling.TargetSubscriber, SDP: sdp})
 }
 func (s *hostSession) Candidate(sd sfu.Side, c *webrtc.ICECandidateInit) {
-	t := TargetPublisher
+	t := signaling.TargetPublisher
 	if sd == sfu.Subscriber {
-		t = TargetSubscriber
+		t = signaling.TargetSubscriber
 	}
-	s.event(TypeCandidate, Candidate{Target: t, Candidate: c})
+	s.event(signaling.TypeCandidate, signaling.Candidate{Target: t, Candidate: c})
 }
 func (s *hostSession) Closed(reason error) {
 	switch {
 	case errors.Is(reason, sfu.ErrLeft):
-		s.finish(CodeOK, "left")
+		s.finish(signaling.CodeOK, "left")
 	case errors.Is(reason, sfu.ErrShutdown):
-		s.finish(CodeShuttingDown, "server shutting down")
+		s.finish(signaling.CodeShuttingDown, "server shutting down")
 	case errors.Is(reason, sfu.ErrRemoved):
-		s.finish(CodeRemoved, "removed by an operator")
+		s.finish(signaling.CodeRemoved, "removed by an operator")
 	case errors.Is(reason, sfu.ErrDismissed):
-		s.finish(CodeRoomDismissed, "room dismissed by an operator")
+		s.finish(signaling.CodeRoomDismissed, "room dismissed by an operator")
 	default:
 		s.finish(codeOf(reason), codeOf(reason).String())
 	}
@@ -454,59 +476,73 @@ func (s *hostSession) Closed(reason error) {
 
 var _ sfu.Events = (*hostSession)(nil)
 
-func side(t Target) sfu.Side {
-	if t == TargetSubscriber {
+// sfuMedia translates the control process's media bits into the SFU's.
+func sfuMedia(m signaling.Media) sfu.Media {
+	var out sfu.Media
+	for _, k := range []struct {
+		wire signaling.Media
+		sfu  sfu.Media
+	}{{signaling.Audio, sfu.Audio}, {signaling.Video, sfu.Video}, {signaling.Screen, sfu.Screen}} {
+		if m&k.wire != 0 {
+			out |= k.sfu
+		}
+	}
+	return out
+}
+
+func side(t signaling.Target) sfu.Side {
+	if t == signaling.TargetSubscriber {
 		return sfu.Subscriber
 	}
 	return sfu.Publisher
 }
 
-func participantInfo(p sfu.ParticipantInfo) ParticipantInfo {
-	out := ParticipantInfo{ParticipantID: p.ID, UserID: p.UserID, Role: Role(p.Role), Tracks: make([]TrackInfo, 0, len(p.Tracks))}
+func participantInfo(p sfu.ParticipantInfo) signaling.ParticipantInfo {
+	out := signaling.ParticipantInfo{ParticipantID: p.ID, UserID: p.UserID, Role: signaling.Role(p.Role), Tracks: make([]signaling.TrackInfo, 0, len(p.Tracks))}
 	for _, t := range p.Tracks {
 		out.Tracks = append(out.Tracks, trackInfo(t))
 	}
 	return out
 }
 
-func trackInfo(t sfu.TrackInfo) TrackInfo {
-	return TrackInfo{
+func trackInfo(t sfu.TrackInfo) signaling.TrackInfo {
+	return signaling.TrackInfo{
 		TrackID: t.ID, ParticipantID: t.ParticipantID, Kind: t.Kind, Codec: t.Codec,
 		ClientTrackID: t.ClientTrackID, Mid: t.Mid, Screen: t.Screen, Muted: t.Muted, Blocked: t.Blocked,
 	}
 }
 
 // codeOf maps an error from the SFU or this package to a client code.
-func codeOf(err error) Code {
-	var ce *CodedError
+func codeOf(err error) signaling.Code {
+	var ce *signaling.CodedError
 	switch {
 	case errors.As(err, &ce):
 		return ce.Code
 	case errors.Is(err, sfu.ErrNotAllowed), errors.Is(err, sfu.ErrTooManyTracks):
-		return CodeNotAllowed
+		return signaling.CodeNotAllowed
 	case errors.Is(err, sfu.ErrBadSDP):
-		return CodeBadSDP
+		return signaling.CodeBadSDP
 	case errors.Is(err, sfu.ErrUnknownTrack):
-		return CodeUnknownTrack
+		return signaling.CodeUnknownTrack
 	case errors.Is(err, sfu.ErrConnectionFailed):
-		return CodeMediaFailed
+		return signaling.CodeMediaFailed
 	case errors.Is(err, sfu.ErrShutdown), errors.Is(err, sfu.ErrClosed):
-		return CodeShuttingDown
+		return signaling.CodeShuttingDown
 	case errors.Is(err, sfu.ErrRemoved):
-		return CodeRemoved
+		return signaling.CodeRemoved
 	case errors.Is(err, sfu.ErrDismissed):
-		return CodeRoomDismissed
+		return signaling.CodeRoomDismissed
 	}
-	return CodeInternal
+	return signaling.CodeInternal
 }
 
 // errorBody turns err into the error message sent to the client. Pion's
 // errors can quote SDP, so only our own wording goes out.
-func errorBody(err error) Error {
-	var ce *CodedError
+func errorBody(err error) signaling.Error {
+	var ce *signaling.CodedError
 	if errors.As(err, &ce) {
-		return Error{Code: ce.Code, Message: ce.Message()}
+		return signaling.Error{Code: ce.Code, Message: ce.Message()}
 	}
 	c := codeOf(err)
-	return Error{Code: c, Message: c.String()}
+	return signaling.Error{Code: c, Message: c.String()}
 }

@@ -1,10 +1,12 @@
-package signaling
+package worker
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lethe-rtc/lethe/internal/wiretest"
+	"github.com/lethe-rtc/lethe/signaling"
 	"io"
 	"log/slog"
 	"net"
@@ -166,13 +168,14 @@ func fakeJoin(setup func(jc *joinCall) ([]sfu.ParticipantInfo, error)) (JoinFunc
 	}, calls
 }
 
-var testServerInfo = ServerInfo{Version: "test", Enforced: false, Warnings: []string{"unenforced"}}
+var testServerInfo = signaling.ServerInfo{Version: "test", Enforced: false, Warnings: []string{"unenforced"}}
 
 // hostHarness runs a Host over net.Pipe, with the test as control process.
 type hostHarness struct {
 	ctl      *ipc.Conn
 	ctlEnd   net.Conn
-	frames   chan ipc.Frame // everything the host sent, in order
+	frames   chan ipc.Frame // everything the host sent, in order, but states
+	states   chan ipc.Frame // the state frames the host sent, in order
 	serveErr chan error
 
 	doneOnce sync.Once
@@ -182,7 +185,7 @@ type hostHarness struct {
 func newHostHarness(t *testing.T, join JoinFunc) *hostHarness {
 	t.Helper()
 	hostEnd, ctlEnd := net.Pipe()
-	h := &hostHarness{ctl: ipc.NewConn(ctlEnd), ctlEnd: ctlEnd, frames: make(chan ipc.Frame, 4096), serveErr: make(chan error, 1)}
+	h := &hostHarness{ctl: ipc.NewConn(ctlEnd), ctlEnd: ctlEnd, frames: make(chan ipc.Frame, 4096), states: make(chan ipc.Frame, 4096), serveErr: make(chan error, 1)}
 	host := NewHost(ipc.NewConn(hostEnd), join, testServerInfo, slog.New(slog.DiscardHandler))
 	go func() { h.serveErr <- host.Serve(context.Background()) }()
 	go func() {
@@ -191,6 +194,13 @@ func newHostHarness(t *testing.T, join JoinFunc) *hostHarness {
 			f, err := h.ctl.Recv()
 			if err != nil {
 				return
+			}
+			if f.Op == ipc.OpState {
+				select {
+				case h.states <- f:
+				default:
+				}
+				continue
 			}
 			h.frames <- f
 		}
@@ -253,14 +263,44 @@ func (h *hostHarness) next(t *testing.T) ipc.Frame {
 	return ipc.Frame{}
 }
 
+// nextState returns the next state frame sid's session sent.
+func (h *hostHarness) nextState(t *testing.T, sid uint64) signaling.State {
+	t.Helper()
+	for {
+		select {
+		case f := <-h.states:
+			if f.Session != sid {
+				continue
+			}
+			var st signaling.State
+			if err := json.Unmarshal(f.Data, &st); err != nil {
+				t.Fatalf("bad state %s: %v", f.Data, err)
+			}
+			return st
+		case <-time.After(wait):
+			t.Fatal("no state from the host")
+		}
+	}
+}
+
+// noState checks that no state frame is waiting.
+func (h *hostHarness) noState(t *testing.T) {
+	t.Helper()
+	select {
+	case f := <-h.states:
+		t.Fatalf("unexpected state sid %d: %s", f.Session, f.Data)
+	default:
+	}
+}
+
 // expect reads the next frame and checks it is message typ with id for sid.
-func (h *hostHarness) expect(t *testing.T, sid uint64, typ string, id uint64) Envelope {
+func (h *hostHarness) expect(t *testing.T, sid uint64, typ string, id uint64) signaling.Envelope {
 	t.Helper()
 	f := h.next(t)
 	if f.Op != ipc.OpMsg || f.Session != sid {
 		t.Fatalf("got %s sid %d (%s), want msg sid %d", f.Op, f.Session, f.Data, sid)
 	}
-	var env Envelope
+	var env signaling.Envelope
 	if err := json.Unmarshal(f.Data, &env); err != nil {
 		t.Fatalf("bad message %s: %v", f.Data, err)
 	}
@@ -270,10 +310,10 @@ func (h *hostHarness) expect(t *testing.T, sid uint64, typ string, id uint64) En
 	return env
 }
 
-func (h *hostHarness) expectError(t *testing.T, sid, id uint64, code Code) Error {
+func (h *hostHarness) expectError(t *testing.T, sid, id uint64, code signaling.Code) signaling.Error {
 	t.Helper()
-	env := h.expect(t, sid, TypeError, id)
-	var e Error
+	env := h.expect(t, sid, signaling.TypeError, id)
+	var e signaling.Error
 	if err := json.Unmarshal(env.Data, &e); err != nil || e.Code != code {
 		t.Fatalf("error %s, want code %d", env.Data, code)
 	}
@@ -284,30 +324,30 @@ func (h *hostHarness) expectError(t *testing.T, sid, id uint64, code Code) Error
 }
 
 // expectEnd reads bye(code) and then the closed frame for sid.
-func (h *hostHarness) expectEnd(t *testing.T, sid uint64, code Code) {
+func (h *hostHarness) expectEnd(t *testing.T, sid uint64, code signaling.Code) {
 	t.Helper()
-	env := h.expect(t, sid, TypeBye, 0)
-	var b Bye
+	env := h.expect(t, sid, signaling.TypeBye, 0)
+	var b signaling.Bye
 	if err := json.Unmarshal(env.Data, &b); err != nil || b.Code != code {
 		t.Fatalf("bye %s, want code %d", env.Data, code)
 	}
 	f := h.next(t)
-	var c Closed
+	var c signaling.Closed
 	if f.Op != ipc.OpClosed || f.Session != sid || json.Unmarshal(f.Data, &c) != nil || c.Code != code {
 		t.Fatalf("got %s sid %d (%s), want closed sid %d code %d", f.Op, f.Session, f.Data, sid, code)
 	}
 }
 
-func testOpen(joinID uint64, user string) Open {
-	return Open{JoinID: joinID, RoomKey: RoomKey(1400000001, 123, ""), RoomID: 123, UserID: user, Role: RoleAnchor,
-		AutoSubscribe: true, Send: sfu.AllMedia, Receive: sfu.AllMedia}
+func testOpen(joinID uint64, user string) signaling.Open {
+	return signaling.Open{JoinID: joinID, RoomKey: signaling.RoomKey(1400000001, 123, ""), RoomID: 123, UserID: user, Role: signaling.RoleAnchor,
+		AutoSubscribe: true, Send: signaling.AllMedia, Receive: signaling.AllMedia}
 }
 
 // joinHost opens session sid and reads its joined.
 func (h *hostHarness) joinHost(t *testing.T, calls chan *joinCall, sid uint64) *joinCall {
 	t.Helper()
 	h.sendFrame(t, ipc.OpOpen, sid, testOpen(sid*10, fmt.Sprint("user", sid)))
-	h.expect(t, sid, TypeJoined, sid*10)
+	h.expect(t, sid, signaling.TypeJoined, sid*10)
 	select {
 	case jc := <-calls:
 		return jc
@@ -319,37 +359,37 @@ func (h *hostHarness) joinHost(t *testing.T, calls chan *joinCall, sid uint64) *
 
 var (
 	sfuTrack  = sfu.TrackInfo{ID: "t1", ParticipantID: "p-bob", Kind: "video", Codec: "video/VP8", ClientTrackID: "cam", Mid: "0", Screen: true, Muted: true, Blocked: true}
-	wireTrack = TrackInfo{TrackID: "t1", ParticipantID: "p-bob", Kind: "video", Codec: "video/VP8", ClientTrackID: "cam", Mid: "0", Screen: true, Muted: true, Blocked: true}
+	wireTrack = signaling.TrackInfo{TrackID: "t1", ParticipantID: "p-bob", Kind: "video", Codec: "video/VP8", ClientTrackID: "cam", Mid: "0", Screen: true, Muted: true, Blocked: true}
 )
 
 func TestHostJoined(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
-		open    Open
+		open    signaling.Open
 		others  []sfu.ParticipantInfo
 		wantCfg sfu.ParticipantConfig
-		want    Joined
+		want    signaling.Joined
 	}{
 		{
 			name:    "anchor in a numeric room",
-			open:    Open{JoinID: 42, RoomKey: "1/n/123", RoomID: 123, UserID: "alice", Role: RoleAnchor, AutoSubscribe: true, Send: sfu.Audio | sfu.Video, Receive: sfu.AllMedia},
+			open:    signaling.Open{JoinID: 42, RoomKey: "1/n/123", RoomID: 123, UserID: "alice", Role: signaling.RoleAnchor, AutoSubscribe: true, Send: signaling.Audio | signaling.Video, Receive: signaling.AllMedia},
 			others:  []sfu.ParticipantInfo{{ID: "p-bob", UserID: "bob", Role: "anchor", Tracks: []sfu.TrackInfo{sfuTrack}}, {ID: "p-eve", UserID: "eve", Role: "audience"}},
 			wantCfg: sfu.ParticipantConfig{UserID: "alice", Role: "anchor", Send: sfu.Audio | sfu.Video, Receive: sfu.AllMedia, AutoSubscribe: true},
-			want: Joined{ParticipantID: "p-alice", Role: RoleAnchor, Server: testServerInfo,
-				Permissions: Permissions{Send: []string{"audio", "video"}, Receive: []string{"audio", "video", "screen"}},
-				Room: RoomInfo{RoomID: 123, Participants: []ParticipantInfo{
-					{ParticipantID: "p-bob", UserID: "bob", Role: RoleAnchor, Tracks: []TrackInfo{wireTrack}},
-					{ParticipantID: "p-eve", UserID: "eve", Role: RoleAudience, Tracks: []TrackInfo{}},
+			want: signaling.Joined{ParticipantID: "p-alice", Role: signaling.RoleAnchor, Server: testServerInfo,
+				Permissions: signaling.Permissions{Send: []string{"audio", "video"}, Receive: []string{"audio", "video", "screen"}},
+				Room: signaling.RoomInfo{RoomID: 123, Participants: []signaling.ParticipantInfo{
+					{ParticipantID: "p-bob", UserID: "bob", Role: signaling.RoleAnchor, Tracks: []signaling.TrackInfo{wireTrack}},
+					{ParticipantID: "p-eve", UserID: "eve", Role: signaling.RoleAudience, Tracks: []signaling.TrackInfo{}},
 				}}},
 		},
 		{
 			name:    "audience alone in a string room",
-			open:    Open{JoinID: 7, RoomKey: "1/s/123", StrRoomID: "123", UserID: "carol", Role: RoleAudience, Receive: sfu.Audio},
+			open:    signaling.Open{JoinID: 7, RoomKey: "1/s/123", StrRoomID: "123", UserID: "carol", Role: signaling.RoleAudience, Receive: signaling.Audio},
 			wantCfg: sfu.ParticipantConfig{UserID: "carol", Role: "audience", Hidden: true, Receive: sfu.Audio},
-			want: Joined{ParticipantID: "p-carol", Role: RoleAudience, Server: testServerInfo,
-				Permissions: Permissions{Send: []string{}, Receive: []string{"audio"}},
-				Room:        RoomInfo{StrRoomID: "123", Participants: []ParticipantInfo{}}},
+			want: signaling.Joined{ParticipantID: "p-carol", Role: signaling.RoleAudience, Server: testServerInfo,
+				Permissions: signaling.Permissions{Send: []string{}, Receive: []string{"audio"}},
+				Room:        signaling.RoomInfo{StrRoomID: "123", Participants: []signaling.ParticipantInfo{}}},
 		},
 	}
 	for _, tt := range tests {
@@ -358,8 +398,8 @@ func TestHostJoined(t *testing.T) {
 			join, calls := fakeJoin(func(*joinCall) ([]sfu.ParticipantInfo, error) { return tt.others, nil })
 			h := newHostHarness(t, join)
 			h.sendFrame(t, ipc.OpOpen, 5, tt.open)
-			env := h.expect(t, 5, TypeJoined, tt.open.JoinID)
-			var got Joined
+			env := h.expect(t, 5, signaling.TypeJoined, tt.open.JoinID)
+			var got signaling.Joined
 			if err := json.Unmarshal(env.Data, &got); err != nil {
 				t.Fatal(err)
 			}
@@ -375,6 +415,39 @@ func TestHostJoined(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHostState checks what the control process is told of a session: its
+// participant id once joined, then its own published tracks (never
+// another participant's) after each change.
+func TestHostState(t *testing.T) {
+	t.Parallel()
+	join, calls := fakeJoin(nil)
+	h := newHostHarness(t, join)
+	jc := h.joinHost(t, calls, 1)
+	want := func(st signaling.State, tracks ...signaling.TrackState) {
+		t.Helper()
+		if tracks == nil {
+			tracks = []signaling.TrackState{}
+		}
+		if w := (signaling.State{ParticipantID: "p-user1", Tracks: tracks}); !reflect.DeepEqual(st, w) {
+			t.Fatalf("state %+v, want %+v", st, w)
+		}
+	}
+	want(h.nextState(t, 1))
+
+	jc.ev.TrackPublished(sfu.TrackInfo{ID: "a1", ParticipantID: "p-user1", Kind: "audio"})
+	want(h.nextState(t, 1), signaling.TrackState{TrackID: "a1", Kind: "audio"})
+	jc.ev.TrackPublished(sfu.TrackInfo{ID: "s1", ParticipantID: "p-user1", Kind: "video", Screen: true})
+	want(h.nextState(t, 1), signaling.TrackState{TrackID: "a1", Kind: "audio"}, signaling.TrackState{TrackID: "s1", Kind: "screen"})
+	jc.ev.TrackPublished(sfu.TrackInfo{ID: "b1", ParticipantID: "p-bob", Kind: "video"})
+	jc.ev.TrackUnpublished(sfu.TrackInfo{ID: "a1", ParticipantID: "p-user1", Kind: "audio"})
+	want(h.nextState(t, 1), signaling.TrackState{TrackID: "s1", Kind: "screen"})
+	// Every event also went to the client, in order.
+	for _, typ := range []string{signaling.TypeTrackPublished, signaling.TypeTrackPublished, signaling.TypeTrackPublished, signaling.TypeTrackUnpublished} {
+		h.expect(t, 1, typ, 0)
+	}
+	h.noState(t)
 }
 
 // TestHostEventsHeldUntilJoined raises events inside the JoinFunc: they
@@ -396,20 +469,20 @@ func TestHostEventsHeldUntilJoined(t *testing.T) {
 	})
 	h := newHostHarness(t, join)
 	h.sendFrame(t, ipc.OpOpen, 1, testOpen(9, "alice"))
-	h.expect(t, 1, TypeJoined, 9)
+	h.expect(t, 1, signaling.TypeJoined, 9)
 	want := []struct {
 		typ  string
 		data any
 	}{
-		{TypeParticipantJoined, ParticipantInfo{ParticipantID: "p-bob", UserID: "bob", Role: RoleAnchor, Tracks: []TrackInfo{}}},
-		{TypeTrackPublished, TrackPublished{Track: wireTrack}},
-		{TypeTrackMuted, TrackMuted{TrackID: "t1", ParticipantID: "p-bob", Muted: true, Blocked: true}},
-		{TypeParticipantUpdated, ParticipantInfo{ParticipantID: "p-bob", UserID: "bob", Role: RoleAudience, Tracks: []TrackInfo{}}},
-		{TypeOffer, SDP{Target: TargetSubscriber, SDP: "v=0 offer"}},
-		{TypeCandidate, Candidate{Target: TargetSubscriber, Candidate: cand}},
-		{TypeCandidate, Candidate{Target: TargetPublisher}},
-		{TypeTrackUnpublished, TrackUnpublished{TrackID: "t1", ParticipantID: "p-bob"}},
-		{TypeParticipantLeft, ParticipantLeft{ParticipantID: "p-bob"}},
+		{signaling.TypeParticipantJoined, signaling.ParticipantInfo{ParticipantID: "p-bob", UserID: "bob", Role: signaling.RoleAnchor, Tracks: []signaling.TrackInfo{}}},
+		{signaling.TypeTrackPublished, signaling.TrackPublished{Track: wireTrack}},
+		{signaling.TypeTrackMuted, signaling.TrackMuted{TrackID: "t1", ParticipantID: "p-bob", Muted: true, Blocked: true}},
+		{signaling.TypeParticipantUpdated, signaling.ParticipantInfo{ParticipantID: "p-bob", UserID: "bob", Role: signaling.RoleAudience, Tracks: []signaling.TrackInfo{}}},
+		{signaling.TypeOffer, signaling.SDP{Target: signaling.TargetSubscriber, SDP: "v=0 offer"}},
+		{signaling.TypeCandidate, signaling.Candidate{Target: signaling.TargetSubscriber, Candidate: cand}},
+		{signaling.TypeCandidate, signaling.Candidate{Target: signaling.TargetPublisher}},
+		{signaling.TypeTrackUnpublished, signaling.TrackUnpublished{TrackID: "t1", ParticipantID: "p-bob"}},
+		{signaling.TypeParticipantLeft, signaling.ParticipantLeft{ParticipantID: "p-bob"}},
 	}
 	for i, w := range want {
 		env := h.expect(t, 1, w.typ, 0)
@@ -420,7 +493,7 @@ func TestHostEventsHeldUntilJoined(t *testing.T) {
 	}
 	jc := <-calls
 	jc.ev.ParticipantLeft("p-late")
-	env := h.expect(t, 1, TypeParticipantLeft, 0)
+	env := h.expect(t, 1, signaling.TypeParticipantLeft, 0)
 	if !strings.Contains(string(env.Data), "p-late") {
 		t.Fatalf("late event %s", env.Data)
 	}
@@ -438,9 +511,9 @@ func TestHostRequests(t *testing.T) {
 		in       string
 		reply    string // "": no reply at all
 		id       uint64
-		code     Code   // for error replies
-		data     any    // for other replies; nil: no data
-		wantCall string // "": the Peer was not called
+		code     signaling.Code // for error replies
+		data     any            // for other replies; nil: no data
+		wantCall string         // "": the Peer was not called
 	}{
 		{
 			name: "offer on the publisher",
@@ -450,8 +523,8 @@ func TestHostRequests(t *testing.T) {
 					return "v=0 answer", nil
 				}
 			},
-			in: msg(TypeOffer, 2, SDP{Target: TargetPublisher, SDP: offer}), reply: TypeAnswer, id: 2,
-			data: SDP{Target: TargetPublisher, SDP: "v=0 answer"}, wantCall: "offer " + offer + " []",
+			in: msg(signaling.TypeOffer, 2, signaling.SDP{Target: signaling.TargetPublisher, SDP: offer}), reply: signaling.TypeAnswer, id: 2,
+			data: signaling.SDP{Target: signaling.TargetPublisher, SDP: "v=0 answer"}, wantCall: "offer " + offer + " []",
 		},
 		{
 			name: "offer with a screen track",
@@ -461,59 +534,59 @@ func TestHostRequests(t *testing.T) {
 					return "v=0 answer", nil
 				}
 			},
-			in: msg(TypeOffer, 2, SDP{Target: TargetPublisher, SDP: offer, ScreenTrackIDs: []string{"scr"}}), reply: TypeAnswer, id: 2,
-			data: SDP{Target: TargetPublisher, SDP: "v=0 answer"}, wantCall: `offer ["scr"]`,
+			in: msg(signaling.TypeOffer, 2, signaling.SDP{Target: signaling.TargetPublisher, SDP: offer, ScreenTrackIDs: []string{"scr"}}), reply: signaling.TypeAnswer, id: 2,
+			data: signaling.SDP{Target: signaling.TargetPublisher, SDP: "v=0 answer"}, wantCall: `offer ["scr"]`,
 		},
 		{
 			name: "offer without id is still answered",
 			setup: func(p *fakePeer, got chan<- string) {
 				p.HandleOfferFunc = func(string, []string) (string, error) { got <- "offer"; return "v=0 answer", nil }
 			},
-			in: msg(TypeOffer, 0, SDP{Target: TargetPublisher, SDP: offer}), reply: TypeAnswer,
-			data: SDP{Target: TargetPublisher, SDP: "v=0 answer"}, wantCall: "offer",
+			in: msg(signaling.TypeOffer, 0, signaling.SDP{Target: signaling.TargetPublisher, SDP: offer}), reply: signaling.TypeAnswer,
+			data: signaling.SDP{Target: signaling.TargetPublisher, SDP: "v=0 answer"}, wantCall: "offer",
 		},
 		{
 			name: "offer rejected",
 			setup: func(p *fakePeer, got chan<- string) {
 				p.HandleOfferFunc = func(sdp string, _ []string) (string, error) { got <- "offer"; return "", quote(sdp, sfu.ErrBadSDP) }
 			},
-			in: msg(TypeOffer, 3, SDP{Target: TargetPublisher, SDP: offer}), reply: TypeError, id: 3, code: CodeBadSDP, wantCall: "offer",
+			in: msg(signaling.TypeOffer, 3, signaling.SDP{Target: signaling.TargetPublisher, SDP: offer}), reply: signaling.TypeError, id: 3, code: signaling.CodeBadSDP, wantCall: "offer",
 		},
 		{
 			name: "offer with too many tracks",
 			setup: func(p *fakePeer, got chan<- string) {
 				p.HandleOfferFunc = func(string, []string) (string, error) { got <- "offer"; return "", sfu.ErrTooManyTracks }
 			},
-			in: msg(TypeOffer, 3, SDP{Target: TargetPublisher, SDP: offer}), reply: TypeError, id: 3, code: CodeNotAllowed, wantCall: "offer",
+			in: msg(signaling.TypeOffer, 3, signaling.SDP{Target: signaling.TargetPublisher, SDP: offer}), reply: signaling.TypeError, id: 3, code: signaling.CodeNotAllowed, wantCall: "offer",
 		},
 		{
 			name: "offer on the subscriber",
-			in:   msg(TypeOffer, 4, SDP{Target: TargetSubscriber, SDP: offer}), reply: TypeError, id: 4, code: CodeWrongState,
+			in:   msg(signaling.TypeOffer, 4, signaling.SDP{Target: signaling.TargetSubscriber, SDP: offer}), reply: signaling.TypeError, id: 4, code: signaling.CodeWrongState,
 		},
 		{
 			name: "answer on the subscriber",
 			setup: func(p *fakePeer, got chan<- string) {
 				p.HandleAnswerFunc = func(sdp string) error { got <- "answer " + sdp; return nil }
 			},
-			in: msg(TypeAnswer, 5, SDP{Target: TargetSubscriber, SDP: offer}), reply: TypeAck, id: 5, wantCall: "answer " + offer,
+			in: msg(signaling.TypeAnswer, 5, signaling.SDP{Target: signaling.TargetSubscriber, SDP: offer}), reply: signaling.TypeAck, id: 5, wantCall: "answer " + offer,
 		},
 		{
 			name: "answer rejected",
 			setup: func(p *fakePeer, got chan<- string) {
 				p.HandleAnswerFunc = func(sdp string) error { got <- "answer"; return quote(sdp, sfu.ErrBadSDP) }
 			},
-			in: msg(TypeAnswer, 6, SDP{Target: TargetSubscriber, SDP: offer}), reply: TypeError, id: 6, code: CodeBadSDP, wantCall: "answer",
+			in: msg(signaling.TypeAnswer, 6, signaling.SDP{Target: signaling.TargetSubscriber, SDP: offer}), reply: signaling.TypeError, id: 6, code: signaling.CodeBadSDP, wantCall: "answer",
 		},
 		{
 			name: "answer on the publisher",
-			in:   msg(TypeAnswer, 7, SDP{Target: TargetPublisher, SDP: offer}), reply: TypeError, id: 7, code: CodeWrongState,
+			in:   msg(signaling.TypeAnswer, 7, signaling.SDP{Target: signaling.TargetPublisher, SDP: offer}), reply: signaling.TypeError, id: 7, code: signaling.CodeWrongState,
 		},
 		{
 			name: "answer after close",
 			setup: func(p *fakePeer, got chan<- string) {
 				p.HandleAnswerFunc = func(string) error { got <- "answer"; return sfu.ErrClosed }
 			},
-			in: msg(TypeAnswer, 8, SDP{Target: TargetSubscriber, SDP: offer}), reply: TypeError, id: 8, code: CodeShuttingDown, wantCall: "answer",
+			in: msg(signaling.TypeAnswer, 8, signaling.SDP{Target: signaling.TargetSubscriber, SDP: offer}), reply: signaling.TypeError, id: 8, code: signaling.CodeShuttingDown, wantCall: "answer",
 		},
 		{
 			name: "candidate with id",
@@ -523,8 +596,8 @@ func TestHostRequests(t *testing.T) {
 					return nil
 				}
 			},
-			in:    msg(TypeCandidate, 9, `{"target":"subscriber","candidate":{"candidate":"candidate:1"}}`),
-			reply: TypeAck, id: 9, wantCall: fmt.Sprintf("candidate %d candidate:1", sfu.Subscriber),
+			in:    msg(signaling.TypeCandidate, 9, `{"target":"subscriber","candidate":{"candidate":"candidate:1"}}`),
+			reply: signaling.TypeAck, id: 9, wantCall: fmt.Sprintf("candidate %d candidate:1", sfu.Subscriber),
 		},
 		{
 			name: "candidate without id",
@@ -534,7 +607,7 @@ func TestHostRequests(t *testing.T) {
 					return nil
 				}
 			},
-			in:       msg(TypeCandidate, 0, `{"target":"publisher","candidate":null}`),
+			in:       msg(signaling.TypeCandidate, 0, `{"target":"publisher","candidate":null}`),
 			wantCall: fmt.Sprintf("candidate %d true", sfu.Publisher),
 		},
 		{
@@ -542,79 +615,79 @@ func TestHostRequests(t *testing.T) {
 			setup: func(p *fakePeer, got chan<- string) {
 				p.AddCandidateFunc = func(sfu.Side, *webrtc.ICECandidateInit) error { got <- "candidate"; return sfu.ErrBadSDP }
 			},
-			in: msg(TypeCandidate, 0, `{"target":"publisher","candidate":null}`), reply: TypeError, code: CodeBadSDP, wantCall: "candidate",
+			in: msg(signaling.TypeCandidate, 0, `{"target":"publisher","candidate":null}`), reply: signaling.TypeError, code: signaling.CodeBadSDP, wantCall: "candidate",
 		},
 		{
 			name: "subscribe",
 			setup: func(p *fakePeer, got chan<- string) {
 				p.SubscribeFunc = func(ids []string) error { got <- "subscribe " + strings.Join(ids, ","); return nil }
 			},
-			in: msg(TypeSubscribe, 10, TrackIDs{TrackIDs: []string{"t1", "t2"}}), reply: TypeAck, id: 10, wantCall: "subscribe t1,t2",
+			in: msg(signaling.TypeSubscribe, 10, signaling.TrackIDs{TrackIDs: []string{"t1", "t2"}}), reply: signaling.TypeAck, id: 10, wantCall: "subscribe t1,t2",
 		},
 		{
 			name: "subscribe without id",
 			setup: func(p *fakePeer, got chan<- string) {
 				p.SubscribeFunc = func(ids []string) error { got <- "subscribe"; return nil }
 			},
-			in: msg(TypeSubscribe, 0, TrackIDs{TrackIDs: []string{"t1"}}), wantCall: "subscribe",
+			in: msg(signaling.TypeSubscribe, 0, signaling.TrackIDs{TrackIDs: []string{"t1"}}), wantCall: "subscribe",
 		},
 		{
 			name: "subscribe unknown track",
 			setup: func(p *fakePeer, got chan<- string) {
 				p.SubscribeFunc = func([]string) error { got <- "subscribe"; return fmt.Errorf("t9: %w", sfu.ErrUnknownTrack) }
 			},
-			in: msg(TypeSubscribe, 11, TrackIDs{TrackIDs: []string{"t9"}}), reply: TypeError, id: 11, code: CodeUnknownTrack, wantCall: "subscribe",
+			in: msg(signaling.TypeSubscribe, 11, signaling.TrackIDs{TrackIDs: []string{"t9"}}), reply: signaling.TypeError, id: 11, code: signaling.CodeUnknownTrack, wantCall: "subscribe",
 		},
 		{
 			name: "subscribe not allowed",
 			setup: func(p *fakePeer, got chan<- string) {
 				p.SubscribeFunc = func([]string) error { got <- "subscribe"; return sfu.ErrNotAllowed }
 			},
-			in: msg(TypeSubscribe, 12, TrackIDs{TrackIDs: []string{"t1"}}), reply: TypeError, id: 12, code: CodeNotAllowed, wantCall: "subscribe",
+			in: msg(signaling.TypeSubscribe, 12, signaling.TrackIDs{TrackIDs: []string{"t1"}}), reply: signaling.TypeError, id: 12, code: signaling.CodeNotAllowed, wantCall: "subscribe",
 		},
 		{
 			name: "unsubscribe",
 			setup: func(p *fakePeer, got chan<- string) {
 				p.UnsubscribeFunc = func(ids []string) error { got <- "unsubscribe " + strings.Join(ids, ","); return nil }
 			},
-			in: msg(TypeUnsubscribe, 13, TrackIDs{TrackIDs: []string{"t1"}}), reply: TypeAck, id: 13, wantCall: "unsubscribe t1",
+			in: msg(signaling.TypeUnsubscribe, 13, signaling.TrackIDs{TrackIDs: []string{"t1"}}), reply: signaling.TypeAck, id: 13, wantCall: "unsubscribe t1",
 		},
 		{
 			name: "unsubscribe unknown track",
 			setup: func(p *fakePeer, got chan<- string) {
 				p.UnsubscribeFunc = func([]string) error { got <- "unsubscribe"; return sfu.ErrUnknownTrack }
 			},
-			in: msg(TypeUnsubscribe, 14, TrackIDs{TrackIDs: []string{"t1"}}), reply: TypeError, id: 14, code: CodeUnknownTrack, wantCall: "unsubscribe",
+			in: msg(signaling.TypeUnsubscribe, 14, signaling.TrackIDs{TrackIDs: []string{"t1"}}), reply: signaling.TypeError, id: 14, code: signaling.CodeUnknownTrack, wantCall: "unsubscribe",
 		},
 		{
 			name: "mute",
 			setup: func(p *fakePeer, got chan<- string) {
 				p.MuteFunc = func(id string, muted bool) error { got <- fmt.Sprintf("mute %s %v", id, muted); return nil }
 			},
-			in: msg(TypeMute, 15, Mute{TrackID: "t1", Muted: true}), reply: TypeAck, id: 15, wantCall: "mute t1 true",
+			in: msg(signaling.TypeMute, 15, signaling.Mute{TrackID: "t1", Muted: true}), reply: signaling.TypeAck, id: 15, wantCall: "mute t1 true",
 		},
 		{
 			name: "mute unknown track",
 			setup: func(p *fakePeer, got chan<- string) {
 				p.MuteFunc = func(string, bool) error { got <- "mute"; return sfu.ErrUnknownTrack }
 			},
-			in: msg(TypeMute, 16, Mute{TrackID: "t1"}), reply: TypeError, id: 16, code: CodeUnknownTrack, wantCall: "mute",
+			in: msg(signaling.TypeMute, 16, signaling.Mute{TrackID: "t1"}), reply: signaling.TypeError, id: 16, code: signaling.CodeUnknownTrack, wantCall: "mute",
 		},
 		{
 			name: "mute not allowed",
 			setup: func(p *fakePeer, got chan<- string) {
 				p.MuteFunc = func(string, bool) error { got <- "mute"; return sfu.ErrNotAllowed }
 			},
-			in: msg(TypeMute, 17, Mute{TrackID: "t1"}), reply: TypeError, id: 17, code: CodeNotAllowed, wantCall: "mute",
+			in: msg(signaling.TypeMute, 17, signaling.Mute{TrackID: "t1"}), reply: signaling.TypeError, id: 17, code: signaling.CodeNotAllowed, wantCall: "mute",
 		},
 		{
 			name: "unexpected peer error",
 			setup: func(p *fakePeer, got chan<- string) {
 				p.MuteFunc = func(string, bool) error { got <- "mute"; return errors.New("boom " + secret) }
 			},
-			in: msg(TypeMute, 18, Mute{TrackID: "t1"}), reply: TypeError, id: 18, code: CodeInternal, wantCall: "mute",
+			in: msg(signaling.TypeMute, 18, signaling.Mute{TrackID: "t1"}), reply: signaling.TypeError, id: 18, code: signaling.CodeInternal, wantCall: "mute",
 		},
-		{name: "second join", in: joinMsg(19, nil), reply: TypeError, id: 19, code: CodeWrongState},
+		{name: "second join", in: msg(signaling.TypeJoin, 19, wiretest.JoinData(nil)), reply: signaling.TypeError, id: 19, code: signaling.CodeWrongState},
 		{
 			// The edge handles switchRole itself and tells the worker by a
 			// control frame; a client message of that type does nothing here.
@@ -622,11 +695,11 @@ func TestHostRequests(t *testing.T) {
 			setup: func(p *fakePeer, got chan<- string) {
 				p.SetRoleFunc = func(string, bool, sfu.Media, sfu.Media) { got <- "setRole" }
 			},
-			in: msg(TypeSwitchRole, 23, SwitchRole{Role: RoleAudience}), reply: TypeAck, id: 23,
+			in: msg(signaling.TypeSwitchRole, 23, signaling.SwitchRole{Role: signaling.RoleAudience}), reply: signaling.TypeAck, id: 23,
 		},
-		{name: "ping", in: msg(TypePing, 20, nil), reply: TypePong, id: 20},
-		{name: "malformed", in: `{"type":"mute","id":21,"data":{"trackId":7}}`, reply: TypeError, id: 21, code: CodeBadMessage},
-		{name: "unknown type", in: msg("publish", 22, nil), reply: TypeError, id: 22, code: CodeUnknownType},
+		{name: "ping", in: msg(signaling.TypePing, 20, nil), reply: signaling.TypePong, id: 20},
+		{name: "malformed", in: `{"type":"mute","id":21,"data":{"trackId":7}}`, reply: signaling.TypeError, id: 21, code: signaling.CodeBadMessage},
+		{name: "unknown type", in: msg("publish", 22, nil), reply: signaling.TypeError, id: 22, code: signaling.CodeUnknownType},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -640,14 +713,14 @@ func TestHostRequests(t *testing.T) {
 			})
 			h := newHostHarness(t, join)
 			h.sendFrame(t, ipc.OpOpen, 3, testOpen(1, "alice"))
-			h.expect(t, 3, TypeJoined, 1)
+			h.expect(t, 3, signaling.TypeJoined, 1)
 			h.request(t, 3, tt.in)
 			switch tt.reply {
 			case "":
 				// Requests are handled in order: the pong proves there was no reply.
-				h.request(t, 3, msg(TypePing, 99, nil))
-				h.expect(t, 3, TypePong, 99)
-			case TypeError:
+				h.request(t, 3, msg(signaling.TypePing, 99, nil))
+				h.expect(t, 3, signaling.TypePong, 99)
+			case signaling.TypeError:
 				h.expectError(t, 3, tt.id, tt.code)
 			default:
 				env := h.expect(t, 3, tt.reply, tt.id)
@@ -679,15 +752,15 @@ func TestHostLeave(t *testing.T) {
 	join, calls := fakeJoin(nil)
 	h := newHostHarness(t, join)
 	jc := h.joinHost(t, calls, 1)
-	h.request(t, 1, msg(TypeLeave, 5, nil))
-	h.expect(t, 1, TypeAck, 5)
-	h.expectEnd(t, 1, CodeOK)
+	h.request(t, 1, msg(signaling.TypeLeave, 5, nil))
+	h.expect(t, 1, signaling.TypeAck, 5)
+	h.expectEnd(t, 1, signaling.CodeOK)
 	if jc.peer.leaves.Load() == 0 {
 		t.Fatal("bye sent without Peer.Leave")
 	}
 	// The session is gone: nothing more is answered for it, and the next
 	// frame is the next session's joined.
-	h.request(t, 1, msg(TypePing, 6, nil))
+	h.request(t, 1, msg(signaling.TypePing, 6, nil))
 	h.joinHost(t, calls, 2)
 }
 
@@ -697,7 +770,7 @@ func TestHostControlClose(t *testing.T) {
 	h := newHostHarness(t, join)
 	jc := h.joinHost(t, calls, 1)
 	h.sendFrame(t, ipc.OpClose, 1, nil)
-	h.expectEnd(t, 1, CodeOK)
+	h.expectEnd(t, 1, signaling.CodeOK)
 	if jc.peer.leaves.Load() == 0 {
 		t.Fatal("Peer.Leave not called on close")
 	}
@@ -714,7 +787,7 @@ func TestHostControlCloseLeaveWithoutClosed(t *testing.T) {
 	h := newHostHarness(t, join)
 	h.joinHost(t, calls, 1)
 	h.sendFrame(t, ipc.OpClose, 1, nil)
-	h.expectEnd(t, 1, CodeOK)
+	h.expectEnd(t, 1, signaling.CodeOK)
 }
 
 // TestHostControlFrames covers the control process's instructions.
@@ -722,17 +795,17 @@ func TestHostControlFrames(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name     string
-		ctl      any    // the frame's data
-		wantCall string // what the Peer got; "": nothing
-		end      Code   // the session ends with this bye; -1: it goes on
+		ctl      any            // the frame's data
+		wantCall string         // what the Peer got; "": nothing
+		end      signaling.Code // the session ends with this bye; -1: it goes on
 	}{
-		{"role", Control{Action: ControlRole, Role: RoleAudience, Receive: sfu.AllMedia}, fmt.Sprintf("setRole audience hidden=true %d %d", 0, sfu.AllMedia), -1},
-		{"role anchor", Control{Action: ControlRole, Role: RoleAnchor, Send: sfu.Audio, Receive: sfu.AllMedia}, fmt.Sprintf("setRole anchor hidden=false %d %d", sfu.Audio, sfu.AllMedia), -1},
-		{"block", Control{Action: ControlBlock, Media: sfu.Video | sfu.Screen, Blocked: true}, fmt.Sprintf("block %d true", sfu.Video|sfu.Screen), -1},
-		{"unblock", Control{Action: ControlBlock, Media: sfu.Audio}, fmt.Sprintf("block %d false", sfu.Audio), -1},
-		{"remove", Control{Action: ControlRemove}, "remove " + sfu.ErrRemoved.Error(), CodeRemoved},
-		{"dismiss", Control{Action: ControlDismiss}, "remove " + sfu.ErrDismissed.Error(), CodeRoomDismissed},
-		{"unknown action", Control{Action: "explode\x1b"}, "", -1},
+		{"role", signaling.Control{Action: signaling.ControlRole, Role: signaling.RoleAudience, Receive: signaling.AllMedia}, fmt.Sprintf("setRole audience hidden=true %d %d", 0, sfu.AllMedia), -1},
+		{"role anchor", signaling.Control{Action: signaling.ControlRole, Role: signaling.RoleAnchor, Send: signaling.Audio, Receive: signaling.AllMedia}, fmt.Sprintf("setRole anchor hidden=false %d %d", sfu.Audio, sfu.AllMedia), -1},
+		{"block", signaling.Control{Action: signaling.ControlBlock, Media: signaling.Video | signaling.Screen, Blocked: true}, fmt.Sprintf("block %d true", sfu.Video|sfu.Screen), -1},
+		{"unblock", signaling.Control{Action: signaling.ControlBlock, Media: signaling.Audio}, fmt.Sprintf("block %d false", sfu.Audio), -1},
+		{"remove", signaling.Control{Action: signaling.ControlRemove}, "remove " + sfu.ErrRemoved.Error(), signaling.CodeRemoved},
+		{"dismiss", signaling.Control{Action: signaling.ControlDismiss}, "remove " + sfu.ErrDismissed.Error(), signaling.CodeRoomDismissed},
+		{"unknown action", signaling.Control{Action: "explode\x1b"}, "", -1},
 		{"not JSON", json.RawMessage(`"remove"`), "", -1},
 	}
 	for _, tt := range tests {
@@ -759,8 +832,8 @@ func TestHostControlFrames(t *testing.T) {
 			} else {
 				// Frames are handled in order: the pong proves the control
 				// frame was carried out and drew no reply.
-				h.request(t, 1, msg(TypePing, 9, nil))
-				h.expect(t, 1, TypePong, 9)
+				h.request(t, 1, msg(signaling.TypePing, 9, nil))
+				h.expect(t, 1, signaling.TypePong, 9)
 			}
 			select {
 			case call := <-got:
@@ -780,14 +853,14 @@ func TestHostSFUClosed(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		reason error
-		code   Code
+		code   signaling.Code
 	}{
-		{sfu.ErrConnectionFailed, CodeMediaFailed},
-		{sfu.ErrShutdown, CodeShuttingDown},
-		{sfu.ErrLeft, CodeOK},
-		{sfu.ErrRemoved, CodeRemoved},
-		{sfu.ErrDismissed, CodeRoomDismissed},
-		{errors.New("boom"), CodeInternal},
+		{sfu.ErrConnectionFailed, signaling.CodeMediaFailed},
+		{sfu.ErrShutdown, signaling.CodeShuttingDown},
+		{sfu.ErrLeft, signaling.CodeOK},
+		{sfu.ErrRemoved, signaling.CodeRemoved},
+		{sfu.ErrDismissed, signaling.CodeRoomDismissed},
+		{errors.New("boom"), signaling.CodeInternal},
 	}
 	for _, tt := range tests {
 		t.Run(tt.reason.Error(), func(t *testing.T) {
@@ -809,12 +882,12 @@ func TestHostJoinFails(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		err  error
-		code Code
+		code signaling.Code
 	}{
-		{fmt.Errorf("room full: %w", sfu.ErrNotAllowed), CodeNotAllowed},
-		{sfu.ErrShutdown, CodeShuttingDown},
-		{Errorf(CodeRoomFull, "full"), CodeRoomFull},
-		{errors.New("boom " + secret), CodeInternal},
+		{fmt.Errorf("room full: %w", sfu.ErrNotAllowed), signaling.CodeNotAllowed},
+		{sfu.ErrShutdown, signaling.CodeShuttingDown},
+		{signaling.Errorf(signaling.CodeRoomFull, "full"), signaling.CodeRoomFull},
+		{errors.New("boom " + secret), signaling.CodeInternal},
 	}
 	for _, tt := range tests {
 		t.Run(tt.err.Error(), func(t *testing.T) {
@@ -838,9 +911,9 @@ func TestHostIgnoresJunkFrames(t *testing.T) {
 	h := newHostHarness(t, join)
 	h.sendFrame(t, ipc.OpOpen, 1, json.RawMessage(`"not an open"`))
 	h.sendFrame(t, "bogus\x1b[2J", 1, nil)
-	h.request(t, 77, msg(TypePing, 1, nil)) // no such session
+	h.request(t, 77, msg(signaling.TypePing, 1, nil)) // no such session
 	h.sendFrame(t, ipc.OpClose, 77, nil)
-	h.sendFrame(t, ipc.OpControl, 77, Control{Action: ControlRemove})
+	h.sendFrame(t, ipc.OpControl, 77, signaling.Control{Action: signaling.ControlRemove})
 	h.joinHost(t, calls, 2)
 	// A second open for a live session is ignored.
 	h.sendFrame(t, ipc.OpOpen, 2, testOpen(8, "mallory"))
@@ -897,17 +970,17 @@ func TestHostShutdown(t *testing.T) {
 	// Every session's bye and closed frame were written before Serve
 	// returned.
 	_ = h.ctlEnd.Close()
-	closed := map[uint64]Code{}
+	closed := map[uint64]signaling.Code{}
 	for f := range h.frames {
 		if f.Op == ipc.OpClosed {
-			var c Closed
+			var c signaling.Closed
 			_ = json.Unmarshal(f.Data, &c)
 			closed[f.Session] = c.Code
 		}
 	}
 	for sid := uint64(1); sid <= 4; sid++ {
-		if code, ok := closed[sid]; !ok || code != CodeShuttingDown {
-			t.Errorf("session %d: closed %v (%d), want code %d", sid, ok, code, CodeShuttingDown)
+		if code, ok := closed[sid]; !ok || code != signaling.CodeShuttingDown {
+			t.Errorf("session %d: closed %v (%d), want code %d", sid, ok, code, signaling.CodeShuttingDown)
 		}
 	}
 }
@@ -942,7 +1015,7 @@ func TestHostInboxOverflow(t *testing.T) {
 	})
 	h := newHostHarness(t, join)
 	jc := h.joinHost(t, calls, 1)
-	sub := msg(TypeSubscribe, 0, TrackIDs{TrackIDs: []string{"t1"}})
+	sub := msg(signaling.TypeSubscribe, 0, signaling.TrackIDs{TrackIDs: []string{"t1"}})
 	h.request(t, 1, sub)
 	<-entered
 	// The session holds one request; 256 fill its inbox; one more overflows.
@@ -952,8 +1025,8 @@ func TestHostInboxOverflow(t *testing.T) {
 	// The read loop was not blocked: another session still opens.
 	h.joinHost(t, calls, 2)
 	close(release)
-	h.expectEnd(t, 1, CodeRateLimited)
-	if reason := <-jc.peer.removes; codeOf(reason) != CodeRateLimited {
+	h.expectEnd(t, 1, signaling.CodeRateLimited)
+	if reason := <-jc.peer.removes; codeOf(reason) != signaling.CodeRateLimited {
 		t.Fatalf("removed for %v", reason)
 	}
 }
@@ -973,23 +1046,23 @@ func TestHostConcurrentEvents(t *testing.T) {
 		}
 	})
 	for i := range n {
-		h.request(t, 1, msg(TypePing, uint64(i+1), nil))
+		h.request(t, 1, msg(signaling.TypePing, uint64(i+1), nil))
 	}
 	wg.Wait()
 	nextEvent, nextPong := 0, uint64(1)
 	for range 2 * n {
 		f := h.next(t)
-		var env Envelope
+		var env signaling.Envelope
 		if f.Op != ipc.OpMsg || json.Unmarshal(f.Data, &env) != nil {
 			t.Fatalf("got %s %s", f.Op, f.Data)
 		}
 		switch env.Type {
-		case TypeParticipantLeft:
+		case signaling.TypeParticipantLeft:
 			if want := fmt.Sprintf(`{"participantId":"%d"}`, nextEvent); string(env.Data) != want {
 				t.Fatalf("event %s, want %s", env.Data, want)
 			}
 			nextEvent++
-		case TypePong:
+		case signaling.TypePong:
 			if env.ID != nextPong {
 				t.Fatalf("pong %d, want %d", env.ID, nextPong)
 			}

@@ -1,4 +1,4 @@
-package workerpool
+package control
 
 import (
 	"bufio"
@@ -20,15 +20,15 @@ import (
 	"github.com/lethe-rtc/lethe/signaling"
 )
 
-// Errors.
+// Errors of the worker pool.
 var (
-	ErrClosed      = errors.New("workerpool: closed")
-	ErrNoWorker    = errors.New("workerpool: no worker available")
-	ErrWorkerStart = errors.New("workerpool: worker failed to start")
+	ErrPoolClosed  = errors.New("control: worker pool closed")
+	ErrNoWorker    = errors.New("control: no worker available")
+	ErrWorkerStart = errors.New("control: worker failed to start")
 )
 
-// Config configures the pool.
-type Config struct {
+// PoolConfig configures the worker pool.
+type PoolConfig struct {
 	Exe             string   // the lethe binary
 	Workers         int      // default 1
 	UDPHost         string   // default 127.0.0.1
@@ -50,7 +50,7 @@ type Worker struct {
 
 // Pool owns the workers.
 type Pool struct {
-	cfg Config
+	cfg PoolConfig
 	log *slog.Logger
 
 	mu       sync.Mutex
@@ -67,8 +67,8 @@ type roomEntry struct {
 	sessions int
 }
 
-// Start spawns the workers and waits until each reports ready.
-func Start(ctx context.Context, cfg Config) (*Pool, error) {
+// StartPool spawns the media workers and waits until each reports ready.
+func StartPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
 	}
@@ -126,7 +126,7 @@ type proc struct {
 func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("workerpool: socketpair: %w", err)
+		return nil, fmt.Errorf("worker pool: socketpair: %w", err)
 	}
 	parent := os.NewFile(uintptr(fds[0]), "ipc-control")
 	child := os.NewFile(uintptr(fds[1]), "ipc-worker")
@@ -152,13 +152,13 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 	if err != nil {
 		parent.Close()
 		child.Close()
-		return nil, fmt.Errorf("workerpool: stdout: %w", err)
+		return nil, fmt.Errorf("worker pool: stdout: %w", err)
 	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		parent.Close()
 		child.Close()
-		return nil, fmt.Errorf("workerpool: stderr: %w", err)
+		return nil, fmt.Errorf("worker pool: stderr: %w", err)
 	}
 	w := &proc{
 		pool: p, idx: idx, udp: udp, cmd: cmd, conn: ipc.NewConn(parent),
@@ -168,7 +168,7 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 	child.Close() // the worker has its copy; ours would hide the worker's exit from Recv
 	if err != nil {
 		parent.Close()
-		return nil, fmt.Errorf("workerpool: start worker: %w", err)
+		return nil, fmt.Errorf("worker pool: start worker: %w", err)
 	}
 	var outWG sync.WaitGroup
 	outWG.Add(2)
@@ -189,7 +189,7 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 		case f.Op != ipc.OpReady:
 			ready <- fmt.Errorf("unexpected first frame %q", f.Op)
 		default:
-			var r ipc.Ready
+			var r signaling.Ready
 			if err := json.Unmarshal(f.Data, &r); err != nil {
 				ready <- fmt.Errorf("bad ready frame: %w", err)
 				return
@@ -255,6 +255,11 @@ func (w *proc) readLoop() {
 		switch f.Op {
 		case ipc.OpMsg:
 			s.sink.Deliver(f.Data)
+		case ipc.OpState:
+			var st signaling.State
+			if json.Unmarshal(f.Data, &st) == nil {
+				s.sink.State(st)
+			}
 		case ipc.OpClosed:
 			var c signaling.Closed
 			_ = json.Unmarshal(f.Data, &c)
@@ -338,16 +343,16 @@ type session struct {
 	id   uint64
 	w    *proc
 	room string
-	sink signaling.Sink
+	sink Sink
 }
 
 // Open places o's room on a worker (the one already hosting it, or the
 // least busy) and opens the session there.
-func (p *Pool) Open(o signaling.Open, sink signaling.Sink) (signaling.Session, error) {
+func (p *Pool) Open(o signaling.Open, sink Sink) (Session, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, ErrClosed
+		return nil, ErrPoolClosed
 	}
 	e := p.rooms[o.RoomKey]
 	if e == nil {
@@ -436,7 +441,7 @@ func (p *Pool) Close(ctx context.Context) error {
 		case <-ctx.Done():
 			_ = w.cmd.Process.Kill()
 			<-w.exited
-			err = fmt.Errorf("workerpool: worker %d killed after shutdown timeout", w.idx)
+			err = fmt.Errorf("worker pool: worker %d killed after shutdown timeout", w.idx)
 		}
 	}
 	done := make(chan struct{})
@@ -452,7 +457,7 @@ func (p *Pool) Restarts() int {
 	return p.restarts
 }
 
-var _ signaling.Backend = (*Pool)(nil)
+var _ Backend = (*Pool)(nil)
 
 // tail keeps a worker's last output lines for start-up errors.
 type tail struct {

@@ -1,10 +1,10 @@
-package signaling
+package control
 
 import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
+	"github.com/lethe-rtc/lethe/signaling"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,20 +28,21 @@ type Verifier interface {
 type Backend interface {
 	// Open starts a session for o on the worker hosting o.RoomKey. The
 	// worker answers through sink; sink's methods must not block.
-	Open(o Open, sink Sink) (Session, error)
+	Open(o signaling.Open, sink Sink) (Session, error)
 }
 
 // Session is one participant's line to its worker.
 type Session interface {
-	Send(raw []byte) error   // one validated client message
-	Control(c Control) error // an instruction from the control process
-	Close()                  // the client is gone
+	Send(raw []byte) error             // one validated client message
+	Control(c signaling.Control) error // an instruction from the control process
+	Close()                            // the client is gone
 }
 
 // Sink receives a session's traffic from its worker.
 type Sink interface {
-	Deliver(raw []byte)
-	Closed(c Closed)
+	Deliver(raw []byte)        // a message for the client
+	State(st signaling.State)  // the worker's account of the session, whenever it changes
+	Closed(c signaling.Closed) // the worker ended the session
 }
 
 // ServerConfig configures the WebSocket edge. Zero durations and limits
@@ -153,7 +154,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.closing {
 		s.mu.Unlock()
 		// No writer runs yet: say goodbye directly.
-		if raw, err := Encode(TypeBye, 0, Bye{Code: CodeShuttingDown, Reason: "server shutting down"}); err == nil {
+		if raw, err := signaling.Encode(signaling.TypeBye, 0, signaling.Bye{Code: signaling.CodeShuttingDown, Reason: "server shutting down"}); err == nil {
 			_ = ws.SetWriteDeadline(s.cfg.Now().Add(s.cfg.WriteTimeout))
 			_ = ws.WriteMessage(websocket.TextMessage, raw)
 		}
@@ -211,7 +212,6 @@ type conn struct {
 	sessMu  sync.Mutex
 	session Session
 	key     string // room key once admitted; set before the session, never changed
-	pidSeen bool   // guarded by sessMu: the worker's joined was seen
 	want    auth.Want
 	// What the UserSig alone grants (without any privateMapKey): a later
 	// privateMapKey in switchRole can narrow it, never widen it.
@@ -262,7 +262,7 @@ func (c *conn) run() {
 // readLoop reads messages, enforcing the size and rate limits.
 func (c *conn) readLoop() {
 	cfg := &c.s.cfg
-	c.ws.SetReadLimit(16 * MaxMessageSize) // hard cap: beyond this the socket is dropped
+	c.ws.SetReadLimit(16 * signaling.MaxMessageSize) // hard cap: beyond this the socket is dropped
 	_ = c.ws.SetReadDeadline(cfg.Now().Add(cfg.PongWait))
 	c.ws.SetPongHandler(func(string) error {
 		return c.ws.SetReadDeadline(cfg.Now().Add(cfg.PongWait))
@@ -276,7 +276,7 @@ func (c *conn) readLoop() {
 			return
 		}
 		if !lim.AllowN(cfg.Now(), 1) { // every frame counts, whatever its fate
-			c.push(inbound{err: Errorf(CodeRateLimited, "more than %v messages per second", cfg.RateLimit)})
+			c.push(inbound{err: signaling.Errorf(signaling.CodeRateLimited, "more than %v messages per second", cfg.RateLimit)})
 			return
 		}
 		if kind != websocket.TextMessage {
@@ -289,12 +289,12 @@ func (c *conn) readLoop() {
 		}
 		_ = c.ws.SetReadDeadline(cfg.Now().Add(cfg.PongWait))
 		buf.Reset()
-		n, err := io.Copy(&buf, io.LimitReader(r, MaxMessageSize+1))
+		n, err := io.Copy(&buf, io.LimitReader(r, signaling.MaxMessageSize+1))
 		if err != nil {
 			c.push(inbound{err: err})
 			return
 		}
-		if n > MaxMessageSize {
+		if n > signaling.MaxMessageSize {
 			rest, err := io.Copy(io.Discard, r)
 			if err != nil {
 				c.push(inbound{err: err})
@@ -328,13 +328,13 @@ func (c *conn) loop() {
 			return
 		case <-joinTimer.C:
 			if !c.joined() {
-				c.sendError(0, Errorf(CodeJoinTimeout, "no join within %v", c.s.cfg.JoinTimeout))
-				c.bye(CodeJoinTimeout, "join timeout")
+				c.sendError(0, signaling.Errorf(signaling.CodeJoinTimeout, "no join within %v", c.s.cfg.JoinTimeout))
+				c.bye(signaling.CodeJoinTimeout, "join timeout")
 				return
 			}
 		case m := <-c.in:
 			if m.err != nil {
-				var ce *CodedError
+				var ce *signaling.CodedError
 				if errors.As(m.err, &ce) {
 					c.sendError(0, ce)
 					c.bye(ce.Code, ce.Code.String())
@@ -342,11 +342,11 @@ func (c *conn) loop() {
 				return
 			}
 			if m.tooLarge > 0 {
-				c.sendError(0, Errorf(CodeTooLarge, "message of %d bytes dropped, limit %d", m.tooLarge, MaxMessageSize))
+				c.sendError(0, signaling.Errorf(signaling.CodeTooLarge, "message of %d bytes dropped, limit %d", m.tooLarge, signaling.MaxMessageSize))
 				continue
 			}
 			if m.binary {
-				c.sendError(0, Errorf(CodeBadMessage, "binary frames are not part of the protocol; send text"))
+				c.sendError(0, signaling.Errorf(signaling.CodeBadMessage, "binary frames are not part of the protocol; send text"))
 				continue
 			}
 			if !c.handle(m.raw) {
@@ -363,43 +363,43 @@ func (c *conn) handle(raw []byte) bool {
 		return false
 	default:
 	}
-	req, err := DecodeRequest(raw)
+	req, err := signaling.DecodeRequest(raw)
 	c.sessMu.Lock()
 	sess := c.session
 	c.sessMu.Unlock()
 	joined := sess != nil
 	if err != nil {
 		c.sendError(req.ID, err)
-		var ce *CodedError
-		if req.Type == TypeJoin && !joined && errors.As(err, &ce) && ce.Code >= 2000 && ce.Code < 3000 {
+		var ce *signaling.CodedError
+		if req.Type == signaling.TypeJoin && !joined && errors.As(err, &ce) && ce.Code >= 2000 && ce.Code < 3000 {
 			c.bye(ce.Code, ce.Code.String()) // a refused join ends the connection, whatever refused it
 			return false
 		}
 		return true
 	}
 	switch {
-	case req.Type == TypePing:
-		c.send(TypePong, req.ID, nil)
+	case req.Type == signaling.TypePing:
+		c.send(signaling.TypePong, req.ID, nil)
 		return true
-	case req.Type == TypeJoin && joined:
-		c.sendError(req.ID, Errorf(CodeWrongState, "already joined"))
+	case req.Type == signaling.TypeJoin && joined:
+		c.sendError(req.ID, signaling.Errorf(signaling.CodeWrongState, "already joined"))
 		return true
-	case req.Type == TypeJoin:
-		return c.join(req.ID, req.Body.(*Join))
-	case req.Type == TypeSwitchRole && joined:
-		c.switchRole(req.ID, req.Body.(*SwitchRole))
+	case req.Type == signaling.TypeJoin:
+		return c.join(req.ID, req.Body.(*signaling.Join))
+	case req.Type == signaling.TypeSwitchRole && joined:
+		c.switchRole(req.ID, req.Body.(*signaling.SwitchRole))
 		return true
-	case req.Type == TypeLeave && !joined:
-		c.send(TypeAck, req.ID, nil)
-		c.bye(CodeOK, "left")
+	case req.Type == signaling.TypeLeave && !joined:
+		c.send(signaling.TypeAck, req.ID, nil)
+		c.bye(signaling.CodeOK, "left")
 		return false
 	case !joined:
-		c.sendError(req.ID, Errorf(CodeWrongState, "join first"))
+		c.sendError(req.ID, signaling.Errorf(signaling.CodeWrongState, "join first"))
 		return true
 	}
 	if err := sess.Send(raw); err != nil {
-		c.sendError(req.ID, Errorf(CodeWorkerUnavailable, "media worker unavailable"))
-		c.bye(CodeWorkerUnavailable, CodeWorkerUnavailable.String())
+		c.sendError(req.ID, signaling.Errorf(signaling.CodeWorkerUnavailable, "media worker unavailable"))
+		c.bye(signaling.CodeWorkerUnavailable, signaling.CodeWorkerUnavailable.String())
 		return false
 	}
 	return true
@@ -414,12 +414,12 @@ func (c *conn) joined() bool {
 // join checks the tokens, admits the participant to its room's count and
 // opens a session on a worker. A refused join gets its error and the
 // connection is closed; nothing reaches a room.
-func (c *conn) join(id uint64, j *Join) bool {
+func (c *conn) join(id uint64, j *signaling.Join) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	refuse := func(code Code, detail string) bool {
+	refuse := func(code signaling.Code, detail string) bool {
 		c.log.Info("join refused", "app", j.SDKAppID, "code", int(code))
-		c.sendError(id, Errorf(code, "%s", detail))
+		c.sendError(id, signaling.Errorf(code, "%s", detail))
 		c.bye(code, code.String())
 		return false
 	}
@@ -429,14 +429,14 @@ func (c *conn) join(id uint64, j *Join) bool {
 		return refuse(authCode(err), "join refused")
 	}
 	if !claims.Privileges.Has(auth.PrivEnter) {
-		return refuse(CodeNoPrivilege, "the token does not grant entry")
+		return refuse(signaling.CodeNoPrivilege, "the token does not grant entry")
 	}
-	if j.Role == RoleAnchor && claims.Role == string(RoleAudience) {
-		return refuse(CodeNoPrivilege, "the token admits an audience member only")
+	if j.Role == signaling.RoleAnchor && claims.Role == string(signaling.RoleAudience) {
+		return refuse(signaling.CodeNoPrivilege, "the token admits an audience member only")
 	}
 	lim, err := c.limits(ctx, j.SDKAppID)
 	if err != nil {
-		return refuse(CodeInternal, "join refused")
+		return refuse(signaling.CodeInternal, "join refused")
 	}
 	sigPriv, sigRole := claims.Privileges, claims.Role
 	if j.PrivateMapKey != "" { // what does the UserSig grant by itself?
@@ -450,7 +450,7 @@ func (c *conn) join(id uint64, j *Join) bool {
 			return refuse(authCode(err), "join refused")
 		}
 	}
-	key := RoomKey(j.SDKAppID, j.RoomID, j.StrRoomID)
+	key := signaling.RoomKey(j.SDKAppID, j.RoomID, j.StrRoomID)
 	c.sessMu.Lock()
 	c.key, c.tokenRole, c.want = key, claims.Role, want
 	c.sigPrivileges, c.sigRole = sigPriv, sigRole
@@ -461,7 +461,7 @@ func (c *conn) join(id uint64, j *Join) bool {
 	}
 	blocked, err := c.s.reg.admit(m, lim, c.s.cfg.Now())
 	if err != nil {
-		var ce *CodedError
+		var ce *signaling.CodedError
 		errors.As(err, &ce)
 		return refuse(ce.Code, ce.Detail)
 	}
@@ -469,7 +469,7 @@ func (c *conn) join(id uint64, j *Join) bool {
 	if j.AutoSubscribe != nil {
 		auto = *j.AutoSubscribe
 	}
-	o := Open{
+	o := signaling.Open{
 		JoinID: id, RoomKey: key,
 		RoomID: j.RoomID, StrRoomID: j.StrRoomID, UserID: j.UserID, Role: j.Role, AutoSubscribe: auto,
 	}
@@ -478,7 +478,7 @@ func (c *conn) join(id uint64, j *Join) bool {
 	sess, err := c.s.cfg.Backend.Open(o, sink{c})
 	if err != nil {
 		c.s.reg.leave(c)
-		return refuse(CodeWorkerUnavailable, "no media worker available")
+		return refuse(signaling.CodeWorkerUnavailable, "no media worker available")
 	}
 	c.sessMu.Lock()
 	c.session = sess
@@ -496,7 +496,7 @@ func (c *conn) limits(ctx context.Context, app uint32) (Limits, error) {
 // switchRole changes the participant's role: checked here (privileges,
 // the anchor limit, a fresh privateMapKey where one is given or required),
 // then carried out by the worker.
-func (c *conn) switchRole(id uint64, r *SwitchRole) {
+func (c *conn) switchRole(id uint64, r *signaling.SwitchRole) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c.sessMu.Lock()
@@ -511,19 +511,19 @@ func (c *conn) switchRole(id uint64, r *SwitchRole) {
 	}
 	c.s.reg.mu.Unlock()
 	if m == nil || sess == nil {
-		c.sendError(id, Errorf(CodeWrongState, "join first"))
+		c.sendError(id, signaling.Errorf(signaling.CodeWrongState, "join first"))
 		return
 	}
 	lim, err := c.limits(ctx, want.SDKAppID)
 	if err != nil {
-		c.sendError(id, Errorf(CodeInternal, "internal error"))
+		c.sendError(id, signaling.Errorf(signaling.CodeInternal, "internal error"))
 		return
 	}
 	switch {
 	case r.PrivateMapKey != "":
 		pm, err := c.s.cfg.Verifier.VerifyPrivateMapKey(ctx, r.PrivateMapKey, want)
 		if err != nil {
-			c.sendError(id, Errorf(authCode(err), "privateMapKey refused"))
+			c.sendError(id, signaling.Errorf(authCode(err), "privateMapKey refused"))
 			return
 		}
 		// As at join: the privileges of both tokens, and the UserSig's
@@ -532,12 +532,12 @@ func (c *conn) switchRole(id uint64, r *SwitchRole) {
 		if tokenRole == "" {
 			tokenRole = pm.Role
 		}
-	case r.Role == RoleAnchor && lim.RequirePrivateMapKey:
-		c.sendError(id, Errorf(CodePrivateMapKeyRequired, "becoming an anchor needs a fresh privateMapKey"))
+	case r.Role == signaling.RoleAnchor && lim.RequirePrivateMapKey:
+		c.sendError(id, signaling.Errorf(signaling.CodePrivateMapKeyRequired, "becoming an anchor needs a fresh privateMapKey"))
 		return
 	}
-	if r.Role == RoleAnchor && tokenRole == string(RoleAudience) {
-		c.sendError(id, Errorf(CodeNoPrivilege, "the token admits an audience member only"))
+	if r.Role == signaling.RoleAnchor && tokenRole == string(signaling.RoleAudience) {
+		c.sendError(id, signaling.Errorf(signaling.CodeNoPrivilege, "the token admits an audience member only"))
 		return
 	}
 	updated, err := c.s.reg.switchRole(c, r.Role, privileges, lim)
@@ -546,15 +546,15 @@ func (c *conn) switchRole(id uint64, r *SwitchRole) {
 		return
 	}
 	send, receive := permissions(updated.privileges, updated.role)
-	if err := sess.Control(Control{Action: ControlRole, Role: updated.role, Send: send, Receive: receive}); err != nil {
-		c.sendError(id, Errorf(CodeWorkerUnavailable, "media worker unavailable"))
+	if err := sess.Control(signaling.Control{Action: signaling.ControlRole, Role: updated.role, Send: send, Receive: receive}); err != nil {
+		c.sendError(id, signaling.Errorf(signaling.CodeWorkerUnavailable, "media worker unavailable"))
 		return
 	}
-	c.send(TypeRoleSwitched, id, RoleSwitched{Role: updated.role, Permissions: permissionNames(send, receive)})
+	c.send(signaling.TypeRoleSwitched, id, signaling.RoleSwitched{Role: updated.role, Permissions: signaling.PermissionsOf(send, receive)})
 }
 
 // control passes an instruction to the worker hosting c's session.
-func (c *conn) control(ctl Control) {
+func (c *conn) control(ctl signaling.Control) {
 	c.sessMu.Lock()
 	sess := c.session
 	c.sessMu.Unlock()
@@ -563,55 +563,36 @@ func (c *conn) control(ctl Control) {
 	}
 }
 
-// RoomKey names a room across the server: rooms of different apps never
-// meet, and numeric room 123 is not string room "123".
-func RoomKey(app uint32, roomID uint32, strRoomID string) string {
-	if strRoomID != "" {
-		return fmt.Sprintf("%d/s/%s", app, strRoomID)
-	}
-	return fmt.Sprintf("%d/n/%d", app, roomID)
-}
-
-func authCode(err error) Code {
+func authCode(err error) signaling.Code {
 	for _, m := range []struct {
 		err  error
-		code Code
+		code signaling.Code
 	}{
-		{auth.ErrMalformed, CodeTokenMalformed}, {auth.ErrSignature, CodeTokenSignature},
-		{auth.ErrExpired, CodeTokenExpired}, {auth.ErrUnknownApp, CodeUnknownApp},
-		{auth.ErrUnknownKey, CodeUnknownKey}, {auth.ErrUserMismatch, CodeUserMismatch},
-		{auth.ErrRoomMismatch, CodeRoomMismatch}, {auth.ErrLifetime, CodeTokenLifetime},
-		{auth.ErrPrivateMapKeyRequired, CodePrivateMapKeyRequired},
+		{auth.ErrMalformed, signaling.CodeTokenMalformed}, {auth.ErrSignature, signaling.CodeTokenSignature},
+		{auth.ErrExpired, signaling.CodeTokenExpired}, {auth.ErrUnknownApp, signaling.CodeUnknownApp},
+		{auth.ErrUnknownKey, signaling.CodeUnknownKey}, {auth.ErrUserMismatch, signaling.CodeUserMismatch},
+		{auth.ErrRoomMismatch, signaling.CodeRoomMismatch}, {auth.ErrLifetime, signaling.CodeTokenLifetime},
+		{auth.ErrPrivateMapKeyRequired, signaling.CodePrivateMapKeyRequired},
 	} {
 		if errors.Is(err, m.err) {
 			return m.code
 		}
 	}
-	return CodeInternal
+	return signaling.CodeInternal
 }
 
 // sink carries a worker's traffic straight to the writer, never blocking.
 type sink struct{ c *conn }
 
 func (s sink) Deliver(raw []byte) {
-	s.c.sessMu.Lock()
-	seen := s.c.pidSeen
-	s.c.sessMu.Unlock()
-	if !seen {
-		if id, ok := peekJoined(raw); ok {
-			s.c.sessMu.Lock()
-			s.c.pidSeen = true
-			s.c.sessMu.Unlock()
-			s.c.s.reg.setParticipantID(s.c, id)
-		}
-	}
-	s.c.s.reg.trackEvent(s.c, raw)
 	if !s.c.enqueue(raw) {
 		s.c.log.Warn("client not reading; dropping connection")
 	}
 }
 
-func (s sink) Closed(Closed) {
+func (s sink) State(st signaling.State) { s.c.s.reg.setState(s.c, st) }
+
+func (s sink) Closed(signaling.Closed) {
 	s.c.sessMu.Lock()
 	s.c.session = nil
 	s.c.sessMu.Unlock()
@@ -619,26 +600,26 @@ func (s sink) Closed(Closed) {
 }
 
 func (c *conn) shutdown() {
-	c.bye(CodeShuttingDown, "server shutting down")
+	c.bye(signaling.CodeShuttingDown, "server shutting down")
 	c.stop()
 }
 
 func (c *conn) send(typ string, id uint64, data any) {
-	if raw, err := Encode(typ, id, data); err == nil {
+	if raw, err := signaling.Encode(typ, id, data); err == nil {
 		c.enqueue(raw)
 	}
 }
 
 func (c *conn) sendError(id uint64, err error) {
-	var ce *CodedError
+	var ce *signaling.CodedError
 	if !errors.As(err, &ce) {
-		ce = &CodedError{Code: CodeInternal}
+		ce = &signaling.CodedError{Code: signaling.CodeInternal}
 	}
-	c.send(TypeError, id, Error{Code: ce.Code, Message: ce.Message()})
+	c.send(signaling.TypeError, id, signaling.Error{Code: ce.Code, Message: ce.Message()})
 }
 
-func (c *conn) bye(code Code, reason string) {
-	c.send(TypeBye, 0, Bye{Code: code, Reason: reason})
+func (c *conn) bye(code signaling.Code, reason string) {
+	c.send(signaling.TypeBye, 0, signaling.Bye{Code: code, Reason: reason})
 }
 
 // enqueue queues raw for the writer. A client that lets its queue fill

@@ -1,4 +1,4 @@
-package signaling
+package worker
 
 import (
 	"encoding/json"

@@ -1,0 +1,16 @@
+// Package control is the control process's edge (`lethe serve`): the
+// WebSocket signaling server at /v1/signal, admission of participants
+// (tokens, privileges, per-room limits, withdrawn tokens, operator
+// blocks), the room registry the admin API reads, and the pool of media
+// worker processes it spawns and relays sessions to. It never holds media:
+// no RTP packet reaches this process.
+//
+// Which side is the truth: the control process is the truth for admission
+// — who is admitted to which room in which role, with which token and
+// which operator blocks — because it must decide before a worker is
+// involved. The worker is the truth for what happens in the room: the
+// participant ids the SFU gives, the tracks published. The registry keeps
+// the worker's latest signaling.State of each session (sent on every
+// change over the worker's IPC link, never read out of relayed client
+// messages) only to answer the admin API's room listing.
+package control

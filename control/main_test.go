@@ -1,0 +1,22 @@
+package control
+
+import (
+	"testing"
+
+	"github.com/lethe-rtc/lethe/internal/wiretest"
+	"go.uber.org/goleak"
+)
+
+var (
+	msg      = wiretest.Msg
+	joinData = wiretest.JoinData
+)
+
+// secret stands for a token that must never be echoed or logged.
+const secret = wiretest.Secret
+
+// TestMain fails the package if any test leaves a goroutine behind: every
+// server connection, host session and fake must be stopped and waited for.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}

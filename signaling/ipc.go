@@ -1,0 +1,83 @@
+package signaling
+
+import (
+	"encoding/json"
+	"strconv"
+)
+
+// The IPC messages between the control process and a media worker. They
+// travel as the Data of internal/ipc frames, next to relayed client
+// messages (OpMsg), and are never seen by clients.
+
+// Ready is the worker's first frame: it is locked down and serving.
+type Ready struct {
+	UDP      string          `json:"udp"`      // its media socket
+	Lockdown json.RawMessage `json:"lockdown"` // its lock-down report, as measured inside it
+}
+
+// Open is what the control process tells a worker when a participant has
+// been admitted: the token is already checked and never crosses over.
+type Open struct {
+	JoinID        uint64 `json:"joinId"` // the id of the client's join request
+	RoomKey       string `json:"roomKey"`
+	RoomID        uint32 `json:"roomId,omitempty"`
+	StrRoomID     string `json:"strRoomId,omitempty"`
+	UserID        string `json:"userId"`
+	Role          Role   `json:"role"`
+	AutoSubscribe bool   `json:"autoSubscribe"`
+	// Send and Receive are what the participant may publish and receive,
+	// decided by the control process from its role and privileges.
+	Send    Media `json:"send"`
+	Receive Media `json:"receive"`
+	Blocked Media `json:"blocked,omitempty"` // what an operator blocked for this user in this room
+}
+
+// Closed is the worker's word that a session ended.
+type Closed struct {
+	Code   Code   `json:"code"`
+	Reason string `json:"reason"`
+}
+
+// Control is an operator's or the edge's instruction to a worker about
+// one session.
+type Control struct {
+	Action  string `json:"action"` // ControlRole, ControlBlock, ControlRemove, ControlDismiss
+	Role    Role   `json:"role,omitempty"`
+	Send    Media  `json:"send,omitempty"`
+	Receive Media  `json:"receive,omitempty"`
+	Media   Media  `json:"media,omitempty"` // for block
+	Blocked bool   `json:"blocked,omitempty"`
+}
+
+// Control actions.
+const (
+	ControlRole    = "role"    // new role and permissions
+	ControlBlock   = "block"   // block or unblock kinds of the participant's media
+	ControlRemove  = "remove"  // take the participant out (removed)
+	ControlDismiss = "dismiss" // take the participant out (room dismissed)
+)
+
+// State is the worker's account of one session, sent whenever it changes:
+// the participant id the SFU gave it (from its joined on) and the tracks
+// it publishes. The worker is the truth for these; the control process
+// keeps the latest State only to answer the admin API's room listing.
+type State struct {
+	ParticipantID string       `json:"participantId"`
+	Tracks        []TrackState `json:"tracks"`
+}
+
+// TrackState is one published track in a State.
+type TrackState struct {
+	TrackID string `json:"trackId"`
+	Kind    string `json:"kind"` // "audio", "video" or "screen"
+}
+
+// RoomKey names a room across the processes: numeric room 123 and string
+// room "123" of the same application are different rooms.
+func RoomKey(app uint32, roomID uint32, strRoomID string) string {
+	a := strconv.FormatUint(uint64(app), 10)
+	if strRoomID != "" {
+		return a + "/s/" + strRoomID
+	}
+	return a + "/n/" + strconv.FormatUint(uint64(roomID), 10)
+}

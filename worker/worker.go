@@ -1,0 +1,108 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/lethe-rtc/lethe/compliance"
+	"github.com/lethe-rtc/lethe/internal/ipc"
+	"github.com/lethe-rtc/lethe/internal/udpbatch"
+	"github.com/lethe-rtc/lethe/sfu"
+	"github.com/lethe-rtc/lethe/signaling"
+)
+
+// Config is what `lethe worker` is started with by the control process.
+type Config struct {
+	Index           int           // the worker's number, for logs
+	UDP             string        // media UDP address, e.g. 127.0.0.1:7882
+	AllowUnenforced bool          // run even if the lock-down cannot be enforced
+	Mlock           bool          // lock all memory so media cannot be swapped out
+	ICEFailed       time.Duration // drop a participant whose media connection is silent this long
+	BatchWrites     bool          // one sendmmsg per burst instead of one sendto per packet
+	ProbeDirs       []string      // more directories the self-probe must fail to write
+	Version         string        // reported to clients in joined
+	Logger          *slog.Logger  // diagnostics (the worker's stderr, a pipe to the control process)
+}
+
+// Run is the media worker's life: lock down, open the media socket, serve
+// the control process's frames on fd 3 until it says shutdown or goes away.
+// It returns an error, without serving anyone, if the lock-down cannot be
+// enforced and cfg.AllowUnenforced is false.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// 1. Lock down before any media socket exists.
+	lockOpts := compliance.LockOptions{
+		AllowUnenforced: cfg.AllowUnenforced, ExtraProbeDirs: cfg.ProbeDirs, Mlock: cfg.Mlock,
+	}
+	report, err := compliance.LockDownWorker(lockOpts)
+	if err != nil {
+		return fmt.Errorf("worker %d refuses to start: %w", cfg.Index, err)
+	}
+
+	// 2. The socketpair from the control process is fd 3.
+	f := os.NewFile(3, "ipc")
+	if f == nil {
+		return errors.New("worker: no control socket on fd 3 (run by `lethe serve`, not by hand)")
+	}
+	conn := ipc.NewConn(f)
+	defer conn.Close()
+
+	// 3. The media socket.
+	addr, err := net.ResolveUDPAddr("udp", cfg.UDP)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	udp, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		return fmt.Errorf("worker: media socket: %w", err)
+	}
+	_ = udp.SetReadBuffer(4 << 20)
+	_ = udp.SetWriteBuffer(4 << 20)
+	var media net.PacketConn = udp
+	if cfg.BatchWrites {
+		if media, err = udpbatch.New(udp, 0); err != nil {
+			udp.Close()
+			return fmt.Errorf("worker: %w", err)
+		}
+	}
+	s, err := sfu.New(sfu.Config{UDPConn: media, Logger: log, ICEFailedTimeout: cfg.ICEFailed})
+	if err != nil {
+		media.Close()
+		return err
+	}
+	defer s.Close()
+
+	// 4. Its sockets are open: no more programs, memfds, io_uring, ptrace,
+	// mounts... (seccomp), before it serves anyone.
+	if err := compliance.LockDownSyscalls(&report, lockOpts); err != nil {
+		return fmt.Errorf("worker %d refuses to start: %w", cfg.Index, err)
+	}
+	if !report.Enforced {
+		log.Warn("LOCK-DOWN NOT ENFORCED: this worker could write media to disk", "warnings", report.Warnings)
+	}
+
+	lockdown, err := json.Marshal(report)
+	if err != nil {
+		return err
+	}
+	if err := conn.Send(ipc.OpReady, 0, signaling.Ready{UDP: udp.LocalAddr().String(), Lockdown: lockdown}); err != nil {
+		return err
+	}
+	server := signaling.ServerInfo{Version: cfg.Version, Enforced: report.Enforced}
+	if !report.Enforced {
+		server.Warnings = append([]string{"media worker lock-down NOT enforced (--allow-unenforced)"}, report.Warnings...)
+	}
+	join := func(room string, pc sfu.ParticipantConfig, ev sfu.Events) (Peer, []sfu.ParticipantInfo, error) {
+		return s.Join(room, pc, ev)
+	}
+	return NewHost(conn, join, server, log).Serve(ctx)
+}
