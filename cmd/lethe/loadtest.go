@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -37,8 +36,9 @@ type loadtestConfig struct {
 func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg loadtestConfig
 	l := &cfg.load
-	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("loadtest", "lethe loadtest [flags]",
+		"Drives rooms × publishers × subscribers of synthetic participants against a server (--url, or one of\n"+
+			"its own with --spawn) and reports join times, loss, NACKs, PLIs, latency and server CPU per packet.")
 	fs.StringVar(&l.URL, "url", "ws://127.0.0.1:7880/v1/signal", "signaling URL of the server under test")
 	fs.BoolVar(&cfg.spawn, "spawn", false, "start a lethe serve of its own (fresh temp data dir, free loopback ports) and measure it")
 	fs.IntVar(&cfg.workers, "workers", 1, "media workers of the spawned server")
@@ -61,7 +61,7 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.UintVar(&cfg.app, "app", 0, "SDKAppID (default: the default app)")
 	fs.StringVar(&cfg.jsonFile, "json", "", "also write the report as JSON to this file")
 	quiet := fs.Bool("quiet", false, "no live progress line")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args, 0, stdout, stderr); err != nil {
 		return err
 	}
 	for m := range strings.SplitSeq(cfg.media, ",") {
@@ -71,14 +71,14 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		case "video":
 			l.Video = true
 		default:
-			return fmt.Errorf("--media %q: want audio, video or audio,video", cfg.media)
+			return fs.fail(stderr, "--media %q: want audio, video or audio,video", cfg.media)
 		}
 	}
 	if !*quiet {
 		l.Progress = stderr
 	}
 	if u, err := url.Parse(l.URL); err != nil || !loopbackHost(u.Hostname()) {
-		return fmt.Errorf("--url %s: load tests target loopback servers only", l.URL)
+		return fs.fail(stderr, "--url %s: load tests target loopback servers only", l.URL)
 	}
 
 	if cfg.spawn {

@@ -79,17 +79,14 @@ var errNotEnforced = errors.New("NOT ENFORCED")
 // complianceStatusCommand fetches a running server's attestation, checks
 // it again from this host where it can see the processes, and prints it.
 func complianceStatusCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("compliance status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("compliance status", "lethe compliance status [flags]",
+		"Fetches a running server's attestation and checks it again from this host, where it can see the processes.")
 	server := fs.String("server", "http://127.0.0.1:7880", "the server's HTTP base URL")
 	asJSON := fs.Bool("json", false, "print the attestation as JSON")
 	local := fs.Bool("local", true, "re-measure from this host the server processes it can see (same machine)")
 	timeout := fs.Duration("timeout", 15*time.Second, "how long to wait for the server")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args, 0, stdout, stderr); err != nil {
 		return err
-	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("compliance status: unexpected arguments %q", fs.Args())
 	}
 	a, err := fetchAttestation(ctx, *server, *timeout)
 	if err != nil {

@@ -321,7 +321,7 @@ func TestComplianceStatusErrors(t *testing.T) {
 		{[]string{"--server", "http://"}, "want http(s)://host:port"},
 		{[]string{"--server", failing.URL}, "500"},
 		{[]string{"--server", garbage.URL}, "decoding"},
-		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"extra"}, "unexpected argument"},
 	}
 	for _, tc := range tests {
 		var out, errOut bytes.Buffer

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -39,37 +38,55 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode is 0 for success and for help that was asked for, 2 for a
+// usage mistake (already explained on stderr), 1 for any other failure.
+func exitCode(err error, stderr io.Writer) int {
+	var ue *usageError
 	switch {
-	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(2)
+	case err == nil, errors.Is(err, errHelpShown):
+		return 0
+	case errors.As(err, &ue):
+		return 2
 	default:
-		fmt.Fprintln(os.Stderr, "lethe:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "lethe:", err)
+		return 1
 	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
 		usage(stderr)
-		return flag.ErrHelp
+		return usageErrorf("no command")
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return errHelpShown
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
 			return c.run(ctx, args[1:], stdout, stderr)
 		}
 	}
+	fmt.Fprintf(stderr, "lethe: unknown command %q\n", args[0])
 	usage(stderr)
-	return fmt.Errorf("unknown command %q", args[0])
+	return usageErrorf("unknown command %q", args[0])
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: lethe <command> [flags]")
 	fmt.Fprintln(w)
+	width := 0
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
 	}
-	fmt.Fprintln(w, "\nRun 'lethe <command> -h' for a command's flags.")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'lethe <command> --help' for a command's flags.")
 }
 
 // complianceCommand dispatches `lethe compliance status|verify`.
@@ -80,9 +97,19 @@ func complianceCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 			return complianceStatusCommand(ctx, args[1:], stdout, stderr)
 		case "verify":
 			return complianceVerifyCommand(ctx, args[1:], stdout, stderr)
+		case "-h", "-help", "--help", "help":
+			complianceUsage(stdout)
+			return errHelpShown
 		}
 	}
-	fmt.Fprintln(stderr, "usage: lethe compliance status [flags]   what a running server actually enforces")
-	fmt.Fprintln(stderr, "       lethe compliance verify [flags]   run Lethe with canary media and prove none of it is stored")
-	return flag.ErrHelp
+	complianceUsage(stderr)
+	if len(args) == 0 {
+		return usageErrorf("compliance: status or verify?")
+	}
+	return usageErrorf("compliance: unknown subcommand %q", args[0])
+}
+
+func complianceUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: lethe compliance status [flags]   what a running server actually enforces")
+	fmt.Fprintln(w, "       lethe compliance verify [flags]   run Lethe with canary media and prove none of it is stored")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -63,8 +62,8 @@ func (c *serveConfig) validate() error {
 
 func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg serveConfig
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("serve", "lethe serve [flags]",
+		"Runs the control process (signaling, tokens, store, admin API) and spawns its media workers.")
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:7880", "HTTP and WebSocket address")
 	fs.StringVar(&cfg.dataDir, "data-dir", "./lethe-data", "data directory (store, admin key)")
 	fs.StringVar(&cfg.udpHost, "udp-host", "127.0.0.1", "media UDP host")
@@ -85,12 +84,12 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	dev := fs.Bool("dev", false, "dev mode: GET /v1/dev/token mints tokens of the default app for loopback clients (never in production)")
 	// --- end web ---
 	var lk lockdownFlags // compliance lock-down (lockdown.go)
-	lk.register(fs)
-	if err := fs.Parse(args); err != nil {
+	lk.register(fs.FlagSet)
+	if err := fs.parse(args, 0, stdout, stderr); err != nil {
 		return err
 	}
 	if err := cfg.validate(); err != nil {
-		return err
+		return fs.fail(stderr, "%v", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 

@@ -95,14 +95,10 @@ func tokenCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, now func() time.Time) error {
 	var cfg tokenConfig
-	flags := flag.NewFlagSet("token", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	flags.Usage = func() {
-		_, _ = fmt.Fprintln(flags.Output(), "usage: lethe token --user ID [--app SDKAppID] [--format jwt|tls] [--room N | --str-room S]\n"+
-			"                   [--privileges 0..255] [--private-map-key] [--ttl 1h] [--data-dir DIR]\n"+
+	flags := newFlags("token", "lethe token --user ID [--app SDKAppID] [--format jwt|tls] [--room N | --str-room S]\n"+
+		"                   [--privileges 0..255] [--private-map-key] [--ttl 1h] [--data-dir DIR]",
+		"Prints a UserSig signed with the application's current key, read from the store of a data dir.\n"+
 			"A room-bound tls token carries a TLS.userbuf (privileges 255 unless --privileges): it is its own privateMapKey.")
-		flags.PrintDefaults()
-	}
 	flags.StringVar(&cfg.DataDir, "data-dir", "./lethe-data", "data dir that lethe serve created")
 	flags.StringVar(&cfg.App, "app", "", "SDKAppID (default: the app named \""+store.DefaultAppName+"\")")
 	flags.StringVar(&cfg.User, "user", "", "user id the token admits (required)")
@@ -112,15 +108,12 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, now 
 	flags.StringVar(&cfg.Privileges, "privileges", "", "privilege bits 0..255 (1 create, 2 enter, 4/8 send/recv audio, 16/32 video, 64/128 sub-stream); needs a room")
 	flags.BoolVar(&cfg.PrivateMapKey, "private-map-key", false, "print a privateMapKey (room binding and privileges, 255 unless --privileges)")
 	flags.DurationVar(&cfg.TTL, "ttl", time.Hour, "token lifetime, at most the app's max token TTL (the default is cut to it)")
-	if err := flags.Parse(args); err != nil {
-		return fmt.Errorf("token: %w", err)
-	}
-	if flags.NArg() > 0 {
-		return fmt.Errorf("token: unexpected argument %q", flags.Arg(0))
+	if err := flags.parse(args, 0, stdout, stderr); err != nil {
+		return err
 	}
 	flags.Visit(func(f *flag.Flag) { cfg.TTLSet = cfg.TTLSet || f.Name == "ttl" })
 	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("token: %w", err)
+		return flags.fail(stderr, "%v", err)
 	}
 	tok, err := issueToken(ctx, cfg, now().Truncate(time.Second), stderr)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -218,10 +217,10 @@ func TestTokenCommandHelp(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	err := tokenCommand(context.Background(), []string{"-h"}, &stdout, &stderr)
-	if !errors.Is(err, flag.ErrHelp) {
-		t.Fatalf("err = %v, want flag.ErrHelp", err)
+	if !errors.Is(err, errHelpShown) {
+		t.Fatalf("err = %v, want errHelpShown", err)
 	}
-	if stdout.Len() != 0 || !strings.Contains(stderr.String(), "usage: lethe token") || !strings.Contains(stderr.String(), "--format") {
+	if stderr.Len() != 0 || !strings.Contains(stdout.String(), "usage: lethe token") || !strings.Contains(stdout.String(), "--format") {
 		t.Errorf("stdout %q, stderr %q", stdout.String(), stderr.String())
 	}
 }

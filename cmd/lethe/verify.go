@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,18 +36,13 @@ func complianceVerifyCommand(ctx context.Context, args []string, stdout, stderr 
 		app      uint
 		quiet    bool
 	)
-	fs := flag.NewFlagSet("compliance verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: lethe compliance verify [--duration 20s] [--json FILE] [--allow-partial]\n"+
-			"                              [--pid PID --url ws://127.0.0.1:PORT/v1/signal --data-dir DIR [--app SDKAppID]]\n"+
-			"Starts Lethe with a fresh data dir (or attaches to a running one), drives media carrying a random\n"+
+	fs := newFlags("compliance verify", "lethe compliance verify [--duration 20s] [--json FILE] [--allow-partial]\n"+
+		"                              [--pid PID --url ws://127.0.0.1:PORT/v1/signal --data-dir DIR [--app SDKAppID]]",
+		"Starts Lethe with a fresh data dir (or attaches to a running one), drives media carrying a random\n"+
 			"canary through several rooms at two volumes 10x apart, watches the server's processes from outside\n"+
 			"(fanotify, /proc/<pid>/io, /proc/<pid>/fd), scans every file written and everything printed for the\n"+
 			"canary, and checks that a deliberately leaking positive control is caught by every scanner.\n"+
 			"Verdict PASS, FAIL (exit status 1) or PARTIAL (--allow-partial without root). Needs root.")
-		fs.PrintDefaults()
-	}
 	fs.DurationVar(&cfg.Duration, "duration", verify.DefaultDuration, "media time in total, split equally between the two volumes")
 	fs.StringVar(&jsonPath, "json", "", "also write the JSON report to this file")
 	fs.BoolVar(&cfg.AllowPartial, "allow-partial", false, "when not root, run without the fanotify watcher; the verdict is then PARTIAL at best")
@@ -60,15 +54,12 @@ func complianceVerifyCommand(ctx context.Context, args []string, stdout, stderr 
 	fs.UintVar(&app, "app", 0, "SDKAppID to join on the attached server (default: its default application)")
 	fs.StringVar(&cfg.TempDir, "temp-dir", "", "where the fresh data dir and the control's files go (default: the system temp dir)")
 	fs.BoolVar(&quiet, "quiet", false, "no progress on stderr")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("compliance verify: %w", err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("compliance verify: unexpected argument %q", fs.Arg(0))
+	if err := fs.parse(args, 0, stdout, stderr); err != nil {
+		return err
 	}
 	if attach.PID != 0 || attach.URL != "" || attach.DataDir != "" || app != 0 {
 		if app > 1<<32-1 {
-			return errors.New("compliance verify: --app must be a 32-bit SDKAppID")
+			return fs.fail(stderr, "--app must be a 32-bit SDKAppID")
 		}
 		attach.AppID = uint32(app)
 		cfg.Attach = &attach

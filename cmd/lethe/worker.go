@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"io"
 	"log/slog"
 	"os"
@@ -13,10 +12,10 @@ import (
 	"github.com/lethe-rtc/lethe/worker"
 )
 
-func workerCommand(ctx context.Context, args []string, _, stderr io.Writer) error {
+func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := worker.Config{Version: version}
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("worker", "lethe worker [flags]",
+		"Runs one media worker. `lethe serve` spawns it with a socketpair on fd 3; it is not run by hand.")
 	fs.IntVar(&cfg.Index, "index", 0, "worker index")
 	fs.StringVar(&cfg.UDP, "udp", "127.0.0.1:0", "media UDP address")
 	fs.BoolVar(&cfg.AllowUnenforced, "allow-unenforced", false, "run even if the lock-down cannot be enforced")
@@ -27,7 +26,7 @@ func workerCommand(ctx context.Context, args []string, _, stderr io.Writer) erro
 		cfg.ProbeDirs = append(cfg.ProbeDirs, v)
 		return nil
 	})
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args, 0, stdout, stderr); err != nil {
 		return err
 	}
 	// Ctrl-C reaches the whole process group; the control process decides
