@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/lethe-rtc/lethe/compliance"
 )
 
 // Verdicts.
@@ -97,12 +99,12 @@ type VolumeRun struct {
 
 // ProcIO is one server process's counters around a run.
 type ProcIO struct {
-	PID    int    `json:"pid"`
-	Role   string `json:"role"` // "control" (serve) or "worker"
-	Before IO     `json:"before"`
-	After  IO     `json:"after"`
-	Delta  IO     `json:"delta"`
-	Note   string `json:"note,omitempty"`
+	PID    int           `json:"pid"`
+	Role   string        `json:"role"` // "control" (serve) or "worker"
+	Before compliance.IO `json:"before"`
+	After  compliance.IO `json:"after"`
+	Delta  compliance.IO `json:"delta"`
+	Note   string        `json:"note,omitempty"`
 }
 
 // ControlResult is what each scanner saw of one run's positive control.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/lethe-rtc/lethe/compliance"
 )
 
 func volumeRuns(lowW, highW uint64, lowE, highE int, lowMedia, highMedia uint64) []VolumeRun {
@@ -95,7 +97,7 @@ func TestScannersNeedThePositiveControl(t *testing.T) {
 func TestCheckRuns(t *testing.T) {
 	t.Parallel()
 	good := VolumeRun{Name: "low", Media: Media{ReceivedPackets: 10, CanaryPackets: 9},
-		Processes: []ProcIO{{PID: 1, Role: "control", Delta: IO{WriteBytes: 4096}}, {PID: 2, Role: "worker"}}}
+		Processes: []ProcIO{{PID: 1, Role: "control", Delta: compliance.IO{WriteBytes: 4096}}, {PID: 2, Role: "worker"}}}
 	tests := []struct {
 		name   string
 		mutate func(r *VolumeRun)

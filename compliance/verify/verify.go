@@ -286,7 +286,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // pids returns the server processes now: serve and its descendants.
 func (v *verifier) pids() []int {
 	pids := []int{v.srv.pid}
-	ws := Descendants(v.srv.pid)
+	ws := compliance.Descendants(v.srv.pid)
 	v.mu.Lock()
 	v.serverPIDs[v.srv.pid] = true
 	for _, p := range ws {
@@ -396,7 +396,7 @@ func (v *verifier) runVolume(ctx context.Context, name string, video, audio int,
 	}
 	ctl.waitLeaked(ctx, controlMinLeak, 10*time.Second)
 	v.sample() // the control's file is open now
-	if io, err := ReadIO(ctl.pid); err == nil {
+	if io, err := compliance.ReadIO(ctl.pid); err == nil {
 		r.Control.WriteBytes = io.Sub(ctl.ioFrom).WriteBytes
 	}
 	r.Control.Leaked = ctl.leaked.Load()
@@ -421,10 +421,10 @@ func (v *verifier) runVolume(ctx context.Context, name string, video, audio int,
 }
 
 // readIOs reads /proc/<pid>/io of each pid; missing processes are left out.
-func readIOs(pids []int) map[int]IO {
-	out := make(map[int]IO, len(pids))
+func readIOs(pids []int) map[int]compliance.IO {
+	out := make(map[int]compliance.IO, len(pids))
 	for _, p := range pids {
-		if io, err := ReadIO(p); err == nil {
+		if io, err := compliance.ReadIO(p); err == nil {
 			out[p] = io
 		}
 	}
@@ -432,7 +432,7 @@ func readIOs(pids []int) map[int]IO {
 }
 
 // ioDeltas pairs the readings of each process.
-func ioDeltas(serve int, before, after map[int]IO) []ProcIO {
+func ioDeltas(serve int, before, after map[int]compliance.IO) []ProcIO {
 	var pids []int
 	for p := range before {
 		pids = append(pids, p)
