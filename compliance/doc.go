@@ -52,6 +52,10 @@
 // which cannot be read from outside). It judges each process by the
 // measurements; a Report cannot vouch for what is measured.
 //
+// Every report, the Report, the Attestation and compliance/verify's, gives
+// its reasons as Findings: problems, which break the promise, and notes,
+// which do not.
+//
 // # What it cannot prove
 //
 //   - Landlock governs opening and creating paths. A process can still write

@@ -101,7 +101,7 @@ func workerCommand(ctx context.Context, args []string, _, stderr io.Writer) erro
 		return fmt.Errorf("worker %d refuses to start: %w", cfg.index, err)
 	}
 	if !report.Enforced {
-		log.Warn("LOCK-DOWN NOT ENFORCED: this worker could write media to disk", "warnings", report.Warnings)
+		log.Warn("LOCK-DOWN NOT ENFORCED: this worker could write media to disk", "problems", report.Problems)
 	}
 
 	lockdown, err := json.Marshal(report)
@@ -113,7 +113,7 @@ func workerCommand(ctx context.Context, args []string, _, stderr io.Writer) erro
 	}
 	server := signaling.ServerInfo{Version: version, Enforced: report.Enforced}
 	if !report.Enforced {
-		server.Warnings = append([]string{"media worker lock-down NOT enforced (--allow-unenforced)"}, report.Warnings...)
+		server.Warnings = append([]string{"media worker lock-down NOT enforced (--allow-unenforced)"}, report.Problems...)
 	}
 	join := func(room string, pc sfu.ParticipantConfig, ev sfu.Events) (signaling.Peer, []sfu.ParticipantInfo, error) {
 		return s.Join(room, pc, ev)

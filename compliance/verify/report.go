@@ -28,9 +28,10 @@ const (
 // Report is the outcome of a verification. It never holds the canary or
 // any media: matches are reported by offset and encoding.
 type Report struct {
-	Verdict  string   `json:"verdict"`
-	Failures []string `json:"failures"`
-	Warnings []string `json:"warnings,omitempty"`
+	Verdict string `json:"verdict"`
+	// Findings: each of the Problems makes the verdict FAIL; the Notes
+	// (an instrument partly blind, an output not scanned) do not.
+	compliance.Findings
 
 	Mode              string    `json:"mode"` // "fresh" or "attach"
 	Version           string    `json:"version,omitempty"`
@@ -51,10 +52,6 @@ type Report struct {
 	FDs      FDSummary     `json:"fds"`
 
 	controls []*ControlResult
-}
-
-func (r *Report) fail(format string, args ...any) {
-	r.Failures = append(r.Failures, fmt.Sprintf(format, args...))
 }
 
 // ServerInfo names the server under test.
@@ -100,7 +97,7 @@ type VolumeRun struct {
 // ProcIO is one server process's counters around a run.
 type ProcIO struct {
 	PID    int           `json:"pid"`
-	Role   string        `json:"role"` // "control" (serve) or "worker"
+	Role   string        `json:"role"` // compliance.RoleControl (serve) or RoleWorker
 	Before compliance.IO `json:"before"`
 	After  compliance.IO `json:"after"`
 	Delta  compliance.IO `json:"delta"`

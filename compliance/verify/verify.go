@@ -179,7 +179,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	v.rep = &Report{
 		Version: cfg.Version, Binary: cfg.Exe, Started: v.now(), Duration: cfg.Duration.String(),
-		CanaryFingerprint: canary.Fingerprint(), Mode: "fresh", Failures: []string{},
+		CanaryFingerprint: canary.Fingerprint(), Mode: "fresh",
 	}
 	v.rep.BinarySHA256, _ = fileSHA256(cfg.Exe)
 	if cfg.Attach != nil {
@@ -194,8 +194,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer os.RemoveAll(v.work)
 	if mem, err := memoryFS(v.work); err != nil || mem {
 		v.memTemp = true
-		v.rep.Warnings = append(v.rep.Warnings, fmt.Sprintf(
-			"%s is on a memory filesystem: write_bytes cannot see writes there (pass --temp-dir on a disk)", cfg.TempDir))
+		v.rep.Notef("%s is on a memory filesystem: write_bytes cannot see writes there (pass --temp-dir on a disk)", cfg.TempDir)
 	}
 	v.dataDir = filepath.Join(v.work, "data")
 	if cfg.Attach != nil {
@@ -205,7 +204,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		v.dataDir = abs
 	}
 	if mem, err := memoryFS(v.dataDir); cfg.Attach != nil && err == nil && mem {
-		v.rep.Warnings = append(v.rep.Warnings, "the data dir is on a memory filesystem: write_bytes does not count the store's writes")
+		v.rep.Notef("the data dir is on a memory filesystem: write_bytes does not count the store's writes")
 	}
 
 	var w *Watcher
@@ -220,7 +219,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		v.log.Info("fanotify watcher started")
 	} else {
-		v.rep.Warnings = append(v.rep.Warnings, "not root: the fanotify watcher did not run (--allow-partial)")
+		v.rep.Notef("not root: the fanotify watcher did not run (--allow-partial)")
 	}
 	var wlog *WatchLog
 	stopWatcher := func() {
@@ -270,9 +269,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	if !v.srv.running() {
-		v.rep.fail("the server exited during the verification")
+		v.rep.Problemf("the server exited during the verification")
 	} else if err := v.srv.stop(); err != nil {
-		v.rep.fail("%s", err)
+		v.rep.Problemf("%s", err)
 	}
 	stopSampling()
 	<-sampled
@@ -445,9 +444,9 @@ func ioDeltas(serve int, before, after map[int]compliance.IO) []ProcIO {
 	slices.Sort(pids)
 	out := make([]ProcIO, 0, len(pids))
 	for _, p := range pids {
-		role := "worker"
+		role := compliance.RoleWorker
 		if p == serve {
-			role = "control"
+			role = compliance.RoleControl
 		}
 		b, hadB := before[p]
 		a, hadA := after[p]
