@@ -2,6 +2,13 @@
 GO       ?= go
 BIN      := bin/lethe
 PKGS     := ./...
+# staticcheck runs at a pinned version through `go run pkg@version`, which
+# builds it from the module proxy into the build cache and leaves go.mod
+# alone. A `tool` directive (go get -tool) would pin it too, but would put
+# staticcheck and its dependencies (golang.org/x/tools, ...) into the
+# require list that every module importing Lethe inherits.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK         := honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 .PHONY: help run build test race fuzz bench lint check clean
 
@@ -33,9 +40,10 @@ bench: build ## Go benchmarks of the forwarding path, then a short loadtest (fig
 	$(GO) test -run '^$$' -bench . -benchmem ./sfu/... ./internal/...
 	./$(BIN) loadtest --spawn --publishers 1 --subscribers 50 --media video --duration 10s --quiet
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and staticcheck (STATICCHECK_VERSION)
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
 	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 check: lint test ## lint, then the whole suite
 

@@ -52,8 +52,9 @@ type Attestation struct {
 	// Enforced is true when every process is, and there is at least one
 	// control process and one worker.
 	Enforced bool `json:"enforced"`
-	// Problems say what is not enforced or could not be measured.
-	Problems []string `json:"problems,omitempty"`
+	// Findings: the Problems say what is not enforced or could not be
+	// measured.
+	Findings
 	// CannotShow lists what this attestation does not prove.
 	CannotShow []string `json:"cannotShow"`
 }
@@ -80,16 +81,13 @@ type ProcessAttestation struct {
 	PID   int    `json:"pid"`
 	Role  string `json:"role"`
 	Index int    `json:"index"`
-	// Enforced is true when nothing in Problems.
+	// Enforced is true when there is no problem.
 	Enforced bool `json:"enforced"`
 	// SameBinary: the process runs the same file as the attesting one.
 	SameBinary bool        `json:"sameBinary"`
 	Measured   Measurement `json:"measured"`
 	SelfReport *Report     `json:"selfReport"`
-	Problems   []string    `json:"problems,omitempty"`
-	// Notes are observations that do not break the promise (e.g. the
-	// control process's log redirected to a file).
-	Notes []string `json:"notes,omitempty"`
+	Findings
 }
 
 // cannotShow is the honest list of what the attestation does not prove.
@@ -113,8 +111,6 @@ func Attest(src AttestationSource, now time.Time) Attestation {
 		CannotShow: cannotShow(),
 		Processes:  []ProcessAttestation{},
 	}
-	problem := func(format string, args ...any) { a.Problems = append(a.Problems, fmt.Sprintf(format, args...)) }
-
 	h := newHasher()
 	a.Binary.Path, _ = os.Executable()
 	if fi, err := os.Stat("/proc/self/exe"); err == nil {
@@ -122,7 +118,7 @@ func Attest(src AttestationSource, now time.Time) Attestation {
 	}
 	var err error
 	if a.Binary.SHA256, err = h.sum("/proc/self/exe"); err != nil {
-		problem("binary: %v", err)
+		a.Problemf("binary: %v", err)
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		a.Binary.Module, a.Binary.ModuleVersion = bi.Main.Path, bi.Main.Version
@@ -140,10 +136,10 @@ func Attest(src AttestationSource, now time.Time) Attestation {
 		a.Kernel.LandlockABI = abi
 	}
 	if data, err := os.ReadFile("/proc/swaps"); err != nil {
-		problem("swap: %v", err)
+		a.Problemf("swap: %v", err)
 	} else if a.Swap, err = parseSwaps(data); err != nil {
 		a.Swap = []string{}
-		problem("swap: %v", err)
+		a.Problemf("swap: %v", err)
 	}
 	a.SwapPresent = len(a.Swap) > 0
 
@@ -155,42 +151,42 @@ func Attest(src AttestationSource, now time.Time) Attestation {
 		if len(p.Report) > 0 {
 			var r Report
 			if err := json.Unmarshal(p.Report, &r); err != nil {
-				pa.Problems = append(pa.Problems, fmt.Sprintf("self-report unreadable: %v", err))
+				pa.Problemf("self-report unreadable: %v", err)
 			} else {
 				pa.SelfReport = &r
 			}
 		}
-		pa.Problems, pa.Notes = judge(pa, a.SwapPresent, pa.Problems)
-		pa.Enforced = len(pa.Problems) == 0
+		pa.judge(a.SwapPresent)
+		pa.Enforced = pa.OK()
 		if !pa.Enforced {
-			problem("%s: not enforced", pa.name())
+			a.Problemf("%s: not enforced", pa.Name())
 		}
 		roles[p.Role]++
 		a.Processes = append(a.Processes, pa)
 	}
 	if roles[RoleControl] == 0 {
-		problem("no control process attested")
+		a.Problemf("no control process attested")
 	}
 	if roles[RoleWorker] == 0 {
-		problem("no media worker running")
+		a.Problemf("no media worker running")
 	}
-	a.Enforced = len(a.Problems) == 0
+	a.Enforced = a.OK()
 	return a
 }
 
-// name is "control pid 12" or "worker 0 pid 13".
-func (p ProcessAttestation) name() string {
+// Name is "control (pid 12)" or "worker 0 (pid 13)".
+func (p ProcessAttestation) Name() string {
 	if p.Role == RoleWorker {
 		return fmt.Sprintf("worker %d (pid %d)", p.Index, p.PID)
 	}
 	return fmt.Sprintf("%s (pid %d)", p.Role, p.PID)
 }
 
-// judge lists what is not enforced in p. The measurements decide; the
-// self-report contributes what only the process could see (Landlock and
-// its probes) and what it was asked to do (mlock).
-func judge(p ProcessAttestation, swap bool, problems []string) (_, notes []string) {
-	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+// judge adds to p's findings what is not enforced in it. The measurements
+// decide; the self-report contributes what only the process could see
+// (Landlock and its probes) and what it was asked to do (mlock).
+func (p *ProcessAttestation) judge(swap bool) {
+	add := p.Problemf
 	m := p.Measured
 	for _, e := range m.Errors {
 		add("could not measure: %s", e)
@@ -217,13 +213,13 @@ func judge(p ProcessAttestation, swap bool, problems []string) (_, notes []strin
 	r := p.SelfReport
 	if r == nil {
 		add("no self-report: Landlock and the self-probes are unknown")
-		return problems, notes
+		return
 	}
 	if r.Role != "" && r.Role != p.Role {
 		add("self-report is for role %q", r.Role)
 	}
 	if !r.Enforced {
-		add("its own lock-down was not enforced: %s", strings.Join(r.Warnings, "; "))
+		add("its own lock-down was not enforced: %s", strings.Join(r.Problems, "; "))
 	}
 	if r.LandlockABI < 1 || !r.LandlockApplied {
 		add("Landlock not applied (ABI %d)", r.LandlockABI)
@@ -262,7 +258,7 @@ func judge(p ProcessAttestation, swap bool, problems []string) (_, notes []strin
 	case RoleControl:
 		for _, f := range m.WritableFiles {
 			if !slices.ContainsFunc(allowed, func(dir string) bool { return within(strings.TrimSuffix(f, " (deleted)"), dir) }) {
-				notes = append(notes, "holds a file open for writing outside its data dir (diagnostics redirected to a file?): "+f)
+				p.Notef("holds a file open for writing outside its data dir (diagnostics redirected to a file?): %s", f)
 			}
 		}
 	}
@@ -273,9 +269,8 @@ func judge(p ProcessAttestation, swap bool, problems []string) (_, notes []strin
 			add("mlockall was asked for but no memory is locked now")
 		}
 	} else if swap && p.Role == RoleWorker {
-		notes = append(notes, "swap is present and media memory is not locked (--mlock)")
+		p.Notef("swap is present and media memory is not locked (--mlock)")
 	}
-	return problems, notes
 }
 
 // isWriteRight says whether a Landlock right writes or changes the tree.

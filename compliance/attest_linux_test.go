@@ -196,7 +196,7 @@ func TestJudge(t *testing.T) {
 		{name: "errors", role: RoleWorker, m: func(m *Measurement) { m.Errors = []string{"boom"} }, want: "could not measure: boom"},
 		{name: "probe", role: RoleWorker, r: func(r *Report) { r.Probes[0] = Probe{Path: "/tmp"} }, want: "self-probe of /tmp"},
 		{name: "no probes", role: RoleWorker, r: func(r *Report) { r.Probes = nil }, want: "no self-probe"},
-		{name: "not enforced", role: RoleWorker, r: func(r *Report) { r.Enforced = false; r.Warnings = []string{"w"} }, want: "not enforced: w"},
+		{name: "not enforced", role: RoleWorker, r: func(r *Report) { r.Enforced = false; r.Problems = []string{"w"} }, want: "not enforced: w"},
 		{name: "no landlock", role: RoleWorker, r: func(r *Report) { r.LandlockApplied = false }, want: "Landlock not applied"},
 		{name: "write grant", role: RoleWorker, r: func(r *Report) { r.LandlockRules[0].Access = []string{"make_reg"} }, want: "grants writing beneath /"},
 		{name: "wrong role", role: RoleWorker, r: func(r *Report) { r.Role = RoleControl }, want: "self-report is for role"},
@@ -216,7 +216,8 @@ func TestJudge(t *testing.T) {
 				tc.r(p.SelfReport)
 			}
 			p.SameBinary = p.Measured.ExeSHA256 == "x"
-			problems, notes := judge(p, tc.swap, nil)
+			p.judge(tc.swap)
+			problems, notes := p.Problems, p.Notes
 			got := strings.Join(problems, "\n")
 			switch {
 			case tc.want == "" && len(problems) != 0:

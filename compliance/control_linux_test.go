@@ -27,8 +27,8 @@ func TestLockDownControl(t *testing.T) {
 	t.Logf("child report: %s", js)
 
 	r := o.Report
-	if o.Err != "" || !r.Enforced || len(r.Warnings) != 0 || r.Role != RoleControl {
-		t.Fatalf("LockDownControl: err=%q enforced=%v role=%q warnings=%q", o.Err, r.Enforced, r.Role, r.Warnings)
+	if o.Err != "" || !r.Enforced || len(r.Problems) != 0 || r.Role != RoleControl {
+		t.Fatalf("LockDownControl: err=%q enforced=%v role=%q problems=%q", o.Err, r.Enforced, r.Role, r.Problems)
 	}
 	if r.LandlockABI != abi || !r.LandlockApplied || !r.NoNewPrivs || r.Dumpable || r.CoreLimitSoft != 0 || r.CoreLimitHard != 0 {
 		t.Errorf("report: %s", js)

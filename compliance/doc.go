@@ -33,7 +33,12 @@
 // WritableFiles, NoNewPrivs, CoreLimit, SeccompState, Dumpable and
 // MeasureProcess inspect another process from outside through /proc, so
 // that end-to-end tests, the attestation and the compliance verifier do not
-// have to trust a process's own word. Dumpable does not just read a flag:
+// have to trust a process's own word; ReadIO, ReadStat, Children,
+// Descendants and Ancestry give the verifier the rest of what it reads
+// there. This is the project's one /proc reader: the parsers are strict
+// (a file of an unexpected shape is ErrMalformed, never a zero) and use
+// nothing beyond the standard library and x/sys, since the media worker
+// runs this package for its own lock-down. Dumpable does not just read a flag:
 // from a thread that has taken the target's ids and dropped CAP_SYS_PTRACE,
 // it asks the kernel for ptrace read access (get_robust_list(2)), which a
 // non-dumpable process refuses. Its tests hold a positive and a negative
@@ -46,6 +51,10 @@
 // them beside each process's own Report (Landlock rules and self-probes,
 // which cannot be read from outside). It judges each process by the
 // measurements; a Report cannot vouch for what is measured.
+//
+// Every report, the Report, the Attestation and compliance/verify's, gives
+// its reasons as Findings: problems, which break the promise, and notes,
+// which do not.
 //
 // # What it cannot prove
 //

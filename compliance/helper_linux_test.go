@@ -33,6 +33,8 @@ const (
 	modeSetuid      = "setuid"      // drops to uid/gid 65534
 	modeControl     = "control"     // LockDownControl, then writes inside and outside, and an exec
 	modeSeccomp     = "seccomp"     // LockDownWorker, LockDownSyscalls, then what still works
+	modeParent      = "parent"      // starts a child in modeIdle that shares its stdin
+	modeIdle        = "idle"        // nothing
 
 	envProbeDir    = "LETHE_PROBE_DIR"    // lockdown: extra probe dir
 	envExisting    = "LETHE_EXISTING"     // lockdown: an existing regular file
@@ -91,6 +93,9 @@ func TestHelperProcess(t *testing.T) {
 		out = helperControl()
 	case modeSeccomp:
 		out = helperSeccomp()
+	case modeParent:
+		err = helperParent()
+	case modeIdle:
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}
@@ -105,6 +110,15 @@ func TestHelperProcess(t *testing.T) {
 	os.Stdout.Write(append(line, '\n'))
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes it
 	os.Exit(0)
+}
+
+// helperParent starts a child of its own, which exits with the end of the
+// stdin it shares.
+func helperParent() error {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), helperEnv+"="+modeIdle)
+	cmd.Stdin = os.Stdin
+	return cmd.Start()
 }
 
 func helperLockdown() lockdownOut {

@@ -104,7 +104,7 @@ func accessNames(a landlock.AccessFSSet) []string {
 // The Report holds what was measured afterwards. If anything failed, it
 // returns the Report and an error matching ErrNotEnforced naming every
 // failure, unless opts.AllowUnenforced, in which case the error is nil and
-// the failures are in Report.Warnings with Enforced=false.
+// the failures are in Report.Problems with Enforced=false.
 //
 // Landlock cannot be undone: a process that called LockDownWorker, and its
 // children, stay locked down for good. LockDownSyscalls completes it once
@@ -361,10 +361,10 @@ func lockDown(spec lockSpec) (Report, error) {
 	return finish(r, failed, spec.allowUnenforced)
 }
 
-// finish sets Enforced and Warnings from failed and decides the error.
+// finish adds failed to the Problems, sets Enforced and decides the error.
 func finish(r Report, failed []string, allowUnenforced bool) (Report, error) {
-	r.Warnings = append(r.Warnings, failed...)
-	r.Enforced = len(r.Warnings) == 0
+	r.Problems = append(r.Problems, failed...)
+	r.Enforced = r.OK()
 	if r.Enforced || allowUnenforced {
 		return r, nil
 	}

@@ -25,8 +25,8 @@ func TestLockDownWorker(t *testing.T) {
 
 	// What the child measured about itself.
 	r := o.Report
-	if o.Err != "" || !r.Enforced || len(r.Warnings) != 0 {
-		t.Fatalf("LockDownWorker: err=%q enforced=%v warnings=%q", o.Err, r.Enforced, r.Warnings)
+	if o.Err != "" || !r.Enforced || len(r.Problems) != 0 {
+		t.Fatalf("LockDownWorker: err=%q enforced=%v problems=%q", o.Err, r.Enforced, r.Problems)
 	}
 	if r.LandlockABI != abi || !r.LandlockApplied {
 		t.Errorf("landlock: abi=%d applied=%v, want abi=%d applied", r.LandlockABI, r.LandlockApplied, abi)
@@ -102,12 +102,12 @@ func TestLockDownWorkerNotEnforced(t *testing.T) {
 	if !strings.Contains(o.Err, ErrNotEnforced.Error()) || !strings.Contains(o.Err, missing) || !strings.Contains(o.Err, "ENOENT") {
 		t.Errorf("err = %q, want ErrNotEnforced naming %s and ENOENT", o.Err, missing)
 	}
-	if o.Report.Enforced || len(o.Report.Warnings) != 1 {
-		t.Errorf("report: enforced=%v warnings=%q, want false and one warning", o.Report.Enforced, o.Report.Warnings)
+	if o.Report.Enforced || len(o.Report.Problems) != 1 {
+		t.Errorf("report: enforced=%v problems=%q, want false and one problem", o.Report.Enforced, o.Report.Problems)
 	}
 	// Degraded mode: no error, the same failure as a warning.
-	if o.DegErr != "" || o.Degraded.Enforced || len(o.Degraded.Warnings) != 1 || !strings.Contains(o.Degraded.Warnings[0], missing) {
-		t.Errorf("AllowUnenforced: err=%q enforced=%v warnings=%q", o.DegErr, o.Degraded.Enforced, o.Degraded.Warnings)
+	if o.DegErr != "" || o.Degraded.Enforced || len(o.Degraded.Problems) != 1 || !strings.Contains(o.Degraded.Problems[0], missing) {
+		t.Errorf("AllowUnenforced: err=%q enforced=%v problems=%q", o.DegErr, o.Degraded.Enforced, o.Degraded.Problems)
 	}
 	// The measures themselves did take.
 	if !o.Degraded.LandlockApplied || !o.Degraded.NoNewPrivs || o.Degraded.Dumpable {

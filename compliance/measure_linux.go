@@ -56,12 +56,11 @@ func measureProcess(pid int, h *hasher) Measurement {
 	fail := func(err error) { m.Errors = append(m.Errors, err.Error()) }
 	dir := procDir(pid)
 
-	if stat, err := os.ReadFile(dir + "/stat"); err != nil {
-		fail(fmt.Errorf("stat: %w", err))
-	} else if m.StartTime, err = parseStartTime(stat); err != nil {
-		fail(fmt.Errorf("stat: %w", err))
+	st, err := ReadStat(pid)
+	if err != nil {
+		fail(err)
 	}
-	var err error
+	m.StartTime = st.StartTime
 	if m.ExeSHA256, err = h.sum(dir + "/exe"); err != nil {
 		fail(err)
 	}

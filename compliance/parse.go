@@ -178,23 +178,54 @@ func parseSwaps(data []byte) ([]string, error) {
 	return out, nil
 }
 
-// parseStartTime reads field 22, starttime (clock ticks after boot), of
-// /proc/<pid>/stat. With the pid it names one process for good: a pid can
-// be reused, the pair cannot. The command name (field 2) may hold spaces
-// and parentheses, so fields are counted after its last ')'.
-func parseStartTime(stat []byte) (uint64, error) {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("%w: stat has no command name", ErrMalformed)
+// parseStat reads the fields of Stat from a /proc/<pid>/stat line: "pid
+// (comm) state ppid ... starttime ...". The command name (field 2) may
+// itself hold spaces and parentheses: it ends at the last ')', and the
+// fields after it are counted from there.
+func parseStat(b []byte) (Stat, error) {
+	open := bytes.IndexByte(b, '(')
+	closing := bytes.LastIndexByte(b, ')')
+	if open < 1 || closing < open {
+		return Stat{}, fmt.Errorf("%w: stat without (comm)", ErrMalformed)
 	}
-	f := strings.Fields(string(stat[i+1:]))
-	const starttime = 22 - 3 // fields after the name begin with field 3
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b[:open])))
+	if err != nil || pid < 1 {
+		return Stat{}, fmt.Errorf("%w: stat pid", ErrMalformed)
+	}
+	f := strings.Fields(string(b[closing+1:]))
+	const ppid, starttime = 4 - 3, 22 - 3 // fields after the name begin with field 3
 	if len(f) <= starttime {
-		return 0, fmt.Errorf("%w: stat has %d fields", ErrMalformed, len(f)+2)
+		return Stat{}, fmt.Errorf("%w: stat has %d fields", ErrMalformed, len(f)+2)
 	}
-	n, err := strconv.ParseUint(f[starttime], 10, 64)
+	pp, err := strconv.Atoi(f[ppid])
+	if err != nil || pp < 0 {
+		return Stat{}, fmt.Errorf("%w: stat ppid %q", ErrMalformed, f[ppid])
+	}
+	start, err := strconv.ParseUint(f[starttime], 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%w: stat starttime %q", ErrMalformed, f[starttime])
+		return Stat{}, fmt.Errorf("%w: stat starttime %q", ErrMalformed, f[starttime])
 	}
-	return n, nil
+	return Stat{PID: pid, Comm: string(b[open+1 : closing]), PPID: pp, StartTime: start}, nil
+}
+
+// parseIO reads a /proc/<pid>/io file. Every field of IO must be present;
+// the others are ignored.
+func parseIO(b []byte) (IO, error) {
+	var io IO
+	for _, f := range []struct {
+		key string
+		v   *uint64
+	}{
+		{"rchar", &io.RChar}, {"wchar", &io.WChar}, {"read_bytes", &io.ReadBytes},
+		{"write_bytes", &io.WriteBytes}, {"cancelled_write_bytes", &io.CancelledWriteBytes},
+	} {
+		v, err := statusField(b, f.key)
+		if err != nil {
+			return IO{}, fmt.Errorf("io: %w", err)
+		}
+		if *f.v, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return IO{}, fmt.Errorf("%w: io %s %q", ErrMalformed, f.key, v)
+		}
+	}
+	return io, nil
 }

@@ -2,6 +2,7 @@ package compliance
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -71,28 +72,84 @@ func TestParseSwaps(t *testing.T) {
 	}
 }
 
-func TestParseStartTime(t *testing.T) {
+func TestParseStat(t *testing.T) {
 	t.Parallel()
+	// tail is fields 5 to 21 of a stat line, then starttime (22) and vsize.
+	const tail = " 123 123 0 -1 4194304 102 0 0 0 0 0 0 0 20 0 1 0 %s 3133440"
+	line := func(head, start string) string { return head + fmt.Sprintf(tail, start) }
 	tests := []struct {
 		in   string
-		want uint64
+		want Stat
 		ok   bool
 	}{
-		{sampleStat, 331738, true},
-		{"1 (a) b) c) R 0 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 77 0\n", 77, true},
-		{"1 (a b) R 0 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 88", 88, true},
-		{"1 (a) R 0 0", 0, false},
-		{"1 a R 0 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 77", 0, false},
-		{"1 (a) R 0 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 -7", 0, false},
+		{sampleStat, Stat{PID: 10886, Comm: "cat", PPID: 10882, StartTime: 331738}, true},
+		{line("123 (lethe) S 45", "77"), Stat{PID: 123, Comm: "lethe", PPID: 45, StartTime: 77}, true},
+		{line("7 (a) b) (c) R 1", "88"), Stat{PID: 7, Comm: "a) b) (c", PPID: 1, StartTime: 88}, true},
+		{line("1 (a b) R 0", "99") + "\n", Stat{PID: 1, Comm: "a b", PPID: 0, StartTime: 99}, true},
+		{line("x (a) S 1", "77"), Stat{}, false},
+		{line("5 a S 1", "77"), Stat{}, false},
+		{line("5 (a) S -3", "77"), Stat{}, false},
+		{line("1 (a) R 0", "-7"), Stat{}, false},
+		{"123 (lethe) S 45 123 123 0 -1", Stat{}, false}, // no starttime
+		{"5 (a) S", Stat{}, false},
+		{"", Stat{}, false},
 	}
 	for _, tc := range tests {
-		got, err := parseStartTime([]byte(tc.in))
+		got, err := parseStat([]byte(tc.in))
 		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("parseStartTime(%q) = %d, %v", tc.in, got, err)
+			t.Errorf("parseStat(%q) = %+v, %v", tc.in, got, err)
 		}
 		if err != nil && !errors.Is(err, ErrMalformed) {
 			t.Errorf("%v does not match ErrMalformed", err)
 		}
+	}
+}
+
+const sampleIO = `rchar: 2243
+wchar: 100067
+syscr: 9
+syscw: 6
+read_bytes: 4096
+write_bytes: 102400
+cancelled_write_bytes: 8192
+`
+
+func TestParseIO(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		want IO
+		ok   bool
+	}{
+		{"kernel output", sampleIO, IO{RChar: 2243, WChar: 100067, ReadBytes: 4096, WriteBytes: 102400, CancelledWriteBytes: 8192}, true},
+		{"blank lines and unknown fields", "\nfoo: 1\n" + sampleIO + "\n", IO{RChar: 2243, WChar: 100067, ReadBytes: 4096, WriteBytes: 102400, CancelledWriteBytes: 8192}, true},
+		{"missing write_bytes", "rchar: 1\nwchar: 2\nread_bytes: 3\ncancelled_write_bytes: 4\n", IO{}, false},
+		{"not a number", "rchar: x\nwchar: 2\nread_bytes: 3\nwrite_bytes: 1\ncancelled_write_bytes: 4\n", IO{}, false},
+		{"negative", "rchar: -1\nwchar: 2\nread_bytes: 3\nwrite_bytes: 1\ncancelled_write_bytes: 4\n", IO{}, false},
+		{"no colon", "rchar 1\n", IO{}, false},
+		{"empty", "", IO{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseIO([]byte(tt.in))
+			if tt.ok != (err == nil) || got != tt.want {
+				t.Fatalf("parseIO = %+v, %v", got, err)
+			}
+			if err != nil && !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v is not ErrMalformed", err)
+			}
+		})
+	}
+}
+
+func TestIOSub(t *testing.T) {
+	t.Parallel()
+	a := IO{WriteBytes: 10, WChar: 5}
+	b := IO{WriteBytes: 4, WChar: 9}
+	if d := a.Sub(b); d.WriteBytes != 6 || d.WChar != 0 {
+		t.Fatalf("Sub = %+v", d)
 	}
 }
 
@@ -129,13 +186,31 @@ func FuzzParseSwaps(f *testing.F) {
 	})
 }
 
-func FuzzParseStartTime(f *testing.F) {
+func FuzzParseStat(f *testing.F) {
 	f.Add([]byte(sampleStat))
+	f.Add([]byte("7 (a) b) (c) R 1 7"))
 	f.Add([]byte("1 ()) R"))
+	f.Add([]byte(")("))
 	f.Add([]byte(")"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if _, err := parseStartTime(data); err != nil && !errors.Is(err, ErrMalformed) {
-			t.Fatalf("%v", err)
+		st, err := parseStat(data)
+		if err != nil && (!errors.Is(err, ErrMalformed) || st != Stat{}) {
+			t.Fatalf("%+v, %v", st, err)
+		}
+		if err == nil && (st.PID < 1 || st.PPID < 0) {
+			t.Fatalf("accepted %+v", st)
+		}
+	})
+}
+
+func FuzzParseIO(f *testing.F) {
+	f.Add([]byte(sampleIO))
+	f.Add([]byte("rchar: 18446744073709551615\n"))
+	f.Add([]byte(":::\n\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		io, err := parseIO(b)
+		if err != nil && (!errors.Is(err, ErrMalformed) || io != IO{}) {
+			t.Fatalf("%+v, %v", io, err)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -126,4 +127,127 @@ func CoreLimit(pid int) (soft, hard uint64, err error) {
 		return 0, 0, fmt.Errorf("core limit: %w", err)
 	}
 	return soft, hard, nil
+}
+
+// IO is a process's /proc/<pid>/io: its I/O counters since it started,
+// summed over all its threads (living and exited).
+type IO struct {
+	// RChar and WChar count bytes passed to read- and write-like system
+	// calls, whatever the target (files, pipes, sockets, terminals).
+	RChar uint64 `json:"rchar"`
+	WChar uint64 `json:"wchar"`
+	// ReadBytes and WriteBytes count bytes the process caused to be
+	// fetched from or sent to the storage layer: WriteBytes grows when the
+	// process dirties page-cache pages of a file on a block device (at
+	// write time, not at writeback). Memory filesystems (tmpfs) do not count.
+	ReadBytes  uint64 `json:"read_bytes"`
+	WriteBytes uint64 `json:"write_bytes"`
+	// CancelledWriteBytes: dirty bytes it truncated away before writeback.
+	CancelledWriteBytes uint64 `json:"cancelled_write_bytes"`
+}
+
+// ReadIO reads /proc/<pid>/io. Another user's process needs root.
+func ReadIO(pid int) (IO, error) {
+	b, err := os.ReadFile(procDir(pid) + "/io")
+	if err != nil {
+		return IO{}, fmt.Errorf("io: %w", err)
+	}
+	io, err := parseIO(b)
+	if err != nil {
+		return IO{}, fmt.Errorf("io: pid %d: %w", pid, err)
+	}
+	return io, nil
+}
+
+// Sub returns the growth of the counters from before to io.
+func (io IO) Sub(before IO) IO {
+	d := func(a, b uint64) uint64 {
+		if a < b {
+			return 0
+		}
+		return a - b
+	}
+	return IO{
+		RChar: d(io.RChar, before.RChar), WChar: d(io.WChar, before.WChar),
+		ReadBytes: d(io.ReadBytes, before.ReadBytes), WriteBytes: d(io.WriteBytes, before.WriteBytes),
+		CancelledWriteBytes: d(io.CancelledWriteBytes, before.CancelledWriteBytes),
+	}
+}
+
+// Stat is what ReadStat takes from /proc/<pid>/stat.
+type Stat struct {
+	PID  int
+	Comm string
+	PPID int
+	// StartTime is field 22 (clock ticks after boot): with the pid it
+	// names one process for good, as a pid can be reused and the pair
+	// cannot.
+	StartTime uint64
+}
+
+// ReadStat reads /proc/<pid>/stat.
+func ReadStat(pid int) (Stat, error) {
+	b, err := os.ReadFile(procDir(pid) + "/stat")
+	if err != nil {
+		return Stat{}, fmt.Errorf("stat: %w", err)
+	}
+	st, err := parseStat(b)
+	if err != nil {
+		return Stat{}, fmt.Errorf("stat: %w", err)
+	}
+	return st, nil
+}
+
+// Children returns pid's child processes, from /proc/<pid>/task/*/children,
+// sorted. A process that is gone has none.
+func Children(pid int) []int {
+	var out []int
+	files, _ := filepath.Glob(procDir(pid) + "/task/*/children")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // thread exited
+		}
+		for _, field := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(field); err == nil && !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Descendants returns pid's children, their children and so on, sorted.
+func Descendants(pid int) []int {
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 && len(out) < 4096 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range Children(p) {
+			if !slices.Contains(out, c) {
+				out = append(out, c)
+				queue = append(queue, c)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Ancestry returns pid followed by its parent, grandparent and so on up
+// to (excluding) pid 0, read now from /proc. It stops early at a process
+// that is gone.
+func Ancestry(pid int) []int {
+	out := []int{pid}
+	for p := pid; p > 1 && len(out) < 64; {
+		st, err := ReadStat(p)
+		if err != nil || st.PPID == 0 {
+			break
+		}
+		out = append(out, st.PPID)
+		p = st.PPID
+	}
+	return out
 }

@@ -72,6 +72,40 @@ func TestInspectNoSuchProcess(t *testing.T) {
 	if _, err := Dumpable(pid); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Dumpable: %v", err)
 	}
+	if _, err := ReadIO(pid); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadIO: %v", err)
+	}
+	if _, err := ReadStat(pid); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadStat: %v", err)
+	}
+	if c := Children(pid); len(c) != 0 {
+		t.Errorf("Children: %v", c)
+	}
+}
+
+// TestProcessTree: a helper's own child is found below it, and its
+// ancestry leads back through the helper to the test.
+func TestProcessTree(t *testing.T) {
+	t.Parallel()
+	c := startHelper(t, modeParent)
+	c.wantNoHelperErr(t)
+	tree := Descendants(c.pid())
+	if len(tree) != 1 {
+		t.Fatalf("descendants of the helper: %v", tree)
+	}
+	anc := Ancestry(tree[0])
+	if len(anc) < 3 || anc[0] != tree[0] || anc[1] != c.pid() || anc[2] != os.Getpid() {
+		t.Fatalf("ancestry %v, want [%d %d %d ...]", anc, tree[0], c.pid(), os.Getpid())
+	}
+	if !slices.Contains(Children(os.Getpid()), c.pid()) {
+		t.Fatal("the helper is not a child of the test")
+	}
+	if st, err := ReadStat(tree[0]); err != nil || st.PID != tree[0] || st.PPID != c.pid() || st.StartTime == 0 {
+		t.Fatalf("ReadStat = %+v, %v", st, err)
+	}
+	if _, err := ReadIO(tree[0]); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestNoNewPrivsControl(t *testing.T) {

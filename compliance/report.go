@@ -4,7 +4,7 @@ package compliance
 type LockOptions struct {
 	// AllowUnenforced is the operator's explicit degraded mode: when a
 	// measure or a probe fails, LockDownWorker returns the Report with
-	// Enforced=false and Warnings filled instead of an error.
+	// Enforced=false and its Problems instead of an error.
 	AllowUnenforced bool
 	// ExtraProbeDirs are probed in addition to os.TempDir(), the working
 	// directory and /dev/shm. Each must exist: a probe that fails for any
@@ -76,8 +76,9 @@ type Report struct {
 	// Seccomp is set by LockDownSyscalls; nil before (and in the control
 	// process, which has none).
 	Seccomp *SeccompReport `json:"seccomp,omitempty"`
-	// Warnings say what failed, one line each; empty when Enforced.
-	Warnings []string `json:"warnings,omitempty"`
+	// Findings: the Problems say what failed, one line each, none when
+	// Enforced.
+	Findings
 }
 
 // PathRule is one Landlock grant: the rights allowed beneath Path.

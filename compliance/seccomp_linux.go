@@ -53,7 +53,7 @@ const retEPERM = unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
 // execve must go from not-EPERM to EPERM. It then reads Seccomp and
 // Seccomp_filters of every thread back from /proc/self/task.
 //
-// The results go into r.Seccomp, failures into r.Warnings with
+// The results go into r.Seccomp, failures into r.Problems with
 // r.Enforced=false, and the error follows LockDownWorker's rules
 // (ErrNotEnforced unless opts.AllowUnenforced). no_new_privs must already
 // be set (LockDownWorker does it). A filter cannot be removed.

@@ -27,8 +27,8 @@ func TestLockDownSyscalls(t *testing.T) {
 	t.Logf("child report: %s", js)
 
 	r := o.Report
-	if o.Err != "" || o.SysErr != "" || !r.Enforced || len(r.Warnings) != 0 {
-		t.Fatalf("lock-down: err=%q syscalls err=%q enforced=%v warnings=%q", o.Err, o.SysErr, r.Enforced, r.Warnings)
+	if o.Err != "" || o.SysErr != "" || !r.Enforced || len(r.Problems) != 0 {
+		t.Fatalf("lock-down: err=%q syscalls err=%q enforced=%v problems=%q", o.Err, o.SysErr, r.Enforced, r.Problems)
 	}
 	s := r.Seccomp
 	if s == nil || s.Mode != 2 || s.Filters < 2 || !s.ForeignArchDenied {

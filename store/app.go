@@ -164,29 +164,20 @@ func (s *Store) UpdateApp(ctx context.Context, id uint32, u AppUpdate, now time.
 			return App{}, fmt.Errorf("store: update app: %w", err)
 		}
 	}
-	var app App
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		app, err = appByID(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if app.Status == StatusTerminated {
-			return fmt.Errorf("%w: application is terminated", ErrStatus)
-		}
+	app, err := s.inAppTx(ctx, id, func(tx *sql.Tx, a *App) error {
 		if u.Name != nil {
-			app.Name = *u.Name
+			a.Name = *u.Name
 		}
 		if u.Tags != nil {
-			app.Tags = slices.Clone(*u.Tags)
-			if app.Tags == nil {
-				app.Tags = []string{}
+			a.Tags = slices.Clone(*u.Tags)
+			if a.Tags == nil {
+				a.Tags = []string{}
 			}
 		}
 		if u.Policy != nil {
-			app.Policy = p
+			a.Policy = p
 		}
-		tagsJSON, err := json.Marshal(app.Tags)
+		tagsJSON, err := json.Marshal(a.Tags)
 		if err != nil {
 			return err
 		}
@@ -194,9 +185,9 @@ func (s *Store) UpdateApp(ctx context.Context, id uint32, u AppUpdate, now time.
 			`UPDATE apps SET name = ?, tags = ?, key_lifetime_s = ?, max_token_ttl_s = ?,
 			                 require_private_map_key = ?, max_anchors = ?, max_participants = ?, retention_s = ?
 			  WHERE sdk_app_id = ?`,
-			app.Name, string(tagsJSON), seconds(app.Policy.KeyLifetime), seconds(app.Policy.MaxTokenTTL),
-			app.Policy.RequirePrivateMapKey, app.Policy.MaxAnchors, app.Policy.MaxParticipants,
-			seconds(app.Policy.Retention), id); err != nil {
+			a.Name, string(tagsJSON), seconds(a.Policy.KeyLifetime), seconds(a.Policy.MaxTokenTTL),
+			a.Policy.RequirePrivateMapKey, a.Policy.MaxAnchors, a.Policy.MaxParticipants,
+			seconds(a.Policy.Retention), id); err != nil {
 			return err
 		}
 		if _, err := shortenKeys(ctx, tx, id, now); err != nil {
@@ -225,27 +216,18 @@ func (s *Store) SetStatus(ctx context.Context, id uint32, status Status, now tim
 	default:
 		return App{}, fmt.Errorf("store: set status: %w: unknown status", ErrInvalid)
 	}
-	var app App
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		app, err = appByID(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if app.Status == status {
+	app, err := s.inAppTx(ctx, id, func(tx *sql.Tx, a *App) error {
+		if a.Status == status {
 			return nil
-		}
-		if app.Status == StatusTerminated {
-			return fmt.Errorf("%w: application is terminated", ErrStatus)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE apps SET status = ? WHERE sdk_app_id = ?`, string(status), id); err != nil {
 			return err
 		}
-		app.Status = status
+		a.Status = status
 		op := OpAppSuspend
 		if status == StatusActive {
 			op = OpAppResume
-			if _, err := ensureSigningKey(ctx, tx, id, app.Policy.KeyLifetime, now); err != nil {
+			if _, err := ensureSigningKey(ctx, tx, id, a.Policy.KeyLifetime, now); err != nil {
 				return err
 			}
 		}

@@ -69,14 +69,7 @@ func (s *Store) AddKey(ctx context.Context, app uint32, k auth.Key, now time.Tim
 		return fmt.Errorf("store: add key: %w: key id or secret", ErrInvalid)
 	}
 	nb, na := k.NotBefore.Unix(), k.NotAfter.Unix()
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		a, err := appByID(ctx, tx, app)
-		if err != nil {
-			return err
-		}
-		if a.Status == StatusTerminated {
-			return fmt.Errorf("%w: application is terminated", ErrStatus)
-		}
+	_, err := s.inAppTx(ctx, app, func(tx *sql.Tx, a *App) error {
 		if k.NotBefore.IsZero() || na <= nb || na-nb > seconds(a.Policy.KeyLifetime) {
 			return fmt.Errorf("%w: key window must be 1s..the app's key lifetime", ErrInvalid)
 		}
@@ -315,19 +308,13 @@ func (s *Store) Keys(ctx context.Context, app uint32, now time.Time) ([]KeyInfo,
 // new key. No such app is ErrNotFound; a terminated one is ErrStatus.
 func (s *Store) RotateKey(ctx context.Context, app uint32, now time.Time) (auth.Key, error) {
 	var k auth.Key
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		a, err := appByID(ctx, tx, app)
-		if err != nil {
-			return err
-		}
-		if a.Status == StatusTerminated {
-			return fmt.Errorf("%w: application is terminated", ErrStatus)
-		}
+	_, err := s.inAppTx(ctx, app, func(tx *sql.Tx, a *App) error {
 		t := now.Unix()
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE keys SET not_after = max(not_before, ?) WHERE sdk_app_id = ? AND not_after > ?`, t, app, t); err != nil {
 			return err
 		}
+		var err error
 		if k, err = insertNewKey(ctx, tx, app, a.Policy.KeyLifetime, now); err != nil {
 			return err
 		}

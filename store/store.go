@@ -372,6 +372,27 @@ func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// inAppTx runs f in one write transaction (as inTx) on application id, read
+// at its start: no such app is ErrNotFound, a terminated one ErrStatus. It
+// returns the app as f left it.
+func (s *Store) inAppTx(ctx context.Context, id uint32, f func(tx *sql.Tx, app *App) error) (App, error) {
+	var app App
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if app, err = appByID(ctx, tx, id); err != nil {
+			return err
+		}
+		if app.Status == StatusTerminated {
+			return fmt.Errorf("%w: application is terminated", ErrStatus)
+		}
+		return f(tx, &app)
+	})
+	if err != nil {
+		return App{}, err
+	}
+	return app, nil
+}
+
 // querier is what *sql.DB and *sql.Tx share, so helpers run in either.
 // queryAll runs query and scans every row with scan, closing the rows and
 // reporting any error met while iterating.

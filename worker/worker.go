@@ -87,7 +87,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("worker %d refuses to start: %w", cfg.Index, err)
 	}
 	if !report.Enforced {
-		log.Warn("LOCK-DOWN NOT ENFORCED: this worker could write media to disk", "warnings", report.Warnings)
+		log.Warn("LOCK-DOWN NOT ENFORCED: this worker could write media to disk", "problems", report.Problems)
 	}
 
 	lockdown, err := json.Marshal(report)
@@ -99,7 +99,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	server := signaling.ServerInfo{Version: cfg.Version, Enforced: report.Enforced}
 	if !report.Enforced {
-		server.Warnings = append([]string{"media worker lock-down NOT enforced (--allow-unenforced)"}, report.Warnings...)
+		server.Warnings = append([]string{"media worker lock-down NOT enforced (--allow-unenforced)"}, report.Problems...)
 	}
 	join := func(room string, pc sfu.ParticipantConfig, ev sfu.Events) (Peer, []sfu.ParticipantInfo, error) {
 		return s.Join(room, pc, ev)

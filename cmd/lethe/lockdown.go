@@ -47,7 +47,7 @@ func lockDownControl(dataDir string, allowUnenforced bool, log *slog.Logger) (js
 	if r.Enforced {
 		log.Info("control process locked down", "landlockABI", r.LandlockABI, "writable", dataDir)
 	} else {
-		log.Warn("CONTROL LOCK-DOWN NOT ENFORCED", "warnings", r.Warnings)
+		log.Warn("CONTROL LOCK-DOWN NOT ENFORCED", "problems", r.Problems)
 	}
 	return json.Marshal(r)
 }
@@ -147,7 +147,7 @@ func fetchAttestation(ctx context.Context, base string, timeout time.Duration) (
 // server's measurement, and the processes it could not check.
 func crossCheck(a compliance.Attestation) (disagree, unchecked []string) {
 	for _, p := range a.Processes {
-		name := processName(p)
+		name := p.Name()
 		m := compliance.MeasureProcess(p.PID)
 		if m.StartTime == 0 || m.StartTime != p.Measured.StartTime {
 			unchecked = append(unchecked, name+": not visible from here")
@@ -182,13 +182,6 @@ func crossCheck(a compliance.Attestation) (disagree, unchecked []string) {
 	return disagree, unchecked
 }
 
-func processName(p compliance.ProcessAttestation) string {
-	if p.Role == compliance.RoleWorker {
-		return fmt.Sprintf("worker %d (pid %d)", p.Index, p.PID)
-	}
-	return fmt.Sprintf("%s (pid %d)", p.Role, p.PID)
-}
-
 // printAttestation writes a readable summary.
 func printAttestation(w io.Writer, a compliance.Attestation, disagree, unchecked []string, local bool) {
 	yes := func(b bool) string {
@@ -210,7 +203,7 @@ func printAttestation(w io.Writer, a compliance.Attestation, disagree, unchecked
 		if !p.Enforced {
 			state = "NOT ENFORCED"
 		}
-		fmt.Fprintf(w, "\n%s: %s\n", processName(p), state)
+		fmt.Fprintf(w, "\n%s: %s\n", p.Name(), state)
 		m := p.Measured
 		dumpable := "cannot tell"
 		switch {

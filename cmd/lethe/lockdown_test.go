@@ -280,8 +280,9 @@ func startLethe(t *testing.T, bin string, args ...string) *letheServer {
 
 func TestComplianceStatusNotEnforced(t *testing.T) {
 	t.Parallel()
-	a := compliance.Attestation{Version: "x", Enforced: false, Problems: []string{"worker 0 (pid 1): not enforced"},
-		Processes: []compliance.ProcessAttestation{{PID: 1 << 30, Role: compliance.RoleWorker, Problems: []string{"seccomp mode 0, want 2 (filter)"}}}}
+	a := compliance.Attestation{Version: "x", Enforced: false, Findings: compliance.Findings{Problems: []string{"worker 0 (pid 1): not enforced"}},
+		Processes: []compliance.ProcessAttestation{{PID: 1 << 30, Role: compliance.RoleWorker,
+			Findings: compliance.Findings{Problems: []string{"seccomp mode 0, want 2 (filter)"}}}}}
 	body, _ := json.Marshal(a)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != attestationPath {

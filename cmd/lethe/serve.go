@@ -219,7 +219,7 @@ func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, wo
 		if json.Unmarshal(wk.Report, &r) == nil {
 			state = fmt.Sprintf("locked down (Landlock ABI %d, no writable path, not dumpable, core limit 0)", r.LandlockABI)
 			if !r.Enforced {
-				state = "!!! lock-down NOT ENFORCED: " + strings.Join(r.Warnings, "; ")
+				state = "!!! lock-down NOT ENFORCED: " + strings.Join(r.Problems, "; ")
 			}
 		}
 		fmt.Fprintf(w, "  worker %d:   pid %d, media udp %s, %s\n", wk.Index, wk.PID, wk.UDP, state)

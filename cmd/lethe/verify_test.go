@@ -84,8 +84,8 @@ func TestComplianceVerifyBinary(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Verdict != verify.Pass || len(rep.Failures) != 0 {
-		t.Fatalf("verdict %s, failures %q", rep.Verdict, rep.Failures)
+	if rep.Verdict != verify.Pass || len(rep.Problems) != 0 {
+		t.Fatalf("verdict %s, problems %q", rep.Verdict, rep.Problems)
 	}
 	if len(rep.Scanners) != 5 {
 		t.Fatalf("%d scanners", len(rep.Scanners))

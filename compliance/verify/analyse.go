@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lethe-rtc/lethe/compliance"
 )
 
 // analyse turns the measurements into findings and a verdict.
@@ -65,10 +67,10 @@ func (v *verifier) analyse(wlog *WatchLog) {
 			Files: len(wlog.Files), Processes: len(wlog.Procs), Overflows: wlog.Overflows,
 			Unkept: wlog.Unkept, Errors: wlog.Errors}
 		if wlog.Overflows > 0 {
-			rep.fail("instrument incomplete: the fanotify queue overflowed %d times", wlog.Overflows)
+			rep.Problemf("instrument incomplete: the fanotify queue overflowed %d times", wlog.Overflows)
 		}
 		if wlog.Unkept > 0 {
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d watcher events beyond the log's bound were counted per file only", wlog.Unkept))
+			rep.Notef("%d watcher events beyond the log's bound were counted per file only", wlog.Unkept)
 		}
 		for i := range rep.Runs {
 			r := &rep.Runs[i]
@@ -99,17 +101,17 @@ func (v *verifier) analyse(wlog *WatchLog) {
 		out := append(v.srv.stdout.Bytes(), v.srv.stderr.Bytes()...)
 		rep.Output = OutputSummary{Captured: true, Bytes: int64(len(out)), Result: v.m.ScanBytes(out)}
 		if d := v.srv.stdout.Dropped() + v.srv.stderr.Dropped(); d > 0 {
-			rep.fail("instrument incomplete: %d bytes of server output beyond the capture limit were not scanned", d)
+			rep.Problemf("instrument incomplete: %d bytes of server output beyond the capture limit were not scanned", d)
 		}
 		if rep.Output.Result.Found() {
-			rep.fail("the canary is in the server's output (%s at offset %d)",
+			rep.Problemf("the canary is in the server's output (%s at offset %d)",
 				rep.Output.Result.Matches[0].Encoding, rep.Output.Result.Matches[0].Offset)
 		}
 	case len(outFiles) > 0:
 		rep.Output.Note = "attached: stdout/stderr are files, scanned as files: " + strings.Join(outFiles, ", ")
 	default:
 		rep.Output.Note = "attached: the server's output goes to a pipe or terminal the verifier cannot read"
-		rep.Warnings = append(rep.Warnings, "the server's output was not scanned (attached to a running server)")
+		rep.Notef("the server's output was not scanned (attached to a running server)")
 	}
 	for _, c := range rep.controls {
 		c.OutputScan = v.m.ScanBytes(append(c.Stdout, c.Stderr...))
@@ -130,9 +132,9 @@ func (v *verifier) analyse(wlog *WatchLog) {
 		for _, f := range files {
 			switch {
 			case isWorker(pid):
-				rep.fail("media worker %d held %s open for writing", pid, f)
+				rep.Problemf("media worker %d held %s open for writing", pid, f)
 			case !allowed(f) && !slices.Contains(outFiles, f):
-				rep.fail("server process %d held %s open for writing, outside the data dir", pid, f)
+				rep.Problemf("server process %d held %s open for writing, outside the data dir", pid, f)
 			}
 		}
 	}
@@ -146,7 +148,7 @@ func (v *verifier) analyse(wlog *WatchLog) {
 // verdict is FAIL on any failure, PARTIAL when an instrument could not
 // run, PASS otherwise.
 func verdict(rep *Report) string {
-	if len(rep.Failures) > 0 {
+	if !rep.OK() {
 		return Fail
 	}
 	for _, s := range rep.Scanners {
@@ -188,7 +190,7 @@ func (v *verifier) scanFiles(wlog *WatchLog, class func(int) string, isWorker fu
 				c := class(pid)
 				f.Writers[c] = append(f.Writers[c], pid)
 				if c == "server" && isWorker(pid) {
-					rep.fail("media worker %d wrote %s", pid, wf.Path)
+					rep.Problemf("media worker %d wrote %s", pid, wf.Path)
 				}
 			}
 		}
@@ -251,20 +253,20 @@ func (v *verifier) scanFiles(wlog *WatchLog, class func(int) string, isWorker fu
 		case f.Result.Found():
 			rep.Files.Leaks = append(rep.Files.Leaks, *f)
 			m := f.Result.Matches[0]
-			rep.fail("the canary is in %s (%s at offset %d, %d matches; written by %v)",
+			rep.Problemf("the canary is in %s (%s at offset %d, %d matches; written by %v)",
 				f.Path, m.Encoding, m.Offset, f.Result.Count, f.Writers)
 		}
 		if len(f.Writers["server"]) > 0 {
 			rep.Files.ServerWritten = append(rep.Files.ServerWritten, *f)
 			if !allowed(f.Path) && !slices.Contains(outFiles, f.Path) {
-				rep.fail("the server wrote %s, outside its data dir", f.Path)
+				rep.Problemf("the server wrote %s, outside its data dir", f.Path)
 			}
 		}
 		if len(f.Writers["other"]) > 0 {
 			rep.Files.ByOthers++
 		}
 		if f.Result.Truncated && len(f.Writers["server"]) > 0 {
-			rep.fail("instrument incomplete: %s, written by the server, is larger than the scan limit", f.Path)
+			rep.Problemf("instrument incomplete: %s, written by the server, is larger than the scan limit", f.Path)
 		}
 	}
 }
@@ -286,19 +288,19 @@ func (v *verifier) checkRuns() {
 	for i := range rep.Runs {
 		r := &rep.Runs[i]
 		if r.Err != "" {
-			rep.fail("run %s did not complete: %s", r.Name, r.Err)
+			rep.Problemf("run %s did not complete: %s", r.Name, r.Err)
 			continue
 		}
 		if r.Media.ReceivedPackets == 0 || r.Media.CanaryPackets == 0 {
-			rep.fail("run %s: no media carrying the canary came back through the server (%d packets, %d with the canary)",
+			rep.Problemf("run %s: no media carrying the canary came back through the server (%d packets, %d with the canary)",
 				r.Name, r.Media.ReceivedPackets, r.Media.CanaryPackets)
 		}
 		for _, p := range r.Processes {
 			if p.Note != "" && strings.HasPrefix(p.Note, "exited") {
-				rep.fail("run %s: server process %d %s", r.Name, p.PID, p.Note)
+				rep.Problemf("run %s: server process %d %s", r.Name, p.PID, p.Note)
 			}
-			if p.Role == "worker" && p.Delta.WriteBytes > 0 {
-				rep.fail("run %s: media worker %d made %d bytes of disk writes (write_bytes)", r.Name, p.PID, p.Delta.WriteBytes)
+			if p.Role == compliance.RoleWorker && p.Delta.WriteBytes > 0 {
+				rep.Problemf("run %s: media worker %d made %d bytes of disk writes (write_bytes)", r.Name, p.PID, p.Delta.WriteBytes)
 			}
 		}
 	}
@@ -323,7 +325,7 @@ func (v *verifier) checkVolume() {
 	vc.Rule = fmt.Sprintf("high-volume run: server write_bytes <= max(%d KiB, %d x low run); watcher write events <= max(%d, %d x low run); media received >= %d x low run",
 		VolumeFloor>>10, VolumeGrowth, EventFloor, VolumeGrowth, minMediaRatio)
 	if len(rep.Runs) != 2 || rep.Runs[0].Err != "" || rep.Runs[1].Err != "" {
-		rep.fail("the volume comparison needs both runs")
+		rep.Problemf("the volume comparison needs both runs")
 		return
 	}
 	low, high := rep.Runs[0], rep.Runs[1]
@@ -340,16 +342,16 @@ func (v *verifier) checkVolume() {
 	vc.Pass = true
 	if vc.MediaRatio < minMediaRatio {
 		vc.Pass = false
-		rep.fail("the high run carried only %.1fx the media of the low run (want >= %d): the volume comparison is void", vc.MediaRatio, minMediaRatio)
+		rep.Problemf("the high run carried only %.1fx the media of the low run (want >= %d): the volume comparison is void", vc.MediaRatio, minMediaRatio)
 	}
 	if vc.HighWriteBytes > vc.WriteLimit {
 		vc.Pass = false
-		rep.fail("disk writes grow with media: the server wrote %d bytes at high volume, limit %d (low: %d)",
+		rep.Problemf("disk writes grow with media: the server wrote %d bytes at high volume, limit %d (low: %d)",
 			vc.HighWriteBytes, vc.WriteLimit, vc.LowWriteBytes)
 	}
 	if rep.Watcher.Ran && vc.HighEvents > vc.EventLimit {
 		vc.Pass = false
-		rep.fail("file writes grow with media: the watcher saw %d server write events at high volume, limit %d (low: %d)",
+		rep.Problemf("file writes grow with media: the watcher saw %d server write events at high volume, limit %d (low: %d)",
 			vc.HighEvents, vc.EventLimit, vc.LowEvents)
 	}
 }
@@ -390,7 +392,7 @@ func (v *verifier) scanners() {
 				s.Caught = s.Caught && c.caught(ctl)
 			}
 			if !s.Caught {
-				rep.fail("instrument broken: %s did not catch the positive control", c.name)
+				rep.Problemf("instrument broken: %s did not catch the positive control", c.name)
 			}
 		}
 		rep.Scanners = append(rep.Scanners, s)

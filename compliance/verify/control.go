@@ -22,6 +22,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/lethe-rtc/lethe/client"
+	"github.com/lethe-rtc/lethe/compliance"
 	"github.com/lethe-rtc/lethe/signaling"
 )
 
@@ -144,7 +145,7 @@ type control struct {
 	leaked atomic.Int64
 	joined chan struct{}
 	exited chan struct{}
-	ioFrom IO
+	ioFrom compliance.IO
 }
 
 // startControl runs exe with args (the positive-control mode) and gives it
@@ -170,7 +171,7 @@ func startControl(exe string, args []string, job ControlJob) (*control, error) {
 		return nil, fmt.Errorf("positive control: %w", err)
 	}
 	c.pid = c.cmd.Process.Pid
-	c.ioFrom, _ = ReadIO(c.pid)
+	c.ioFrom, _ = compliance.ReadIO(c.pid)
 	read := make(chan struct{})
 	go func() {
 		defer close(read)

@@ -15,6 +15,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lethe-rtc/lethe/compliance"
 )
 
 // Defaults of WatchOptions.
@@ -319,8 +321,8 @@ func (w *Watcher) record(now time.Time, fd, pid int, mask uint64) {
 	f.Path, f.Last = path, now
 	f.Writers[pid]++
 	if _, ok := w.log.Procs[pid]; !ok {
-		p := Proc{PID: pid, Ancestry: Ancestry(pid)}
-		if s, err := ReadStat(pid); err == nil {
+		p := Proc{PID: pid, Ancestry: compliance.Ancestry(pid)}
+		if s, err := compliance.ReadStat(pid); err == nil {
 			p.Comm = s.Comm
 		}
 		w.log.Procs[pid] = p

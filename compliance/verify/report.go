@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/lethe-rtc/lethe/compliance"
 )
 
 // Verdicts.
@@ -26,9 +28,10 @@ const (
 // Report is the outcome of a verification. It never holds the canary or
 // any media: matches are reported by offset and encoding.
 type Report struct {
-	Verdict  string   `json:"verdict"`
-	Failures []string `json:"failures"`
-	Warnings []string `json:"warnings,omitempty"`
+	Verdict string `json:"verdict"`
+	// Findings: each of the Problems makes the verdict FAIL; the Notes
+	// (an instrument partly blind, an output not scanned) do not.
+	compliance.Findings
 
 	Mode              string    `json:"mode"` // "fresh" or "attach"
 	Version           string    `json:"version,omitempty"`
@@ -49,10 +52,6 @@ type Report struct {
 	FDs      FDSummary     `json:"fds"`
 
 	controls []*ControlResult
-}
-
-func (r *Report) fail(format string, args ...any) {
-	r.Failures = append(r.Failures, fmt.Sprintf(format, args...))
 }
 
 // ServerInfo names the server under test.
@@ -97,12 +96,12 @@ type VolumeRun struct {
 
 // ProcIO is one server process's counters around a run.
 type ProcIO struct {
-	PID    int    `json:"pid"`
-	Role   string `json:"role"` // "control" (serve) or "worker"
-	Before IO     `json:"before"`
-	After  IO     `json:"after"`
-	Delta  IO     `json:"delta"`
-	Note   string `json:"note,omitempty"`
+	PID    int           `json:"pid"`
+	Role   string        `json:"role"` // compliance.RoleControl (serve) or RoleWorker
+	Before compliance.IO `json:"before"`
+	After  compliance.IO `json:"after"`
+	Delta  compliance.IO `json:"delta"`
+	Note   string        `json:"note,omitempty"`
 }
 
 // ControlResult is what each scanner saw of one run's positive control.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/lethe-rtc/lethe/compliance"
 )
 
 func volumeRuns(lowW, highW uint64, lowE, highE int, lowMedia, highMedia uint64) []VolumeRun {
@@ -35,7 +37,7 @@ func TestCheckVolume(t *testing.T) {
 			t.Parallel()
 			v := &verifier{rep: &Report{Runs: tt.runs, Watcher: WatcherInfo{Ran: true}}}
 			v.checkVolume()
-			got := strings.Join(v.rep.Failures, "; ")
+			got := strings.Join(v.rep.Problems, "; ")
 			if (tt.fail == "") != (got == "") || !strings.Contains(got, tt.fail) {
 				t.Fatalf("failures %q, want %q", got, tt.fail)
 			}
@@ -75,7 +77,7 @@ func TestScannersNeedThePositiveControl(t *testing.T) {
 			v := &verifier{rep: &Report{Watcher: WatcherInfo{Ran: tt.watcher},
 				controls: []*ControlResult{caughtControl(), second}}}
 			v.scanners()
-			got := strings.Join(v.rep.Failures, "; ")
+			got := strings.Join(v.rep.Problems, "; ")
 			if tt.missed == "" && got != "" {
 				t.Fatalf("failures %q", got)
 			}
@@ -87,15 +89,15 @@ func TestScannersNeedThePositiveControl(t *testing.T) {
 	// No control at all: nothing was proven.
 	v := &verifier{rep: &Report{Watcher: WatcherInfo{Ran: true}}}
 	v.scanners()
-	if len(v.rep.Failures) != 5 {
-		t.Fatalf("without controls: %q", v.rep.Failures)
+	if len(v.rep.Problems) != 5 {
+		t.Fatalf("without controls: %q", v.rep.Problems)
 	}
 }
 
 func TestCheckRuns(t *testing.T) {
 	t.Parallel()
 	good := VolumeRun{Name: "low", Media: Media{ReceivedPackets: 10, CanaryPackets: 9},
-		Processes: []ProcIO{{PID: 1, Role: "control", Delta: IO{WriteBytes: 4096}}, {PID: 2, Role: "worker"}}}
+		Processes: []ProcIO{{PID: 1, Role: "control", Delta: compliance.IO{WriteBytes: 4096}}, {PID: 2, Role: "worker"}}}
 	tests := []struct {
 		name   string
 		mutate func(r *VolumeRun)
@@ -115,7 +117,7 @@ func TestCheckRuns(t *testing.T) {
 			tt.mutate(&r)
 			v := &verifier{rep: &Report{Runs: []VolumeRun{r}}}
 			v.checkRuns()
-			got := strings.Join(v.rep.Failures, "; ")
+			got := strings.Join(v.rep.Problems, "; ")
 			if (tt.fail == "") != (got == "") || !strings.Contains(got, tt.fail) {
 				t.Fatalf("failures %q, want %q", got, tt.fail)
 			}
@@ -126,7 +128,7 @@ func TestCheckRuns(t *testing.T) {
 func TestReportText(t *testing.T) {
 	t.Parallel()
 	rep := &Report{
-		Verdict: Fail, Failures: []string{"the canary is in /x"}, Runs: volumeRuns(0, 8192, 0, 2, 1e6, 1e7),
+		Verdict: Fail, Findings: compliance.Findings{Problems: []string{"the canary is in /x"}}, Runs: volumeRuns(0, 8192, 0, 2, 1e6, 1e7),
 		Files: FilesSummary{Leaks: []FileScan{{Path: "/x", Result: ScanResult{Count: 2, Matches: []Match{{Encoding: EncBase64, Offset: 7}}}}}},
 	}
 	rep.Runs[1].Control = caughtControl()

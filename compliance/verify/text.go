@@ -122,15 +122,15 @@ func (r *Report) WriteText(w io.Writer) error {
 	} else {
 		p("\nServer output: %s\n", r.Output.Note)
 	}
-	if len(r.Failures) > 0 {
-		p("\nFailures:\n")
-		for _, f := range r.Failures {
+	if len(r.Problems) > 0 {
+		p("\nProblems:\n")
+		for _, f := range r.Problems {
 			p("  - %s\n", f)
 		}
 	}
-	if len(r.Warnings) > 0 {
-		p("\nWarnings:\n")
-		for _, f := range r.Warnings {
+	if len(r.Notes) > 0 {
+		p("\nNotes:\n")
+		for _, f := range r.Notes {
 			p("  - %s\n", f)
 		}
 	}

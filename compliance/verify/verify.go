@@ -179,7 +179,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	v.rep = &Report{
 		Version: cfg.Version, Binary: cfg.Exe, Started: v.now(), Duration: cfg.Duration.String(),
-		CanaryFingerprint: canary.Fingerprint(), Mode: "fresh", Failures: []string{},
+		CanaryFingerprint: canary.Fingerprint(), Mode: "fresh",
 	}
 	v.rep.BinarySHA256, _ = fileSHA256(cfg.Exe)
 	if cfg.Attach != nil {
@@ -194,8 +194,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer os.RemoveAll(v.work)
 	if mem, err := memoryFS(v.work); err != nil || mem {
 		v.memTemp = true
-		v.rep.Warnings = append(v.rep.Warnings, fmt.Sprintf(
-			"%s is on a memory filesystem: write_bytes cannot see writes there (pass --temp-dir on a disk)", cfg.TempDir))
+		v.rep.Notef("%s is on a memory filesystem: write_bytes cannot see writes there (pass --temp-dir on a disk)", cfg.TempDir)
 	}
 	v.dataDir = filepath.Join(v.work, "data")
 	if cfg.Attach != nil {
@@ -205,7 +204,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		v.dataDir = abs
 	}
 	if mem, err := memoryFS(v.dataDir); cfg.Attach != nil && err == nil && mem {
-		v.rep.Warnings = append(v.rep.Warnings, "the data dir is on a memory filesystem: write_bytes does not count the store's writes")
+		v.rep.Notef("the data dir is on a memory filesystem: write_bytes does not count the store's writes")
 	}
 
 	var w *Watcher
@@ -220,7 +219,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		v.log.Info("fanotify watcher started")
 	} else {
-		v.rep.Warnings = append(v.rep.Warnings, "not root: the fanotify watcher did not run (--allow-partial)")
+		v.rep.Notef("not root: the fanotify watcher did not run (--allow-partial)")
 	}
 	var wlog *WatchLog
 	stopWatcher := func() {
@@ -270,9 +269,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	if !v.srv.running() {
-		v.rep.fail("the server exited during the verification")
+		v.rep.Problemf("the server exited during the verification")
 	} else if err := v.srv.stop(); err != nil {
-		v.rep.fail("%s", err)
+		v.rep.Problemf("%s", err)
 	}
 	stopSampling()
 	<-sampled
@@ -286,7 +285,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // pids returns the server processes now: serve and its descendants.
 func (v *verifier) pids() []int {
 	pids := []int{v.srv.pid}
-	ws := Descendants(v.srv.pid)
+	ws := compliance.Descendants(v.srv.pid)
 	v.mu.Lock()
 	v.serverPIDs[v.srv.pid] = true
 	for _, p := range ws {
@@ -396,7 +395,7 @@ func (v *verifier) runVolume(ctx context.Context, name string, video, audio int,
 	}
 	ctl.waitLeaked(ctx, controlMinLeak, 10*time.Second)
 	v.sample() // the control's file is open now
-	if io, err := ReadIO(ctl.pid); err == nil {
+	if io, err := compliance.ReadIO(ctl.pid); err == nil {
 		r.Control.WriteBytes = io.Sub(ctl.ioFrom).WriteBytes
 	}
 	r.Control.Leaked = ctl.leaked.Load()
@@ -421,10 +420,10 @@ func (v *verifier) runVolume(ctx context.Context, name string, video, audio int,
 }
 
 // readIOs reads /proc/<pid>/io of each pid; missing processes are left out.
-func readIOs(pids []int) map[int]IO {
-	out := make(map[int]IO, len(pids))
+func readIOs(pids []int) map[int]compliance.IO {
+	out := make(map[int]compliance.IO, len(pids))
 	for _, p := range pids {
-		if io, err := ReadIO(p); err == nil {
+		if io, err := compliance.ReadIO(p); err == nil {
 			out[p] = io
 		}
 	}
@@ -432,7 +431,7 @@ func readIOs(pids []int) map[int]IO {
 }
 
 // ioDeltas pairs the readings of each process.
-func ioDeltas(serve int, before, after map[int]IO) []ProcIO {
+func ioDeltas(serve int, before, after map[int]compliance.IO) []ProcIO {
 	var pids []int
 	for p := range before {
 		pids = append(pids, p)
@@ -445,9 +444,9 @@ func ioDeltas(serve int, before, after map[int]IO) []ProcIO {
 	slices.Sort(pids)
 	out := make([]ProcIO, 0, len(pids))
 	for _, p := range pids {
-		role := "worker"
+		role := compliance.RoleWorker
 		if p == serve {
-			role = "control"
+			role = compliance.RoleControl
 		}
 		b, hadB := before[p]
 		a, hadA := after[p]
