@@ -1,4 +1,4 @@
-// Package admin serves Lethe's admin HTTP API under /v1/admin/: the
+// Package adminserver serves Lethe's admin HTTP API under /v1/admin/: the
 // applications (create, list, get, update, suspend, resume, terminate,
 // delete on request), their key rings (list, rotate, revoke, fetch the
 // current signing key), server-side minting of UserSigs (JWT or
@@ -19,7 +19,7 @@
 // or a room name: a request's log line holds the route pattern, the
 // status, the SDKAppID and the duration.
 //
-// The package declares what it consumes: Store (implemented by
-// *store.Store) and Rooms (implemented by the control process's room
-// controller).
-package admin
+// It runs in the control process (lethe serve), next to the signaling
+// edge, and declares what it consumes: Store (implemented by *store.Store)
+// and Rooms (implemented by the control process's room controller).
+package adminserver
