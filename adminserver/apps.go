@@ -7,49 +7,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lethe-rtc/lethe/admin"
 	"github.com/lethe-rtc/lethe/store"
 )
-
-// AppJSON is an application on the wire.
-type AppJSON struct {
-	SDKAppID  uint32     `json:"sdkAppId"`
-	Name      string     `json:"name"`
-	Tags      []string   `json:"tags"`
-	Status    string     `json:"status"`
-	CreatedAt time.Time  `json:"createdAt"`
-	Policy    PolicyJSON `json:"policy"`
-	// PurgeAt: when a terminated app's data is purged; absent otherwise.
-	PurgeAt *time.Time `json:"purgeAt,omitempty"`
-}
-
-// PolicyJSON is a Policy on the wire, durations in whole seconds.
-type PolicyJSON struct {
-	KeyLifetimeSeconds     int64 `json:"keyLifetimeSeconds"`
-	MaxTokenTTLSeconds     int64 `json:"maxTokenTtlSeconds"`
-	RequirePrivateMapKey   bool  `json:"requirePrivateMapKey"`
-	MaxAnchorsPerRoom      int   `json:"maxAnchorsPerRoom"`
-	MaxParticipantsPerRoom int   `json:"maxParticipantsPerRoom"`
-	RetentionSeconds       int64 `json:"retentionSeconds"`
-}
-
-// policyPatch is a partial Policy in a request: absent fields keep their
-// value (their default, on create).
-type policyPatch struct {
-	KeyLifetimeSeconds     *int64 `json:"keyLifetimeSeconds"`
-	MaxTokenTTLSeconds     *int64 `json:"maxTokenTtlSeconds"`
-	RequirePrivateMapKey   *bool  `json:"requirePrivateMapKey"`
-	MaxAnchorsPerRoom      *int   `json:"maxAnchorsPerRoom"`
-	MaxParticipantsPerRoom *int   `json:"maxParticipantsPerRoom"`
-	RetentionSeconds       *int64 `json:"retentionSeconds"`
-}
 
 // maxSeconds bounds a duration in a request before it is converted, so
 // that it cannot overflow; the store's bounds are far below.
 const maxSeconds = 10 * 365 * 24 * 3600
 
-// apply returns p with the patch's fields set, checked against the store's
-// bounds.
-func (pp *policyPatch) apply(p Policy) (Policy, error) {
+// applyPolicy returns p with the patch's fields set, checked against the
+// store's bounds.
+func applyPolicy(pp *admin.PolicyPatch, p Policy) (Policy, error) {
 	if pp == nil {
 		return p, nil
 	}
@@ -96,7 +64,7 @@ func storeMessage(err error) string {
 	return msg
 }
 
-func toPolicyJSON(p Policy) PolicyJSON {
+func toPolicyJSON(p Policy) admin.PolicyJSON {
 	if p.KeyLifetime == 0 {
 		p.KeyLifetime = store.DefaultKeyLifetime
 	}
@@ -106,7 +74,7 @@ func toPolicyJSON(p Policy) PolicyJSON {
 	if p.Retention == 0 {
 		p.Retention = store.DefaultRetention
 	}
-	return PolicyJSON{
+	return admin.PolicyJSON{
 		KeyLifetimeSeconds:     int64(p.KeyLifetime / time.Second),
 		MaxTokenTTLSeconds:     int64(p.MaxTokenTTL / time.Second),
 		RequirePrivateMapKey:   p.RequirePrivateMapKey,
@@ -116,12 +84,12 @@ func toPolicyJSON(p Policy) PolicyJSON {
 	}
 }
 
-func toAppJSON(a App) AppJSON {
+func toAppJSON(a App) admin.AppJSON {
 	tags := a.Tags
 	if tags == nil {
 		tags = []string{}
 	}
-	j := AppJSON{
+	j := admin.AppJSON{
 		SDKAppID:  a.SDKAppID,
 		Name:      a.Name,
 		Tags:      tags,
@@ -136,31 +104,21 @@ func toAppJSON(a App) AppJSON {
 	return j
 }
 
-type appsReply struct {
-	Apps []AppJSON `json:"apps"`
-}
-
 func (h *handler) listApps(w http.ResponseWriter, r *http.Request) error {
 	apps, err := h.store.Apps(r.Context())
 	if err != nil {
 		return internal(err)
 	}
-	reply := appsReply{Apps: make([]AppJSON, 0, len(apps))}
+	reply := admin.AppsJSON{Apps: make([]admin.AppJSON, 0, len(apps))}
 	for _, a := range apps {
 		reply.Apps = append(reply.Apps, toAppJSON(a))
 	}
 	return writeJSON(w, http.StatusOK, reply)
 }
 
-type createAppRequest struct {
-	Name   string       `json:"name"`
-	Tags   []string     `json:"tags"`
-	Policy *policyPatch `json:"policy"`
-}
-
 func checkName(name string) error {
 	if !validName(name) {
-		return invalid("name must be 1-%d bytes without control characters or surrounding spaces", MaxNameLen)
+		return invalid("name must be 1-%d bytes without control characters or surrounding spaces", admin.MaxNameLen)
 	}
 	return nil
 }
@@ -173,7 +131,7 @@ func checkTags(tags []string) error {
 }
 
 func (h *handler) createApp(w http.ResponseWriter, r *http.Request) error {
-	var req createAppRequest
+	var req admin.CreateAppRequest
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
@@ -183,7 +141,7 @@ func (h *handler) createApp(w http.ResponseWriter, r *http.Request) error {
 	if err := checkTags(req.Tags); err != nil {
 		return err
 	}
-	p, err := req.Policy.apply(store.DefaultPolicy())
+	p, err := applyPolicy(req.Policy, store.DefaultPolicy())
 	if err != nil {
 		return err
 	}
@@ -207,18 +165,12 @@ func (h *handler) getApp(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, toAppJSON(a))
 }
 
-type updateAppRequest struct {
-	Name   *string      `json:"name"`
-	Tags   *[]string    `json:"tags"`
-	Policy *policyPatch `json:"policy"`
-}
-
 func (h *handler) updateApp(w http.ResponseWriter, r *http.Request) error {
 	a, err := h.loadApp(r)
 	if err != nil {
 		return err
 	}
-	var req updateAppRequest
+	var req admin.UpdateAppRequest
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
@@ -237,7 +189,7 @@ func (h *handler) updateApp(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if req.Policy != nil {
-		p, err := req.Policy.apply(a.Policy)
+		p, err := applyPolicy(req.Policy, a.Policy)
 		if err != nil {
 			return err
 		}
@@ -276,21 +228,7 @@ func appStoreError(err error) error {
 	if errors.Is(err, store.ErrInvalid) {
 		return invalid("%s", storeMessage(err))
 	}
-	return storeError(err, CodeAppNotFound)
-}
-
-type logEntryJSON struct {
-	ID        int64     `json:"id"`
-	SDKAppID  uint32    `json:"sdkAppId"`
-	AppName   string    `json:"appName"`
-	Tags      []string  `json:"tags"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"createdAt"`
-	Operation string    `json:"operation"`
-}
-
-type logReply struct {
-	Entries []logEntryJSON `json:"entries"`
+	return storeError(err, admin.CodeAppNotFound)
 }
 
 func (h *handler) appLog(w http.ResponseWriter, r *http.Request) error {
@@ -298,11 +236,11 @@ func (h *handler) appLog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	limit := defaultLogLimit
+	limit := admin.DefaultLogLimit
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxLogLimit {
-			return invalid("limit must be 1..%d", MaxLogLimit)
+		if err != nil || n < 1 || n > admin.MaxLogLimit {
+			return invalid("limit must be 1..%d", admin.MaxLogLimit)
 		}
 		limit = n
 	}
@@ -311,15 +249,15 @@ func (h *handler) appLog(w http.ResponseWriter, r *http.Request) error {
 	}
 	entries, err := h.store.Log(r.Context(), a.SDKAppID, limit)
 	if err != nil {
-		return storeError(err, CodeAppNotFound)
+		return storeError(err, admin.CodeAppNotFound)
 	}
-	reply := logReply{Entries: make([]logEntryJSON, 0, len(entries))}
+	reply := admin.LogJSON{Entries: make([]admin.LogEntryJSON, 0, len(entries))}
 	for _, e := range entries {
 		tags := e.Tags
 		if tags == nil {
 			tags = []string{}
 		}
-		reply.Entries = append(reply.Entries, logEntryJSON{
+		reply.Entries = append(reply.Entries, admin.LogEntryJSON{
 			ID: e.ID, SDKAppID: e.SDKAppID, AppName: e.AppName, Tags: tags,
 			Status: string(e.Status), CreatedAt: e.CreatedAt.UTC(), Operation: string(e.Operation),
 		})
@@ -332,7 +270,7 @@ func (h *handler) appLog(w http.ResponseWriter, r *http.Request) error {
 func (h *handler) appendLog(r *http.Request, id uint32, op Operation) error {
 	if err := h.store.AppendLog(r.Context(), id, op, h.now()); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return storeError(err, CodeAppNotFound)
+			return storeError(err, admin.CodeAppNotFound)
 		}
 		return internal(err)
 	}

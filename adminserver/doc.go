@@ -10,7 +10,7 @@
 // "Authorization: Bearer <admin key>", compared in constant time. Bodies are
 // JSON objects of at most 1 MiB with no unknown fields; strings with control
 // characters are refused. Errors are {"error":{"code","message"}} with the
-// stable codes of codes.go.
+// stable codes of package admin, whose wire types the handlers also use.
 //
 // Every operation on an application is recorded in its application log:
 // the store logs its own mutations, this package appends the rest (reads,

@@ -5,23 +5,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/lethe-rtc/lethe/admin"
 	"github.com/lethe-rtc/lethe/auth"
 	"github.com/lethe-rtc/lethe/store"
 )
-
-// KeyJSON describes a key without its secret.
-type KeyJSON struct {
-	KID         string     `json:"kid"`
-	State       string     `json:"state"` // signing, verifying, pending, expired
-	NotBefore   time.Time  `json:"notBefore"`
-	NotAfter    time.Time  `json:"notAfter"`
-	CreatedAt   *time.Time `json:"createdAt,omitempty"`
-	VerifyUntil *time.Time `json:"verifyUntil,omitempty"`
-}
-
-type keysReply struct {
-	Keys []KeyJSON `json:"keys"`
-}
 
 func optTime(t time.Time) *time.Time {
 	if t.IsZero() {
@@ -41,11 +28,11 @@ func (h *handler) listKeys(w http.ResponseWriter, r *http.Request) error {
 	}
 	keys, err := h.store.Keys(r.Context(), a.SDKAppID, h.now())
 	if err != nil {
-		return storeError(err, CodeAppNotFound)
+		return storeError(err, admin.CodeAppNotFound)
 	}
-	reply := keysReply{Keys: make([]KeyJSON, 0, len(keys))}
+	reply := admin.KeysJSON{Keys: make([]admin.KeyJSON, 0, len(keys))}
 	for _, k := range keys {
-		reply.Keys = append(reply.Keys, KeyJSON{
+		reply.Keys = append(reply.Keys, admin.KeyJSON{
 			KID: k.ID, State: string(k.State), NotBefore: k.NotBefore.UTC(), NotAfter: k.NotAfter.UTC(),
 			CreatedAt: optTime(k.CreatedAt), VerifyUntil: optTime(k.VerifyUntil),
 		})
@@ -60,13 +47,13 @@ func (h *handler) rotateKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	k, err := h.store.RotateKey(r.Context(), a.SDKAppID, h.now())
 	if err != nil {
-		return storeError(err, CodeAppNotFound)
+		return storeError(err, admin.CodeAppNotFound)
 	}
 	state := store.KeySigning
 	if a.Status != store.StatusActive {
 		state = store.KeyVerifying
 	}
-	return writeJSON(w, http.StatusCreated, KeyJSON{
+	return writeJSON(w, http.StatusCreated, admin.KeyJSON{
 		KID: k.ID, State: string(state), NotBefore: k.NotBefore.UTC(), NotAfter: k.NotAfter.UTC(),
 	})
 }
@@ -74,30 +61,16 @@ func (h *handler) rotateKey(w http.ResponseWriter, r *http.Request) error {
 func (h *handler) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	kid := r.PathValue("kid")
 	if !auth.ValidKeyID(kid) {
-		return invalid("kid must be 1-%d characters from [A-Za-z0-9_-]", MaxKeyIDLen)
+		return invalid("kid must be 1-%d characters from [A-Za-z0-9_-]", admin.MaxKeyIDLen)
 	}
 	a, err := h.loadApp(r)
 	if err != nil {
 		return err
 	}
 	if err := h.store.RevokeKey(r.Context(), a.SDKAppID, kid, h.now()); err != nil {
-		return storeError(err, CodeKeyNotFound)
+		return storeError(err, admin.CodeKeyNotFound)
 	}
 	return noContent(w)
-}
-
-// SecretKeyJSON is the current signing key, secret included, for an app
-// backend that signs its own UserSigs (for instance with TRTC's
-// tls-sig-api-v2 library, which takes the key as a string).
-type SecretKeyJSON struct {
-	KID string `json:"kid"`
-	// Secret is the key as text when it is printable ASCII, as Lethe makes
-	// them and the tls-sig-api-v2 libraries take them; SecretBase64 always
-	// holds its bytes.
-	Secret       string    `json:"secret,omitempty"`
-	SecretBase64 string    `json:"secretBase64"`
-	NotBefore    time.Time `json:"notBefore"`
-	NotAfter     time.Time `json:"notAfter"`
 }
 
 func (h *handler) currentKey(w http.ResponseWriter, r *http.Request) error {
@@ -106,7 +79,7 @@ func (h *handler) currentKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if a.Status != store.StatusActive {
-		return errorf(http.StatusConflict, CodeAppNotActive, "the application is %s", a.Status)
+		return errorf(http.StatusConflict, admin.CodeAppNotActive, "the application is %s", a.Status)
 	}
 	k, err := h.signingKey(r, a)
 	if err != nil {
@@ -115,7 +88,7 @@ func (h *handler) currentKey(w http.ResponseWriter, r *http.Request) error {
 	if err := h.appendLog(r, a.SDKAppID, store.OpKeyFetch); err != nil {
 		return err
 	}
-	reply := SecretKeyJSON{
+	reply := admin.SecretKeyJSON{
 		KID:          k.ID,
 		SecretBase64: base64.StdEncoding.EncodeToString(k.Secret),
 		NotBefore:    k.NotBefore.UTC(),
@@ -131,7 +104,7 @@ func (h *handler) currentKey(w http.ResponseWriter, r *http.Request) error {
 func (h *handler) signingKey(r *http.Request, a App) (auth.Key, error) {
 	k, err := h.store.SigningKey(r.Context(), a.SDKAppID, h.now())
 	if err != nil {
-		return auth.Key{}, storeError(err, CodeAppNotFound)
+		return auth.Key{}, storeError(err, admin.CodeAppNotFound)
 	}
 	return k, nil
 }

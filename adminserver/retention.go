@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/lethe-rtc/lethe/admin"
 	"github.com/lethe-rtc/lethe/store"
 )
 
@@ -24,15 +25,6 @@ func (h *handler) terminateApp(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, toAppJSON(a))
 }
 
-// deleteReply answers a deletion request.
-type deleteReply struct {
-	// Deleted: the application, its keys and its log are purged.
-	Deleted bool `json:"deleted"`
-	// Checkpointed: the WAL was checkpointed, so nothing of the app is
-	// left in the database files; if false, the next sweep does it.
-	Checkpointed bool `json:"checkpointed"`
-}
-
 // deleteApp deletes the application on request: terminated if it was not,
 // then purged at once with its keys and log, and the WAL checkpointed.
 func (h *handler) deleteApp(w http.ResponseWriter, r *http.Request) error {
@@ -42,27 +34,12 @@ func (h *handler) deleteApp(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch err := h.store.RequestDeletion(r.Context(), a.SDKAppID, h.now()); {
 	case err == nil:
-		return writeJSON(w, http.StatusOK, deleteReply{Deleted: true, Checkpointed: true})
+		return writeJSON(w, http.StatusOK, admin.DeletionJSON{Deleted: true, Checkpointed: true})
 	case errors.Is(err, store.ErrBusy):
-		return writeJSON(w, http.StatusOK, deleteReply{Deleted: true})
+		return writeJSON(w, http.StatusOK, admin.DeletionJSON{Deleted: true})
 	default:
 		return appStoreError(err)
 	}
-}
-
-type purgeJSON struct {
-	SDKAppID uint32    `json:"sdkAppId"`
-	DueAt    time.Time `json:"dueAt"`
-}
-
-type retentionReply struct {
-	// RetentionCapSeconds is the server-wide cap on retention.
-	RetentionCapSeconds int64 `json:"retentionCapSeconds"`
-	// Pending lists the scheduled purges, earliest first.
-	Pending []purgeJSON `json:"pending"`
-	// OldestOverdueSeconds is how long ago the earliest missed deadline
-	// passed; 0 while the sweeper keeps up.
-	OldestOverdueSeconds int64 `json:"oldestOverdueSeconds"`
 }
 
 // retention reports the pending purges. It names no one application, so,
@@ -73,12 +50,12 @@ func (h *handler) retention(w http.ResponseWriter, r *http.Request) error {
 		return internal(err)
 	}
 	now := h.now()
-	reply := retentionReply{
+	reply := admin.RetentionJSON{
 		RetentionCapSeconds: int64(h.store.RetentionCap() / time.Second),
-		Pending:             make([]purgeJSON, 0, len(pending)),
+		Pending:             make([]admin.PurgeJSON, 0, len(pending)),
 	}
 	for _, p := range pending {
-		reply.Pending = append(reply.Pending, purgeJSON{SDKAppID: p.SDKAppID, DueAt: p.DueAt.UTC()})
+		reply.Pending = append(reply.Pending, admin.PurgeJSON{SDKAppID: p.SDKAppID, DueAt: p.DueAt.UTC()})
 		if over := now.Sub(p.DueAt); over > 0 {
 			reply.OldestOverdueSeconds = max(reply.OldestOverdueSeconds, int64(over/time.Second))
 		}

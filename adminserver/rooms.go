@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/lethe-rtc/lethe/admin"
 	"github.com/lethe-rtc/lethe/store"
 )
 
@@ -48,40 +49,17 @@ type Rooms interface {
 	Block(ctx context.Context, app uint32, room RoomRef, userID string, audio, video, blocked bool) error
 }
 
-// RoomJSON is a RoomRef on the wire: exactly one of roomId and strRoomId.
-type RoomJSON struct {
-	RoomID    uint32 `json:"roomId,omitempty"`
-	StrRoomID string `json:"strRoomId,omitempty"`
-}
-
-func (j RoomJSON) ref() (RoomRef, error) {
+// roomRef checks a room named in a request.
+func roomRef(j admin.RoomJSON) (RoomRef, error) {
 	switch {
 	case (j.RoomID == 0) == (j.StrRoomID == ""):
 		return RoomRef{}, invalid("exactly one of roomId and strRoomId is required")
-	case j.RoomID > MaxRoomID:
-		return RoomRef{}, invalid("roomId must be 1..%d", uint32(MaxRoomID))
-	case j.StrRoomID != "" && !validText(j.StrRoomID, MaxStrRoomIDLen, false):
-		return RoomRef{}, invalid("strRoomId must be 1-%d bytes without spaces or control characters", MaxStrRoomIDLen)
+	case j.RoomID > admin.MaxRoomID:
+		return RoomRef{}, invalid("roomId must be 1..%d", uint32(admin.MaxRoomID))
+	case j.StrRoomID != "" && !validText(j.StrRoomID, admin.MaxStrRoomIDLen, false):
+		return RoomRef{}, invalid("strRoomId must be 1-%d bytes without spaces or control characters", admin.MaxStrRoomIDLen)
 	}
 	return RoomRef(j), nil
-}
-
-type ParticipantJSON struct {
-	ParticipantID string   `json:"participantId"`
-	UserID        string   `json:"userId"`
-	Role          string   `json:"role"`
-	Tracks        []string `json:"tracks"`
-	AudioBlocked  bool     `json:"audioBlocked"`
-	VideoBlocked  bool     `json:"videoBlocked"`
-}
-
-type RoomInfoJSON struct {
-	RoomJSON
-	Participants []ParticipantJSON `json:"participants"`
-}
-
-type roomsReply struct {
-	Rooms []RoomInfoJSON `json:"rooms"`
 }
 
 // roomsApp loads the {app} of a rooms endpoint, or answers 503 when this
@@ -92,7 +70,7 @@ func (h *handler) roomsApp(r *http.Request) (App, error) {
 		return App{}, err
 	}
 	if h.rooms == nil {
-		return App{}, errorf(http.StatusServiceUnavailable, CodeRoomsUnavailable, "this server controls no rooms")
+		return App{}, errorf(http.StatusServiceUnavailable, admin.CodeRoomsUnavailable, "this server controls no rooms")
 	}
 	return a, nil
 }
@@ -109,18 +87,18 @@ func (h *handler) listRooms(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return roomsError(err)
 	}
-	reply := roomsReply{Rooms: make([]RoomInfoJSON, 0, len(rooms))}
+	reply := admin.RoomsJSON{Rooms: make([]admin.RoomInfoJSON, 0, len(rooms))}
 	for _, ri := range rooms {
-		rj := RoomInfoJSON{
-			RoomJSON:     RoomJSON{RoomID: ri.Room.RoomID, StrRoomID: ri.Room.StrRoomID},
-			Participants: make([]ParticipantJSON, 0, len(ri.Participants)),
+		rj := admin.RoomInfoJSON{
+			RoomJSON:     admin.RoomJSON{RoomID: ri.Room.RoomID, StrRoomID: ri.Room.StrRoomID},
+			Participants: make([]admin.ParticipantJSON, 0, len(ri.Participants)),
 		}
 		for _, p := range ri.Participants {
 			tracks := p.Tracks
 			if tracks == nil {
 				tracks = []string{}
 			}
-			rj.Participants = append(rj.Participants, ParticipantJSON{
+			rj.Participants = append(rj.Participants, admin.ParticipantJSON{
 				ParticipantID: p.ParticipantID, UserID: p.UserID, Role: p.Role, Tracks: tracks,
 				AudioBlocked: p.AudioBlocked, VideoBlocked: p.VideoBlocked,
 			})
@@ -130,20 +108,16 @@ func (h *handler) listRooms(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, reply)
 }
 
-type dismissRequest struct {
-	RoomJSON
-}
-
 func (h *handler) dismissRoom(w http.ResponseWriter, r *http.Request) error {
 	a, err := h.roomsApp(r)
 	if err != nil {
 		return err
 	}
-	var req dismissRequest
+	var req admin.RoomJSON
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	room, err := req.ref()
+	room, err := roomRef(req)
 	if err != nil {
 		return err
 	}
@@ -156,26 +130,21 @@ func (h *handler) dismissRoom(w http.ResponseWriter, r *http.Request) error {
 	return noContent(w)
 }
 
-type removeUserRequest struct {
-	RoomJSON
-	UserID string `json:"userId"`
-}
-
 func (h *handler) removeUser(w http.ResponseWriter, r *http.Request) error {
 	a, err := h.roomsApp(r)
 	if err != nil {
 		return err
 	}
-	var req removeUserRequest
+	var req admin.RemoveUserRequest
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	room, err := req.ref()
+	room, err := roomRef(req.RoomJSON)
 	if err != nil {
 		return err
 	}
 	if !validUserID(req.UserID) {
-		return invalid("userId must be 1-%d bytes without spaces or control characters", MaxUserIDLen)
+		return invalid("userId must be 1-%d bytes without spaces or control characters", admin.MaxUserIDLen)
 	}
 	if err := h.rooms.RemoveUser(r.Context(), a.SDKAppID, room, req.UserID); err != nil {
 		return roomsError(err, room.StrRoomID, req.UserID)
@@ -186,12 +155,11 @@ func (h *handler) removeUser(w http.ResponseWriter, r *http.Request) error {
 	return noContent(w)
 }
 
+// blockRequest is admin.BlockRequest with blocked required: its Blocked
+// hides the embedded one, so that an absent "blocked" is not false.
 type blockRequest struct {
-	RoomJSON
-	UserID  string `json:"userId"`
-	Audio   bool   `json:"audio"`
-	Video   bool   `json:"video"`
-	Blocked *bool  `json:"blocked"`
+	admin.BlockRequest
+	Blocked *bool `json:"blocked"`
 }
 
 func (h *handler) blockUser(w http.ResponseWriter, r *http.Request) error {
@@ -203,13 +171,13 @@ func (h *handler) blockUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	room, err := req.ref()
+	room, err := roomRef(req.RoomJSON)
 	if err != nil {
 		return err
 	}
 	switch {
 	case !validUserID(req.UserID):
-		return invalid("userId must be 1-%d bytes without spaces or control characters", MaxUserIDLen)
+		return invalid("userId must be 1-%d bytes without spaces or control characters", admin.MaxUserIDLen)
 	case !req.Audio && !req.Video:
 		return invalid("at least one of audio and video must be true")
 	case req.Blocked == nil:
@@ -233,9 +201,9 @@ func (h *handler) blockUser(w http.ResponseWriter, r *http.Request) error {
 func roomsError(err error, redact ...string) error {
 	switch {
 	case errors.Is(err, ErrRoomNotFound):
-		return errorf(http.StatusNotFound, CodeRoomNotFound, "the application has no such room")
+		return errorf(http.StatusNotFound, admin.CodeRoomNotFound, "the application has no such room")
 	case errors.Is(err, ErrUserNotFound):
-		return errorf(http.StatusNotFound, CodeUserNotFound, "no such user in the room")
+		return errorf(http.StatusNotFound, admin.CodeUserNotFound, "no such user in the room")
 	default:
 		return internal(err, redact...)
 	}

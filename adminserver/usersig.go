@@ -4,38 +4,14 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/lethe-rtc/lethe/admin"
 	"github.com/lethe-rtc/lethe/auth"
 	"github.com/lethe-rtc/lethe/store"
-)
-
-// UserSig formats a mint request may ask for.
-const (
-	FormatJWT = auth.FormatJWT // HS256 JWT: one token carrying room binding, privileges and role
-	FormatTLS = auth.FormatTLS // TRTC TLSSigAPIv2: a userSig and, with a room, a privateMapKey
 )
 
 // defaultTTL is a minted token's lifetime when the request names none
 // (capped by the app's MaxTokenTTL).
 const defaultTTL = time.Hour
-
-type mintRequest struct {
-	UserID     string `json:"userId"`
-	Format     string `json:"format"`
-	TTLSeconds int64  `json:"ttlSeconds"`
-	RoomJSON
-	Privileges *uint32 `json:"privileges"`
-	Role       string  `json:"role"`
-}
-
-type mintReply struct {
-	Format        string    `json:"format"`
-	UserSig       string    `json:"userSig"`
-	PrivateMapKey string    `json:"privateMapKey,omitempty"`
-	KID           string    `json:"kid"`
-	IssuedAt      time.Time `json:"issuedAt"`
-	ExpiresAt     time.Time `json:"expiresAt"`
-	TTLSeconds    int64     `json:"ttlSeconds"`
-}
 
 // mintUserSig signs a UserSig for a user of an active app with the app's
 // current signing key. The lifetime is capped at the app's MaxTokenTTL.
@@ -47,39 +23,39 @@ func (h *handler) mintUserSig(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req mintRequest
+	var req admin.UserSigRequest
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
 	if req.Format == "" {
-		req.Format = FormatJWT
+		req.Format = admin.FormatJWT
 	}
-	if req.Format != FormatJWT && req.Format != FormatTLS {
-		return invalid("format must be %q or %q", FormatJWT, FormatTLS)
+	if req.Format != admin.FormatJWT && req.Format != admin.FormatTLS {
+		return invalid("format must be %q or %q", admin.FormatJWT, admin.FormatTLS)
 	}
 	if !validUserID(req.UserID) {
-		return invalid("userId must be 1-%d bytes without spaces or control characters", MaxUserIDLen)
+		return invalid("userId must be 1-%d bytes without spaces or control characters", admin.MaxUserIDLen)
 	}
 	var room RoomRef
 	if req.RoomID != 0 || req.StrRoomID != "" {
-		if room, err = req.ref(); err != nil {
+		if room, err = roomRef(req.RoomJSON); err != nil {
 			return err
 		}
 	}
 	switch {
 	case req.TTLSeconds < 0:
 		return invalid("ttlSeconds must be positive")
-	case req.Privileges != nil && *req.Privileges > MaxPrivileges:
-		return invalid("privileges must be 0..%d", MaxPrivileges)
+	case req.Privileges != nil && *req.Privileges > admin.MaxPrivileges:
+		return invalid("privileges must be 0..%d", admin.MaxPrivileges)
 	case req.Privileges != nil && room == (RoomRef{}):
 		return invalid("privileges need a room: give roomId or strRoomId")
 	case req.Role != "" && req.Role != auth.RoleAnchor && req.Role != auth.RoleAudience:
 		return invalid("role must be %q or %q", auth.RoleAnchor, auth.RoleAudience)
-	case req.Role != "" && req.Format != FormatJWT:
+	case req.Role != "" && req.Format != admin.FormatJWT:
 		return invalid("role is a JWT claim; a TLS UserSig carries none")
 	}
 	if a.Status != store.StatusActive {
-		return errorf(http.StatusConflict, CodeAppNotActive, "the application is %s", a.Status)
+		return errorf(http.StatusConflict, admin.CodeAppNotActive, "the application is %s", a.Status)
 	}
 
 	maxTTL := a.Policy.MaxTokenTTL
@@ -111,14 +87,14 @@ func (h *handler) mintUserSig(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	reply := mintReply{Format: req.Format, KID: key.ID, IssuedAt: now.UTC(), ExpiresAt: c.ExpiresAt.UTC(), TTLSeconds: int64(ttl / time.Second)}
+	reply := admin.UserSigJSON{Format: req.Format, KID: key.ID, IssuedAt: now.UTC(), ExpiresAt: c.ExpiresAt.UTC(), TTLSeconds: int64(ttl / time.Second)}
 	switch req.Format {
-	case FormatJWT:
+	case admin.FormatJWT:
 		bound := c
 		bound.RoomID, bound.StrRoomID = room.RoomID, room.StrRoomID
 		bound.Privileges, bound.HasPrivateMap = priv, hasPriv
 		reply.UserSig, err = auth.SignJWT(key, bound)
-	case FormatTLS: // as TRTC: a plain UserSig, and a privateMapKey for the room
+	case admin.FormatTLS: // as TRTC: a plain UserSig, and a privateMapKey for the room
 		reply.UserSig, err = auth.SignTLS(key, c, nil)
 		if err == nil && room != (RoomRef{}) {
 			pm := auth.PrivateMap{RoomID: room.RoomID, StrRoomID: room.StrRoomID, Privileges: priv}

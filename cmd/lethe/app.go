@@ -17,7 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lethe-rtc/lethe/adminserver"
+	"github.com/lethe-rtc/lethe/admin"
 )
 
 // appSubcommand is one `lethe app` subcommand: it talks to the admin API.
@@ -291,7 +291,7 @@ func appPath(id string, suffix string) (string, error) {
 
 const timeLayout = time.RFC3339
 
-func printApp(w io.Writer, a *adminserver.AppJSON) {
+func printApp(w io.Writer, a *admin.AppJSON) {
 	limit := func(n int) string {
 		if n == 0 {
 			return "unlimited"
@@ -318,7 +318,7 @@ func appList(c *appClient, args []string) error {
 	if err := c.parse(c.flags(), args, ""); err != nil {
 		return err
 	}
-	return show(c, "GET", "/v1/admin/apps", nil, func(w io.Writer, r *struct{ Apps []adminserver.AppJSON }) {
+	return show(c, "GET", "/v1/admin/apps", nil, func(w io.Writer, r *struct{ Apps []admin.AppJSON }) {
 		fmt.Fprintln(w, "SDKAPPID\tNAME\tSTATUS\tTAGS\tCREATED")
 		for _, a := range r.Apps {
 			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", a.SDKAppID, a.Name, a.Status, orDash(strings.Join(a.Tags, ",")), a.CreatedAt.Format(timeLayout))
@@ -587,7 +587,7 @@ func appKeys(c *appClient, args []string) error {
 	if err != nil {
 		return err
 	}
-	return show(c, "GET", path, nil, func(w io.Writer, r *struct{ Keys []adminserver.KeyJSON }) {
+	return show(c, "GET", path, nil, func(w io.Writer, r *struct{ Keys []admin.KeyJSON }) {
 		fmt.Fprintln(w, "KID\tSTATE\tNOT BEFORE\tNOT AFTER\tVERIFIES UNTIL")
 		for _, k := range r.Keys {
 			until := "-"
@@ -608,7 +608,7 @@ func appRotate(c *appClient, args []string) error {
 	if err != nil {
 		return err
 	}
-	return show(c, "POST", path, nil, func(w io.Writer, k *adminserver.KeyJSON) {
+	return show(c, "POST", path, nil, func(w io.Writer, k *admin.KeyJSON) {
 		fmt.Fprintf(w, "kid\t%s\nstate\t%s\nnot before\t%s\nnot after\t%s\n",
 			k.KID, k.State, k.NotBefore.Format(timeLayout), k.NotAfter.Format(timeLayout))
 	}, "")
@@ -635,7 +635,7 @@ func appCurrentKey(c *appClient, args []string) error {
 	if err != nil {
 		return err
 	}
-	return show(c, "GET", path, nil, func(w io.Writer, k *adminserver.SecretKeyJSON) {
+	return show(c, "GET", path, nil, func(w io.Writer, k *admin.SecretKeyJSON) {
 		fmt.Fprintf(w, "kid\t%s\n", k.KID)
 		if k.Secret != "" {
 			fmt.Fprintf(w, "secret\t%s\n", k.Secret)
@@ -763,7 +763,7 @@ func appRooms(c *appClient, args []string) error {
 	if err != nil {
 		return err
 	}
-	return show(c, "GET", path, nil, func(w io.Writer, r *struct{ Rooms []adminserver.RoomInfoJSON }) {
+	return show(c, "GET", path, nil, func(w io.Writer, r *struct{ Rooms []admin.RoomInfoJSON }) {
 		fmt.Fprintln(w, "ROOM\tPARTICIPANT\tUSER\tROLE\tTRACKS\tBLOCKED")
 		for _, room := range r.Rooms {
 			name := strconv.Quote(room.StrRoomID)

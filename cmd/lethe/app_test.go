@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lethe-rtc/lethe/admin"
 	"github.com/lethe-rtc/lethe/adminserver"
 	"github.com/lethe-rtc/lethe/auth"
 	"github.com/lethe-rtc/lethe/store"
@@ -248,7 +249,7 @@ func TestAppCommandKeysAndUserSig(t *testing.T) {
 	}
 	_, _, err = e.run("revoke", id, old)
 	var ae *apiError
-	if !errors.As(err, &ae) || ae.Code != adminserver.CodeKeyNotFound || ae.Status != 404 {
+	if !errors.As(err, &ae) || ae.Code != admin.CodeKeyNotFound || ae.Status != 404 {
 		t.Errorf("revoke twice: %v", err)
 	}
 }
