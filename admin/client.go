@@ -22,8 +22,13 @@ const DefaultTimeout = 30 * time.Second
 // maxReplyBytes bounds the reply bodies a Client reads.
 const maxReplyBytes = 16 << 20
 
-// ErrBaseURL: New was given a base URL it will not send the admin key to.
-var ErrBaseURL = errors.New("admin: unusable base URL")
+// BaseURLError: New was given a base URL it will not send the admin key
+// to. Reason says why, without the URL's user or password.
+type BaseURLError struct {
+	Reason string
+}
+
+func (e *BaseURLError) Error() string { return "admin: base URL " + e.Reason }
 
 // ErrNoKey: New was given an empty admin key.
 var ErrNoKey = errors.New("admin: no admin key")
@@ -59,15 +64,15 @@ func WithHTTPClient(hc *http.Client) Option {
 // baseURL must be http:// or https:// with a host and no user, query or
 // fragment; plain http only to a loopback host (localhost, 127.0.0.0/8,
 // ::1), so that the key does not cross a network in clear text. Otherwise
-// New returns an error matching ErrBaseURL; an empty key, ErrNoKey.
+// New returns a *BaseURLError; for an empty key, ErrNoKey.
 func New(baseURL, key string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil ||
 		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return nil, fmt.Errorf("%w: want an http:// or https:// URL with a host, like http://127.0.0.1:7880", ErrBaseURL)
+		return nil, &BaseURLError{"must be an http:// or https:// URL with a host, like http://127.0.0.1:7880"}
 	}
 	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
-		return nil, fmt.Errorf("%w: %s: refusing to send the admin key over plain http to a non-loopback host; use https", ErrBaseURL, u.Host)
+		return nil, &BaseURLError{u.Host + ": refusing to send the admin key over plain http to a non-loopback host; use https"}
 	}
 	key = strings.TrimSpace(key)
 	if key == "" {
