@@ -248,7 +248,7 @@ func TestAppCommandKeysAndUserSig(t *testing.T) {
 		t.Errorf("revoke: %q", out)
 	}
 	_, _, err = e.run("revoke", id, old)
-	var ae *apiError
+	var ae *admin.Error
 	if !errors.As(err, &ae) || ae.Code != admin.CodeKeyNotFound || ae.Status != 404 {
 		t.Errorf("revoke twice: %v", err)
 	}
