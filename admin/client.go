@@ -48,9 +48,12 @@ type Option func(*Client)
 // WithHTTPClient makes the Client send its requests with hc (its
 // Transport, Timeout and Jar) instead of an http.Client with
 // DefaultTimeout. Redirects are never followed, whatever hc.CheckRedirect
-// says: the admin key goes to the base URL only.
+// says: the admin key goes to the base URL only. A nil hc changes nothing.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) {
+		if hc == nil {
+			return
+		}
 		cp := *hc
 		c.http = &cp
 	}
