@@ -1,13 +1,8 @@
 package admin
 
 import (
-	"errors"
-	"net/http"
-	"strconv"
-	"strings"
+	"context"
 	"time"
-
-	"github.com/lethe-rtc/lethe/store"
 )
 
 // AppJSON is an application on the wire.
@@ -15,14 +10,15 @@ type AppJSON struct {
 	SDKAppID  uint32     `json:"sdkAppId"`
 	Name      string     `json:"name"`
 	Tags      []string   `json:"tags"`
-	Status    string     `json:"status"`
+	Status    string     `json:"status"` // StatusActive, StatusSuspended or StatusTerminated
 	CreatedAt time.Time  `json:"createdAt"`
 	Policy    PolicyJSON `json:"policy"`
 	// PurgeAt: when a terminated app's data is purged; absent otherwise.
 	PurgeAt *time.Time `json:"purgeAt,omitempty"`
 }
 
-// PolicyJSON is a Policy on the wire, durations in whole seconds.
+// PolicyJSON is an application's key ring and room configuration on the
+// wire, durations in whole seconds.
 type PolicyJSON struct {
 	KeyLifetimeSeconds     int64 `json:"keyLifetimeSeconds"`
 	MaxTokenTTLSeconds     int64 `json:"maxTokenTtlSeconds"`
@@ -32,309 +28,106 @@ type PolicyJSON struct {
 	RetentionSeconds       int64 `json:"retentionSeconds"`
 }
 
-// policyPatch is a partial Policy in a request: absent fields keep their
-// value (their default, on create).
-type policyPatch struct {
-	KeyLifetimeSeconds     *int64 `json:"keyLifetimeSeconds"`
-	MaxTokenTTLSeconds     *int64 `json:"maxTokenTtlSeconds"`
-	RequirePrivateMapKey   *bool  `json:"requirePrivateMapKey"`
-	MaxAnchorsPerRoom      *int   `json:"maxAnchorsPerRoom"`
-	MaxParticipantsPerRoom *int   `json:"maxParticipantsPerRoom"`
-	RetentionSeconds       *int64 `json:"retentionSeconds"`
+// PolicyPatch is a partial policy in a request: nil fields keep their
+// value (their default, on create). Bounds: docs/api.md, section 2.
+type PolicyPatch struct {
+	KeyLifetimeSeconds     *int64 `json:"keyLifetimeSeconds,omitempty"`
+	MaxTokenTTLSeconds     *int64 `json:"maxTokenTtlSeconds,omitempty"`
+	RequirePrivateMapKey   *bool  `json:"requirePrivateMapKey,omitempty"`
+	MaxAnchorsPerRoom      *int   `json:"maxAnchorsPerRoom,omitempty"`
+	MaxParticipantsPerRoom *int   `json:"maxParticipantsPerRoom,omitempty"`
+	RetentionSeconds       *int64 `json:"retentionSeconds,omitempty"`
 }
 
-// maxSeconds bounds a duration in a request before it is converted, so
-// that it cannot overflow; the store's bounds are far below.
-const maxSeconds = 10 * 365 * 24 * 3600
-
-// apply returns p with the patch's fields set, checked against the store's
-// bounds.
-func (pp *policyPatch) apply(p Policy) (Policy, error) {
-	if pp == nil {
-		return p, nil
-	}
-	if s := pp.KeyLifetimeSeconds; s != nil {
-		if *s <= 0 || *s > maxSeconds {
-			return p, invalid("keyLifetimeSeconds must be %d..%d", int64(store.MinKeyLifetime/time.Second), int64(store.MaxKeyLifetime/time.Second))
-		}
-		p.KeyLifetime = time.Duration(*s) * time.Second
-	}
-	if s := pp.MaxTokenTTLSeconds; s != nil {
-		if *s <= 0 || *s > maxSeconds {
-			return p, invalid("maxTokenTtlSeconds must be 1..%d", int64(store.MaxMaxTokenTTL/time.Second))
-		}
-		p.MaxTokenTTL = time.Duration(*s) * time.Second
-	}
-	if s := pp.RetentionSeconds; s != nil {
-		if *s <= 0 || *s > maxSeconds {
-			return p, invalid("retentionSeconds must be %d..%d", int64(store.MinRetention/time.Second), int64(store.MaxRetention/time.Second))
-		}
-		p.Retention = time.Duration(*s) * time.Second
-	}
-	if pp.RequirePrivateMapKey != nil {
-		p.RequirePrivateMapKey = *pp.RequirePrivateMapKey
-	}
-	if pp.MaxAnchorsPerRoom != nil {
-		p.MaxAnchors = *pp.MaxAnchorsPerRoom
-	}
-	if pp.MaxParticipantsPerRoom != nil {
-		p.MaxParticipants = *pp.MaxParticipantsPerRoom
-	}
-	if err := p.Validate(); err != nil {
-		return p, invalid("%s", storeMessage(err))
-	}
-	return p, nil
-}
-
-// storeMessage is the text of a store validation error without its prefix.
-// Store errors carry no secrets and do not echo the values they refuse.
-func storeMessage(err error) string {
-	msg := err.Error()
-	if i := strings.LastIndex(msg, store.ErrInvalid.Error()+": "); i >= 0 {
-		msg = msg[i+len(store.ErrInvalid.Error())+2:]
-	}
-	return msg
-}
-
-func toPolicyJSON(p Policy) PolicyJSON {
-	if p.KeyLifetime == 0 {
-		p.KeyLifetime = store.DefaultKeyLifetime
-	}
-	if p.MaxTokenTTL == 0 {
-		p.MaxTokenTTL = store.DefaultMaxTokenTTL
-	}
-	if p.Retention == 0 {
-		p.Retention = store.DefaultRetention
-	}
-	return PolicyJSON{
-		KeyLifetimeSeconds:     int64(p.KeyLifetime / time.Second),
-		MaxTokenTTLSeconds:     int64(p.MaxTokenTTL / time.Second),
-		RequirePrivateMapKey:   p.RequirePrivateMapKey,
-		MaxAnchorsPerRoom:      p.MaxAnchors,
-		MaxParticipantsPerRoom: p.MaxParticipants,
-		RetentionSeconds:       int64(p.Retention / time.Second),
-	}
-}
-
-func toAppJSON(a App) AppJSON {
-	tags := a.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	j := AppJSON{
-		SDKAppID:  a.SDKAppID,
-		Name:      a.Name,
-		Tags:      tags,
-		Status:    string(a.Status),
-		CreatedAt: a.CreatedAt.UTC(),
-		Policy:    toPolicyJSON(a.Policy),
-	}
-	if !a.PurgeAt.IsZero() {
-		at := a.PurgeAt.UTC()
-		j.PurgeAt = &at
-	}
-	return j
-}
-
-type appsReply struct {
+// AppsJSON is the reply listing the applications, oldest first.
+type AppsJSON struct {
 	Apps []AppJSON `json:"apps"`
 }
 
-func (h *handler) listApps(w http.ResponseWriter, r *http.Request) error {
-	apps, err := h.store.Apps(r.Context())
-	if err != nil {
-		return internal(err)
-	}
-	reply := appsReply{Apps: make([]AppJSON, 0, len(apps))}
-	for _, a := range apps {
-		reply.Apps = append(reply.Apps, toAppJSON(a))
-	}
-	return writeJSON(w, http.StatusOK, reply)
-}
-
-type createAppRequest struct {
+// CreateAppRequest is the body creating an application.
+type CreateAppRequest struct {
 	Name   string       `json:"name"`
-	Tags   []string     `json:"tags"`
-	Policy *policyPatch `json:"policy"`
+	Tags   []string     `json:"tags,omitempty"`
+	Policy *PolicyPatch `json:"policy,omitempty"`
 }
 
-func checkName(name string) error {
-	if !validName(name) {
-		return invalid("name must be 1-%d bytes without control characters or surrounding spaces", MaxNameLen)
-	}
-	return nil
+// UpdateAppRequest is the body changing an application: only what is not
+// nil changes. Tags, if not nil, is the new complete list (empty: no tags).
+type UpdateAppRequest struct {
+	Name   *string      `json:"name,omitempty"`
+	Tags   *[]string    `json:"tags,omitempty"`
+	Policy *PolicyPatch `json:"policy,omitempty"`
 }
 
-func checkTags(tags []string) error {
-	if msg, ok := validTags(tags); !ok {
-		return invalid("tags: %s", msg)
-	}
-	return nil
+// DeletionJSON is the reply to a deletion request.
+type DeletionJSON struct {
+	// Deleted: the application, its keys and its log are purged.
+	Deleted bool `json:"deleted"`
+	// Checkpointed: the WAL was checkpointed, so nothing of the app is
+	// left in the database files; if false, the next sweep does it.
+	Checkpointed bool `json:"checkpointed"`
 }
 
-func (h *handler) createApp(w http.ResponseWriter, r *http.Request) error {
-	var req createAppRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
+// ListApps lists the applications, oldest first (GET /v1/admin/apps).
+func (c *Client) ListApps(ctx context.Context) ([]AppJSON, error) {
+	var r AppsJSON
+	if err := c.do(ctx, "GET", "/v1/admin/apps", nil, &r); err != nil {
+		return nil, err
 	}
-	if err := checkName(req.Name); err != nil {
-		return err
-	}
-	if err := checkTags(req.Tags); err != nil {
-		return err
-	}
-	p, err := req.Policy.apply(store.DefaultPolicy())
-	if err != nil {
-		return err
-	}
-	a, err := h.store.CreateApp(r.Context(), req.Name, req.Tags, p, h.now())
-	if err != nil {
-		return appStoreError(err)
-	}
-	infoOf(r).app = a.SDKAppID
-	w.Header().Set("Location", "/v1/admin/apps/"+strconv.FormatUint(uint64(a.SDKAppID), 10))
-	return writeJSON(w, http.StatusCreated, toAppJSON(a))
+	return r.Apps, nil
 }
 
-func (h *handler) getApp(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.loadApp(r)
-	if err != nil {
-		return err
-	}
-	if err := h.appendLog(r, a.SDKAppID, store.OpAppGet); err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, toAppJSON(a))
+// CreateApp creates an active application with its first signing key
+// (POST /v1/admin/apps).
+func (c *Client) CreateApp(ctx context.Context, req CreateAppRequest) (AppJSON, error) {
+	var a AppJSON
+	err := c.do(ctx, "POST", "/v1/admin/apps", req, &a)
+	return a, err
 }
 
-type updateAppRequest struct {
-	Name   *string      `json:"name"`
-	Tags   *[]string    `json:"tags"`
-	Policy *policyPatch `json:"policy"`
+// GetApp returns application app (GET /v1/admin/apps/{app}).
+func (c *Client) GetApp(ctx context.Context, app uint32) (AppJSON, error) {
+	var a AppJSON
+	err := c.do(ctx, "GET", appPath(app, ""), nil, &a)
+	return a, err
 }
 
-func (h *handler) updateApp(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.loadApp(r)
-	if err != nil {
-		return err
-	}
-	var req updateAppRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	if req.Name == nil && req.Tags == nil && req.Policy == nil {
-		return invalid("nothing to update: give name, tags and/or policy")
-	}
-	u := AppUpdate{Name: req.Name, Tags: req.Tags}
-	if req.Name != nil {
-		if err := checkName(*req.Name); err != nil {
-			return err
-		}
-	}
-	if req.Tags != nil {
-		if err := checkTags(*req.Tags); err != nil {
-			return err
-		}
-	}
-	if req.Policy != nil {
-		p, err := req.Policy.apply(a.Policy)
-		if err != nil {
-			return err
-		}
-		u.Policy = &p
-	}
-	a, err = h.store.UpdateApp(r.Context(), a.SDKAppID, u, h.now())
-	if err != nil {
-		return appStoreError(err)
-	}
-	return writeJSON(w, http.StatusOK, toAppJSON(a))
+// UpdateApp changes the name, tags or policy of application app and
+// returns it as it now is (PATCH /v1/admin/apps/{app}).
+func (c *Client) UpdateApp(ctx context.Context, app uint32, req UpdateAppRequest) (AppJSON, error) {
+	var a AppJSON
+	err := c.do(ctx, "PATCH", appPath(app, ""), req, &a)
+	return a, err
 }
 
-func (h *handler) suspendApp(w http.ResponseWriter, r *http.Request) error {
-	return h.setStatus(w, r, store.StatusSuspended)
+// SuspendApp suspends application app: its users are refused at once
+// (POST /v1/admin/apps/{app}/suspend).
+func (c *Client) SuspendApp(ctx context.Context, app uint32) (AppJSON, error) {
+	var a AppJSON
+	err := c.do(ctx, "POST", appPath(app, "/suspend"), nil, &a)
+	return a, err
 }
 
-func (h *handler) resumeApp(w http.ResponseWriter, r *http.Request) error {
-	return h.setStatus(w, r, store.StatusActive)
+// ResumeApp makes a suspended application active again
+// (POST /v1/admin/apps/{app}/resume).
+func (c *Client) ResumeApp(ctx context.Context, app uint32) (AppJSON, error) {
+	var a AppJSON
+	err := c.do(ctx, "POST", appPath(app, "/resume"), nil, &a)
+	return a, err
 }
 
-func (h *handler) setStatus(w http.ResponseWriter, r *http.Request, status store.Status) error {
-	a, err := h.loadApp(r)
-	if err != nil {
-		return err
-	}
-	a, err = h.store.SetStatus(r.Context(), a.SDKAppID, status, h.now())
-	if err != nil {
-		return appStoreError(err)
-	}
-	return writeJSON(w, http.StatusOK, toAppJSON(a))
+// TerminateApp ends application app for good: its keys are deleted at
+// once and its data purged at PurgeAt (POST /v1/admin/apps/{app}/terminate).
+func (c *Client) TerminateApp(ctx context.Context, app uint32) (AppJSON, error) {
+	var a AppJSON
+	err := c.do(ctx, "POST", appPath(app, "/terminate"), nil, &a)
+	return a, err
 }
 
-// appStoreError maps a store error of an app mutation; a refused value
-// keeps the store's explanation.
-func appStoreError(err error) error {
-	if errors.Is(err, store.ErrInvalid) {
-		return invalid("%s", storeMessage(err))
-	}
-	return storeError(err, CodeAppNotFound)
-}
-
-type logEntryJSON struct {
-	ID        int64     `json:"id"`
-	SDKAppID  uint32    `json:"sdkAppId"`
-	AppName   string    `json:"appName"`
-	Tags      []string  `json:"tags"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"createdAt"`
-	Operation string    `json:"operation"`
-}
-
-type logReply struct {
-	Entries []logEntryJSON `json:"entries"`
-}
-
-func (h *handler) appLog(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.loadApp(r)
-	if err != nil {
-		return err
-	}
-	limit := defaultLogLimit
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxLogLimit {
-			return invalid("limit must be 1..%d", MaxLogLimit)
-		}
-		limit = n
-	}
-	if err := h.appendLog(r, a.SDKAppID, store.OpLogRead); err != nil {
-		return err
-	}
-	entries, err := h.store.Log(r.Context(), a.SDKAppID, limit)
-	if err != nil {
-		return storeError(err, CodeAppNotFound)
-	}
-	reply := logReply{Entries: make([]logEntryJSON, 0, len(entries))}
-	for _, e := range entries {
-		tags := e.Tags
-		if tags == nil {
-			tags = []string{}
-		}
-		reply.Entries = append(reply.Entries, logEntryJSON{
-			ID: e.ID, SDKAppID: e.SDKAppID, AppName: e.AppName, Tags: tags,
-			Status: string(e.Status), CreatedAt: e.CreatedAt.UTC(), Operation: string(e.Operation),
-		})
-	}
-	return writeJSON(w, http.StatusOK, reply)
-}
-
-// appendLog records op for application id; if it cannot, the request fails
-// (and a read or a secret is not handed out unlogged).
-func (h *handler) appendLog(r *http.Request, id uint32, op Operation) error {
-	if err := h.store.AppendLog(r.Context(), id, op, h.now()); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return storeError(err, CodeAppNotFound)
-		}
-		return internal(err)
-	}
-	return nil
+// DeleteApp deletes application app, its keys and its log now, on request
+// (POST /v1/admin/apps/{app}/delete).
+func (c *Client) DeleteApp(ctx context.Context, app uint32) (DeletionJSON, error) {
+	var d DeletionJSON
+	err := c.do(ctx, "POST", appPath(app, "/delete"), nil, &d)
+	return d, err
 }

@@ -1,13 +1,9 @@
 package admin
 
-import (
-	"fmt"
-	"net/http"
-)
-
 // Error codes: the stable "code" of an error reply
-// {"error":{"code":"...","message":"..."}}. Clients branch on the code;
-// the message is for people and may change. docs/api.md lists them.
+// {"error":{"code":"...","message":"..."}}, and of an *Error. Clients
+// branch on the code; the message is for people and may change.
+// docs/api.md, section 7, lists them.
 const (
 	CodeUnauthorized     = "unauthorized"           // 401: no, malformed or wrong admin key
 	CodeRateLimited      = "rate_limited"           // 429: see Retry-After
@@ -28,30 +24,3 @@ const (
 	CodeRoomsUnavailable = "rooms_unavailable"      // 503: this server runs no room controller
 	CodeInternal         = "internal"               // 500: see the server's log
 )
-
-// apiError is an error reply. cause, if set, is logged (never sent), with
-// the redact strings removed from its text.
-type apiError struct {
-	status  int
-	code    string
-	message string
-	cause   error
-	redact  []string
-}
-
-func (e *apiError) Error() string { return e.code + ": " + e.message }
-
-func errorf(status int, code, format string, args ...any) *apiError {
-	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
-}
-
-func invalid(format string, args ...any) *apiError {
-	return errorf(http.StatusBadRequest, CodeInvalidField, format, args...)
-}
-
-// internal wraps an unexpected error as a 500 whose text goes to the log
-// only, with each of redact (user ids, room names) cut out of it.
-func internal(cause error, redact ...string) *apiError {
-	return &apiError{status: http.StatusInternalServerError, code: CodeInternal,
-		message: "internal error", cause: cause, redact: redact}
-}

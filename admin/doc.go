@@ -1,25 +1,24 @@
-// Package admin serves Lethe's admin HTTP API under /v1/admin/: the
-// applications (create, list, get, update, suspend, resume, terminate,
-// delete on request), their key rings (list, rotate, revoke, fetch the
-// current signing key), server-side minting of UserSigs (JWT or
-// TLSSigAPIv2), the application log, the pending purges (retention), and
-// control of live rooms (list, dismiss, remove a user, block a user's
-// audio or video). docs/api.md is the reference.
+// Package admin is the Go SDK of Lethe's admin HTTP API (docs/api.md):
+// the API's wire types, its stable error codes, and Client, which calls
+// every endpoint with a typed method. It runs in the process that imports
+// it: the `lethe app` command, or an application backend that creates
+// applications, mints UserSigs or controls live rooms, as LiveKit's server
+// SDK does for its RoomService. The API itself is served by package
+// adminserver, in the control process (lethe serve).
 //
-// Every request is rate limited (globally and per remote IP) and must carry
-// "Authorization: Bearer <admin key>", compared in constant time. Bodies are
-// JSON objects of at most 1 MiB with no unknown fields; strings with control
-// characters are refused. Errors are {"error":{"code","message"}} with the
-// stable codes of codes.go.
+//	c, err := admin.New("http://127.0.0.1:7880", adminKey)
+//	...
+//	sig, err := c.MintUserSig(ctx, app, admin.UserSigRequest{UserID: "alice", RoomJSON: admin.RoomJSON{RoomID: 1234}})
 //
-// Every operation on an application is recorded in its application log:
-// the store logs its own mutations, this package appends the rest (reads,
-// key fetches, minting, room control) through the Store interface it
-// declares. Nothing here logs the admin key, a secret, a token, a user id
-// or a room name: a request's log line holds the route pattern, the
-// status, the SDKAppID and the duration.
+// A reply that is not 2xx is an *Error with the HTTP status, the API's
+// code (one of the Code constants: branch on it, not on the message) and,
+// for 429, how long to wait. A transport failure or the context's end is
+// returned as net/http reports it: errors.Is(err, context.Canceled) holds.
 //
-// The package declares what it consumes: Store (implemented by
-// *store.Store) and Rooms (implemented by the control process's room
-// controller).
+// The admin key is sent to the base URL only: never in plain http to a
+// host that is not loopback, and never to where a redirect points.
+//
+// The package imports nothing of Lethe — not the store, not auth, not
+// SQLite — so that a backend importing it builds none of the server; a
+// test checks this.
 package admin

@@ -1,89 +1,25 @@
 package admin
 
 import (
-	"encoding/base64"
-	"net/http"
+	"context"
+	"net/url"
 	"time"
-
-	"github.com/lethe-rtc/lethe/auth"
-	"github.com/lethe-rtc/lethe/store"
 )
 
-// KeyJSON describes a key without its secret.
+// KeyJSON describes a key of an application's ring, without its secret.
+// CreatedAt and VerifyUntil are in listings only.
 type KeyJSON struct {
 	KID         string     `json:"kid"`
-	State       string     `json:"state"` // signing, verifying, pending, expired
+	State       string     `json:"state"` // KeySigning, KeyVerifying, KeyPending or KeyExpired
 	NotBefore   time.Time  `json:"notBefore"`
 	NotAfter    time.Time  `json:"notAfter"`
 	CreatedAt   *time.Time `json:"createdAt,omitempty"`
 	VerifyUntil *time.Time `json:"verifyUntil,omitempty"`
 }
 
-type keysReply struct {
+// KeysJSON is the reply listing a key ring, newest first.
+type KeysJSON struct {
 	Keys []KeyJSON `json:"keys"`
-}
-
-func optTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	t = t.UTC()
-	return &t
-}
-
-func (h *handler) listKeys(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.loadApp(r)
-	if err != nil {
-		return err
-	}
-	if err := h.appendLog(r, a.SDKAppID, store.OpKeyList); err != nil {
-		return err
-	}
-	keys, err := h.store.Keys(r.Context(), a.SDKAppID, h.now())
-	if err != nil {
-		return storeError(err, CodeAppNotFound)
-	}
-	reply := keysReply{Keys: make([]KeyJSON, 0, len(keys))}
-	for _, k := range keys {
-		reply.Keys = append(reply.Keys, KeyJSON{
-			KID: k.ID, State: string(k.State), NotBefore: k.NotBefore.UTC(), NotAfter: k.NotAfter.UTC(),
-			CreatedAt: optTime(k.CreatedAt), VerifyUntil: optTime(k.VerifyUntil),
-		})
-	}
-	return writeJSON(w, http.StatusOK, reply)
-}
-
-func (h *handler) rotateKey(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.loadApp(r)
-	if err != nil {
-		return err
-	}
-	k, err := h.store.RotateKey(r.Context(), a.SDKAppID, h.now())
-	if err != nil {
-		return storeError(err, CodeAppNotFound)
-	}
-	state := store.KeySigning
-	if a.Status != store.StatusActive {
-		state = store.KeyVerifying
-	}
-	return writeJSON(w, http.StatusCreated, KeyJSON{
-		KID: k.ID, State: string(state), NotBefore: k.NotBefore.UTC(), NotAfter: k.NotAfter.UTC(),
-	})
-}
-
-func (h *handler) revokeKey(w http.ResponseWriter, r *http.Request) error {
-	kid := r.PathValue("kid")
-	if !auth.ValidKeyID(kid) {
-		return invalid("kid must be 1-%d characters from [A-Za-z0-9_-]", MaxKeyIDLen)
-	}
-	a, err := h.loadApp(r)
-	if err != nil {
-		return err
-	}
-	if err := h.store.RevokeKey(r.Context(), a.SDKAppID, kid, h.now()); err != nil {
-		return storeError(err, CodeKeyNotFound)
-	}
-	return noContent(w)
 }
 
 // SecretKeyJSON is the current signing key, secret included, for an app
@@ -100,50 +36,35 @@ type SecretKeyJSON struct {
 	NotAfter     time.Time `json:"notAfter"`
 }
 
-func (h *handler) currentKey(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.loadApp(r)
-	if err != nil {
-		return err
+// ListKeys lists application app's key ring, newest first, without
+// secrets (GET /v1/admin/apps/{app}/keys).
+func (c *Client) ListKeys(ctx context.Context, app uint32) ([]KeyJSON, error) {
+	var r KeysJSON
+	if err := c.do(ctx, "GET", appPath(app, "/keys"), nil, &r); err != nil {
+		return nil, err
 	}
-	if a.Status != store.StatusActive {
-		return errorf(http.StatusConflict, CodeAppNotActive, "the application is %s", a.Status)
-	}
-	k, err := h.signingKey(r, a)
-	if err != nil {
-		return err
-	}
-	if err := h.appendLog(r, a.SDKAppID, store.OpKeyFetch); err != nil {
-		return err
-	}
-	reply := SecretKeyJSON{
-		KID:          k.ID,
-		SecretBase64: base64.StdEncoding.EncodeToString(k.Secret),
-		NotBefore:    k.NotBefore.UTC(),
-		NotAfter:     k.NotAfter.UTC(),
-	}
-	if printableASCII(k.Secret) {
-		reply.Secret = string(k.Secret)
-	}
-	return writeJSON(w, http.StatusOK, reply)
+	return r.Keys, nil
 }
 
-// signingKey is the app's key that signs at now.
-func (h *handler) signingKey(r *http.Request, a App) (auth.Key, error) {
-	k, err := h.store.SigningKey(r.Context(), a.SDKAppID, h.now())
-	if err != nil {
-		return auth.Key{}, storeError(err, CodeAppNotFound)
-	}
-	return k, nil
+// RotateKey ends every key's signing window now and makes a new signing
+// key (POST /v1/admin/apps/{app}/keys/rotate).
+func (c *Client) RotateKey(ctx context.Context, app uint32) (KeyJSON, error) {
+	var k KeyJSON
+	err := c.do(ctx, "POST", appPath(app, "/keys/rotate"), nil, &k)
+	return k, err
 }
 
-func printableASCII(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		if c < 0x21 || c > 0x7e {
-			return false
-		}
-	}
-	return true
+// RevokeKey deletes key kid at once: every token it signed is refused
+// from now on (POST /v1/admin/apps/{app}/keys/{kid}/revoke).
+func (c *Client) RevokeKey(ctx context.Context, app uint32, kid string) error {
+	return c.do(ctx, "POST", appPath(app, "/keys/"+url.PathEscape(kid)+"/revoke"), nil, nil)
+}
+
+// CurrentKey fetches application app's signing key with its secret
+// (GET /v1/admin/apps/{app}/keys/current). Fetch it again before NotAfter
+// and after a rotation. The fetch is logged (key.fetch).
+func (c *Client) CurrentKey(ctx context.Context, app uint32) (SecretKeyJSON, error) {
+	var k SecretKeyJSON
+	err := c.do(ctx, "GET", appPath(app, "/keys/current"), nil, &k)
+	return k, err
 }

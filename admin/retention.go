@@ -1,87 +1,31 @@
 package admin
 
 import (
-	"errors"
-	"net/http"
+	"context"
 	"time"
-
-	"github.com/lethe-rtc/lethe/store"
 )
 
-// terminateApp ends the application's life: terminated (final), keys
-// deleted at once, purge scheduled (app.terminate, logged by the store).
-// Terminating a terminated app changes nothing, or brings its purge
-// earlier; never later.
-func (h *handler) terminateApp(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.loadApp(r)
-	if err != nil {
-		return err
-	}
-	a, err = h.store.TerminateApp(r.Context(), a.SDKAppID, h.now())
-	if err != nil {
-		return appStoreError(err)
-	}
-	return writeJSON(w, http.StatusOK, toAppJSON(a))
-}
-
-// deleteReply answers a deletion request.
-type deleteReply struct {
-	// Deleted: the application, its keys and its log are purged.
-	Deleted bool `json:"deleted"`
-	// Checkpointed: the WAL was checkpointed, so nothing of the app is
-	// left in the database files; if false, the next sweep does it.
-	Checkpointed bool `json:"checkpointed"`
-}
-
-// deleteApp deletes the application on request: terminated if it was not,
-// then purged at once with its keys and log, and the WAL checkpointed.
-func (h *handler) deleteApp(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.loadApp(r)
-	if err != nil {
-		return err
-	}
-	switch err := h.store.RequestDeletion(r.Context(), a.SDKAppID, h.now()); {
-	case err == nil:
-		return writeJSON(w, http.StatusOK, deleteReply{Deleted: true, Checkpointed: true})
-	case errors.Is(err, store.ErrBusy):
-		return writeJSON(w, http.StatusOK, deleteReply{Deleted: true})
-	default:
-		return appStoreError(err)
-	}
-}
-
-type purgeJSON struct {
+// PurgeJSON is a pending purge: an application and its deadline.
+type PurgeJSON struct {
 	SDKAppID uint32    `json:"sdkAppId"`
 	DueAt    time.Time `json:"dueAt"`
 }
 
-type retentionReply struct {
+// RetentionJSON is the reply listing the pending purges.
+type RetentionJSON struct {
 	// RetentionCapSeconds is the server-wide cap on retention.
 	RetentionCapSeconds int64 `json:"retentionCapSeconds"`
 	// Pending lists the scheduled purges, earliest first.
-	Pending []purgeJSON `json:"pending"`
+	Pending []PurgeJSON `json:"pending"`
 	// OldestOverdueSeconds is how long ago the earliest missed deadline
 	// passed; 0 while the sweeper keeps up.
 	OldestOverdueSeconds int64 `json:"oldestOverdueSeconds"`
 }
 
-// retention reports the pending purges. It names no one application, so,
-// like the list of applications, it is not in any application's log.
-func (h *handler) retention(w http.ResponseWriter, r *http.Request) error {
-	pending, err := h.store.PendingPurges(r.Context())
-	if err != nil {
-		return internal(err)
-	}
-	now := h.now()
-	reply := retentionReply{
-		RetentionCapSeconds: int64(h.store.RetentionCap() / time.Second),
-		Pending:             make([]purgeJSON, 0, len(pending)),
-	}
-	for _, p := range pending {
-		reply.Pending = append(reply.Pending, purgeJSON{SDKAppID: p.SDKAppID, DueAt: p.DueAt.UTC()})
-		if over := now.Sub(p.DueAt); over > 0 {
-			reply.OldestOverdueSeconds = max(reply.OldestOverdueSeconds, int64(over/time.Second))
-		}
-	}
-	return writeJSON(w, http.StatusOK, reply)
+// Retention lists the pending purges and how overdue the oldest is
+// (GET /v1/admin/retention).
+func (c *Client) Retention(ctx context.Context) (RetentionJSON, error) {
+	var r RetentionJSON
+	err := c.do(ctx, "GET", "/v1/admin/retention", nil, &r)
+	return r, err
 }

@@ -1,242 +1,78 @@
 package admin
 
-import (
-	"context"
-	"errors"
-	"net/http"
+import "context"
 
-	"github.com/lethe-rtc/lethe/store"
-)
-
-// RoomRef names a room of an application: exactly one of RoomID (numeric,
-// 1..4294967294) and StrRoomID is set. Room 123 and room "123" are
-// different rooms.
-type RoomRef struct {
-	RoomID    uint32
-	StrRoomID string
-}
-
-// RoomInfo is a snapshot of one live room.
-type RoomInfo struct {
-	Room         RoomRef
-	Participants []ParticipantInfo
-}
-
-// ParticipantInfo describes one participant of a live room.
-type ParticipantInfo struct {
-	ParticipantID string
-	UserID        string
-	Role          string   // "anchor" or "audience"
-	Tracks        []string // kinds of the published tracks: "audio", "video", "screen"
-	AudioBlocked  bool
-	VideoBlocked  bool
-}
-
-// Rooms controls the live rooms of the control process. Errors matching
-// ErrRoomNotFound and ErrUserNotFound are answered with 404; the text of
-// any other error is logged, so it must not hold a user id or a token.
-type Rooms interface {
-	// Rooms lists the live rooms of application app (none: an empty slice).
-	Rooms(ctx context.Context, app uint32) ([]RoomInfo, error)
-	// Dismiss ends the room: every participant is told and disconnected.
-	Dismiss(ctx context.Context, app uint32, room RoomRef) error
-	// RemoveUser disconnects userID from the room and refuses that user's
-	// rejoin with the same token until the token expires.
-	RemoveUser(ctx context.Context, app uint32, room RoomRef, userID string) error
-	// Block stops (blocked) or resumes (!blocked) forwarding userID's audio
-	// and/or video in the room; at least one of audio and video is true.
-	Block(ctx context.Context, app uint32, room RoomRef, userID string, audio, video, blocked bool) error
-}
-
-// RoomJSON is a RoomRef on the wire: exactly one of roomId and strRoomId.
+// RoomJSON names a room of an application: exactly one of RoomID
+// (1..MaxRoomID) and StrRoomID. Room 123 and room "123" are different
+// rooms.
 type RoomJSON struct {
 	RoomID    uint32 `json:"roomId,omitempty"`
 	StrRoomID string `json:"strRoomId,omitempty"`
 }
 
-func (j RoomJSON) ref() (RoomRef, error) {
-	switch {
-	case (j.RoomID == 0) == (j.StrRoomID == ""):
-		return RoomRef{}, invalid("exactly one of roomId and strRoomId is required")
-	case j.RoomID > MaxRoomID:
-		return RoomRef{}, invalid("roomId must be 1..%d", uint32(MaxRoomID))
-	case j.StrRoomID != "" && !validText(j.StrRoomID, MaxStrRoomIDLen, false):
-		return RoomRef{}, invalid("strRoomId must be 1-%d bytes without spaces or control characters", MaxStrRoomIDLen)
-	}
-	return RoomRef(j), nil
-}
-
+// ParticipantJSON is a participant of a live room. ParticipantID is ""
+// until the media worker has confirmed the join; AudioBlocked and
+// VideoBlocked say what BlockUser blocked.
 type ParticipantJSON struct {
 	ParticipantID string   `json:"participantId"`
 	UserID        string   `json:"userId"`
-	Role          string   `json:"role"`
-	Tracks        []string `json:"tracks"`
+	Role          string   `json:"role"`   // RoleAnchor or RoleAudience
+	Tracks        []string `json:"tracks"` // kinds of the published tracks: "audio", "video", "screen"
 	AudioBlocked  bool     `json:"audioBlocked"`
 	VideoBlocked  bool     `json:"videoBlocked"`
 }
 
+// RoomInfoJSON is a live room and its participants.
 type RoomInfoJSON struct {
 	RoomJSON
 	Participants []ParticipantJSON `json:"participants"`
 }
 
-type roomsReply struct {
+// RoomsJSON is the reply listing an application's live rooms.
+type RoomsJSON struct {
 	Rooms []RoomInfoJSON `json:"rooms"`
 }
 
-// roomsApp loads the {app} of a rooms endpoint, or answers 503 when this
-// server has no room controller.
-func (h *handler) roomsApp(r *http.Request) (App, error) {
-	a, err := h.loadApp(r)
-	if err != nil {
-		return App{}, err
-	}
-	if h.rooms == nil {
-		return App{}, errorf(http.StatusServiceUnavailable, CodeRoomsUnavailable, "this server controls no rooms")
-	}
-	return a, nil
-}
-
-func (h *handler) listRooms(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.roomsApp(r)
-	if err != nil {
-		return err
-	}
-	if err := h.appendLog(r, a.SDKAppID, store.OpRoomList); err != nil {
-		return err
-	}
-	rooms, err := h.rooms.Rooms(r.Context(), a.SDKAppID)
-	if err != nil {
-		return roomsError(err)
-	}
-	reply := roomsReply{Rooms: make([]RoomInfoJSON, 0, len(rooms))}
-	for _, ri := range rooms {
-		rj := RoomInfoJSON{
-			RoomJSON:     RoomJSON{RoomID: ri.Room.RoomID, StrRoomID: ri.Room.StrRoomID},
-			Participants: make([]ParticipantJSON, 0, len(ri.Participants)),
-		}
-		for _, p := range ri.Participants {
-			tracks := p.Tracks
-			if tracks == nil {
-				tracks = []string{}
-			}
-			rj.Participants = append(rj.Participants, ParticipantJSON{
-				ParticipantID: p.ParticipantID, UserID: p.UserID, Role: p.Role, Tracks: tracks,
-				AudioBlocked: p.AudioBlocked, VideoBlocked: p.VideoBlocked,
-			})
-		}
-		reply.Rooms = append(reply.Rooms, rj)
-	}
-	return writeJSON(w, http.StatusOK, reply)
-}
-
-type dismissRequest struct {
-	RoomJSON
-}
-
-func (h *handler) dismissRoom(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.roomsApp(r)
-	if err != nil {
-		return err
-	}
-	var req dismissRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	room, err := req.ref()
-	if err != nil {
-		return err
-	}
-	if err := h.rooms.Dismiss(r.Context(), a.SDKAppID, room); err != nil {
-		return roomsError(err, room.StrRoomID)
-	}
-	if err := h.appendLog(r, a.SDKAppID, store.OpRoomDismiss); err != nil {
-		return err
-	}
-	return noContent(w)
-}
-
-type removeUserRequest struct {
+// RemoveUserRequest is the body removing a user from a room.
+type RemoveUserRequest struct {
 	RoomJSON
 	UserID string `json:"userId"`
 }
 
-func (h *handler) removeUser(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.roomsApp(r)
-	if err != nil {
-		return err
-	}
-	var req removeUserRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	room, err := req.ref()
-	if err != nil {
-		return err
-	}
-	if !validUserID(req.UserID) {
-		return invalid("userId must be 1-%d bytes without spaces or control characters", MaxUserIDLen)
-	}
-	if err := h.rooms.RemoveUser(r.Context(), a.SDKAppID, room, req.UserID); err != nil {
-		return roomsError(err, room.StrRoomID, req.UserID)
-	}
-	if err := h.appendLog(r, a.SDKAppID, store.OpUserRemove); err != nil {
-		return err
-	}
-	return noContent(w)
-}
-
-type blockRequest struct {
+// BlockRequest is the body blocking (Blocked) or unblocking a user's audio
+// and/or video in a room; at least one of Audio and Video is true.
+type BlockRequest struct {
 	RoomJSON
 	UserID  string `json:"userId"`
 	Audio   bool   `json:"audio"`
-	Video   bool   `json:"video"`
-	Blocked *bool  `json:"blocked"`
+	Video   bool   `json:"video"` // the sub-stream (screen) included
+	Blocked bool   `json:"blocked"`
 }
 
-func (h *handler) blockUser(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.roomsApp(r)
-	if err != nil {
-		return err
+// ListRooms lists application app's live rooms and their participants
+// (GET /v1/admin/apps/{app}/rooms).
+func (c *Client) ListRooms(ctx context.Context, app uint32) ([]RoomInfoJSON, error) {
+	var r RoomsJSON
+	if err := c.do(ctx, "GET", appPath(app, "/rooms"), nil, &r); err != nil {
+		return nil, err
 	}
-	var req blockRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	room, err := req.ref()
-	if err != nil {
-		return err
-	}
-	switch {
-	case !validUserID(req.UserID):
-		return invalid("userId must be 1-%d bytes without spaces or control characters", MaxUserIDLen)
-	case !req.Audio && !req.Video:
-		return invalid("at least one of audio and video must be true")
-	case req.Blocked == nil:
-		return invalid("blocked (true or false) is required")
-	}
-	if err := h.rooms.Block(r.Context(), a.SDKAppID, room, req.UserID, req.Audio, req.Video, *req.Blocked); err != nil {
-		return roomsError(err, room.StrRoomID, req.UserID)
-	}
-	op := store.OpUserUnblock
-	if *req.Blocked {
-		op = store.OpUserBlock
-	}
-	if err := h.appendLog(r, a.SDKAppID, op); err != nil {
-		return err
-	}
-	return noContent(w)
+	return r.Rooms, nil
 }
 
-// roomsError maps an error of Rooms to a reply; redact lists the request's
-// user id and room name, cut from the logged text of an unexpected error.
-func roomsError(err error, redact ...string) error {
-	switch {
-	case errors.Is(err, ErrRoomNotFound):
-		return errorf(http.StatusNotFound, CodeRoomNotFound, "the application has no such room")
-	case errors.Is(err, ErrUserNotFound):
-		return errorf(http.StatusNotFound, CodeUserNotFound, "no such user in the room")
-	default:
-		return internal(err, redact...)
-	}
+// DismissRoom ends a room: every participant is told and disconnected
+// (POST /v1/admin/apps/{app}/rooms/dismiss).
+func (c *Client) DismissRoom(ctx context.Context, app uint32, room RoomJSON) error {
+	return c.do(ctx, "POST", appPath(app, "/rooms/dismiss"), room, nil)
+}
+
+// RemoveUser disconnects a user from a room and refuses the tokens they
+// joined with until those expire (POST /v1/admin/apps/{app}/rooms/remove-user).
+func (c *Client) RemoveUser(ctx context.Context, app uint32, req RemoveUserRequest) error {
+	return c.do(ctx, "POST", appPath(app, "/rooms/remove-user"), req, nil)
+}
+
+// BlockUser stops or resumes forwarding a user's audio and/or video to
+// the room (POST /v1/admin/apps/{app}/rooms/block).
+func (c *Client) BlockUser(ctx context.Context, app uint32, req BlockRequest) error {
+	return c.do(ctx, "POST", appPath(app, "/rooms/block"), req, nil)
 }

@@ -1,33 +1,30 @@
 package admin
 
 import (
-	"net/http"
+	"context"
 	"time"
-
-	"github.com/lethe-rtc/lethe/auth"
-	"github.com/lethe-rtc/lethe/store"
 )
 
-// UserSig formats a mint request may ask for.
-const (
-	FormatJWT = auth.FormatJWT // HS256 JWT: one token carrying room binding, privileges and role
-	FormatTLS = auth.FormatTLS // TRTC TLSSigAPIv2: a userSig and, with a room, a privateMapKey
-)
-
-// defaultTTL is a minted token's lifetime when the request names none
-// (capped by the app's MaxTokenTTL).
-const defaultTTL = time.Hour
-
-type mintRequest struct {
-	UserID     string `json:"userId"`
-	Format     string `json:"format"`
-	TTLSeconds int64  `json:"ttlSeconds"`
+// UserSigRequest is the body minting a UserSig. Only UserID is required.
+type UserSigRequest struct {
+	UserID string `json:"userId"`
+	// Format is FormatJWT (the default) or FormatTLS.
+	Format string `json:"format,omitempty"`
+	// TTLSeconds is the token's lifetime: 0 for an hour; capped at the
+	// app's maxTokenTtlSeconds.
+	TTLSeconds int64 `json:"ttlSeconds,omitempty"`
+	// RoomJSON, if set, binds the token to that room.
 	RoomJSON
-	Privileges *uint32 `json:"privileges"`
-	Role       string  `json:"role"`
+	// Privileges are the privilege bits (0..MaxPrivileges) of the room
+	// binding; nil: all of them. Only with a room.
+	Privileges *uint32 `json:"privileges,omitempty"`
+	// Role is RoleAnchor, RoleAudience or "" (none); JWT only.
+	Role string `json:"role,omitempty"`
 }
 
-type mintReply struct {
+// UserSigJSON is a minted UserSig. With FormatTLS and a room,
+// PrivateMapKey binds the room and privileges; pass both when entering.
+type UserSigJSON struct {
 	Format        string    `json:"format"`
 	UserSig       string    `json:"userSig"`
 	PrivateMapKey string    `json:"privateMapKey,omitempty"`
@@ -37,96 +34,10 @@ type mintReply struct {
 	TTLSeconds    int64     `json:"ttlSeconds"`
 }
 
-// mintUserSig signs a UserSig for a user of an active app with the app's
-// current signing key. The lifetime is capped at the app's MaxTokenTTL.
-// With a room: a JWT is bound to it and carries the privileges; a TLS
-// UserSig comes, as in TRTC, with a privateMapKey for that room and the
-// privileges. The privileges are all eight bits unless given.
-func (h *handler) mintUserSig(w http.ResponseWriter, r *http.Request) error {
-	a, err := h.loadApp(r)
-	if err != nil {
-		return err
-	}
-	var req mintRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	if req.Format == "" {
-		req.Format = FormatJWT
-	}
-	if req.Format != FormatJWT && req.Format != FormatTLS {
-		return invalid("format must be %q or %q", FormatJWT, FormatTLS)
-	}
-	if !validUserID(req.UserID) {
-		return invalid("userId must be 1-%d bytes without spaces or control characters", MaxUserIDLen)
-	}
-	var room RoomRef
-	if req.RoomID != 0 || req.StrRoomID != "" {
-		if room, err = req.ref(); err != nil {
-			return err
-		}
-	}
-	switch {
-	case req.TTLSeconds < 0:
-		return invalid("ttlSeconds must be positive")
-	case req.Privileges != nil && *req.Privileges > MaxPrivileges:
-		return invalid("privileges must be 0..%d", MaxPrivileges)
-	case req.Privileges != nil && room == (RoomRef{}):
-		return invalid("privileges need a room: give roomId or strRoomId")
-	case req.Role != "" && req.Role != auth.RoleAnchor && req.Role != auth.RoleAudience:
-		return invalid("role must be %q or %q", auth.RoleAnchor, auth.RoleAudience)
-	case req.Role != "" && req.Format != FormatJWT:
-		return invalid("role is a JWT claim; a TLS UserSig carries none")
-	}
-	if a.Status != store.StatusActive {
-		return errorf(http.StatusConflict, CodeAppNotActive, "the application is %s", a.Status)
-	}
-
-	maxTTL := a.Policy.MaxTokenTTL
-	if maxTTL <= 0 {
-		maxTTL = store.DefaultMaxTokenTTL
-	}
-	ttl := min(defaultTTL, maxTTL)
-	if req.TTLSeconds > 0 {
-		ttl = min(time.Duration(min(req.TTLSeconds, maxSeconds))*time.Second, maxTTL)
-	}
-	now := h.now().Truncate(time.Second)
-	key, err := h.signingKey(r, a)
-	if err != nil {
-		return err
-	}
-	c := auth.Claims{
-		SDKAppID:  a.SDKAppID,
-		UserID:    req.UserID,
-		IssuedAt:  now,
-		ExpiresAt: now.Add(ttl),
-		Role:      req.Role,
-	}
-	// With a room, a token always carries privileges: all unless given.
-	priv, hasPriv := auth.PrivAll, room != (RoomRef{})
-	if req.Privileges != nil {
-		priv = auth.Privilege(*req.Privileges)
-	}
-	if err := h.appendLog(r, a.SDKAppID, store.OpUserSigMint); err != nil {
-		return err
-	}
-
-	reply := mintReply{Format: req.Format, KID: key.ID, IssuedAt: now.UTC(), ExpiresAt: c.ExpiresAt.UTC(), TTLSeconds: int64(ttl / time.Second)}
-	switch req.Format {
-	case FormatJWT:
-		bound := c
-		bound.RoomID, bound.StrRoomID = room.RoomID, room.StrRoomID
-		bound.Privileges, bound.HasPrivateMap = priv, hasPriv
-		reply.UserSig, err = auth.SignJWT(key, bound)
-	case FormatTLS: // as TRTC: a plain UserSig, and a privateMapKey for the room
-		reply.UserSig, err = auth.SignTLS(key, c, nil)
-		if err == nil && room != (RoomRef{}) {
-			pm := auth.PrivateMap{RoomID: room.RoomID, StrRoomID: room.StrRoomID, Privileges: priv}
-			reply.PrivateMapKey, err = auth.SignTLS(key, c, &pm)
-		}
-	}
-	if err != nil {
-		return internal(err, req.UserID, room.StrRoomID)
-	}
-	return writeJSON(w, http.StatusOK, reply)
+// MintUserSig mints a UserSig for a user of application app, signed now
+// with its current signing key (POST /v1/admin/apps/{app}/usersig).
+func (c *Client) MintUserSig(ctx context.Context, app uint32, req UserSigRequest) (UserSigJSON, error) {
+	var s UserSigJSON
+	err := c.do(ctx, "POST", appPath(app, "/usersig"), req, &s)
+	return s, err
 }

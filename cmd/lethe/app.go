@@ -3,27 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/lethe-rtc/lethe/admin"
 )
 
-// appSubcommand is one `lethe app` subcommand: it talks to the admin API.
+// appSubcommand is one `lethe app` subcommand: one call of the admin API.
 type appSubcommand struct {
 	name, args, summary string
-	run                 func(c *appClient, args []string) error
+	run                 func(c *appRun, args []string) error
 }
 
 func appSubcommands() []appSubcommand {
@@ -32,8 +27,8 @@ func appSubcommands() []appSubcommand {
 		{"create", "--name NAME [--tag T]... [policy flags]", "create an application", appCreate},
 		{"get", "APP", "show an application", appGet},
 		{"update", "APP [--name NAME] [--tag T]... [--clear-tags] [policy flags]", "change name, tags or policy", appUpdate},
-		{"suspend", "APP", "suspend an application: its users are refused at once", appStatus("suspend")},
-		{"resume", "APP", "resume a suspended application", appStatus("resume")},
+		{"suspend", "APP", "suspend an application: its users are refused at once", appStatus((*admin.Client).SuspendApp)},
+		{"resume", "APP", "resume a suspended application", appStatus((*admin.Client).ResumeApp)},
 		{"terminate", "APP --yes", "terminate an application for good: keys deleted now, data purged after its retention", appTerminate},
 		{"delete", "APP --yes", "delete an application and all its data now (deletion on request)", appDelete},
 		{"retention", "", "list pending purges and how overdue the oldest is", appRetention},
@@ -55,12 +50,11 @@ func appSubcommands() []appSubcommand {
 const (
 	defaultAdminServer  = "http://127.0.0.1:7880"
 	defaultAdminKeyFile = "./lethe-data/admin.key"
-	adminHTTPTimeout    = 30 * time.Second
 )
 
-// appClient is the shared configuration of a `lethe app` run: where the
-// admin API is, the admin key, and how to print.
-type appClient struct {
+// appRun is one `lethe app` run: the flags every subcommand takes, where
+// to print, and, once parsed, the admin API's client.
+type appRun struct {
 	ctx     context.Context
 	name    string // the subcommand
 	server  string
@@ -69,17 +63,15 @@ type appClient struct {
 	stdout  io.Writer
 	stderr  io.Writer
 
-	base *url.URL
-	key  string
-	http *http.Client
+	api *admin.Client
 }
 
-// appCommand runs `lethe app <subcommand>`: it talks HTTP to the admin API
-// of a running `lethe serve`, with the admin key read from a file, and
-// prints a readable table or, with --json, the API's JSON. The admin key is
-// never printed.
+// appCommand runs `lethe app <subcommand>`: it calls the admin API of a
+// running `lethe serve` through admin.Client, with the admin key read from
+// a file, and prints a readable table or, with --json, the API's JSON. The
+// admin key is never printed.
 func appCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := &appClient{ctx: ctx, stdout: stdout, stderr: stderr, server: defaultAdminServer, keyFile: defaultAdminKeyFile}
+	c := &appRun{ctx: ctx, stdout: stdout, stderr: stderr, server: defaultAdminServer, keyFile: defaultAdminKeyFile}
 	// Common flags may come before the subcommand, or after it.
 	fs := flag.NewFlagSet("app", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -115,14 +107,14 @@ func appUsage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'lethe app <subcommand> -h' for its flags. APP is an SDKAppID.")
 }
 
-func (c *appClient) commonFlags(fs *flag.FlagSet) {
+func (c *appRun) commonFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.server, "server", c.server, "admin API base URL (plain http only to a loopback address)")
 	fs.StringVar(&c.keyFile, "admin-key-file", c.keyFile, "file holding the admin key (<data-dir>/admin.key)")
 	fs.BoolVar(&c.json, "json", c.json, "print the API's JSON instead of a table")
 }
 
 // flags returns the subcommand's flag set, with the common flags.
-func (c *appClient) flags() *flag.FlagSet {
+func (c *appRun) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("app "+c.name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	c.commonFlags(fs)
@@ -130,8 +122,8 @@ func (c *appClient) flags() *flag.FlagSet {
 }
 
 // parse parses args with fs, flags and positional arguments in any order,
-// into exactly len(pos) positional values, then prepares the HTTP client.
-func (c *appClient) parse(fs *flag.FlagSet, args []string, usage string, pos ...*string) error {
+// into exactly len(pos) positional values, then makes the API's client.
+func (c *appRun) parse(fs *flag.FlagSet, args []string, usage string, pos ...*string) error {
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: lethe app %s %s\n", c.name, usage)
 		fs.PrintDefaults()
@@ -157,173 +149,53 @@ func (c *appClient) parse(fs *flag.FlagSet, args []string, usage string, pos ...
 	return c.connect()
 }
 
-// connect checks the server URL and reads the admin key.
-func (c *appClient) connect() error {
-	u, err := url.Parse(c.server)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil ||
-		u.RawQuery != "" || u.Fragment != "" {
-		return errors.New("--server must be an http:// or https:// URL with a host, like " + defaultAdminServer)
-	}
-	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
-		return fmt.Errorf("--server %s: refusing to send the admin key over plain http to a non-loopback host; use https", u.Host)
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/")
-	c.base = u
+// connect reads the admin key and makes the client for --server, which
+// refuses to send the key in plain http off loopback.
+func (c *appRun) connect() error {
 	raw, err := os.ReadFile(c.keyFile)
 	if err != nil {
 		return fmt.Errorf("admin key: %w", err)
 	}
-	c.key = string(bytes.TrimSpace(raw))
+	key := string(bytes.TrimSpace(raw))
 	clear(raw)
-	if c.key == "" {
+	if key == "" {
 		return fmt.Errorf("admin key: %s is empty", c.keyFile)
 	}
-	c.http = &http.Client{
-		Timeout: adminHTTPTimeout,
-		// The key goes to the server named, and nowhere it redirects to.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	c.api, err = admin.New(c.server, key)
+	if e, ok := errors.AsType[*admin.BaseURLError](err); ok {
+		return errors.New("--server " + e.Reason)
 	}
-	return nil
+	return err
 }
 
-func loopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
+// parseApp reads the APP argument (checked here for a clear message; the
+// server checks again).
+func parseApp(s string) (uint32, error) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || n == 0 || strconv.FormatUint(n, 10) != s {
+		return 0, fmt.Errorf("APP must be an SDKAppID (a number from 1 to 4294967295), not %q", s)
 	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
+	return uint32(n), nil
 }
 
-// apiError is an error reply of the admin API.
-type apiError struct {
-	Status  int
-	Code    string
-	Message string
+// appArg parses a subcommand that takes APP and flags, and returns APP.
+func (c *appRun) appArg(fs *flag.FlagSet, args []string, usage string) (uint32, error) {
+	var id string
+	if err := c.parse(fs, args, usage, &id); err != nil {
+		return 0, err
+	}
+	return parseApp(id)
 }
 
-func (e *apiError) Error() string {
-	return fmt.Sprintf("%s (%s, HTTP %d)", e.Message, e.Code, e.Status)
-}
-
-// call sends one request; body, if not nil, is sent as JSON. It returns the
-// reply's body for a 2xx status and an *apiError otherwise.
-func (c *appClient) call(method, path string, body any) ([]byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(c.ctx, method, c.base.String()+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		var eb struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.Unmarshal(out, &eb) != nil || eb.Error.Code == "" {
-			return nil, &apiError{Status: resp.StatusCode, Code: "http", Message: http.StatusText(resp.StatusCode)}
-		}
-		return nil, &apiError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
-	}
-	return out, nil
-}
-
-// show calls the API and prints its reply: the JSON as is with --json,
-// otherwise decoded into v and printed by table. A reply without body (204)
-// prints done in table mode and nothing in JSON mode.
-func show[T any](c *appClient, method, path string, body any, table func(w io.Writer, v *T), done string) error {
-	out, err := c.call(method, path, body)
-	if err != nil {
-		return err
-	}
-	if c.json {
-		if len(bytes.TrimSpace(out)) == 0 {
-			return nil
-		}
-		var buf bytes.Buffer
-		if err := json.Indent(&buf, out, "", "  "); err != nil {
-			return fmt.Errorf("reply: %w", err)
-		}
-		buf.WriteByte('\n')
-		_, err := c.stdout.Write(buf.Bytes())
-		return err
-	}
-	if table == nil {
-		_, err := fmt.Fprintln(c.stdout, done)
-		return err
-	}
-	var v T
-	if err := json.Unmarshal(out, &v); err != nil {
-		return fmt.Errorf("reply: %w", err)
-	}
-	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	table(tw, &v)
-	return tw.Flush()
-}
-
-// appPath is the API path of application id (validated here for a clear
-// message; the server validates again).
-func appPath(id string, suffix string) (string, error) {
-	n, err := strconv.ParseUint(id, 10, 32)
-	if err != nil || n == 0 || strconv.FormatUint(n, 10) != id {
-		return "", fmt.Errorf("APP must be an SDKAppID (a number from 1 to 4294967295), not %q", id)
-	}
-	return "/v1/admin/apps/" + id + suffix, nil
-}
-
-const timeLayout = time.RFC3339
-
-func printApp(w io.Writer, a *admin.AppJSON) {
-	limit := func(n int) string {
-		if n == 0 {
-			return "unlimited"
-		}
-		return strconv.Itoa(n)
-	}
-	fmt.Fprintf(w, "sdkAppId\t%d\n", a.SDKAppID)
-	fmt.Fprintf(w, "name\t%s\n", a.Name)
-	fmt.Fprintf(w, "status\t%s\n", a.Status)
-	fmt.Fprintf(w, "tags\t%s\n", orDash(strings.Join(a.Tags, ", ")))
-	fmt.Fprintf(w, "created\t%s\n", a.CreatedAt.Format(timeLayout))
-	fmt.Fprintf(w, "key lifetime\t%s\n", time.Duration(a.Policy.KeyLifetimeSeconds)*time.Second)
-	fmt.Fprintf(w, "max token ttl\t%s\n", time.Duration(a.Policy.MaxTokenTTLSeconds)*time.Second)
-	fmt.Fprintf(w, "require privateMapKey\t%t\n", a.Policy.RequirePrivateMapKey)
-	fmt.Fprintf(w, "max anchors per room\t%s\n", limit(a.Policy.MaxAnchorsPerRoom))
-	fmt.Fprintf(w, "max participants per room\t%s\n", limit(a.Policy.MaxParticipantsPerRoom))
-	fmt.Fprintf(w, "retention after termination\t%s\n", time.Duration(a.Policy.RetentionSeconds)*time.Second)
-	if a.PurgeAt != nil {
-		fmt.Fprintf(w, "purge at\t%s\n", a.PurgeAt.Format(timeLayout))
-	}
-}
-
-func appList(c *appClient, args []string) error {
+func appList(c *appRun, args []string) error {
 	if err := c.parse(c.flags(), args, ""); err != nil {
 		return err
 	}
-	return show(c, "GET", "/v1/admin/apps", nil, func(w io.Writer, r *struct{ Apps []admin.AppJSON }) {
-		fmt.Fprintln(w, "SDKAPPID\tNAME\tSTATUS\tTAGS\tCREATED")
-		for _, a := range r.Apps {
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", a.SDKAppID, a.Name, a.Status, orDash(strings.Join(a.Tags, ",")), a.CreatedAt.Format(timeLayout))
-		}
-	}, "")
+	apps, err := c.api.ListApps(c.ctx)
+	if err != nil {
+		return err
+	}
+	return show(c, admin.AppsJSON{Apps: apps}, printApps)
 }
 
 // appStrings is a repeatable string flag.
@@ -352,34 +224,41 @@ func newPolicyFlags(fs *flag.FlagSet) *policyFlags {
 	return p
 }
 
-// patch returns the policy fields set on the command line, as the API's
-// JSON, or nil if none was set.
-func (p *policyFlags) patch() (map[string]any, error) {
-	m := map[string]any{}
-	var err error
+// patch returns the policy fields set on the command line, or nil if none
+// was set.
+func (p *policyFlags) patch() (*admin.PolicyPatch, error) {
+	var (
+		pp  admin.PolicyPatch
+		set bool
+		err error
+	)
+	seconds := func(name string, d time.Duration) *int64 {
+		err = errors.Join(err, checkWholeSeconds(name, d))
+		return new(int64(d / time.Second))
+	}
 	p.fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
 		case "key-lifetime":
-			m["keyLifetimeSeconds"] = int64(p.keyLifetime / time.Second)
-			err = errors.Join(err, checkWholeSeconds(f.Name, p.keyLifetime))
+			pp.KeyLifetimeSeconds = seconds(f.Name, p.keyLifetime)
 		case "max-token-ttl":
-			m["maxTokenTtlSeconds"] = int64(p.maxTokenTTL / time.Second)
-			err = errors.Join(err, checkWholeSeconds(f.Name, p.maxTokenTTL))
+			pp.MaxTokenTTLSeconds = seconds(f.Name, p.maxTokenTTL)
 		case "require-private-map-key":
-			m["requirePrivateMapKey"] = p.requirePMK
+			pp.RequirePrivateMapKey = new(p.requirePMK)
 		case "max-anchors":
-			m["maxAnchorsPerRoom"] = p.maxAnchors
+			pp.MaxAnchorsPerRoom = new(p.maxAnchors)
 		case "max-participants":
-			m["maxParticipantsPerRoom"] = p.maxParticipants
+			pp.MaxParticipantsPerRoom = new(p.maxParticipants)
 		case "retention":
-			m["retentionSeconds"] = int64(p.retention / time.Second)
-			err = errors.Join(err, checkWholeSeconds(f.Name, p.retention))
+			pp.RetentionSeconds = seconds(f.Name, p.retention)
+		default:
+			return
 		}
+		set = true
 	})
-	if err != nil || len(m) == 0 {
+	if err != nil || !set {
 		return nil, err
 	}
-	return m, nil
+	return &pp, nil
 }
 
 func checkWholeSeconds(name string, d time.Duration) error {
@@ -389,7 +268,7 @@ func checkWholeSeconds(name string, d time.Duration) error {
 	return nil
 }
 
-func appCreate(c *appClient, args []string) error {
+func appCreate(c *appRun, args []string) error {
 	fs := c.flags()
 	name := fs.String("name", "", "application name (required, 1-64 bytes)")
 	var tags appStrings
@@ -405,245 +284,196 @@ func appCreate(c *appClient, args []string) error {
 	if err != nil {
 		return err
 	}
-	body := map[string]any{"name": *name, "tags": []string(tags)}
-	if tags == nil {
-		body["tags"] = []string{}
-	}
-	if policy != nil {
-		body["policy"] = policy
-	}
-	return show(c, "POST", "/v1/admin/apps", body, printApp, "")
-}
-
-func appGet(c *appClient, args []string) error {
-	var id string
-	if err := c.parse(c.flags(), args, "APP", &id); err != nil {
-		return err
-	}
-	path, err := appPath(id, "")
+	a, err := c.api.CreateApp(c.ctx, admin.CreateAppRequest{Name: *name, Tags: tags, Policy: policy})
 	if err != nil {
 		return err
 	}
-	return show(c, "GET", path, nil, printApp, "")
+	return show(c, a, printApp)
 }
 
-func appUpdate(c *appClient, args []string) error {
+func appGet(c *appRun, args []string) error {
+	id, err := c.appArg(c.flags(), args, "APP")
+	if err != nil {
+		return err
+	}
+	a, err := c.api.GetApp(c.ctx, id)
+	if err != nil {
+		return err
+	}
+	return show(c, a, printApp)
+}
+
+func appUpdate(c *appRun, args []string) error {
 	fs := c.flags()
 	name := fs.String("name", "", "new name")
 	var tags appStrings
 	fs.Var(&tags, "tag", "a tag (repeatable): the tags become exactly these")
 	clearTags := fs.Bool("clear-tags", false, "remove every tag")
 	pf := newPolicyFlags(fs)
-	var id string
-	if err := c.parse(fs, args, "APP [--name NAME] [--tag T]... [--clear-tags] [policy flags]", &id); err != nil {
-		return err
-	}
-	path, err := appPath(id, "")
+	id, err := c.appArg(fs, args, "APP [--name NAME] [--tag T]... [--clear-tags] [policy flags]")
 	if err != nil {
 		return err
 	}
-	body := map[string]any{}
+	var req admin.UpdateAppRequest
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
 		case "name":
-			body["name"] = *name
+			req.Name = name
 		case "tag":
-			body["tags"] = []string(tags)
+			req.Tags = (*[]string)(&tags)
 		}
 	})
 	if *clearTags {
 		if tags != nil {
 			return errors.New("--clear-tags and --tag are exclusive")
 		}
-		body["tags"] = []string{}
+		req.Tags = &[]string{}
 	}
-	policy, err := pf.patch()
+	if req.Policy, err = pf.patch(); err != nil {
+		return err
+	}
+	if req == (admin.UpdateAppRequest{}) {
+		return errors.New("nothing to update: give --name, --tag, --clear-tags or a policy flag")
+	}
+	a, err := c.api.UpdateApp(c.ctx, id, req)
 	if err != nil {
 		return err
 	}
-	if policy != nil {
-		body["policy"] = policy
-	}
-	if len(body) == 0 {
-		return errors.New("nothing to update: give --name, --tag, --clear-tags or a policy flag")
-	}
-	return show(c, "PATCH", path, body, printApp, "")
+	return show(c, a, printApp)
 }
 
-func appStatus(action string) func(c *appClient, args []string) error {
-	return func(c *appClient, args []string) error {
-		var id string
-		if err := c.parse(c.flags(), args, "APP", &id); err != nil {
-			return err
-		}
-		path, err := appPath(id, "/"+action)
+// appStatus is suspend or resume: call, one of the Client's methods.
+func appStatus(call func(*admin.Client, context.Context, uint32) (admin.AppJSON, error)) func(c *appRun, args []string) error {
+	return func(c *appRun, args []string) error {
+		id, err := c.appArg(c.flags(), args, "APP")
 		if err != nil {
 			return err
 		}
-		return show(c, "POST", path, nil, printApp, "")
+		a, err := call(c.api, c.ctx, id)
+		if err != nil {
+			return err
+		}
+		return show(c, a, printApp)
 	}
 }
 
 // appIrreversible parses APP and the --yes an irreversible subcommand
-// requires, and returns the API path of action.
-func appIrreversible(c *appClient, args []string, action, warning string) (string, error) {
+// requires, and returns APP.
+func appIrreversible(c *appRun, args []string, action, warning string) (uint32, error) {
 	fs := c.flags()
 	yes := fs.Bool("yes", false, "confirm: "+warning)
-	var id string
-	if err := c.parse(fs, args, "APP --yes", &id); err != nil {
-		return "", err
-	}
-	path, err := appPath(id, "/"+action)
+	id, err := c.appArg(fs, args, "APP --yes")
 	if err != nil {
-		return "", err
+		return 0, err
 	}
 	if !*yes {
-		return "", fmt.Errorf("%s cannot be undone: %s; add --yes", action, warning)
+		return 0, fmt.Errorf("%s cannot be undone: %s; add --yes", action, warning)
 	}
-	return path, nil
+	return id, nil
 }
 
-func appTerminate(c *appClient, args []string) error {
-	path, err := appIrreversible(c, args, "terminate",
+func appTerminate(c *appRun, args []string) error {
+	id, err := appIrreversible(c, args, "terminate",
 		"the application stops for good, its keys are deleted now and its data is purged after its retention")
 	if err != nil {
 		return err
 	}
-	return show(c, "POST", path, nil, printApp, "")
-}
-
-func appDelete(c *appClient, args []string) error {
-	path, err := appIrreversible(c, args, "delete", "the application, its keys and its log are deleted now")
+	a, err := c.api.TerminateApp(c.ctx, id)
 	if err != nil {
 		return err
 	}
-	return show(c, "POST", path, nil, func(w io.Writer, r *struct{ Deleted, Checkpointed bool }) {
-		if r.Checkpointed {
-			fmt.Fprintln(w, "deleted")
-			return
-		}
-		fmt.Fprintln(w, "deleted (the database files are cleared at the next sweep)")
-	}, "")
+	return show(c, a, printApp)
 }
 
-func appRetention(c *appClient, args []string) error {
+func appDelete(c *appRun, args []string) error {
+	id, err := appIrreversible(c, args, "delete", "the application, its keys and its log are deleted now")
+	if err != nil {
+		return err
+	}
+	d, err := c.api.DeleteApp(c.ctx, id)
+	if err != nil {
+		return err
+	}
+	return show(c, d, printDeletion)
+}
+
+func appRetention(c *appRun, args []string) error {
 	if err := c.parse(c.flags(), args, ""); err != nil {
 		return err
 	}
-	type reply struct {
-		RetentionCapSeconds int64 `json:"retentionCapSeconds"`
-		Pending             []struct {
-			SDKAppID uint32    `json:"sdkAppId"`
-			DueAt    time.Time `json:"dueAt"`
-		} `json:"pending"`
-		OldestOverdueSeconds int64 `json:"oldestOverdueSeconds"`
+	r, err := c.api.Retention(c.ctx)
+	if err != nil {
+		return err
 	}
-	return show(c, "GET", "/v1/admin/retention", nil, func(w io.Writer, r *reply) {
-		fmt.Fprintf(w, "retention cap\t%s\n", time.Duration(r.RetentionCapSeconds)*time.Second)
-		fmt.Fprintf(w, "oldest overdue\t%s\n", time.Duration(r.OldestOverdueSeconds)*time.Second)
-		fmt.Fprintf(w, "pending purges\t%d\n", len(r.Pending))
-		if len(r.Pending) > 0 {
-			fmt.Fprintln(w, "\nSDKAPPID\tPURGE AT")
-			for _, p := range r.Pending {
-				fmt.Fprintf(w, "%d\t%s\n", p.SDKAppID, p.DueAt.Format(timeLayout))
-			}
-		}
-	}, "")
+	return show(c, r, printRetention)
 }
 
-func appLog(c *appClient, args []string) error {
+func appLog(c *appRun, args []string) error {
 	fs := c.flags()
-	limit := fs.Int("limit", 100, "entries to show (1..1000)")
-	var id string
-	if err := c.parse(fs, args, "APP [--limit N]", &id); err != nil {
-		return err
-	}
-	path, err := appPath(id, "/log?limit="+strconv.Itoa(*limit))
+	limit := fs.Int("limit", admin.DefaultLogLimit, "entries to show (1..1000)")
+	id, err := c.appArg(fs, args, "APP [--limit N]")
 	if err != nil {
 		return err
 	}
-	type entry struct {
-		ID        int64     `json:"id"`
-		AppName   string    `json:"appName"`
-		Tags      []string  `json:"tags"`
-		Status    string    `json:"status"`
-		CreatedAt time.Time `json:"createdAt"`
-		Operation string    `json:"operation"`
+	if *limit < 1 || *limit > admin.MaxLogLimit {
+		return fmt.Errorf("--limit must be 1..%d", admin.MaxLogLimit)
 	}
-	return show(c, "GET", path, nil, func(w io.Writer, r *struct{ Entries []entry }) {
-		fmt.Fprintln(w, "ID\tTIME\tOPERATION\tSTATUS\tNAME\tTAGS")
-		for _, e := range r.Entries {
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.CreatedAt.Format(timeLayout), e.Operation, e.Status, e.AppName, strings.Join(e.Tags, ","))
-		}
-	}, "")
+	entries, err := c.api.AppLog(c.ctx, id, *limit)
+	if err != nil {
+		return err
+	}
+	return show(c, admin.LogJSON{Entries: entries}, printLog)
 }
 
-func appKeys(c *appClient, args []string) error {
-	var id string
-	if err := c.parse(c.flags(), args, "APP", &id); err != nil {
-		return err
-	}
-	path, err := appPath(id, "/keys")
+func appKeys(c *appRun, args []string) error {
+	id, err := c.appArg(c.flags(), args, "APP")
 	if err != nil {
 		return err
 	}
-	return show(c, "GET", path, nil, func(w io.Writer, r *struct{ Keys []admin.KeyJSON }) {
-		fmt.Fprintln(w, "KID\tSTATE\tNOT BEFORE\tNOT AFTER\tVERIFIES UNTIL")
-		for _, k := range r.Keys {
-			until := "-"
-			if k.VerifyUntil != nil {
-				until = k.VerifyUntil.Format(timeLayout)
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", k.KID, k.State, k.NotBefore.Format(timeLayout), k.NotAfter.Format(timeLayout), until)
-		}
-	}, "")
+	keys, err := c.api.ListKeys(c.ctx, id)
+	if err != nil {
+		return err
+	}
+	return show(c, admin.KeysJSON{Keys: keys}, printKeys)
 }
 
-func appRotate(c *appClient, args []string) error {
-	var id string
-	if err := c.parse(c.flags(), args, "APP", &id); err != nil {
-		return err
-	}
-	path, err := appPath(id, "/keys/rotate")
+func appRotate(c *appRun, args []string) error {
+	id, err := c.appArg(c.flags(), args, "APP")
 	if err != nil {
 		return err
 	}
-	return show(c, "POST", path, nil, func(w io.Writer, k *admin.KeyJSON) {
-		fmt.Fprintf(w, "kid\t%s\nstate\t%s\nnot before\t%s\nnot after\t%s\n",
-			k.KID, k.State, k.NotBefore.Format(timeLayout), k.NotAfter.Format(timeLayout))
-	}, "")
+	k, err := c.api.RotateKey(c.ctx, id)
+	if err != nil {
+		return err
+	}
+	return show(c, k, printKey)
 }
 
-func appRevoke(c *appClient, args []string) error {
-	var id, kid string
-	if err := c.parse(c.flags(), args, "APP KID", &id, &kid); err != nil {
+func appRevoke(c *appRun, args []string) error {
+	var app, kid string
+	if err := c.parse(c.flags(), args, "APP KID", &app, &kid); err != nil {
 		return err
 	}
-	path, err := appPath(id, "/keys/"+url.PathEscape(kid)+"/revoke")
+	id, err := parseApp(app)
 	if err != nil {
 		return err
 	}
-	return show[struct{}](c, "POST", path, nil, nil, "revoked")
+	if err := c.api.RevokeKey(c.ctx, id, kid); err != nil {
+		return err
+	}
+	return c.done("revoked")
 }
 
-func appCurrentKey(c *appClient, args []string) error {
-	var id string
-	if err := c.parse(c.flags(), args, "APP", &id); err != nil {
-		return err
-	}
-	path, err := appPath(id, "/keys/current")
+func appCurrentKey(c *appRun, args []string) error {
+	id, err := c.appArg(c.flags(), args, "APP")
 	if err != nil {
 		return err
 	}
-	return show(c, "GET", path, nil, func(w io.Writer, k *admin.SecretKeyJSON) {
-		fmt.Fprintf(w, "kid\t%s\n", k.KID)
-		if k.Secret != "" {
-			fmt.Fprintf(w, "secret\t%s\n", k.Secret)
-		} else {
-			fmt.Fprintf(w, "secret (base64)\t%s\n", k.SecretBase64)
-		}
-		fmt.Fprintf(w, "not before\t%s\nnot after\t%s\n", k.NotBefore.Format(timeLayout), k.NotAfter.Format(timeLayout))
-	}, "")
+	k, err := c.api.CurrentKey(c.ctx, id)
+	if err != nil {
+		return err
+	}
+	return show(c, k, printSecretKey)
 }
 
 // appPrivNames are the privilege bits by name, TRTC's values.
@@ -657,7 +487,7 @@ var appPrivNames = map[string]uint32{
 // recv-video, send-sub, recv-sub, all).
 func parsePrivileges(s string) (uint32, error) {
 	if n, err := strconv.ParseUint(s, 0, 32); err == nil {
-		if n > 255 {
+		if n > admin.MaxPrivileges {
 			return 0, errors.New("--privileges must be 0..255")
 		}
 		return uint32(n), nil
@@ -683,38 +513,34 @@ func newRoomFlags(fs *flag.FlagSet) *roomFlags {
 	return r
 }
 
-// add puts the room into body; required: exactly one must be given.
-func (r *roomFlags) add(body map[string]any, required bool) error {
+// get returns the room given; required: exactly one must be given.
+func (r *roomFlags) get(required bool) (admin.RoomJSON, error) {
 	switch {
 	case r.room != "" && r.strRoom != "":
-		return errors.New("--room and --str-room are exclusive")
+		return admin.RoomJSON{}, errors.New("--room and --str-room are exclusive")
 	case r.room != "":
 		n, err := strconv.ParseUint(r.room, 10, 32)
-		if err != nil || n == 0 || n > 4294967294 {
-			return errors.New("--room must be a number from 1 to 4294967294")
+		if err != nil || n == 0 || n > admin.MaxRoomID {
+			return admin.RoomJSON{}, errors.New("--room must be a number from 1 to 4294967294")
 		}
-		body["roomId"] = uint32(n)
+		return admin.RoomJSON{RoomID: uint32(n)}, nil
 	case r.strRoom != "":
-		body["strRoomId"] = r.strRoom
+		return admin.RoomJSON{StrRoomID: r.strRoom}, nil
 	case required:
-		return errors.New("give --room or --str-room")
+		return admin.RoomJSON{}, errors.New("give --room or --str-room")
 	}
-	return nil
+	return admin.RoomJSON{}, nil
 }
 
-func appUserSig(c *appClient, args []string) error {
+func appUserSig(c *appRun, args []string) error {
 	fs := c.flags()
 	user := fs.String("user", "", "user id (required)")
-	format := fs.String("format", "jwt", "jwt or tls (TRTC TLSSigAPIv2)")
+	format := fs.String("format", admin.FormatJWT, "jwt or tls (TRTC TLSSigAPIv2)")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime, capped at the app's max token TTL")
 	privs := fs.String("privileges", "", "privilege bits with a room: 0..255 or names (create,enter,send-audio,recv-audio,send-video,recv-video,send-sub,recv-sub,all)")
 	role := fs.String("role", "", "anchor or audience (jwt only)")
 	rf := newRoomFlags(fs)
-	var id string
-	if err := c.parse(fs, args, "APP --user ID [--format jwt|tls] [--ttl 1h] [--room N | --str-room S] [--privileges P] [--role R]", &id); err != nil {
-		return err
-	}
-	path, err := appPath(id, "/usersig")
+	id, err := c.appArg(fs, args, "APP --user ID [--format jwt|tls] [--ttl 1h] [--room N | --str-room S] [--privileges P] [--role R]")
 	if err != nil {
 		return err
 	}
@@ -724,8 +550,8 @@ func appUserSig(c *appClient, args []string) error {
 	if err := checkWholeSeconds("ttl", *ttl); err != nil {
 		return err
 	}
-	body := map[string]any{"userId": *user, "format": *format, "ttlSeconds": int64(*ttl / time.Second)}
-	if err := rf.add(body, false); err != nil {
+	req := admin.UserSigRequest{UserID: *user, Format: *format, TTLSeconds: int64(*ttl / time.Second), Role: *role}
+	if req.RoomJSON, err = rf.get(false); err != nil {
 		return err
 	}
 	if *privs != "" {
@@ -733,120 +559,73 @@ func appUserSig(c *appClient, args []string) error {
 		if err != nil {
 			return err
 		}
-		body["privileges"] = p
+		req.Privileges = &p
 	}
-	if *role != "" {
-		body["role"] = *role
-	}
-	type minted struct {
-		Format        string    `json:"format"`
-		UserSig       string    `json:"userSig"`
-		PrivateMapKey string    `json:"privateMapKey"`
-		KID           string    `json:"kid"`
-		ExpiresAt     time.Time `json:"expiresAt"`
-	}
-	return show(c, "POST", path, body, func(w io.Writer, m *minted) {
-		fmt.Fprintf(w, "userSig\t%s\n", m.UserSig)
-		if m.PrivateMapKey != "" {
-			fmt.Fprintf(w, "privateMapKey\t%s\n", m.PrivateMapKey)
-		}
-		fmt.Fprintf(w, "format\t%s\nkid\t%s\nexpires\t%s\n", m.Format, m.KID, m.ExpiresAt.Format(timeLayout))
-	}, "")
-}
-
-func appRooms(c *appClient, args []string) error {
-	var id string
-	if err := c.parse(c.flags(), args, "APP", &id); err != nil {
-		return err
-	}
-	path, err := appPath(id, "/rooms")
+	s, err := c.api.MintUserSig(c.ctx, id, req)
 	if err != nil {
 		return err
 	}
-	return show(c, "GET", path, nil, func(w io.Writer, r *struct{ Rooms []admin.RoomInfoJSON }) {
-		fmt.Fprintln(w, "ROOM\tPARTICIPANT\tUSER\tROLE\tTRACKS\tBLOCKED")
-		for _, room := range r.Rooms {
-			name := strconv.Quote(room.StrRoomID)
-			if room.RoomID != 0 {
-				name = strconv.FormatUint(uint64(room.RoomID), 10)
-			}
-			if len(room.Participants) == 0 {
-				fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\n", name)
-			}
-			for _, p := range room.Participants {
-				var blocked []string
-				if p.AudioBlocked {
-					blocked = append(blocked, "audio")
-				}
-				if p.VideoBlocked {
-					blocked = append(blocked, "video")
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", name, p.ParticipantID, p.UserID, p.Role,
-					orDash(strings.Join(p.Tracks, ",")), orDash(strings.Join(blocked, ",")))
-			}
-		}
-	}, "")
+	return show(c, s, printUserSig)
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "-"
+func appRooms(c *appRun, args []string) error {
+	id, err := c.appArg(c.flags(), args, "APP")
+	if err != nil {
+		return err
 	}
-	return s
+	rooms, err := c.api.ListRooms(c.ctx, id)
+	if err != nil {
+		return err
+	}
+	return show(c, admin.RoomsJSON{Rooms: rooms}, printRooms)
 }
 
-func appDismiss(c *appClient, args []string) error {
+func appDismiss(c *appRun, args []string) error {
 	fs := c.flags()
 	rf := newRoomFlags(fs)
-	var id string
-	if err := c.parse(fs, args, "APP --room N | --str-room S", &id); err != nil {
-		return err
-	}
-	path, err := appPath(id, "/rooms/dismiss")
+	id, err := c.appArg(fs, args, "APP --room N | --str-room S")
 	if err != nil {
 		return err
 	}
-	body := map[string]any{}
-	if err := rf.add(body, true); err != nil {
+	room, err := rf.get(true)
+	if err != nil {
 		return err
 	}
-	return show[struct{}](c, "POST", path, body, nil, "dismissed")
+	if err := c.api.DismissRoom(c.ctx, id, room); err != nil {
+		return err
+	}
+	return c.done("dismissed")
 }
 
-func appRemoveUser(c *appClient, args []string) error {
+func appRemoveUser(c *appRun, args []string) error {
 	fs := c.flags()
 	rf := newRoomFlags(fs)
 	user := fs.String("user", "", "user id (required)")
-	var id string
-	if err := c.parse(fs, args, "APP --room N | --str-room S --user ID", &id); err != nil {
-		return err
-	}
-	path, err := appPath(id, "/rooms/remove-user")
+	id, err := c.appArg(fs, args, "APP --room N | --str-room S --user ID")
 	if err != nil {
 		return err
 	}
 	if *user == "" {
 		return errors.New("--user is required")
 	}
-	body := map[string]any{"userId": *user}
-	if err := rf.add(body, true); err != nil {
+	room, err := rf.get(true)
+	if err != nil {
 		return err
 	}
-	return show[struct{}](c, "POST", path, body, nil, "removed")
+	if err := c.api.RemoveUser(c.ctx, id, admin.RemoveUserRequest{RoomJSON: room, UserID: *user}); err != nil {
+		return err
+	}
+	return c.done("removed")
 }
 
-func appBlock(blocked bool) func(c *appClient, args []string) error {
-	return func(c *appClient, args []string) error {
+func appBlock(blocked bool) func(c *appRun, args []string) error {
+	return func(c *appRun, args []string) error {
 		fs := c.flags()
 		rf := newRoomFlags(fs)
 		user := fs.String("user", "", "user id (required)")
 		audio := fs.Bool("audio", false, "audio (without --audio or --video: both)")
 		video := fs.Bool("video", false, "video (without --audio or --video: both)")
-		var id string
-		if err := c.parse(fs, args, "APP --room N | --str-room S --user ID [--audio] [--video]", &id); err != nil {
-			return err
-		}
-		path, err := appPath(id, "/rooms/block")
+		id, err := c.appArg(fs, args, "APP --room N | --str-room S --user ID [--audio] [--video]")
 		if err != nil {
 			return err
 		}
@@ -856,14 +635,17 @@ func appBlock(blocked bool) func(c *appClient, args []string) error {
 		if !*audio && !*video {
 			*audio, *video = true, true
 		}
-		body := map[string]any{"userId": *user, "audio": *audio, "video": *video, "blocked": blocked}
-		if err := rf.add(body, true); err != nil {
+		room, err := rf.get(true)
+		if err != nil {
 			return err
 		}
-		done := "unblocked"
-		if blocked {
-			done = "blocked"
+		req := admin.BlockRequest{RoomJSON: room, UserID: *user, Audio: *audio, Video: *video, Blocked: blocked}
+		if err := c.api.BlockUser(c.ctx, id, req); err != nil {
+			return err
 		}
-		return show[struct{}](c, "POST", path, body, nil, done)
+		if blocked {
+			return c.done("blocked")
+		}
+		return c.done("unblocked")
 	}
 }

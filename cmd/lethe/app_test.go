@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/lethe-rtc/lethe/admin"
+	"github.com/lethe-rtc/lethe/adminserver"
 	"github.com/lethe-rtc/lethe/auth"
 	"github.com/lethe-rtc/lethe/store"
 )
@@ -42,34 +43,34 @@ func (r *cliRooms) last() string {
 	return r.calls[len(r.calls)-1]
 }
 
-func (r *cliRooms) Rooms(context.Context, uint32) ([]admin.RoomInfo, error) {
-	return []admin.RoomInfo{
-		{Room: admin.RoomRef{RoomID: 42}, Participants: []admin.ParticipantInfo{
+func (r *cliRooms) Rooms(context.Context, uint32) ([]adminserver.RoomInfo, error) {
+	return []adminserver.RoomInfo{
+		{Room: adminserver.RoomRef{RoomID: 42}, Participants: []adminserver.ParticipantInfo{
 			{ParticipantID: "p1", UserID: "alice", Role: "anchor", Tracks: []string{"audio", "video"}, AudioBlocked: true},
 		}},
-		{Room: admin.RoomRef{StrRoomID: "42"}},
+		{Room: adminserver.RoomRef{StrRoomID: "42"}},
 	}, nil
 }
 
-func (r *cliRooms) Dismiss(_ context.Context, app uint32, room admin.RoomRef) error {
+func (r *cliRooms) Dismiss(_ context.Context, app uint32, room adminserver.RoomRef) error {
 	r.record("dismiss " + roomString(room))
 	return nil
 }
 
-func (r *cliRooms) RemoveUser(_ context.Context, app uint32, room admin.RoomRef, userID string) error {
+func (r *cliRooms) RemoveUser(_ context.Context, app uint32, room adminserver.RoomRef, userID string) error {
 	if userID == "ghost" {
-		return admin.ErrUserNotFound
+		return adminserver.ErrUserNotFound
 	}
 	r.record("remove " + roomString(room) + " " + userID)
 	return nil
 }
 
-func (r *cliRooms) Block(_ context.Context, app uint32, room admin.RoomRef, userID string, audio, video, blocked bool) error {
+func (r *cliRooms) Block(_ context.Context, app uint32, room adminserver.RoomRef, userID string, audio, video, blocked bool) error {
 	r.record("block " + roomString(room) + " " + userID + " " + strconv.FormatBool(audio) + " " + strconv.FormatBool(video) + " " + strconv.FormatBool(blocked))
 	return nil
 }
 
-func roomString(r admin.RoomRef) string {
+func roomString(r adminserver.RoomRef) string {
 	if r.RoomID != 0 {
 		return strconv.FormatUint(uint64(r.RoomID), 10)
 	}
@@ -100,7 +101,7 @@ func newCLIEnv(t *testing.T) *cliEnv {
 		t.Fatal(err)
 	}
 	rooms := &cliRooms{}
-	h, err := admin.NewHandler(admin.Config{Store: st, Rooms: rooms, AdminKey: key,
+	h, err := adminserver.NewHandler(adminserver.Config{Store: st, Rooms: rooms, AdminKey: key,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -247,7 +248,7 @@ func TestAppCommandKeysAndUserSig(t *testing.T) {
 		t.Errorf("revoke: %q", out)
 	}
 	_, _, err = e.run("revoke", id, old)
-	var ae *apiError
+	var ae *admin.Error
 	if !errors.As(err, &ae) || ae.Code != admin.CodeKeyNotFound || ae.Status != 404 {
 		t.Errorf("revoke twice: %v", err)
 	}

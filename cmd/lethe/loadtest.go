@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -230,4 +231,13 @@ func (t *adminTokens) Token(ctx context.Context, user string) (uint32, string, e
 		}
 		return t.app, out.UserSig, nil
 	}
+}
+
+// loopbackHost reports whether h names this machine's loopback interface.
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/lethe-rtc/lethe/admin"
+	"github.com/lethe-rtc/lethe/adminserver"
 	"github.com/lethe-rtc/lethe/control"
 	"github.com/lethe-rtc/lethe/signaling"
 )
@@ -13,14 +13,14 @@ import (
 // (type conversion only).
 type adminRooms struct{ s *control.Server }
 
-var _ admin.Rooms = adminRooms{}
+var _ adminserver.Rooms = adminRooms{}
 
-func (a adminRooms) Rooms(_ context.Context, app uint32) ([]admin.RoomInfo, error) {
-	out := []admin.RoomInfo{}
+func (a adminRooms) Rooms(_ context.Context, app uint32) ([]adminserver.RoomInfo, error) {
+	out := []adminserver.RoomInfo{}
 	for _, r := range a.s.Rooms(app) {
-		info := admin.RoomInfo{Room: admin.RoomRef{RoomID: r.RoomID, StrRoomID: r.StrRoomID}}
+		info := adminserver.RoomInfo{Room: adminserver.RoomRef{RoomID: r.RoomID, StrRoomID: r.StrRoomID}}
 		for _, m := range r.Participants {
-			info.Participants = append(info.Participants, admin.ParticipantInfo{
+			info.Participants = append(info.Participants, adminserver.ParticipantInfo{
 				ParticipantID: m.ParticipantID, UserID: m.UserID, Role: string(m.Role), Tracks: m.Tracks,
 				AudioBlocked: m.Blocked&signaling.Audio != 0, VideoBlocked: m.Blocked&signaling.Video != 0,
 			})
@@ -30,15 +30,15 @@ func (a adminRooms) Rooms(_ context.Context, app uint32) ([]admin.RoomInfo, erro
 	return out, nil
 }
 
-func (a adminRooms) Dismiss(_ context.Context, app uint32, room admin.RoomRef) error {
+func (a adminRooms) Dismiss(_ context.Context, app uint32, room adminserver.RoomRef) error {
 	return roomErr(a.s.Dismiss(app, room.RoomID, room.StrRoomID))
 }
 
-func (a adminRooms) RemoveUser(_ context.Context, app uint32, room admin.RoomRef, userID string) error {
+func (a adminRooms) RemoveUser(_ context.Context, app uint32, room adminserver.RoomRef, userID string) error {
 	return roomErr(a.s.RemoveUser(app, room.RoomID, room.StrRoomID, userID))
 }
 
-func (a adminRooms) Block(_ context.Context, app uint32, room admin.RoomRef, userID string, audio, video, blocked bool) error {
+func (a adminRooms) Block(_ context.Context, app uint32, room adminserver.RoomRef, userID string, audio, video, blocked bool) error {
 	var m signaling.Media
 	if audio {
 		m |= signaling.Audio
@@ -52,9 +52,9 @@ func (a adminRooms) Block(_ context.Context, app uint32, room admin.RoomRef, use
 func roomErr(err error) error {
 	switch {
 	case errors.Is(err, control.ErrRoomNotFound):
-		return admin.ErrRoomNotFound
+		return adminserver.ErrRoomNotFound
 	case errors.Is(err, control.ErrUserNotFound):
-		return admin.ErrUserNotFound
+		return adminserver.ErrUserNotFound
 	}
 	return err
 }

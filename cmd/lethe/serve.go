@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lethe-rtc/lethe/admin"
+	"github.com/lethe-rtc/lethe/adminserver"
 	"github.com/lethe-rtc/lethe/auth"
 	"github.com/lethe-rtc/lethe/compliance"
 	"github.com/lethe-rtc/lethe/control"
@@ -141,7 +141,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		shutdownPool()
 		return fmt.Errorf("serve: admin key: %w", err)
 	}
-	adminAPI, err := admin.NewHandler(admin.Config{
+	adminAPI, err := adminserver.NewHandler(adminserver.Config{
 		Store: st, Rooms: adminRooms{sig}, AdminKey: adminKey, Logger: log,
 	})
 	clear(adminKey)

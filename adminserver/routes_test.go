@@ -1,4 +1,4 @@
-package admin
+package adminserver
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/lethe-rtc/lethe/admin"
 	"github.com/lethe-rtc/lethe/auth"
 	"github.com/lethe-rtc/lethe/store"
 )
@@ -37,11 +38,11 @@ func TestApps(t *testing.T) {
 	if r.status != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
-	var created AppJSON
+	var created admin.AppJSON
 	r.decode(t, &created)
-	want := AppJSON{
+	want := admin.AppJSON{
 		SDKAppID: created.SDKAppID, Name: "Acme Meetings", Tags: []string{"prod", "eu west"}, Status: "active", CreatedAt: testNow,
-		Policy: PolicyJSON{KeyLifetimeSeconds: 86400, MaxTokenTTLSeconds: 7200, RequirePrivateMapKey: true, MaxAnchorsPerRoom: 4, MaxParticipantsPerRoom: 50,
+		Policy: admin.PolicyJSON{KeyLifetimeSeconds: 86400, MaxTokenTTLSeconds: 7200, RequirePrivateMapKey: true, MaxAnchorsPerRoom: 4, MaxParticipantsPerRoom: 50,
 			RetentionSeconds: 604800},
 	}
 	if !equalApp(created, want) {
@@ -54,14 +55,14 @@ func TestApps(t *testing.T) {
 		t.Errorf("create logged %+v, want app.create by the store", l)
 	}
 
-	var list appsReply
+	var list admin.AppsJSON
 	e.do("GET", "/v1/admin/apps", nil).decode(t, &list)
 	if len(list.Apps) != 2 || list.Apps[1].SDKAppID != created.SDKAppID || list.Apps[0].Name != "demo" {
 		t.Errorf("list %+v", list)
 	}
 
 	path := "/v1/admin/apps/" + itoa(created.SDKAppID)
-	var got AppJSON
+	var got admin.AppJSON
 	e.do("GET", path, nil).decode(t, &got)
 	if !equalApp(got, want) {
 		t.Errorf("get %+v", got)
@@ -103,15 +104,15 @@ func TestApps(t *testing.T) {
 	e.store.mu.Lock()
 	e.store.apps[created.SDKAppID].Status = store.StatusTerminated
 	e.store.mu.Unlock()
-	if r := e.do("POST", path+"/resume", nil); r.status != http.StatusConflict || r.code() != CodeAppNotActive {
+	if r := e.do("POST", path+"/resume", nil); r.status != http.StatusConflict || r.code() != admin.CodeAppNotActive {
 		t.Errorf("resume terminated: %d %s", r.status, r.body)
 	}
-	if r := e.do("POST", "/v1/admin/apps/1499999999/suspend", nil); r.status != 404 || r.code() != CodeAppNotFound {
+	if r := e.do("POST", "/v1/admin/apps/1499999999/suspend", nil); r.status != 404 || r.code() != admin.CodeAppNotFound {
 		t.Errorf("suspend unknown: %d %s", r.status, r.body)
 	}
 }
 
-func equalApp(a, b AppJSON) bool {
+func equalApp(a, b admin.AppJSON) bool {
 	return a.SDKAppID == b.SDKAppID && a.Name == b.Name && slices.Equal(a.Tags, b.Tags) && a.Status == b.Status &&
 		a.CreatedAt.Equal(b.CreatedAt) && a.Policy == b.Policy
 }
@@ -121,7 +122,7 @@ func TestAppLogRoute(t *testing.T) {
 	e := newEnv(t)
 	e.do("GET", e.appPath(""), nil)
 	e.do("POST", e.appPath("/suspend"), nil)
-	var lr logReply
+	var lr admin.LogJSON
 	r := e.do("GET", e.appPath("/log?limit=2"), nil)
 	r.decode(t, &lr)
 	if r.status != 200 || len(lr.Entries) != 2 {
@@ -152,7 +153,7 @@ func TestKeys(t *testing.T) {
 	id := e.app.SDKAppID
 
 	r := e.do("POST", e.appPath("/keys/rotate"), nil)
-	var rotated KeyJSON
+	var rotated admin.KeyJSON
 	r.decode(t, &rotated)
 	if r.status != http.StatusCreated || rotated.KID != "k2" || rotated.State != "signing" {
 		t.Fatalf("rotate: %d %s", r.status, r.body)
@@ -165,7 +166,7 @@ func TestKeys(t *testing.T) {
 	}
 
 	r = e.do("GET", e.appPath("/keys"), nil)
-	var kr keysReply
+	var kr admin.KeysJSON
 	r.decode(t, &kr)
 	if r.status != 200 || len(kr.Keys) != 2 || kr.Keys[0].KID != "k2" || kr.Keys[0].State != "signing" || kr.Keys[1].State != "verifying" {
 		t.Errorf("keys: %d %s", r.status, r.body)
@@ -180,7 +181,7 @@ func TestKeys(t *testing.T) {
 	}
 
 	r = e.do("GET", e.appPath("/keys/current"), nil)
-	var cur SecretKeyJSON
+	var cur admin.SecretKeyJSON
 	r.decode(t, &cur)
 	if r.status != 200 || cur.KID != "k2" || cur.Secret != string(secretOf(2)) ||
 		cur.SecretBase64 != base64.StdEncoding.EncodeToString(secretOf(2)) || !cur.NotBefore.Equal(testNow) {
@@ -196,7 +197,7 @@ func TestKeys(t *testing.T) {
 	if l := lastLog(e, id); l.op != store.OpKeyRevoke || l.appended {
 		t.Errorf("revoke logged %+v", l)
 	}
-	if r := e.do("POST", e.appPath("/keys/k1/revoke"), nil); r.status != 404 || r.code() != CodeKeyNotFound {
+	if r := e.do("POST", e.appPath("/keys/k1/revoke"), nil); r.status != 404 || r.code() != admin.CodeKeyNotFound {
 		t.Errorf("revoke twice: %d %s", r.status, r.body)
 	}
 
@@ -205,7 +206,7 @@ func TestKeys(t *testing.T) {
 		return auth.Key{ID: "bin", Secret: []byte{0, 1, 2, 0xff}, NotBefore: testNow}, nil
 	}
 	r = e.do("GET", e.appPath("/keys/current"), nil)
-	cur = SecretKeyJSON{}
+	cur = admin.SecretKeyJSON{}
 	r.decode(t, &cur)
 	if cur.Secret != "" || cur.SecretBase64 != "AAEC/w==" {
 		t.Errorf("binary secret: %s", r.body)
@@ -213,21 +214,21 @@ func TestKeys(t *testing.T) {
 	e.store.SigningKeyFunc = func(context.Context, uint32, time.Time) (auth.Key, error) {
 		return auth.Key{}, auth.ErrUnknownKey
 	}
-	if r := e.do("GET", e.appPath("/keys/current"), nil); r.status != http.StatusConflict || r.code() != CodeNoSigningKey {
+	if r := e.do("GET", e.appPath("/keys/current"), nil); r.status != http.StatusConflict || r.code() != admin.CodeNoSigningKey {
 		t.Errorf("no signing key: %d %s", r.status, r.body)
 	}
 	e.store.SigningKeyFunc = nil
 
 	e.do("POST", e.appPath("/suspend"), nil)
 	before := len(e.store.entries())
-	if r := e.do("GET", e.appPath("/keys/current"), nil); r.status != http.StatusConflict || r.code() != CodeAppNotActive {
+	if r := e.do("GET", e.appPath("/keys/current"), nil); r.status != http.StatusConflict || r.code() != admin.CodeAppNotActive {
 		t.Errorf("suspended: %d %s", r.status, r.body)
 	}
 	if len(e.store.entries()) != before {
 		t.Error("a refused key fetch was logged")
 	}
 	r = e.do("POST", e.appPath("/keys/rotate"), nil)
-	rotated = KeyJSON{}
+	rotated = admin.KeyJSON{}
 	r.decode(t, &rotated)
 	if r.status != http.StatusCreated || rotated.State != "verifying" {
 		t.Errorf("rotate while suspended: %d %s", r.status, r.body)
@@ -251,10 +252,10 @@ func TestMintUserSig(t *testing.T) {
 	e := newEnv(t)
 	id := e.app.SDKAppID
 	secret := secretOf(1)
-	mint := func(body map[string]any) (mintReply, reply) {
+	mint := func(body map[string]any) (admin.UserSigJSON, reply) {
 		t.Helper()
 		r := e.do("POST", e.appPath("/usersig"), body)
-		var m mintReply
+		var m admin.UserSigJSON
 		if r.status == 200 {
 			r.decode(t, &m)
 		}
@@ -319,7 +320,7 @@ func TestMintUserSig(t *testing.T) {
 	}
 	e.store.SigningKeyFunc = nil
 	e.do("POST", e.appPath("/suspend"), nil)
-	if _, r := mint(map[string]any{"userId": "erin"}); r.status != http.StatusConflict || r.code() != CodeAppNotActive {
+	if _, r := mint(map[string]any{"userId": "erin"}); r.status != http.StatusConflict || r.code() != admin.CodeAppNotActive {
 		t.Errorf("suspended: %d %s", r.status, r.body)
 	}
 }
@@ -381,10 +382,10 @@ func TestRooms(t *testing.T) {
 	e.rooms.DismissFunc = func(context.Context, uint32, RoomRef) error { return errors.Join(errors.New("x"), ErrRoomNotFound) }
 	e.rooms.RemoveUserFunc = func(context.Context, uint32, RoomRef, string) error { return ErrUserNotFound }
 	before := len(e.store.entries())
-	if r := e.do("POST", e.appPath("/rooms/dismiss"), map[string]any{"roomId": 1}); r.status != 404 || r.code() != CodeRoomNotFound {
+	if r := e.do("POST", e.appPath("/rooms/dismiss"), map[string]any{"roomId": 1}); r.status != 404 || r.code() != admin.CodeRoomNotFound {
 		t.Errorf("dismiss missing room: %d %s", r.status, r.body)
 	}
-	if r := e.do("POST", e.appPath("/rooms/remove-user"), map[string]any{"roomId": 1, "userId": "zed"}); r.status != 404 || r.code() != CodeUserNotFound {
+	if r := e.do("POST", e.appPath("/rooms/remove-user"), map[string]any{"roomId": 1, "userId": "zed"}); r.status != 404 || r.code() != admin.CodeUserNotFound {
 		t.Errorf("remove missing user: %d %s", r.status, r.body)
 	}
 	if len(e.store.entries()) != before {
@@ -393,7 +394,7 @@ func TestRooms(t *testing.T) {
 
 	// Without a room controller: 503 (after authentication and the app check).
 	e2 := newEnv(t, func(c *Config) { c.Rooms = nil })
-	if r := e2.do("GET", e2.appPath("/rooms"), nil); r.status != http.StatusServiceUnavailable || r.code() != CodeRoomsUnavailable {
+	if r := e2.do("GET", e2.appPath("/rooms"), nil); r.status != http.StatusServiceUnavailable || r.code() != admin.CodeRoomsUnavailable {
 		t.Errorf("no controller: %d %s", r.status, r.body)
 	}
 	if r := e2.do("GET", "/v1/admin/apps/1499999999/rooms", nil); r.status != 404 {
@@ -430,7 +431,7 @@ func TestMintedTokensVerify(t *testing.T) {
 			auth.Want{SDKAppID: id, UserID: "alice", StrRoomID: "s"}, 2 | 8},
 	} {
 		r := e.do("POST", e.appPath("/usersig"), tc.body)
-		var m mintReply
+		var m admin.UserSigJSON
 		r.decode(t, &m)
 		c, err := v.VerifyJoin(context.Background(), m.UserSig, m.PrivateMapKey, tc.want)
 		if err != nil {

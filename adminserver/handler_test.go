@@ -1,4 +1,4 @@
-package admin
+package adminserver
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lethe-rtc/lethe/admin"
 	"github.com/lethe-rtc/lethe/auth"
 	"github.com/lethe-rtc/lethe/store"
 )
@@ -87,7 +88,7 @@ func TestAuthentication(t *testing.T) {
 	for _, tc := range cases {
 		for _, rt := range routes {
 			r := e.do(rt.method, rt.path, `{"name":"x","userId":"alice","roomId":1}`, "Authorization", tc.auth)
-			if r.status != http.StatusUnauthorized || r.code() != CodeUnauthorized {
+			if r.status != http.StatusUnauthorized || r.code() != admin.CodeUnauthorized {
 				t.Errorf("%s: %s %s = %d %s, want 401 unauthorized", tc.name, rt.method, rt.path, r.status, r.code())
 			}
 			if got := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer") {
@@ -129,14 +130,14 @@ func TestRoutingErrors(t *testing.T) {
 		status       int
 		code, allow  string
 	}{
-		{"GET", "/", 404, CodeNotFound, ""},
-		{"GET", "/v1/admin/", 404, CodeNotFound, ""},
-		{"GET", "/v1/admin/apps/1/unknown", 404, CodeNotFound, ""},
-		{"DELETE", "/v1/admin/apps", 405, CodeMethodNotAllowed, "GET, POST, HEAD"},
-		{"PUT", e.appPath(""), 405, CodeMethodNotAllowed, "GET, PATCH, HEAD"},
-		{"GET", e.appPath("/suspend"), 405, CodeMethodNotAllowed, "POST"},
-		{"POST", e.appPath("/keys/current"), 405, CodeMethodNotAllowed, "GET, HEAD"},
-		{"GET", e.appPath("/keys/k1/revoke"), 405, CodeMethodNotAllowed, "POST"},
+		{"GET", "/", 404, admin.CodeNotFound, ""},
+		{"GET", "/v1/admin/", 404, admin.CodeNotFound, ""},
+		{"GET", "/v1/admin/apps/1/unknown", 404, admin.CodeNotFound, ""},
+		{"DELETE", "/v1/admin/apps", 405, admin.CodeMethodNotAllowed, "GET, POST, HEAD"},
+		{"PUT", e.appPath(""), 405, admin.CodeMethodNotAllowed, "GET, PATCH, HEAD"},
+		{"GET", e.appPath("/suspend"), 405, admin.CodeMethodNotAllowed, "POST"},
+		{"POST", e.appPath("/keys/current"), 405, admin.CodeMethodNotAllowed, "GET, HEAD"},
+		{"GET", e.appPath("/keys/k1/revoke"), 405, admin.CodeMethodNotAllowed, "POST"},
 	} {
 		r := e.do(tc.method, tc.path, nil)
 		if r.status != tc.status || r.code() != tc.code || r.header.Get("Allow") != tc.allow {
@@ -159,7 +160,7 @@ func TestRateLimit(t *testing.T) {
 		}
 	}
 	r := e.do("GET", "/v1/admin/apps", nil)
-	if r.status != http.StatusTooManyRequests || r.code() != CodeRateLimited {
+	if r.status != http.StatusTooManyRequests || r.code() != admin.CodeRateLimited {
 		t.Fatalf("4th request: %d %s, want 429", r.status, r.code())
 	}
 	if got := r.header.Get("Retry-After"); got != "2" {
@@ -311,7 +312,7 @@ func TestAppendLogFailureWithholdsSecrets(t *testing.T) {
 		{"GET", e.appPath(""), nil},
 	} {
 		r := e.do(tc.method, tc.path, tc.body)
-		if r.status != http.StatusInternalServerError || r.code() != CodeInternal {
+		if r.status != http.StatusInternalServerError || r.code() != admin.CodeInternal {
 			t.Errorf("%s %s: %d %s, want 500", tc.method, tc.path, r.status, r.body)
 		}
 		for _, s := range []string{"secret", "userSig", "keys", "rooms", "entries", "sdkAppId"} {

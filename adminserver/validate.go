@@ -1,28 +1,11 @@
-package admin
+package adminserver
 
 import (
 	"strconv"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/lethe-rtc/lethe/auth"
-)
-
-// Input limits. Strings are measured in bytes of UTF-8.
-const (
-	MaxNameLen      = 64
-	MaxTagLen       = 32
-	MaxTags         = 16
-	MaxUserIDLen    = 64
-	MaxStrRoomIDLen = 64
-	MaxRoomID       = 4294967294
-	MaxKeyIDLen     = auth.MaxKeyIDLen
-	MaxBodyBytes    = 1 << 20
-	// MaxPrivileges is the highest privilege mask (all eight bits).
-	MaxPrivileges = 255
-	// MaxLogLimit is the most application-log entries one request returns.
-	MaxLogLimit     = 1000
-	defaultLogLimit = 100
+	"github.com/lethe-rtc/lethe/admin"
 )
 
 // forbidden reports whether r may not appear in any string the API
@@ -63,19 +46,19 @@ func validText(s string, maxLen int, spaces bool) bool {
 	return true
 }
 
-func validName(s string) bool   { return validText(s, MaxNameLen, true) }
-func validUserID(s string) bool { return validText(s, MaxUserIDLen, false) }
+func validName(s string) bool   { return validText(s, admin.MaxNameLen, true) }
+func validUserID(s string) bool { return validText(s, admin.MaxUserIDLen, false) }
 
-// validTags checks the tag list: at most MaxTags tags, each 1..MaxTagLen
+// validTags checks the tag list: at most admin.MaxTags tags, each 1..MaxTagLen
 // bytes without forbidden runes or surrounding spaces, no duplicates.
 func validTags(tags []string) (string, bool) {
-	if len(tags) > MaxTags {
-		return "at most " + strconv.Itoa(MaxTags) + " tags", false
+	if len(tags) > admin.MaxTags {
+		return "at most " + strconv.Itoa(admin.MaxTags) + " tags", false
 	}
 	seen := make(map[string]bool, len(tags))
 	for _, t := range tags {
-		if !validText(t, MaxTagLen, true) {
-			return "each tag must be 1-" + strconv.Itoa(MaxTagLen) + " bytes without control characters or surrounding spaces", false
+		if !validText(t, admin.MaxTagLen, true) {
+			return "each tag must be 1-" + strconv.Itoa(admin.MaxTagLen) + " bytes without control characters or surrounding spaces", false
 		}
 		if seen[t] {
 			return "duplicate tag", false

@@ -1,4 +1,4 @@
-package admin
+package adminserver
 
 import (
 	"encoding/json"
@@ -8,24 +8,25 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/lethe-rtc/lethe/admin"
 	"github.com/lethe-rtc/lethe/auth"
 	"github.com/lethe-rtc/lethe/store"
 )
 
-// decode reads r's body, at most MaxBodyBytes, as exactly one JSON value
-// into dst, refusing unknown fields and trailing data.
+// decode reads r's body, at most admin.MaxBodyBytes, as exactly one JSON
+// value into dst, refusing unknown fields and trailing data.
 func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return errorf(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "Content-Type must be application/json")
+			return errorf(http.StatusUnsupportedMediaType, admin.CodeUnsupportedMedia, "Content-Type must be application/json")
 		}
 	}
-	tooLarge := errorf(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "request body over %d bytes", MaxBodyBytes)
-	if r.ContentLength > MaxBodyBytes {
+	tooLarge := errorf(http.StatusRequestEntityTooLarge, admin.CodeBodyTooLarge, "request body over %d bytes", admin.MaxBodyBytes)
+	if r.ContentLength > admin.MaxBodyBytes {
 		return tooLarge
 	}
-	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	body := http.MaxBytesReader(w, r.Body, admin.MaxBodyBytes)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
@@ -48,16 +49,16 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	case errors.As(err, &maxErr):
 		return tooLarge
 	case errors.Is(err, io.EOF):
-		return errorf(http.StatusBadRequest, CodeInvalidJSON, "empty body: a JSON object is required")
+		return errorf(http.StatusBadRequest, admin.CodeInvalidJSON, "empty body: a JSON object is required")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return errorf(http.StatusBadRequest, CodeUnknownField, "%s", strings.TrimPrefix(err.Error(), "json: "))
+		return errorf(http.StatusBadRequest, admin.CodeUnknownField, "%s", strings.TrimPrefix(err.Error(), "json: "))
 	case errors.As(err, &typeErr):
 		if typeErr.Field != "" {
-			return errorf(http.StatusBadRequest, CodeInvalidJSON, "field %q has the wrong type", typeErr.Field)
+			return errorf(http.StatusBadRequest, admin.CodeInvalidJSON, "field %q has the wrong type", typeErr.Field)
 		}
-		return errorf(http.StatusBadRequest, CodeInvalidJSON, "a JSON object is required")
+		return errorf(http.StatusBadRequest, admin.CodeInvalidJSON, "a JSON object is required")
 	default:
-		return errorf(http.StatusBadRequest, CodeInvalidJSON, "malformed JSON")
+		return errorf(http.StatusBadRequest, admin.CodeInvalidJSON, "malformed JSON")
 	}
 }
 
@@ -106,18 +107,18 @@ func storeError(err error, notFound string) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		msg := "no such application"
-		if notFound == CodeKeyNotFound {
+		if notFound == admin.CodeKeyNotFound {
 			msg = "no such key in the application's key ring"
 		}
 		return errorf(http.StatusNotFound, notFound, "%s", msg)
 	case errors.Is(err, auth.ErrUnknownApp):
-		return errorf(http.StatusConflict, CodeAppNotActive, "the application is not active")
+		return errorf(http.StatusConflict, admin.CodeAppNotActive, "the application is not active")
 	case errors.Is(err, auth.ErrUnknownKey):
-		return errorf(http.StatusConflict, CodeNoSigningKey, "the application has no signing key valid now")
+		return errorf(http.StatusConflict, admin.CodeNoSigningKey, "the application has no signing key valid now")
 	case errors.Is(err, store.ErrStatus):
-		return errorf(http.StatusConflict, CodeAppNotActive, "not allowed in the application's status")
+		return errorf(http.StatusConflict, admin.CodeAppNotActive, "not allowed in the application's status")
 	case errors.Is(err, store.ErrExists):
-		return errorf(http.StatusConflict, CodeConflict, "already exists")
+		return errorf(http.StatusConflict, admin.CodeConflict, "already exists")
 	case errors.Is(err, store.ErrInvalid):
 		return invalid("the store refused the value")
 	default:

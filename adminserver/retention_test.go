@@ -1,10 +1,11 @@
-package admin
+package adminserver
 
 import (
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/lethe-rtc/lethe/admin"
 	"github.com/lethe-rtc/lethe/store"
 )
 
@@ -12,7 +13,7 @@ func TestTerminateRoute(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	r := e.do("POST", e.appPath("/terminate"), nil)
-	var got AppJSON
+	var got admin.AppJSON
 	r.decode(t, &got)
 	due := testNow.Add(3 * 24 * time.Hour) // the fake's server-wide cap is shorter than the default
 	if r.status != 200 || got.Status != "terminated" || got.PurgeAt == nil || !got.PurgeAt.Equal(due) {
@@ -29,7 +30,7 @@ func TestTerminateRoute(t *testing.T) {
 		t.Errorf("terminate again: %d %s", r.status, r.body)
 	}
 	for _, action := range []string{"/resume", "/suspend"} {
-		if r := e.do("POST", e.appPath(action), nil); r.status != http.StatusConflict || r.code() != CodeAppNotActive {
+		if r := e.do("POST", e.appPath(action), nil); r.status != http.StatusConflict || r.code() != admin.CodeAppNotActive {
 			t.Errorf("%s after termination: %d %s", action, r.status, r.body)
 		}
 	}
@@ -38,7 +39,7 @@ func TestTerminateRoute(t *testing.T) {
 	} else if r.decode(t, &got); got.PurgeAt == nil || !got.PurgeAt.Equal(due) {
 		t.Errorf("get a terminated app: %s", r.body)
 	}
-	if r := e.do("POST", "/v1/admin/apps/1499999999/terminate", nil); r.status != 404 || r.code() != CodeAppNotFound {
+	if r := e.do("POST", "/v1/admin/apps/1499999999/terminate", nil); r.status != 404 || r.code() != admin.CodeAppNotFound {
 		t.Errorf("terminate unknown: %d %s", r.status, r.body)
 	}
 	if r := e.do("GET", e.appPath("/terminate"), nil); r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "POST" {
@@ -46,7 +47,7 @@ func TestTerminateRoute(t *testing.T) {
 	}
 
 	// The pending purges, and how late the oldest is.
-	var rr retentionReply
+	var rr admin.RetentionJSON
 	r = e.do("GET", "/v1/admin/retention", nil)
 	r.decode(t, &rr)
 	if r.status != 200 || rr.RetentionCapSeconds != 3*24*3600 || len(rr.Pending) != 1 || rr.Pending[0].SDKAppID != e.app.SDKAppID ||
@@ -63,28 +64,28 @@ func TestTerminateRoute(t *testing.T) {
 func TestDeleteRoute(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	var created AppJSON
+	var created admin.AppJSON
 	e.do("POST", "/v1/admin/apps", map[string]any{"name": "doomed"}).decode(t, &created)
 	path := "/v1/admin/apps/" + itoa(created.SDKAppID)
 
-	var dr deleteReply
+	var dr admin.DeletionJSON
 	r := e.do("POST", path+"/delete", nil)
 	r.decode(t, &dr)
 	if r.status != 200 || !dr.Deleted || !dr.Checkpointed {
 		t.Fatalf("delete: %d %s", r.status, r.body)
 	}
-	if r := e.do("GET", path, nil); r.status != 404 || r.code() != CodeAppNotFound {
+	if r := e.do("GET", path, nil); r.status != 404 || r.code() != admin.CodeAppNotFound {
 		t.Errorf("get after delete: %d %s", r.status, r.body)
 	}
 	if l := lastLog(e, created.SDKAppID); l != (logged{}) {
 		t.Errorf("log of a deleted app still holds %+v", l)
 	}
-	var rr retentionReply
+	var rr admin.RetentionJSON
 	e.do("GET", "/v1/admin/retention", nil).decode(t, &rr)
 	if len(rr.Pending) != 0 {
 		t.Errorf("pending after delete: %+v", rr.Pending)
 	}
-	if r := e.do("POST", path+"/delete", nil); r.status != 404 || r.code() != CodeAppNotFound {
+	if r := e.do("POST", path+"/delete", nil); r.status != 404 || r.code() != admin.CodeAppNotFound {
 		t.Errorf("delete twice: %d %s", r.status, r.body)
 	}
 	if _, err := e.store.App(t.Context(), e.app.SDKAppID); err != nil {
@@ -95,7 +96,7 @@ func TestDeleteRoute(t *testing.T) {
 	e.store.DeletionErr = store.ErrBusy
 	e.store.mu.Unlock()
 	r = e.do("POST", e.appPath("/delete"), nil)
-	dr = deleteReply{}
+	dr = admin.DeletionJSON{}
 	r.decode(t, &dr)
 	if r.status != 200 || !dr.Deleted || dr.Checkpointed {
 		t.Errorf("delete with a busy checkpoint: %d %s", r.status, r.body)
@@ -123,7 +124,7 @@ func TestRetentionPolicy(t *testing.T) {
 			t.Errorf("retentionSeconds %v: %d %s", tc.seconds, r.status, r.body)
 		}
 	}
-	var got AppJSON
+	var got admin.AppJSON
 	e.do("GET", e.appPath(""), nil).decode(t, &got)
 	if got.Policy.RetentionSeconds != 604800 || got.PurgeAt != nil {
 		t.Errorf("after the patches: %+v", got)

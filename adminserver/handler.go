@@ -1,4 +1,4 @@
-package admin
+package adminserver
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/lethe-rtc/lethe/admin"
 )
 
 // minAdminKeyLen is the shortest admin key NewHandler accepts, in bytes.
@@ -140,11 +142,11 @@ func (h *handler) routes() {
 		}
 		h.mux.Handle(p, h.endpoint(p, func(w http.ResponseWriter, _ *http.Request) error {
 			w.Header().Set("Allow", allow)
-			return errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "allowed: %s", allow)
+			return errorf(http.StatusMethodNotAllowed, admin.CodeMethodNotAllowed, "allowed: %s", allow)
 		}))
 	}
 	h.mux.Handle("/", h.endpoint("/", func(http.ResponseWriter, *http.Request) error {
-		return errorf(http.StatusNotFound, CodeNotFound, "no such endpoint")
+		return errorf(http.StatusNotFound, admin.CodeNotFound, "no such endpoint")
 	}))
 }
 
@@ -175,7 +177,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setCommonHeaders(w)
 	if ok, wait := h.limit.allow(r.RemoteAddr, start); !ok {
 		w.Header().Set("Retry-After", retryAfter(wait))
-		writeError(sw, errorf(http.StatusTooManyRequests, CodeRateLimited, "too many requests"))
+		writeError(sw, errorf(http.StatusTooManyRequests, admin.CodeRateLimited, "too many requests"))
 	} else {
 		h.mux.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
 	}
@@ -243,7 +245,7 @@ func (h *handler) endpoint(pattern string, fn func(http.ResponseWriter, *http.Re
 // digests in constant time (crypto/subtle), so neither the key's bytes nor
 // its length leak through timing.
 func (h *handler) authorize(r *http.Request) error {
-	deny := errorf(http.StatusUnauthorized, CodeUnauthorized, "a valid admin key is required")
+	deny := errorf(http.StatusUnauthorized, admin.CodeUnauthorized, "a valid admin key is required")
 	values := r.Header.Values("Authorization")
 	if len(values) != 1 || len(values[0]) > maxAuthHeaderLen {
 		return deny
@@ -269,7 +271,7 @@ func (h *handler) loadApp(r *http.Request) (App, error) {
 	infoOf(r).app = id
 	a, err := h.store.App(r.Context(), id)
 	if err != nil {
-		return App{}, storeError(err, CodeAppNotFound)
+		return App{}, storeError(err, admin.CodeAppNotFound)
 	}
 	return a, nil
 }
