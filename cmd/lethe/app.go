@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -73,16 +74,13 @@ type appRun struct {
 func appCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := &appRun{ctx: ctx, stdout: stdout, stderr: stderr, server: defaultAdminServer, keyFile: defaultAdminKeyFile}
 	// Common flags may come before the subcommand, or after it.
-	fs := flag.NewFlagSet("app", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	c.commonFlags(fs)
-	fs.Usage = func() { appUsage(stderr) }
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("app: %w", err)
+	fs := newFlags("app", "lethe app [--server URL] [--admin-key-file PATH] [--json] <subcommand> [args]", appSubcommandList())
+	c.commonFlags(fs.FlagSet)
+	if err := fs.parse(args, math.MaxInt, stdout, stderr); err != nil {
+		return err
 	}
 	if fs.NArg() == 0 {
-		appUsage(stderr)
-		return flag.ErrHelp
+		return fs.fail(stderr, "which subcommand?")
 	}
 	name := fs.Arg(0)
 	for _, sc := range appSubcommands() {
@@ -94,17 +92,21 @@ func appCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return nil
 		}
 	}
-	appUsage(stderr)
-	return fmt.Errorf("app: unknown subcommand %q", name)
+	return fs.fail(stderr, "unknown subcommand %q", name)
 }
 
-func appUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: lethe app [--server URL] [--admin-key-file PATH] [--json] <subcommand> [args]")
-	fmt.Fprintln(w)
+// appSubcommandList is the list of subcommands in `lethe app --help`.
+func appSubcommandList() string {
+	var b strings.Builder
+	b.WriteString("subcommands (APP is an SDKAppID; 'lethe app <subcommand> --help' shows its flags):\n")
+	width := 0
 	for _, sc := range appSubcommands() {
-		fmt.Fprintf(w, "  %-12s %s\n", sc.name, sc.summary)
+		width = max(width, len(sc.name))
 	}
-	fmt.Fprintln(w, "\nRun 'lethe app <subcommand> -h' for its flags. APP is an SDKAppID.")
+	for _, sc := range appSubcommands() {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, sc.name, sc.summary)
+	}
+	return b.String()
 }
 
 func (c *appRun) commonFlags(fs *flag.FlagSet) {
@@ -114,23 +116,19 @@ func (c *appRun) commonFlags(fs *flag.FlagSet) {
 }
 
 // flags returns the subcommand's flag set, with the common flags.
-func (c *appRun) flags() *flag.FlagSet {
-	fs := flag.NewFlagSet("app "+c.name, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	c.commonFlags(fs)
+func (c *appRun) flags() *cmdFlags {
+	fs := newFlags("app "+c.name, "lethe app "+c.name, "")
+	c.commonFlags(fs.FlagSet)
 	return fs
 }
 
 // parse parses args with fs, flags and positional arguments in any order,
 // into exactly len(pos) positional values, then makes the API's client.
-func (c *appRun) parse(fs *flag.FlagSet, args []string, usage string, pos ...*string) error {
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: lethe app %s %s\n", c.name, usage)
-		fs.PrintDefaults()
-	}
+func (c *appRun) parse(fs *cmdFlags, args []string, usage string, pos ...*string) error {
+	fs.synopsis = strings.TrimSpace("lethe app " + c.name + " " + usage)
 	var got []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := fs.parse(args, math.MaxInt, c.stdout, c.stderr); err != nil {
 			return err
 		}
 		if fs.NArg() == 0 {
@@ -140,8 +138,7 @@ func (c *appRun) parse(fs *flag.FlagSet, args []string, usage string, pos ...*st
 		args = fs.Args()[1:]
 	}
 	if len(got) != len(pos) {
-		fs.Usage()
-		return fmt.Errorf("want %d argument(s), got %d", len(pos), len(got))
+		return fs.fail(c.stderr, "want %d argument(s), got %d", len(pos), len(got))
 	}
 	for i, p := range pos {
 		*p = got[i]
@@ -179,12 +176,16 @@ func parseApp(s string) (uint32, error) {
 }
 
 // appArg parses a subcommand that takes APP and flags, and returns APP.
-func (c *appRun) appArg(fs *flag.FlagSet, args []string, usage string) (uint32, error) {
+func (c *appRun) appArg(fs *cmdFlags, args []string, usage string) (uint32, error) {
 	var id string
 	if err := c.parse(fs, args, usage, &id); err != nil {
 		return 0, err
 	}
-	return parseApp(id)
+	app, err := parseApp(id)
+	if err != nil {
+		return 0, fs.fail(c.stderr, "%v", err)
+	}
+	return app, nil
 }
 
 func appList(c *appRun, args []string) error {
@@ -273,7 +274,7 @@ func appCreate(c *appRun, args []string) error {
 	name := fs.String("name", "", "application name (required, 1-64 bytes)")
 	var tags appStrings
 	fs.Var(&tags, "tag", "a tag (repeatable, at most 16)")
-	pf := newPolicyFlags(fs)
+	pf := newPolicyFlags(fs.FlagSet)
 	if err := c.parse(fs, args, "--name NAME [--tag T]... [policy flags]"); err != nil {
 		return err
 	}
@@ -309,7 +310,7 @@ func appUpdate(c *appRun, args []string) error {
 	var tags appStrings
 	fs.Var(&tags, "tag", "a tag (repeatable): the tags become exactly these")
 	clearTags := fs.Bool("clear-tags", false, "remove every tag")
-	pf := newPolicyFlags(fs)
+	pf := newPolicyFlags(fs.FlagSet)
 	id, err := c.appArg(fs, args, "APP [--name NAME] [--tag T]... [--clear-tags] [policy flags]")
 	if err != nil {
 		return err
@@ -539,7 +540,7 @@ func appUserSig(c *appRun, args []string) error {
 	ttl := fs.Duration("ttl", time.Hour, "lifetime, capped at the app's max token TTL")
 	privs := fs.String("privileges", "", "privilege bits with a room: 0..255 or names (create,enter,send-audio,recv-audio,send-video,recv-video,send-sub,recv-sub,all)")
 	role := fs.String("role", "", "anchor or audience (jwt only)")
-	rf := newRoomFlags(fs)
+	rf := newRoomFlags(fs.FlagSet)
 	id, err := c.appArg(fs, args, "APP --user ID [--format jwt|tls] [--ttl 1h] [--room N | --str-room S] [--privileges P] [--role R]")
 	if err != nil {
 		return err
@@ -582,7 +583,7 @@ func appRooms(c *appRun, args []string) error {
 
 func appDismiss(c *appRun, args []string) error {
 	fs := c.flags()
-	rf := newRoomFlags(fs)
+	rf := newRoomFlags(fs.FlagSet)
 	id, err := c.appArg(fs, args, "APP --room N | --str-room S")
 	if err != nil {
 		return err
@@ -599,7 +600,7 @@ func appDismiss(c *appRun, args []string) error {
 
 func appRemoveUser(c *appRun, args []string) error {
 	fs := c.flags()
-	rf := newRoomFlags(fs)
+	rf := newRoomFlags(fs.FlagSet)
 	user := fs.String("user", "", "user id (required)")
 	id, err := c.appArg(fs, args, "APP --room N | --str-room S --user ID")
 	if err != nil {
@@ -621,7 +622,7 @@ func appRemoveUser(c *appRun, args []string) error {
 func appBlock(blocked bool) func(c *appRun, args []string) error {
 	return func(c *appRun, args []string) error {
 		fs := c.flags()
-		rf := newRoomFlags(fs)
+		rf := newRoomFlags(fs.FlagSet)
 		user := fs.String("user", "", "user id (required)")
 		audio := fs.Bool("audio", false, "audio (without --audio or --video: both)")
 		video := fs.Bool("video", false, "video (without --audio or --video: both)")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -310,7 +309,7 @@ func TestAppCommandErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no subcommand", nil, flag.ErrHelp.Error()},
+		{"no subcommand", nil, "which subcommand"},
 		{"unknown subcommand", []string{"explode"}, "unknown subcommand"},
 		{"wrong key", []string{"--admin-key-file", wrongKey, "list"}, "unauthorized"},
 		{"empty key", []string{"list", "--admin-key-file", emptyKey}, "empty"},

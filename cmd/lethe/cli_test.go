@@ -16,6 +16,7 @@ func TestCLIConventions(t *testing.T) {
 	singleDash := regexp.MustCompile(`(^|\s)-[a-z][a-z-]+`)
 	commands := [][]string{
 		{"serve"}, {"worker"}, {"token"}, {"loadtest"}, {"compliance", "status"}, {"compliance", "verify"},
+		{"app"}, {"app", "list"}, {"app", "create"}, {"app", "usersig"}, {"app", "block"}, {"app", "log"},
 	}
 	for _, cmd := range commands {
 		name := strings.Join(cmd, " ")
