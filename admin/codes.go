@@ -22,5 +22,6 @@ const (
 	CodeNoSigningKey     = "no_signing_key"         // 409: the app has no key valid now
 	CodeConflict         = "conflict"               // 409: the store refused a state change
 	CodeRoomsUnavailable = "rooms_unavailable"      // 503: this server runs no room controller
+	CodeUnavailable      = "unavailable"            // 503: this server cannot give what was asked
 	CodeInternal         = "internal"               // 500: see the server's log
 )

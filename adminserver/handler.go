@@ -37,6 +37,9 @@ type Config struct {
 	Store Store
 	// Rooms controls the live rooms; nil: the rooms endpoints answer 503.
 	Rooms Rooms
+	// Runtime measures the server's processes; nil: /v1/admin/runtime
+	// answers 503.
+	Runtime Runtime
 	// AdminKey is the bearer secret, the content of <data-dir>/admin.key;
 	// surrounding white space is ignored. At least 16 bytes.
 	AdminKey []byte
@@ -62,6 +65,7 @@ func (c Config) Validate() error {
 type handler struct {
 	store   Store
 	rooms   Rooms
+	rt      Runtime
 	keyHash [sha256.Size]byte // of the admin key; the key itself is not kept
 	now     func() time.Time
 	log     *slog.Logger
@@ -79,6 +83,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	h := &handler{
 		store:   cfg.Store,
 		rooms:   cfg.Rooms,
+		rt:      cfg.Runtime,
 		keyHash: sha256.Sum256(bytes.TrimSpace(cfg.AdminKey)),
 		now:     cfg.Now,
 		log:     cfg.Logger,
@@ -113,6 +118,7 @@ func (h *handler) routes() {
 		{"POST", app + "/terminate", h.terminateApp},
 		{"POST", app + "/delete", h.deleteApp},
 		{"GET", "/v1/admin/retention", h.retention},
+		{"GET", "/v1/admin/runtime", h.runtime},
 		{"GET", app + "/log", h.appLog},
 		{"GET", app + "/keys", h.listKeys},
 		{"POST", app + "/keys/rotate", h.rotateKey},

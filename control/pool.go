@@ -109,6 +109,58 @@ func (p *Pool) Workers() []Worker {
 	return out
 }
 
+// WorkerStats is one worker's answer to Stats.
+type WorkerStats struct {
+	Worker
+	Stats signaling.Stats
+	Err   error // the worker did not answer in time
+}
+
+// Stats asks every running worker for its runtime figures and waits for
+// the answers until ctx ends.
+func (p *Pool) Stats(ctx context.Context) []WorkerStats {
+	p.mu.Lock()
+	procs := make([]*proc, 0, len(p.procs))
+	for _, w := range p.procs {
+		if w != nil && !w.dead {
+			procs = append(procs, w)
+		}
+	}
+	p.mu.Unlock()
+	out := make([]WorkerStats, len(procs))
+	var wg sync.WaitGroup
+	for i, w := range procs {
+		out[i].Worker = Worker{Index: w.idx, PID: w.cmd.Process.Pid, UDP: w.udp, Report: w.report}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i].Stats, out[i].Err = w.askStats(ctx)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func (w *proc) askStats(ctx context.Context) (signaling.Stats, error) {
+	w.statsMu.Lock()
+	defer w.statsMu.Unlock()
+	select { // a late answer to an earlier request
+	case <-w.stats:
+	default:
+	}
+	if err := w.conn.Send(ipc.OpStats, 0, nil); err != nil {
+		return signaling.Stats{}, fmt.Errorf("worker %d: %w", w.idx, err)
+	}
+	select {
+	case st := <-w.stats:
+		return st, nil
+	case <-w.exited:
+		return signaling.Stats{}, fmt.Errorf("worker %d exited", w.idx)
+	case <-ctx.Done():
+		return signaling.Stats{}, fmt.Errorf("worker %d: %w", w.idx, ctx.Err())
+	}
+}
+
 // proc is one worker process.
 type proc struct {
 	pool     *Pool
@@ -121,6 +173,9 @@ type proc struct {
 	dead     bool                // guarded by pool.mu
 	tail     *tail
 	exited   chan struct{}
+
+	statsMu sync.Mutex           // one stats request at a time
+	stats   chan signaling.Stats // the worker's answers, read by Stats
 }
 
 func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
@@ -163,6 +218,7 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 	w := &proc{
 		pool: p, idx: idx, udp: udp, cmd: cmd, conn: ipc.NewConn(parent),
 		sessions: make(map[uint64]*session), tail: newTail(8), exited: make(chan struct{}),
+		stats: make(chan signaling.Stats, 1),
 	}
 	err = cmd.Start()
 	child.Close() // the worker has its copy; ours would hide the worker's exit from Recv
@@ -242,6 +298,16 @@ func (w *proc) readLoop() {
 		f, err := w.conn.Recv()
 		if err != nil {
 			break
+		}
+		if f.Op == ipc.OpStats {
+			var st signaling.Stats
+			if json.Unmarshal(f.Data, &st) == nil {
+				select {
+				case w.stats <- st:
+				default: // an answer nobody waits for any more
+				}
+			}
+			continue
 		}
 		w.pool.mu.Lock()
 		s := w.sessions[f.Session]

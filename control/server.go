@@ -173,6 +173,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
+// Connections counts the open WebSocket connections.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
 // Shutdown tells every client the server is stopping, closes their
 // connections and waits for them (or ctx).
 func (s *Server) Shutdown(ctx context.Context) error {

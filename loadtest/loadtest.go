@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lethe-rtc/lethe/internal/procfs"
 	"io"
 	"log/slog"
 	"os"
@@ -127,9 +128,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	var baseline ProcSample
+	var baseline procfs.Sample
 	if cfg.ServerPID > 0 {
-		if baseline, err = SampleTree(cfg.ServerPID); err != nil {
+		if baseline, err = procfs.SampleTree(cfg.ServerPID); err != nil {
 			return nil, fmt.Errorf("loadtest: server process: %w", err)
 		}
 	}
@@ -150,10 +151,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	start := r.snapshot()
-	gen0, _ := cpuSeconds(os.Getpid())
-	var cpu0 ProcSample
+	gen0, _ := procfs.CPUSeconds(os.Getpid())
+	var cpu0 procfs.Sample
 	if cfg.ServerPID > 0 {
-		cpu0, _ = SampleTree(cfg.ServerPID)
+		cpu0, _ = procfs.SampleTree(cfg.ServerPID)
 	}
 	t0 := time.Now()
 	tick := time.NewTicker(time.Second)
@@ -170,13 +171,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	window := time.Since(t0)
 	end := r.snapshot()
 	var gen *GeneratorReport
-	if gen1, err := cpuSeconds(os.Getpid()); err == nil {
+	if gen1, err := procfs.CPUSeconds(os.Getpid()); err == nil {
 		gen = &GeneratorReport{CPUSeconds: gen1 - gen0, Cores: runtime.NumCPU()}
 		gen.CPUPercent = 100 * gen.CPUSeconds / window.Seconds()
 	}
 	var server *ServerReport
 	if cfg.ServerPID > 0 {
-		cpu1, err := SampleTree(cfg.ServerPID)
+		cpu1, err := procfs.SampleTree(cfg.ServerPID)
 		if err == nil {
 			server = serverReport(cfg.ServerPID, baseline, cpu0, cpu1, window, end.total.packets-start.total.packets, r.count())
 		}

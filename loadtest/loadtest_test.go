@@ -2,34 +2,10 @@ package loadtest
 
 import (
 	"math"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 )
-
-// SampleTree reads this process and a child of it.
-func TestSampleTree(t *testing.T) {
-	child := exec.Command("sleep", "5")
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
-	// Burn some CPU so the sample is not zero.
-	for deadline := time.Now().Add(50 * time.Millisecond); time.Now().Before(deadline); {
-	}
-	s, err := SampleTree(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.Processes < 2 || s.CPUSeconds <= 0 || s.RSSBytes == 0 || s.PeakRSS < s.RSSBytes {
-		t.Fatalf("sample %+v", s)
-	}
-	if _, err := SampleTree(1 << 30); err == nil {
-		t.Fatal("no error for a pid that does not exist")
-	}
-}
 
 func TestQuantile(t *testing.T) {
 	ms := func(v ...int) []time.Duration {

@@ -3,6 +3,7 @@ package loadtest
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/lethe-rtc/lethe/internal/procfs"
 	"io"
 	"slices"
 	"sort"
@@ -250,7 +251,7 @@ func quantile(d []time.Duration, q float64) time.Duration {
 	return s[min(max(i, 1), len(s))-1]
 }
 
-func serverReport(pid int, base, a, b ProcSample, window time.Duration, packets uint64, participants int) *ServerReport {
+func serverReport(pid int, base, a, b procfs.Sample, window time.Duration, packets uint64, participants int) *ServerReport {
 	sr := &ServerReport{
 		PID: pid, Processes: b.Processes, CPUSeconds: b.CPUSeconds - a.CPUSeconds,
 		ForwardedPackets: packets, PeakRSSBytes: b.PeakRSS,

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"encoding/json"
+	"runtime"
 	"strconv"
 )
 
@@ -80,4 +81,29 @@ func RoomKey(app uint32, roomID uint32, strRoomID string) string {
 		return a + "/s/" + strRoomID
 	}
 	return a + "/n/" + strconv.FormatUint(uint64(roomID), 10)
+}
+
+// Stats is a process's account of its Go runtime and its sessions: what a
+// worker sends back when the control process asks (OpStats), and what the
+// control process says of itself next to it. Counts and bytes only,
+// nothing about users or rooms.
+type Stats struct {
+	Goroutines   int    `json:"goroutines"`
+	HeapAlloc    uint64 `json:"heapAlloc"`    // bytes of live heap objects
+	HeapInuse    uint64 `json:"heapInuse"`    // bytes in in-use heap spans
+	HeapIdle     uint64 `json:"heapIdle"`     // bytes in idle heap spans
+	HeapReleased uint64 `json:"heapReleased"` // bytes of idle spans returned to the OS
+	Sys          uint64 `json:"sys"`          // bytes obtained from the OS in all
+	NumGC        uint32 `json:"numGC"`        // garbage collections so far
+	Sessions     int    `json:"sessions"`     // participants' sessions in this process
+}
+
+// ReadRuntime fills the runtime fields of s from this process's Go
+// runtime (it stops the world briefly: ask, don't poll in a hot loop).
+func (s *Stats) ReadRuntime() {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	s.Goroutines = runtime.NumGoroutine()
+	s.HeapAlloc, s.HeapInuse, s.HeapIdle, s.HeapReleased = m.HeapAlloc, m.HeapInuse, m.HeapIdle, m.HeapReleased
+	s.Sys, s.NumGC = m.Sys, m.NumGC
 }

@@ -105,6 +105,8 @@ func (h *Host) readLoop(ctx context.Context) error {
 		switch f.Op {
 		case ipc.OpShutdown:
 			return nil
+		case ipc.OpStats:
+			h.sendStats()
 		case ipc.OpOpen:
 			var o signaling.Open
 			if err := json.Unmarshal(f.Data, &o); err != nil {
@@ -122,6 +124,18 @@ func (h *Host) readLoop(ctx context.Context) error {
 		default:
 			h.log.Warn("unknown ipc op", "op", signaling.Printable(f.Op, 16))
 		}
+	}
+}
+
+// sendStats answers the control process's stats request.
+func (h *Host) sendStats() {
+	var st signaling.Stats
+	st.ReadRuntime()
+	h.mu.Lock()
+	st.Sessions = len(h.sessions)
+	h.mu.Unlock()
+	if raw, err := json.Marshal(st); err == nil {
+		h.send(ipc.OpStats, 0, raw)
 	}
 }
 

@@ -142,7 +142,8 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("serve: admin key: %w", err)
 	}
 	adminAPI, err := adminserver.NewHandler(adminserver.Config{
-		Store: st, Rooms: adminRooms{sig}, AdminKey: adminKey, Logger: log,
+		Store: st, Rooms: adminRooms{sig}, Runtime: control.Runtime{Server: sig, Pool: pool},
+		AdminKey: adminKey, Logger: log,
 	})
 	clear(adminKey)
 	if err != nil {

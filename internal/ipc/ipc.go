@@ -27,6 +27,7 @@ const (
 	OpState    = "state"    // worker → control: the session's participant id and tracks; Data is a signaling.State
 	OpClosed   = "closed"   // worker → control: the worker ended the session; Data is a signaling.Closed
 	OpShutdown = "shutdown" // control → worker: tell everyone and exit
+	OpStats    = "stats"    // control → worker: how are you? worker → control: a signaling.Stats
 )
 
 // Frame is one message on the socketpair.

@@ -1,4 +1,10 @@
-package loadtest
+// Package procfs reads what a process uses from /proc: CPU time, resident
+// memory, open descriptors, for a process and its descendants. It is what
+// the control process reports of its workers and what the load generator
+// (a client) measures of a server on the same machine; it runs wherever
+// it is imported and imports nothing of the project. (The lock-down's
+// stricter /proc parsers for the attestation are compliance's own.)
+package procfs
 
 import (
 	"bytes"
@@ -13,8 +19,8 @@ import (
 // /proc/<pid>/stat: 100 on every Linux architecture Go supports.
 const clockTicks = 100
 
-// ProcSample is one reading of a process tree's resource use.
-type ProcSample struct {
+// Sample is one reading of a process tree's resource use.
+type Sample struct {
 	CPUSeconds float64 // user + system time of every process in the tree
 	RSSBytes   uint64  // resident memory now, summed
 	PeakRSS    uint64  // high-water mark (VmHWM), summed
@@ -22,17 +28,17 @@ type ProcSample struct {
 }
 
 // SampleTree reads /proc for pid and its descendants.
-func SampleTree(pid int) (ProcSample, error) {
-	var s ProcSample
+func SampleTree(pid int) (Sample, error) {
+	var s Sample
 	for _, p := range tree(pid) {
-		cpu, err := cpuSeconds(p)
+		cpu, err := CPUSeconds(p)
 		if err != nil {
 			if p == pid {
 				return s, err
 			}
 			continue // a child that just exited
 		}
-		rss, hwm := memory(p)
+		rss, hwm := Memory(p)
 		s.CPUSeconds += cpu
 		s.RSSBytes += rss
 		s.PeakRSS += hwm
@@ -61,8 +67,8 @@ func tree(pid int) []int {
 	return out
 }
 
-// cpuSeconds reads utime+stime from /proc/<pid>/stat.
-func cpuSeconds(pid int) (float64, error) {
+// CPUSeconds reads utime+stime from /proc/<pid>/stat.
+func CPUSeconds(pid int) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -71,23 +77,24 @@ func cpuSeconds(pid int) (float64, error) {
 	// start after the last ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("loadtest: /proc/%d/stat: no command field", pid)
+		return 0, fmt.Errorf("procfs: /proc/%d/stat: no command field", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
 	if len(f) < 13 {
-		return 0, fmt.Errorf("loadtest: /proc/%d/stat: short", pid)
+		return 0, fmt.Errorf("procfs: /proc/%d/stat: short", pid)
 	}
 	ut, err1 := strconv.ParseUint(f[11], 10, 64)
 	st, err2 := strconv.ParseUint(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("loadtest: /proc/%d/stat: bad times", pid)
+		return 0, fmt.Errorf("procfs: /proc/%d/stat: bad times", pid)
 	}
 	return float64(ut+st) / clockTicks, nil
 }
 
-// memory reads VmRSS and VmHWM (bytes) from /proc/<pid>/status.
-func memory(pid int) (rss, hwm uint64) {
+// Memory reads VmRSS and VmHWM (bytes) from /proc/<pid>/status; zeros
+// when it cannot.
+func Memory(pid int) (rss, hwm uint64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0
@@ -113,4 +120,15 @@ func memory(pid int) (rss, hwm uint64) {
 		}
 	}
 	return rss, hwm
+}
+
+// FDs counts the open file descriptors of pid. Reading another process's
+// descriptors needs the right to trace it (root, or the same user and the
+// process dumpable).
+func FDs(pid int) (int, error) {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0, err
+	}
+	return len(ents), nil
 }

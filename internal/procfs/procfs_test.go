@@ -1,0 +1,48 @@
+package procfs
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// SampleTree reads this process and a child of it.
+func TestSampleTree(t *testing.T) {
+	child := exec.Command("sleep", "5")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	// Burn some CPU so the sample is not zero.
+	for deadline := time.Now().Add(50 * time.Millisecond); time.Now().Before(deadline); {
+	}
+	s, err := SampleTree(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Processes < 2 || s.CPUSeconds <= 0 || s.RSSBytes == 0 || s.PeakRSS < s.RSSBytes {
+		t.Fatalf("sample %+v", s)
+	}
+	if _, err := SampleTree(1 << 30); err == nil {
+		t.Fatal("no error for a pid that does not exist")
+	}
+}
+
+func TestFDs(t *testing.T) {
+	n, err := FDs(os.Getpid())
+	if err != nil || n < 3 {
+		t.Fatalf("FDs = %d, %v; want at least stdin, stdout, stderr", n, err)
+	}
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if m, _ := FDs(os.Getpid()); m <= n {
+		t.Errorf("FDs after one more open = %d, was %d", m, n)
+	}
+	if _, err := FDs(1 << 30); err == nil {
+		t.Error("no error for a pid that does not exist")
+	}
+}
