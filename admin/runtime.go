@@ -39,3 +39,12 @@ func (c *Client) Runtime(ctx context.Context) (RuntimeJSON, error) {
 	err := c.do(ctx, "GET", "/v1/admin/runtime", nil, &r)
 	return r, err
 }
+
+// RuntimeAfterGC is Runtime after every process has collected garbage and
+// returned free memory to the OS (GET /v1/admin/runtime?gc=true), so heap
+// and RSS show what is live. It costs each process a full collection.
+func (c *Client) RuntimeAfterGC(ctx context.Context) (RuntimeJSON, error) {
+	var r RuntimeJSON
+	err := c.do(ctx, "GET", "/v1/admin/runtime?gc=true", nil, &r)
+	return r, err
+}

@@ -118,7 +118,7 @@ type WorkerStats struct {
 
 // Stats asks every running worker for its runtime figures and waits for
 // the answers until ctx ends.
-func (p *Pool) Stats(ctx context.Context) []WorkerStats {
+func (p *Pool) Stats(ctx context.Context, req signaling.StatsRequest) []WorkerStats {
 	p.mu.Lock()
 	procs := make([]*proc, 0, len(p.procs))
 	for _, w := range p.procs {
@@ -134,21 +134,21 @@ func (p *Pool) Stats(ctx context.Context) []WorkerStats {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i].Stats, out[i].Err = w.askStats(ctx)
+			out[i].Stats, out[i].Err = w.askStats(ctx, req)
 		}()
 	}
 	wg.Wait()
 	return out
 }
 
-func (w *proc) askStats(ctx context.Context) (signaling.Stats, error) {
+func (w *proc) askStats(ctx context.Context, req signaling.StatsRequest) (signaling.Stats, error) {
 	w.statsMu.Lock()
 	defer w.statsMu.Unlock()
 	select { // a late answer to an earlier request
 	case <-w.stats:
 	default:
 	}
-	if err := w.conn.Send(ipc.OpStats, 0, nil); err != nil {
+	if err := w.conn.Send(ipc.OpStats, 0, req); err != nil {
 		return signaling.Stats{}, fmt.Errorf("worker %d: %w", w.idx, err)
 	}
 	select {

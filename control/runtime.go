@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/lethe-rtc/lethe/admin"
@@ -20,8 +21,12 @@ type Runtime struct {
 	Timeout time.Duration
 }
 
-// Runtime reports every process, the control process first.
-func (r Runtime) Runtime(ctx context.Context) admin.RuntimeJSON {
+// Runtime reports every process, the control process first. With gc,
+// each process first collects garbage and returns free memory to the OS.
+func (r Runtime) Runtime(ctx context.Context, gc bool) admin.RuntimeJSON {
+	if gc {
+		debug.FreeOSMemory()
+	}
 	var self signaling.Stats
 	self.ReadRuntime()
 	if r.Server != nil {
@@ -37,7 +42,7 @@ func (r Runtime) Runtime(ctx context.Context) admin.RuntimeJSON {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for _, w := range r.Pool.Stats(ctx) {
+	for _, w := range r.Pool.Stats(ctx, signaling.StatsRequest{GC: gc}) {
 		out.Processes = append(out.Processes, processJSON("worker", w.Index, w.PID, w.Stats, w.Err))
 	}
 	return out

@@ -70,4 +70,31 @@ func TestAdminRuntime(t *testing.T) {
 	if sessions != 1 || after.Processes[0].Sessions != 1 {
 		t.Errorf("sessions: control %d, workers %d; want 1 and 1", after.Processes[0].Sessions, sessions)
 	}
+
+	// Once the participant has left, every process is back to no session;
+	// after a collection the heap holds what is live.
+	if err := p.Leave(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		gone, err := api.RuntimeAfterGC(ctxT(t, 10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, pr := range gone.Processes[1:] {
+			n += pr.Sessions
+		}
+		if n == 0 {
+			if w := gone.Processes[1]; w.HeapReleased == 0 || w.NumGC <= after.Processes[1].NumGC {
+				t.Errorf("after a forced collection: %+v", w)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("workers still host %d sessions after the leave", n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

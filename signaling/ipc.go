@@ -98,6 +98,14 @@ type Stats struct {
 	Sessions     int    `json:"sessions"`     // participants' sessions in this process
 }
 
+// StatsRequest is the control process's OpStats to a worker.
+type StatsRequest struct {
+	// GC asks the worker to collect garbage and return free memory to the
+	// OS first (debug.FreeOSMemory), so that heap and RSS show what is
+	// live: what a leak check compares.
+	GC bool `json:"gc,omitempty"`
+}
+
 // ReadRuntime fills the runtime fields of s from this process's Go
 // runtime (it stops the world briefly: ask, don't poll in a hot loop).
 func (s *Stats) ReadRuntime() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/lethe-rtc/lethe/signaling"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"sync"
 
@@ -106,7 +107,9 @@ func (h *Host) readLoop(ctx context.Context) error {
 		case ipc.OpShutdown:
 			return nil
 		case ipc.OpStats:
-			h.sendStats()
+			var req signaling.StatsRequest
+			_ = json.Unmarshal(f.Data, &req) // no data: no GC
+			h.sendStats(req)
 		case ipc.OpOpen:
 			var o signaling.Open
 			if err := json.Unmarshal(f.Data, &o); err != nil {
@@ -128,7 +131,10 @@ func (h *Host) readLoop(ctx context.Context) error {
 }
 
 // sendStats answers the control process's stats request.
-func (h *Host) sendStats() {
+func (h *Host) sendStats(req signaling.StatsRequest) {
+	if req.GC {
+		debug.FreeOSMemory()
+	}
 	var st signaling.Stats
 	st.ReadRuntime()
 	h.mu.Lock()
