@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/lethe-rtc/lethe/internal/procfs"
 	"io"
 	"log/slog"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lethe-rtc/lethe/client"
+	"github.com/lethe-rtc/lethe/internal/procfs"
 	"github.com/lethe-rtc/lethe/signaling"
 	"github.com/pion/webrtc/v4"
 )
@@ -26,10 +26,14 @@ type TokenSource interface {
 
 // Config describes a load. Zero values take the defaults noted.
 type Config struct {
-	URL         string // ws://127.0.0.1:7880/v1/signal
-	Tokens      TokenSource
-	Rooms       int // default 1
-	Publishers  int // per room, default 1
+	URL        string // ws://127.0.0.1:7880/v1/signal
+	Tokens     TokenSource
+	Rooms      int // default 1
+	Publishers int // per room, default 1
+	// Anchors per room join as anchors and publish nothing: a room of
+	// many who may speak, of whom few do, where every join and leave is
+	// announced to every anchor.
+	Anchors     int
 	Subscribers int // per room, receive only; default 0
 	Audio       bool
 	Video       bool
@@ -64,9 +68,8 @@ func (c *Config) setDefaults() {
 	def(&c.VideoBitrate, 1_700_000)
 	def(&c.FPS, 30)
 	def(&c.AudioBitrate, 32_000)
-	if c.Subscribers < 0 {
-		c.Subscribers = 0
-	}
+	c.Subscribers = max(c.Subscribers, 0)
+	c.Anchors = max(c.Anchors, 0)
 	if !c.Audio && !c.Video {
 		c.Audio, c.Video = true, true
 	}
@@ -99,11 +102,14 @@ func (c *Config) Validate() error {
 		return errors.New("loadtest: no token source")
 	case c.Codec != "vp8" && c.Codec != "h264":
 		return fmt.Errorf("loadtest: codec %q: want vp8 or h264", c.Codec)
-	case c.Rooms*(c.Publishers+c.Subscribers) > 2000:
+	case c.Rooms*c.perRoom() > 2000:
 		return errors.New("loadtest: more than 2000 participants in one process")
 	}
 	return nil
 }
+
+// perRoom is the number of participants in each room.
+func (c *Config) perRoom() int { return c.Publishers + c.Anchors + c.Subscribers }
 
 // participant is one simulated client.
 type participant struct {
@@ -112,6 +118,7 @@ type participant struct {
 	c        *client.Client
 	joinTime time.Duration
 	tracks   []*client.Track // published
+	events   *eventCount     // what the server sent it besides replies
 
 	mu       sync.Mutex
 	checkers []*client.Checker // one per received track
@@ -199,10 +206,35 @@ type runner struct {
 	parts  []*participant
 	errs   []string
 	joined atomic.Int64
+	wg     sync.WaitGroup // event readers
+}
+
+// eventCount tallies one participant's server events, read as they come
+// so that none is dropped for want of a reader.
+type eventCount struct {
+	total        atomic.Uint64
+	participants atomic.Uint64 // participantJoined, participantUpdated, participantLeft
+	ended        atomic.Bool   // the server ended the session (bye) before the load did
+	endCode      atomic.Int64
+}
+
+func (e *eventCount) read(events <-chan client.Event) {
+	for ev := range events {
+		e.total.Add(1)
+		switch ev.Type {
+		case signaling.TypeParticipantJoined, signaling.TypeParticipantUpdated, signaling.TypeParticipantLeft:
+			e.participants.Add(1)
+		case signaling.TypeBye:
+			if b, ok := ev.Data.(*signaling.Bye); ok {
+				e.endCode.Store(int64(b.Code))
+			}
+			e.ended.Store(true)
+		}
+	}
 }
 
 // ramp joins everyone at the configured rate: in each room the
-// publishers first, then the subscribers.
+// publishers first, then the anchors, then the subscribers.
 func (r *runner) ramp() {
 	every := time.Duration(float64(time.Second) / r.cfg.RampRate)
 	tick := time.NewTicker(every)
@@ -210,19 +242,25 @@ func (r *runner) ramp() {
 	var wg sync.WaitGroup
 	for i := range r.cfg.Rooms {
 		room := r.cfg.FirstRoom + uint32(i)
-		for j := range r.cfg.Publishers + r.cfg.Subscribers {
+		for j := range r.cfg.perRoom() {
 			select {
 			case <-r.ctx.Done():
 				wg.Wait()
 				return
 			case <-tick.C:
 			}
-			publish := j < r.cfg.Publishers
-			name := fmt.Sprintf("lt-r%d-%s%d", room, map[bool]string{true: "p", false: "s"}[publish], j)
+			kind := "s"
+			switch {
+			case j < r.cfg.Publishers:
+				kind = "p"
+			case j < r.cfg.Publishers+r.cfg.Anchors:
+				kind = "a"
+			}
+			name := fmt.Sprintf("lt-r%d-%s%d", room, kind, j)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := r.join(room, name, publish); err != nil {
+				if err := r.join(room, name, kind); err != nil {
 					r.fail(fmt.Sprintf("%s: %v", name, err))
 				}
 			}()
@@ -235,7 +273,9 @@ func (r *runner) ramp() {
 	wg.Wait()
 }
 
-func (r *runner) join(room uint32, name string, publish bool) error {
+// join adds one participant: kind "p" publishes, "a" is an anchor that
+// publishes nothing, "s" is an audience member.
+func (r *runner) join(room uint32, name string, kind string) error {
 	ctx, cancel := context.WithTimeout(r.ctx, 20*time.Second)
 	defer cancel()
 	app, sig, err := r.cfg.Tokens.Token(ctx, name)
@@ -247,7 +287,12 @@ func (r *runner) join(room uint32, name string, publish bool) error {
 	if err != nil {
 		return err
 	}
-	p := &participant{room: room, name: name, c: c}
+	p := &participant{room: room, name: name, c: c, events: &eventCount{}}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		p.events.read(c.Events())
+	}()
 	c.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		ch := client.NewChecker(client.CheckerOptions{MimeType: tr.Codec().MimeType})
 		p.mu.Lock()
@@ -259,7 +304,7 @@ func (r *runner) join(room uint32, name string, publish bool) error {
 	r.parts = append(r.parts, p)
 	r.mu.Unlock()
 	role := signaling.RoleAnchor
-	if !publish {
+	if kind == "s" {
 		role = signaling.RoleAudience
 	}
 	if _, err := c.Join(ctx, signaling.Join{SDKAppID: app, UserID: name, UserSig: sig, RoomID: room, Role: role}); err != nil {
@@ -267,7 +312,7 @@ func (r *runner) join(room uint32, name string, publish bool) error {
 	}
 	p.joinTime = time.Since(t0)
 	r.joined.Add(1)
-	if !publish {
+	if kind != "p" {
 		return nil
 	}
 	var locals []webrtc.TrackLocal
@@ -331,6 +376,7 @@ func (r *runner) closeAll() {
 		}()
 	}
 	wg.Wait()
+	r.wg.Wait() // each client's Events is closed by its Close
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -3,13 +3,13 @@ package loadtest
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/lethe-rtc/lethe/internal/procfs"
 	"io"
 	"slices"
 	"sort"
 	"time"
 
 	"github.com/lethe-rtc/lethe/client"
+	"github.com/lethe-rtc/lethe/internal/procfs"
 )
 
 // Report is what a load test measured. Rates, loss and latency cover the
@@ -19,9 +19,21 @@ type Report struct {
 	Window    Duration         `json:"window"`
 	Total     RoomReport       `json:"total"`
 	Rooms     []RoomReport     `json:"rooms"`
+	Signaling SignalingReport  `json:"signaling"`
 	Server    *ServerReport    `json:"server,omitempty"`
 	Generator *GeneratorReport `json:"generator,omitempty"`
 	Errors    []string         `json:"errors,omitempty"`
+}
+
+// SignalingReport counts the server events the participants received over
+// the whole run (ramp-up included), and the sessions the server ended.
+type SignalingReport struct {
+	Events            uint64 `json:"events"`
+	ParticipantEvents uint64 `json:"participantEvents"` // participantJoined, -Updated, -Left
+	EventsDropped     uint64 `json:"eventsDropped"`     // by the client, for want of a reader: should be 0
+	// Ended counts the sessions the server ended before the load did,
+	// by bye code (3001: worker lost, 1003: rate limited, ...).
+	Ended map[int]int `json:"ended,omitempty"`
 }
 
 // GeneratorReport is the load generator's own CPU use during the window:
@@ -52,11 +64,11 @@ const saturated = 0.85
 
 // LoadSummary restates the load.
 type LoadSummary struct {
-	Rooms, Publishers, Subscribers  int
-	Audio, Video                    bool
-	Codec                           string
-	VideoBitrate, FPS, AudioBitrate int
-	Pacing                          float64 // × VideoBitrate; 0: bursts
+	Rooms, Publishers, Anchors, Subscribers int
+	Audio, Video                            bool
+	Codec                                   string
+	VideoBitrate, FPS, AudioBitrate         int
+	Pacing                                  float64 // × VideoBitrate; 0: bursts
 }
 
 // RoomReport is one room's figures, or the total.
@@ -96,6 +108,10 @@ type ServerReport struct {
 	// RSSPerParticipant is the growth of resident memory from before the
 	// first join to the end, per participant.
 	RSSPerParticipant uint64 `json:"rssPerParticipantBytes"`
+	// The control process alone (the tree's root): its CPU in the window
+	// and its resident memory's high-water mark since it started.
+	ControlCPUSeconds   float64 `json:"controlCpuSeconds"`
+	ControlPeakRSSBytes uint64  `json:"controlPeakRssBytes"`
 }
 
 // Duration marshals as milliseconds with microsecond precision.
@@ -178,7 +194,7 @@ func (r *runner) report(a, b snapshot, window time.Duration, server *ServerRepor
 	cfg := r.cfg
 	rep := &Report{
 		Load: LoadSummary{
-			Rooms: cfg.Rooms, Publishers: cfg.Publishers, Subscribers: cfg.Subscribers, Audio: cfg.Audio, Video: cfg.Video,
+			Rooms: cfg.Rooms, Publishers: cfg.Publishers, Anchors: cfg.Anchors, Subscribers: cfg.Subscribers, Audio: cfg.Audio, Video: cfg.Video,
 			Codec: cfg.Codec, VideoBitrate: cfg.VideoBitrate, FPS: cfg.FPS, AudioBitrate: cfg.AudioBitrate,
 			Pacing: cfg.Pacing,
 		},
@@ -188,6 +204,15 @@ func (r *runner) report(a, b snapshot, window time.Duration, server *ServerRepor
 	var allJoins []time.Duration
 	members := map[uint32]int{}
 	for _, p := range parts {
+		rep.Signaling.Events += p.events.total.Load()
+		rep.Signaling.ParticipantEvents += p.events.participants.Load()
+		rep.Signaling.EventsDropped += p.c.DroppedEvents()
+		if p.events.ended.Load() {
+			if rep.Signaling.Ended == nil {
+				rep.Signaling.Ended = map[int]int{}
+			}
+			rep.Signaling.Ended[int(p.events.endCode.Load())]++
+		}
 		members[p.room]++
 		if p.joinTime > 0 {
 			joins[p.room] = append(joins[p.room], p.joinTime)
@@ -255,6 +280,7 @@ func serverReport(pid int, base, a, b procfs.Sample, window time.Duration, packe
 	sr := &ServerReport{
 		PID: pid, Processes: b.Processes, CPUSeconds: b.CPUSeconds - a.CPUSeconds,
 		ForwardedPackets: packets, PeakRSSBytes: b.PeakRSS,
+		ControlCPUSeconds: b.RootCPUSeconds - a.RootCPUSeconds, ControlPeakRSSBytes: b.RootPeakRSS,
 	}
 	sr.CPUPercent = 100 * sr.CPUSeconds / window.Seconds()
 	if packets > 0 {
@@ -272,7 +298,7 @@ func (r *runner) progress(phase string) {
 		return
 	}
 	s := r.snapshot()
-	want := r.cfg.Rooms * (r.cfg.Publishers + r.cfg.Subscribers)
+	want := r.cfg.Rooms * r.cfg.perRoom()
 	fmt.Fprintf(r.cfg.Progress, "\r%-9s joined %d/%d  tracks %d  rx %d pkts  lost %d  p99 %s   ",
 		phase, r.joined.Load(), want, s.total.tracks, s.total.packets, s.total.lost, Duration(s.total.hist.Quantile(0.99)))
 }
@@ -284,8 +310,12 @@ func (rep *Report) WriteText(w io.Writer) {
 	if l.Pacing > 0 {
 		pacing = fmt.Sprintf("paced at %g×", l.Pacing)
 	}
-	fmt.Fprintf(w, "load: %d room(s) × %d publisher(s) + %d subscriber(s); audio=%v video=%v (%s %d kbit/s @ %d fps, %s); window %s\n",
-		l.Rooms, l.Publishers, l.Subscribers, l.Audio, l.Video, l.Codec, l.VideoBitrate/1000, l.FPS, pacing,
+	anchors := ""
+	if l.Anchors > 0 {
+		anchors = fmt.Sprintf(" + %d silent anchor(s)", l.Anchors)
+	}
+	fmt.Fprintf(w, "load: %d room(s) × %d publisher(s)%s + %d subscriber(s); audio=%v video=%v (%s %d kbit/s @ %d fps, %s); window %s\n",
+		l.Rooms, l.Publishers, anchors, l.Subscribers, l.Audio, l.Video, l.Codec, l.VideoBitrate/1000, l.FPS, pacing,
 		time.Duration(rep.Window).Round(time.Millisecond))
 	fmt.Fprintf(w, "%-8s %5s %9s %9s %7s %9s %8s %7s %6s %6s %9s %9s %9s\n",
 		"room", "joined", "joinP50", "joinP99", "tracks", "rx Mbit/s", "packets", "lost", "nacks", "plis", "latP50", "latP95", "latP99")
@@ -299,10 +329,15 @@ func (rep *Report) WriteText(w io.Writer) {
 		}
 	}
 	line("total", rep.Total)
+	sg := rep.Signaling
+	fmt.Fprintf(w, "signaling: %d events received (%d about participants), %d dropped by the clients, %d session(s) ended by the server %v\n",
+		sg.Events, sg.ParticipantEvents, sg.EventsDropped, sumValues(sg.Ended), sg.Ended)
 	if s := rep.Server; s != nil {
 		fmt.Fprintf(w, "server: %d process(es), %.2f CPU-s in the window (%.0f%% of a core), %d packets forwarded, %.2f µs CPU per forwarded packet, peak RSS %.1f MiB, %.0f KiB per participant\n",
 			s.Processes, s.CPUSeconds, s.CPUPercent, s.ForwardedPackets, s.CPUMicrosPerPacket,
 			float64(s.PeakRSSBytes)/(1<<20), float64(s.RSSPerParticipant)/1024)
+		fmt.Fprintf(w, "control process: %.2f CPU-s in the window, peak RSS %.1f MiB\n",
+			s.ControlCPUSeconds, float64(s.ControlPeakRSSBytes)/(1<<20))
 	}
 	if g := rep.Generator; g != nil {
 		fmt.Fprintf(w, "generator: %.2f CPU-s in the window (%.0f%% of a core) on a %d-core machine\n",
@@ -314,4 +349,12 @@ func (rep *Report) WriteText(w io.Writer) {
 	for _, e := range rep.Errors {
 		fmt.Fprintln(w, "error:", e)
 	}
+}
+
+func sumValues(m map[int]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }

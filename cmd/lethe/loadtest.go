@@ -46,6 +46,7 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	serveFlags := fs.String("serve-flags", "", "more flags for the spawned server, space-separated (e.g. \"--worker-procs 2\")")
 	fs.IntVar(&l.Rooms, "rooms", 1, "rooms")
 	fs.IntVar(&l.Publishers, "publishers", 1, "publishers per room")
+	fs.IntVar(&l.Anchors, "anchors", 0, "anchors per room that publish nothing (every join is announced to each)")
 	fs.IntVar(&l.Subscribers, "subscribers", 10, "receive-only participants per room")
 	fs.StringVar(&cfg.media, "media", "audio,video", "what publishers send: audio, video or audio,video")
 	fs.StringVar(&l.Codec, "codec", "vp8", "video codec: vp8 or h264")

@@ -25,6 +25,11 @@ type Sample struct {
 	RSSBytes   uint64  // resident memory now, summed
 	PeakRSS    uint64  // high-water mark (VmHWM), summed
 	Processes  int
+	// The same of the tree's root alone (for a server: the control
+	// process without its workers).
+	RootCPUSeconds float64
+	RootRSS        uint64
+	RootPeakRSS    uint64
 }
 
 // SampleTree reads /proc for pid and its descendants.
@@ -39,6 +44,9 @@ func SampleTree(pid int) (Sample, error) {
 			continue // a child that just exited
 		}
 		rss, hwm := Memory(p)
+		if p == pid {
+			s.RootCPUSeconds, s.RootRSS, s.RootPeakRSS = cpu, rss, hwm
+		}
 		s.CPUSeconds += cpu
 		s.RSSBytes += rss
 		s.PeakRSS += hwm

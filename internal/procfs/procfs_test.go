@@ -21,7 +21,8 @@ func TestSampleTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Processes < 2 || s.CPUSeconds <= 0 || s.RSSBytes == 0 || s.PeakRSS < s.RSSBytes {
+	if s.Processes < 2 || s.CPUSeconds <= 0 || s.RSSBytes == 0 || s.PeakRSS < s.RSSBytes ||
+		s.RootCPUSeconds <= 0 || s.RootCPUSeconds > s.CPUSeconds || s.RootRSS == 0 || s.RootRSS >= s.RSSBytes || s.RootPeakRSS < s.RootRSS {
 		t.Fatalf("sample %+v", s)
 	}
 	if _, err := SampleTree(1 << 30); err == nil {
