@@ -351,6 +351,9 @@ func (c *Client) dispatch(env signaling.Envelope) {
 func (c *Client) onEvent(env signaling.Envelope) {
 	var data any
 	switch env.Type {
+	case signaling.TypeParticipants:
+		c.onParticipants(env)
+		return
 	case signaling.TypeParticipantJoined, signaling.TypeParticipantUpdated:
 		data = new(signaling.ParticipantInfo)
 	case signaling.TypeParticipantLeft:
@@ -390,6 +393,26 @@ func (c *Client) onEvent(env signaling.Envelope) {
 	}
 	c.mu.Unlock()
 	c.emit(Event{Type: env.Type, ID: env.ID, Data: data})
+}
+
+// onParticipants emits a participants message as the events it stands
+// for: participantLeft for each that left, then participantJoined, then
+// participantUpdated, so a consumer sees one kind of event either way.
+func (c *Client) onParticipants(env signaling.Envelope) {
+	var p signaling.Participants
+	if err := json.Unmarshal(env.Data, &p); err != nil {
+		c.localError(fmt.Errorf("client: %s: %w", env.Type, err))
+		return
+	}
+	for _, id := range p.Left {
+		c.emit(Event{Type: signaling.TypeParticipantLeft, Data: &signaling.ParticipantLeft{ParticipantID: id}})
+	}
+	for i := range p.Joined {
+		c.emit(Event{Type: signaling.TypeParticipantJoined, Data: &p.Joined[i]})
+	}
+	for i := range p.Updated {
+		c.emit(Event{Type: signaling.TypeParticipantUpdated, Data: &p.Updated[i]})
+	}
 }
 
 func (c *Client) localError(err error) {

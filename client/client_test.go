@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -248,6 +249,55 @@ func TestSlowEventConsumer(t *testing.T) {
 	}
 	if n != 8 {
 		t.Fatalf("%d buffered events", n)
+	}
+	srv.Close()
+	goleak.VerifyNone(t, leaks)
+}
+
+// A participants message reaches the consumer as the events it stands
+// for, in the order to apply them: left, joined, updated.
+func TestParticipantsMessage(t *testing.T) {
+	leaks := goleak.IgnoreCurrent()
+	srv := newFakeServer(t)
+	srv.AfterJoined = []fakeMessage{
+		{signaling.TypeParticipants, signaling.Participants{
+			Left:    []string{"gone"},
+			Joined:  []signaling.ParticipantInfo{{ParticipantID: "a", Role: signaling.RoleAnchor}, {ParticipantID: "b", Role: signaling.RoleAnchor}},
+			Updated: []signaling.ParticipantInfo{{ParticipantID: "c", Role: signaling.RoleAudience}},
+		}},
+		{signaling.TypeParticipants, json.RawMessage(`{"left":"not a list"}`)},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c := dial(t, ctx, srv.URL, client.Options{})
+	join(t, ctx, c)
+	want := []string{
+		signaling.TypeParticipantLeft + " gone", signaling.TypeParticipantJoined + " a",
+		signaling.TypeParticipantJoined + " b", signaling.TypeParticipantUpdated + " c audience", client.TypeLocalError,
+	}
+	for _, w := range want {
+		var e client.Event
+		select {
+		case e = <-c.Events():
+		case <-ctx.Done():
+			t.Fatalf("no event; want %q", w)
+		}
+		got := e.Type
+		switch d := e.Data.(type) {
+		case *signaling.ParticipantLeft:
+			got += " " + d.ParticipantID
+		case *signaling.ParticipantInfo:
+			got += " " + d.ParticipantID
+			if e.Type == signaling.TypeParticipantUpdated {
+				got += " " + string(d.Role)
+			}
+		}
+		if got != w {
+			t.Fatalf("event %q, want %q", got, w)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
 	}
 	srv.Close()
 	goleak.VerifyNone(t, leaks)

@@ -32,6 +32,8 @@ type fakeServer struct {
 
 	// FloodEvents is how many participantJoined events follow joined.
 	FloodEvents int
+	// AfterJoined are messages (type and data) sent right after joined.
+	AfterJoined []fakeMessage
 
 	sessions sync.WaitGroup
 }
@@ -75,6 +77,12 @@ func (s *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		connected: make(chan struct{}),
 	}
 	sess.run()
+}
+
+// fakeMessage is a server message a fakeServer sends.
+type fakeMessage struct {
+	typ  string
+	data any
 }
 
 type fakeSession struct {
@@ -157,6 +165,9 @@ func (f *fakeSession) handle(req signaling.Request) bool {
 			Room:          signaling.RoomInfo{RoomID: body.RoomID, Participants: []signaling.ParticipantInfo{}},
 			Server:        signaling.ServerInfo{Version: "fake", Enforced: true},
 		})
+		for _, m := range f.s.AfterJoined {
+			f.send(m.typ, 0, m.data)
+		}
 		for i := range f.s.FloodEvents {
 			f.send(signaling.TypeParticipantJoined, 0, signaling.ParticipantInfo{ParticipantID: fmt.Sprint("X", i)})
 		}

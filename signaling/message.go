@@ -23,6 +23,7 @@ const (
 	TypeParticipantJoined  = "participantJoined"
 	TypeParticipantUpdated = "participantUpdated"
 	TypeParticipantLeft    = "participantLeft"
+	TypeParticipants       = "participants" // several participant events at once
 	TypeTrackPublished     = "trackPublished"
 	TypeTrackUnpublished   = "trackUnpublished"
 	TypeTrackMuted         = "trackMuted"
@@ -176,6 +177,18 @@ type ServerInfo struct {
 // ParticipantLeft announces that a participant has gone.
 type ParticipantLeft struct {
 	ParticipantID string `json:"participantId"`
+}
+
+// Participants carries several participant events at once: what changed
+// in the room's membership since the last message, collapsed per
+// participant (one that joined and left in between is in none of the
+// lists). Apply Left, then Joined, then Updated. The server sends it in
+// place of participantJoined, participantUpdated and participantLeft
+// messages when several are due within a short window, as a room fills.
+type Participants struct {
+	Left    []string          `json:"left,omitempty"`    // participant ids
+	Joined  []ParticipantInfo `json:"joined,omitempty"`  // new to you
+	Updated []ParticipantInfo `json:"updated,omitempty"` // known to you, changed (role)
 }
 
 // TrackPublished announces a new track in the room.

@@ -556,6 +556,11 @@ export class Room extends EventTarget {
         if (d.target === "publisher") s.pub?.addRemoteCandidate(d.candidate);
         else this._subscriber(s).addRemoteCandidate(d.candidate);
         break;
+      case "participants": // several at once: left, then joined, then updated
+        for (const id of d.left || []) this._onMessage(s, { type: "participantLeft", data: { participantId: id } });
+        for (const p of d.joined || []) this._onMessage(s, { type: "participantJoined", data: p });
+        for (const p of d.updated || []) this._onMessage(s, { type: "participantUpdated", data: p });
+        break;
       case "participantJoined":
         if (d.participantId && d.participantId !== this.participantId && !this.participants.has(d.participantId)) {
           this._addParticipant(d);

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/lethe-rtc/lethe/internal/ipc"
 	"github.com/lethe-rtc/lethe/sfu"
@@ -41,20 +42,36 @@ type Host struct {
 	server signaling.ServerInfo
 	log    *slog.Logger
 
-	out *outbox // to the control process, in order
+	out         *outbox       // to the control process, in order
+	eventWindow time.Duration // participant events gathered this long per session; 0: sent at once
 
 	mu       sync.Mutex
 	sessions map[uint64]*hostSession
 	wg       sync.WaitGroup
 }
 
+// HostOption changes a Host.
+type HostOption func(*Host)
+
+// WithEventWindow makes each session gather the participant events of a
+// window of d and send them as one collapsed message (signaling.Participants),
+// instead of one message per event: a room filling with n anchors costs
+// each of them at most one message per window rather than n. Every other
+// message first sends what has gathered, so the order of events holds.
+// 0, the default, sends each at once.
+func WithEventWindow(d time.Duration) HostOption { return func(h *Host) { h.eventWindow = max(d, 0) } }
+
 // NewHost returns a host serving conn. server is sent in every joined.
-func NewHost(conn *ipc.Conn, join JoinFunc, server signaling.ServerInfo, log *slog.Logger) *Host {
-	return &Host{
+func NewHost(conn *ipc.Conn, join JoinFunc, server signaling.ServerInfo, log *slog.Logger, opts ...HostOption) *Host {
+	h := &Host{
 		conn: conn, join: join, server: server, log: log,
 		out:      newOutbox(maxOutboxBytes),
 		sessions: make(map[uint64]*hostSession),
 	}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 // Serve handles frames until the control process says shutdown or goes
@@ -184,6 +201,8 @@ type hostSession struct {
 	pending []json.RawMessage // events that arrived before joined
 	ended   bool
 	state   signaling.State // what the control process was last told of this session
+	batch   []partEvent     // participant events not sent yet
+	flushAt *time.Timer     // sends batch when the event window ends
 }
 
 func (s *hostSession) deliver(f ipc.Frame) {
@@ -233,7 +252,7 @@ func (s *hostSession) run() {
 	}
 	s.mu.Lock()
 	s.peer = peer
-	s.reply(signaling.TypeJoined, s.open.JoinID, joined)
+	s.replyLocked(signaling.TypeJoined, s.open.JoinID, joined)
 	s.state.ParticipantID = joined.ParticipantID
 	s.sendStateLocked()
 	for _, m := range s.pending {
@@ -241,6 +260,7 @@ func (s *hostSession) run() {
 	}
 	s.pending = nil
 	s.joined = true
+	s.flushLocked() // what has gathered since the pending events
 	s.mu.Unlock()
 
 	for {
@@ -360,13 +380,21 @@ func (s *hostSession) handle(peer Peer, raw []byte) {
 	}
 }
 
+// reply answers a request, after the participant events gathered so far.
 func (s *hostSession) reply(typ string, id uint64, data any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.replyLocked(typ, id, data)
+}
+
+func (s *hostSession) replyLocked(typ string, id uint64, data any) {
 	raw, err := signaling.Encode(typ, id, data)
 	if err != nil {
 		return
 	}
+	s.flushLocked()
 	if !s.h.send(ipc.OpMsg, s.sid, raw) {
-		s.fail(signaling.Errorf(signaling.CodeInternal, "control process not reading"))
+		go s.fail(signaling.Errorf(signaling.CodeInternal, "control process not reading"))
 	}
 }
 
@@ -381,12 +409,60 @@ func (s *hostSession) event(typ string, data any) {
 	if s.ended {
 		return
 	}
+	s.flushLocked()
+	s.sendEventLocked(raw)
+}
+
+// sendEventLocked sends raw, or holds it until joined has gone out.
+func (s *hostSession) sendEventLocked(raw []byte) {
 	if !s.joined {
 		s.pending = append(s.pending, raw)
 		return
 	}
 	if !s.h.send(ipc.OpMsg, s.sid, raw) {
 		go s.fail(signaling.Errorf(signaling.CodeInternal, "control process not reading"))
+	}
+}
+
+// participantEvent gathers a participant event for the event window (or
+// sends it at once without one).
+func (s *hostSession) participantEvent(typ string, info signaling.ParticipantInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	s.batch = append(s.batch, partEvent{typ: typ, info: info})
+	switch {
+	case !s.joined: // sent right after joined
+	case s.h.eventWindow == 0:
+		s.flushLocked()
+	case s.flushAt == nil:
+		s.flushAt = time.AfterFunc(s.h.eventWindow, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.flushAt = nil
+			if !s.ended {
+				s.flushLocked()
+			}
+		})
+	}
+}
+
+// flushLocked sends the gathered participant events, collapsed.
+func (s *hostSession) flushLocked() {
+	if len(s.batch) == 0 {
+		return
+	}
+	if s.flushAt != nil {
+		s.flushAt.Stop()
+		s.flushAt = nil
+	}
+	raw, err := encodeParticipants(collapse(s.batch))
+	clear(s.batch)
+	s.batch = s.batch[:0]
+	if err == nil && raw != nil {
+		s.sendEventLocked(raw)
 	}
 }
 
@@ -430,6 +506,11 @@ func (s *hostSession) finish(code signaling.Code, reason string) {
 		return
 	}
 	s.ended = true
+	if s.flushAt != nil {
+		s.flushAt.Stop()
+		s.flushAt = nil
+	}
+	s.batch = nil // the room's news no longer matter to this participant
 	s.mu.Unlock()
 	if raw, err := signaling.Encode(signaling.TypeBye, 0, signaling.Bye{Code: code, Reason: reason}); err == nil {
 		s.h.send(ipc.OpMsg, s.sid, raw)
@@ -442,13 +523,13 @@ func (s *hostSession) finish(code signaling.Code, reason string) {
 // The sfu.Events of this session.
 
 func (s *hostSession) ParticipantJoined(p sfu.ParticipantInfo) {
-	s.event(signaling.TypeParticipantJoined, participantInfo(p))
+	s.participantEvent(signaling.TypeParticipantJoined, participantInfo(p))
 }
 func (s *hostSession) ParticipantUpdated(p sfu.ParticipantInfo) {
-	s.event(signaling.TypeParticipantUpdated, participantInfo(p))
+	s.participantEvent(signaling.TypeParticipantUpdated, participantInfo(p))
 }
 func (s *hostSession) ParticipantLeft(id string) {
-	s.event(signaling.TypeParticipantLeft, signaling.ParticipantLeft{ParticipantID: id})
+	s.participantEvent(signaling.TypeParticipantLeft, signaling.ParticipantInfo{ParticipantID: id})
 }
 func (s *hostSession) TrackPublished(t sfu.TrackInfo) {
 	s.event(signaling.TypeTrackPublished, signaling.TrackPublished{Track: trackInfo(t)})

@@ -182,11 +182,11 @@ type hostHarness struct {
 	err      error
 }
 
-func newHostHarness(t *testing.T, join JoinFunc) *hostHarness {
+func newHostHarness(t *testing.T, join JoinFunc, opts ...HostOption) *hostHarness {
 	t.Helper()
 	hostEnd, ctlEnd := net.Pipe()
 	h := &hostHarness{ctl: ipc.NewConn(ctlEnd), ctlEnd: ctlEnd, frames: make(chan ipc.Frame, 4096), states: make(chan ipc.Frame, 4096), serveErr: make(chan error, 1)}
-	host := NewHost(ipc.NewConn(hostEnd), join, testServerInfo, slog.New(slog.DiscardHandler))
+	host := NewHost(ipc.NewConn(hostEnd), join, testServerInfo, slog.New(slog.DiscardHandler), opts...)
 	go func() { h.serveErr <- host.Serve(context.Background()) }()
 	go func() {
 		defer close(h.frames)

@@ -25,6 +25,7 @@ type Config struct {
 	Mlock           bool          // lock all memory so media cannot be swapped out
 	ICEFailed       time.Duration // drop a participant whose media connection is silent this long
 	BatchWrites     bool          // one sendmmsg per burst instead of one sendto per packet
+	EventWindow     time.Duration // participant events gathered this long per session (WithEventWindow)
 	ProbeDirs       []string      // more directories the self-probe must fail to write
 	Version         string        // reported to clients in joined
 	Logger          *slog.Logger  // diagnostics (the worker's stderr, a pipe to the control process)
@@ -104,5 +105,5 @@ func Run(ctx context.Context, cfg Config) error {
 	join := func(room string, pc sfu.ParticipantConfig, ev sfu.Events) (Peer, []sfu.ParticipantInfo, error) {
 		return s.Join(room, pc, ev)
 	}
-	return NewHost(conn, join, server, log).Serve(ctx)
+	return NewHost(conn, join, server, log, WithEventWindow(cfg.EventWindow)).Serve(ctx)
 }
