@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +33,51 @@ func TestBrowser(t *testing.T) {
 	t.Run("PageToGoClient", testBrowserPageToGoClient)
 	t.Run("LeaveReconnectRestart", testBrowserLeaveReconnectRestart)
 	t.Run("DevToken", testBrowserDevToken)
+	t.Run("ParticipantsBurst", testBrowserParticipantsBurst)
+}
+
+// (f) Anchors joining and leaving at once reach lethe.js as participants
+// messages (several events in one): the page's room ends up with exactly
+// those still there.
+func testBrowserParticipantsBurst(t *testing.T) {
+	leakCheck(t)
+	s := startServer(t)
+	b := newBrowser(t)
+	room := newRoomName()
+	pg, _ := s.joinPage(t, b, "watcher", room, false)
+	anchors := make([]*participant, 6)
+	var wg sync.WaitGroup
+	for i := range anchors {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := s.tryJoin(t, joinOpts{user: fmt.Sprint("burst", i), strRoom: room})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			anchors[i] = p
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	pg.waitJS(`letheDemo.room.participants.size === 6`, 15*time.Second)
+	for _, p := range anchors[:3] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = p.Close()
+		}()
+	}
+	wg.Wait()
+	var ids []string
+	for _, p := range anchors[3:] {
+		ids = append(ids, p.ParticipantID())
+	}
+	want, _ := json.Marshal(ids)
+	pg.waitJS(fmt.Sprintf(`JSON.stringify([...letheDemo.room.participants.keys()].sort()) === JSON.stringify(%s.sort())`, want), 15*time.Second)
 }
 
 // browserUser is a fresh user id that the server must never print.
