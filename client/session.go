@@ -10,6 +10,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/lethe-rtc/lethe/internal/inactive"
 	"github.com/lethe-rtc/lethe/signaling"
 )
 
@@ -104,7 +105,10 @@ func (c *Client) ServerTrackID(localID string) (string, bool) {
 // PeerConnection (stream id = participant id, track id = server track id).
 // Each call runs on its own goroutine and should read the track until it
 // ends; tracks that arrive while no handler is set are not read. Close
-// waits for running handlers.
+// waits for running handlers. When the server reuses an m-section for a
+// new track, the handler is called again with a new TrackRemote (the old
+// one has ended by then); packets on SSRCs that no offer declares never
+// become tracks.
 func (c *Client) OnTrack(f func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) {
 	c.mu.Lock()
 	c.onTrack = f
@@ -112,16 +116,36 @@ func (c *Client) OnTrack(f func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) {
 }
 
 func (c *Client) handleTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+	// A packet on an SSRC that the last offer does not declare (a
+	// straggler of a track the server has just removed) makes Pion set up
+	// a track of its own, on a new transceiver without a mid. It is no
+	// track of the room: read it to its end and drop what comes.
+	x := r.RTPTransceiver()
+	madeUp := x == nil || x.Mid() == ""
 	c.mu.Lock()
 	h := c.onTrack
-	if c.closed || h == nil {
+	if c.closed || h == nil && !madeUp {
 		c.mu.Unlock()
 		return
 	}
 	c.wg.Add(1)
 	c.mu.Unlock()
 	defer c.wg.Done()
+	if madeUp {
+		drain(t)
+		return
+	}
 	h(t, r)
+}
+
+// drain reads t until it ends.
+func drain(t *webrtc.TrackRemote) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := t.Read(buf); err != nil {
+			return
+		}
+	}
 }
 
 // rtcpHandler is a track that wants the RTCP its sender receives, such as
@@ -301,7 +325,12 @@ func (c *Client) onOffer(data json.RawMessage) error {
 	if err != nil {
 		return fmt.Errorf("client: offer: %w", err)
 	}
-	if err := p.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
+	// The server turns the m-section of a removed track inactive and may
+	// later reuse it for a new track; Pion would stop the transceiver of
+	// every inactive m-section, each time an offer lists it, and then never
+	// deliver the new track (see internal/inactive).
+	sdp, _ := inactive.Rewrite(m.SDP, inactive.KnownMids(p.pc))
+	if err := p.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return fmt.Errorf("client: offer: %w", err)
 	}
 	answer, err := p.pc.CreateAnswer(nil)

@@ -19,9 +19,16 @@ type downTrack struct {
 	up  *upTrack
 	sub *Participant
 
-	b       atomic.Pointer[binding] // nil until negotiated
+	b       atomic.Pointer[binding] // nil until negotiated; set under sending
 	needKey atomic.Bool             // drop until a keyframe starts
 	resume  atomic.Bool             // the next forwarded packet starts a new epoch
+
+	// sending is held shared by each write, from reading b to the end of
+	// the write, and alone to change b: once Unbind or close returns, no
+	// packet goes out on the old SSRC. A client that gets one after it
+	// applied the offer without it would take it for a new, undeclared
+	// stream (Pion then makes up a track for it).
+	sending sync.RWMutex
 
 	mu sync.Mutex // guards rw
 	rw *rewrite.Stream
@@ -78,15 +85,22 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
 	}
 	d.needKey.Store(d.up.isKey != nil)
-	d.b.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(match.PayloadType), ws: ctx.WriteStream()})
+	d.setBinding(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(match.PayloadType), ws: ctx.WriteStream()})
 	d.up.requestKeyframe()
 	return *match, nil
 }
 
 // Unbind stops sending.
 func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
-	d.b.Store(nil)
+	d.setBinding(nil)
 	return nil
+}
+
+// setBinding replaces the binding once no write is using the old one.
+func (d *downTrack) setBinding(b *binding) {
+	d.sending.Lock()
+	defer d.sending.Unlock()
+	d.b.Store(b)
 }
 
 func (d *downTrack) start() {
@@ -98,9 +112,10 @@ func (d *downTrack) start() {
 	}()
 }
 
+// close stops d for good: when it returns, d writes nothing any more.
 func (d *downTrack) close() {
 	d.up.removeDown(d)
-	d.b.Store(nil)
+	d.setBinding(nil)
 }
 
 // restart makes the subscriber wait for a keyframe and start a new
@@ -121,6 +136,8 @@ type outPacket struct {
 // timestamp, SSRC and payload type. pkt is not changed. resume starts a
 // new rewrite epoch first.
 func (d *downTrack) write(pkt []byte, resume bool, now time.Time, h *rtp.Header) bool {
+	d.sending.RLock()
+	defer d.sending.RUnlock()
 	b := d.b.Load()
 	if b == nil {
 		return false

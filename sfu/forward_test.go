@@ -376,6 +376,68 @@ func TestDownTrackWrite(t *testing.T) {
 	}
 }
 
+// blockingWriter holds every write until release is closed.
+type blockingWriter struct {
+	entered chan struct{} // a write has begun
+	release chan struct{}
+	n       atomic.Int32
+}
+
+func (w *blockingWriter) Write(b []byte) (int, error) {
+	w.n.Add(1)
+	w.entered <- struct{}{}
+	<-w.release
+	return len(b), nil
+}
+
+func (w *blockingWriter) WriteRTP(_ *rtp.Header, p []byte) (int, error) { return w.Write(p) }
+
+// TestDownTrackCloseWaitsForWrite: close and Unbind return only once the
+// write in progress is done, and nothing is written after: a packet on an
+// SSRC the subscriber's last offer no longer declares would reach it as a
+// new, undeclared stream.
+func TestDownTrackCloseWaitsForWrite(t *testing.T) {
+	t.Parallel()
+	for _, stop := range []struct {
+		name string
+		f    func(d *downTrack)
+	}{
+		{"close", func(d *downTrack) { d.close() }},
+		{"Unbind", func(d *downTrack) { _ = d.Unbind(nil) }},
+	} {
+		t.Run(stop.name, func(t *testing.T) {
+			t.Parallel()
+			s := testSFU(Config{})
+			u := testUpTrack(testParticipant(s, "PA_pub", 1), nil, 16)
+			w := &blockingWriter{entered: make(chan struct{}, 1), release: make(chan struct{})}
+			d := testDownTrack(u, testParticipant(s, "PA_sub", 8), w, 1, 96)
+			pkt := concat(rtpHeader(false, 96, 1, 0, 7), []byte{1, 2, 3})
+			var hdr rtp.Header
+			wrote := make(chan bool)
+			go func() { wrote <- d.write(pkt, false, time.Now(), &hdr) }()
+			<-w.entered
+			stopped := make(chan struct{})
+			go func() {
+				stop.f(d)
+				close(stopped)
+			}()
+			select {
+			case <-stopped:
+				t.Fatalf("%s returned while a write was in progress", stop.name)
+			case <-time.After(50 * time.Millisecond):
+			}
+			close(w.release)
+			if !<-wrote {
+				t.Error("the write in progress failed")
+			}
+			<-stopped
+			if d.write(pkt, false, time.Now(), &hdr) || w.n.Load() != 1 {
+				t.Errorf("written after %s: %d writes", stop.name, w.n.Load())
+			}
+		})
+	}
+}
+
 // zeroWriter accepts nothing and says so without an error, as Pion's
 // write stream does before SRTP is up.
 type zeroWriter struct{}

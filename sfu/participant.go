@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 
+	"github.com/lethe-rtc/lethe/internal/inactive"
 	"github.com/lethe-rtc/lethe/internal/queue"
 	"github.com/pion/webrtc/v4"
 )
@@ -40,9 +42,13 @@ type Participant struct {
 	pubNegotiate sync.Mutex // one publisher offer at a time
 	subMu        sync.Mutex // serialises subscriber PeerConnection changes
 	needOffer    bool       // guarded by subMu: the track set changed since the last offer
-	// unsettled holds transceivers emptied since the last answer (guarded
-	// by subMu): Pion reuses one only once its inactive state is negotiated.
-	unsettled map[*webrtc.RTPTransceiver]bool
+	// freed holds the transceivers emptied of their track whose inactive
+	// state the client has not accepted yet (guarded by subMu): false
+	// until an offer carries that state, true once one does. The answer to
+	// such an offer settles them. Until then a transceiver is not reused:
+	// the client must see its m-section inactive, so that the old track
+	// ends for it, before the m-section carries a new one.
+	freed map[*webrtc.RTPTransceiver]bool
 
 	kickCh chan struct{}
 	done   chan struct{}
@@ -169,7 +175,12 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 	if want&^allowed != 0 {
 		return "", fmt.Errorf("%w: may not send %s", ErrNotAllowed, want&^allowed)
 	}
-	if err := p.pub.SetRemoteDescription(offer); err != nil {
+	// A publisher that removed a track and later reuses its m-section for
+	// a new one (same mid, new SSRC) must be heard: Pion would stop the
+	// transceiver of every inactive m-section, each time an offer lists it,
+	// and then never deliver the reused one's track (see internal/inactive).
+	remote, _ := inactive.Rewrite(sdp, inactive.KnownMids(p.pub))
+	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: remote}); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
 	p.applyEarlyCandidates(Publisher)
@@ -199,7 +210,7 @@ func (p *Participant) HandleAnswer(sdp string) error {
 		return fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
 	p.applyEarlyCandidates(Subscriber)
-	clear(p.unsettled)
+	maps.DeleteFunc(p.freed, func(_ *webrtc.RTPTransceiver, offered bool) bool { return offered })
 	if p.needOffer {
 		p.kick()
 	}
@@ -411,6 +422,13 @@ func (p *Participant) kick() {
 // onTrack runs when a publisher's track delivers its first packet.
 func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	u := newUpTrack(p, remote, recv)
+	if u.mid == "" {
+		// Pion made it up, on a transceiver of its own, for a packet on an
+		// SSRC the last offer does not declare: a straggler of a track the
+		// publisher has just removed. No m-section of the offer sends it.
+		_ = recv.Stop()
+		return
+	}
 	p.mu.Lock()
 	if p.screen[u.client] && u.kind == webrtc.RTPCodecTypeVideo.String() {
 		u.media = Screen
@@ -488,10 +506,10 @@ func (p *Participant) reconcile() error {
 		d.close()
 		for _, t := range p.sub.GetTransceivers() {
 			if t.Sender() == d.sender {
-				if p.unsettled == nil {
-					p.unsettled = make(map[*webrtc.RTPTransceiver]bool)
+				if p.freed == nil {
+					p.freed = make(map[*webrtc.RTPTransceiver]bool)
 				}
-				p.unsettled[t] = true
+				p.freed[t] = false
 			}
 		}
 		if err := p.sub.RemoveTrack(d.sender); err != nil {
@@ -525,6 +543,9 @@ func (p *Participant) reconcile() error {
 	if err := p.sub.SetLocalDescription(offer); err != nil {
 		return fmt.Errorf("set offer: %w", err)
 	}
+	for t := range p.freed {
+		p.freed[t] = true // this offer makes it inactive
+	}
 	p.needOffer = false
 	p.ev.Offer(offer.SDP)
 	return nil
@@ -534,12 +555,26 @@ func (p *Participant) reconcile() error {
 // transceiver, reusing one that an earlier, negotiated removal left
 // inactive so that the SDP does not grow with every change. Called with
 // subMu held.
+//
+// The reused transceiver gets a new RTPSender, hence a new SSRC, as
+// AddTrack would give it; but AddTrack would take the first transceiver
+// that Pion deems free, which may be one whose removal the client has not
+// seen yet, and add a sendrecv one when there is none.
 func (p *Participant) addSender(d *downTrack) (*webrtc.RTPSender, error) {
 	for _, t := range p.sub.GetTransceivers() {
-		if t.Kind() == d.Kind() && t.Sender() == nil && !p.unsettled[t] &&
-			t.Direction() == webrtc.RTPTransceiverDirectionInactive {
-			return p.sub.AddTrack(d) // takes the first such one: it becomes sendonly
+		if _, unsettled := p.freed[t]; t.Kind() != d.Kind() || t.Sender() != nil || unsettled ||
+			t.Direction() != webrtc.RTPTransceiverDirectionInactive {
+			continue
 		}
+		s, err := p.s.subAPI.NewRTPSender(d, p.sub.SCTP().Transport())
+		if err != nil {
+			return nil, err
+		}
+		if err := t.SetSender(s, d); err != nil { // the transceiver becomes sendonly
+			_ = s.Stop()
+			return nil, err
+		}
+		return s, nil
 	}
 	t, err := p.sub.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err != nil {

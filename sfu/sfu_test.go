@@ -14,10 +14,12 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
 	"github.com/lethe-rtc/lethe/client"
+	"github.com/lethe-rtc/lethe/internal/inactive"
 	"github.com/lethe-rtc/lethe/internal/keyframe"
 	"github.com/lethe-rtc/lethe/sfu"
 )
@@ -187,9 +189,10 @@ type rxTrack struct {
 	video        bool
 	checker      *client.Checker
 
-	mu    sync.Mutex
-	pkts  []rxPacket
-	ended bool
+	mu      sync.Mutex
+	pkts    []rxPacket
+	markers map[uint32]int // packets per marker stream id
+	ended   bool
 }
 
 func (r *rxTrack) run(tr *webrtc.TrackRemote) {
@@ -209,8 +212,15 @@ func (r *rxTrack) run(tr *webrtc.TrackRemote) {
 		r.checker.Observe(&p)
 		rx := rxPacket{seq: p.SequenceNumber, ts: p.Timestamp, pt: p.PayloadType, ssrc: p.SSRC}
 		rx.key = r.video && keyframe.VP8(p.Payload)
+		m, ok := client.ParseMarker(p.Payload)
 		r.mu.Lock()
 		r.pkts = append(r.pkts, rx)
+		if ok {
+			if r.markers == nil {
+				r.markers = make(map[uint32]int)
+			}
+			r.markers[m.StreamID]++
+		}
 		r.mu.Unlock()
 	}
 }
@@ -225,6 +235,14 @@ func (r *rxTrack) hasEnded() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.ended
+}
+
+// marked counts the packets carrying the given marker stream id, and how
+// many marker streams the track carried in all.
+func (r *rxTrack) marked(stream uint32) (n, streams int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.markers[stream], len(r.markers)
 }
 
 func (r *rxTrack) count() int {
@@ -243,19 +261,26 @@ type endpoint struct {
 	pub  *remotePC // publishing endpoints only
 	sub  *remotePC // subscribing endpoints only
 
-	answers atomic.Int32 // subscriber offers answered
-	rtcpIn  sync.Map     // RTCP packet types the publisher received, as "%T"
+	answers  atomic.Int32 // subscriber offers answered
+	onTracks atomic.Int32 // OnTrack calls on the subscriber PeerConnection
+	rtcpIn   sync.Map     // RTCP packet types the publisher received, as "%T"
+	held     chan string  // offers kept while holding, for the test to answer
 
 	mu      sync.Mutex
 	closing bool
+	holding bool
 	tracks  map[string]*rxTrack // by SFU track id
+	msids   map[string]string   // by mid: the msid the last answered offer sends, "" if inactive
 	wg      sync.WaitGroup
 	stop    chan struct{}
 }
 
 func join(t *testing.T, s *sfu.SFU, api *webrtc.API, name string, cfg sfu.ParticipantConfig) (*endpoint, []sfu.ParticipantInfo) {
 	t.Helper()
-	e := &endpoint{t: t, name: name, ev: newRecorder(), tracks: make(map[string]*rxTrack), stop: make(chan struct{})}
+	e := &endpoint{
+		t: t, name: name, ev: newRecorder(), held: make(chan string, 4),
+		tracks: make(map[string]*rxTrack), msids: make(map[string]string), stop: make(chan struct{}),
+	}
 	p, others, err := s.Join("room", cfg, e.ev)
 	if err != nil {
 		t.Fatalf("%s: join: %v", name, err)
@@ -291,6 +316,10 @@ func (e *endpoint) pump() {
 			return
 		case s := <-e.ev.sig:
 			if s.isOff {
+				if e.isHolding() {
+					e.held <- s.offer
+					continue
+				}
 				if err := e.answer(s.offer); err != nil && !e.isClosing() {
 					e.t.Errorf("%s: answer: %v", e.name, err)
 				}
@@ -310,11 +339,71 @@ func (e *endpoint) pump() {
 	}
 }
 
+// hold makes the pump keep the SFU's offers (in e.held) instead of
+// answering them, until it is called with false.
+func (e *endpoint) hold(on bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.holding = on
+}
+
+func (e *endpoint) isHolding() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.holding
+}
+
+// nextHeld returns the next offer kept while holding.
+func (e *endpoint) nextHeld() string {
+	e.t.Helper()
+	select {
+	case o := <-e.held:
+		return o
+	case <-time.After(waitLimit):
+		e.t.Fatalf("%s: no offer came", e.name)
+		return ""
+	}
+}
+
+// checkOffer holds the SFU's subscriber offers to the protocol (3.3): every
+// m-section is sendonly or inactive, and an m-section carries a new track
+// only after an answered offer made it inactive, so that every WebRTC stack
+// sees the old track end and the new one begin.
+func (e *endpoint) checkOffer(offer string) {
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(offer); err != nil {
+		e.t.Errorf("%s: offer: %v", e.name, err)
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, m := range sd.MediaDescriptions {
+		mid, _ := m.Attribute("mid")
+		msid, _ := m.Attribute("msid")
+		_, sendonly := m.Attribute("sendonly")
+		_, inactive := m.Attribute("inactive")
+		switch {
+		case inactive:
+			msid = ""
+		case !sendonly:
+			e.t.Errorf("%s: offer: m-section %s (%s) is neither sendonly nor inactive", e.name, mid, m.MediaName.Media)
+		case e.msids[mid] != "" && e.msids[mid] != msid:
+			e.t.Errorf("%s: offer: m-section %s goes from track %q to %q without being inactive in between",
+				e.name, mid, e.msids[mid], msid)
+		}
+		e.msids[mid] = msid
+	}
+}
+
+// answer answers an SFU offer as the Go client does: see internal/inactive
+// for what Pion, as answerer, needs done to the offer first.
 func (e *endpoint) answer(offer string) error {
 	if e.sub == nil {
 		return errors.New("offer for a participant that does not subscribe")
 	}
+	e.checkOffer(offer)
 	pc := e.sub.pc
+	offer, _ = inactive.Rewrite(offer, inactive.KnownMids(pc))
 	if err := e.sub.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return err
 	}
@@ -338,7 +427,22 @@ func (e *endpoint) answer(offer string) error {
 	return nil
 }
 
-func (e *endpoint) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+func (e *endpoint) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+	if x := r.RTPTransceiver(); x == nil || x.Mid() == "" {
+		// Pion made it up for a packet on an SSRC the last offer does
+		// not declare; the Go client drops these too.
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if !e.closing {
+			e.wg.Add(1)
+			go func() {
+				defer e.wg.Done()
+				(&rxTrack{checker: client.NewChecker(client.CheckerOptions{})}).run(tr)
+			}()
+		}
+		return
+	}
+	e.onTracks.Add(1)
 	rx := &rxTrack{
 		id: tr.ID(), streamID: tr.StreamID(), video: tr.Kind() == webrtc.RTPCodecTypeVideo,
 		checker: client.NewChecker(client.CheckerOptions{MimeType: tr.Codec().MimeType}),
@@ -461,6 +565,18 @@ func findTrack(infos []sfu.TrackInfo, clientID string) (sfu.TrackInfo, bool) {
 		}
 	}
 	return sfu.TrackInfo{}, false
+}
+
+// mSections counts the m-sections of e's subscriber PeerConnection: its
+// transceivers that have a mid.
+func (e *endpoint) mSections() int {
+	n := 0
+	for _, x := range e.sub.pc.GetTransceivers() {
+		if x.Mid() != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // startSFU runs an SFU on a loopback socket, seen through wrap when it is
