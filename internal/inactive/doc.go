@@ -19,4 +19,7 @@
 // left the offer is replaced) except that it does not stop the
 // transceiver. m-sections of mids the answerer does not know yet, and
 // rejected ones (port 0), are left as they are.
+//
+// It runs in the media worker (the SFU answers publishers' offers) and in
+// clients (the Go SDK answers the server's subscriber offers).
 package inactive
