@@ -10,7 +10,7 @@ PKGS     := ./...
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK         := honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-.PHONY: help run build test race fuzz bench lint check clean
+.PHONY: help run build test race fuzz bench soak lint check clean
 
 help: ## list targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 bench: build ## Go benchmarks of the forwarding path, then a short loadtest (figures only, never pass/fail)
 	$(GO) test -run '^$$' -bench . -benchmem ./sfu/... ./internal/...
 	./$(BIN) loadtest --spawn --publishers 1 --subscribers 50 --media video --duration 10s --quiet
+
+soak: ## CYCLES (default 10000) join/publish/end cycles against one server, then both processes back where they started
+	$(GO) test -count=1 -run '^TestSoak$$' -timeout 4h -v ./e2e -soak.cycles $${CYCLES:-10000} $${ROOMS:+-soak.rooms $$ROOMS}
 
 lint: ## gofmt, go vet and staticcheck (STATICCHECK_VERSION)
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)

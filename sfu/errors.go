@@ -10,6 +10,7 @@ var (
 	ErrUnknownTrack     = errors.New("sfu: unknown track")
 	ErrTooManyTracks    = errors.New("sfu: too many tracks")
 	ErrConnectionFailed = errors.New("sfu: media connection failed")
+	ErrConnectionClosed = errors.New("sfu: media connection closed by the client")
 	ErrLeft             = errors.New("sfu: participant left")
 	ErrShutdown         = errors.New("sfu: shutting down")
 	ErrRemoved          = errors.New("sfu: removed by an operator")

@@ -85,8 +85,16 @@ func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, err
 			p.ev.Candidate(side, &init)
 		})
 		pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-			if st == webrtc.PeerConnectionStateFailed {
+			// Both are terminal: a PeerConnection never leaves them. Closed
+			// here, before p's own close, means the client closed its side
+			// (DTLS close_notify); a participant without its media
+			// connection is gone, whatever its WebSocket does.
+			switch {
+			case p.isClosed():
+			case st == webrtc.PeerConnectionStateFailed:
 				p.closeAsync(ErrConnectionFailed)
+			case st == webrtc.PeerConnectionStateClosed:
+				p.closeAsync(ErrConnectionClosed)
 			}
 		})
 	}
@@ -96,6 +104,9 @@ func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, err
 
 // discard releases a participant that never joined a room.
 func (p *Participant) discard() {
+	p.mu.Lock()
+	p.closed = true // its PeerConnections' closing is not a client's doing
+	p.mu.Unlock()
 	_ = p.pub.Close()
 	_ = p.sub.Close()
 	p.queue.Close()

@@ -570,6 +570,8 @@ func (s *hostSession) Closed(reason error) {
 		s.finish(signaling.CodeRemoved, "removed by an operator")
 	case errors.Is(reason, sfu.ErrDismissed):
 		s.finish(signaling.CodeRoomDismissed, "room dismissed by an operator")
+	case errors.Is(reason, sfu.ErrConnectionClosed):
+		s.finish(signaling.CodeMediaFailed, "media connection closed")
 	default:
 		s.finish(codeOf(reason), codeOf(reason).String())
 	}
@@ -625,7 +627,7 @@ func codeOf(err error) signaling.Code {
 		return signaling.CodeBadSDP
 	case errors.Is(err, sfu.ErrUnknownTrack):
 		return signaling.CodeUnknownTrack
-	case errors.Is(err, sfu.ErrConnectionFailed):
+	case errors.Is(err, sfu.ErrConnectionFailed), errors.Is(err, sfu.ErrConnectionClosed):
 		return signaling.CodeMediaFailed
 	case errors.Is(err, sfu.ErrShutdown), errors.Is(err, sfu.ErrClosed):
 		return signaling.CodeShuttingDown
