@@ -1,7 +1,7 @@
 // Package ratelog keeps repeated diagnostics from flooding the log: the
 // first occurrence of a key is written, the repeats within an interval are
 // only counted, and each interval's count is written once, as one summary
-// line ("repeated=N in=1m0s").
+// line with the same message ("repeated=N in=1m0s").
 //
 // Memory is bounded: at most MaxKeys keys are tracked; further keys share
 // one overflow entry. Time comes from an injected clock, so tests need no

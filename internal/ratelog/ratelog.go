@@ -52,7 +52,6 @@ type entry struct {
 	repeated int
 	level    slog.Level
 	msg      string
-	attrs    []slog.Attr
 }
 
 // New returns a Logger that writes to log (nil: discard).
@@ -81,7 +80,10 @@ type line struct {
 
 // Log writes msg with attrs at level if key has not been seen in the
 // current interval; otherwise it only counts it. A key seen again after a
-// quiet interval is written again.
+// quiet interval is written again. The summary repeats the first
+// occurrence's level and msg, not its attrs, which may be an example (the
+// host name of the first refused request): give each key a message of its
+// own.
 func (l *Logger) Log(ctx context.Context, level slog.Level, key, msg string, attrs ...slog.Attr) {
 	now := l.now()
 	l.mu.Lock()
@@ -91,7 +93,7 @@ func (l *Logger) Log(ctx context.Context, level slog.Level, key, msg string, att
 	case ok:
 		e.repeated++
 	case len(l.keys) < l.maxKeys:
-		l.keys[key] = &entry{start: now, level: level, msg: msg, attrs: slices.Clone(attrs)}
+		l.keys[key] = &entry{start: now, level: level, msg: msg}
 		out = append(out, line{level, msg, attrs})
 	case l.overflow != nil:
 		l.overflow.repeated++
@@ -153,8 +155,8 @@ func (l *Logger) expireLocked(now time.Time, all bool) []line {
 		if e.repeated == 0 {
 			return false
 		}
-		out = append(out, line{e.level, e.msg, append(append([]slog.Attr(nil), e.attrs...),
-			slog.Int(AttrRepeated, e.repeated), slog.Duration(AttrIn, now.Sub(e.start).Round(time.Second)))})
+		out = append(out, line{e.level, e.msg, []slog.Attr{
+			slog.Int(AttrRepeated, e.repeated), slog.Duration(AttrIn, now.Sub(e.start).Round(time.Second))}})
 		e.start, e.repeated = now, 0
 		if n := now.Add(l.interval); !all && (l.next.IsZero() || n.Before(l.next)) {
 			l.next = n
