@@ -30,7 +30,6 @@ const (
 	logApp    = "app"
 	logDur    = "dur"
 	logErr    = "err"
-	logKeyed  = "keyed" // a refused request carried the admin key
 )
 
 // Config is what NewHandler needs.
@@ -205,12 +204,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		ok, wait = h.limit.allowFailed(r.RemoteAddr, start)
 	}
+	if !ok || authErr != nil {
+		_, info.route = h.mux.Handler(r) // for the log only
+	}
 	switch {
 	case !ok:
 		w.Header().Set("Retry-After", retryAfter(wait))
 		writeError(sw, errorf(http.StatusTooManyRequests, admin.CodeRateLimited, "too many requests"))
 	case authErr != nil:
-		_, info.route = h.mux.Handler(r)
 		info.err = authErr
 		w.Header().Set("WWW-Authenticate", `Bearer realm="lethe-admin"`)
 		writeError(sw, authErr)
@@ -220,28 +221,26 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.logRequest(r.Context(), info, sw.status, authErr == nil, h.now().Sub(start))
 }
 
-// Keys of the refusal log: the kinds of refusal.
-const (
-	refusedUnauthorized = "admin 401"
-	refusedLimitedKeyed = "admin 429 keyed"
-	refusedLimited      = "admin 429"
-)
+// refusal names the kind of a refused request: the key of the refusal log
+// and its message; "" for a request that was not refused.
+func refusal(status int, keyed bool) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return "admin request refused: no valid admin key"
+	case status == http.StatusTooManyRequests && keyed:
+		return "admin request refused: over the rate limit"
+	case status == http.StatusTooManyRequests:
+		return "admin request refused: over the limit of failed authentications"
+	}
+	return ""
+}
 
 func (h *handler) logRequest(ctx context.Context, info *reqInfo, status int, keyed bool, dur time.Duration) {
 	if status == 0 {
 		status = http.StatusOK // nothing written
 	}
-	switch status {
-	case http.StatusUnauthorized, http.StatusTooManyRequests:
-		key := refusedUnauthorized
-		switch {
-		case status == http.StatusTooManyRequests && keyed:
-			key = refusedLimitedKeyed
-		case status == http.StatusTooManyRequests:
-			key = refusedLimited
-		}
-		h.refused.Log(ctx, slog.LevelWarn, key, "admin request refused",
-			slog.Int(logStatus, status), slog.Bool(logKeyed, keyed))
+	if msg := refusal(status, keyed); msg != "" {
+		h.refused.Log(ctx, slog.LevelWarn, msg, msg, slog.String(logRoute, info.route), slog.Int(logStatus, status))
 		return
 	}
 	attrs := []slog.Attr{slog.String(logRoute, info.route), slog.Int(logStatus, status)}
