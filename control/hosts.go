@@ -14,7 +14,7 @@ import (
 	"github.com/lethe-rtc/lethe/internal/ratelog"
 )
 
-// ErrHost: a host name given to NewHostGuard is not one.
+// ErrHost: a host name given to ParseHosts is not one.
 var ErrHost = errors.New("control: allowed hosts")
 
 // DefaultHosts are the host names the control process answers to unless
@@ -32,35 +32,52 @@ const maxHostLen = 253
 // connection reached. Names compare case-insensitively, without a trailing
 // dot; IP addresses in their canonical form.
 type HostGuard struct {
-	allowed map[string]bool
+	hosts   Hosts
 	next    http.Handler
 	diag    *ratelog.Logger
 	refused atomic.Uint64
 }
 
-// NewHostGuard returns a guard letting through requests for hosts (host
-// names or IP addresses, without ports; IPv6 with or without brackets) to
-// next. diag receives a rate-limited line about refused requests; nil:
-// none. An empty list or a malformed name is an error.
-func NewHostGuard(hosts []string, diag *ratelog.Logger, next http.Handler) (*HostGuard, error) {
-	if len(hosts) == 0 {
-		return nil, fmt.Errorf("%w: no host name allowed", ErrHost)
+// Hosts is a checked list of allowed hosts; ParseHosts makes one.
+type Hosts struct {
+	names map[string]bool // canonical
+}
+
+// ParseHosts checks and canonicalises host names or IP addresses, given
+// without ports (IPv6 with or without brackets). An empty list or a
+// malformed name is an error.
+func ParseHosts(names []string) (Hosts, error) {
+	if len(names) == 0 {
+		return Hosts{}, fmt.Errorf("%w: no host name allowed", ErrHost)
 	}
-	g := &HostGuard{allowed: make(map[string]bool, len(hosts)), next: next, diag: diag}
-	for _, h := range hosts {
-		name, port, ok := canonicalHost(h)
+	h := Hosts{names: make(map[string]bool, len(names))}
+	for _, n := range names {
+		name, port, ok := canonicalHost(n)
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("%w: %q is not a host name or an IP address", ErrHost, h)
+			return Hosts{}, fmt.Errorf("%w: %q is not a host name or an IP address", ErrHost, n)
 		case port:
-			return nil, fmt.Errorf("%w: %q: give the host without a port (ports are not compared)", ErrHost, h)
+			return Hosts{}, fmt.Errorf("%w: %q: give the host without a port (ports are not compared)", ErrHost, n)
 		}
-		g.allowed[name] = true
+		h.names[name] = true
 	}
-	if g.diag == nil {
-		g.diag = ratelog.New(nil, ratelog.Config{})
+	return h, nil
+}
+
+// Allows reports whether a Host header (host[:port]) names an allowed host.
+func (h Hosts) Allows(hostport string) bool {
+	name, _, ok := canonicalHost(hostport)
+	return ok && h.names[name]
+}
+
+// NewHostGuard returns a guard letting requests for hosts through to
+// next. diag receives a rate-limited line about refused requests; nil:
+// none.
+func NewHostGuard(hosts Hosts, diag *ratelog.Logger, next http.Handler) *HostGuard {
+	if diag == nil {
+		diag = ratelog.New(nil, ratelog.Config{})
 	}
-	return g, nil
+	return &HostGuard{hosts: hosts, next: next, diag: diag}
 }
 
 // Refused is the number of requests refused so far.
@@ -68,7 +85,7 @@ func (g *HostGuard) Refused() uint64 { return g.refused.Load() }
 
 // ServeHTTP passes r to the guarded handler if its Host is allowed.
 func (g *HostGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if name, _, ok := canonicalHost(r.Host); ok && g.allowed[name] {
+	if g.hosts.Allows(r.Host) {
 		g.next.ServeHTTP(w, r)
 		return
 	}

@@ -36,15 +36,15 @@ func TestHostGuard(t *testing.T) {
 	t.Parallel()
 	logs := &syncbuf.Buffer{}
 	reached := 0
-	g, err := NewHostGuard(append(DefaultHosts(), "Lethe.Example.", "::1"),
-		ratelog.New(slog.New(slog.NewTextHandler(logs, nil)), ratelog.Config{}),
+	hosts, err := ParseHosts(append(DefaultHosts(), "Lethe.Example.", "::1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewHostGuard(hosts, ratelog.New(slog.New(slog.NewTextHandler(logs, nil)), ratelog.Config{}),
 		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			reached++
 			_, _ = io.WriteString(w, "ok")
 		}))
-	if err != nil {
-		t.Fatal(err)
-	}
 	tests := []struct {
 		host string
 		ok   bool
@@ -107,11 +107,11 @@ func TestHostGuard(t *testing.T) {
 func TestHostGuardStopsRebinding(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	g, err := NewHostGuard(DefaultHosts(), nil, h.srv)
+	hosts, err := ParseHosts(DefaultHosts())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(g)
+	srv := httptest.NewServer(NewHostGuard(hosts, nil, h.srv))
 	defer srv.Close()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http")
 	port := srv.Listener.Addr().(*net.TCPAddr).Port
@@ -139,10 +139,10 @@ func TestHostGuardStopsRebinding(t *testing.T) {
 	expectAlive(t, ok, 1)
 }
 
-func TestNewHostGuardRefuses(t *testing.T) {
+func TestParseHostsRefuses(t *testing.T) {
 	t.Parallel()
 	for _, hosts := range [][]string{nil, {"localhost:7880"}, {"[::1]:80"}, {""}, {"http://localhost"}, {"a..b"}, {"-a"}, {"fe80::1%eth0"}, {strings.Repeat("a", 254)}} {
-		if _, err := NewHostGuard(hosts, nil, http.NotFoundHandler()); !errors.Is(err, ErrHost) {
+		if _, err := ParseHosts(hosts); !errors.Is(err, ErrHost) {
 			t.Errorf("%q: err = %v, want ErrHost", hosts, err)
 		}
 	}
