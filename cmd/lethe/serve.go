@@ -78,7 +78,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := newFlags("serve", "lethe serve [flags]",
 		"Runs the control process (signaling, tokens, store, admin API) and spawns its media workers.")
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:7880", "HTTP and WebSocket address")
-	fs.StringVar(&cfg.dataDir, "data-dir", "./lethe-data", "data directory (store, admin key)")
+	fs.StringVar(&cfg.dataDir, "data-dir", "./lethe-data", "data directory (store, admin key, auditor key)")
 	fs.StringVar(&cfg.udpHost, "udp-host", "127.0.0.1", "media UDP host")
 	fs.IntVar(&cfg.udpPort, "udp-port", 7882, "media UDP port of worker 0; worker i uses port+i (0: any free port)")
 	fs.IntVar(&cfg.workers, "workers", 1, "number of media worker processes")
