@@ -376,7 +376,7 @@ func TestClientErrors(t *testing.T) {
 func TestClientRateLimited(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(c *Config) {
-		c.RateLimit = RateLimit{PerSecond: 100, Burst: 100, PerIPPerSecond: 0.5, PerIPBurst: 2}
+		c.RateLimit.PerSecond, c.RateLimit.Burst = 0.5, 2
 	})
 	c := e.client(testAdminKey)
 	for i := range 2 {

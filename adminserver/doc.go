@@ -6,8 +6,12 @@
 // control of live rooms (list, dismiss, remove a user, block a user's
 // audio or video). docs/api.md is the reference.
 //
-// Every request is rate limited (globally and per remote IP) and must carry
-// "Authorization: Bearer <admin key>", compared in constant time. Bodies are
+// Every request must carry "Authorization: Bearer <admin key>", compared in
+// constant time, and is rate limited: requests with the key by one global
+// bucket, requests without a valid key by buckets of their own (globally and
+// per remote IP), so that a flood of wrong keys cannot starve the operator.
+// Refusals (401, 429) are logged through a rate-limited log (internal/ratelog):
+// a flood writes a line and a count per minute, not a line per request. Bodies are
 // JSON objects of at most 1 MiB with no unknown fields; strings with control
 // characters are refused. Errors are {"error":{"code","message"}} with the
 // stable codes of package admin, whose wire types the handlers also use.

@@ -61,7 +61,7 @@ func newEnv(t *testing.T, opts ...func(*Config)) *env {
 		AdminKey:  []byte(testAdminKey),
 		Now:       e.clock.now,
 		Logger:    slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		RateLimit: RateLimit{PerSecond: 1e6, Burst: 1e6, PerIPPerSecond: 1e6, PerIPBurst: 1e6},
+		RateLimit: RateLimit{PerSecond: 1e6, Burst: 1e6, FailedPerSecond: 1e6, FailedBurst: 1e6, FailedPerIPPerSecond: 1e6, FailedPerIPBurst: 1e6},
 	}
 	for _, o := range opts {
 		o(&cfg)

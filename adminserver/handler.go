@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lethe-rtc/lethe/admin"
+	"github.com/lethe-rtc/lethe/internal/ratelog"
 )
 
 // minAdminKeyLen is the shortest admin key NewHandler accepts, in bytes.
@@ -45,8 +46,11 @@ type Config struct {
 	AdminKey []byte
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
-	// Logger receives one line per request; nil: discard.
-	Logger    *slog.Logger
+	// Logger receives one line per request served; nil: discard.
+	Logger *slog.Logger
+	// Refusals receives the lines of refused requests (401, 429), which a
+	// flood must not multiply; nil: one of its own over Logger and Now.
+	Refusals  *ratelog.Logger
 	RateLimit RateLimit
 }
 
@@ -69,13 +73,15 @@ type handler struct {
 	keyHash [sha256.Size]byte // of the admin key; the key itself is not kept
 	now     func() time.Time
 	log     *slog.Logger
+	refused *ratelog.Logger
 	limit   *limiter
 	mux     *http.ServeMux
 }
 
 // NewHandler returns the admin API's http.Handler, which serves the paths
-// under /v1/admin/ (and answers 404 to any other). Every request is rate
-// limited, then must carry "Authorization: Bearer <admin key>".
+// under /v1/admin/ (and answers 404 to any other). Every request must carry
+// "Authorization: Bearer <admin key>", and is rate limited: those with the
+// key and those without apart (see RateLimit).
 func NewHandler(cfg Config) (http.Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -95,6 +101,10 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.refused = cfg.Refusals
+	if h.refused == nil {
+		h.refused = ratelog.New(h.log, ratelog.Config{Now: h.now})
 	}
 	h.routes()
 	return h, nil
@@ -172,27 +182,66 @@ func infoOf(r *http.Request) *reqInfo {
 	return &reqInfo{}
 }
 
-// ServeHTTP rate limits, routes, and logs one line: the route pattern, the
-// status, the SDKAppID if any, the duration, and for a 500 the cause with
-// user-supplied ids cut out. Never the admin key, a secret, a token, a user
-// id or a room name.
+// ServeHTTP checks the admin key, rate limits, routes, and logs one line:
+// the route pattern, the status, the SDKAppID if any, the duration, and
+// for a 500 the cause with user-supplied ids cut out. Never the admin key,
+// a secret, a token, a user id or a room name. Refused requests (401, 429)
+// are logged through the rate-limited refusal log instead.
+//
+// A request with the key draws on the bucket of keyed requests only; one
+// without draws on the buckets of failed requests only, so that a flood of
+// wrong keys cannot starve the operator's requests.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.now()
 	info := &reqInfo{}
 	sw := &statusWriter{ResponseWriter: w}
 	setCommonHeaders(w)
-	if ok, wait := h.limit.allow(r.RemoteAddr, start); !ok {
+	authErr := h.authorize(r)
+	var ok bool
+	var wait time.Duration
+	if authErr == nil {
+		ok, wait = h.limit.allowKeyed(start)
+	} else {
+		ok, wait = h.limit.allowFailed(r.RemoteAddr, start)
+	}
+	if !ok || authErr != nil {
+		_, info.route = h.mux.Handler(r) // for the log only
+	}
+	switch {
+	case !ok:
 		w.Header().Set("Retry-After", retryAfter(wait))
 		writeError(sw, errorf(http.StatusTooManyRequests, admin.CodeRateLimited, "too many requests"))
-	} else {
+	case authErr != nil:
+		info.err = authErr
+		w.Header().Set("WWW-Authenticate", `Bearer realm="lethe-admin"`)
+		writeError(sw, authErr)
+	default:
 		h.mux.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
 	}
-	h.logRequest(r.Context(), info, sw.status, h.now().Sub(start))
+	h.logRequest(r.Context(), info, sw.status, authErr == nil, h.now().Sub(start))
 }
 
-func (h *handler) logRequest(ctx context.Context, info *reqInfo, status int, dur time.Duration) {
+// refusal names the kind of a refused request: the key of the refusal log
+// and its message; "" for a request that was not refused.
+func refusal(status int, keyed bool) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return "admin request refused: no valid admin key"
+	case status == http.StatusTooManyRequests && keyed:
+		return "admin request refused: over the rate limit"
+	case status == http.StatusTooManyRequests:
+		return "admin request refused: over the limit of failed authentications"
+	}
+	return ""
+}
+
+func (h *handler) logRequest(ctx context.Context, info *reqInfo, status int, keyed bool, dur time.Duration) {
 	if status == 0 {
 		status = http.StatusOK // nothing written
+	}
+	if msg := refusal(status, keyed); msg != "" {
+		h.refused.Log(ctx, slog.LevelWarn, msg, msg, slog.String(logRoute, info.route), slog.Int(logStatus, status))
+		return
 	}
 	attrs := []slog.Attr{slog.String(logRoute, info.route), slog.Int(logStatus, status)}
 	if info.app != 0 {
@@ -200,14 +249,11 @@ func (h *handler) logRequest(ctx context.Context, info *reqInfo, status int, dur
 	}
 	attrs = append(attrs, slog.Duration(logDur, dur))
 	level := slog.LevelInfo
-	switch {
-	case status >= 500:
+	if status >= 500 {
 		level = slog.LevelError
 		if info.err != nil && info.err.cause != nil {
 			attrs = append(attrs, slog.String(logErr, redact(info.err.cause.Error(), info.err.redact)))
 		}
-	case status == http.StatusUnauthorized || status == http.StatusTooManyRequests:
-		level = slog.LevelWarn
 	}
 	h.log.LogAttrs(ctx, level, "admin request", attrs...)
 }
@@ -222,16 +268,14 @@ func redact(text string, secrets []string) string {
 	return text
 }
 
-// endpoint wraps fn: it records the route for the log, checks the admin
-// key, and turns a returned error into an error reply.
+// endpoint wraps fn, which ServeHTTP calls only with the admin key: it
+// records the route for the log and turns a returned error into an error
+// reply.
 func (h *handler) endpoint(pattern string, fn func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := infoOf(r)
 		info.route = pattern
-		err := h.authorize(r)
-		if err == nil {
-			err = fn(w, r)
-		}
+		err := fn(w, r)
 		if err == nil {
 			return
 		}
@@ -240,9 +284,6 @@ func (h *handler) endpoint(pattern string, fn func(http.ResponseWriter, *http.Re
 			ae = internal(err)
 		}
 		info.err = ae
-		if ae.status == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="lethe-admin"`)
-		}
 		writeError(w, ae)
 	})
 }
@@ -250,7 +291,7 @@ func (h *handler) endpoint(pattern string, fn func(http.ResponseWriter, *http.Re
 // authorize checks "Authorization: Bearer <admin key>". It compares SHA-256
 // digests in constant time (crypto/subtle), so neither the key's bytes nor
 // its length leak through timing.
-func (h *handler) authorize(r *http.Request) error {
+func (h *handler) authorize(r *http.Request) *apiError {
 	deny := errorf(http.StatusUnauthorized, admin.CodeUnauthorized, "a valid admin key is required")
 	values := r.Header.Values("Authorization")
 	if len(values) != 1 || len(values[0]) > maxAuthHeaderLen {

@@ -151,9 +151,7 @@ func TestRoutingErrors(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *Config) {
-		c.RateLimit = RateLimit{PerSecond: 100, Burst: 100, PerIPPerSecond: 0.5, PerIPBurst: 3}
-	})
+	e := newEnv(t, func(c *Config) { c.RateLimit.PerSecond, c.RateLimit.Burst = 0.5, 3 })
 	for i := range 3 {
 		if r := e.do("GET", "/v1/admin/apps", nil); r.status != http.StatusOK {
 			t.Fatalf("request %d: %d", i, r.status)
@@ -166,9 +164,10 @@ func TestRateLimit(t *testing.T) {
 	if got := r.header.Get("Retry-After"); got != "2" {
 		t.Errorf("Retry-After = %q, want 2 (one token at 0.5/s)", got)
 	}
-	// A bad key costs a token too: guessing is rate limited.
-	if r := e.do("GET", "/v1/admin/apps", nil, "Authorization", "Bearer nope"); r.status != http.StatusTooManyRequests {
-		t.Errorf("unauthenticated while limited: %d, want 429", r.status)
+	// A bad key is counted apart: it is refused as such, not as over the
+	// limit of keyed requests.
+	if r := e.do("GET", "/v1/admin/apps", nil, "Authorization", "Bearer nope"); r.status != http.StatusUnauthorized {
+		t.Errorf("bad key while keyed requests are limited: %d, want 401", r.status)
 	}
 	e.clock.advance(2 * time.Second)
 	if r := e.do("GET", "/v1/admin/apps", nil); r.status != http.StatusOK {
@@ -179,54 +178,116 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+// TestWrongKeyFlood: a flood of wrong keys from the operator's own address
+// is limited, and logged in two lines and a summary, but the operator's
+// requests with the right key go through (issue 11, C3 and C4).
+func TestWrongKeyFlood(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *Config) {
+		c.RateLimit = RateLimit{PerSecond: 1, Burst: 2, FailedPerSecond: 100, FailedBurst: 100, FailedPerIPPerSecond: 1, FailedPerIPBurst: 5}
+	})
+	const flood = 500
+	status := map[int]int{}
+	for range flood {
+		status[e.do("GET", "/v1/admin/apps", nil, "Authorization", "Bearer wrong-key-guess-0123456789").status]++
+	}
+	if status[401] != 5 || status[429] != flood-5 {
+		t.Fatalf("flood answered %v, want 5 × 401 and the rest 429", status)
+	}
+	// Still within the same instant: the right key is not refused.
+	for i := range 2 {
+		if r := e.do("GET", "/v1/admin/apps", nil); r.status != http.StatusOK {
+			t.Fatalf("correct request %d during the flood: %d %s", i, r.status, r.body)
+		}
+	}
+	if r := e.do("GET", "/v1/admin/apps", nil, "Authorization", "Bearer nope"); r.status != http.StatusTooManyRequests {
+		t.Errorf("the flood's bucket refilled: %d", r.status)
+	}
+	logs := e.logs.String()
+	if n := strings.Count(logs, "admin request refused"); n != 2 {
+		t.Errorf("%d refusal lines for %d refusals, want 2 (one per kind):\n%s", n, flood+1, logs)
+	}
+	// A minute later the next refusal brings the counts.
+	e.clock.advance(time.Minute)
+	e.do("GET", "/v1/admin/apps", nil, "Authorization", "Bearer nope")
+	logs = e.logs.String()
+	for _, want := range []string{
+		`msg="admin request refused: no valid admin key" repeated=4 in=1m0s`,
+		fmt.Sprintf(`msg="admin request refused: over the limit of failed authentications" repeated=%d in=1m0s`, flood-5),
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks the summary %q:\n%s", want, logs)
+		}
+	}
+}
+
 func TestLimiter(t *testing.T) {
 	t.Parallel()
 	now := testNow
-	t.Run("global", func(t *testing.T) {
-		l := newLimiter(RateLimit{PerSecond: 1, Burst: 2, PerIPPerSecond: 100, PerIPBurst: 100})
-		for i, addr := range []string{"127.0.0.1:1", "127.0.0.2:1"} {
-			if ok, _ := l.allow(addr, now); !ok {
+	t.Run("keyed", func(t *testing.T) {
+		l := newLimiter(RateLimit{PerSecond: 1, Burst: 2})
+		for i := range 2 {
+			if ok, _ := l.allowKeyed(now); !ok {
 				t.Fatalf("request %d refused", i)
 			}
 		}
-		ok, wait := l.allow("127.0.0.3:1", now)
+		ok, wait := l.allowKeyed(now)
+		if ok || wait != time.Second {
+			t.Fatalf("third: ok=%v wait=%v, want refused for 1s", ok, wait)
+		}
+		// Failures draw on buckets of their own.
+		if ok, _ := l.allowFailed("127.0.0.1:1", now); !ok {
+			t.Fatal("a failure refused because keyed requests are limited")
+		}
+	})
+	t.Run("failed, global", func(t *testing.T) {
+		l := newLimiter(RateLimit{FailedPerSecond: 1, FailedBurst: 2, FailedPerIPPerSecond: 100, FailedPerIPBurst: 100})
+		for i, addr := range []string{"127.0.0.1:1", "127.0.0.2:1"} {
+			if ok, _ := l.allowFailed(addr, now); !ok {
+				t.Fatalf("request %d refused", i)
+			}
+		}
+		ok, wait := l.allowFailed("127.0.0.3:1", now)
 		if ok || wait != time.Second {
 			t.Fatalf("third address: ok=%v wait=%v, want refused for 1s", ok, wait)
 		}
+		if got := l.keyed.TokensAt(now); got != DefaultBurst {
+			t.Errorf("keyed tokens %v, want all %d", got, DefaultBurst)
+		}
 	})
-	t.Run("per IP, ports do not matter", func(t *testing.T) {
-		l := newLimiter(RateLimit{PerSecond: 100, Burst: 100, PerIPPerSecond: 1, PerIPBurst: 1})
-		if ok, _ := l.allow("127.0.0.1:1000", now); !ok {
+	t.Run("failed, per IP, ports do not matter", func(t *testing.T) {
+		l := newLimiter(RateLimit{FailedPerSecond: 100, FailedBurst: 100, FailedPerIPPerSecond: 1, FailedPerIPBurst: 1})
+		if ok, _ := l.allowFailed("127.0.0.1:1000", now); !ok {
 			t.Fatal("first refused")
 		}
-		if ok, _ := l.allow("127.0.0.1:2000", now); ok {
+		if ok, _ := l.allowFailed("127.0.0.1:2000", now); ok {
 			t.Fatal("same IP, other port: allowed")
 		}
-		if ok, _ := l.allow("[::1]:1000", now); !ok {
+		if ok, _ := l.allowFailed("[::1]:1000", now); !ok {
 			t.Fatal("other IP refused")
 		}
 		// A refused request took no global token.
-		if got := l.global.TokensAt(now); got != 98 {
+		if got := l.failed.TokensAt(now); got != 98 {
 			t.Errorf("global tokens %v, want 98", got)
 		}
 	})
 	t.Run("table bounded", func(t *testing.T) {
-		l := newLimiter(RateLimit{PerSecond: 1e6, Burst: 1e6, PerIPPerSecond: 1, PerIPBurst: 1, MaxIPs: 4})
+		l := newLimiter(RateLimit{FailedPerSecond: 1e6, FailedBurst: 1e6, FailedPerIPPerSecond: 1, FailedPerIPBurst: 1, MaxIPs: 4})
 		for i := range 4 {
-			l.allow(fmt.Sprintf("127.0.0.%d:1", i+1), now)
+			l.allowFailed(fmt.Sprintf("127.0.0.%d:1", i+1), now)
 		}
 		// New addresses share the overflow bucket while the table is full...
-		if ok, _ := l.allow("127.0.1.1:1", now); !ok {
+		if ok, _ := l.allowFailed("127.0.1.1:1", now); !ok {
 			t.Fatal("overflow: first refused")
 		}
-		if ok, _ := l.allow("127.0.1.2:1", now); ok {
+		if ok, _ := l.allowFailed("127.0.1.2:1", now); ok {
 			t.Fatal("overflow: second allowed")
 		}
 		if len(l.ips) != 4 {
 			t.Fatalf("%d entries, want 4", len(l.ips))
 		}
 		// ...until idle entries are forgotten.
-		if ok, _ := l.allow("127.0.1.3:1", now.Add(ipIdle)); !ok {
+		if ok, _ := l.allowFailed("127.0.1.3:1", now.Add(ipIdle)); !ok {
 			t.Fatal("after idle: refused")
 		}
 		if len(l.ips) != 1 {
@@ -345,7 +406,7 @@ func BenchmarkGetApp(b *testing.B) {
 	s := newFakeStore()
 	a := s.add("bench", store.StatusActive, testNow)
 	h, err := NewHandler(Config{Store: s, AdminKey: []byte(testAdminKey),
-		RateLimit: RateLimit{PerSecond: 1e9, Burst: 1e9, PerIPPerSecond: 1e9, PerIPBurst: 1e9}})
+		RateLimit: RateLimit{PerSecond: 1e9, Burst: 1e9}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,13 +10,21 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// RateLimit bounds the request rate of the admin API, globally and per
-// remote IP address. Zero fields take the defaults below.
+// RateLimit bounds the request rate of the admin API. Requests that carry
+// the admin key and requests that do not are counted apart, so that a
+// flood of wrong keys never makes the operator's requests fail: with the
+// key, one bucket for all clients together; without it (no key, a wrong
+// one), one bucket per remote IP address and one for all addresses
+// together. Zero fields take the defaults below.
 type RateLimit struct {
-	PerSecond      float64 // all clients together; default 20
-	Burst          int     // default 40
-	PerIPPerSecond float64 // one remote IP; default 5
-	PerIPBurst     int     // default 20
+	PerSecond float64 // requests with the admin key, all clients together; default 20
+	Burst     int     // default 40
+	// FailedPerSecond bounds requests without a valid key, all addresses
+	// together; default 5.
+	FailedPerSecond      float64
+	FailedBurst          int     // default 20
+	FailedPerIPPerSecond float64 // requests without a valid key from one address; default 1
+	FailedPerIPBurst     int     // default 10
 	// MaxIPs bounds the per-IP table; when it is full of recently seen
 	// addresses, new addresses share one overflow limiter. Default 1024.
 	MaxIPs int
@@ -24,11 +32,13 @@ type RateLimit struct {
 
 // Default rate limits.
 const (
-	DefaultPerSecond      = 20
-	DefaultBurst          = 40
-	DefaultPerIPPerSecond = 5
-	DefaultPerIPBurst     = 20
-	DefaultMaxIPs         = 1024
+	DefaultPerSecond            = 20
+	DefaultBurst                = 40
+	DefaultFailedPerSecond      = 5
+	DefaultFailedBurst          = 20
+	DefaultFailedPerIPPerSecond = 1
+	DefaultFailedPerIPBurst     = 10
+	DefaultMaxIPs               = 1024
 )
 
 // ipIdle is how long an address's limiter is kept after its last request.
@@ -36,28 +46,31 @@ const (
 const ipIdle = 10 * time.Minute
 
 func (l RateLimit) withDefaults() RateLimit {
-	if l.PerSecond <= 0 {
-		l.PerSecond = DefaultPerSecond
+	for _, d := range []struct {
+		p *float64
+		v float64
+	}{{&l.PerSecond, DefaultPerSecond}, {&l.FailedPerSecond, DefaultFailedPerSecond}, {&l.FailedPerIPPerSecond, DefaultFailedPerIPPerSecond}} {
+		if *d.p <= 0 {
+			*d.p = d.v
+		}
 	}
-	if l.Burst <= 0 {
-		l.Burst = DefaultBurst
-	}
-	if l.PerIPPerSecond <= 0 {
-		l.PerIPPerSecond = DefaultPerIPPerSecond
-	}
-	if l.PerIPBurst <= 0 {
-		l.PerIPBurst = DefaultPerIPBurst
-	}
-	if l.MaxIPs <= 0 {
-		l.MaxIPs = DefaultMaxIPs
+	for _, d := range []struct {
+		p *int
+		v int
+	}{{&l.Burst, DefaultBurst}, {&l.FailedBurst, DefaultFailedBurst}, {&l.FailedPerIPBurst, DefaultFailedPerIPBurst}, {&l.MaxIPs, DefaultMaxIPs}} {
+		if *d.p <= 0 {
+			*d.p = d.v
+		}
 	}
 	return l
 }
 
-// limiter is a global token bucket and one bucket per remote IP.
+// limiter is the bucket of requests with the key, and the global and
+// per-IP buckets of requests without.
 type limiter struct {
 	cfg    RateLimit
-	global *rate.Limiter
+	keyed  *rate.Limiter
+	failed *rate.Limiter
 
 	mu       sync.Mutex
 	ips      map[string]*ipLimiter
@@ -73,34 +86,46 @@ func newLimiter(cfg RateLimit) *limiter {
 	cfg = cfg.withDefaults()
 	return &limiter{
 		cfg:      cfg,
-		global:   rate.NewLimiter(rate.Limit(cfg.PerSecond), cfg.Burst),
+		keyed:    rate.NewLimiter(rate.Limit(cfg.PerSecond), cfg.Burst),
+		failed:   rate.NewLimiter(rate.Limit(cfg.FailedPerSecond), cfg.FailedBurst),
 		ips:      make(map[string]*ipLimiter),
-		overflow: rate.NewLimiter(rate.Limit(cfg.PerIPPerSecond), cfg.PerIPBurst),
+		overflow: rate.NewLimiter(rate.Limit(cfg.FailedPerIPPerSecond), cfg.FailedPerIPBurst),
 	}
 }
 
-// allow takes one token from the remote address's bucket and from the global
-// bucket at now. If either is empty it takes none and returns how long to
-// wait before retrying.
-func (l *limiter) allow(remoteAddr string, now time.Time) (ok bool, retry time.Duration) {
-	ipLim := l.forIP(remoteIP(remoteAddr), now)
-	r := ipLim.ReserveN(now, 1)
-	if !r.OK() {
-		return false, time.Second
+// allowKeyed takes one token for a request that carries the admin key. If
+// the bucket is empty it takes none and returns how long to wait.
+func (l *limiter) allowKeyed(now time.Time) (ok bool, retry time.Duration) {
+	return take(now, l.keyed)
+}
+
+// allowFailed takes one token from the remote address's bucket of failed
+// requests and one from the global one. If either is empty it takes none
+// and returns how long to wait before retrying.
+func (l *limiter) allowFailed(remoteAddr string, now time.Time) (ok bool, retry time.Duration) {
+	return take(now, l.forIP(remoteIP(remoteAddr), now), l.failed)
+}
+
+// take reserves one token of every limiter at now, or none.
+func take(now time.Time, lims ...*rate.Limiter) (bool, time.Duration) {
+	var taken []*rate.Reservation
+	undo := func() {
+		for _, r := range taken {
+			r.CancelAt(now)
+		}
 	}
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d
-	}
-	g := l.global.ReserveN(now, 1)
-	if !g.OK() {
-		r.CancelAt(now)
-		return false, time.Second
-	}
-	if d := g.DelayFrom(now); d > 0 {
-		g.CancelAt(now)
-		r.CancelAt(now)
-		return false, d
+	for _, lim := range lims {
+		r := lim.ReserveN(now, 1)
+		if !r.OK() {
+			undo()
+			return false, time.Second
+		}
+		if d := r.DelayFrom(now); d > 0 {
+			r.CancelAt(now)
+			undo()
+			return false, d
+		}
+		taken = append(taken, r)
 	}
 	return true, 0
 }
@@ -122,7 +147,7 @@ func (l *limiter) forIP(ip string, now time.Time) *rate.Limiter {
 	if len(l.ips) >= l.cfg.MaxIPs {
 		return l.overflow
 	}
-	e := &ipLimiter{lim: rate.NewLimiter(rate.Limit(l.cfg.PerIPPerSecond), l.cfg.PerIPBurst), seen: now}
+	e := &ipLimiter{lim: rate.NewLimiter(rate.Limit(l.cfg.FailedPerIPPerSecond), l.cfg.FailedPerIPBurst), seen: now}
 	l.ips[ip] = e
 	return e.lim
 }

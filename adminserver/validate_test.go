@@ -216,7 +216,7 @@ func FuzzCreateApp(f *testing.F) {
 	}
 	s := newFakeStore()
 	h, err := NewHandler(Config{Store: s, AdminKey: []byte(testAdminKey),
-		RateLimit: RateLimit{PerSecond: 1e9, Burst: 1e9, PerIPPerSecond: 1e9, PerIPBurst: 1e9}})
+		RateLimit: RateLimit{PerSecond: 1e9, Burst: 1e9}})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -25,6 +26,24 @@ const (
 	writeQueue          = 64
 	handshakeTimeout    = 10 * time.Second
 )
+
+// refusalMessage is the message of a server's refusal before the upgrade
+// ({"error":{"message":...}}, as Lethe's edge answers 421 and 503), or "".
+// The dialer keeps at most 1 KiB of the body.
+func refusalMessage(resp *http.Response) string {
+	if resp.Body == nil {
+		return ""
+	}
+	var body struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.NewDecoder(io.LimitReader(resp.Body, 1<<10)).Decode(&body) != nil {
+		return ""
+	}
+	return body.Error.Message
+}
 
 // TypeLocalError is the Event type of a problem found by the client itself
 // while handling a server message (a subscriber offer it could not apply,
@@ -129,6 +148,9 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	conn, resp, err := d.DialContext(ctx, url, opts.Header)
 	if err != nil {
 		if resp != nil {
+			if msg := refusalMessage(resp); msg != "" {
+				return nil, fmt.Errorf("client: dial: %w (HTTP %d: %s)", err, resp.StatusCode, msg)
+			}
 			return nil, fmt.Errorf("client: dial: %w (HTTP %d)", err, resp.StatusCode)
 		}
 		return nil, fmt.Errorf("client: dial: %w", err)

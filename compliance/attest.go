@@ -282,24 +282,36 @@ func isWriteRight(right string) bool {
 	return true
 }
 
-// AttestationHandler serves GET requests with the JSON Attestation of src,
-// measured when the request arrives. Measurements run one at a time; a
-// request that cannot start one within 10 s gets 503. The answer is 200
-// whether or not everything is enforced: the body says.
-func AttestationHandler(src AttestationSource) http.Handler {
-	return &attestationHandler{src: src, now: time.Now, turn: make(chan struct{}, 1)}
+// AttestationHandler serves GET requests with the attestation of src,
+// measured when the request arrives: to a request without credentials the
+// public Summary, to one with "Authorization: Bearer <key>" for one of keys
+// (the admin key, the auditor key; surrounding white space ignored) the
+// full JSON Attestation, and to one with any other credentials 401.
+// Measurements run one at a time; a request that cannot start one within
+// 10 s gets 503. The answer is 200 whether or not everything is enforced:
+// the body says.
+func AttestationHandler(src AttestationSource, keys ...[]byte) http.Handler {
+	return &attestationHandler{src: src, now: time.Now, turn: make(chan struct{}, 1), keys: digestKeys(keys)}
 }
 
 type attestationHandler struct {
 	src  AttestationSource
 	now  func() time.Time
 	turn chan struct{} // one measurement at a time
+	keys keyDigests
 }
 
 func (h *attestationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	acc := h.keys.of(r)
+	if acc == accessDenied {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="lethe-attestation"`)
+		http.Error(w, "the full attestation needs the admin key or the auditor key; without credentials you get the public summary",
+			http.StatusUnauthorized)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
@@ -312,12 +324,17 @@ func (h *attestationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	a := Attest(h.src, h.now())
 	<-h.turn
-	body, err := json.MarshalIndent(a, "", "  ")
+	var v any = a.Summary()
+	if acc == accessFull {
+		v = a
+	}
+	body, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		http.Error(w, "attestation: encoding failed", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Vary", "Authorization")
 	_, _ = w.Write(append(body, '\n'))
 }

@@ -128,11 +128,13 @@ func TestAttestNoProcesses(t *testing.T) {
 func TestAttestationHandler(t *testing.T) {
 	t.Parallel()
 	self, _ := json.Marshal(Report{Role: RoleControl})
-	h := AttestationHandler(fakeSource{procs: []ProcessInfo{{PID: os.Getpid(), Role: RoleControl, Report: self}}})
+	h := AttestationHandler(fakeSource{procs: []ProcessInfo{{PID: os.Getpid(), Role: RoleControl, Report: self}}}, []byte(testKey+"\n"))
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 
-	res, err := http.Get(srv.URL)
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

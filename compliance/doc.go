@@ -51,6 +51,11 @@
 // them beside each process's own Report (Landlock rules and self-probes,
 // which cannot be read from outside). It judges each process by the
 // measurements; a Report cannot vouch for what is measured.
+// AttestationHandler serves anyone its Summary (what is enforced, yes or
+// no, per process role) and the full Attestation, whose pids, paths and
+// file names say where the data dir is and where diagnostics go, only to
+// a request bearing one of the keys it was given (the admin key, the
+// auditor key).
 //
 // Every report, the Report, the Attestation and compliance/verify's, gives
 // its reasons as Findings: problems, which break the promise, and notes,

@@ -13,4 +13,11 @@
 // the worker's latest signaling.State of each session (sent on every
 // change over the worker's IPC link, never read out of relayed client
 // messages) only to answer the admin API's room listing.
+//
+// In front of every endpoint of the control process (signaling, admin API,
+// attestation, web page, dev tokens) HostGuard refuses requests whose Host
+// header names a host that is not allowed, which defeats DNS rebinding. The
+// signaling edge caps its connections, in total and per remote address,
+// and reports misbehaving clients through a rate-limited log
+// (internal/ratelog), so that no client can flood it.
 package control

@@ -11,10 +11,13 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"github.com/lethe-rtc/lethe/auth"
+	"github.com/lethe-rtc/lethe/internal/ratelog"
 	"golang.org/x/time/rate"
 )
 
@@ -53,7 +56,12 @@ type ServerConfig struct {
 	// Limits returns an application's per-room limits; nil means none.
 	Limits func(ctx context.Context, app uint32) (Limits, error)
 	Logger *slog.Logger
-	Now    func() time.Time
+	// Diagnostics receives the edge's warnings about misbehaving clients
+	// (refused connections, oversized or invalid messages, rate limits,
+	// refused joins), rate limited so that no client can flood the log;
+	// nil: one of its own over Logger and Now.
+	Diagnostics *ratelog.Logger
+	Now         func() time.Time
 	// AllowedOrigins lists browser origins (scheme://host[:port]) that may
 	// connect besides the server's own. Requests without Origin (non-browser
 	// clients) are always allowed.
@@ -65,6 +73,12 @@ type ServerConfig struct {
 	RateLimit      rate.Limit    // messages per second, default 50
 	RateBurst      int           // default 200
 	OutQueue       int           // messages queued toward one client, default 512
+	// MaxConnections caps the WebSocket connections at once, default
+	// DefaultMaxConnections; MaxConnectionsPerIP those from one remote
+	// address, default DefaultMaxConnectionsPerIP. Beyond them an upgrade
+	// is refused with 503.
+	MaxConnections      int
+	MaxConnectionsPerIP int
 }
 
 func (c *ServerConfig) setDefaults() {
@@ -92,6 +106,15 @@ func (c *ServerConfig) setDefaults() {
 	if c.OutQueue <= 0 {
 		c.OutQueue = 512
 	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.MaxConnectionsPerIP <= 0 {
+		c.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
+	}
+	if c.Diagnostics == nil {
+		c.Diagnostics = ratelog.New(c.Logger, ratelog.Config{Now: c.Now})
+	}
 }
 
 // Server is the signaling edge in the control process. It serves
@@ -100,18 +123,23 @@ type Server struct {
 	cfg      ServerConfig
 	upgrader websocket.Upgrader
 
-	reg *registry
+	reg  *registry
+	diag *ratelog.Logger
 
-	mu      sync.Mutex
-	conns   map[*conn]struct{}
-	closing bool
-	wg      sync.WaitGroup
+	mu           sync.Mutex
+	conns        map[*conn]struct{}
+	closing      bool
+	open         int            // connections counted by acquire
+	perIP        map[string]int // of open, by remote address; no zero entries
+	refusedTotal uint64
+	refusedPerIP uint64
+	wg           sync.WaitGroup
 }
 
 // NewServer returns a server; mount it at /v1/signal.
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, conns: make(map[*conn]struct{}), reg: newRegistry()}
+	s := &Server{cfg: cfg, conns: make(map[*conn]struct{}), reg: newRegistry(), diag: cfg.Diagnostics, perIP: make(map[string]int)}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 5 * time.Second,
 		ReadBufferSize:   4096,
@@ -121,7 +149,18 @@ func NewServer(cfg ServerConfig) *Server {
 	return s
 }
 
+// checkOrigin is the upgrader's origin check: originAllowed, with a
+// diagnostic when it refuses.
 func (s *Server) checkOrigin(r *http.Request) bool {
+	if s.originAllowed(r) {
+		return true
+	}
+	s.diag.Log(r.Context(), slog.LevelWarn, "origin", "signaling connection refused: origin not allowed (--allowed-origins)",
+		slog.String("origin", clip(r.Header.Get("Origin"), 100)))
+	return false
+}
+
+func (s *Server) originAllowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return true
@@ -136,7 +175,8 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	return slices.Contains(s.cfg.AllowedOrigins, origin)
 }
 
-// ServeHTTP upgrades to WebSocket and runs the connection.
+// ServeHTTP upgrades to WebSocket and runs the connection. Beyond the
+// connection caps it answers 503 before upgrading.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	closing := s.closing
@@ -145,14 +185,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	ip := connKey(r.RemoteAddr)
+	if !s.acquire(w, r, ip) {
+		return
+	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		s.release(ip)
 		return // the upgrader has answered
 	}
 	c := newConn(s, ws)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
+		s.release(ip)
 		// No writer runs yet: say goodbye directly.
 		if raw, err := signaling.Encode(signaling.TypeBye, 0, signaling.Bye{Code: signaling.CodeShuttingDown, Reason: "server shutting down"}); err == nil {
 			_ = ws.SetWriteDeadline(s.cfg.Now().Add(s.cfg.WriteTimeout))
@@ -170,6 +216,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
+		s.release(ip)
 	}()
 }
 
@@ -206,15 +253,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // conn is one WebSocket client: a reader goroutine, the loop that owns
 // the session state (run), and a writer goroutine.
 type conn struct {
-	s   *Server
-	ws  *websocket.Conn
-	log *slog.Logger
+	s  *Server
+	ws *websocket.Conn
 
-	in       chan inbound
-	out      chan []byte
-	quit     chan struct{} // closed to end the connection
-	quitOnce sync.Once
-	writerWG sync.WaitGroup
+	in        chan inbound
+	out       chan []byte
+	quit      chan struct{} // closed to end the connection
+	quitOnce  sync.Once
+	writerWG  sync.WaitGroup
+	closeCode atomic.Int32 // of the close frame, if not 1000 (normal closure)
 
 	sessMu  sync.Mutex
 	session Session
@@ -228,15 +275,16 @@ type conn struct {
 }
 
 type inbound struct {
-	raw      []byte
-	tooLarge int  // size of a message that was over the limit
-	binary   bool // a binary frame: the protocol is text only
-	err      error
+	raw         []byte
+	tooLarge    int  // size of a message that was over the limit
+	binary      bool // a binary frame: the protocol is text only
+	invalidUTF8 bool // a text frame that is not UTF-8: the last one read
+	err         error
 }
 
 func newConn(s *Server, ws *websocket.Conn) *conn {
 	return &conn{
-		s: s, ws: ws, log: s.cfg.Logger,
+		s: s, ws: ws,
 		in:   make(chan inbound, 16),
 		out:  make(chan []byte, s.cfg.OutQueue),
 		quit: make(chan struct{}),
@@ -244,6 +292,13 @@ func newConn(s *Server, ws *websocket.Conn) *conn {
 }
 
 func (c *conn) stop() { c.quitOnce.Do(func() { close(c.quit) }) }
+
+// diag writes a diagnostic about this connection through the edge's
+// rate-limited log, keyed by msg: a fixed text naming the kind, never
+// anything the client sent.
+func (c *conn) diag(level slog.Level, msg string, attrs ...slog.Attr) {
+	c.s.diag.Log(context.Background(), level, msg, msg, attrs...)
+}
 
 func (c *conn) run() {
 	c.writerWG.Add(1)
@@ -310,6 +365,10 @@ func (c *conn) readLoop() {
 			c.push(inbound{tooLarge: int(n + rest)})
 			continue
 		}
+		if !utf8.Valid(buf.Bytes()) { // RFC 6455 8.1: fail the connection
+			c.push(inbound{invalidUTF8: true})
+			return
+		}
 		if !c.push(inbound{raw: bytes.Clone(buf.Bytes())}) {
 			return
 		}
@@ -335,6 +394,7 @@ func (c *conn) loop() {
 			return
 		case <-joinTimer.C:
 			if !c.joined() {
+				c.diag(slog.LevelInfo, "signaling connection closed: no join in time")
 				c.sendError(0, signaling.Errorf(signaling.CodeJoinTimeout, "no join within %v", c.s.cfg.JoinTimeout))
 				c.bye(signaling.CodeJoinTimeout, "join timeout")
 				return
@@ -342,19 +402,34 @@ func (c *conn) loop() {
 		case m := <-c.in:
 			if m.err != nil {
 				var ce *signaling.CodedError
-				if errors.As(m.err, &ce) {
+				switch {
+				case errors.As(m.err, &ce):
+					if ce.Code == signaling.CodeRateLimited {
+						c.diag(slog.LevelWarn, "signaling connection closed: client over the message rate limit")
+					}
 					c.sendError(0, ce)
 					c.bye(ce.Code, ce.Code.String())
+				case errors.Is(m.err, websocket.ErrReadLimit):
+					c.diag(slog.LevelWarn, "signaling connection dropped: message over the hard cap")
 				}
 				return
 			}
 			if m.tooLarge > 0 {
+				c.diag(slog.LevelWarn, "signaling message dropped: over the size limit")
 				c.sendError(0, signaling.Errorf(signaling.CodeTooLarge, "message of %d bytes dropped, limit %d", m.tooLarge, signaling.MaxMessageSize))
 				continue
 			}
 			if m.binary {
+				c.diag(slog.LevelWarn, "signaling binary frame ignored")
 				c.sendError(0, signaling.Errorf(signaling.CodeBadMessage, "binary frames are not part of the protocol; send text"))
 				continue
+			}
+			if m.invalidUTF8 {
+				c.diag(slog.LevelWarn, "signaling connection closed: text frame not valid UTF-8")
+				c.sendError(0, signaling.Errorf(signaling.CodeBadMessage, "text frame is not valid UTF-8; closing (WebSocket status 1007)"))
+				c.bye(signaling.CodeBadMessage, "invalid UTF-8")
+				c.closeCode.Store(websocket.CloseInvalidFramePayloadData)
+				return
 			}
 			if !c.handle(m.raw) {
 				return
@@ -425,7 +500,7 @@ func (c *conn) join(id uint64, j *signaling.Join) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	refuse := func(code signaling.Code, detail string) bool {
-		c.log.Info("join refused", "app", j.SDKAppID, "code", int(code))
+		c.diag(slog.LevelInfo, "join refused: "+code.String(), slog.Uint64("app", uint64(j.SDKAppID)), slog.Int("code", int(code)))
 		c.sendError(id, signaling.Errorf(code, "%s", detail))
 		c.bye(code, code.String())
 		return false
@@ -593,7 +668,7 @@ type sink struct{ c *conn }
 
 func (s sink) Deliver(raw []byte) {
 	if !s.c.enqueue(raw) {
-		s.c.log.Warn("client not reading; dropping connection")
+		s.c.diag(slog.LevelWarn, "client not reading; dropping connection")
 	}
 }
 
@@ -673,8 +748,12 @@ func (c *conn) writeLoop() {
 						return
 					}
 				default:
+					code := websocket.CloseNormalClosure
+					if cc := c.closeCode.Load(); cc != 0 {
+						code = int(cc)
+					}
 					_ = c.ws.WriteControl(websocket.CloseMessage,
-						websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), cfg.Now().Add(time.Second))
+						websocket.FormatCloseMessage(code, ""), cfg.Now().Add(time.Second))
 					return
 				}
 			}

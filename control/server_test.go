@@ -381,7 +381,6 @@ func TestServerBeforeJoin(t *testing.T) {
 		{"subscribe", msg(signaling.TypeSubscribe, 7, signaling.TrackIDs{TrackIDs: []string{"t"}}), 7, signaling.CodeWrongState, false},
 		{"candidate", msg(signaling.TypeCandidate, 0, `{"target":"publisher","candidate":null}`), 0, signaling.CodeWrongState, false},
 		{"malformed JSON", `{"type":"ping"`, 0, signaling.CodeBadMessage, false},
-		{"invalid UTF-8 text", "\x00\xff\x01", 0, signaling.CodeBadMessage, false},
 		{"unknown type", msg("publish", 8, nil), 8, signaling.CodeUnknownType, false},
 		{"invalid field", msg(signaling.TypeJoin, 9, joinData(func(d map[string]any) { d["userId"] = "a b" })), 9, signaling.CodeInvalidField, false},
 		{"70 KiB", msg(signaling.TypePing, 11, map[string]string{"pad": strings.Repeat("x", 70<<10)}), 0, signaling.CodeTooLarge, false},

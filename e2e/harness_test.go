@@ -166,9 +166,11 @@ func (s *server) checkOutputHygiene() {
 			s.t.Errorf("server output contains SDP (%q)", sdp)
 		}
 	}
-	if key, err := os.ReadFile(filepath.Join(s.dataDir, "admin.key")); err == nil {
-		if k := strings.TrimSpace(string(key)); k != "" && strings.Contains(out, k) {
-			s.t.Error("server output contains the admin key")
+	for _, name := range []string{store.AdminKeyFile, store.AuditorKeyFile} {
+		if key, err := os.ReadFile(filepath.Join(s.dataDir, name)); err == nil {
+			if k := strings.TrimSpace(string(key)); k != "" && strings.Contains(out, k) {
+				s.t.Errorf("server output contains the key of %s", name)
+			}
 		}
 	}
 	keys := s.signingSecrets()

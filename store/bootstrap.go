@@ -17,18 +17,22 @@ import (
 const (
 	DBFile       = "lethe.db"
 	AdminKeyFile = "admin.key"
+	// AuditorKeyFile holds the auditor key: it reads the full attestation
+	// and nothing else.
+	AuditorKeyFile = "auditor.key"
 	// DefaultAppName names the application Bootstrap creates in a new store.
 	DefaultAppName = "default"
 )
 
-// adminKeyLen is the number of random bytes in the admin key.
+// adminKeyLen is the number of random bytes in the admin and auditor keys.
 const adminKeyLen = 32
 
 // Info describes a bootstrapped data dir. It holds paths, never secrets.
 type Info struct {
-	DataDir      string // absolute
-	DBPath       string
-	AdminKeyPath string
+	DataDir        string // absolute
+	DBPath         string
+	AdminKeyPath   string
+	AuditorKeyPath string
 	// DefaultApp is the oldest app named DefaultAppName; zero if it was deleted.
 	DefaultApp App
 	// Created: this call created the database, so the data dir is fresh.
@@ -42,7 +46,7 @@ type Info struct {
 //   - opens dir/lethe.db (created 0600 if missing) with opts and migrates it;
 //   - creates dir/admin.key (mode 0600: 32 random bytes as unpadded base64url
 //     and a newline) if missing, and refuses an existing one that group or
-//     others may read (ErrUnsafeFile);
+//     others may read (ErrUnsafeFile); the same for dir/auditor.key;
 //   - if the store has no application, creates DefaultAppName with
 //     DefaultPolicy and its first signing key, in one transaction;
 //   - runs MaintainKeys at now (the start-up run) and checkpoints the WAL if
@@ -56,9 +60,10 @@ func Bootstrap(ctx context.Context, dir string, now time.Time, opts ...Option) (
 		return nil, Info{}, fmt.Errorf("store: bootstrap: %w", err)
 	}
 	info := Info{
-		DataDir:      abs,
-		DBPath:       filepath.Join(abs, DBFile),
-		AdminKeyPath: filepath.Join(abs, AdminKeyFile),
+		DataDir:        abs,
+		DBPath:         filepath.Join(abs, DBFile),
+		AdminKeyPath:   filepath.Join(abs, AdminKeyFile),
+		AuditorKeyPath: filepath.Join(abs, AuditorKeyFile),
 	}
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, Info{}, fmt.Errorf("store: bootstrap: data dir: %w", err)
@@ -73,7 +78,10 @@ func Bootstrap(ctx context.Context, dir string, now time.Time, opts ...Option) (
 	} else if err != nil {
 		return nil, Info{}, fmt.Errorf("store: bootstrap: %w", err)
 	}
-	if err := ensureAdminKey(info.AdminKeyPath); err != nil {
+	if err := ensureKey(info.AdminKeyPath, "admin key"); err != nil {
+		return nil, Info{}, err
+	}
+	if err := ensureKey(info.AuditorKeyPath, "auditor key"); err != nil {
 		return nil, Info{}, err
 	}
 	s, err := Open(ctx, info.DBPath, opts...)
@@ -121,19 +129,20 @@ func (s *Store) ensureDefaultApp(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// ensureAdminKey creates the admin key file if missing, and checks that an
-// existing one is a private regular file.
-func ensureAdminKey(path string) error {
+// ensureKey creates the key file at path (what: "admin key", "auditor
+// key") if missing, and checks that an existing one is a private regular
+// file.
+func ensureKey(path, what string) error {
 	fi, err := os.Lstat(path)
 	switch {
 	case err == nil:
-		return checkPrivate(path, fi)
+		return checkPrivate(path, what, fi)
 	case !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("store: admin key: %w", err)
+		return fmt.Errorf("store: %s: %w", what, err)
 	}
 	raw := make([]byte, adminKeyLen)
 	if _, err := rand.Read(raw); err != nil {
-		return fmt.Errorf("store: admin key: %w", err)
+		return fmt.Errorf("store: %s: %w", what, err)
 	}
 	text := make([]byte, base64.RawURLEncoding.EncodedLen(len(raw))+1)
 	base64.RawURLEncoding.Encode(text, raw)
@@ -145,12 +154,12 @@ func ensureAdminKey(path string) error {
 	if errors.Is(err, fs.ErrExist) { // another bootstrap won the race
 		fi, err := os.Lstat(path)
 		if err != nil {
-			return fmt.Errorf("store: admin key: %w", err)
+			return fmt.Errorf("store: %s: %w", what, err)
 		}
-		return checkPrivate(path, fi)
+		return checkPrivate(path, what, fi)
 	}
 	if err != nil {
-		return fmt.Errorf("store: admin key: %w", err)
+		return fmt.Errorf("store: %s: %w", what, err)
 	}
 	_, werr := f.Write(text)
 	if werr == nil {
@@ -161,14 +170,14 @@ func ensureAdminKey(path string) error {
 	}
 	if werr != nil {
 		_ = os.Remove(path)
-		return fmt.Errorf("store: admin key: write %s: %w", path, werr)
+		return fmt.Errorf("store: %s: write %s: %w", what, path, werr)
 	}
 	return nil
 }
 
-func checkPrivate(path string, fi fs.FileInfo) error {
+func checkPrivate(path, what string, fi fs.FileInfo) error {
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("store: admin key %s is not a regular file", path)
+		return fmt.Errorf("store: %s %s is not a regular file", what, path)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		return fmt.Errorf("%w: %s has mode %04o, want 0600", ErrUnsafeFile, path, fi.Mode().Perm())

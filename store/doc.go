@@ -42,7 +42,8 @@
 // user_version and migrated on Open.
 //
 // Bootstrap lays out a data dir on first start (the database, an admin key
-// file and a default application with its first key) and reuses it after.
+// file, an auditor key file and a default application with its first key)
+// and reuses it after.
 //
 // It runs in the control process only: the media worker never links it (internal/layout tests that).
 package store

@@ -59,7 +59,8 @@ func TestBootstrapTwice(t *testing.T) {
 	if !info.Created || info.Keys != (KeyReport{}) {
 		t.Errorf("first bootstrap: Created = %v, keys %+v", info.Created, info.Keys)
 	}
-	if info.DBPath != filepath.Join(dir, DBFile) || info.AdminKeyPath != filepath.Join(dir, AdminKeyFile) || info.DataDir != dir {
+	if info.DBPath != filepath.Join(dir, DBFile) || info.AdminKeyPath != filepath.Join(dir, AdminKeyFile) || info.DataDir != dir ||
+		info.AuditorKeyPath != filepath.Join(dir, AuditorKeyFile) {
 		t.Errorf("paths %+v", info)
 	}
 	app := info.DefaultApp
@@ -76,7 +77,7 @@ func TestBootstrapTwice(t *testing.T) {
 	}
 	// The WAL exists while the store is open; its mode follows the database's.
 	for path, want := range map[string]os.FileMode{
-		dir: 0o700, info.DBPath: 0o600, info.AdminKeyPath: 0o600, info.DBPath + "-wal": 0o600, info.DBPath + "-shm": 0o600,
+		dir: 0o700, info.DBPath: 0o600, info.AdminKeyPath: 0o600, info.AuditorKeyPath: 0o600, info.DBPath + "-wal": 0o600, info.DBPath + "-shm": 0o600,
 	} {
 		if got := mode(t, path); got != want {
 			t.Errorf("mode of %s = %04o, want %04o", filepath.Base(path), got, want)
@@ -89,6 +90,16 @@ func TestBootstrapTwice(t *testing.T) {
 	if raw, err := base64.RawURLEncoding.DecodeString(strings.TrimSuffix(string(adminKey), "\n")); err != nil ||
 		len(raw) != 32 || !bytes.HasSuffix(adminKey, []byte("\n")) || bytes.Count(adminKey, []byte("\n")) != 1 {
 		t.Errorf("admin key file: %d bytes, decode err %v", len(adminKey), err)
+	}
+	auditorKey, err := os.ReadFile(info.AuditorKeyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw, err := base64.RawURLEncoding.DecodeString(strings.TrimSuffix(string(auditorKey), "\n")); err != nil || len(raw) != 32 {
+		t.Errorf("auditor key file: %d bytes, decode err %v", len(auditorKey), err)
+	}
+	if bytes.Equal(auditorKey, adminKey) {
+		t.Error("the auditor key is the admin key")
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -120,12 +131,22 @@ func TestBootstrapTwice(t *testing.T) {
 	if again, _ := os.ReadFile(info.AdminKeyPath); !bytes.Equal(again, adminKey) {
 		t.Error("admin key rewritten")
 	}
+	if again, _ := os.ReadFile(info.AuditorKeyPath); !bytes.Equal(again, auditorKey) {
+		t.Error("auditor key rewritten")
+	}
 }
 
-func TestBootstrapRefusesOpenAdminKey(t *testing.T) {
+func TestBootstrapRefusesOpenKeys(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{AdminKeyFile, AuditorKeyFile} {
+		t.Run(name, func(t *testing.T) { testBootstrapRefusesOpenKey(t, name) })
+	}
+}
+
+func testBootstrapRefusesOpenKey(t *testing.T, name string) {
 	t.Parallel()
 	dir := t.TempDir()
-	path := filepath.Join(dir, AdminKeyFile)
+	path := filepath.Join(dir, name)
 	const secret = "c2VjcmV0LWFkbWluLWtleS10aGF0LW11c3Qtbm90LWxlYWs\n"
 	if err := os.WriteFile(path, []byte(secret), 0o600); err != nil {
 		t.Fatal(err)
@@ -141,7 +162,7 @@ func TestBootstrapRefusesOpenAdminKey(t *testing.T) {
 		t.Fatalf("err = %v, want ErrUnsafeFile", err)
 	}
 	if strings.Contains(err.Error(), strings.TrimSpace(secret)) {
-		t.Fatal("error shows the admin key")
+		t.Fatal("error shows the key")
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lethe-rtc/lethe/auth"
+	"github.com/lethe-rtc/lethe/control"
 	"github.com/lethe-rtc/lethe/internal/spawn"
 	"github.com/lethe-rtc/lethe/loadtest"
 	"github.com/lethe-rtc/lethe/store"
@@ -88,7 +89,13 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		if err != nil {
 			return err
 		}
-		srv, err := spawn.Start(ctx, exe, "", append([]string{"--workers", strconv.Itoa(cfg.workers)}, strings.Fields(*serveFlags)...)...)
+		// All participants come from one address: raise the caps to fit
+		// them (--serve-flags, later, can still override).
+		n := l.Rooms*(l.Publishers+l.Subscribers) + 16
+		args := []string{"--workers", strconv.Itoa(cfg.workers),
+			"--max-connections", strconv.Itoa(max(n, control.DefaultMaxConnections)),
+			"--max-connections-per-ip", strconv.Itoa(max(n, control.DefaultMaxConnectionsPerIP))}
+		srv, err := spawn.Start(ctx, exe, "", append(args, strings.Fields(*serveFlags)...)...)
 		if err != nil {
 			return err
 		}

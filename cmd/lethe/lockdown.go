@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -76,19 +77,38 @@ const attestationPath = "/v1/compliance/attestation"
 // errNotEnforced is compliance status's verdict when anything is missing.
 var errNotEnforced = errors.New("NOT ENFORCED")
 
+// defaultAuditorKeyFile is the auditor key of serve's default data dir.
+const defaultAuditorKeyFile = "./lethe-data/auditor.key"
+
 // complianceStatusCommand fetches a running server's attestation, checks
 // it again from this host where it can see the processes, and prints it.
+// Without a key it gets the public summary only, and says so.
 func complianceStatusCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("compliance status", "lethe compliance status [flags]",
-		"Fetches a running server's attestation and checks it again from this host, where it can see the processes.")
+		"Fetches a running server's attestation and checks it again from this host, where it can see the processes.\n"+
+			"The full attestation needs the server's auditor key (or its admin key); without one the public\n"+
+			"summary is shown.")
 	server := fs.String("server", "http://127.0.0.1:7880", "the server's HTTP base URL")
+	keyFile := fs.String("key-file", defaultAuditorKeyFile,
+		"file holding the auditor key (<data-dir>/auditor.key) or the admin key; if the default is missing, the public summary is fetched")
 	asJSON := fs.Bool("json", false, "print the attestation as JSON")
 	local := fs.Bool("local", true, "re-measure from this host the server processes it can see (same machine)")
 	timeout := fs.Duration("timeout", 15*time.Second, "how long to wait for the server")
 	if err := fs.parse(args, 0, stdout, stderr); err != nil {
 		return err
 	}
-	a, err := fetchAttestation(ctx, *server, *timeout)
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "key-file" })
+	key, err := readKeyFile(*keyFile)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && !explicit:
+		return complianceSummary(ctx, *server, *keyFile, *timeout, *asJSON, stdout)
+	case err != nil:
+		return fmt.Errorf("compliance status: --key-file: %w", err)
+	}
+	var a compliance.Attestation
+	err = fetchAttestation(ctx, *server, key, *timeout, &a)
+	clear(key)
 	if err != nil {
 		return err
 	}
@@ -114,32 +134,73 @@ func complianceStatusCommand(ctx context.Context, args []string, stdout, stderr 
 	return nil
 }
 
-// fetchAttestation GETs the attestation of the server at base.
-func fetchAttestation(ctx context.Context, base string, timeout time.Duration) (compliance.Attestation, error) {
-	var a compliance.Attestation
+// complianceSummary fetches and prints the public summary, for want of a
+// key at keyFile.
+func complianceSummary(ctx context.Context, server, keyFile string, timeout time.Duration, asJSON bool, stdout io.Writer) error {
+	var s compliance.Summary
+	if err := fetchAttestation(ctx, server, nil, timeout, &s); err != nil {
+		return err
+	}
+	if asJSON {
+		body, err := json.MarshalIndent(s, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s\n", body)
+	} else {
+		printSummary(stdout, s, keyFile)
+	}
+	if !s.Enforced {
+		return fmt.Errorf("compliance status: %w (%d problems; the full attestation says which)", errNotEnforced, s.Problems)
+	}
+	return nil
+}
+
+// readKeyFile reads a key file, without its surrounding white space.
+func readKeyFile(path string) ([]byte, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	key := bytes.TrimSpace(raw)
+	if len(key) == 0 {
+		return nil, fmt.Errorf("%s is empty", path)
+	}
+	return key, nil
+}
+
+// fetchAttestation GETs the attestation of the server at base into v:
+// the full one with key, the public summary without.
+func fetchAttestation(ctx context.Context, base string, key []byte, timeout time.Duration, v any) error {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return a, fmt.Errorf("compliance status: --server %q: want http(s)://host:port", base)
+		return fmt.Errorf("compliance status: --server %q: want http(s)://host:port", base)
 	}
 	u = u.JoinPath(attestationPath)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return a, fmt.Errorf("compliance status: %w", err)
+		return fmt.Errorf("compliance status: %w", err)
+	}
+	if key != nil {
+		req.Header.Set("Authorization", "Bearer "+string(key))
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return a, fmt.Errorf("compliance status: %w", err)
+		return fmt.Errorf("compliance status: %w", err)
 	}
 	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return a, fmt.Errorf("compliance status: %s answered %s", u, res.Status)
+	switch {
+	case res.StatusCode == http.StatusUnauthorized && key != nil:
+		return fmt.Errorf("compliance status: %s refused the key (is --key-file this server's auditor or admin key?)", u)
+	case res.StatusCode != http.StatusOK:
+		return fmt.Errorf("compliance status: %s answered %s", u, res.Status)
 	}
-	if err := json.NewDecoder(io.LimitReader(res.Body, 8<<20)).Decode(&a); err != nil {
-		return a, fmt.Errorf("compliance status: decoding the attestation: %w", err)
+	if err := json.NewDecoder(io.LimitReader(res.Body, 8<<20)).Decode(v); err != nil {
+		return fmt.Errorf("compliance status: decoding the attestation: %w", err)
 	}
-	return a, nil
+	return nil
 }
 
 // crossCheck measures again, from this process, every attested process it
@@ -274,6 +335,51 @@ func printAttestation(w io.Writer, a compliance.Attestation, disagree, unchecked
 		fmt.Fprintf(w, "!! %s\n", pr)
 	}
 	if a.Enforced && len(disagree) == 0 {
+		fmt.Fprintln(w, "VERDICT: ENFORCED")
+	} else {
+		fmt.Fprintln(w, "VERDICT: NOT ENFORCED")
+	}
+}
+
+// printSummary writes the public summary, and why it is only that.
+func printSummary(w io.Writer, s compliance.Summary, keyFile string) {
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "NO"
+	}
+	fmt.Fprintf(w, "Lethe %s, measured %s\n", s.Version, s.MeasuredAt.Format(time.RFC3339))
+	fmt.Fprintf(w, "SUMMARY ONLY: no key at %s; for the full attestation (process ids, measurements, problems)\n", keyFile)
+	fmt.Fprintln(w, "pass --key-file <data-dir>/auditor.key (or admin.key). The local check needs the full attestation.")
+	fmt.Fprintf(w, "  binary:  sha256 %s\n", s.BinarySHA256)
+	fmt.Fprintf(w, "  kernel:  Landlock ABI %d\n", s.LandlockABI)
+	swap := "none"
+	if s.SwapPresent {
+		swap = "PRESENT: only locked memory (--mlock) stays off it"
+	}
+	fmt.Fprintf(w, "  swap:    %s\n", swap)
+	for _, p := range s.Processes {
+		name, state := p.Role, "ENFORCED"
+		if p.Role == compliance.RoleWorker {
+			name = fmt.Sprintf("worker %d", p.Index)
+		}
+		if !p.Enforced {
+			state = "NOT ENFORCED"
+		}
+		fmt.Fprintf(w, "\n%s: %s\n", name, state)
+		// NO in capitals is a requirement unmet; seccomp is required of
+		// workers only, locked memory only with --mlock.
+		optional := func(b bool) string { return strings.ToLower(yes(b)) }
+		seccomp := yes(p.Seccomp)
+		if p.Role != compliance.RoleWorker {
+			seccomp = optional(p.Seccomp)
+		}
+		fmt.Fprintf(w, "  landlock %s, seccomp %s, no_new_privs %s, not dumpable %s, no core dumps %s, same binary %s, memory locked %s\n",
+			yes(p.Landlock), seccomp, yes(p.NoNewPrivs), yes(p.NotDumpable), yes(p.NoCoreDumps), yes(p.SameBinary), optional(p.MemoryLocked))
+	}
+	fmt.Fprintf(w, "\n%d problems, %d notes (the full attestation lists them)\n", s.Problems, s.Notes)
+	if s.Enforced {
 		fmt.Fprintln(w, "VERDICT: ENFORCED")
 	} else {
 		fmt.Fprintln(w, "VERDICT: NOT ENFORCED")

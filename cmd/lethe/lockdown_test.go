@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -132,14 +133,16 @@ func main() {
 
 	t.Run("serve is locked down and attested", func(t *testing.T) {
 		requireLockdownHost(t)
-		args := []string{"serve", "--data-dir", filepath.Join(t.TempDir(), "data"), "--listen", "127.0.0.1:0", "--udp-port", "0"}
+		dataDir := filepath.Join(t.TempDir(), "data")
+		args := []string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--udp-port", "0"}
 		if os.Geteuid() == 0 {
 			args = append(args, "--mlock") // root may lock any amount
 		}
 		srv := startLethe(t, lethe, args...)
+		keyFile := filepath.Join(dataDir, "auditor.key")
 
 		var out, errOut bytes.Buffer
-		err := complianceStatusCommand(context.Background(), []string{"--server", srv.base}, &out, &errOut)
+		err := complianceStatusCommand(context.Background(), []string{"--server", srv.base, "--key-file", keyFile}, &out, &errOut)
 		t.Logf("compliance status:\n%s", out.String())
 		if err != nil {
 			t.Fatalf("compliance status: %v\n%s", err, errOut.String())
@@ -154,7 +157,7 @@ func main() {
 		}
 
 		out.Reset()
-		if err := complianceStatusCommand(context.Background(), []string{"--server", srv.base, "--json"}, &out, &errOut); err != nil {
+		if err := complianceStatusCommand(context.Background(), []string{"--server", srv.base, "--json", "--key-file", keyFile}, &out, &errOut); err != nil {
 			t.Fatal(err)
 		}
 		var a compliance.Attestation
@@ -177,7 +180,7 @@ func main() {
 		// Attesting again and again leaves the worker alone.
 		for range 5 {
 			out.Reset()
-			if err := complianceStatusCommand(context.Background(), []string{"--server", srv.base, "--json", "--local=false"}, &out, &errOut); err != nil {
+			if err := complianceStatusCommand(context.Background(), []string{"--server", srv.base, "--json", "--local=false", "--key-file", keyFile}, &out, &errOut); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -187,6 +190,39 @@ func main() {
 		}
 		if strings.Contains(srv.stderr.String(), "media worker exited") {
 			t.Errorf("a worker exited:\n%s", srv.stderr.String())
+		}
+
+		// The admin key reads it too.
+		out.Reset()
+		if err := complianceStatusCommand(context.Background(), []string{"--server", srv.base, "--json", "--local=false",
+			"--key-file", filepath.Join(dataDir, "admin.key")}, &out, &errOut); err != nil {
+			t.Fatalf("with the admin key: %v", err)
+		}
+
+		// Without a key (the default file is missing here): the public
+		// summary, saying so, with the verdict and no pid.
+		out.Reset()
+		if err := complianceStatusCommand(context.Background(), []string{"--server", srv.base}, &out, &errOut); err != nil {
+			t.Fatalf("summary: %v\n%s", err, out.String())
+		}
+		t.Logf("compliance status without a key:\n%s", out.String())
+		for _, want := range []string{"SUMMARY ONLY", "--key-file", "worker 0: ENFORCED", "landlock yes, seccomp yes", "VERDICT: ENFORCED"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("summary lacks %q", want)
+			}
+		}
+		if pid := strconv.Itoa(srv.cmd.Process.Pid); strings.Contains(out.String(), pid) || strings.Contains(out.String(), dataDir) {
+			t.Errorf("the summary shows the pid or the data dir:\n%s", out.String())
+		}
+
+		// A wrong key is refused with a clear error.
+		wrong := filepath.Join(t.TempDir(), "wrong.key")
+		if err := os.WriteFile(wrong, []byte("not-the-key-of-this-server\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err = complianceStatusCommand(context.Background(), []string{"--server", srv.base, "--key-file", wrong}, &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), "refused the key") {
+			t.Errorf("wrong key: %v", err)
 		}
 	})
 }
@@ -293,7 +329,7 @@ func TestComplianceStatusNotEnforced(t *testing.T) {
 	}))
 	defer srv.Close()
 	var out, errOut bytes.Buffer
-	err := complianceStatusCommand(context.Background(), []string{"--server", srv.URL}, &out, &errOut)
+	err := complianceStatusCommand(context.Background(), []string{"--server", srv.URL, "--key-file", testKeyFile(t)}, &out, &errOut)
 	if !errors.Is(err, errNotEnforced) {
 		t.Errorf("err = %v, want errNotEnforced", err)
 	}
@@ -320,8 +356,10 @@ func TestComplianceStatusErrors(t *testing.T) {
 	}{
 		{[]string{"--server", "ftp://x"}, "want http(s)://host:port"},
 		{[]string{"--server", "http://"}, "want http(s)://host:port"},
-		{[]string{"--server", failing.URL}, "500"},
-		{[]string{"--server", garbage.URL}, "decoding"},
+		{[]string{"--server", failing.URL, "--key-file", testKeyFile(t)}, "500"},
+		{[]string{"--server", garbage.URL, "--key-file", testKeyFile(t)}, "decoding"},
+		{[]string{"--server", garbage.URL}, "decoding"}, // the summary
+		{[]string{"--server", failing.URL, "--key-file", filepath.Join(t.TempDir(), "missing")}, "--key-file"},
 		{[]string{"extra"}, "unexpected argument"},
 	}
 	for _, tc := range tests {
@@ -330,5 +368,50 @@ func TestComplianceStatusErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// testKeyFile writes a key file for compliance status.
+func testKeyFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "auditor.key")
+	if err := os.WriteFile(path, []byte("dGVzdC1rZXk\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Without a key compliance status shows the public summary, sends no
+// Authorization, and judges by its verdict.
+func TestComplianceStatusSummary(t *testing.T) {
+	t.Parallel()
+	s := compliance.Summary{Version: "x", Enforced: false, Problems: 3, Detail: compliance.SummaryDetail,
+		Processes: []compliance.ProcessSummary{{Role: compliance.RoleControl, Enforced: true, Landlock: true},
+			{Role: compliance.RoleWorker, Index: 1, Seccomp: true}}}
+	body, _ := json.Marshal(s)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != attestationPath || r.Header.Get("Authorization") != "" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	err := complianceStatusCommand(context.Background(), []string{"--server", srv.URL}, &out, &errOut)
+	if !errors.Is(err, errNotEnforced) {
+		t.Errorf("err = %v, want errNotEnforced", err)
+	}
+	for _, want := range []string{"SUMMARY ONLY: no key at " + defaultAuditorKeyFile, "control: ENFORCED", "worker 1: NOT ENFORCED",
+		"landlock NO, seccomp yes", "3 problems", "VERDICT: NOT ENFORCED"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	_ = complianceStatusCommand(context.Background(), []string{"--server", srv.URL, "--json"}, &out, &errOut)
+	var got compliance.Summary
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || got.Problems != 3 || len(got.Processes) != 2 {
+		t.Errorf("--json: %v %s", err, out.String())
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/lethe-rtc/lethe/auth"
 	"github.com/lethe-rtc/lethe/compliance"
 	"github.com/lethe-rtc/lethe/control"
+	"github.com/lethe-rtc/lethe/internal/ratelog"
 	"github.com/lethe-rtc/lethe/store"
 	"github.com/lethe-rtc/lethe/store/retention"
 )
@@ -34,6 +35,10 @@ type serveConfig struct {
 	batchWrites     bool
 	allowUnenforced bool
 	allowedOrigins  string
+	allowedHosts    string
+	hosts           control.Hosts // of allowedHosts and the --listen host, set by validate
+	maxConns        int
+	maxConnsPerIP   int
 	joinTimeout     time.Duration
 	iceFailed       time.Duration
 	probeDirs       string
@@ -57,6 +62,14 @@ func (c *serveConfig) validate() error {
 	if c.udpPort < 0 || c.udpPort+c.workers > 65535 {
 		return errors.New("--udp-port out of range")
 	}
+	if c.maxConns < 1 || c.maxConnsPerIP < 1 {
+		return errors.New("--max-connections and --max-connections-per-ip must be at least 1")
+	}
+	// The --listen host is always allowed: the name (or address) the
+	// server was told to answer to.
+	if c.hosts, err = control.ParseHosts(append(splitList(c.allowedHosts), host)); err != nil {
+		return fmt.Errorf("--allowed-hosts: %w", err)
+	}
 	return nil
 }
 
@@ -65,7 +78,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := newFlags("serve", "lethe serve [flags]",
 		"Runs the control process (signaling, tokens, store, admin API) and spawns its media workers.")
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:7880", "HTTP and WebSocket address")
-	fs.StringVar(&cfg.dataDir, "data-dir", "./lethe-data", "data directory (store, admin key)")
+	fs.StringVar(&cfg.dataDir, "data-dir", "./lethe-data", "data directory (store, admin key, auditor key)")
 	fs.StringVar(&cfg.udpHost, "udp-host", "127.0.0.1", "media UDP host")
 	fs.IntVar(&cfg.udpPort, "udp-port", 7882, "media UDP port of worker 0; worker i uses port+i (0: any free port)")
 	fs.IntVar(&cfg.workers, "workers", 1, "number of media worker processes")
@@ -76,6 +89,11 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.BoolVar(&cfg.allowUnenforced, "allow-unenforced", false,
 		"DEGRADED: run media workers even where the kernel cannot enforce the no-write lock-down")
 	fs.StringVar(&cfg.allowedOrigins, "allowed-origins", "", "comma-separated browser origins allowed besides the server's own")
+	fs.StringVar(&cfg.allowedHosts, "allowed-hosts", strings.Join(control.DefaultHosts(), ","),
+		"comma-separated host names (or IP addresses) the server answers to, in the Host header; ports are not compared; the --listen host is always allowed")
+	fs.IntVar(&cfg.maxConns, "max-connections", control.DefaultMaxConnections, "signaling connections at once; more are refused with 503")
+	fs.IntVar(&cfg.maxConnsPerIP, "max-connections-per-ip", control.DefaultMaxConnectionsPerIP,
+		"signaling connections at once from one remote address; more are refused with 503")
 	fs.DurationVar(&cfg.joinTimeout, "join-timeout", 10*time.Second, "time a new connection has to join")
 	fs.DurationVar(&cfg.iceFailed, "ice-failed-timeout", 10*time.Second, "drop a participant whose media connection (ICE) has been silent this long, after a 3s grace")
 	fs.StringVar(&cfg.probeDirs, "probe-dir", "",
@@ -92,6 +110,9 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fs.fail(stderr, "%v", err)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	// Diagnostics a client can repeat at will (refused requests) go through
+	// one rate-limited log: a line and a count per kind and minute.
+	diag := ratelog.New(log, ratelog.Config{})
 
 	// --- compliance lock-down of the control process (lockdown.go); first
 	// thing: on older kernels it re-executes the process (same pid, args) ---
@@ -132,20 +153,30 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 
 	sig := control.NewServer(control.ServerConfig{
-		Verifier: &auth.Verifier{Keys: st}, Backend: pool, Logger: log,
+		Verifier: &auth.Verifier{Keys: st}, Backend: pool, Logger: log, Diagnostics: diag,
 		Limits:         appLimits(st),
 		AllowedOrigins: splitList(cfg.allowedOrigins), JoinTimeout: cfg.joinTimeout,
+		MaxConnections: cfg.maxConns, MaxConnectionsPerIP: cfg.maxConnsPerIP,
 	})
 	adminKey, err := os.ReadFile(info.AdminKeyPath)
 	if err != nil {
 		shutdownPool()
 		return fmt.Errorf("serve: admin key: %w", err)
 	}
+	auditorKey, err := os.ReadFile(info.AuditorKeyPath)
+	if err != nil {
+		clear(adminKey)
+		shutdownPool()
+		return fmt.Errorf("serve: auditor key: %w", err)
+	}
 	adminAPI, err := adminserver.NewHandler(adminserver.Config{
 		Store: st, Rooms: adminRooms{sig}, Runtime: control.Runtime{Server: sig, Pool: pool},
-		AdminKey: adminKey, Logger: log,
+		AdminKey: adminKey, Logger: log, Refusals: diag,
 	})
+	// Either key reads the full attestation; it keeps their digests only.
+	attestation := compliance.AttestationHandler(attestSource{pool, controlReport}, adminKey, auditorKey) // lockdown.go
 	clear(adminKey)
+	clear(auditorKey)
 	if err != nil {
 		shutdownPool()
 		return err
@@ -155,10 +186,14 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	sweeper := &retention.Sweeper{Store: st, Logger: log}
 	upkeepCtx, stopUpkeep := context.WithCancel(context.Background())
 	var upkeep sync.WaitGroup
-	upkeep.Add(2)
+	upkeep.Add(3)
 	go func() {
 		defer upkeep.Done()
 		maintainKeys(upkeepCtx, st, log)
+	}()
+	go func() {
+		defer upkeep.Done()
+		diag.Run(upkeepCtx)
 	}()
 	go func() {
 		defer upkeep.Done()
@@ -174,7 +209,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/signal", sig)
 	mux.Handle("/v1/admin/", adminAPI)
-	mux.Handle("GET "+attestationPath, compliance.AttestationHandler(attestSource{pool, controlReport})) // lockdown.go
+	mux.Handle("GET "+attestationPath, attestation)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
@@ -186,7 +221,8 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		shutdownPool()
 		return fmt.Errorf("serve: %w", err)
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 16 << 10,
+	// Every endpoint answers only to the allowed host names (DNS rebinding).
+	hs := &http.Server{Handler: control.NewHostGuard(cfg.hosts, diag, mux), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 16 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
@@ -230,6 +266,7 @@ func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, wo
 	}
 	fmt.Fprintf(w, "  data dir:   %s\n", info.DataDir)
 	fmt.Fprintf(w, "  admin key:  %s\n", info.AdminKeyPath)
+	fmt.Fprintf(w, "  auditor:    %s (a key that reads the full attestation, nothing else)\n", info.AuditorKeyPath)
 	if info.DefaultApp.SDKAppID != 0 {
 		fmt.Fprintf(w, "  app:        SDKAppID %d (%q)\n", info.DefaultApp.SDKAppID, info.DefaultApp.Name)
 		// The binary as it was invoked (./bin/lethe under make run).
