@@ -7,6 +7,9 @@
 //   - JWT, HS256 only (SignJWT): the header's kid names a Key of the app's
 //     ring; claims sdkappid, sub, iat and exp (required), roomId or
 //     strRoomId, privileges (0..255) and role ("anchor" or "audience").
+//     Its JSON is read strictly, more so than golang-jwt would: the times
+//     and numbers are plain JSON integers, no member is null or repeated,
+//     and a crit header is refused.
 //   - TLSSigAPIv2 (SignTLS), exactly as TRTC's public tls-sig-api-v2
 //     libraries produce it, so that an app backend signing with those
 //     libraries and a secret fetched from Lethe just works. It names no key:

@@ -57,8 +57,9 @@ func SignJWT(key Key, c Claims) (string, error) {
 	return s, nil
 }
 
-// verifyJWT checks an HS256 JWT: structure and alg, kid, the key in the
-// ring, the HMAC (compared in constant time by golang-jwt), then the claims.
+// verifyJWT checks an HS256 JWT: the strictness of its JSON
+// (checkJWTJSON), structure and alg, kid, the key in the ring, the HMAC
+// (compared in constant time by golang-jwt), then the claims.
 func (ck *check) verifyJWT(token string) (Claims, error) {
 	var (
 		key       Key
@@ -99,6 +100,9 @@ func (ck *check) verifyJWT(token string) (Claims, error) {
 		return k.Secret, nil
 	}
 
+	if err := checkJWTJSON(token); err != nil {
+		return Claims{}, err
+	}
 	var jc jwtClaims
 	_, err := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),

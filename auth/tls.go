@@ -34,10 +34,12 @@ import (
 //     default; any is accepted), then standard base64 with '+' -> '*',
 //     '/' -> '-', '=' -> '_'.
 //
-// Where the libraries differ we are liberal: TLS.sdkappid, TLS.time and
-// TLS.expire may be JSON numbers or decimal strings (always canonical:
-// no sign, no leading zero, no fraction), and the JSON may be escaped in
-// any valid way (PHP writes "\/"). Everything else is strict.
+// Where the libraries differ we accept what each of them writes: any
+// field order, spacing and valid escaping (PHP writes "\/", Go a trailing
+// newline), any zlib level. The types are the ones all of them write:
+// TLS.sdkappid, TLS.time and TLS.expire are JSON numbers, canonical
+// integers (no sign, leading zero, fraction or exponent; a string holding
+// a number is refused); the others strings. Everything else is strict.
 
 const tlsVersion = "2.0"
 
@@ -316,18 +318,15 @@ func (d *tlsDoc) set(bit int, v any) error {
 	return nil
 }
 
-// tlsUint reads a JSON number, or a string, holding a canonical decimal
-// integer from 0 to MaxUint32.
+// tlsUint reads a JSON number that is a canonical decimal integer from 0
+// to MaxUint32. A string is refused, even one holding such a number: none
+// of TRTC's libraries writes one.
 func tlsUint(v any) (uint64, bool) {
-	var s string
-	switch x := v.(type) {
-	case json.Number:
-		s = string(x)
-	case string:
-		s = x
-	default:
+	x, ok := v.(json.Number)
+	if !ok {
 		return 0, false
 	}
+	s := string(x)
 	if s == "" || len(s) > 10 || (s[0] == '0' && len(s) > 1) {
 		return 0, false
 	}
