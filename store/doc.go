@@ -41,6 +41,11 @@
 // rows do not linger there either. The schema is versioned with PRAGMA
 // user_version and migrated on Open.
 //
+// Read-only. OpenReadOnly opens an existing database for a command that
+// only reads (lethe token, lethe loadtest --data-dir), beside a running
+// server or not: SQLite's mode=ro and query_only, no migration (a schema
+// older than the binary's is ErrSchemaOld), every write refused.
+//
 // Bootstrap lays out a data dir on first start (the database, an admin key
 // file and a default application with its first key) and reuses it after.
 //

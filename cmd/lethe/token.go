@@ -125,7 +125,8 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, now 
 	return nil
 }
 
-// issueToken opens the existing store of cfg.DataDir and signs the token.
+// issueToken opens the existing store of cfg.DataDir, read-only (it only
+// reads: the app, its policy and its signing key), and signs the token.
 func issueToken(ctx context.Context, cfg tokenConfig, now time.Time, stderr io.Writer) (string, error) {
 	dbPath := filepath.Join(cfg.DataDir, store.DBFile)
 	if _, err := os.Stat(dbPath); errors.Is(err, fs.ErrNotExist) {
@@ -133,7 +134,7 @@ func issueToken(ctx context.Context, cfg tokenConfig, now time.Time, stderr io.W
 	} else if err != nil {
 		return "", err
 	}
-	s, err := store.Open(ctx, dbPath)
+	s, err := store.OpenReadOnly(ctx, dbPath)
 	if err != nil {
 		return "", err
 	}

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -243,5 +245,68 @@ func TestTokenCommandNoSigningKey(t *testing.T) {
 	}
 	if stdout.Len() != 0 {
 		t.Errorf("stdout not empty: %q", stdout.String())
+	}
+}
+
+// TestTokenCommandOnlyReads: lethe token opens the store read-only. It
+// leaves the database file as it was, and a store whose schema is older
+// than the binary's (which a read-write open would migrate, a write) is
+// refused with the way out, untouched.
+func TestTokenCommandOnlyReads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir, _ := bootstrapped(t)
+	db := filepath.Join(dir, store.DBFile)
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := tokenCommand(ctx, []string{"--data-dir", dir, "--user", "a"}, &stdout, &stderr); err != nil {
+		t.Fatalf("token: %v (%s)", err, stderr.String())
+	}
+	if after, err := os.ReadFile(db); err != nil || !bytes.Equal(after, before) {
+		t.Fatalf("lethe token changed the database file (%v)", err)
+	}
+
+	// A data dir of schema v1, as the first Lethe wrote it.
+	old := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(old, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	oldDB := filepath.Join(old, store.DBFile)
+	v1, err := sql.Open("sqlite", "file:"+oldDB+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`CREATE TABLE apps (sdk_app_id INTEGER PRIMARY KEY, name TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]',
+			status TEXT NOT NULL DEFAULT 'active', created_at INTEGER NOT NULL)`,
+		`CREATE TABLE keys (sdk_app_id INTEGER NOT NULL REFERENCES apps ON DELETE CASCADE, kid TEXT NOT NULL,
+			secret BLOB NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (sdk_app_id, kid))`,
+		`INSERT INTO apps VALUES (1400000001, 'default', '[]', 'active', 1700000000)`,
+		`INSERT INTO keys VALUES (1400000001, 'legacy', '` + strings.Repeat("ab", 32) + `', 1700000000, 0)`,
+		`PRAGMA user_version = 1`,
+	} {
+		if _, err := v1.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := v1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	err = tokenCommand(ctx, []string{"--data-dir", old, "--user", "a"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "older than this binary") || !strings.Contains(err.Error(), "start lethe serve once to migrate it") {
+		t.Fatalf("token on a v1 store: err = %v, stdout %q", err, stdout.String())
+	}
+	ro, err := sql.Open("sqlite", "file:"+oldDB+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ro.Close() }()
+	var v int
+	if err := ro.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v != 1 {
+		t.Fatalf("user_version %d (%v) after lethe token, want 1: it migrated", v, err)
 	}
 }
