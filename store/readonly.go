@@ -51,6 +51,10 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	if err := s.loadWithdrawalKey(ctx, false); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
