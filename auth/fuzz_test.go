@@ -34,6 +34,9 @@ func checkAdmitted(t *testing.T, c Claims, want Want) {
 	if c.KeyID == "" || (c.Format != FormatJWT && c.Format != FormatTLS) {
 		t.Fatalf("admitted without key or format %+v", c)
 	}
+	if !ValidConsent(c.Consent) || (c.Format == FormatTLS && c.Consent != "") {
+		t.Fatalf("admitted consent %q", c.Consent)
+	}
 }
 
 func FuzzVerify(f *testing.F) {

@@ -32,7 +32,7 @@ const (
 var jwtClaimKinds = map[string]jsonKind{
 	"exp": jsonInt, "iat": jsonInt, "nbf": jsonInt,
 	"sdkappid": jsonInt, "roomId": jsonInt, "privileges": jsonInt,
-	"sub": jsonString, "strRoomId": jsonString, "role": jsonString,
+	"sub": jsonString, "strRoomId": jsonString, "role": jsonString, "consent": jsonString,
 }
 
 // maxJSONDepth bounds the nesting of a JWT's header and claims.

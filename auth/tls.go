@@ -48,8 +48,8 @@ const tlsVersion = "2.0"
 // c.ExpiresAt-c.IssuedAt (whole seconds). With pm it carries a TLS.userbuf
 // (see EncodeUserBuf): that makes it a privateMapKey, bound to pm's room
 // with pm's privileges; pm's zero ExpiresAt means c.ExpiresAt. TLSSigAPIv2
-// has no kid and no role; a room binding or privileges in c must come with
-// pm and agree with it. The lifetime cap and the key's signing window are
+// has no kid, no role and no consent; a room binding or privileges in c
+// must come with pm and agree with it. The lifetime cap and the key's signing window are
 // the caller's business.
 func SignTLS(key Key, c Claims, pm *PrivateMap) (string, error) {
 	if len(key.Secret) < MinSecretLen {
@@ -64,6 +64,8 @@ func SignTLS(key Key, c Claims, pm *PrivateMap) (string, error) {
 		return "", errInvalidClaims("user id: 1..65535 bytes of UTF-8 without control characters")
 	case c.Role != "":
 		return "", errInvalidClaims("TLSSigAPIv2 carries no role")
+	case c.Consent != "":
+		return "", errInvalidClaims("TLSSigAPIv2 carries no consent: sign a JWT")
 	case iat <= 0 || iat > math.MaxUint32 || exp-iat > math.MaxUint32:
 		return "", errInvalidClaims("iat or lifetime out of range")
 	}

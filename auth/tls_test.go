@@ -472,6 +472,7 @@ func TestSignTLS(t *testing.T) {
 		{name: "user with newline", key: f.keyA, edit: func(c *Claims) { c.UserID = "a\nb" }, err: ErrInvalidClaims},
 		{name: "exp before iat", key: f.keyA, edit: func(c *Claims) { c.ExpiresAt = c.IssuedAt }, err: ErrInvalidClaims},
 		{name: "role", key: f.keyA, edit: func(c *Claims) { c.Role = RoleAnchor }, err: ErrInvalidClaims},
+		{name: "consent", key: f.keyA, edit: func(c *Claims) { c.Consent = ConsentAdult }, err: ErrInvalidClaims},
 		{name: "room without PrivateMap", key: f.keyA, edit: func(c *Claims) { c.RoomID = 1 }, err: ErrInvalidClaims},
 		{name: "privileges without PrivateMap", key: f.keyA, edit: func(c *Claims) { c.HasPrivateMap = true }, err: ErrInvalidClaims},
 		{name: "room differs from PrivateMap", key: f.keyA, edit: func(c *Claims) { c.RoomID = 1 }, pm: &PrivateMap{RoomID: 2, Privileges: 1}, err: ErrInvalidClaims},

@@ -385,6 +385,15 @@ func strictCatalogue(t testing.TB, f *fixture) []badCase {
 		bad("strRoomId a number", craft(t, "HS256", hdr("HS256", kA), payload("strRoomId", 1), sA)),
 		bad("role null", craftRaw(t, h, claims(`,"role":null`), sA)),
 
+		{name: "good consent adult", token: craftRaw(t, h, claims(`,"consent":"adult"`), sA), want: alice()},
+		{name: "good consent parental", token: craftRaw(t, h, claims(`,"consent":"parental"`), sA), want: alice()},
+		{name: "consent of an unknown basis", token: craftRaw(t, h, claims(`,"consent":"child"`), sA), want: alice(), err: ErrMalformed},
+		{name: "consent empty", token: craftRaw(t, h, claims(`,"consent":""`), sA), want: alice()},
+		{name: "consent in capitals", token: craftRaw(t, h, claims(`,"consent":"ADULT"`), sA), want: alice(), err: ErrMalformed},
+		bad("consent true", craftRaw(t, h, claims(`,"consent":true`), sA)),
+		bad("consent null", craftRaw(t, h, claims(`,"consent":null`), sA)),
+		bad("consent a list", craftRaw(t, h, claims(`,"consent":["adult"]`), sA)),
+		bad("duplicate consent", craftRaw(t, h, claims(`,"consent":"parental","consent":"adult"`), sA)),
 		bad("duplicate sub", craftRaw(t, h, claims(`,"sub":"bob"`), sA)),
 		bad("duplicate exp", craftRaw(t, h, claims(fmt.Sprintf(`,"exp":%d`, exp+60)), sA)),
 		bad("duplicate sdkappid", craftRaw(t, h, claims(fmt.Sprintf(`,"sdkappid":%d`, appB)), sA)),
@@ -470,7 +479,7 @@ func TestVerifyRoundTrip(t *testing.T) {
 	f := newFixture()
 	v, _ := f.verifier()
 	in := Claims{SDKAppID: appA, UserID: "user_1", StrRoomID: "room-9", IssuedAt: testNow, ExpiresAt: testNow.Add(30 * time.Minute),
-		Privileges: PrivEnter | PrivSendAudio, HasPrivateMap: true, Role: RoleAnchor}
+		Privileges: PrivEnter | PrivSendAudio, HasPrivateMap: true, Role: RoleAnchor, Consent: ConsentParental}
 	out, err := v.Verify(context.Background(), sign(t, f.keyA2, in), Want{SDKAppID: appA, UserID: "user_1", StrRoomID: "room-9"})
 	if err != nil {
 		t.Fatal(err)
@@ -493,7 +502,7 @@ func TestVerifyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Privileges != PrivAll || out.HasPrivateMap || out.Role != "" {
+	if out.Privileges != PrivAll || out.HasPrivateMap || out.Role != "" || out.Consent != "" {
 		t.Fatalf("plain token claims %+v", out)
 	}
 }
@@ -557,6 +566,7 @@ func TestSignJWTRefuses(t *testing.T) {
 		{name: "two rooms", key: k, edit: func(c *Claims) { c.RoomID, c.StrRoomID = 1, "1" }, err: ErrInvalidClaims},
 		{name: "privileges 256", key: k, edit: func(c *Claims) { c.Privileges, c.HasPrivateMap = 256, true }, err: ErrInvalidClaims},
 		{name: "unknown role", key: k, edit: func(c *Claims) { c.Role = "host" }, err: ErrInvalidClaims},
+		{name: "unknown consent basis", key: k, edit: func(c *Claims) { c.Consent = "implied" }, err: ErrInvalidClaims},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
