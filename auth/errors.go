@@ -8,7 +8,8 @@ import "errors"
 var (
 	// ErrMalformed: not a well-formed token of ours: over the size cap; a JWT
 	// that is not three base64url segments, has bad JSON (not UTF-8, two
-	// members of one name anywhere in its header or claims, a crit header),
+	// members of one name anywhere in its header or claims, a claim's name
+	// in another case, a crit header),
 	// a claim of the wrong type (exp, iat, nbf, sdkappid, roomId and
 	// privileges are plain JSON integers: no string, fraction, exponent,
 	// sign or null), a required claim (exp, iat, sub, kid) missing, both

@@ -13,10 +13,11 @@ import (
 // golang-jwt reads a JWT's header into a map and its claims with
 // encoding/json, which is lenient where a token must not be: a NumericDate
 // (exp, iat, nbf) may be a float, "1.75e9" or a string holding a number;
-// a null claim reads as an absent one; and of two members with the same
-// name the last one wins, so that two readers of one token can disagree
-// on what it says. checkJWTJSON refuses all of that first, so that what
-// golang-jwt then reads is what any strict reader would.
+// a null claim reads as an absent one; of two members with the same name
+// the last one wins; and a claim's name matches in any case ("SUB", or
+// "ſub" with a long s, is read as sub), so that two readers of one token
+// can disagree on what it says. checkJWTJSON refuses all of that first, so
+// that what golang-jwt then reads is what any strict reader would.
 
 // jsonKind is the JSON type a member must have.
 type jsonKind int
@@ -33,6 +34,15 @@ var jwtClaimKinds = map[string]jsonKind{
 	"exp": jsonInt, "iat": jsonInt, "nbf": jsonInt,
 	"sdkappid": jsonInt, "roomId": jsonInt, "privileges": jsonInt,
 	"sub": jsonString, "strRoomId": jsonString, "role": jsonString, "consent": jsonString,
+}
+
+// jwtReadClaims are the names encoding/json reads into jwtClaims (its
+// fields' and the embedded jwt.RegisteredClaims' tags), matching them
+// regardless of case. A member whose name equals one of them but for case
+// is refused: only the exact name counts, once.
+var jwtReadClaims = []string{
+	"sdkappid", "roomId", "strRoomId", "privileges", "role", "consent",
+	"iss", "sub", "aud", "exp", "nbf", "iat", "jti",
 }
 
 // maxJSONDepth bounds the nesting of a JWT's header and claims.
@@ -63,10 +73,10 @@ func checkJWTJSON(token string) error {
 	if err != nil {
 		return malformed("claims base64")
 	}
-	if err := checkJSONObject(header, nil, "crit"); err != nil {
+	if err := checkJSONObject(header, nil, nil, "crit"); err != nil {
 		return malformed("header JSON: " + err.Error())
 	}
-	if err := checkJSONObject(claims, jwtClaimKinds, ""); err != nil {
+	if err := checkJSONObject(claims, jwtClaimKinds, jwtReadClaims, ""); err != nil {
 		return malformed("claims JSON: " + err.Error())
 	}
 	return nil
@@ -74,10 +84,12 @@ func checkJWTJSON(token string) error {
 
 // checkJSONObject checks that doc is one UTF-8 JSON object, with nothing
 // after it but white space, whose members named in kinds have their kind,
-// which has no member named banned, and in which no object has two
-// members of the same name. The errors say what is wrong in words of our
-// own, never with the text of doc.
-func checkJSONObject(doc []byte, kinds map[string]jsonKind, banned string) error {
+// none of whose members has a name that differs only in case
+// (strings.EqualFold, as encoding/json matches) from one of exact, which
+// has no member named banned, and in which no object has two members of
+// the same name. The errors say what is wrong in words of our own, never
+// with the text of doc.
+func checkJSONObject(doc []byte, kinds map[string]jsonKind, exact []string, banned string) error {
 	if !utf8.Valid(doc) {
 		return errors.New("not UTF-8")
 	}
@@ -94,6 +106,11 @@ func checkJSONObject(doc []byte, kinds map[string]jsonKind, banned string) error
 		}
 		if banned != "" && key == banned {
 			return errors.New("member " + banned + " refused")
+		}
+		for _, name := range exact {
+			if key != name && strings.EqualFold(key, name) {
+				return errors.New("a member's name differs from " + name + " only in case")
+			}
 		}
 		switch kinds[key] {
 		case jsonInt:
