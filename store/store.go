@@ -287,6 +287,10 @@ func migrations() [][]string {
 			 WHEN (SELECT status FROM apps WHERE sdk_app_id = NEW.sdk_app_id) = 'terminated'
 			 BEGIN SELECT RAISE(ABORT, 'a terminated application has no withdrawals'); END`,
 		},
+		{ // 5: the consent policy: every join must carry a signed statement of consent
+			`ALTER TABLE apps ADD COLUMN require_consent INTEGER NOT NULL DEFAULT 0
+			 CHECK (require_consent IN (0, 1))`,
+		},
 	}
 }
 
