@@ -26,6 +26,9 @@ type Limits struct {
 	MaxParticipants      int
 	MaxAnchors           int
 	RequirePrivateMapKey bool // also for becoming an anchor by switchRole
+	// RequireConsent: a join's tokens must carry a consent claim (the app
+	// backend's signed statement that the user's consent was obtained).
+	RequireConsent bool
 }
 
 // member is one admitted connection as the registry knows it. Guarded by

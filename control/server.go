@@ -467,6 +467,10 @@ func (c *conn) join(id uint64, j *signaling.Join) bool {
 	if err != nil {
 		return refuse(signaling.CodeInternal, "join refused")
 	}
+	// The basis of the consent is only looked at, never kept or logged.
+	if lim.RequireConsent && claims.Consent == "" {
+		return refuse(signaling.CodeConsentRequired, "the application requires its backend's signed statement of consent (a JWT consent claim)")
+	}
 	sigPriv, sigRole := claims.Privileges, claims.Role
 	if j.PrivateMapKey != "" { // what does the UserSig grant by itself?
 		sig, err := c.s.cfg.Verifier.VerifyJoin(ctx, j.UserSig, "", want)

@@ -257,7 +257,7 @@ func appLimits(st *store.Store) func(ctx context.Context, app uint32) (control.L
 		}
 		return control.Limits{
 			MaxParticipants: a.Policy.MaxParticipants, MaxAnchors: a.Policy.MaxAnchors,
-			RequirePrivateMapKey: a.Policy.RequirePrivateMapKey,
+			RequirePrivateMapKey: a.Policy.RequirePrivateMapKey, RequireConsent: a.Policy.RequireConsent,
 		}, nil
 	}
 }
