@@ -18,10 +18,11 @@ import (
 
 // tokenApps are the applications of a bootstrapped data dir.
 type tokenApps struct {
-	def       uint32 // the default app
-	short     uint32 // max token TTL 30 minutes
-	strict    uint32 // requires a privateMapKey
-	suspended uint32
+	def        uint32 // the default app
+	short      uint32 // max token TTL 30 minutes
+	strict     uint32 // requires a privateMapKey
+	consenting uint32 // requires consent
+	suspended  uint32
 }
 
 // bootstrapped returns a fresh data dir with a default app and the others of
@@ -44,6 +45,7 @@ func bootstrapped(t *testing.T) (string, tokenApps) {
 	}{
 		{&apps.short, "short", store.Policy{MaxTokenTTL: 30 * time.Minute}},
 		{&apps.strict, "strict", store.Policy{RequirePrivateMapKey: true}},
+		{&apps.consenting, "consenting", store.Policy{RequireConsent: true}},
 		{&apps.suspended, "suspended", store.Policy{}},
 	} {
 		app, err := s.CreateApp(ctx, a.name, nil, a.p, now)
@@ -101,6 +103,10 @@ func TestTokenCommand(t *testing.T) {
 			auth.Want{SDKAppID: def, UserID: "frank", StrRoomID: "9"}, time.Hour, auth.FormatTLS, 0, true},
 		{"tls for a strict app", []string{"--app", u32(apps.strict), "--user", "gina", "--format", "tls", "--room", "1", "--privileges", "2"},
 			auth.Want{SDKAppID: apps.strict, UserID: "gina", RoomID: 1}, time.Hour, auth.FormatTLS, auth.PrivEnter, true},
+		{"consent", []string{"--app", u32(apps.consenting), "--user", "hana", "--consent", "parental"},
+			auth.Want{SDKAppID: apps.consenting, UserID: "hana"}, time.Hour, auth.FormatJWT, auth.PrivAll, false},
+		{"consent in a privateMapKey", []string{"--user", "ivan", "--room", "3", "--private-map-key", "--consent", "adult"},
+			auth.Want{SDKAppID: def, UserID: "ivan", RoomID: 3}, time.Hour, auth.FormatJWT, auth.PrivAll, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -131,6 +137,9 @@ func TestTokenCommand(t *testing.T) {
 			if c.Format != tc.format || c.Privileges != tc.priv || c.HasPrivateMap != tc.pm {
 				t.Errorf("claims %+v, want format %s privileges %v private map %v", c, tc.format, tc.priv, tc.pm)
 			}
+			if want := flagValue(tc.args, "--consent"); c.Consent != want {
+				t.Errorf("consent %q, want %q", c.Consent, want)
+			}
 			// The room binding holds: the token admits no one to another room.
 			if tc.want.RoomID != 0 || tc.want.StrRoomID != "" {
 				w := tc.want
@@ -144,6 +153,37 @@ func TestTokenCommand(t *testing.T) {
 }
 
 func u32(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+
+// flagValue is the value after name in args, or "".
+func flagValue(args []string, name string) string {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == name {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+// TestTokenCommandConsentApp: a token without --consent for an app that
+// requires one is printed, with a note on stderr.
+func TestTokenCommandConsentApp(t *testing.T) {
+	t.Parallel()
+	dir, apps := bootstrapped(t)
+	var stdout, stderr bytes.Buffer
+	if err := tokenCommand(context.Background(), []string{"--data-dir", dir, "--app", u32(apps.consenting), "--user", "a"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr.String(), "requires a statement of consent (--consent)") || strings.Count(stdout.String(), "\n") != 1 {
+		t.Errorf("stdout %q, stderr %q", stdout.String(), stderr.String())
+	}
+	stderr.Reset()
+	if err := tokenCommand(context.Background(), []string{"--data-dir", dir, "--app", u32(apps.consenting), "--user", "a", "--consent", "adult"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("stderr with --consent: %q", stderr.String())
+	}
+}
 
 // TestTokenCommandStrictApp: a plain token for an app that requires a
 // privateMapKey is printed, with a note on stderr, and does not admit.
@@ -187,6 +227,8 @@ func TestTokenCommandErrors(t *testing.T) {
 		{"privileges not a number", []string{"--data-dir", dir, "--user", "a", "--room", "1", "--privileges", "all"}, "--privileges must be"},
 		{"privileges without room", []string{"--data-dir", dir, "--user", "a", "--privileges", "255"}, "--privileges needs --room"},
 		{"privateMapKey without room", []string{"--data-dir", dir, "--user", "a", "--format", "tls", "--private-map-key"}, "--private-map-key needs --room"},
+		{"unknown consent", []string{"--data-dir", dir, "--user", "a", "--consent", "child"}, "--consent must be adult or parental"},
+		{"consent in tls", []string{"--data-dir", dir, "--user", "a", "--format", "tls", "--consent", "adult"}, "--consent needs --format jwt"},
 		{"tls user with a control character", []string{"--data-dir", dir, "--user", "a\tb", "--format", "tls"}, "invalid claims"},
 		{"bad app", []string{"--data-dir", dir, "--user", "a", "--app", "x"}, "--app must be"},
 		{"unknown app", []string{"--data-dir", dir, "--user", "a", "--app", "7"}, "no active application 7"},
