@@ -26,6 +26,9 @@ type PolicyJSON struct {
 	MaxAnchorsPerRoom      int   `json:"maxAnchorsPerRoom"`
 	MaxParticipantsPerRoom int   `json:"maxParticipantsPerRoom"`
 	RetentionSeconds       int64 `json:"retentionSeconds"`
+	// RequireConsent: every join must carry the app backend's signed
+	// statement of the user's consent (a JWT consent claim).
+	RequireConsent bool `json:"requireConsent"`
 }
 
 // PolicyPatch is a partial policy in a request: nil fields keep their
@@ -37,6 +40,7 @@ type PolicyPatch struct {
 	MaxAnchorsPerRoom      *int   `json:"maxAnchorsPerRoom,omitempty"`
 	MaxParticipantsPerRoom *int   `json:"maxParticipantsPerRoom,omitempty"`
 	RetentionSeconds       *int64 `json:"retentionSeconds,omitempty"`
+	RequireConsent         *bool  `json:"requireConsent,omitempty"`
 }
 
 // AppsJSON is the reply listing the applications, oldest first.

@@ -39,4 +39,9 @@ const (
 	// UserSigRequest.Role and ParticipantJSON.Role.
 	RoleAnchor   = "anchor"   // may publish
 	RoleAudience = "audience" // receives only
+
+	// UserSigRequest.Consent: on which basis the user's consent to the
+	// processing of their personal data was obtained.
+	ConsentAdult    = "adult"    // the user is of the age to consent, and did
+	ConsentParental = "parental" // a parent or guardian consented for the user
 )

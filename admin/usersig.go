@@ -20,6 +20,10 @@ type UserSigRequest struct {
 	Privileges *uint32 `json:"privileges,omitempty"`
 	// Role is RoleAnchor, RoleAudience or "" (none); JWT only.
 	Role string `json:"role,omitempty"`
+	// Consent is ConsentAdult, ConsentParental or "" (none): the caller's
+	// statement that the user's consent was obtained, on that basis, which
+	// the token then carries, signed. JWT only. It is not recorded.
+	Consent string `json:"consent,omitempty"`
 }
 
 // UserSigJSON is a minted UserSig. With FormatTLS and a room,

@@ -42,6 +42,9 @@ func applyPolicy(pp *admin.PolicyPatch, p Policy) (Policy, error) {
 	if pp.RequirePrivateMapKey != nil {
 		p.RequirePrivateMapKey = *pp.RequirePrivateMapKey
 	}
+	if pp.RequireConsent != nil {
+		p.RequireConsent = *pp.RequireConsent
+	}
 	if pp.MaxAnchorsPerRoom != nil {
 		p.MaxAnchors = *pp.MaxAnchorsPerRoom
 	}
@@ -81,6 +84,7 @@ func toPolicyJSON(p Policy) admin.PolicyJSON {
 		MaxAnchorsPerRoom:      p.MaxAnchors,
 		MaxParticipantsPerRoom: p.MaxParticipants,
 		RetentionSeconds:       int64(p.Retention / time.Second),
+		RequireConsent:         p.RequireConsent,
 	}
 }
 

@@ -78,6 +78,14 @@ func TestApps(t *testing.T) {
 	if r.status != 200 || !equalApp(got, want) {
 		t.Errorf("patch: %d %+v, want %+v", r.status, got, want)
 	}
+	for _, require := range []bool{true, false} {
+		r = e.do("PATCH", path, map[string]any{"policy": map[string]any{"requireConsent": require}})
+		r.decode(t, &got)
+		want.Policy.RequireConsent = require
+		if r.status != 200 || !equalApp(got, want) || !strings.Contains(string(r.body), `"requireConsent":`) {
+			t.Errorf("patch requireConsent %v: %d %s", require, r.status, r.body)
+		}
+	}
 	r = e.do("PATCH", path, map[string]any{"tags": []string{}})
 	r.decode(t, &got)
 	want.Tags = []string{}
@@ -282,8 +290,19 @@ func TestMintUserSig(t *testing.T) {
 	}
 	m, _ = mint(map[string]any{"userId": "bob", "strRoomId": "123"})
 	mc = parseJWT(t, m.UserSig, secret)
-	if mc["strRoomId"] != "123" || mc["roomId"] != nil || mc["privileges"] != float64(255) {
+	if mc["strRoomId"] != "123" || mc["roomId"] != nil || mc["privileges"] != float64(255) || mc["consent"] != nil {
 		t.Errorf("string room JWT: %v", mc)
+	}
+	// A consent goes into the token, and nowhere else: the log entry is
+	// the operation alone.
+	for _, basis := range []string{admin.ConsentAdult, admin.ConsentParental} {
+		m, r = mint(map[string]any{"userId": "carl", "consent": basis})
+		if mc = parseJWT(t, m.UserSig, secret); r.status != 200 || mc["consent"] != basis {
+			t.Errorf("consent %s: %d %v", basis, r.status, mc)
+		}
+		if l := lastLog(e, id); l.op != store.OpUserSigMint {
+			t.Errorf("mint with consent logged %+v", l)
+		}
 	}
 
 	// The TTL is capped at the app's MaxTokenTTL.
@@ -429,6 +448,7 @@ func TestMintedTokensVerify(t *testing.T) {
 		{"tls", map[string]any{"userId": "alice", "format": "tls"}, auth.Want{SDKAppID: id, UserID: "alice"}, auth.PrivAll},
 		{"tls room", map[string]any{"userId": "alice", "format": "tls", "strRoomId": "s", "privileges": 2 | 8},
 			auth.Want{SDKAppID: id, UserID: "alice", StrRoomID: "s"}, 2 | 8},
+		{"jwt consent", map[string]any{"userId": "alice", "consent": "parental"}, auth.Want{SDKAppID: id, UserID: "alice"}, auth.PrivAll},
 	} {
 		r := e.do("POST", e.appPath("/usersig"), tc.body)
 		var m admin.UserSigJSON
@@ -438,7 +458,8 @@ func TestMintedTokensVerify(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
 		}
-		if c.Privileges != tc.priv || c.UserID != "alice" {
+		consent, _ := tc.body["consent"].(string)
+		if c.Privileges != tc.priv || c.UserID != "alice" || c.Consent != consent {
 			t.Errorf("%s: claims %+v", tc.name, c)
 		}
 		other := tc.want

@@ -17,7 +17,8 @@ const defaultTTL = time.Hour
 // current signing key. The lifetime is capped at the app's MaxTokenTTL.
 // With a room: a JWT is bound to it and carries the privileges; a TLS
 // UserSig comes, as in TRTC, with a privateMapKey for that room and the
-// privileges. The privileges are all eight bits unless given.
+// privileges. The privileges are all eight bits unless given. A consent
+// (JWT only) is written into the token and nowhere else.
 func (h *handler) mintUserSig(w http.ResponseWriter, r *http.Request) error {
 	a, err := h.loadApp(r)
 	if err != nil {
@@ -53,6 +54,10 @@ func (h *handler) mintUserSig(w http.ResponseWriter, r *http.Request) error {
 		return invalid("role must be %q or %q", auth.RoleAnchor, auth.RoleAudience)
 	case req.Role != "" && req.Format != admin.FormatJWT:
 		return invalid("role is a JWT claim; a TLS UserSig carries none")
+	case req.Consent != "" && req.Consent != admin.ConsentAdult && req.Consent != admin.ConsentParental:
+		return invalid("consent must be %q or %q", admin.ConsentAdult, admin.ConsentParental)
+	case req.Consent != "" && req.Format != admin.FormatJWT:
+		return invalid("consent is a JWT claim; a TLSSigAPIv2 token has no room for it: use format %q", admin.FormatJWT)
 	}
 	if a.Status != store.StatusActive {
 		return errorf(http.StatusConflict, admin.CodeAppNotActive, "the application is %s", a.Status)
@@ -77,6 +82,7 @@ func (h *handler) mintUserSig(w http.ResponseWriter, r *http.Request) error {
 		IssuedAt:  now,
 		ExpiresAt: now.Add(ttl),
 		Role:      req.Role,
+		Consent:   req.Consent,
 	}
 	// With a room, a token always carries privileges: all unless given.
 	priv, hasPriv := auth.PrivAll, room != (RoomRef{})

@@ -1,12 +1,16 @@
 package adminserver
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/lethe-rtc/lethe/admin"
+	"github.com/lethe-rtc/lethe/auth"
+	"github.com/lethe-rtc/lethe/store"
 )
 
 func TestValidation(t *testing.T) {
@@ -79,6 +83,10 @@ func TestValidation(t *testing.T) {
 		{"unknown format", "POST", e.appPath("/usersig"), map[string]any{"userId": "bob", "format": "paseto"}, nil, 400, admin.CodeInvalidField},
 		{"role in tls", "POST", e.appPath("/usersig"), map[string]any{"userId": "bob", "format": "tls", "role": "anchor"}, nil, 400, admin.CodeInvalidField},
 		{"unknown role", "POST", e.appPath("/usersig"), map[string]any{"userId": "bob", "role": "admin"}, nil, 400, admin.CodeInvalidField},
+		{"consent in tls", "POST", e.appPath("/usersig"), map[string]any{"userId": "bob", "format": "tls", "consent": "adult"}, nil, 400, admin.CodeInvalidField},
+		{"unknown consent", "POST", e.appPath("/usersig"), map[string]any{"userId": "bob", "consent": "implied"}, nil, 400, admin.CodeInvalidField},
+		{"consent a bool", "POST", e.appPath("/usersig"), map[string]any{"userId": "bob", "consent": true}, nil, 400, admin.CodeInvalidJSON},
+		{"policy requireConsent a string", "PATCH", e.appPath(""), map[string]any{"policy": map[string]any{"requireConsent": "yes"}}, nil, 400, admin.CodeInvalidJSON},
 		{"negative ttl", "POST", e.appPath("/usersig"), map[string]any{"userId": "bob", "ttlSeconds": -5}, nil, 400, admin.CodeInvalidField},
 		{"remove-user CRLF", "POST", e.appPath("/rooms/remove-user"), map[string]any{"roomId": 1, "userId": "a\r\nb"}, nil, 400, admin.CodeInvalidField},
 		{"remove-user no room", "POST", e.appPath("/rooms/remove-user"), map[string]any{"userId": "a"}, nil, 400, admin.CodeInvalidField},
@@ -211,6 +219,8 @@ func FuzzCreateApp(f *testing.F) {
 	for _, s := range []string{
 		`{"name":"a"}`, `{"name":"a","tags":["x","y"]}`, `{"name":"a\r\nb"}`, `{"name":"a","policy":{"maxTokenTtlSeconds":60}}`,
 		`{"name":"a","x":1}`, `{"name":`, `[]`, `null`, `{"name":"a"} {}`, `{"NAME":"a"}`, "{\"name\":\"\xff\"}",
+		`{"name":"a","policy":{"requireConsent":true}}`, `{"name":"a","policy":{"requireConsent":"yes"}}`,
+		`{"name":"a","policy":{"requireConsent":null}}`, `{"name":"a","policy":{"requireConsent":1}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -242,6 +252,63 @@ func FuzzCreateApp(f *testing.F) {
 		case 400, 413, 415:
 		default:
 			t.Fatalf("status %d for %q: %s", w.status, body, w.body)
+		}
+	})
+}
+
+// FuzzMintUserSig posts arbitrary bodies to the mint: the API answers
+// 200, 400, 413 or 415, never 500, and a token it mints verifies, for the
+// user asked for, with the consent asked for and no other.
+func FuzzMintUserSig(f *testing.F) {
+	for _, s := range []string{
+		`{"userId":"a"}`, `{"userId":"a","consent":"adult"}`, `{"userId":"a","consent":"parental","roomId":5}`,
+		`{"userId":"a","consent":"child"}`, `{"userId":"a","consent":true}`, `{"userId":"a","consent":null}`,
+		`{"userId":"a","consent":"adult","format":"tls"}`, `{"userId":"a","format":"tls","strRoomId":"r"}`,
+		`{"userId":"a","consent":"adult","consent":"parental"}`, `{"userId":"a","CONSENT":"adult"}`,
+		`{"userId":"a","role":"audience","consent":"Adult"}`, `{"userId":"a\u0000"}`, `{}`, `[]`,
+	} {
+		f.Add([]byte(s))
+	}
+	s := newFakeStore()
+	app := s.add("demo", store.StatusActive, testNow.Add(-time.Hour))
+	h, err := NewHandler(Config{Store: s, AdminKey: []byte(testAdminKey), Now: func() time.Time { return testNow },
+		RateLimit: RateLimit{PerSecond: 1e9, Burst: 1e9}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	v := &auth.Verifier{Now: func() time.Time { return testNow }, Keys: auth.KeyLookupFunc(func(ctx context.Context, id uint32) (auth.Ring, error) {
+		k, err := s.SigningKey(ctx, id, testNow)
+		return auth.Ring{Keys: []auth.Key{k}, MaxTokenTTL: store.MaxMaxTokenTTL}, err
+	})}
+	path := "/v1/admin/apps/" + itoa(app.SDKAppID) + "/usersig"
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, _ := http.NewRequest("POST", path, strings.NewReader(string(body)))
+		req.RemoteAddr = "127.0.0.1:1"
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(testAdminKey))
+		w := &recorder{h: http.Header{}}
+		h.ServeHTTP(w, req)
+		switch w.status {
+		case 200:
+		case 400, 413, 415:
+			return
+		default:
+			t.Fatalf("status %d for %q: %s", w.status, body, w.body)
+		}
+		var asked admin.UserSigRequest
+		if err := jsonUnmarshal(body, &asked); err != nil {
+			t.Fatalf("minted for a body that does not decode: %q", body)
+		}
+		var m admin.UserSigJSON
+		if err := jsonUnmarshal(w.body, &m); err != nil {
+			t.Fatal(err)
+		}
+		want := auth.Want{SDKAppID: app.SDKAppID, UserID: asked.UserID, RoomID: asked.RoomID, StrRoomID: asked.StrRoomID}
+		c, err := v.VerifyJoin(context.Background(), m.UserSig, m.PrivateMapKey, want)
+		if err != nil {
+			t.Fatalf("minted token for %q does not verify: %v", body, err)
+		}
+		if c.Consent != asked.Consent || !auth.ValidConsent(c.Consent) || (m.Format == admin.FormatTLS && c.Consent != "") {
+			t.Fatalf("asked %q, the token says consent %q", body, c.Consent)
 		}
 	})
 }

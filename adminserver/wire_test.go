@@ -19,6 +19,8 @@ func TestWireConstants(t *testing.T) {
 		{admin.FormatTLS, auth.FormatTLS},
 		{admin.RoleAnchor, auth.RoleAnchor},
 		{admin.RoleAudience, auth.RoleAudience},
+		{admin.ConsentAdult, auth.ConsentAdult},
+		{admin.ConsentParental, auth.ConsentParental},
 		{admin.StatusActive, string(store.StatusActive)},
 		{admin.StatusSuspended, string(store.StatusSuspended)},
 		{admin.StatusTerminated, string(store.StatusTerminated)},

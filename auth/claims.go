@@ -18,14 +18,24 @@ const (
 	RoleAudience = "audience" // receives only
 )
 
+// Consent bases a JWT may name in its consent claim: the application's
+// backend states, by signing it, on which basis it obtained the consent of
+// the user to the processing of their personal data. TLSSigAPIv2 tokens
+// carry none. Which user consented is nowhere recorded.
+const (
+	ConsentAdult    = "adult"    // the user is of the age to consent, and did
+	ConsentParental = "parental" // a parent or guardian consented for the user
+)
+
 // Claims is what a UserSig or privateMapKey asserts, and, once verified,
 // which key verified it.
 //
 // In a JWT they are carried as: sdkappid (number), sub (user id), roomId and
 // strRoomId (optional room binding, at most one of them), privileges
-// (optional number, 0..255), role (optional, "anchor" or "audience"), iat
-// and exp (required, unix seconds); a JWT may also carry nbf, which Verify
-// honours. In a TLSSigAPIv2 token: TLS.sdkappid, TLS.identifier, TLS.time,
+// (optional number, 0..255), role (optional, "anchor" or "audience"),
+// consent (optional, "adult" or "parental"), iat and exp (required, unix
+// seconds); a JWT may also carry nbf, which Verify honours. In a
+// TLSSigAPIv2 token: TLS.sdkappid, TLS.identifier, TLS.time,
 // TLS.time+TLS.expire, and, when it has a TLS.userbuf, the room binding and
 // privileges found there.
 type Claims struct {
@@ -44,6 +54,10 @@ type Claims struct {
 	HasPrivateMap bool
 	// Role is the JWT's role claim: "", RoleAnchor or RoleAudience.
 	Role string
+	// Consent is the JWT's consent claim: "", ConsentAdult or
+	// ConsentParental. Whether an application requires one is the
+	// caller's business.
+	Consent string
 
 	// Set by the verifier, ignored by the signers.
 	KeyID  string // the kid of the key that verified the token
@@ -55,6 +69,10 @@ func (c *Claims) bound() bool { return c.RoomID != 0 || c.StrRoomID != "" }
 
 // validRole reports whether r may appear in a role claim.
 func validRole(r string) bool { return r == "" || r == RoleAnchor || r == RoleAudience }
+
+// ValidConsent reports whether c may appear in a consent claim: "" (none),
+// ConsentAdult or ConsentParental.
+func ValidConsent(c string) bool { return c == "" || c == ConsentAdult || c == ConsentParental }
 
 // validIdentifier reports whether id may be a TLSSigAPIv2 identifier: 1 to
 // 65535 bytes of UTF-8 without control characters (which would blur the
@@ -88,6 +106,8 @@ func checkSignable(c Claims) error {
 		return errInvalidClaims("privileges over 255")
 	case !validRole(c.Role):
 		return errInvalidClaims("unknown role")
+	case !ValidConsent(c.Consent):
+		return errInvalidClaims("unknown consent basis")
 	}
 	return nil
 }

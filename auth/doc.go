@@ -6,7 +6,12 @@
 //
 //   - JWT, HS256 only (SignJWT): the header's kid names a Key of the app's
 //     ring; claims sdkappid, sub, iat and exp (required), roomId or
-//     strRoomId, privileges (0..255) and role ("anchor" or "audience").
+//     strRoomId, privileges (0..255), role ("anchor" or "audience") and
+//     consent ("adult" or "parental": the backend's signed statement that
+//     it obtained the user's consent, on that basis).
+//     Its JSON is read strictly, more so than golang-jwt would: the times
+//     and numbers are plain JSON integers, no member is null or repeated,
+//     and a crit header is refused.
 //   - TLSSigAPIv2 (SignTLS), exactly as TRTC's public tls-sig-api-v2
 //     libraries produce it, so that an app backend signing with those
 //     libraries and a secret fetched from Lethe just works. It names no key:
@@ -24,7 +29,10 @@
 // Every refusal is one of the sentinel errors in errors.go, so callers map
 // them to protocol error codes with errors.Is. Nothing in this package logs,
 // and no error text contains a token, a secret or a user id. Enforcing the
-// privilege bits and roles that the claims carry is the caller's business.
+// privilege bits, roles and consent that the claims carry is the caller's
+// business. A TLSSigAPIv2 token has no room for a consent (its JSON and
+// signed content are fixed by TRTC's libraries): an application that
+// requires one uses a JWT, as its UserSig or as its privateMapKey.
 //
 // The package imports nothing of the project.
 //

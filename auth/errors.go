@@ -7,13 +7,18 @@ import "errors"
 // the key lookup itself (a broken store), an error that matches none of them.
 var (
 	// ErrMalformed: not a well-formed token of ours: over the size cap; a JWT
-	// that is not three base64url segments, has bad JSON, a claim of the
-	// wrong type, a required claim (exp, iat, sub, kid) missing, both room
-	// bindings, privileges over 255 or an unknown role; a TLSSigAPIv2 token
-	// outside its base64 alphabet, non-canonical base64, bad or oversized
-	// zlib data, JSON that is not exactly the documented object, or a userbuf
-	// that does not parse or names another user; a privateMapKey without
-	// privileges or room binding.
+	// that is not three base64url segments, has bad JSON (not UTF-8, two
+	// members of one name anywhere in its header or claims, a claim's name
+	// in another case, a crit header),
+	// a claim of the wrong type (exp, iat, nbf, sdkappid, roomId and
+	// privileges are plain JSON integers: no string, fraction, exponent,
+	// sign or null), a required claim (exp, iat, sub, kid) missing, both
+	// room bindings, privileges over 255 or an unknown role; a TLSSigAPIv2
+	// token outside its base64 alphabet, non-canonical base64, bad or
+	// oversized zlib data, JSON that is not exactly the documented object
+	// (TLS.sdkappid, TLS.time and TLS.expire JSON numbers, never strings),
+	// or a userbuf that does not parse or names another user; a
+	// privateMapKey without privileges or room binding.
 	ErrMalformed = errors.New("auth: malformed token")
 	// ErrSignature: the signature does not verify, or the token is of a
 	// scheme we do not accept (a JWT alg other than HS256: none, HS384, HS512,

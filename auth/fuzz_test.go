@@ -1,8 +1,13 @@
 package auth
 
 import (
+	"bytes"
 	"compress/zlib"
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,6 +33,9 @@ func checkAdmitted(t *testing.T, c Claims, want Want) {
 	}
 	if c.KeyID == "" || (c.Format != FormatJWT && c.Format != FormatTLS) {
 		t.Fatalf("admitted without key or format %+v", c)
+	}
+	if !ValidConsent(c.Consent) || (c.Format == FormatTLS && c.Consent != "") {
+		t.Fatalf("admitted consent %q", c.Consent)
 	}
 }
 
@@ -88,4 +96,78 @@ func FuzzVerifyTLS(f *testing.F) {
 		}
 		checkAdmitted(t, c, want)
 	})
+}
+
+// FuzzVerifyJWTJSON fuzzes the JSON texts of a JWT's header and claims,
+// signed with a key of the ring, which FuzzVerify could only reach by
+// forging a MAC. Whatever Verify admits must read the same to a strict
+// reader: one member of each name, no crit header, and the times and
+// user the claims hold as plain JSON.
+func FuzzVerifyJWTJSON(f *testing.F) {
+	fx := newFixture()
+	for _, tc := range jwtCatalogue(f, fx) {
+		parts := strings.Split(tc.token, ".")
+		if len(parts) != 3 {
+			continue
+		}
+		h, err1 := base64.RawURLEncoding.DecodeString(parts[0])
+		c, err2 := base64.RawURLEncoding.DecodeString(parts[1])
+		if err1 == nil && err2 == nil {
+			f.Add(h, c)
+		}
+	}
+	v, _ := fx.verifier()
+	f.Fuzz(func(t *testing.T, header, claims []byte) {
+		tok := craftRaw(t, string(header), string(claims), fx.keyA.Secret)
+		c, err := v.Verify(context.Background(), tok, alice())
+		if err != nil {
+			if n := countSentinels(err); n != 1 {
+				t.Fatalf("err %v matches %d sentinels", err, n)
+			}
+			return
+		}
+		checkAdmitted(t, c, alice())
+		if n := members(t, header); n["crit"] != 0 || n["alg"] != 1 || n["kid"] != 1 {
+			t.Fatalf("admitted a header with members %v", n)
+		}
+		n := members(t, claims)
+		for k, count := range n {
+			if count != 1 {
+				t.Fatalf("admitted claims with %d members %q", count, k)
+			}
+		}
+		var plain map[string]any
+		dec := json.NewDecoder(bytes.NewReader(claims))
+		dec.UseNumber()
+		if err := dec.Decode(&plain); err != nil {
+			t.Fatalf("admitted claims that do not decode: %v", err)
+		}
+		if plain["sub"] != c.UserID || plain["exp"] != json.Number(strconv.FormatInt(c.ExpiresAt.Unix(), 10)) ||
+			plain["iat"] != json.Number(strconv.FormatInt(c.IssuedAt.Unix(), 10)) {
+			t.Fatalf("admitted claims %v read as %+v", plain, c)
+		}
+	})
+}
+
+// members counts the members of each name in the JSON object doc, at its
+// top level (names unescaped).
+func members(t *testing.T, doc []byte) map[string]int {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("admitted a document that is not an object: %q", doc)
+	}
+	n := make(map[string]int)
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n[k.(string)]++
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
 }

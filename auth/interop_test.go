@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"compress/zlib"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -214,5 +217,83 @@ func TestTLSInteropPython(t *testing.T) {
 	}
 	if i != len(pms) {
 		t.Fatalf("python answered %d lines for %d tokens", i, len(pms))
+	}
+}
+
+// TestTLSLibraryShapes verifies a UserSig and a privateMapKey written the
+// way each of TRTC's tls-sig-api-v2 libraries writes them: its field
+// order, spacing, escaping, compression level and the JSON types of its
+// fields (all of them write TLS.sdkappid, TLS.time and TLS.expire as JSON
+// numbers, which is why Lethe accepts nothing else there). Learnt from
+// tencentyun/tls-sig-api-v2-{python,golang,java,cs,cpp,node,php}.
+func TestTLSLibraryShapes(t *testing.T) {
+	t.Parallel()
+	f := newFixture()
+	iat := testNow.Add(-time.Minute).Unix()
+	const expire = 3600
+	userbuf := base64.StdEncoding.EncodeToString(ub(t, "alice", appA, PrivateMap{RoomID: 123, Privileges: 42, ExpiresAt: time.Unix(iat+expire, 0)}))
+	mac := func(ub string) string {
+		content := fmt.Sprintf("TLS.identifier:alice\nTLS.sdkappid:%d\nTLS.time:%d\nTLS.expire:%d\n", appA, iat, expire)
+		if ub != "" {
+			content += "TLS.userbuf:" + ub + "\n"
+		}
+		m := hmac.New(sha256.New, f.keyA.Secret)
+		m.Write([]byte(content))
+		return base64.StdEncoding.EncodeToString(m.Sum(nil))
+	}
+	// Each library's JSON, with %[1]d sdkappid, %[2]d time, %[3]d expire,
+	// %[4]s sig and, in the privateMapKey form, %[5]s userbuf.
+	for _, lib := range []struct {
+		name       string
+		level      int
+		sig, pmk   string
+		phpSlashes bool
+	}{
+		{"python json.dumps", zlib.DefaultCompression,
+			`{"TLS.ver": "2.0", "TLS.identifier": "alice", "TLS.sdkappid": %[1]d, "TLS.expire": %[3]d, "TLS.time": %[2]d, "TLS.sig": "%[4]s"}`,
+			`{"TLS.ver": "2.0", "TLS.identifier": "alice", "TLS.sdkappid": %[1]d, "TLS.expire": %[3]d, "TLS.time": %[2]d, "TLS.userbuf": "%[5]s", "TLS.sig": "%[4]s"}`, false},
+		{"golang json.Encoder, no compression", zlib.NoCompression,
+			`{"TLS.ver":"2.0","TLS.identifier":"alice","TLS.sdkappid":%[1]d,"TLS.expire":%[3]d,"TLS.time":%[2]d,"TLS.sig":"%[4]s"}` + "\n",
+			`{"TLS.ver":"2.0","TLS.identifier":"alice","TLS.sdkappid":%[1]d,"TLS.expire":%[3]d,"TLS.time":%[2]d,"TLS.userbuf":"%[5]s","TLS.sig":"%[4]s"}` + "\n", false},
+		{"java org.json (hash order)", zlib.DefaultCompression,
+			`{"TLS.sig":"%[4]s","TLS.ver":"2.0","TLS.identifier":"alice","TLS.expire":%[3]d,"TLS.sdkappid":%[1]d,"TLS.time":%[2]d}`,
+			`{"TLS.sig":"%[4]s","TLS.userbuf":"%[5]s","TLS.ver":"2.0","TLS.identifier":"alice","TLS.expire":%[3]d,"TLS.sdkappid":%[1]d,"TLS.time":%[2]d}`, false},
+		{"c# String.Format", zlib.DefaultCompression,
+			`{"TLS.ver":"2.0","TLS.identifier":"alice","TLS.sdkappid":%[1]d,"TLS.expire":%[3]d,"TLS.time":%[2]d,"TLS.sig":"%[4]s"}`,
+			`{"TLS.ver":"2.0","TLS.identifier":"alice","TLS.sdkappid":%[1]d,"TLS.expire":%[3]d,"TLS.time":%[2]d,"TLS.sig":"%[4]s","TLS.userbuf":"%[5]s"}`, false},
+		{"c++ rapidjson, best speed", zlib.BestSpeed,
+			`{"TLS.ver":"2.0","TLS.sdkappid":%[1]d,"TLS.identifier":"alice","TLS.time":%[2]d,"TLS.expire":%[3]d,"TLS.sig":"%[4]s"}`,
+			`{"TLS.ver":"2.0","TLS.sdkappid":%[1]d,"TLS.identifier":"alice","TLS.time":%[2]d,"TLS.expire":%[3]d,"TLS.userbuf":"%[5]s","TLS.sig":"%[4]s"}`, false},
+		{"node JSON.stringify", zlib.DefaultCompression,
+			`{"TLS.ver":"2.0","TLS.identifier":"alice","TLS.sdkappid":%[1]d,"TLS.time":%[2]d,"TLS.expire":%[3]d,"TLS.sig":"%[4]s"}`,
+			`{"TLS.ver":"2.0","TLS.identifier":"alice","TLS.sdkappid":%[1]d,"TLS.time":%[2]d,"TLS.expire":%[3]d,"TLS.userbuf":"%[5]s","TLS.sig":"%[4]s"}`, false},
+		{"php json_encode", zlib.DefaultCompression,
+			`{"TLS.ver":"2.0","TLS.identifier":"alice","TLS.sdkappid":%[1]d,"TLS.expire":%[3]d,"TLS.time":%[2]d,"TLS.sig":"%[4]s"}`,
+			`{"TLS.ver":"2.0","TLS.identifier":"alice","TLS.sdkappid":%[1]d,"TLS.expire":%[3]d,"TLS.time":%[2]d,"TLS.userbuf":"%[5]s","TLS.sig":"%[4]s"}`, true},
+	} {
+		t.Run(lib.name, func(t *testing.T) {
+			t.Parallel()
+			v, _ := f.verifier()
+			for _, form := range []struct {
+				doc  string
+				want Want
+				pm   bool
+			}{
+				{fmt.Sprintf(lib.sig, appA, iat, expire, mac("")), alice(), false},
+				{fmt.Sprintf(lib.pmk, appA, iat, expire, mac(userbuf), userbuf), aliceIn(123, ""), true},
+			} {
+				doc := form.doc
+				if lib.phpSlashes {
+					doc = strings.ReplaceAll(doc, "/", `\/`)
+				}
+				c, err := v.Verify(context.Background(), tlsToken(t, []byte(doc), lib.level, nil), form.want)
+				if err != nil {
+					t.Fatalf("%s: %v", doc, err)
+				}
+				if c.HasPrivateMap != form.pm || (form.pm && c.Privileges != 42) {
+					t.Fatalf("%s: claims %+v", doc, c)
+				}
+			}
+		})
 	}
 }

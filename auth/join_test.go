@@ -41,6 +41,7 @@ func TestVerifyJoin(t *testing.T) {
 		priv          Privilege
 		hasPrivateMap bool
 		role          string
+		consent       string
 	}{
 		{name: "not required, plain UserSig", userSig: jwtTok(f.keyA, claims(appA, "alice", nil)), want: inA, priv: PrivAll},
 		{name: "not required, plain TLS UserSig", userSig: tlsTok(f.keyA, claims(appA, "alice", nil), nil), want: inA, priv: PrivAll},
@@ -66,6 +67,15 @@ func TestVerifyJoin(t *testing.T) {
 		{name: "role from the privateMapKey", userSig: plainC, pmk: jwtTok(f.keyC, claims(appC, "alice", func(c *Claims) {
 			c.RoomID, c.Privileges, c.HasPrivateMap, c.Role = 5, 255, true, RoleAudience
 		})), want: inC, priv: 255, hasPrivateMap: true, role: RoleAudience},
+		{name: "consent of the UserSig", userSig: jwtTok(f.keyA, claims(appA, "alice", func(c *Claims) { c.Consent = ConsentParental })),
+			want: inA, priv: PrivAll, consent: ConsentParental},
+		{name: "consent from a JWT privateMapKey, TLS UserSig", userSig: plainCTLS, pmk: jwtTok(f.keyC, claims(appC, "alice", func(c *Claims) {
+			c.RoomID, c.Privileges, c.HasPrivateMap, c.Consent = 5, 255, true, ConsentAdult
+		})), want: inC, priv: 255, hasPrivateMap: true, consent: ConsentAdult},
+		{name: "consent of the UserSig before the privateMapKey's", userSig: jwtTok(f.keyC, claims(appC, "alice", func(c *Claims) { c.Consent = ConsentParental })),
+			pmk: jwtTok(f.keyC, claims(appC, "alice", func(c *Claims) {
+				c.RoomID, c.Privileges, c.HasPrivateMap, c.Consent = 5, 255, true, ConsentAdult
+			})), want: inC, priv: 255, hasPrivateMap: true, consent: ConsentParental},
 		{name: "privateMapKey of another room", userSig: plainC, pmk: tlsTok(f.keyC, claims(appC, "alice", nil), &PrivateMap{RoomID: 6, Privileges: 255}), want: inC, err: ErrRoomMismatch},
 		{name: "privateMapKey of string room 5", userSig: plainC, pmk: tlsTok(f.keyC, claims(appC, "alice", nil), &PrivateMap{StrRoomID: "5", Privileges: 255}), want: inC, err: ErrRoomMismatch},
 		{name: "privateMapKey of another user", userSig: plainC, pmk: tlsTok(f.keyC, claims(appC, "bob", nil), room5(255)), want: inC, err: ErrUserMismatch},
@@ -92,8 +102,8 @@ func TestVerifyJoin(t *testing.T) {
 				}
 				return
 			}
-			if c.Privileges != tc.priv || c.HasPrivateMap != tc.hasPrivateMap || c.Role != tc.role || c.UserID != "alice" {
-				t.Fatalf("claims %+v, want privileges %v private map %v role %q", c, tc.priv, tc.hasPrivateMap, tc.role)
+			if c.Privileges != tc.priv || c.HasPrivateMap != tc.hasPrivateMap || c.Role != tc.role || c.Consent != tc.consent || c.UserID != "alice" {
+				t.Fatalf("claims %+v, want privileges %v private map %v role %q consent %q", c, tc.priv, tc.hasPrivateMap, tc.role, tc.consent)
 			}
 			if tc.hasPrivateMap && (c.RoomID != 5 || c.StrRoomID != "") {
 				t.Fatalf("room binding %d %q", c.RoomID, c.StrRoomID)

@@ -15,15 +15,17 @@ type jwtClaims struct {
 	StrRoomID  string  `json:"strRoomId,omitempty"`
 	Privileges *uint32 `json:"privileges,omitempty"`
 	Role       string  `json:"role,omitempty"`
+	Consent    string  `json:"consent,omitempty"`
 	jwt.RegisteredClaims
 }
 
 // SignJWT returns c as an HS256 JWT signed with key, whose header kid is
 // key.ID. The privileges claim is written when c.HasPrivateMap is set, the
-// role claim when c.Role is set. It checks only what would make the token
-// unusable: a key without a valid id or with a short secret, a zero
-// SDKAppID, an empty user id, a missing iat or exp, exp not after iat, both
-// room bindings, privileges over 255, an unknown role. The lifetime cap and
+// role and consent claims when c.Role and c.Consent are set. It checks
+// only what would make the token unusable: a key without a valid id or
+// with a short secret, a zero SDKAppID, an empty user id, a missing iat or
+// exp, exp not after iat, both room bindings, privileges over 255, an
+// unknown role or consent basis. The lifetime cap and
 // the key's signing window are the caller's business (the store picks the
 // key, the caller the lifetime).
 func SignJWT(key Key, c Claims) (string, error) {
@@ -38,6 +40,7 @@ func SignJWT(key Key, c Claims) (string, error) {
 		RoomID:    c.RoomID,
 		StrRoomID: c.StrRoomID,
 		Role:      c.Role,
+		Consent:   c.Consent,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   c.UserID,
 			IssuedAt:  jwt.NewNumericDate(c.IssuedAt),
@@ -57,8 +60,9 @@ func SignJWT(key Key, c Claims) (string, error) {
 	return s, nil
 }
 
-// verifyJWT checks an HS256 JWT: structure and alg, kid, the key in the
-// ring, the HMAC (compared in constant time by golang-jwt), then the claims.
+// verifyJWT checks an HS256 JWT: the strictness of its JSON
+// (checkJWTJSON), structure and alg, kid, the key in the ring, the HMAC
+// (compared in constant time by golang-jwt), then the claims.
 func (ck *check) verifyJWT(token string) (Claims, error) {
 	var (
 		key       Key
@@ -99,6 +103,9 @@ func (ck *check) verifyJWT(token string) (Claims, error) {
 		return k.Secret, nil
 	}
 
+	if err := checkJWTJSON(token); err != nil {
+		return Claims{}, err
+	}
 	var jc jwtClaims
 	_, err := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
@@ -123,6 +130,8 @@ func (ck *check) verifyJWT(token string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: privileges over 255", ErrMalformed)
 	case !validRole(jc.Role):
 		return Claims{}, fmt.Errorf("%w: unknown role", ErrMalformed)
+	case !ValidConsent(jc.Consent):
+		return Claims{}, fmt.Errorf("%w: unknown consent basis", ErrMalformed)
 	case jc.SDKAppID != ck.want.SDKAppID:
 		return Claims{}, fmt.Errorf("%w: token of another app", ErrUnknownApp)
 	}
@@ -142,6 +151,7 @@ func (ck *check) verifyJWT(token string) (Claims, error) {
 		ExpiresAt:  jc.ExpiresAt.Time,
 		Privileges: PrivAll,
 		Role:       jc.Role,
+		Consent:    jc.Consent,
 		KeyID:      key.ID,
 		Format:     FormatJWT,
 	}

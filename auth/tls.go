@@ -34,10 +34,12 @@ import (
 //     default; any is accepted), then standard base64 with '+' -> '*',
 //     '/' -> '-', '=' -> '_'.
 //
-// Where the libraries differ we are liberal: TLS.sdkappid, TLS.time and
-// TLS.expire may be JSON numbers or decimal strings (always canonical:
-// no sign, no leading zero, no fraction), and the JSON may be escaped in
-// any valid way (PHP writes "\/"). Everything else is strict.
+// Where the libraries differ we accept what each of them writes: any
+// field order, spacing and valid escaping (PHP writes "\/", Go a trailing
+// newline), any zlib level. The types are the ones all of them write:
+// TLS.sdkappid, TLS.time and TLS.expire are JSON numbers, canonical
+// integers (no sign, leading zero, fraction or exponent; a string holding
+// a number is refused); the others strings. Everything else is strict.
 
 const tlsVersion = "2.0"
 
@@ -46,8 +48,8 @@ const tlsVersion = "2.0"
 // c.ExpiresAt-c.IssuedAt (whole seconds). With pm it carries a TLS.userbuf
 // (see EncodeUserBuf): that makes it a privateMapKey, bound to pm's room
 // with pm's privileges; pm's zero ExpiresAt means c.ExpiresAt. TLSSigAPIv2
-// has no kid and no role; a room binding or privileges in c must come with
-// pm and agree with it. The lifetime cap and the key's signing window are
+// has no kid, no role and no consent; a room binding or privileges in c
+// must come with pm and agree with it. The lifetime cap and the key's signing window are
 // the caller's business.
 func SignTLS(key Key, c Claims, pm *PrivateMap) (string, error) {
 	if len(key.Secret) < MinSecretLen {
@@ -62,6 +64,8 @@ func SignTLS(key Key, c Claims, pm *PrivateMap) (string, error) {
 		return "", errInvalidClaims("user id: 1..65535 bytes of UTF-8 without control characters")
 	case c.Role != "":
 		return "", errInvalidClaims("TLSSigAPIv2 carries no role")
+	case c.Consent != "":
+		return "", errInvalidClaims("TLSSigAPIv2 carries no consent: sign a JWT")
 	case iat <= 0 || iat > math.MaxUint32 || exp-iat > math.MaxUint32:
 		return "", errInvalidClaims("iat or lifetime out of range")
 	}
@@ -316,18 +320,15 @@ func (d *tlsDoc) set(bit int, v any) error {
 	return nil
 }
 
-// tlsUint reads a JSON number, or a string, holding a canonical decimal
-// integer from 0 to MaxUint32.
+// tlsUint reads a JSON number that is a canonical decimal integer from 0
+// to MaxUint32. A string is refused, even one holding such a number: none
+// of TRTC's libraries writes one.
 func tlsUint(v any) (uint64, bool) {
-	var s string
-	switch x := v.(type) {
-	case json.Number:
-		s = string(x)
-	case string:
-		s = x
-	default:
+	x, ok := v.(json.Number)
+	if !ok {
 		return 0, false
 	}
+	s := string(x)
 	if s == "" || len(s) > 10 || (s[0] == '0' && len(s) > 1) {
 		return 0, false
 	}

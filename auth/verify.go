@@ -65,7 +65,8 @@ func (v *Verifier) Verify(ctx context.Context, token string, want Want) (Claims,
 //
 // With a privateMapKey (see VerifyPrivateMapKey), the result carries its
 // room binding and the privileges of both tokens (their intersection when
-// the UserSig carries privileges too). Without one, a token that carries no
+// the UserSig carries privileges too); its role and consent are the
+// UserSig's, or the privateMapKey's when the UserSig names none. Without one, a token that carries no
 // privileges grants PrivAll; and if the ring requires a privateMapKey, the
 // UserSig must itself carry privileges and a room binding, or the entry is
 // refused with ErrPrivateMapKeyRequired.
@@ -73,7 +74,7 @@ func (v *Verifier) Verify(ctx context.Context, token string, want Want) (Claims,
 // Every refusal matches exactly one of the sentinel errors (see errors.go);
 // an error matching none of them is a failure of the key lookup. Enforcing
 // the privilege bits (PrivEnter, PrivCreateRoom, ...) and the role is the
-// caller's business.
+// caller's business, and so is requiring a consent.
 func (v *Verifier) VerifyJoin(ctx context.Context, userSig, privateMapKey string, want Want) (Claims, error) {
 	ck, err := v.newCheck(ctx, want)
 	if err != nil {
@@ -102,6 +103,9 @@ func (v *Verifier) VerifyJoin(ctx context.Context, userSig, privateMapKey string
 	c.RoomID, c.StrRoomID = pm.RoomID, pm.StrRoomID
 	if c.Role == "" {
 		c.Role = pm.Role
+	}
+	if c.Consent == "" {
+		c.Consent = pm.Consent
 	}
 	return c, nil
 }

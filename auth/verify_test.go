@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash"
 	"strings"
 	"sync"
@@ -228,7 +229,7 @@ func jwtCatalogue(t testing.TB, f *fixture) []badCase {
 	long := strings.Repeat("k", 10<<10)
 	iat := testNow.Add(-time.Minute).Unix()
 
-	return []badCase{
+	cases := []badCase{
 		{name: "good", token: goodTok, want: alice()},
 		{name: "good unbound token wanted in a room", token: goodTok, want: aliceIn(7, "")},
 		{name: "good roomId", token: sign(t, f.keyA, room), want: aliceIn(123, "")},
@@ -338,6 +339,98 @@ func jwtCatalogue(t testing.TB, f *fixture) []badCase {
 		{name: "garbage", token: "\x00\xff garbage \n", want: alice(), err: ErrMalformed, neverLookup: true},
 		{name: "bearer prefix", token: "Bearer " + goodTok, want: alice(), err: ErrMalformed, neverLookup: true},
 	}
+	return append(cases, strictCatalogue(t, f)...)
+}
+
+// strictCatalogue is the JWTs that golang-jwt alone would accept, or read
+// otherwise than a stricter reader would: times that are not JSON
+// integers, claims of the wrong JSON type or null, duplicate members, a
+// crit header. Each is signed with a key of the ring, so only the
+// strictness of the JSON refuses it, before any key lookup.
+func strictCatalogue(t testing.TB, f *fixture) []badCase {
+	kA, sA := f.keyA.ID, f.keyA.Secret
+	iat := testNow.Add(-time.Minute).Unix()
+	exp := testNow.Add(time.Hour).Unix()
+	num := func(s string) json.Number { return json.Number(s) }
+	h := fmt.Sprintf(`{"alg":"HS256","typ":"JWT","kid":%q}`, kA)
+	claims := func(extra string) string {
+		return fmt.Sprintf(`{"sdkappid":%d,"sub":"alice","iat":%d,"exp":%d%s}`, appA, iat, exp, extra)
+	}
+	bad := func(name, tok string) badCase {
+		return badCase{name: name, token: tok, want: alice(), err: ErrMalformed, neverLookup: true}
+	}
+	return []badCase{
+		{name: "good strict: integers, strings, nested unknown claims", token: craftRaw(t, h, claims(`,"nbf":0,"x":{"a":[1,{"b":null}],"c":"d"}`), sA), want: alice()},
+		{name: "good strict: escaped member names", token: craftRaw(t, h, fmt.Sprintf(`{"sdkappid":%d,"s\u0075b":"alice","iat":%d,"exp":%d}`, appA, iat, exp), sA), want: alice()},
+
+		bad("exp a numeric string", craft(t, "HS256", hdr("HS256", kA), payload("exp", fmt.Sprint(exp)), sA)),
+		bad("iat a numeric string", craft(t, "HS256", hdr("HS256", kA), payload("iat", fmt.Sprint(iat)), sA)),
+		bad("nbf a numeric string", craft(t, "HS256", hdr("HS256", kA), payload("nbf", fmt.Sprint(iat)), sA)),
+		bad("exp with a fraction", craft(t, "HS256", hdr("HS256", kA), payload("exp", num(fmt.Sprint(exp)+".5")), sA)),
+		bad("exp with a zero fraction", craft(t, "HS256", hdr("HS256", kA), payload("exp", num(fmt.Sprint(exp)+".0")), sA)),
+		bad("exp in exponent form", craft(t, "HS256", hdr("HS256", kA), payload("exp", num("1.7500036e9")), sA)),
+		bad("iat with a fraction", craft(t, "HS256", hdr("HS256", kA), payload("iat", num(fmt.Sprint(iat)+".25")), sA)),
+		bad("iat negative zero", craftRaw(t, h, fmt.Sprintf(`{"sdkappid":%d,"sub":"alice","iat":-0,"exp":%d}`, appA, exp), sA)),
+		bad("exp negative", craft(t, "HS256", hdr("HS256", kA), payload("exp", -1), sA)),
+		bad("exp beyond 2^53", craft(t, "HS256", hdr("HS256", kA), payload("exp", num("9007199254740993")), sA)),
+		bad("exp null", craftRaw(t, h, fmt.Sprintf(`{"sdkappid":%d,"sub":"alice","iat":%d,"exp":null}`, appA, iat), sA)),
+		bad("exp an object", craft(t, "HS256", hdr("HS256", kA), payload("exp", map[string]int{"s": 1}), sA)),
+		bad("exp true", craft(t, "HS256", hdr("HS256", kA), payload("exp", true), sA)),
+		bad("sdkappid with a fraction", craft(t, "HS256", hdr("HS256", kA), payload("sdkappid", num(fmt.Sprint(appA)+".0")), sA)),
+		bad("sdkappid null", craftRaw(t, h, fmt.Sprintf(`{"sdkappid":null,"sub":"alice","iat":%d,"exp":%d}`, iat, exp), sA)),
+		bad("sub null", craftRaw(t, h, fmt.Sprintf(`{"sdkappid":%d,"sub":null,"iat":%d,"exp":%d}`, appA, iat, exp), sA)),
+		bad("privileges null", craftRaw(t, h, claims(`,"roomId":1,"privileges":null`), sA)),
+		bad("privileges with a fraction", craft(t, "HS256", hdr("HS256", kA), payload("privileges", num("42.0"), "roomId", 1), sA)),
+		bad("roomId a string", craft(t, "HS256", hdr("HS256", kA), payload("roomId", "1"), sA)),
+		bad("strRoomId a number", craft(t, "HS256", hdr("HS256", kA), payload("strRoomId", 1), sA)),
+		bad("role null", craftRaw(t, h, claims(`,"role":null`), sA)),
+
+		{name: "good consent adult", token: craftRaw(t, h, claims(`,"consent":"adult"`), sA), want: alice()},
+		{name: "good consent parental", token: craftRaw(t, h, claims(`,"consent":"parental"`), sA), want: alice()},
+		{name: "consent of an unknown basis", token: craftRaw(t, h, claims(`,"consent":"child"`), sA), want: alice(), err: ErrMalformed},
+		{name: "consent empty", token: craftRaw(t, h, claims(`,"consent":""`), sA), want: alice()},
+		{name: "consent in capitals", token: craftRaw(t, h, claims(`,"consent":"ADULT"`), sA), want: alice(), err: ErrMalformed},
+		bad("consent true", craftRaw(t, h, claims(`,"consent":true`), sA)),
+		bad("consent null", craftRaw(t, h, claims(`,"consent":null`), sA)),
+		bad("consent a list", craftRaw(t, h, claims(`,"consent":["adult"]`), sA)),
+		bad("duplicate consent", craftRaw(t, h, claims(`,"consent":"parental","consent":"adult"`), sA)),
+		bad("a claim in capitals", craftRaw(t, h, fmt.Sprintf(`{"sdkappid":%d,"SUB":"alice","iat":%d,"exp":%d}`, appA, iat, exp), sA)),
+		bad("a claim in mixed case, as a string", craftRaw(t, h, claims(`,"eXp":"1750000000"`), sA)),
+		bad("a claim spelt with a long s", craftRaw(t, h, fmt.Sprintf(`{"sdkappid":%d,"\u017fub":"alice","iat":%d,"exp":%d}`, appA, iat, exp), sA)),
+		bad("a claim spelt with a Kelvin sign", craftRaw(t, h, fmt.Sprintf(`{"sd\u212aappid":%d,"sub":"alice","iat":%d,"exp":%d}`, appA, iat, exp), sA)),
+		bad("a second sub in another case", craftRaw(t, h, claims(`,"Sub":"bob"`), sA)),
+		bad("a registered claim in another case", craftRaw(t, h, claims(`,"ISS":"x"`), sA)),
+		{name: "good unknown claim like no claim", token: craftRaw(t, h, claims(`,"subject":"bob","EXPIRES":1`), sA), want: alice()},
+		{name: "good header member in capitals (a header is read by exact name)", token: craftRaw(t, fmt.Sprintf(`{"alg":"HS256","kid":%q,"ALG":"none"}`, kA), claims(""), sA), want: alice()},
+		bad("duplicate sub", craftRaw(t, h, claims(`,"sub":"bob"`), sA)),
+		bad("duplicate exp", craftRaw(t, h, claims(fmt.Sprintf(`,"exp":%d`, exp+60)), sA)),
+		bad("duplicate sdkappid", craftRaw(t, h, claims(fmt.Sprintf(`,"sdkappid":%d`, appB)), sA)),
+		bad("duplicate privileges", craftRaw(t, h, claims(`,"roomId":1,"privileges":42,"privileges":255`), sA)),
+		bad("duplicate claim spelt with an escape", craftRaw(t, h, claims(`,"s\u0075b":"bob"`), sA)),
+		bad("duplicate member in an unknown claim", craftRaw(t, h, claims(`,"x":{"a":1,"a":2}`), sA)),
+		bad("duplicate member deep in an array", craftRaw(t, h, claims(`,"x":[[{"a":1,"b":{"c":1,"c":1}}]]`), sA)),
+		bad("duplicate alg", craftRaw(t, fmt.Sprintf(`{"alg":"none","alg":"HS256","kid":%q}`, kA), claims(""), sA)),
+		bad("duplicate kid", craftRaw(t, fmt.Sprintf(`{"alg":"HS256","kid":"0123456789abcdef","kid":%q}`, kA), claims(""), sA)),
+		bad("duplicate typ", craftRaw(t, fmt.Sprintf(`{"alg":"HS256","typ":"JWT","typ":"JWT","kid":%q}`, kA), claims(""), sA)),
+		bad("crit header", craftRaw(t, fmt.Sprintf(`{"alg":"HS256","kid":%q,"crit":["exp"],"exp":1}`, kA), claims(""), sA)),
+		bad("crit header empty", craftRaw(t, fmt.Sprintf(`{"alg":"HS256","kid":%q,"crit":[]}`, kA), claims(""), sA)),
+		bad("crit header b64 (RFC 7797)", craftRaw(t, fmt.Sprintf(`{"alg":"HS256","kid":%q,"b64":false,"crit":["b64"]}`, kA), claims(""), sA)),
+		bad("claims not UTF-8", craftRaw(t, h, claims(",\"x\":\"\xff\""), sA)),
+		bad("header not UTF-8", craftRaw(t, fmt.Sprintf("{\"alg\":\"HS256\",\"kid\":%q,\"x\":\"\xfe\"}", kA), claims(""), sA)),
+		bad("claims nested too deep", craftRaw(t, h, claims(`,"x":`+strings.Repeat("[", 100)+strings.Repeat("]", 100)), sA)),
+		bad("claims with data after the object", craftRaw(t, h, claims("")+` {}`, sA)),
+		bad("claims an object then garbage", craftRaw(t, h, claims("")+`x`, sA)),
+	}
+}
+
+// craftRaw signs the JSON texts header and claims, as they are, with
+// HS256 under secret.
+func craftRaw(t testing.TB, header, claims string, secret []byte) string {
+	t.Helper()
+	signing := b64([]byte(header)) + "." + b64([]byte(claims))
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(signing))
+	return signing + "." + b64(m.Sum(nil))
 }
 
 // noncanonical changes the last character of tok's signature so that it
@@ -394,7 +487,7 @@ func TestVerifyRoundTrip(t *testing.T) {
 	f := newFixture()
 	v, _ := f.verifier()
 	in := Claims{SDKAppID: appA, UserID: "user_1", StrRoomID: "room-9", IssuedAt: testNow, ExpiresAt: testNow.Add(30 * time.Minute),
-		Privileges: PrivEnter | PrivSendAudio, HasPrivateMap: true, Role: RoleAnchor}
+		Privileges: PrivEnter | PrivSendAudio, HasPrivateMap: true, Role: RoleAnchor, Consent: ConsentParental}
 	out, err := v.Verify(context.Background(), sign(t, f.keyA2, in), Want{SDKAppID: appA, UserID: "user_1", StrRoomID: "room-9"})
 	if err != nil {
 		t.Fatal(err)
@@ -417,7 +510,7 @@ func TestVerifyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Privileges != PrivAll || out.HasPrivateMap || out.Role != "" {
+	if out.Privileges != PrivAll || out.HasPrivateMap || out.Role != "" || out.Consent != "" {
 		t.Fatalf("plain token claims %+v", out)
 	}
 }
@@ -481,6 +574,7 @@ func TestSignJWTRefuses(t *testing.T) {
 		{name: "two rooms", key: k, edit: func(c *Claims) { c.RoomID, c.StrRoomID = 1, "1" }, err: ErrInvalidClaims},
 		{name: "privileges 256", key: k, edit: func(c *Claims) { c.Privileges, c.HasPrivateMap = 256, true }, err: ErrInvalidClaims},
 		{name: "unknown role", key: k, edit: func(c *Claims) { c.Role = "host" }, err: ErrInvalidClaims},
+		{name: "unknown consent basis", key: k, edit: func(c *Claims) { c.Consent = "implied" }, err: ErrInvalidClaims},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok

@@ -202,13 +202,13 @@ func TestServerRemoveUser(t *testing.T) {
 	tok := "good-alice-" + secret
 	ws, a := h.admitted(t, "alice", nil)
 	_, b := h.admitted(t, "bob", nil)
-	if err := h.srv.RemoveUser(testApp, 123, "", "mallory"); !errors.Is(err, ErrUserNotFound) {
+	if err := h.srv.RemoveUser(context.Background(), testApp, 123, "", "mallory"); !errors.Is(err, ErrUserNotFound) {
 		t.Fatalf("RemoveUser of a stranger: %v", err)
 	}
-	if err := h.srv.RemoveUser(testApp, 0, "123", "alice"); !errors.Is(err, ErrUserNotFound) {
+	if err := h.srv.RemoveUser(context.Background(), testApp, 0, "123", "alice"); !errors.Is(err, ErrUserNotFound) {
 		t.Fatalf("RemoveUser in string room 123: %v", err)
 	}
-	if err := h.srv.RemoveUser(testApp, 123, "", "alice"); err != nil {
+	if err := h.srv.RemoveUser(context.Background(), testApp, 123, "", "alice"); err != nil {
 		t.Fatalf("RemoveUser: %v", err)
 	}
 	if c := nextControl(t, a); c.Action != signaling.ControlRemove {

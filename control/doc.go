@@ -5,6 +5,10 @@
 // worker processes it spawns and relays sessions to. It never holds media:
 // no RTP packet reaches this process.
 //
+// A removed user's tokens are withdrawn in the registry's memory and, so
+// that a restart does not let them back in, through Withdrawals (the
+// store), as keyed hashes, until they expire.
+//
 // Which side is the truth: the control process is the truth for admission
 // — who is admitted to which room in which role, with which token and
 // which operator blocks — because it must decide before a worker is

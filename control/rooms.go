@@ -1,8 +1,9 @@
 package control
 
 import (
-	"crypto/sha256"
+	"context"
 	"errors"
+	"fmt"
 	"github.com/lethe-rtc/lethe/signaling"
 	"slices"
 	"sync"
@@ -15,6 +16,9 @@ import (
 var (
 	ErrRoomNotFound = errors.New("signaling: no such room")
 	ErrUserNotFound = errors.New("signaling: no such user in the room")
+	// ErrWithdrawalNotStored: RemoveUser could not store a withdrawal (the
+	// store failed); the user is still in the room.
+	ErrWithdrawalNotStored = errors.New("control: the withdrawal of a removed user's token could not be stored")
 )
 
 // Limits are an application's per-room rules; zero limits mean unlimited.
@@ -22,6 +26,9 @@ type Limits struct {
 	MaxParticipants      int
 	MaxAnchors           int
 	RequirePrivateMapKey bool // also for becoming an anchor by switchRole
+	// RequireConsent: a join's tokens must carry a consent claim (the app
+	// backend's signed statement that the user's consent was obtained).
+	RequireConsent bool
 }
 
 // member is one admitted connection as the registry knows it. Guarded by
@@ -45,11 +52,14 @@ type member struct {
 
 // registry is the control process's view of the rooms: who is admitted
 // where, in which role. It enforces per-room limits and the create-room
-// privilege at admission, and remembers removed users' tokens.
+// privilege at admission, and remembers removed users' tokens (their
+// keyed hashes, Withdrawals.TokenHash) while the process lives; so a
+// removal and a join with the removed token exclude each other.
+// Withdrawals keeps them beyond a restart.
 type registry struct {
 	mu      sync.Mutex
 	rooms   map[string]map[*conn]*member
-	removed map[[32]byte]time.Time                // token hash → its expiry
+	removed map[[32]byte]time.Time                // token hash → until when it is refused
 	blocks  map[string]map[string]signaling.Media // room key → user id → blocked media, while the room lives
 }
 
@@ -60,14 +70,24 @@ func newRegistry() *registry {
 	}
 }
 
-func tokenHash(tok string) [32]byte { return sha256.Sum256([]byte(tok)) }
+// withdrawalMargin is how long past its expiry a withdrawn token stays
+// refused: beyond any verifier's clock leeway, which still accepts it
+// for a few seconds after its exp.
+const withdrawalMargin = time.Minute
+
+// withdrawal is a token withdrawn by a removal: its keyed hash and until
+// when it is refused.
+type withdrawal struct {
+	hash  [32]byte
+	until time.Time
+}
 
 // admit reserves m's place in its room, or says why not. It returns what
 // an operator has blocked for m's user in that room.
 func (r *registry) admit(m *member, lim Limits, now time.Time) (signaling.Media, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if exp, ok := r.removed[m.tokenHash]; ok && now.Before(exp) {
+	if until, ok := r.removed[m.tokenHash]; ok && now.Before(until) {
 		return 0, signaling.Errorf(signaling.CodeTokenRevoked, "this token was withdrawn when its user was removed")
 	}
 	room := r.rooms[m.key]
@@ -154,24 +174,45 @@ func (r *registry) members(app uint32, key string) map[string][]member {
 	return out
 }
 
-// remove withdraws the tokens of userID's connections in room key, until
-// they expire, and returns those connections.
-func (r *registry) remove(key, userID string, now time.Time) []*conn {
+// tokensOf returns the withdrawals that removing userID from room key
+// would make: one per connection of the user there.
+func (r *registry) tokensOf(key, userID string) []withdrawal {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for h, exp := range r.removed { // forget what has expired anyway
-		if !now.Before(exp) {
-			delete(r.removed, h)
-		}
-	}
-	var out []*conn
-	for c, m := range r.rooms[key] {
+	var out []withdrawal
+	for _, m := range r.rooms[key] {
 		if m.userID == userID {
-			r.removed[m.tokenHash] = m.tokenExp
-			out = append(out, c)
+			out = append(out, withdrawal{m.tokenHash, m.tokenExp.Add(withdrawalMargin)})
 		}
 	}
 	return out
+}
+
+// remove withdraws the tokens of userID's connections in room key, until
+// they expire (and withdrawalMargin after), and returns those connections
+// and the withdrawals.
+func (r *registry) remove(key, userID string, now time.Time) ([]*conn, []withdrawal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for h, until := range r.removed { // forget what has expired anyway
+		if !now.Before(until) {
+			delete(r.removed, h)
+		}
+	}
+	var (
+		conns []*conn
+		ws    []withdrawal
+	)
+	for c, m := range r.rooms[key] {
+		if m.userID == userID {
+			w := withdrawal{m.tokenHash, m.tokenExp.Add(withdrawalMargin)}
+			if w.until.After(r.removed[w.hash]) {
+				r.removed[w.hash] = w.until
+			}
+			conns, ws = append(conns, c), append(ws, w)
+		}
+	}
+	return conns, ws
 }
 
 func anchors(room map[*conn]*member) int {
@@ -268,17 +309,43 @@ func (s *Server) Dismiss(app, roomID uint32, strRoomID string) error {
 	return nil
 }
 
-// RemoveUser takes userID out of a room (bye 5000) and refuses its
-// tokens' rejoin until they expire.
-func (s *Server) RemoveUser(app, roomID uint32, strRoomID, userID string) error {
-	conns := s.reg.remove(signaling.RoomKey(app, roomID, strRoomID), userID, s.cfg.Now())
-	if len(conns) == 0 {
+// RemoveUser takes userID out of a room (bye 5000) and refuses the
+// userSigs its connections joined with until they expire, also after a
+// restart: the withdrawals are stored (Withdrawals) before anyone is
+// removed, so an error storing them (ErrWithdrawalNotStored) leaves the
+// user in the room, and the operator may try again. (Should the user join
+// once more meanwhile, with another token, that connection is removed as
+// well, and an error storing its withdrawal is returned after.)
+func (s *Server) RemoveUser(ctx context.Context, app, roomID uint32, strRoomID, userID string) error {
+	key := signaling.RoomKey(app, roomID, strRoomID)
+	now := s.cfg.Now()
+	stored := make(map[[32]byte]time.Time)
+	store := func(ws []withdrawal) error {
+		for _, w := range ws {
+			if !w.until.After(stored[w.hash]) {
+				continue
+			}
+			if err := s.cfg.Withdrawals.WithdrawToken(ctx, app, w.hash, w.until, now); err != nil {
+				return fmt.Errorf("%w: %w", ErrWithdrawalNotStored, err)
+			}
+			stored[w.hash] = w.until
+		}
+		return nil
+	}
+	ws := s.reg.tokensOf(key, userID)
+	if len(ws) == 0 {
 		return ErrUserNotFound
 	}
+	if err := store(ws); err != nil {
+		return err
+	}
+	conns, ws := s.reg.remove(key, userID, now)
 	for _, c := range conns {
 		c.control(signaling.Control{Action: signaling.ControlRemove})
 	}
-	return nil
+	// A connection that joined since tokensOf, with another token, is
+	// removed too and refused in memory; store its withdrawal as well.
+	return store(ws)
 }
 
 // Block stops (or allows again) kinds of userID's media in a room.

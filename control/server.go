@@ -27,6 +27,21 @@ type Verifier interface {
 	VerifyPrivateMapKey(ctx context.Context, token string, want auth.Want) (auth.Claims, error)
 }
 
+// Withdrawals keeps the userSigs withdrawn from removed users
+// (RemoveUser) until they expire, beyond a restart of the process, under
+// their keyed hash: the token itself is never kept, nor its user.
+// *store.Store implements it. The registry holds them in memory as well,
+// which is what keeps a removal and a join with the same token apart; at
+// a join the store is asked for what was withdrawn before a restart.
+type Withdrawals interface {
+	// TokenHash is the keyed hash under which a token is withdrawn.
+	TokenHash(token string) [32]byte
+	// WithdrawToken refuses the token of app whose hash is h until expires.
+	WithdrawToken(ctx context.Context, app uint32, h [32]byte, expires, now time.Time) error
+	// TokenWithdrawn reports whether it is refused at now.
+	TokenWithdrawn(ctx context.Context, app uint32, h [32]byte, now time.Time) (bool, error)
+}
+
 // Backend hosts admitted participants on media workers.
 type Backend interface {
 	// Open starts a session for o on the worker hosting o.RoomKey. The
@@ -55,6 +70,10 @@ type ServerConfig struct {
 	Backend  Backend
 	// Limits returns an application's per-room limits; nil means none.
 	Limits func(ctx context.Context, app uint32) (Limits, error)
+	// Withdrawals keeps removed users' tokens refused beyond a restart;
+	// nil: in memory only, until the process ends.
+	Withdrawals Withdrawals
+
 	Logger *slog.Logger
 	// Diagnostics receives the edge's warnings about misbehaving clients
 	// (refused connections, oversized or invalid messages, rate limits,
@@ -87,6 +106,9 @@ func (c *ServerConfig) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Withdrawals == nil {
+		c.Withdrawals = newMemoryWithdrawals()
 	}
 	for _, d := range []struct {
 		p *time.Duration
@@ -510,6 +532,13 @@ func (c *conn) join(id uint64, j *signaling.Join) bool {
 	if err != nil {
 		return refuse(authCode(err), "join refused")
 	}
+	hash := c.s.cfg.Withdrawals.TokenHash(j.UserSig)
+	switch withdrawn, err := c.s.cfg.Withdrawals.TokenWithdrawn(ctx, j.SDKAppID, hash, c.s.cfg.Now()); {
+	case err != nil:
+		return refuse(signaling.CodeInternal, "join refused")
+	case withdrawn:
+		return refuse(signaling.CodeTokenRevoked, "this token was withdrawn when its user was removed")
+	}
 	if !claims.Privileges.Has(auth.PrivEnter) {
 		return refuse(signaling.CodeNoPrivilege, "the token does not grant entry")
 	}
@@ -519,6 +548,10 @@ func (c *conn) join(id uint64, j *signaling.Join) bool {
 	lim, err := c.limits(ctx, j.SDKAppID)
 	if err != nil {
 		return refuse(signaling.CodeInternal, "join refused")
+	}
+	// The basis of the consent is only looked at, never kept or logged.
+	if lim.RequireConsent && claims.Consent == "" {
+		return refuse(signaling.CodeConsentRequired, "the application requires its backend's signed statement of consent (a JWT consent claim)")
 	}
 	sigPriv, sigRole := claims.Privileges, claims.Role
 	if j.PrivateMapKey != "" { // what does the UserSig grant by itself?
@@ -539,7 +572,7 @@ func (c *conn) join(id uint64, j *signaling.Join) bool {
 	c.sessMu.Unlock()
 	m := &member{
 		c: c, key: key, app: j.SDKAppID, roomID: j.RoomID, strRoomID: j.StrRoomID, userID: j.UserID,
-		role: j.Role, privileges: claims.Privileges, tokenHash: tokenHash(j.UserSig), tokenExp: claims.ExpiresAt,
+		role: j.Role, privileges: claims.Privileges, tokenHash: hash, tokenExp: claims.ExpiresAt,
 	}
 	blocked, err := c.s.reg.admit(m, lim, c.s.cfg.Now())
 	if err != nil {

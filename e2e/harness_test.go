@@ -73,7 +73,14 @@ var (
 // dir, and stops it when the test ends.
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
-	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), exited: make(chan struct{})}
+	return startServerIn(t, filepath.Join(t.TempDir(), "data"), args...)
+}
+
+// startServerIn is startServer on the data dir dataDir, fresh or not (a
+// restart: the data dir of a server that has stopped).
+func startServerIn(t *testing.T, dataDir string, args ...string) *server {
+	t.Helper()
+	s := &server{t: t, dataDir: dataDir, exited: make(chan struct{})}
 	all := append([]string{"serve", "--data-dir", s.dataDir, "--listen", "127.0.0.1:0", "--udp-port", "0"}, args...)
 	s.cmd = exec.Command(lethePath, all...)
 	pr, pw, err := os.Pipe()

@@ -30,6 +30,7 @@ const (
 	CodeNoPrivilege           Code = 2008 // the token lacks a privilege this needs (enter, create room, anchor role)
 	CodePrivateMapKeyRequired Code = 2009 // the application requires a privateMapKey
 	CodeTokenLifetime         Code = 2010 // the token's lifetime exceeds the application's cap
+	CodeConsentRequired       Code = 2011 // the application requires a signed statement of consent and the tokens carry none
 )
 
 // Server errors (3xxx): not the client's fault.
@@ -77,6 +78,7 @@ var codeText = map[Code]string{
 	CodeNoPrivilege:           "privilege missing",
 	CodePrivateMapKeyRequired: "privateMapKey required",
 	CodeTokenLifetime:         "token lifetime beyond the cap",
+	CodeConsentRequired:       "consent required",
 	CodeRoomFull:              "room full",
 	CodeTooManyAnchors:        "too many anchors",
 	CodeInternal:              "internal error",

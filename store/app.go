@@ -112,12 +112,13 @@ func (s *Store) createApp(ctx context.Context, tx *sql.Tx, name string, tags []s
 		}
 		res, err := tx.ExecContext(ctx,
 			`INSERT INTO apps (sdk_app_id, name, tags, status, created_at,
-			                   key_lifetime_s, max_token_ttl_s, require_private_map_key, max_anchors, max_participants, retention_s)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			                   key_lifetime_s, max_token_ttl_s, require_private_map_key, max_anchors, max_participants, retention_s,
+			                   require_consent)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			 ON CONFLICT (sdk_app_id) DO NOTHING`,
 			id, name, string(tagsJSON), string(app.Status), app.CreatedAt.Unix(),
 			seconds(p.KeyLifetime), seconds(p.MaxTokenTTL), p.RequirePrivateMapKey, p.MaxAnchors, p.MaxParticipants,
-			seconds(p.Retention))
+			seconds(p.Retention), p.RequireConsent)
 		if err != nil {
 			return App{}, err
 		}
@@ -183,11 +184,12 @@ func (s *Store) UpdateApp(ctx context.Context, id uint32, u AppUpdate, now time.
 		}
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE apps SET name = ?, tags = ?, key_lifetime_s = ?, max_token_ttl_s = ?,
-			                 require_private_map_key = ?, max_anchors = ?, max_participants = ?, retention_s = ?
+			                 require_private_map_key = ?, max_anchors = ?, max_participants = ?, retention_s = ?,
+			                 require_consent = ?
 			  WHERE sdk_app_id = ?`,
 			a.Name, string(tagsJSON), seconds(a.Policy.KeyLifetime), seconds(a.Policy.MaxTokenTTL),
 			a.Policy.RequirePrivateMapKey, a.Policy.MaxAnchors, a.Policy.MaxParticipants,
-			seconds(a.Policy.Retention), id); err != nil {
+			seconds(a.Policy.Retention), a.Policy.RequireConsent, id); err != nil {
 			return err
 		}
 		if _, err := shortenKeys(ctx, tx, id, now); err != nil {
@@ -242,7 +244,7 @@ func (s *Store) SetStatus(ctx context.Context, id uint32, status Status, now tim
 // selectApps selects the apps (as a) with their pending purge (p), for scanApp.
 const selectApps = `SELECT a.sdk_app_id, a.name, a.tags, a.status, a.created_at,
 	a.key_lifetime_s, a.max_token_ttl_s, a.require_private_map_key, a.max_anchors, a.max_participants,
-	a.retention_s, p.due_at
+	a.retention_s, a.require_consent, p.due_at
 	FROM apps a LEFT JOIN purges p ON p.sdk_app_id = a.sdk_app_id`
 
 type scanner interface{ Scan(dest ...any) error }
@@ -256,7 +258,7 @@ func scanApp(r scanner) (App, error) {
 	)
 	if err := r.Scan(&a.SDKAppID, &a.Name, &tags, &a.Status, &created,
 		&life, &ttl, &a.Policy.RequirePrivateMapKey, &a.Policy.MaxAnchors, &a.Policy.MaxParticipants,
-		&retention, &purge); err != nil {
+		&retention, &a.Policy.RequireConsent, &purge); err != nil {
 		return App{}, err
 	}
 	if err := json.Unmarshal([]byte(tags), &a.Tags); err != nil {

@@ -18,7 +18,7 @@ func TestApps(t *testing.T) {
 		t.Fatalf("empty store: %v, %v", apps, err)
 	}
 	p := Policy{KeyLifetime: time.Hour, MaxTokenTTL: 2 * time.Hour, RequirePrivateMapKey: true, MaxAnchors: 2, MaxParticipants: 50,
-		Retention: 2 * 24 * time.Hour}
+		Retention: 2 * 24 * time.Hour, RequireConsent: true}
 	x, err := s.CreateApp(ctx, "x", []string{"prod", "eu"}, p, testNow.Add(time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -172,10 +172,16 @@ func TestUpdateApp(t *testing.T) {
 	// A shorter key lifetime cuts the current key's window to one new
 	// lifetime from now; the next maintenance run renews ahead of it.
 	now := testNow.Add(time.Hour)
-	p := Policy{KeyLifetime: time.Hour, MaxTokenTTL: 30 * time.Minute, Retention: 3 * time.Hour}
+	p := Policy{KeyLifetime: time.Hour, MaxTokenTTL: 30 * time.Minute, Retention: 3 * time.Hour, RequireConsent: true}
 	got, err = s.UpdateApp(ctx, a.SDKAppID, AppUpdate{Policy: &p}, now)
 	if err != nil || got.Policy != p {
 		t.Fatalf("policy: %+v, %v", got, err)
+	}
+	// The consent policy is one bit of the app's row, nothing else: a
+	// consent itself is never stored (TestDataMap pins every column).
+	var bit int
+	if err := s.db.QueryRowContext(ctx, `SELECT require_consent FROM apps WHERE sdk_app_id = ?`, a.SDKAppID).Scan(&bit); err != nil || bit != 1 {
+		t.Fatalf("require_consent %d, %v", bit, err)
 	}
 	if stored, _ := s.App(ctx, a.SDKAppID); stored.Policy != p || stored.Name != name {
 		t.Errorf("stored %+v", stored)

@@ -17,6 +17,9 @@ var (
 	ErrNotDue = errors.New("store: purge not due yet")
 	// ErrSchemaTooNew: the database was written by a newer Lethe.
 	ErrSchemaTooNew = errors.New("store: database schema is newer than this binary")
+	// ErrSchemaOld: a read-only store (OpenReadOnly) found a schema older
+	// than this binary's, which only a read-write Open migrates.
+	ErrSchemaOld = errors.New("store: database schema is older than this binary")
 	// ErrBusy: a WAL checkpoint could not complete because of readers.
 	ErrBusy = errors.New("store: database busy")
 	// ErrUnsafeFile: a file holding secrets is readable by group or others.

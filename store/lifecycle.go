@@ -29,7 +29,8 @@ const (
 //     see WithRetention), or kept if one is already scheduled earlier: a
 //     purge deadline never moves later;
 //   - its status becomes terminated, which is final;
-//   - its keys are deleted, so every token of it is refused from now on;
+//   - its keys are deleted, so every token of it is refused from now on,
+//     and so are its withdrawals (WithdrawToken), which no longer serve;
 //   - OpAppTerminate is logged.
 //
 // Terminating a terminated application only ever brings its purge earlier
@@ -91,8 +92,13 @@ func (s *Store) terminate(ctx context.Context, tx *sql.Tx, a App, due int64) (bo
 	if _, err := tx.ExecContext(ctx, `UPDATE apps SET status = ? WHERE sdk_app_id = ?`, string(StatusTerminated), a.SDKAppID); err != nil {
 		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM keys WHERE sdk_app_id = ?`, a.SDKAppID); err != nil {
-		return false, err
+	for _, stmt := range []string{
+		`DELETE FROM keys WHERE sdk_app_id = ?`,
+		`DELETE FROM withdrawals WHERE sdk_app_id = ?`, // no token of it is accepted any more
+	} {
+		if _, err := tx.ExecContext(ctx, stmt, a.SDKAppID); err != nil {
+			return false, err
+		}
 	}
 	return true, nil
 }
@@ -132,12 +138,12 @@ func (s *Store) RequestDeletion(ctx context.Context, id uint32, now time.Time) e
 	return nil
 }
 
-// Purge deletes application id — its row, its keys and its whole log — if
-// its purge is due at now, in one transaction that also removes the
-// pending purge: either all of it is gone or none. Rows are overwritten
-// (secure_delete); call Checkpoint afterwards to clear the WAL. It returns
-// ErrNotFound if no purge is pending for id and ErrNotDue if it is
-// scheduled after now.
+// Purge deletes application id — its row, its keys, its withdrawals and
+// its whole log — if its purge is due at now, in one transaction that
+// also removes the pending purge: either all of it is gone or none. Rows
+// are overwritten (secure_delete); call Checkpoint afterwards to clear the
+// WAL. It returns ErrNotFound if no purge is pending for id and ErrNotDue
+// if it is scheduled after now.
 func (s *Store) Purge(ctx context.Context, id uint32, now time.Time) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var due int64
@@ -154,6 +160,7 @@ func (s *Store) Purge(ctx context.Context, id uint32, now time.Time) error {
 		for _, stmt := range []string{
 			`DELETE FROM app_log WHERE sdk_app_id = ?`,
 			`DELETE FROM keys WHERE sdk_app_id = ?`,
+			`DELETE FROM withdrawals WHERE sdk_app_id = ?`,
 			`DELETE FROM apps WHERE sdk_app_id = ?`, // cascades to the purges row
 		} {
 			if _, err := tx.ExecContext(ctx, stmt, id); err != nil {

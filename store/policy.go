@@ -43,6 +43,10 @@ type Policy struct {
 	MaxTokenTTL time.Duration
 	// RequirePrivateMapKey: every entry needs a room binding with privilege bits.
 	RequirePrivateMapKey bool
+	// RequireConsent: every entry needs the app backend's signed statement
+	// that the user's consent was obtained (a JWT consent claim, adult or
+	// parental). Who consented is never recorded.
+	RequireConsent bool
 	// MaxAnchors and MaxParticipants limit one room; 0 is unlimited.
 	MaxAnchors, MaxParticipants int
 	// Retention is how long after termination the app's data is kept

@@ -25,6 +25,8 @@ type Store struct {
 	// hook, if set (by tests only), is called at the named points of the
 	// lifecycle transactions, so that a test can kill the process there.
 	hook func(point string)
+	// withdrawalKey keys TokenHash; read from the store at Open.
+	withdrawalKey []byte
 }
 
 // Option configures a Store at Open.
@@ -114,6 +116,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	s.db = db
 	if err := s.migrate(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if err := s.loadWithdrawalKey(ctx, true); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -260,6 +266,30 @@ func migrations() [][]string {
 			`CREATE TRIGGER terminated_has_no_keys BEFORE INSERT ON keys
 			 WHEN (SELECT status FROM apps WHERE sdk_app_id = NEW.sdk_app_id) = 'terminated'
 			 BEGIN SELECT RAISE(ABORT, 'a terminated application has no keys'); END`,
+		},
+		{ // 4: withdrawn tokens of removed users, as keyed hashes
+			// The key of those hashes: 32 random bytes, one row, made by Open.
+			`CREATE TABLE store_secret (
+				id             INTEGER PRIMARY KEY CHECK (id = 1),
+				withdrawal_key BLOB NOT NULL CHECK (length(withdrawal_key) = 32)
+			)`,
+			// A withdrawn token: its app, its keyed hash, when it expires.
+			// Nothing else: no user id, no token. Deleted when it expires,
+			// when its app is terminated, and with the app's purge.
+			`CREATE TABLE withdrawals (
+				sdk_app_id INTEGER NOT NULL REFERENCES apps ON DELETE CASCADE,
+				token_hash BLOB NOT NULL CHECK (length(token_hash) = 32),
+				expires_at INTEGER NOT NULL,
+				PRIMARY KEY (sdk_app_id, token_hash)
+			) WITHOUT ROWID`,
+			`CREATE INDEX withdrawals_by_expiry ON withdrawals (expires_at)`,
+			`CREATE TRIGGER terminated_has_no_withdrawals BEFORE INSERT ON withdrawals
+			 WHEN (SELECT status FROM apps WHERE sdk_app_id = NEW.sdk_app_id) = 'terminated'
+			 BEGIN SELECT RAISE(ABORT, 'a terminated application has no withdrawals'); END`,
+		},
+		{ // 5: the consent policy: every join must carry a signed statement of consent
+			`ALTER TABLE apps ADD COLUMN require_consent INTEGER NOT NULL DEFAULT 0
+			 CHECK (require_consent IN (0, 1))`,
 		},
 	}
 }

@@ -38,7 +38,7 @@ func appSubcommands() []appSubcommand {
 		{"rotate", "APP", "make a new signing key now", appRotate},
 		{"revoke", "APP KID", "delete a key: its tokens are refused at once", appRevoke},
 		{"current-key", "APP", "print the current signing key and its secret (logged)", appCurrentKey},
-		{"usersig", "APP --user ID [--format jwt|tls] [--ttl 1h] [--room N | --str-room S] [--privileges P] [--role R]", "mint a UserSig", appUserSig},
+		{"usersig", "APP --user ID [--format jwt|tls] [--ttl 1h] [--room N | --str-room S] [--privileges P] [--role R] [--consent C]", "mint a UserSig", appUserSig},
 		{"rooms", "APP", "list live rooms and participants", appRooms},
 		{"dismiss", "APP --room N | --str-room S", "end a room", appDismiss},
 		{"remove-user", "APP --room N | --str-room S --user ID", "remove a user; their token cannot rejoin", appRemoveUser},
@@ -209,7 +209,7 @@ func (s *appStrings) Set(v string) error { *s = append(*s, v); return nil }
 type policyFlags struct {
 	keyLifetime, maxTokenTTL    time.Duration
 	retention                   time.Duration
-	requirePMK                  bool
+	requirePMK, requireConsent  bool
 	maxAnchors, maxParticipants int
 	fs                          *flag.FlagSet
 }
@@ -219,6 +219,8 @@ func newPolicyFlags(fs *flag.FlagSet) *policyFlags {
 	fs.DurationVar(&p.keyLifetime, "key-lifetime", 24*time.Hour, "signing window of each new key (10m..168h)")
 	fs.DurationVar(&p.maxTokenTTL, "max-token-ttl", 24*time.Hour, "longest token lifetime (1s..168h)")
 	fs.BoolVar(&p.requirePMK, "require-private-map-key", false, "every entry needs a room binding with privilege bits")
+	fs.BoolVar(&p.requireConsent, "require-consent", false,
+		"every entry needs the app backend's signed statement of the user's consent (a JWT consent claim; =false to drop)")
 	fs.IntVar(&p.maxAnchors, "max-anchors", 0, "anchors per room (0: unlimited)")
 	fs.IntVar(&p.maxParticipants, "max-participants", 0, "participants per room (0: unlimited)")
 	fs.DurationVar(&p.retention, "retention", 7*24*time.Hour, "how long after termination the app's data is kept (1h..168h)")
@@ -245,6 +247,8 @@ func (p *policyFlags) patch() (*admin.PolicyPatch, error) {
 			pp.MaxTokenTTLSeconds = seconds(f.Name, p.maxTokenTTL)
 		case "require-private-map-key":
 			pp.RequirePrivateMapKey = new(p.requirePMK)
+		case "require-consent":
+			pp.RequireConsent = new(p.requireConsent)
 		case "max-anchors":
 			pp.MaxAnchorsPerRoom = new(p.maxAnchors)
 		case "max-participants":
@@ -540,8 +544,9 @@ func appUserSig(c *appRun, args []string) error {
 	ttl := fs.Duration("ttl", time.Hour, "lifetime, capped at the app's max token TTL")
 	privs := fs.String("privileges", "", "privilege bits with a room: 0..255 or names (create,enter,send-audio,recv-audio,send-video,recv-video,send-sub,recv-sub,all)")
 	role := fs.String("role", "", "anchor or audience (jwt only)")
+	consent := fs.String("consent", "", "adult or parental: state that the user's consent was obtained, on that basis (jwt only)")
 	rf := newRoomFlags(fs.FlagSet)
-	id, err := c.appArg(fs, args, "APP --user ID [--format jwt|tls] [--ttl 1h] [--room N | --str-room S] [--privileges P] [--role R]")
+	id, err := c.appArg(fs, args, "APP --user ID [--format jwt|tls] [--ttl 1h] [--room N | --str-room S] [--privileges P] [--role R] [--consent C]")
 	if err != nil {
 		return err
 	}
@@ -551,7 +556,10 @@ func appUserSig(c *appRun, args []string) error {
 	if err := checkWholeSeconds("ttl", *ttl); err != nil {
 		return err
 	}
-	req := admin.UserSigRequest{UserID: *user, Format: *format, TTLSeconds: int64(*ttl / time.Second), Role: *role}
+	if *consent != "" && *consent != admin.ConsentAdult && *consent != admin.ConsentParental {
+		return fmt.Errorf("--consent must be %s or %s", admin.ConsentAdult, admin.ConsentParental)
+	}
+	req := admin.UserSigRequest{UserID: *user, Format: *format, TTLSeconds: int64(*ttl / time.Second), Role: *role, Consent: *consent}
 	if req.RoomJSON, err = rf.get(false); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,6 +175,24 @@ func TestAppCommandApps(t *testing.T) {
 		created.Policy.MaxTokenTTLSeconds != 7200 {
 		t.Errorf("update: %v %+v", err, created)
 	}
+	// The consent policy: on, shown, and off again.
+	var policy struct {
+		Policy struct {
+			RequireConsent bool `json:"requireConsent"`
+		} `json:"policy"`
+	}
+	e.okJSON(&policy, "update", id, "--require-consent")
+	if !policy.Policy.RequireConsent || !regexp.MustCompile(`require consent +true`).MatchString(e.ok("get", id)) {
+		t.Errorf("update --require-consent: %+v", policy)
+	}
+	e.okJSON(&policy, "update", id, "--require-consent=false")
+	if policy.Policy.RequireConsent {
+		t.Errorf("update --require-consent=false: %+v", policy)
+	}
+	e.okJSON(&policy, "create", "--name", "kids", "--require-consent")
+	if !policy.Policy.RequireConsent {
+		t.Errorf("create --require-consent: %+v", policy)
+	}
 	if out := e.ok("suspend", id); !strings.Contains(out, "suspended") {
 		t.Errorf("suspend:\n%s", out)
 	}
@@ -241,6 +260,10 @@ func TestAppCommandKeysAndUserSig(t *testing.T) {
 	}
 	if out := e.ok("usersig", id, "--user", "carol"); !strings.HasPrefix(out, "userSig ") || !strings.Contains(out, "expires") {
 		t.Errorf("usersig table:\n%s", out)
+	}
+	e.okJSON(&m, "usersig", id, "--user", "dora", "--consent", "parental")
+	if c, err := v.Verify(context.Background(), m.UserSig, auth.Want{SDKAppID: app, UserID: "dora"}); err != nil || c.Consent != auth.ConsentParental {
+		t.Errorf("usersig --consent parental: %+v, %v", c, err)
 	}
 
 	if out := e.ok("revoke", id, old); strings.TrimSpace(out) != "revoked" {
@@ -332,6 +355,8 @@ func TestAppCommandErrors(t *testing.T) {
 		{"room zero", []string{"dismiss", id, "--room", "0"}, "--room must be"},
 		{"bad privilege", []string{"usersig", id, "--user", "a", "--room", "1", "--privileges", "fly"}, "unknown privilege"},
 		{"privileges over 255", []string{"usersig", id, "--user", "a", "--room", "1", "--privileges", "256"}, "0..255"},
+		{"unknown consent", []string{"usersig", id, "--user", "a", "--consent", "yes"}, "--consent must be adult or parental"},
+		{"consent in tls", []string{"usersig", id, "--user", "a", "--format", "tls", "--consent", "adult"}, "invalid_field"},
 		{"unknown flag", []string{"list", "--verbose"}, "flag provided but not defined"},
 		{"terminate without --yes", []string{"terminate", id}, "add --yes"},
 		{"delete without --yes", []string{"delete", id}, "add --yes"},

@@ -67,6 +67,7 @@ func printApp(w io.Writer, a admin.AppJSON) {
 	fmt.Fprintf(w, "key lifetime\t%s\n", time.Duration(a.Policy.KeyLifetimeSeconds)*time.Second)
 	fmt.Fprintf(w, "max token ttl\t%s\n", time.Duration(a.Policy.MaxTokenTTLSeconds)*time.Second)
 	fmt.Fprintf(w, "require privateMapKey\t%t\n", a.Policy.RequirePrivateMapKey)
+	fmt.Fprintf(w, "require consent\t%t\n", a.Policy.RequireConsent)
 	fmt.Fprintf(w, "max anchors per room\t%s\n", limit(a.Policy.MaxAnchorsPerRoom))
 	fmt.Fprintf(w, "max participants per room\t%s\n", limit(a.Policy.MaxParticipantsPerRoom))
 	fmt.Fprintf(w, "retention after termination\t%s\n", time.Duration(a.Policy.RetentionSeconds)*time.Second)

@@ -139,7 +139,7 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 func (c *loadtestConfig) tokenSource(ctx context.Context, signalURL string) (loadtest.TokenSource, func(), error) {
 	switch {
 	case c.dataDir != "":
-		st, err := store.Open(ctx, filepath.Join(c.dataDir, store.DBFile))
+		st, err := store.OpenReadOnly(ctx, filepath.Join(c.dataDir, store.DBFile))
 		if err != nil {
 			return nil, nil, fmt.Errorf("loadtest: %w", err)
 		}

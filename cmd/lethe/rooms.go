@@ -34,8 +34,8 @@ func (a adminRooms) Dismiss(_ context.Context, app uint32, room adminserver.Room
 	return roomErr(a.s.Dismiss(app, room.RoomID, room.StrRoomID))
 }
 
-func (a adminRooms) RemoveUser(_ context.Context, app uint32, room adminserver.RoomRef, userID string) error {
-	return roomErr(a.s.RemoveUser(app, room.RoomID, room.StrRoomID, userID))
+func (a adminRooms) RemoveUser(ctx context.Context, app uint32, room adminserver.RoomRef, userID string) error {
+	return roomErr(a.s.RemoveUser(ctx, app, room.RoomID, room.StrRoomID, userID))
 }
 
 func (a adminRooms) Block(_ context.Context, app uint32, room adminserver.RoomRef, userID string, audio, video, blocked bool) error {

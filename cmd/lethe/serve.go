@@ -154,7 +154,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 	sig := control.NewServer(control.ServerConfig{
 		Verifier: &auth.Verifier{Keys: st}, Backend: pool, Logger: log, Diagnostics: diag,
-		Limits:         appLimits(st),
+		Limits: appLimits(st), Withdrawals: st,
 		AllowedOrigins: splitList(cfg.allowedOrigins), JoinTimeout: cfg.joinTimeout,
 		MaxConnections: cfg.maxConns, MaxConnectionsPerIP: cfg.maxConnsPerIP,
 	})
@@ -295,13 +295,14 @@ func appLimits(st *store.Store) func(ctx context.Context, app uint32) (control.L
 		}
 		return control.Limits{
 			MaxParticipants: a.Policy.MaxParticipants, MaxAnchors: a.Policy.MaxAnchors,
-			RequirePrivateMapKey: a.Policy.RequirePrivateMapKey,
+			RequirePrivateMapKey: a.Policy.RequirePrivateMapKey, RequireConsent: a.Policy.RequireConsent,
 		}, nil
 	}
 }
 
 // maintainKeys keeps every application's key ring rotated and destroys
-// keys no token can still need, until ctx ends.
+// keys no token can still need, and deletes the withdrawals of tokens
+// that have expired, until ctx ends.
 func maintainKeys(ctx context.Context, st *store.Store, log *slog.Logger) {
 	t := time.NewTicker(store.MaintainEvery / 2)
 	defer t.Stop()
@@ -316,6 +317,13 @@ func maintainKeys(ctx context.Context, st *store.Store, log *slog.Logger) {
 				log.Error("key maintenance failed", "err", err.Error())
 			case rep.Created+rep.Destroyed > 0:
 				log.Info("key ring maintained", "created", rep.Created, "destroyed", rep.Destroyed)
+			}
+			n, err := st.PurgeWithdrawals(ctx, now)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Error("withdrawal sweep failed", "err", err.Error())
+			case n > 0:
+				log.Info("expired withdrawals deleted", "deleted", n)
 			}
 		}
 	}

@@ -35,6 +35,7 @@ type tokenConfig struct {
 	Format        string // formatJWT or formatTLS
 	Privileges    string // privilege bits 0..255; "": none
 	PrivateMapKey bool   // print a privateMapKey (room binding + privileges)
+	Consent       string // auth.ConsentAdult or auth.ConsentParental; "": none
 
 	appID      uint32 // parsed by validate
 	roomID     uint32
@@ -80,6 +81,12 @@ func (c *tokenConfig) validate() error {
 	if c.PrivateMapKey && !bound {
 		return errors.New("--private-map-key needs --room or --str-room")
 	}
+	if !auth.ValidConsent(c.Consent) {
+		return fmt.Errorf("--consent must be %s or %s", auth.ConsentAdult, auth.ConsentParental)
+	}
+	if c.Consent != "" && c.Format != formatJWT {
+		return errors.New("--consent needs --format jwt: a TLSSigAPIv2 token has no room for it")
+	}
 	if c.TTL < time.Second || c.TTL > store.MaxMaxTokenTTL {
 		return fmt.Errorf("--ttl must be between 1s and %s", store.MaxMaxTokenTTL)
 	}
@@ -96,8 +103,8 @@ func tokenCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, now func() time.Time) error {
 	var cfg tokenConfig
 	flags := newFlags("token", "lethe token --user ID [--app SDKAppID] [--format jwt|tls] [--room N | --str-room S]\n"+
-		"                   [--privileges 0..255] [--private-map-key] [--ttl 1h] [--data-dir DIR]",
-		"Prints a UserSig signed with the application's current key, read from the store of a data dir.\n"+
+		"                   [--privileges 0..255] [--private-map-key] [--consent adult|parental] [--ttl 1h] [--data-dir DIR]",
+		"Prints a UserSig signed with the application's current key, read from the store of a data dir (read-only).\n"+
 			"A room-bound tls token carries a TLS.userbuf (privileges 255 unless --privileges): it is its own privateMapKey.")
 	flags.StringVar(&cfg.DataDir, "data-dir", "./lethe-data", "data dir that lethe serve created")
 	flags.StringVar(&cfg.App, "app", "", "SDKAppID (default: the app named \""+store.DefaultAppName+"\")")
@@ -108,6 +115,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, now 
 	flags.StringVar(&cfg.Privileges, "privileges", "", "privilege bits 0..255 (1 create, 2 enter, 4/8 send/recv audio, 16/32 video, 64/128 sub-stream); needs a room")
 	flags.BoolVar(&cfg.PrivateMapKey, "private-map-key", false, "print a privateMapKey (room binding and privileges, 255 unless --privileges)")
 	flags.DurationVar(&cfg.TTL, "ttl", time.Hour, "token lifetime, at most the app's max token TTL (the default is cut to it)")
+	flags.StringVar(&cfg.Consent, "consent", "", "adult or parental: state, in the signed token, that the user's consent was obtained on that basis (jwt only)")
 	if err := flags.parse(args, 0, stdout, stderr); err != nil {
 		return err
 	}
@@ -125,7 +133,8 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, now 
 	return nil
 }
 
-// issueToken opens the existing store of cfg.DataDir and signs the token.
+// issueToken opens the existing store of cfg.DataDir, read-only (it only
+// reads: the app, its policy and its signing key), and signs the token.
 func issueToken(ctx context.Context, cfg tokenConfig, now time.Time, stderr io.Writer) (string, error) {
 	dbPath := filepath.Join(cfg.DataDir, store.DBFile)
 	if _, err := os.Stat(dbPath); errors.Is(err, fs.ErrNotExist) {
@@ -133,7 +142,7 @@ func issueToken(ctx context.Context, cfg tokenConfig, now time.Time, stderr io.W
 	} else if err != nil {
 		return "", err
 	}
-	s, err := store.Open(ctx, dbPath)
+	s, err := store.OpenReadOnly(ctx, dbPath)
 	if err != nil {
 		return "", err
 	}
@@ -187,6 +196,7 @@ func issueToken(ctx context.Context, cfg tokenConfig, now time.Time, stderr io.W
 		StrRoomID: cfg.StrRoom,
 		IssuedAt:  now,
 		ExpiresAt: now.Add(ttl),
+		Consent:   cfg.Consent,
 	}
 	bound := c.RoomID != 0 || c.StrRoomID != ""
 	// A privateMapKey, and any room-bound TLSSigAPIv2 token (whose only room
@@ -199,6 +209,9 @@ func issueToken(ctx context.Context, cfg tokenConfig, now time.Time, stderr io.W
 	}
 	if app.Policy.RequirePrivateMapKey && !c.HasPrivateMap {
 		_, _ = fmt.Fprintf(stderr, "note: application %d requires a privateMapKey; this token alone will not admit anyone\n", app.SDKAppID)
+	}
+	if app.Policy.RequireConsent && c.Consent == "" {
+		_, _ = fmt.Fprintf(stderr, "note: application %d requires a statement of consent (--consent); this token alone will not admit anyone\n", app.SDKAppID)
 	}
 	if cfg.Format == formatJWT {
 		return auth.SignJWT(key, c)

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,10 +18,11 @@ import (
 
 // tokenApps are the applications of a bootstrapped data dir.
 type tokenApps struct {
-	def       uint32 // the default app
-	short     uint32 // max token TTL 30 minutes
-	strict    uint32 // requires a privateMapKey
-	suspended uint32
+	def        uint32 // the default app
+	short      uint32 // max token TTL 30 minutes
+	strict     uint32 // requires a privateMapKey
+	consenting uint32 // requires consent
+	suspended  uint32
 }
 
 // bootstrapped returns a fresh data dir with a default app and the others of
@@ -42,6 +45,7 @@ func bootstrapped(t *testing.T) (string, tokenApps) {
 	}{
 		{&apps.short, "short", store.Policy{MaxTokenTTL: 30 * time.Minute}},
 		{&apps.strict, "strict", store.Policy{RequirePrivateMapKey: true}},
+		{&apps.consenting, "consenting", store.Policy{RequireConsent: true}},
 		{&apps.suspended, "suspended", store.Policy{}},
 	} {
 		app, err := s.CreateApp(ctx, a.name, nil, a.p, now)
@@ -99,6 +103,10 @@ func TestTokenCommand(t *testing.T) {
 			auth.Want{SDKAppID: def, UserID: "frank", StrRoomID: "9"}, time.Hour, auth.FormatTLS, 0, true},
 		{"tls for a strict app", []string{"--app", u32(apps.strict), "--user", "gina", "--format", "tls", "--room", "1", "--privileges", "2"},
 			auth.Want{SDKAppID: apps.strict, UserID: "gina", RoomID: 1}, time.Hour, auth.FormatTLS, auth.PrivEnter, true},
+		{"consent", []string{"--app", u32(apps.consenting), "--user", "hana", "--consent", "parental"},
+			auth.Want{SDKAppID: apps.consenting, UserID: "hana"}, time.Hour, auth.FormatJWT, auth.PrivAll, false},
+		{"consent in a privateMapKey", []string{"--user", "ivan", "--room", "3", "--private-map-key", "--consent", "adult"},
+			auth.Want{SDKAppID: def, UserID: "ivan", RoomID: 3}, time.Hour, auth.FormatJWT, auth.PrivAll, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -129,6 +137,9 @@ func TestTokenCommand(t *testing.T) {
 			if c.Format != tc.format || c.Privileges != tc.priv || c.HasPrivateMap != tc.pm {
 				t.Errorf("claims %+v, want format %s privileges %v private map %v", c, tc.format, tc.priv, tc.pm)
 			}
+			if want := flagValue(tc.args, "--consent"); c.Consent != want {
+				t.Errorf("consent %q, want %q", c.Consent, want)
+			}
 			// The room binding holds: the token admits no one to another room.
 			if tc.want.RoomID != 0 || tc.want.StrRoomID != "" {
 				w := tc.want
@@ -142,6 +153,37 @@ func TestTokenCommand(t *testing.T) {
 }
 
 func u32(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+
+// flagValue is the value after name in args, or "".
+func flagValue(args []string, name string) string {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == name {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+// TestTokenCommandConsentApp: a token without --consent for an app that
+// requires one is printed, with a note on stderr.
+func TestTokenCommandConsentApp(t *testing.T) {
+	t.Parallel()
+	dir, apps := bootstrapped(t)
+	var stdout, stderr bytes.Buffer
+	if err := tokenCommand(context.Background(), []string{"--data-dir", dir, "--app", u32(apps.consenting), "--user", "a"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr.String(), "requires a statement of consent (--consent)") || strings.Count(stdout.String(), "\n") != 1 {
+		t.Errorf("stdout %q, stderr %q", stdout.String(), stderr.String())
+	}
+	stderr.Reset()
+	if err := tokenCommand(context.Background(), []string{"--data-dir", dir, "--app", u32(apps.consenting), "--user", "a", "--consent", "adult"}, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("stderr with --consent: %q", stderr.String())
+	}
+}
 
 // TestTokenCommandStrictApp: a plain token for an app that requires a
 // privateMapKey is printed, with a note on stderr, and does not admit.
@@ -185,6 +227,8 @@ func TestTokenCommandErrors(t *testing.T) {
 		{"privileges not a number", []string{"--data-dir", dir, "--user", "a", "--room", "1", "--privileges", "all"}, "--privileges must be"},
 		{"privileges without room", []string{"--data-dir", dir, "--user", "a", "--privileges", "255"}, "--privileges needs --room"},
 		{"privateMapKey without room", []string{"--data-dir", dir, "--user", "a", "--format", "tls", "--private-map-key"}, "--private-map-key needs --room"},
+		{"unknown consent", []string{"--data-dir", dir, "--user", "a", "--consent", "child"}, "--consent must be adult or parental"},
+		{"consent in tls", []string{"--data-dir", dir, "--user", "a", "--format", "tls", "--consent", "adult"}, "--consent needs --format jwt"},
 		{"tls user with a control character", []string{"--data-dir", dir, "--user", "a\tb", "--format", "tls"}, "invalid claims"},
 		{"bad app", []string{"--data-dir", dir, "--user", "a", "--app", "x"}, "--app must be"},
 		{"unknown app", []string{"--data-dir", dir, "--user", "a", "--app", "7"}, "no active application 7"},
@@ -243,5 +287,68 @@ func TestTokenCommandNoSigningKey(t *testing.T) {
 	}
 	if stdout.Len() != 0 {
 		t.Errorf("stdout not empty: %q", stdout.String())
+	}
+}
+
+// TestTokenCommandOnlyReads: lethe token opens the store read-only. It
+// leaves the database file as it was, and a store whose schema is older
+// than the binary's (which a read-write open would migrate, a write) is
+// refused with the way out, untouched.
+func TestTokenCommandOnlyReads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir, _ := bootstrapped(t)
+	db := filepath.Join(dir, store.DBFile)
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := tokenCommand(ctx, []string{"--data-dir", dir, "--user", "a"}, &stdout, &stderr); err != nil {
+		t.Fatalf("token: %v (%s)", err, stderr.String())
+	}
+	if after, err := os.ReadFile(db); err != nil || !bytes.Equal(after, before) {
+		t.Fatalf("lethe token changed the database file (%v)", err)
+	}
+
+	// A data dir of schema v1, as the first Lethe wrote it.
+	old := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(old, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	oldDB := filepath.Join(old, store.DBFile)
+	v1, err := sql.Open("sqlite", "file:"+oldDB+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`CREATE TABLE apps (sdk_app_id INTEGER PRIMARY KEY, name TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]',
+			status TEXT NOT NULL DEFAULT 'active', created_at INTEGER NOT NULL)`,
+		`CREATE TABLE keys (sdk_app_id INTEGER NOT NULL REFERENCES apps ON DELETE CASCADE, kid TEXT NOT NULL,
+			secret BLOB NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (sdk_app_id, kid))`,
+		`INSERT INTO apps VALUES (1400000001, 'default', '[]', 'active', 1700000000)`,
+		`INSERT INTO keys VALUES (1400000001, 'legacy', '` + strings.Repeat("ab", 32) + `', 1700000000, 0)`,
+		`PRAGMA user_version = 1`,
+	} {
+		if _, err := v1.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := v1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	err = tokenCommand(ctx, []string{"--data-dir", old, "--user", "a"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "older than this binary") || !strings.Contains(err.Error(), "start lethe serve once to migrate it") {
+		t.Fatalf("token on a v1 store: err = %v, stdout %q", err, stdout.String())
+	}
+	ro, err := sql.Open("sqlite", "file:"+oldDB+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ro.Close() }()
+	var v int
+	if err := ro.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v != 1 {
+		t.Fatalf("user_version %d (%v) after lethe token, want 1: it migrated", v, err)
 	}
 }

@@ -464,3 +464,46 @@ func BenchmarkSweepOnePurge(b *testing.B) {
 		}
 	}
 }
+
+// TestSweepLeavesNoWithdrawal: the withdrawn tokens of a terminated
+// application (their keyed hashes) are gone from every database file by
+// the end of its purge.
+func TestSweepLeavesNoWithdrawal(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, path := openStore(t)
+	a, err := s.CreateApp(ctx, "withdrawing", nil, store.Policy{Retention: time.Hour}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hashes [][32]byte
+	for i := range 20 {
+		h := s.TokenHash(fmt.Sprintf("token-%d", i))
+		if err := s.WithdrawToken(ctx, a.SDKAppID, h, t0.Add(day), t0); err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, h)
+	}
+	if err := s.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hashes {
+		if !bytes.Contains(dbBytes(t, path), h[:]) {
+			t.Fatal("a withdrawal's hash is not in the files before the purge: the test proves nothing")
+		}
+	}
+	if _, err := s.TerminateApp(ctx, a.SDKAppID, t0); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: t0.Add(time.Hour)}
+	rep, err := (&Sweeper{Store: s, Now: clk.now}).Sweep(ctx)
+	if err != nil || rep.Purged != 1 || !rep.Checkpointed {
+		t.Fatalf("sweep: %+v, %v", rep, err)
+	}
+	all := dbBytes(t, path)
+	for _, h := range hashes {
+		if bytes.Contains(all, h[:]) {
+			t.Fatal("a withdrawal's hash is still in the files after the purge")
+		}
+	}
+}
