@@ -45,8 +45,16 @@ func (c *crashT) crashHelperDeep(n int, s string, how string) int {
 	return 0
 }
 
+// crashHelperOverflow recurses until the stack overflows (s never becomes
+// "stop").
+//
 //go:noinline
-func crashHelperOverflow(s string) int { return crashHelperOverflow(s+"x") + 1 }
+func crashHelperOverflow(s string) int {
+	if s == "stop" {
+		return 0
+	}
+	return crashHelperOverflow(s+"x") + 1
+}
 
 // runCrashHelper crashes as asked, with goroutines around that hold
 // "media".
