@@ -228,6 +228,8 @@ type dropOut struct {
 	Notes     []string        `json:"notes"`
 	ReadErrno string          `json:"readErrno"` // opening envReadFile afterwards
 	PDeathSig int             `json:"pdeathSig"` // afterwards
+	// ThreadPDeathSigs are those of threads started before the drop.
+	ThreadPDeathSigs []int `json:"threadPDeathSigs"`
 }
 
 // helperDrop drops to nobody as a worker does, keeping CAP_IPC_LOCK if
@@ -237,11 +239,31 @@ func helperDrop() dropOut {
 	if os.Getenv(envKeepIPCLock) != "" {
 		keep = 1 << capIPCLock
 	}
-	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGUSR2), 0, 0, 0); err != nil {
-		return dropOut{Failed: []string{err.Error()}}
-	}
+	// Threads that exist before the drop, each reporting its parent-death
+	// signal afterwards; the one set at fork (main thread) is SIGKILL.
 	o := dropOut{}
-	o.Report, o.Failed, o.Notes = dropPrivileges(&User{UID: nobody, GID: nobody}, keep)
+	const threads = 3
+	after := make(chan int, threads)
+	dropped := make(chan struct{})
+	ready := make(chan struct{}, threads)
+	for range threads {
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread dies with us
+			ready <- struct{}{}
+			<-dropped
+			var sig int
+			_ = unix.Prctl(unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&sig)), 0, 0, 0)
+			after <- sig
+		}()
+	}
+	for range threads {
+		<-ready
+	}
+	o.Report, o.Failed, o.Notes = dropPrivileges(&User{UID: nobody, GID: nobody}, keep, int(unix.SIGUSR2))
+	close(dropped)
+	for range threads {
+		o.ThreadPDeathSigs = append(o.ThreadPDeathSigs, <-after)
+	}
 	if os.Getenv(envSetDumpable) != "" {
 		if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
 			o.Failed = append(o.Failed, err.Error())

@@ -65,6 +65,7 @@ type lockSpec struct {
 	// user is whom to become when started as root.
 	dropPrivileges bool
 	user           *User
+	parentDeath    syscall.Signal
 	// landlockDone: the ruleset was enforced before a re-exec
 	// (LockDownControl); it is not applied again.
 	landlockDone bool
@@ -120,7 +121,8 @@ func accessNames(a landlock.AccessFSSet) []string {
 //     root must be given opts.User and becomes it, with no supplementary
 //     group; every capability goes, bounding set included, except
 //     CAP_IPC_LOCK when opts.Mlock needs it because RLIMIT_MEMLOCK could
-//     not be raised to unlimited;
+//     not be raised to unlimited; the parent-death signal, which the
+//     kernel clears with the ids, is set again (opts.ParentDeathSignal);
 //   - sets PR_SET_DUMPABLE=0 and RLIMIT_CORE=0 (soft and hard);
 //   - if opts.Mlock, calls mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT),
 //     but only where that cannot make a later allocation fail: with
@@ -151,6 +153,7 @@ func LockDownWorker(opts LockOptions) (Report, error) {
 		allowUnenforced: opts.AllowUnenforced,
 		dropPrivileges:  true,
 		user:            opts.User,
+		parentDeath:     opts.ParentDeathSignal,
 	})
 }
 
@@ -371,7 +374,7 @@ func lockDown(spec lockSpec) (Report, error) {
 		if mem.keepIPCLock {
 			keep = 1 << capIPCLock
 		}
-		pr, f, notes := dropPrivileges(spec.user, keep)
+		pr, f, notes := dropPrivileges(spec.user, keep, int(spec.parentDeath))
 		if pr.Kept != 0 {
 			pr.KeptWhy = mem.why
 		}

@@ -27,6 +27,9 @@ type PrivilegeReport struct {
 	// normally.
 	Kept    CapSet `json:"kept"`
 	KeptWhy string `json:"keptWhy,omitempty"`
+	// ParentDeathSignal is the signal every thread gets set to receive when
+	// the parent (the control process) dies; 0 for none.
+	ParentDeathSignal int `json:"parentDeathSignal,omitempty"`
 	// Creds are read back from /proc/self/task/*/status afterwards.
 	Creds Creds `json:"creds"`
 }
@@ -72,14 +75,19 @@ func setCapabilities(keep CapSet) error {
 // inheritable and ambient sets) and, where the process may (CAP_SETPCAP),
 // the whole bounding set; and, when user is set and differs from the
 // process's ids, root's identity: supplementary groups, gid and uid all
-// become user's. It keeps the parent-death signal, which the kernel clears
-// when the ids change. A process started as another user than root keeps
-// its ids (user must then be nil or equal to them) and its bounding set,
-// which it may not change.
+// become user's. A process started as another user than root keeps its ids
+// (user must then be nil or equal to them) and its bounding set, which it
+// may not change.
+//
+// The kernel clears the parent-death signal when the ids change, so it is
+// set again afterwards, on every thread: pdeath, or, if that is 0, the
+// calling thread's (which is only the process's if it is the thread that
+// was forked: a parent-death signal is per thread). If the parent exited
+// meanwhile, that is a failure: no signal will come.
 //
 // It returns what it read back from /proc/self/task afterwards, the
 // failures and the notes.
-func dropPrivileges(user *User, keep CapSet) (pr PrivilegeReport, failed, notes []string) {
+func dropPrivileges(user *User, keep CapSet, pdeath int) (pr PrivilegeReport, failed, notes []string) {
 	fail := func(format string, args ...any) { failed = append(failed, fmt.Sprintf(format, args...)) }
 	pr.StartUID = unix.Geteuid()
 	eff, prm, err := capabilities()
@@ -88,9 +96,11 @@ func dropPrivileges(user *User, keep CapSet) (pr PrivilegeReport, failed, notes 
 		return pr, failed, notes
 	}
 	keep &= prm
-	var pdeath int
-	if err := unix.Prctl(unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&pdeath)), 0, 0, 0); err != nil {
-		fail("privileges: prctl(PR_GET_PDEATHSIG): %v", err)
+	parent := os.Getppid()
+	if pdeath == 0 {
+		if err := unix.Prctl(unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&pdeath)), 0, 0, 0); err != nil {
+			fail("privileges: prctl(PR_GET_PDEATHSIG): %v", err)
+		}
 	}
 
 	// The bounding set limits what a later exec could grant.
@@ -141,13 +151,16 @@ func dropPrivileges(user *User, keep CapSet) (pr PrivilegeReport, failed, notes 
 		if err := allThreads("prctl(PR_SET_PDEATHSIG)", unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(pdeath)); err != nil {
 			fail("privileges: %v", err)
 		}
+		if os.Getppid() != parent {
+			fail("privileges: the parent process exited during the lock-down")
+		}
 	}
-	pr.Kept = keep
+	pr.Kept, pr.ParentDeathSignal = keep, pdeath
 
 	// Read it all back.
 	var after int
 	if err := unix.Prctl(unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&after)), 0, 0, 0); err != nil || after != pdeath {
-		fail("privileges: parent-death signal is %d after the drop, was %d", after, pdeath)
+		fail("privileges: parent-death signal is %d after the drop, want %d", after, pdeath)
 	}
 	c, err := Credentials(os.Getpid())
 	if err != nil {

@@ -261,8 +261,11 @@ func TestDropPrivileges(t *testing.T) {
 	if o.ReadErrno != "EACCES" {
 		t.Errorf("reading %s as nobody: %q, want EACCES", secret, o.ReadErrno)
 	}
-	if o.PDeathSig != int(syscall.SIGUSR2) {
-		t.Errorf("parent-death signal %d after the drop, want %d", o.PDeathSig, syscall.SIGUSR2)
+	if o.PDeathSig != int(syscall.SIGUSR2) || o.Report.ParentDeathSignal != int(syscall.SIGUSR2) {
+		t.Errorf("parent-death signal %d after the drop (reported %d), want %d", o.PDeathSig, o.Report.ParentDeathSignal, syscall.SIGUSR2)
+	}
+	if len(o.ThreadPDeathSigs) != 3 || slices.ContainsFunc(o.ThreadPDeathSigs, func(s int) bool { return s != int(syscall.SIGUSR2) }) {
+		t.Errorf("threads' parent-death signals %v after the drop, want all %d", o.ThreadPDeathSigs, syscall.SIGUSR2)
 	}
 	// From outside, every thread.
 	creds, err := Credentials(c.pid())

@@ -1,5 +1,7 @@
 package compliance
 
+import "syscall"
+
 // LockOptions tunes LockDownWorker and LockDownSyscalls.
 type LockOptions struct {
 	// AllowUnenforced is the operator's explicit degraded mode: when a
@@ -15,6 +17,11 @@ type LockOptions struct {
 	// addition to "/" and the working directory. Each must exist: only
 	// EACCES passes.
 	ReadProbes []string
+	// ParentDeathSignal is the signal the worker was started to receive when
+	// its parent dies (exec.Cmd's Pdeathsig). The kernel clears it when the
+	// ids change, and only the thread that was forked had it; the
+	// privilege drop sets it on every thread. 0: keep the calling thread's.
+	ParentDeathSignal syscall.Signal
 	// User is whom a worker started as root becomes. A worker started as
 	// root without one refuses to lock down; one started as another user
 	// keeps its ids, and User must be nil or those ids.

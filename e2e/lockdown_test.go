@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +20,7 @@ import (
 	"github.com/lethe-rtc/lethe/client"
 	"github.com/lethe-rtc/lethe/compliance"
 	"github.com/lethe-rtc/lethe/store"
+	"golang.org/x/sys/unix"
 )
 
 // attestation fetches the server's attestation.
@@ -198,4 +201,131 @@ func TestWorkerCrashOutput(t *testing.T) {
 		}
 	}
 	t.Logf("%s", crashed)
+}
+
+// reaperHelperEnv makes the test binary a child subreaper that runs lethe
+// serve (the binary named in it, with a data dir in reaperDataEnv), so
+// that it inherits and reaps the media worker when serve dies, and can
+// tell how the worker ended.
+const (
+	reaperHelperEnv = "LETHE_E2E_REAPER"
+	reaperDataEnv   = "LETHE_E2E_REAPER_DATA"
+)
+
+// runReaperHelper prints "worker <pid>" once serve is up, SIGKILLs serve
+// when a line arrives on stdin, and prints "worker ended: <status>".
+func runReaperHelper() int {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	cmd := exec.Command(os.Getenv(reaperHelperEnv), "serve", "--data-dir", os.Getenv(reaperDataEnv),
+		"--listen", "127.0.0.1:0", "--udp-port", "0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	if err := cmd.Start(); err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	worker := make(chan int, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var i, pid int
+			if n, _ := fmt.Sscanf(sc.Text(), "  worker %d:   pid %d,", &i, &pid); n == 2 {
+				worker <- pid
+			}
+		}
+	}()
+	var pid int
+	select {
+	case pid = <-worker:
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		fmt.Println("error: serve did not start")
+		return 1
+	}
+	fmt.Println("worker", pid)
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+	_ = cmd.Process.Kill()
+	ended := make(chan string, 1)
+	go func() {
+		for {
+			var ws syscall.WaitStatus
+			got, err := syscall.Wait4(-1, &ws, 0, nil)
+			if err != nil {
+				ended <- err.Error()
+				return
+			}
+			if got == pid {
+				switch {
+				case ws.Signaled():
+					ended <- "signal " + ws.Signal().String()
+				default:
+					ended <- fmt.Sprintf("exit %d", ws.ExitStatus())
+				}
+				return
+			}
+		}
+	}()
+	select {
+	case e := <-ended:
+		fmt.Println("worker ended:", e)
+	case <-time.After(10 * time.Second):
+		fmt.Println("worker ended: not within 10s")
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return 0
+}
+
+// When serve dies without a word (SIGKILL), its workers are killed with it
+// by their parent-death signal — which the kernel clears when a worker
+// changes its user, and the lock-down sets again on every thread.
+func TestWorkerDiesWithServe(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("workers change their user only under a root serve")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), reaperHelperEnv+"="+lethePath, reaperDataEnv+"="+filepath.Join(t.TempDir(), "data"))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	lines := make(chan string, 4)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	next := func() string {
+		select {
+		case l := <-lines:
+			return l
+		case <-time.After(30 * time.Second):
+			t.Fatal("reaper helper: no answer")
+			return ""
+		}
+	}
+	if l := next(); !strings.HasPrefix(l, "worker ") {
+		t.Fatalf("reaper helper: %q", l)
+	}
+	if _, err := io.WriteString(stdin, "kill\n"); err != nil {
+		t.Fatal(err)
+	}
+	if l := next(); l != "worker ended: signal killed" {
+		t.Errorf("after serve was killed: %q, want the worker killed by its parent-death signal (SIGKILL)", l)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/lethe-rtc/lethe/compliance"
@@ -55,6 +56,9 @@ func Run(ctx context.Context, cfg Config) error {
 	lockOpts := compliance.LockOptions{
 		AllowUnenforced: cfg.AllowUnenforced, ExtraProbeDirs: cfg.ProbeDirs, Mlock: cfg.Mlock,
 		User: cfg.User, ReadProbes: cfg.ReadProbes,
+		// The control process starts workers with Pdeathsig SIGKILL; the
+		// change of user clears it, the lock-down sets it again.
+		ParentDeathSignal: syscall.SIGKILL,
 	}
 	report, err := compliance.LockDownWorker(lockOpts)
 	if err != nil {
