@@ -237,24 +237,18 @@ func (p *ProcessAttestation) judge(swap bool) {
 		add("no self-probe")
 	}
 
+	if r.Seccomp == nil {
+		add("no seccomp self-report")
+	} else if m.SeccompFilters >= 0 && m.SeccompFilters < r.Seccomp.Filters {
+		add("seccomp: %d filters now, %d at start-up", m.SeccompFilters, r.Seccomp.Filters)
+	}
+	if m.SeccompMode != 2 {
+		add("seccomp mode %d, want 2 (filter)", m.SeccompMode)
+	}
+
 	switch p.Role {
 	case RoleWorker:
-		if len(m.WritableFiles) > 0 {
-			add("holds writable files: %s", strings.Join(m.WritableFiles, ", "))
-		}
-		if m.SeccompMode != 2 {
-			add("seccomp mode %d, want 2 (filter)", m.SeccompMode)
-		}
-		if r.Seccomp == nil {
-			add("no seccomp self-report")
-		} else if m.SeccompFilters >= 0 && m.SeccompFilters < r.Seccomp.Filters {
-			add("seccomp: %d filters now, %d at start-up", m.SeccompFilters, r.Seccomp.Filters)
-		}
-		for _, rule := range r.LandlockRules {
-			if rule.Path != os.DevNull && slices.ContainsFunc(rule.Access, isWriteRight) {
-				add("Landlock grants writing beneath %s", rule.Path)
-			}
-		}
+		p.judgeWorker(swap)
 	case RoleControl:
 		for _, f := range m.WritableFiles {
 			if !slices.ContainsFunc(allowed, func(dir string) bool { return within(strings.TrimSuffix(f, " (deleted)"), dir) }) {
@@ -262,15 +256,77 @@ func (p *ProcessAttestation) judge(swap bool) {
 			}
 		}
 	}
-	if r.Mlock != nil {
-		if !r.Mlock.Locked {
-			add("mlockall was asked for and failed: %s", r.Mlock.Errno)
-		} else if m.VmLckKB == 0 {
-			add("mlockall was asked for but no memory is locked now")
-		}
-	} else if swap && p.Role == RoleWorker {
-		p.Notef("swap is present and media memory is not locked (--mlock)")
+}
+
+// judgeWorker adds what only a media worker must satisfy: no writable
+// file, nothing readable but /dev/null and its own /proc entry, no root
+// and no capability (but CAP_IPC_LOCK for its locked memory), and locked
+// memory where there is swap.
+func (p *ProcessAttestation) judgeWorker(swap bool) {
+	add := p.Problemf
+	m, r := p.Measured, p.SelfReport
+	if len(m.WritableFiles) > 0 {
+		add("holds writable files: %s", strings.Join(m.WritableFiles, ", "))
 	}
+	own := procDir(p.PID)
+	for _, rule := range r.LandlockRules {
+		if rule.Path != os.DevNull && slices.ContainsFunc(rule.Access, isWriteRight) {
+			add("Landlock grants writing beneath %s", rule.Path)
+		}
+		if rule.Path != os.DevNull && !within(rule.Path, own) && slices.ContainsFunc(rule.Access, isReadRight) {
+			add("Landlock grants reading beneath %s", rule.Path)
+		}
+	}
+	if !r.LandlockSealed {
+		add("Landlock not sealed: the worker can still read its own /proc entry")
+	}
+	for _, rule := range r.LandlockSealRules {
+		if rule.Path != os.DevNull && (rule.Path != own+"/task" || !slices.Equal(rule.Access, []string{"read_dir"})) {
+			add("Landlock seal grants %s beneath %s", strings.Join(rule.Access, ","), rule.Path)
+		}
+	}
+	for _, pr := range r.ReadProbes {
+		if !pr.Passed() {
+			add("read probe: %s", pr.failure())
+		}
+	}
+	if len(r.ReadProbes) == 0 {
+		add("no read probe")
+	}
+
+	locked := r.Mlock != nil && r.Mlock.Locked
+	var keep CapSet
+	if r.Privileges == nil {
+		add("no privilege report: its uid and capabilities at start-up are unknown")
+	} else if locked && r.Mlock.WithCapability {
+		keep = r.Privileges.Kept & (1 << capIPCLock)
+	}
+	if c := m.Creds; c != nil {
+		problems, notes := judgeCreds(*c, nil, keep, false)
+		p.Problems = append(p.Problems, problems...)
+		p.Notes = append(p.Notes, notes...)
+		if keep != 0 && c.Caps()&keep != 0 {
+			p.Notef("keeps %s only, for its locked memory (%s)", keep, r.Privileges.KeptWhy)
+		}
+	}
+
+	switch {
+	case r.Mlock == nil && swap:
+		add("swap is present and media memory is not locked (--mlock=false)")
+	case r.Mlock == nil:
+		p.Notef("media memory is not locked (--mlock=false); there is no swap")
+	case !locked && swap:
+		add("swap is present and media memory is NOT locked: %s", r.Mlock.Reason)
+	case !locked:
+		p.Notef("media memory is not locked (%s); there is no swap", r.Mlock.Reason)
+	case m.VmLckKB == 0:
+		add("mlockall succeeded at start-up but no memory is locked now")
+	}
+}
+
+// isReadRight says whether a Landlock right reads files or directories.
+func isReadRight(right string) bool {
+	return right == "read_file" || right == "read_dir"
 }
 
 // isWriteRight says whether a Landlock right writes or changes the tree.

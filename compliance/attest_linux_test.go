@@ -73,8 +73,11 @@ func TestAttestLockedChildren(t *testing.T) {
 	if w := a.Processes[1].Measured; w.SeccompMode != 2 || w.SeccompFilters < 2 || len(w.WritableFiles) != 0 {
 		t.Errorf("worker measured: %+v", w)
 	}
-	if c := a.Processes[0].Measured; c.SeccompMode != 0 {
+	if c := a.Processes[0].Measured; c.SeccompMode != 2 || c.Creds == nil {
 		t.Errorf("control measured: %+v", c)
+	}
+	if w := a.Processes[1].Measured.Creds; w == nil || w.Caps()&^(1<<capIPCLock) != 0 || (os.Geteuid() == 0 && w.Root()) {
+		t.Errorf("worker credentials: %+v", w)
 	}
 	_, _ = ctl, wk
 }
@@ -167,13 +170,30 @@ func TestAttestationHandler(t *testing.T) {
 func TestJudge(t *testing.T) {
 	t.Parallel()
 	no := false
-	good := Measurement{NoNewPrivs: true, Dumpable: &no, SeccompMode: 2, SeccompFilters: 2, ExeSHA256: "x", VmLckKB: 10}
-	goodReport := func() *Report {
-		return &Report{Role: RoleWorker, Enforced: true, LandlockABI: 7, LandlockApplied: true,
-			Probes:        []Probe{{Path: "/tmp", Denied: true, Errno: "EACCES"}},
-			LandlockRules: []PathRule{{Path: "/", Access: []string{"read_file"}}, {Path: "/dev/null", Access: []string{"write_file"}}},
-			Seccomp:       &SeccompReport{Mode: 2, Filters: 2}}
+	const pid = 42
+	nobodyCreds := func() *Creds {
+		ids := [4]int{nobody, nobody, nobody, nobody}
+		return &Creds{UIDs: ids, GIDs: ids, Groups: []int{}}
 	}
+	good := func() Measurement {
+		return Measurement{NoNewPrivs: true, Dumpable: &no, SeccompMode: 2, SeccompFilters: 2, ExeSHA256: "x", VmLckKB: 10, Creds: nobodyCreds()}
+	}
+	goodReport := func() *Report {
+		return &Report{Role: RoleWorker, Enforced: true, LandlockABI: 7, LandlockApplied: true, LandlockSealed: true,
+			Probes:            []Probe{{Path: "/tmp", Denied: true, Errno: "EACCES"}},
+			ReadProbes:        []Probe{{Path: "/d/admin.key", Denied: true, Errno: "EACCES"}},
+			LandlockRules:     []PathRule{{Path: "/proc/42", Access: []string{"read_file", "read_dir"}}, {Path: "/dev/null", Access: []string{"write_file"}}},
+			LandlockSealRules: []PathRule{{Path: "/dev/null", Access: []string{"write_file"}}, {Path: "/proc/42/task", Access: []string{"read_dir"}}},
+			Privileges:        &PrivilegeReport{StartUID: 0, Creds: *nobodyCreds()},
+			Mlock:             &MlockReport{Locked: true},
+			Seccomp:           &SeccompReport{Mode: 2, Filters: 2}}
+	}
+	control := func(r *Report) {
+		r.Role = RoleControl
+		r.LandlockRules = []PathRule{{Path: "/", Access: []string{"execute", "read_file", "read_dir"}}}
+		r.Privileges, r.Mlock, r.ReadProbes = nil, nil, nil
+	}
+	ipcLock := CapSet(1 << capIPCLock)
 	tests := []struct {
 		name   string
 		role   string
@@ -184,10 +204,12 @@ func TestJudge(t *testing.T) {
 		noteIs string
 	}{
 		{name: "good worker", role: RoleWorker},
-		{name: "good control", role: RoleControl, m: func(m *Measurement) { m.SeccompMode = 0; m.WritableFiles = []string{"/d/lethe.db"} },
-			r: func(r *Report) { r.Role = RoleControl; r.Probes = append(r.Probes, Probe{Path: "/d", MustAllow: true}) }},
+		{name: "good control", role: RoleControl, m: func(m *Measurement) { m.WritableFiles = []string{"/d/lethe.db"}; m.Creds = &Creds{} },
+			r: func(r *Report) { control(r); r.Probes = append(r.Probes, Probe{Path: "/d", MustAllow: true}) }},
 		{name: "control log file", role: RoleControl, m: func(m *Measurement) { m.WritableFiles = []string{"/var/log/x"} },
-			r: func(r *Report) { r.Role = RoleControl }, noteIs: "outside its data dir"},
+			r: control, noteIs: "outside its data dir"},
+		{name: "control without seccomp", role: RoleControl, m: func(m *Measurement) { m.SeccompMode = 0 }, r: control, want: "seccomp mode 0"},
+		{name: "control no seccomp report", role: RoleControl, r: func(r *Report) { control(r); r.Seccomp = nil }, want: "no seccomp self-report"},
 		{name: "writable file", role: RoleWorker, m: func(m *Measurement) { m.WritableFiles = []string{"/tmp/x"} }, want: "writable files"},
 		{name: "no seccomp", role: RoleWorker, m: func(m *Measurement) { m.SeccompMode = 0 }, want: "seccomp mode 0"},
 		{name: "filters lost", role: RoleWorker, m: func(m *Measurement) { m.SeccompFilters = 1 }, want: "1 filters now"},
@@ -200,17 +222,43 @@ func TestJudge(t *testing.T) {
 		{name: "no probes", role: RoleWorker, r: func(r *Report) { r.Probes = nil }, want: "no self-probe"},
 		{name: "not enforced", role: RoleWorker, r: func(r *Report) { r.Enforced = false; r.Problems = []string{"w"} }, want: "not enforced: w"},
 		{name: "no landlock", role: RoleWorker, r: func(r *Report) { r.LandlockApplied = false }, want: "Landlock not applied"},
-		{name: "write grant", role: RoleWorker, r: func(r *Report) { r.LandlockRules[0].Access = []string{"make_reg"} }, want: "grants writing beneath /"},
-		{name: "wrong role", role: RoleWorker, r: func(r *Report) { r.Role = RoleControl }, want: "self-report is for role"},
-		{name: "mlock failed", role: RoleWorker, r: func(r *Report) { r.Mlock = &MlockReport{Errno: "ENOMEM"} }, want: "ENOMEM"},
-		{name: "mlock gone", role: RoleWorker, m: func(m *Measurement) { m.VmLckKB = 0 }, r: func(r *Report) { r.Mlock = &MlockReport{Locked: true} }, want: "no memory is locked"},
-		{name: "swap unlocked", role: RoleWorker, swap: true, noteIs: "swap is present"},
+		{name: "write grant", role: RoleWorker, r: func(r *Report) { r.LandlockRules[0].Access = []string{"make_reg"} }, want: "grants writing beneath /proc/42"},
+		{name: "read grant", role: RoleWorker, r: func(r *Report) { r.LandlockRules[0].Path = "/" }, want: "grants reading beneath /"},
+		{name: "other process's proc", role: RoleWorker, r: func(r *Report) { r.LandlockRules[0].Path = "/proc/1" }, want: "grants reading beneath /proc/1"},
+		{name: "not sealed", role: RoleWorker, r: func(r *Report) { r.LandlockSealed = false }, want: "not sealed"},
+		{name: "seal grants", role: RoleWorker, r: func(r *Report) {
+			r.LandlockSealRules = append(r.LandlockSealRules, PathRule{Path: "/proc/42", Access: []string{"read_file"}})
+		}, want: "seal grants read_file beneath /proc/42"},
+		{name: "read probe", role: RoleWorker, r: func(r *Report) { r.ReadProbes[0] = Probe{Path: "/d/admin.key"} }, want: "opened /d/admin.key for reading"},
+		{name: "no read probes", role: RoleWorker, r: func(r *Report) { r.ReadProbes = nil }, want: "no read probe"},
+		{name: "root", role: RoleWorker, m: func(m *Measurement) { m.Creds.UIDs[1] = 0 }, want: "runs as root"},
+		{name: "capability", role: RoleWorker, m: func(m *Measurement) { m.Creds.CapEff = 1 << 21 }, want: "holds capabilities cap_sys_admin"},
+		{name: "ambient", role: RoleWorker, m: func(m *Measurement) { m.Creds.CapAmb = ipcLock }, want: "ambient cap_ipc_lock"},
+		{name: "mixed threads", role: RoleWorker, m: func(m *Measurement) { m.Creds.MixedThreads = true }, want: "differ between threads"},
+		{name: "bounding set", role: RoleWorker, m: func(m *Measurement) { m.Creds.CapBnd = 1<<41 - 1 }, noteIs: "bounding set not empty"},
+		{name: "groups", role: RoleWorker, m: func(m *Measurement) { m.Creds.Groups = []int{27} }, noteIs: "supplementary groups [27]"},
+		{name: "ipc_lock for mlock", role: RoleWorker,
+			m: func(m *Measurement) { m.Creds.CapEff, m.Creds.CapPrm = ipcLock, ipcLock },
+			r: func(r *Report) {
+				r.Privileges.Kept, r.Privileges.KeptWhy = ipcLock, "limit"
+				r.Mlock.WithCapability = true
+			},
+			noteIs: "keeps cap_ipc_lock only, for its locked memory (limit)"},
+		{name: "ipc_lock without mlock", role: RoleWorker,
+			m: func(m *Measurement) { m.Creds.CapEff, m.Creds.CapPrm = ipcLock, ipcLock },
+			r: func(r *Report) { r.Privileges.Kept = ipcLock; r.Mlock = nil }, want: "holds capabilities cap_ipc_lock"},
+		{name: "no privilege report", role: RoleWorker, r: func(r *Report) { r.Privileges = nil }, want: "no privilege report"},
+		{name: "mlock failed, no swap", role: RoleWorker, r: func(r *Report) { r.Mlock = &MlockReport{Reason: "mlockall: ENOMEM"} }, noteIs: "ENOMEM"},
+		{name: "mlock failed, swap", role: RoleWorker, swap: true, r: func(r *Report) { r.Mlock = &MlockReport{Reason: "mlockall: ENOMEM"} }, want: "NOT locked: mlockall: ENOMEM"},
+		{name: "mlock gone", role: RoleWorker, m: func(m *Measurement) { m.VmLckKB = 0 }, want: "no memory is locked"},
+		{name: "mlock off, no swap", role: RoleWorker, r: func(r *Report) { r.Mlock = nil }, noteIs: "--mlock=false"},
+		{name: "mlock off, swap", role: RoleWorker, swap: true, r: func(r *Report) { r.Mlock = nil }, want: "swap is present"},
 		{name: "other binary", role: RoleWorker, m: func(m *Measurement) { m.ExeSHA256 = "y" }, want: "different binary"},
 		{name: "role", role: "x", want: "unknown role"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := ProcessAttestation{Role: tc.role, Measured: good, SelfReport: goodReport(), SameBinary: true}
+			p := ProcessAttestation{PID: pid, Role: tc.role, Measured: good(), SelfReport: goodReport(), SameBinary: true}
 			if tc.m != nil {
 				tc.m(&p.Measured)
 			}

@@ -72,6 +72,23 @@ func TestLockDownControl(t *testing.T) {
 	if o.ExecErr != "" || !o.DevNullOK || !o.TCPOK {
 		t.Errorf("exec own binary: %q, /dev/null: %v, TCP: %v; the control process needs all three", o.ExecErr, o.DevNullOK, o.TCPOK)
 	}
+	// Its seccomp filter: no anonymous files, no io_uring, and exec (of
+	// its own binary, above) still works.
+	if s := r.Seccomp; s == nil || s.Mode != 2 || s.Filters < 2 || !s.ForeignArchDenied || slices.Contains(s.Denied, "execve") {
+		t.Errorf("control seccomp report: %+v", s)
+	} else {
+		for _, p := range s.Probes {
+			if p.MustAllow == p.Denied {
+				t.Errorf("control seccomp probe %+v", p)
+			}
+		}
+	}
+	if o.MemfdErrno != "EPERM" || o.IOUringErrno != "EPERM" {
+		t.Errorf("after the filter: memfd_create %q, io_uring_setup %q; want EPERM", o.MemfdErrno, o.IOUringErrno)
+	}
+	if mode, filters, err := SeccompState(c.pid()); err != nil || mode != 2 || filters < 2 {
+		t.Errorf("SeccompState(control child) = %d, %d, %v", mode, filters, err)
+	}
 	if ents, _ := os.ReadDir(outside); len(ents) != 1 {
 		t.Errorf("outside dir holds %v", ents)
 	}

@@ -5,23 +5,34 @@
 //
 // LockDownWorker is called by the media worker before it opens any socket.
 // It sets no_new_privs on every thread, applies a Landlock ruleset to every
-// thread that allows reading everything, executing nothing and writing only
-// /dev/null, turns off dumpability (PR_SET_DUMPABLE=0) and core dumps
-// (RLIMIT_CORE=0), optionally locks its memory (mlockall, so that no page
-// can reach swap), and then tries to create a file in the usual writable
-// places. Once its sockets are open, LockDownSyscalls installs a seccomp
-// filter (go-seccomp-bpf) that answers exec, memfd_create, io_uring,
-// ptrace, process_vm_*, the mount family, swapon/off, bpf, userfaultfd,
-// handle opens, kexec, modules, perf, the keyring, personality and
-// namespace calls with EPERM, plus a filter refusing calls through a
-// foreign ABI, and probes a set of those calls before and after.
+// thread that allows reading only its own /proc/<pid> (for its own
+// measurements), executing nothing and writing only /dev/null, proves
+// that creating a file in the usual writable places and opening "/" or the
+// control process's data dir and store files fail (as root, so that the
+// EACCES is Landlock's, not the files' modes), then gives up root for an
+// unprivileged user and every capability, bounding set included, turns off
+// dumpability (PR_SET_DUMPABLE=0) and core dumps (RLIMIT_CORE=0), and locks
+// its memory (mlockall, so that no page can reach swap) where that cannot
+// make a later allocation fail: with RLIMIT_MEMLOCK unlimited, or else by
+// keeping CAP_IPC_LOCK, its one capability then. Memory it cannot lock is
+// reported, not fatal. Once its sockets are open, LockDownSyscalls
+// installs a seccomp filter (go-seccomp-bpf) that answers exec,
+// memfd_create, io_uring, ptrace, process_vm_*, the mount family,
+// swapon/off, bpf, userfaultfd, handle opens, kexec, modules, perf, the
+// keyring, personality and namespace calls with EPERM, plus a filter
+// refusing calls through a foreign ABI, probes a set of those calls before
+// and after, and seals the filesystem with a second Landlock ruleset that
+// leaves only /dev/null (and, below Landlock ABI 8, the listing of its
+// own threads): from then on the worker can read no file at all.
 //
 // LockDownControl locks the control process to writing its data dir (and
 // /dev/null) only, with the same dumpability, core and no_new_privs
 // measures, and probes that writing outside fails while writing inside
 // works. Below Landlock ABI 8 it re-executes the process so that all its
 // threads share one Landlock domain (see there); otherwise the workers it
-// spawns could not be inspected by it.
+// spawns could not be inspected by it. LockDownControlSyscalls then gives
+// it the worker's seccomp deny list but exec, which it needs to spawn its
+// workers; they inherit the filter beneath their own.
 //
 // Each lock-down returns a Report of what was measured afterwards, not what
 // was asked for; the process refuses to run unless every probe gave the
@@ -30,8 +41,8 @@
 //
 // # What it measures
 //
-// WritableFiles, NoNewPrivs, CoreLimit, SeccompState, Dumpable and
-// MeasureProcess inspect another process from outside through /proc, so
+// WritableFiles, NoNewPrivs, CoreLimit, SeccompState, Credentials, Dumpable
+// and MeasureProcess inspect another process from outside through /proc, so
 // that end-to-end tests, the attestation and the compliance verifier do not
 // have to trust a process's own word; ReadIO, ReadStat, Children,
 // Descendants and Ancestry give the verifier the rest of what it reads
@@ -46,11 +57,12 @@
 //
 // Attest (served by AttestationHandler) measures, when asked, every process
 // of a running server: seccomp mode and filter count, no_new_privs,
-// dumpability, core limit, locked memory, writable files and the SHA-256 of
-// the binary each runs, plus swap and the kernel's Landlock ABI, and sets
-// them beside each process's own Report (Landlock rules and self-probes,
-// which cannot be read from outside). It judges each process by the
-// measurements; a Report cannot vouch for what is measured.
+// dumpability, core limit, locked memory, writable files, uids, gids,
+// groups and capability sets (Credentials) and the SHA-256 of the binary
+// each runs, plus swap and the kernel's Landlock ABI, and sets them beside
+// each process's own Report (Landlock rules and self-probes, which cannot
+// be read from outside). It judges each process by the measurements; a
+// Report cannot vouch for what is measured.
 // AttestationHandler serves anyone its Summary (what is enforced, yes or
 // no, per process role) and the full Attestation, whose pids, paths and
 // file names say where the data dir is and where diagnostics go, only to
@@ -79,6 +91,13 @@
 //     encrypted or disabled swap is a host setting.
 //   - The seccomp filter is a deny list: a system call added to the kernel
 //     later is allowed until it is listed.
+//   - Landlock does not govern stat(2), path walks or a directory's
+//     existence: a worker could learn that a path exists, and its size and
+//     times, where the file modes let its user look. Its unprivileged user
+//     is what keeps it out of a data dir of mode 0700.
+//   - A worker shares its uid (nobody by default) with whatever else runs
+//     as that user, which may signal it (it is not dumpable, so they cannot
+//     trace it or read its /proc entry); a dedicated user avoids that.
 //   - From outside, a dumpable value of 2 (fs.suid_dumpable=2) looks like 0,
 //     and processes of another user (for a non-root caller), with mixed
 //     real/effective/saved ids, or in another user namespace cannot be judged

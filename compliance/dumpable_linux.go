@@ -19,7 +19,8 @@ import (
 // flag through /proc proves nothing. Instead Dumpable asks the kernel for a
 // ptrace "read" access from a throw-away OS thread whose credentials make
 // dumpability the only thing that can be decided: the thread takes pid's
-// real uid and gid (root only; credentials are per thread on Linux) and drops
+// real uid and gid (root only; credentials are per thread on Linux, and it
+// keeps its permitted capabilities through the change) and drops
 // CAP_SYS_PTRACE from its effective set, while pid's permitted capabilities
 // must be a subset of the thread's. The probe is get_robust_list(2), which
 // makes the kernel's PTRACE_MODE_READ_REALCREDS check and reads nothing
@@ -166,7 +167,13 @@ func probeDumpable(pid int, t targetCreds) (dumpable, restored bool, err error) 
 			return false, true, fmt.Errorf("dumpable: pid %d runs as uid %d gid %d; we are not root and not that user: %w", pid, t.uid, t.gid, ErrCannotTell)
 		}
 		// Raw syscalls: they change this thread only (the unix and
-		// syscall wrappers change every thread of the process).
+		// syscall wrappers change every thread of the process). With
+		// keep-caps the thread keeps its permitted set through the uid
+		// change (the effective set is emptied), so that a target holding
+		// a capability (a worker keeping CAP_IPC_LOCK) stays within it.
+		if _, _, e := unix.RawSyscall(unix.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 1, 0); e != 0 {
+			return false, false, fmt.Errorf("dumpable: prctl(PR_SET_KEEPCAPS): %w", e)
+		}
 		if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(t.gid), uintptr(t.gid), uintptr(t.gid)); e != 0 {
 			return false, false, fmt.Errorf("dumpable: setresgid: %w", e)
 		}

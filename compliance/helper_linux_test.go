@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"syscall"
@@ -31,22 +32,28 @@ const (
 	modeNonDumpable = "nondumpable" // prctl(PR_SET_DUMPABLE, 0)
 	modeWriter      = "writer"      // holds files open for writing
 	modeSetuid      = "setuid"      // drops to uid/gid 65534
+	modeDrop        = "drop"        // dropPrivileges to 65534, maybe keeping CAP_IPC_LOCK
+	modeMlock       = "mlock"       // LockDownWorker with Mlock, then allocates
 	modeControl     = "control"     // LockDownControl, then writes inside and outside, and an exec
 	modeSeccomp     = "seccomp"     // LockDownWorker, LockDownSyscalls, then what still works
 	modeParent      = "parent"      // starts a child in modeIdle that shares its stdin
 	modeIdle        = "idle"        // nothing
 
-	envProbeDir    = "LETHE_PROBE_DIR"    // lockdown: extra probe dir
-	envExisting    = "LETHE_EXISTING"     // lockdown: an existing regular file
-	envMissingDir  = "LETHE_MISSING_DIR"  // unenforced: a dir that does not exist
-	envWriteFile   = "LETHE_WRITE_FILE"   // writer: opened O_WRONLY|O_CREATE
-	envRDWRFile    = "LETHE_RDWR_FILE"    // writer: opened O_RDWR|O_CREATE
-	envReadFile    = "LETHE_READ_FILE"    // writer: opened O_RDONLY
-	envSetDumpable = "LETHE_SET_DUMPABLE" // setuid: prctl(PR_SET_DUMPABLE, 1) afterwards
-	envSavedRoot   = "LETHE_SAVED_ROOT"   // setuid: keep saved uid 0
-	envDataDir     = "LETHE_DATA_DIR"     // control: the data dir
-	envOutsideDir  = "LETHE_OUTSIDE_DIR"  // control: a writable dir outside it
-	envMlock       = "LETHE_MLOCK"        // seccomp: ask for mlockall too
+	envProbeDir    = "LETHE_PROBE_DIR"     // lockdown: extra probe dir
+	envExisting    = "LETHE_EXISTING"      // lockdown: an existing regular file
+	envMissingDir  = "LETHE_MISSING_DIR"   // unenforced: a dir that does not exist
+	envDegraded    = "LETHE_DEGRADED"      // unenforced: with AllowUnenforced
+	envWriteFile   = "LETHE_WRITE_FILE"    // writer: opened O_WRONLY|O_CREATE
+	envRDWRFile    = "LETHE_RDWR_FILE"     // writer: opened O_RDWR|O_CREATE
+	envReadFile    = "LETHE_READ_FILE"     // writer: opened O_RDONLY
+	envSetDumpable = "LETHE_SET_DUMPABLE"  // setuid: prctl(PR_SET_DUMPABLE, 1) afterwards
+	envSavedRoot   = "LETHE_SAVED_ROOT"    // setuid: keep saved uid 0
+	envDataDir     = "LETHE_DATA_DIR"      // control: the data dir
+	envOutsideDir  = "LETHE_OUTSIDE_DIR"   // control: a writable dir outside it
+	envMlock       = "LETHE_MLOCK"         // seccomp: ask for mlockall too
+	envSecretDir   = "LETHE_SECRET_DIR"    // lockdown: a dir holding admin.key, which must not be readable
+	envKeepIPCLock = "LETHE_KEEP_IPC_LOCK" // drop: keep CAP_IPC_LOCK
+	envNoMemlock   = "LETHE_NO_MEMLOCK"    // mlock: give up CAP_IPC_LOCK and CAP_SYS_RESOURCE first
 	nobody         = 65534
 )
 
@@ -56,7 +63,7 @@ type threadProbe struct {
 	Started         string `json:"started"` // "before" or "after" LockDownWorker
 	CreateErrno     string `json:"createErrno"`
 	WriteExistErrno string `json:"writeExistErrno"`
-	ReadExistOK     bool   `json:"readExistOK"`
+	ReadExistErrno  string `json:"readExistErrno"`
 	NoNewPrivs      bool   `json:"noNewPrivs"`
 }
 
@@ -89,6 +96,10 @@ func TestHelperProcess(t *testing.T) {
 		err = helperWriter()
 	case modeSetuid:
 		err = helperSetuid()
+	case modeDrop:
+		out = helperDrop()
+	case modeMlock:
+		out = helperMlock()
 	case modeControl:
 		out = helperControl()
 	case modeSeccomp:
@@ -150,7 +161,9 @@ func helperLockdown() lockdownOut {
 		<-ready
 	}
 
-	r, err := LockDownWorker(LockOptions{ExtraProbeDirs: []string{os.Getenv(envProbeDir)}})
+	secret := os.Getenv(envSecretDir)
+	r, err := LockDownWorker(LockOptions{ExtraProbeDirs: []string{os.Getenv(envProbeDir)},
+		ReadProbes: []string{secret, filepath.Join(secret, "admin.key")}, User: nobodyIfRoot()})
 	o.Report = r
 	if err != nil {
 		o.Err = err.Error()
@@ -191,8 +204,9 @@ func probeOnThisThread(started, existing string) threadProbe {
 	} else {
 		f.Close()
 	}
-	if f, err := os.Open(existing); err == nil {
-		p.ReadExistOK = true
+	if f, err := os.Open(existing); err != nil {
+		p.ReadExistErrno = errnoName(err)
+	} else {
 		f.Close()
 	}
 	if st, err := os.ReadFile("/proc/thread-self/status"); err == nil {
@@ -204,15 +218,16 @@ func probeOnThisThread(started, existing string) threadProbe {
 func helperUnenforced() lockdownOut {
 	var o lockdownOut
 	extra := []string{os.Getenv(envMissingDir)}
-	r, err := LockDownWorker(LockOptions{ExtraProbeDirs: extra})
-	o.Report = r
+	degraded := os.Getenv(envDegraded) != ""
+	r, err := LockDownWorker(LockOptions{ExtraProbeDirs: extra, AllowUnenforced: degraded, User: nobodyIfRoot()})
+	msg := ""
 	if err != nil {
-		o.Err = err.Error()
+		msg = err.Error()
 	}
-	r, err = LockDownWorker(LockOptions{ExtraProbeDirs: extra, AllowUnenforced: true})
-	o.Degraded = r
-	if err != nil {
-		o.DegErr = err.Error()
+	if degraded {
+		o.Degraded, o.DegErr = r, msg
+	} else {
+		o.Report, o.Err = r, msg
 	}
 	return o
 }
@@ -348,6 +363,15 @@ func (c *child) wantNoHelperErr(t *testing.T) {
 	if m["err"] != "" {
 		t.Fatalf("helper failed: %s", m["err"])
 	}
+}
+
+// nobodyIfRoot is the user a worker started as root becomes in these
+// tests; nil for any other user, who keeps its ids.
+func nobodyIfRoot() *User {
+	if os.Geteuid() == 0 {
+		return &User{UID: nobody, GID: nobody}
+	}
+	return nil
 }
 
 // requireLandlock skips when the kernel has no Landlock.

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,6 +24,8 @@ type controlOut struct {
 	OutsideErrno  string `json:"outsideErrno"`  // create in the outside dir
 	ExistingErrno string `json:"existingErrno"` // open an existing outside file for writing
 	ExecErr       string `json:"execErr"`       // run our own binary
+	MemfdErrno    string `json:"memfdErrno"`    // memfd_create after the filter
+	IOUringErrno  string `json:"ioUringErrno"`  // io_uring_setup after the filter
 	DevNullOK     bool   `json:"devNullOK"`
 	TCPOK         bool   `json:"tcpOK"`
 	// A child started from one thread, inspected from others.
@@ -34,10 +37,20 @@ func helperControl() controlOut {
 	var o controlOut
 	data, outside := os.Getenv(envDataDir), os.Getenv(envOutsideDir)
 	existing := filepath.Join(outside, "existing")
-	r, err := LockDownControl(ControlOptions{DataDir: data, ExtraProbeDirs: []string{outside}})
-	o.Report = r
+	opts := ControlOptions{DataDir: data, ExtraProbeDirs: []string{outside}}
+	r, err := LockDownControl(opts)
 	if err != nil {
 		o.Err = err.Error()
+	}
+	if err := LockDownControlSyscalls(&r, opts); err != nil {
+		o.Err += err.Error()
+	}
+	o.Report = r
+	if _, err := unix.MemfdCreate("lethe-test", unix.MFD_CLOEXEC); err != nil {
+		o.MemfdErrno = errnoName(err)
+	}
+	if _, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, 1, 0, 0); e != 0 {
+		o.IOUringErrno = errnoName(e)
 	}
 	errnoOrEmpty := func(err error) string {
 		if err == nil {
@@ -133,21 +146,21 @@ func inspectAcrossThreads() ([]string, string) {
 
 // seccompOut is the JSON line of modeSeccomp.
 type seccompOut struct {
-	Report        Report `json:"report"`
-	Err           string `json:"err,omitempty"`
-	SysErr        string `json:"sysErr,omitempty"`
-	MemfdErrno    string `json:"memfdErrno"`
-	ExecErrno     string `json:"execErrno"`
-	NewThreadMode int    `json:"newThreadMode"` // seccomp mode of a thread started after the install
-	UDPOK         bool   `json:"udpOK"`
-	ReadOK        bool   `json:"readOK"`
-	AllocOK       bool   `json:"allocOK"`
-	PipeOK        bool   `json:"pipeOK"`
+	Report     Report `json:"report"`
+	Err        string `json:"err,omitempty"`
+	SysErr     string `json:"sysErr,omitempty"`
+	MemfdErrno string `json:"memfdErrno"`
+	ExecErrno  string `json:"execErrno"`
+	NewThread  int    `json:"newThread"` // a thread started after the install, alive
+	UDPOK      bool   `json:"udpOK"`
+	ReadErrno  string `json:"readErrno"` // reading /proc/self/status after the seal
+	AllocOK    bool   `json:"allocOK"`
+	PipeOK     bool   `json:"pipeOK"`
 }
 
 func helperSeccomp() seccompOut {
 	var o seccompOut
-	opts := LockOptions{Mlock: os.Getenv(envMlock) != ""}
+	opts := LockOptions{Mlock: os.Getenv(envMlock) != "", User: nobodyIfRoot()}
 	r, err := LockDownWorker(opts)
 	if err != nil {
 		o.Err = err.Error()
@@ -181,18 +194,17 @@ func helperSeccomp() seccompOut {
 	}
 	ch := make(chan int, 1)
 	go func() {
-		runtime.LockOSThread()
-		st, _ := os.ReadFile("/proc/thread-self/status")
-		m, _, _ := parseSeccomp(st)
-		ch <- m
+		runtime.LockOSThread() // never unlocked: the thread lives until we exit
+		ch <- unix.Gettid()
+		select {}
 	}()
-	o.NewThreadMode = <-ch
+	o.NewThread = <-ch
 	if c, err := net.ListenPacket("udp4", "127.0.0.1:0"); err == nil {
 		o.UDPOK = true
 		c.Close()
 	}
-	if _, err := os.ReadFile("/proc/self/status"); err == nil {
-		o.ReadOK = true
+	if _, err := os.ReadFile("/proc/self/status"); err != nil {
+		o.ReadErrno = errnoName(err)
 	}
 	big := make([]byte, 64<<20)
 	for i := range big {
@@ -206,5 +218,116 @@ func helperSeccomp() seccompOut {
 	}
 	close(hold)
 	wg.Wait()
+	return o
+}
+
+// dropOut is the JSON line of modeDrop.
+type dropOut struct {
+	Report    PrivilegeReport `json:"report"`
+	Failed    []string        `json:"failed"`
+	Notes     []string        `json:"notes"`
+	ReadErrno string          `json:"readErrno"` // opening envReadFile afterwards
+	PDeathSig int             `json:"pdeathSig"` // afterwards
+	// ThreadPDeathSigs are those of threads started before the drop.
+	ThreadPDeathSigs []int `json:"threadPDeathSigs"`
+}
+
+// helperDrop drops to nobody as a worker does, keeping CAP_IPC_LOCK if
+// asked, and becomes dumpable again if asked.
+func helperDrop() dropOut {
+	var keep CapSet
+	if os.Getenv(envKeepIPCLock) != "" {
+		keep = 1 << capIPCLock
+	}
+	// Threads that exist before the drop, each reporting its parent-death
+	// signal afterwards; the one set at fork (main thread) is SIGKILL.
+	o := dropOut{}
+	const threads = 3
+	after := make(chan int, threads)
+	dropped := make(chan struct{})
+	ready := make(chan struct{}, threads)
+	for range threads {
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread dies with us
+			ready <- struct{}{}
+			<-dropped
+			var sig int
+			_ = unix.Prctl(unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&sig)), 0, 0, 0)
+			after <- sig
+		}()
+	}
+	for range threads {
+		<-ready
+	}
+	o.Report, o.Failed, o.Notes = dropPrivileges(&User{UID: nobody, GID: nobody}, keep, int(unix.SIGUSR2))
+	close(dropped)
+	for range threads {
+		o.ThreadPDeathSigs = append(o.ThreadPDeathSigs, <-after)
+	}
+	if os.Getenv(envSetDumpable) != "" {
+		if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
+			o.Failed = append(o.Failed, err.Error())
+		}
+	}
+	if f, err := os.Open(os.Getenv(envReadFile)); err != nil {
+		o.ReadErrno = errnoName(err)
+	} else {
+		f.Close()
+	}
+	_ = unix.Prctl(unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&o.PDeathSig)), 0, 0, 0)
+	return o
+}
+
+// mlockOut is the JSON line of modeMlock.
+type mlockOut struct {
+	Report  Report `json:"report"`
+	Err     string `json:"err,omitempty"`
+	AllocOK bool   `json:"allocOK"`
+	// VmLck before and after touching 128 MiB more.
+	LockedBeforeKB uint64 `json:"lockedBeforeKB"`
+	LockedAfterKB  uint64 `json:"lockedAfterKB"`
+}
+
+// helperMlock locks down as a worker with Mlock (after giving up
+// CAP_IPC_LOCK and CAP_SYS_RESOURCE, if asked), then allocates and touches
+// 128 MiB, as a worker whose memory grows does.
+func helperMlock() mlockOut {
+	var o mlockOut
+	if os.Getenv(envNoMemlock) != "" {
+		for _, c := range []uintptr{capIPCLock, capSysResource} {
+			if err := allThreads("drop", unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c); err != nil {
+				o.Err = err.Error()
+				return o
+			}
+		}
+		_, prm, err := capabilities()
+		if err == nil {
+			err = setCapabilities(prm &^ (1<<capIPCLock | 1<<capSysResource))
+		}
+		if err != nil {
+			o.Err = err.Error()
+			return o
+		}
+	}
+	r, err := LockDownWorker(LockOptions{Mlock: true, User: nobodyIfRoot()})
+	o.Report = r
+	if err != nil {
+		o.Err = err.Error()
+	}
+	vmLck := func() uint64 {
+		st, _ := os.ReadFile("/proc/self/status") // allowed until LockDownSyscalls seals
+		kb, _ := parseKB(st, "VmLck")
+		return kb
+	}
+	o.LockedBeforeKB = vmLck()
+	big := make([][]byte, 32)
+	for i := range big {
+		big[i] = make([]byte, 4<<20)
+		for j := range big[i] {
+			big[i][j] = byte(j)
+		}
+	}
+	o.AllocOK = big[31][4<<20-1] == byte((4<<20-1)&0xff)
+	o.LockedAfterKB = vmLck()
 	return o
 }

@@ -29,25 +29,27 @@ const (
 	accessFile      = landlock.AccessFSSet(ll.AccessFSExecute | ll.AccessFSWriteFile | ll.AccessFSTruncate | ll.AccessFSReadFile)
 )
 
-// pathRule is one Landlock grant and, for the report, what it grants.
+// pathRule is one Landlock grant and, for the report, what it grants and
+// why.
 type pathRule struct {
 	path   string
 	rule   func(paths ...string) landlock.FSRule
 	access landlock.AccessFSSet
+	why    string
 }
 
-func readDirs(path string) pathRule { return pathRule{path, landlock.RODirs, accessRead} }
+func readDirs(path string) pathRule { return pathRule{path, landlock.RODirs, accessRead, ""} }
 
 // readOnlyDirs grants reading without executing: the worker runs no
 // program.
-func readOnlyDirs(path string) pathRule {
+func readOnlyDirs(path, why string) pathRule {
 	const noExec = accessRead &^ ll.AccessFSExecute
-	return pathRule{path, func(paths ...string) landlock.FSRule { return landlock.PathAccess(noExec, paths...) }, noExec}
+	return pathRule{path, func(paths ...string) landlock.FSRule { return landlock.PathAccess(noExec, paths...) }, noExec, why}
 }
 
-func writeDirs(path string) pathRule { return pathRule{path, landlock.RWDirs, accessReadWrite} }
+func writeDirs(path string) pathRule { return pathRule{path, landlock.RWDirs, accessReadWrite, ""} }
 func writeFile(path string) pathRule {
-	return pathRule{path, landlock.RWFiles, accessReadWrite & accessFile}
+	return pathRule{path, landlock.RWFiles, accessReadWrite & accessFile, ""}
 }
 
 // lockSpec is what one role's lock-down does.
@@ -56,8 +58,14 @@ type lockSpec struct {
 	rules           []pathRule
 	denyDirs        []string // creates there must fail with EACCES
 	allowDirs       []string // creates there must succeed
+	readProbes      []string // opening them for reading must fail with EACCES
 	mlock           bool
 	allowUnenforced bool
+	// dropPrivileges: give up root and every capability (the worker);
+	// user is whom to become when started as root.
+	dropPrivileges bool
+	user           *User
+	parentDeath    syscall.Signal
 	// landlockDone: the ruleset was enforced before a re-exec
 	// (LockDownControl); it is not applied again.
 	landlockDone bool
@@ -91,31 +99,61 @@ func accessNames(a landlock.AccessFSSet) []string {
 	return strings.Split(s, ",")
 }
 
-// LockDownWorker locks the calling process down so that it can write to no
-// file but /dev/null, then proves it. The media worker calls it before it
-// opens any socket. In order, it sets no_new_privs on every thread, applies
-// Landlock to every thread (read everything, execute nothing, write only
-// /dev/null), sets PR_SET_DUMPABLE=0 and RLIMIT_CORE=0 (soft and hard),
-// calls mlockall if opts.Mlock, and then tries to create a file in
-// os.TempDir(), the working directory, /dev/shm (if it exists) and
-// opts.ExtraProbeDirs; each create must fail with EACCES (a file that does
-// get created is removed and the probe counts as failed).
+// LockDownWorker locks the calling process down so that it can read
+// nothing but its own /proc/<pid> and write nothing but /dev/null, drops
+// its privileges, and then proves it. The media worker calls it before it
+// opens any socket. In order, it:
+//
+//   - sets no_new_privs on every thread;
+//   - if opts.Mlock, raises RLIMIT_MEMLOCK to unlimited where it may
+//     (CAP_SYS_RESOURCE), else its soft limit to the hard one;
+//   - applies Landlock to every thread: read (no execute) only beneath
+//     /proc/<pid>, which its own measurements below need, read and write
+//     /dev/null, nothing else at all;
+//   - tries to create a file in os.TempDir(), the working directory,
+//     /dev/shm (if it exists) and opts.ExtraProbeDirs, and to open "/", the
+//     working directory and opts.ReadProbes for reading: each must fail
+//     with EACCES (a file that does get created is removed and the probe
+//     counts as failed). These probes run with the credentials the process
+//     started with — as root, permissions on files decide nothing, so an
+//     EACCES is Landlock's;
+//   - drops its privileges (see PrivilegeReport): a process started as
+//     root must be given opts.User and becomes it, with no supplementary
+//     group; every capability goes, bounding set included, except
+//     CAP_IPC_LOCK when opts.Mlock needs it because RLIMIT_MEMLOCK could
+//     not be raised to unlimited; the parent-death signal, which the
+//     kernel clears with the ids, is set again (opts.ParentDeathSignal);
+//   - sets PR_SET_DUMPABLE=0 and RLIMIT_CORE=0 (soft and hard);
+//   - if opts.Mlock, calls mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT),
+//     but only where that cannot make a later allocation fail: with
+//     RLIMIT_MEMLOCK unlimited or CAP_IPC_LOCK. Otherwise, or if mlockall
+//     fails, the memory stays unlocked, which Report.Mlock and a note say,
+//     and the kept capability is dropped: not locking is loud, not fatal.
 //
 // The Report holds what was measured afterwards. If anything failed, it
 // returns the Report and an error matching ErrNotEnforced naming every
 // failure, unless opts.AllowUnenforced, in which case the error is nil and
 // the failures are in Report.Problems with Enforced=false.
 //
-// Landlock cannot be undone: a process that called LockDownWorker, and its
-// children, stay locked down for good. LockDownSyscalls completes it once
-// the worker's sockets are open.
+// Landlock cannot be undone, nor can the privileges be regained: a process
+// that called LockDownWorker, and its children, stay locked down for
+// good. LockDownSyscalls completes it once the worker's sockets are open.
 func LockDownWorker(opts LockOptions) (Report, error) {
+	ownProc := procDir(os.Getpid())
+	reads := []string{"/"}
+	if wd, err := os.Getwd(); err == nil {
+		reads = append(reads, wd)
+	}
 	return lockDown(lockSpec{
 		role:            RoleWorker,
-		rules:           []pathRule{readOnlyDirs("/"), writeFile(os.DevNull)},
+		rules:           []pathRule{readOnlyDirs(ownProc, "its own measurements during the lock-down; dropped by LockDownSyscalls"), writeFile(os.DevNull)},
 		denyDirs:        probeDirs(opts.ExtraProbeDirs),
+		readProbes:      uniquePaths(append(reads, opts.ReadProbes...)),
 		mlock:           opts.Mlock,
 		allowUnenforced: opts.AllowUnenforced,
+		dropPrivileges:  true,
+		user:            opts.User,
+		parentDeath:     opts.ParentDeathSignal,
 	})
 }
 
@@ -261,6 +299,16 @@ func lockDown(spec lockSpec) (Report, error) {
 	if _, _, errno := psx.Syscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0); errno != 0 {
 		fail("set no_new_privs: %v", errno)
 	}
+	// What needs reading outside the Landlock rules, before they exist.
+	if swaps, err := os.ReadFile("/proc/swaps"); err != nil {
+		fail("read /proc/swaps: %v", err)
+	} else if r.Swap, err = parseSwaps(swaps); err != nil {
+		fail("read /proc/swaps: %v", err)
+	}
+	var mem memlockPlan
+	if spec.mlock {
+		mem = planMemlock()
+	}
 
 	// 2. Landlock.
 	if abi, err := ll.LandlockGetABIVersion(); err == nil {
@@ -281,13 +329,62 @@ func lockDown(spec lockSpec) (Report, error) {
 		if r.LandlockApplied {
 			handled := handledAt(r.LandlockABI)
 			r.LandlockHandled = accessNames(handled)
-			for _, pr := range spec.rules {
-				r.LandlockRules = append(r.LandlockRules, PathRule{Path: pr.path, Access: accessNames(pr.access & handled)})
-			}
+			r.LandlockRules = reportRules(spec.rules, handled)
 		}
 	}
 
-	// 3. No core dumps, no ptrace/proc access by same-uid processes.
+	// 3. Self-probe, with the credentials the process started with.
+	probe := func(dir string, mustAllow bool) {
+		p, rmErr := probeCreate(dir)
+		p.MustAllow = mustAllow
+		r.Probes = append(r.Probes, p)
+		if rmErr != nil {
+			fail("probe: could not remove the file it created in %s: %v", dir, rmErr)
+		}
+		switch {
+		case p.Passed():
+		case mustAllow:
+			fail("probe: create in %s failed with %s: the process cannot write where it must", dir, p.Errno)
+		case p.Errno == "":
+			fail("probe: created a file in %s: writes are not blocked", dir)
+		default:
+			fail("probe: create in %s failed with %s, want EACCES", dir, p.Errno)
+		}
+	}
+	for _, dir := range spec.denyDirs {
+		probe(dir, false)
+	}
+	for _, dir := range spec.allowDirs {
+		probe(dir, true)
+	}
+	for _, path := range spec.readProbes {
+		p := probeRead(path)
+		r.ReadProbes = append(r.ReadProbes, p)
+		if !p.Passed() {
+			fail("read probe: %s", p.failure())
+		}
+	}
+
+	// 4. Privileges.
+	if spec.dropPrivileges {
+		if spec.user == nil && unix.Geteuid() == 0 {
+			fail("privileges: running as root and given no user to become")
+		}
+		var keep CapSet
+		if mem.keepIPCLock {
+			keep = 1 << capIPCLock
+		}
+		pr, f, notes := dropPrivileges(spec.user, keep, int(spec.parentDeath))
+		if pr.Kept != 0 {
+			pr.KeptWhy = mem.why
+		}
+		r.Privileges = &pr
+		failed = append(failed, f...)
+		r.Notes = append(r.Notes, notes...)
+	}
+
+	// 5. No core dumps, no ptrace/proc access by same-uid processes (after
+	// the privilege drop: a change of ids resets dumpability).
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		fail("set dumpable=0: %v", err)
 	}
@@ -295,18 +392,23 @@ func lockDown(spec lockSpec) (Report, error) {
 		fail("set RLIMIT_CORE=0: %v", err)
 	}
 
-	// 4. Memory that cannot be swapped out, if asked.
+	// 6. Memory that cannot be swapped out, if asked.
 	if spec.mlock {
-		m := lockMemory()
+		m := mem.lock()
 		r.Mlock = &m
 		if !m.Locked {
-			fail("mlockall: %s (RLIMIT_MEMLOCK too low? run as root, grant CAP_IPC_LOCK or raise the limit)", m.Errno)
+			r.Notef("memory NOT locked, media could be swapped out where there is swap: %s", m.Reason)
+			if r.Privileges != nil && r.Privileges.Kept != 0 {
+				if err := setCapabilities(0); err != nil {
+					fail("privileges: dropping %s after mlockall failed: %v", r.Privileges.Kept, err)
+				} else {
+					r.Privileges.Kept, r.Privileges.KeptWhy = 0, ""
+					if c, err := Credentials(os.Getpid()); err == nil {
+						r.Privileges.Creds = c
+					}
+				}
+			}
 		}
-	}
-	if swaps, err := os.ReadFile("/proc/swaps"); err != nil {
-		fail("read /proc/swaps: %v", err)
-	} else if r.Swap, err = parseSwaps(swaps); err != nil {
-		fail("read /proc/swaps: %v", err)
 	}
 
 	// Measure.
@@ -333,32 +435,17 @@ func lockDown(spec lockSpec) (Report, error) {
 			fail("RLIMIT_CORE is %d/%d, want 0/0", lim.Cur, lim.Max)
 		}
 	}
-
-	// 5. Self-probe.
-	probe := func(dir string, mustAllow bool) {
-		p, rmErr := probeCreate(dir)
-		p.MustAllow = mustAllow
-		r.Probes = append(r.Probes, p)
-		if rmErr != nil {
-			fail("probe: could not remove the file it created in %s: %v", dir, rmErr)
-		}
-		switch {
-		case p.Passed():
-		case mustAllow:
-			fail("probe: create in %s failed with %s: the process cannot write where it must", dir, p.Errno)
-		case p.Errno == "":
-			fail("probe: created a file in %s: writes are not blocked", dir)
-		default:
-			fail("probe: create in %s failed with %s, want EACCES", dir, p.Errno)
-		}
-	}
-	for _, dir := range spec.denyDirs {
-		probe(dir, false)
-	}
-	for _, dir := range spec.allowDirs {
-		probe(dir, true)
-	}
 	return finish(r, failed, spec.allowUnenforced)
+}
+
+// reportRules are the rules as the Report shows them: with the rights that
+// remain at this kernel's ABI.
+func reportRules(spec []pathRule, handled landlock.AccessFSSet) []PathRule {
+	out := make([]PathRule, 0, len(spec))
+	for _, pr := range spec {
+		out = append(out, PathRule{Path: pr.path, Access: accessNames(pr.access & handled), Why: pr.why})
+	}
+	return out
 }
 
 // finish adds failed to the Problems, sets Enforced and decides the error.
@@ -434,6 +521,42 @@ func probeCreate(dir string) (Probe, error) {
 	p.Errno = errnoName(err)
 	p.Denied = errors.Is(err, unix.EACCES)
 	return p, nil
+}
+
+// probeRead tries to open path for reading (a directory too: listing it
+// needs the same); the probe is denied only if that fails with EACCES.
+func probeRead(path string) Probe {
+	p := Probe{Path: path}
+	f, err := os.Open(path)
+	if err == nil {
+		_ = f.Close()
+		return p
+	}
+	p.Errno = errnoName(err)
+	p.Denied = errors.Is(err, unix.EACCES)
+	return p
+}
+
+// failure says why a read probe that did not pass failed.
+func (p Probe) failure() string {
+	if p.Errno == "" {
+		return fmt.Sprintf("opened %s for reading: reads are not blocked", p.Path)
+	}
+	return fmt.Sprintf("opening %s for reading failed with %s, want EACCES", p.Path, p.Errno)
+}
+
+// uniquePaths cleans paths and drops repeats, keeping the order.
+func uniquePaths(paths []string) []string {
+	seen := make(map[string]bool, len(paths))
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		p = filepath.Clean(p)
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // errnoName is the symbolic name of err's errno ("EACCES"), or its text.

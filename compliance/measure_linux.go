@@ -39,6 +39,9 @@ type Measurement struct {
 	VmRSSKB uint64 `json:"vmRSSKB"`
 	// WritableFiles are the regular files it holds open for writing.
 	WritableFiles []string `json:"writableFiles"`
+	// Creds are its ids and capability sets (see Credentials); nil when
+	// they could not be read.
+	Creds *Creds `json:"creds"`
 	// Errors are the measurements that could not be made.
 	Errors []string `json:"errors,omitempty"`
 }
@@ -85,6 +88,11 @@ func measureProcess(pid int, h *hasher) Measurement {
 	}
 	if m.WritableFiles, err = WritableFiles(pid); err != nil {
 		fail(err)
+	}
+	if c, err := Credentials(pid); err != nil {
+		fail(err)
+	} else {
+		m.Creds = &c
 	}
 
 	d, err := Dumpable(pid)

@@ -1,8 +1,11 @@
 package compliance
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -114,6 +117,7 @@ func FuzzParseStatus(f *testing.F) {
 	f.Add([]byte("NoNewPrivs:\n"))
 	f.Add([]byte("Uid:\t4294967296\t0\t0\t0\n"))
 	f.Add([]byte(":\n:\x00"))
+	f.Add([]byte("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t1 2\nCapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if _, err := parseNoNewPrivs(data); err != nil && !errors.Is(err, ErrMalformed) {
 			t.Fatalf("parseNoNewPrivs: %v", err)
@@ -126,6 +130,11 @@ func FuzzParseStatus(f *testing.F) {
 			if id < 0 || id > math.MaxUint32 {
 				t.Fatalf("parseIDs: id %d out of range", id)
 			}
+		}
+		if c, err := parseCreds(data); err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("parseCreds: %v", err)
+		} else if err == nil && c.Groups == nil {
+			t.Fatal("parseCreds: nil groups would encode as null")
 		}
 	})
 }
@@ -156,4 +165,66 @@ func FuzzParseCoreLimit(f *testing.F) {
 			t.Fatalf("%d %d %v", soft, hard, err)
 		}
 	})
+}
+
+func TestParseCreds(t *testing.T) {
+	t.Parallel()
+	status := "Uid:\t65534\t65534\t65534\t65534\nGid:\t65534\t65534\t65534\t65534\nGroups:\t\n" +
+		"CapInh:\t0000000000000000\nCapPrm:\t0000000000004000\nCapEff:\t0000000000004000\nCapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\n"
+	c, err := parseCreds([]byte(status))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UIDs[0] != 65534 || len(c.Groups) != 0 || c.CapEff != 1<<capIPCLock || c.CapPrm != 1<<capIPCLock || c.Root() ||
+		c.Caps() != 1<<capIPCLock || len(c.CapBnd.Names()) != 41 || c.CapBnd.Names()[40] != "cap_checkpoint_restore" {
+		t.Errorf("parseCreds = %+v", c)
+	}
+	root, err := parseCreds([]byte(strings.Replace(strings.Replace(status, "Uid:\t65534", "Uid:\t0", 1), "Groups:\t", "Groups:\t0 27", 1)))
+	if err != nil || !root.Root() || !slices.Equal(root.Groups, []int{0, 27}) {
+		t.Errorf("root: %+v, %v", root, err)
+	}
+	for _, bad := range []string{
+		strings.Replace(status, "CapEff:\t0000000000004000", "CapEff:\t4000", 1),
+		strings.Replace(status, "CapEff:\t0000000000004000", "CapEff:\t000000000000400g", 1),
+		strings.Replace(status, "Groups:\t", "Groups:\tx", 1),
+		strings.Replace(status, "CapAmb:\t0000000000000000\n", "", 1),
+	} {
+		if _, err := parseCreds([]byte(bad)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("parseCreds(%q) = %v, want ErrMalformed", bad, err)
+		}
+	}
+	// Another thread with more: the union, and marked mixed.
+	other := c
+	other.CapEff = 1 << 21
+	c.merge(other)
+	if !c.MixedThreads || c.CapEff != 1<<capIPCLock|1<<21 {
+		t.Errorf("merge: %+v", c)
+	}
+}
+
+func TestCapSetJSON(t *testing.T) {
+	t.Parallel()
+	for _, s := range []CapSet{0, 1 << capIPCLock, 1<<41 - 1, 1 << 50} {
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back CapSet
+		if err := json.Unmarshal(b, &back); err != nil || back != s {
+			t.Errorf("%s: %s → %v, %v", s, b, back, err)
+		}
+	}
+	if b, _ := json.Marshal(CapSet(0)); string(b) != "[]" {
+		t.Errorf("no capability: %s, want []", b)
+	}
+	if b, _ := json.Marshal(CapSet(1<<capIPCLock | 1<<capSetPCap)); string(b) != `["cap_setpcap","cap_ipc_lock"]` {
+		t.Errorf("JSON %s", b)
+	}
+	var s CapSet
+	if err := json.Unmarshal([]byte(`["cap_bogus"]`), &s); err == nil {
+		t.Error("unknown name accepted")
+	}
+	if CapSet(0).String() != "none" || CapSet(1<<capIPCLock).String() != "cap_ipc_lock" {
+		t.Error("String")
+	}
 }

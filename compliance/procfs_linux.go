@@ -251,3 +251,38 @@ func Ancestry(pid int) []int {
 	}
 	return out
 }
+
+// Credentials reads pid's ids, supplementary groups and capability sets
+// from /proc/<pid>/task/*/status. The ids are the main thread's; the
+// capability sets are the union over all threads, and MixedThreads says
+// whether any thread differs from the main one.
+func Credentials(pid int) (Creds, error) {
+	main, err := os.ReadFile(procDir(pid) + "/status")
+	if err != nil {
+		return Creds{}, fmt.Errorf("credentials: %w", err)
+	}
+	c, err := parseCreds(main)
+	if err != nil {
+		return Creds{}, fmt.Errorf("credentials: pid %d: %w", pid, err)
+	}
+	dir := procDir(pid) + "/task"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return Creds{}, fmt.Errorf("credentials: %w", err)
+	}
+	for _, e := range ents {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name(), "status"))
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+			continue // thread exited meanwhile
+		}
+		if err != nil {
+			return Creds{}, fmt.Errorf("credentials: %w", err)
+		}
+		t, err := parseCreds(data)
+		if err != nil {
+			return Creds{}, fmt.Errorf("credentials: task %s: %w", e.Name(), err)
+		}
+		c.merge(t)
+	}
+	return c, nil
+}

@@ -2,6 +2,7 @@ package compliance
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -211,6 +213,68 @@ func TestDumpableOtherUser(t *testing.T) {
 				t.Errorf("error does not say why: %v", err)
 			}
 		})
+	}
+	// A worker that keeps CAP_IPC_LOCK (for mlockall) can be judged too:
+	// the probing thread keeps its permitted set through the uid change.
+	for _, dumpable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keeps cap_ipc_lock, dumpable %v", dumpable), func(t *testing.T) {
+			t.Parallel()
+			env := []string{envKeepIPCLock + "=1", envReadFile + "=" + os.DevNull}
+			if dumpable {
+				env = append(env, envSetDumpable+"=1")
+			}
+			c := startHelper(t, modeDrop, env...)
+			var o dropOut
+			c.decode(t, &o)
+			if len(o.Failed) != 0 || o.Report.Creds.CapPrm != 1<<capIPCLock {
+				t.Fatalf("drop: %+v", o)
+			}
+			d, err := Dumpable(c.pid())
+			if err != nil || d != dumpable {
+				t.Errorf("Dumpable = %v, %v; want %v", d, err, dumpable)
+			}
+		})
+	}
+}
+
+// dropPrivileges as root: nobody, no group, no capability, no bounding
+// set, the parent-death signal kept; a file in a root-only directory is
+// then out of reach even without Landlock.
+func TestDropPrivileges(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	dir := t.TempDir() // mode 0700, root's
+	secret := filepath.Join(dir, "admin.key")
+	if err := os.WriteFile(secret, []byte("k"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := startHelper(t, modeDrop, envReadFile+"="+secret)
+	var o dropOut
+	c.decode(t, &o)
+	ids := [4]int{nobody, nobody, nobody, nobody}
+	if len(o.Failed) != 0 || o.Report.StartUID != 0 || o.Report.SwitchedTo == nil || o.Report.Kept != 0 {
+		t.Fatalf("drop: %+v", o)
+	}
+	if len(o.Notes) != 0 {
+		t.Errorf("notes: %q", o.Notes)
+	}
+	if o.ReadErrno != "EACCES" {
+		t.Errorf("reading %s as nobody: %q, want EACCES", secret, o.ReadErrno)
+	}
+	if o.PDeathSig != int(syscall.SIGUSR2) || o.Report.ParentDeathSignal != int(syscall.SIGUSR2) {
+		t.Errorf("parent-death signal %d after the drop (reported %d), want %d", o.PDeathSig, o.Report.ParentDeathSignal, syscall.SIGUSR2)
+	}
+	if len(o.ThreadPDeathSigs) != 3 || slices.ContainsFunc(o.ThreadPDeathSigs, func(s int) bool { return s != int(syscall.SIGUSR2) }) {
+		t.Errorf("threads' parent-death signals %v after the drop, want all %d", o.ThreadPDeathSigs, syscall.SIGUSR2)
+	}
+	// From outside, every thread.
+	creds, err := Credentials(c.pid())
+	if err != nil || creds.UIDs != ids || creds.GIDs != ids || len(creds.Groups) != 0 || creds.MixedThreads ||
+		creds.CapInh|creds.CapPrm|creds.CapEff|creds.CapBnd|creds.CapAmb != 0 {
+		t.Errorf("Credentials(child) = %+v, %v; want nobody with no capability", creds, err)
+	}
+	if problems, notes := judgeCreds(creds, &User{nobody, nobody}, 0, true); len(problems)+len(notes) != 0 {
+		t.Errorf("judgeCreds: %q %q", problems, notes)
 	}
 }
 

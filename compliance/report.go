@@ -1,5 +1,7 @@
 package compliance
 
+import "syscall"
+
 // LockOptions tunes LockDownWorker and LockDownSyscalls.
 type LockOptions struct {
 	// AllowUnenforced is the operator's explicit degraded mode: when a
@@ -10,9 +12,24 @@ type LockOptions struct {
 	// directory and /dev/shm. Each must exist: a probe that fails for any
 	// reason other than EACCES (ENOENT included) counts as failed.
 	ExtraProbeDirs []string
+	// ReadProbes are paths the process must be unable to open for reading
+	// (the control process passes its data dir and the store's files), in
+	// addition to "/" and the working directory. Each must exist: only
+	// EACCES passes.
+	ReadProbes []string
+	// ParentDeathSignal is the signal the worker was started to receive when
+	// its parent dies (exec.Cmd's Pdeathsig). The kernel clears it when the
+	// ids change, and only the thread that was forked had it; the
+	// privilege drop sets it on every thread. 0: keep the calling thread's.
+	ParentDeathSignal syscall.Signal
+	// User is whom a worker started as root becomes. A worker started as
+	// root without one refuses to lock down; one started as another user
+	// keeps its ids, and User must be nil or those ids.
+	User *User
 	// Mlock asks for mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT), so that
-	// no page the process touches can be swapped out. RLIMIT_MEMLOCK may
-	// refuse it (a failure like any other).
+	// no page the process touches can be swapped out, where that is safe
+	// (see LockDownWorker). Memory that cannot be locked is reported in
+	// Report.Mlock and a note, not as a failure.
 	Mlock bool
 }
 
@@ -57,6 +74,13 @@ type Report struct {
 	// LandlockRules are the grants, with the rights that remain at this
 	// kernel's ABI.
 	LandlockRules []PathRule `json:"landlockRules,omitempty"`
+	// LandlockSealRules are the grants of the second ruleset a worker
+	// stacks on the first once its lock-down is complete (LockDownSyscalls):
+	// from then on a path is reachable only if both allow it. Empty until
+	// then, and in the control process.
+	LandlockSealRules []PathRule `json:"landlockSealRules,omitempty"`
+	// LandlockSealed: the worker's second ruleset was accepted.
+	LandlockSealed bool `json:"landlockSealed,omitempty"`
 	// NoNewPrivs is read back from /proc/self/task/*/status: true only if
 	// every thread has it.
 	NoNewPrivs bool `json:"noNewPrivs"`
@@ -68,13 +92,21 @@ type Report struct {
 	CoreLimitHard uint64 `json:"coreLimitHard"`
 	// Probes are the self-probe attempts, one per directory.
 	Probes []Probe `json:"probes"`
+	// ReadProbes are the attempts to open paths for reading that must fail
+	// (the worker's): the root and working directories, the control
+	// process's data dir and store files, and after the seal its own
+	// /proc/<pid>/status.
+	ReadProbes []Probe `json:"readProbes,omitempty"`
+	// Privileges is what the worker's privilege drop did; nil in the
+	// control process.
+	Privileges *PrivilegeReport `json:"privileges,omitempty"`
 	// Mlock is the result of mlockall; nil when not asked for.
 	Mlock *MlockReport `json:"mlock,omitempty"`
 	// Swap lists the active swap areas of /proc/swaps at lock-down time;
 	// empty when there is none.
 	Swap []string `json:"swap"`
-	// Seccomp is set by LockDownSyscalls; nil before (and in the control
-	// process, which has none).
+	// Seccomp is set by LockDownSyscalls (LockDownControlSyscalls in the
+	// control process); nil before.
 	Seccomp *SeccompReport `json:"seccomp,omitempty"`
 	// Findings: the Problems say what failed, one line each, none when
 	// Enforced.
@@ -85,19 +117,22 @@ type Report struct {
 type PathRule struct {
 	Path   string   `json:"path"`
 	Access []string `json:"access"`
+	// Why the grant is there, where it is not obvious.
+	Why string `json:"why,omitempty"`
 }
 
-// Probe is one attempt to create a file in a directory after the lock-down.
+// Probe is one attempt to create a file in a directory, or (ReadProbes) to
+// open a path for reading, after the lock-down.
 type Probe struct {
-	// Path is the directory probed.
+	// Path is the directory (or, for a read probe, the path) probed.
 	Path string `json:"path"`
 	// MustAllow marks a probe of a directory the process must still be
 	// able to write (the control process's data dir): it passes when the
 	// create succeeded. Otherwise the probe passes only when Denied.
 	MustAllow bool `json:"mustAllow,omitempty"`
-	// Denied is true only when the create failed with EACCES.
+	// Denied is true only when the attempt failed with EACCES.
 	Denied bool `json:"denied"`
-	// Errno is the symbolic errno of the failed create ("EACCES",
+	// Errno is the symbolic errno of the failed attempt ("EACCES",
 	// "ENOENT", ...), "" if the create succeeded, or the error text if it
 	// was not an errno.
 	Errno string `json:"errno"`
@@ -115,9 +150,18 @@ func (p Probe) Passed() bool {
 type MlockReport struct {
 	// Locked is true when mlockall succeeded.
 	Locked bool `json:"locked"`
+	// Reason says why the memory is not locked; "" when it is.
+	Reason string `json:"reason,omitempty"`
 	// Errno is the symbolic errno of a failed mlockall ("ENOMEM": over
-	// RLIMIT_MEMLOCK, "EPERM": not allowed), "" on success.
+	// RLIMIT_MEMLOCK, "EPERM": not allowed), "" on success or when it was
+	// not tried.
 	Errno string `json:"errno,omitempty"`
+	// LimitBytes is RLIMIT_MEMLOCK (soft) after the lock-down raised it;
+	// unlimited is math.MaxUint64.
+	LimitBytes uint64 `json:"limitBytes"`
+	// WithCapability: the lock holds through CAP_IPC_LOCK, which the
+	// worker kept because the limit could not be raised to unlimited.
+	WithCapability bool `json:"withCapability,omitempty"`
 	// VmLckKB is VmLck of /proc/self/status afterwards, in KiB.
 	VmLckKB uint64 `json:"vmLckKB"`
 }
@@ -129,6 +173,9 @@ type SeccompReport struct {
 	// mode 2 is filtering.
 	Mode    int `json:"mode"`
 	Filters int `json:"filters"`
+	// InheritedFilters were in force before the install (a worker
+	// inherits the control process's).
+	InheritedFilters int `json:"inheritedFilters,omitempty"`
 	// Denied are the system calls the filter answers with EPERM.
 	Denied []string `json:"denied"`
 	// NotOnThisArch are listed system calls this architecture does not
@@ -151,6 +198,9 @@ type SyscallProbe struct {
 	After  string `json:"after"`
 	// Denied: After is EPERM.
 	Denied bool `json:"denied"`
+	// MustAllow marks a call the process needs (the control process's
+	// execve): it passes when After is not EPERM.
+	MustAllow bool `json:"mustAllow,omitempty"`
 	// Conclusive: Before was not EPERM, so the EPERM after is the
 	// filter's doing.
 	Conclusive bool `json:"conclusive"`

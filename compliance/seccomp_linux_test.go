@@ -61,11 +61,27 @@ func TestLockDownSyscalls(t *testing.T) {
 	if o.MemfdErrno != "EPERM" || o.ExecErrno != "EPERM" {
 		t.Errorf("after the filter: memfd_create %q, exec /bin/true %q; want EPERM", o.MemfdErrno, o.ExecErrno)
 	}
-	if o.NewThreadMode != 2 {
-		t.Errorf("a thread started after the filter has seccomp mode %d", o.NewThreadMode)
+	// From outside: the worker cannot read its own status files any more.
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", c.pid(), o.NewThread)); err != nil {
+		t.Errorf("thread started after the filter: %v", err)
+	} else if mode, _, _ := parseSeccomp(st); mode != 2 {
+		t.Errorf("a thread started after the filter has seccomp mode %d", mode)
 	}
-	if !o.UDPOK || !o.ReadOK || !o.AllocOK || !o.PipeOK {
-		t.Errorf("after the filter: udp=%v read=%v alloc=%v pipe=%v; the worker needs all", o.UDPOK, o.ReadOK, o.AllocOK, o.PipeOK)
+	if !o.UDPOK || !o.AllocOK || !o.PipeOK {
+		t.Errorf("after the filter: udp=%v alloc=%v pipe=%v; the worker needs all", o.UDPOK, o.AllocOK, o.PipeOK)
+	}
+	// The seal: not even its own /proc entry is readable any more.
+	own := fmt.Sprintf("/proc/%d", c.pid())
+	if !r.LandlockSealed || o.ReadErrno != "EACCES" {
+		t.Errorf("after the seal: sealed=%v, reading /proc/self/status: %q; want sealed and EACCES", r.LandlockSealed, o.ReadErrno)
+	}
+	for _, rule := range r.LandlockSealRules {
+		if rule.Path != os.DevNull && (rule.Path != own+"/task" || !slices.Equal(rule.Access, []string{"read_dir"})) {
+			t.Errorf("seal rule %+v", rule)
+		}
+	}
+	if n := len(r.ReadProbes); n == 0 || r.ReadProbes[n-1].Path != "/proc/self/status" || !r.ReadProbes[n-1].Passed() {
+		t.Errorf("no passing read probe of the seal: %+v", r.ReadProbes)
 	}
 	if root {
 		if r.Mlock == nil || !r.Mlock.Locked || r.Mlock.VmLckKB == 0 {
@@ -97,6 +113,40 @@ func TestSeccompStateSelf(t *testing.T) {
 	}
 	if _, _, err := SeccompState(1 << 30); err == nil {
 		t.Error("SeccompState of no process: no error")
+	}
+}
+
+// The control process's filter: the worker's list but exec, which it
+// needs to spawn its workers. TestLockDownControl runs it in a child.
+func TestControlDeniedSyscalls(t *testing.T) {
+	t.Parallel()
+	control := controlDeniedSyscalls()
+	for _, name := range []string{"memfd_create", "io_uring_setup", "io_uring_enter", "io_uring_register", "ptrace",
+		"process_vm_readv", "process_vm_writev", "pidfd_getfd", "mount", "fsopen", "bpf", "userfaultfd",
+		"kexec_load", "init_module", "perf_event_open", "keyctl", "unshare", "setns", "swapon"} {
+		if !slices.Contains(control, name) {
+			t.Errorf("the control process may call %s", name)
+		}
+	}
+	for _, name := range []string{"execve", "execveat", "clone", "clone3", "setresuid", "get_robust_list", "pidfd_open", "wait4"} {
+		if slices.Contains(control, name) {
+			t.Errorf("the control process may not call %s, which it needs", name)
+		}
+	}
+	probes := controlSyscallProbes()
+	allowed := 0
+	for _, p := range probes {
+		if p.allowed {
+			allowed++
+			if p.name != "execve" {
+				t.Errorf("probe %s must be allowed?", p.name)
+			}
+		} else if !slices.Contains(control, p.name) {
+			t.Errorf("probe of %s, which is not denied", p.name)
+		}
+	}
+	if allowed != 1 {
+		t.Errorf("%d probes of allowed calls, want 1 (execve)", allowed)
 	}
 }
 

@@ -3,7 +3,9 @@
 // (tokens, privileges, per-room limits, withdrawn tokens, operator
 // blocks), the room registry the admin API reads, and the pool of media
 // worker processes it spawns and relays sessions to. It never holds media:
-// no RTP packet reaches this process.
+// no RTP packet reaches this process, and of a worker's output it logs
+// lines, but of a crash report only one line with function names
+// (crashLog), since a dump comes from the media process's memory.
 //
 // A removed user's tokens are withdrawn in the registry's memory and, so
 // that a restart does not let them back in, through Withdrawals (the

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"os"
 	"testing"
 
 	"github.com/lethe-rtc/lethe/internal/wiretest"
@@ -18,5 +19,8 @@ const secret = wiretest.Secret
 // TestMain fails the package if any test leaves a goroutine behind: every
 // server connection, host session and fake must be stopped and waited for.
 func TestMain(m *testing.M) {
+	if how := os.Getenv(crashHelperEnv); how != "" {
+		runCrashHelper(how) // never returns
+	}
 	goleak.VerifyTestMain(m)
 }

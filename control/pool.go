@@ -1,7 +1,6 @@
 package control
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -198,7 +197,9 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 	args = append(args, p.cfg.Args...)
 	cmd := exec.Command(p.cfg.Exe, args...)
 	cmd.ExtraFiles = []*os.File{child} // fd 3 in the worker
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	// GOTRACEBACK=single: a panic prints the panicking goroutine only (a
+	// signal's dump still holds them all: pipe keeps it out of the log).
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "GOTRACEBACK=single"}
 	if p.cfg.Procs > 0 {
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(p.cfg.Procs))
 	}
@@ -281,14 +282,24 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 }
 
 // pipe forwards a worker's output lines to the control process's log.
+// A Go crash report is not forwarded: from its first line on, crashLog
+// reads it, and when the stream ends one line says what crashed, with the
+// function names of its stack and nothing else (see crashLog).
 func (w *proc) pipe(wg *sync.WaitGroup, r io.Reader, stream string) {
 	defer wg.Done()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 4096), 64<<10)
-	for sc.Scan() {
-		line := sc.Text()
+	var crash crashLog
+	readLines(r, func(line string) {
+		if crash.started || crash.starts(line) {
+			crash.add(line)
+			return
+		}
 		w.tail.add(line)
 		w.pool.log.Info("worker output", "worker", w.idx, "stream", stream, "line", line)
+	})
+	if crash.started {
+		attrs := append([]any{"worker", w.idx, "stream", stream}, crash.attrs()...)
+		w.pool.log.Error("media worker crashed", attrs...)
+		w.tail.add("crashed: " + crash.kind + ": " + crash.reason)
 	}
 }
 

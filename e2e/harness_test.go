@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(clientHelperEnv) != "" {
 		os.Exit(runClientHelper())
 	}
+	if os.Getenv(reaperHelperEnv) != "" {
+		os.Exit(runReaperHelper())
+	}
 	dir, err := os.MkdirTemp("", "lethe-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/lethe-rtc/lethe/compliance"
@@ -19,16 +20,18 @@ import (
 
 // Config is what `lethe worker` is started with by the control process.
 type Config struct {
-	Index           int           // the worker's number, for logs
-	UDP             string        // media UDP address, e.g. 127.0.0.1:7882
-	AllowUnenforced bool          // run even if the lock-down cannot be enforced
-	Mlock           bool          // lock all memory so media cannot be swapped out
-	ICEFailed       time.Duration // drop a participant whose media connection is silent this long
-	BatchWrites     bool          // one sendmmsg per burst instead of one sendto per packet
-	EventWindow     time.Duration // participant events gathered this long per session (WithEventWindow)
-	ProbeDirs       []string      // more directories the self-probe must fail to write
-	Version         string        // reported to clients in joined
-	Logger          *slog.Logger  // diagnostics (the worker's stderr, a pipe to the control process)
+	Index           int              // the worker's number, for logs
+	UDP             string           // media UDP address, e.g. 127.0.0.1:7882
+	AllowUnenforced bool             // run even if the lock-down cannot be enforced
+	Mlock           bool             // lock all memory so media cannot be swapped out, where safe
+	User            *compliance.User // whom to become when started as root
+	ReadProbes      []string         // paths the lock-down must prove unreadable (the data dir, the store)
+	ICEFailed       time.Duration    // drop a participant whose media connection is silent this long
+	BatchWrites     bool             // one sendmmsg per burst instead of one sendto per packet
+	EventWindow     time.Duration    // participant events gathered this long per session (WithEventWindow)
+	ProbeDirs       []string         // more directories the self-probe must fail to write
+	Version         string           // reported to clients in joined
+	Logger          *slog.Logger     // diagnostics (the worker's stderr, a pipe to the control process)
 }
 
 // Run is the media worker's life: lock down, open the media socket, serve
@@ -40,13 +43,30 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// What needs a file, before the lock-down takes them all away: the
+	// local time zone (read lazily by the first log line that formats a
+	// time) and the media address (an IP address, but resolved here all
+	// the same).
+	_, _ = time.Now().Zone()
+	addr, err := net.ResolveUDPAddr("udp", cfg.UDP)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+
 	// 1. Lock down before any media socket exists.
 	lockOpts := compliance.LockOptions{
 		AllowUnenforced: cfg.AllowUnenforced, ExtraProbeDirs: cfg.ProbeDirs, Mlock: cfg.Mlock,
+		User: cfg.User, ReadProbes: cfg.ReadProbes,
+		// The control process starts workers with Pdeathsig SIGKILL; the
+		// change of user clears it, the lock-down sets it again.
+		ParentDeathSignal: syscall.SIGKILL,
 	}
 	report, err := compliance.LockDownWorker(lockOpts)
 	if err != nil {
 		return fmt.Errorf("worker %d refuses to start: %w", cfg.Index, err)
+	}
+	if m := report.Mlock; m != nil && !m.Locked {
+		log.Warn("MEDIA MEMORY NOT LOCKED: it could be swapped out where there is swap", "reason", m.Reason)
 	}
 
 	// 2. The socketpair from the control process is fd 3.
@@ -57,11 +77,8 @@ func Run(ctx context.Context, cfg Config) error {
 	conn := ipc.NewConn(f)
 	defer conn.Close()
 
-	// 3. The media socket.
-	addr, err := net.ResolveUDPAddr("udp", cfg.UDP)
-	if err != nil {
-		return fmt.Errorf("worker: %w", err)
-	}
+	// 3. The media socket (a port below 1024 fails: the worker holds no
+	// capability any more).
 	udp, err := net.ListenUDP("udp", addr)
 	if err != nil {
 		return fmt.Errorf("worker: media socket: %w", err)
@@ -83,7 +100,8 @@ func Run(ctx context.Context, cfg Config) error {
 	defer s.Close()
 
 	// 4. Its sockets are open: no more programs, memfds, io_uring, ptrace,
-	// mounts... (seccomp), before it serves anyone.
+	// mounts... (seccomp), and not even its own /proc entry to read (the
+	// Landlock seal), before it serves anyone.
 	if err := compliance.LockDownSyscalls(&report, lockOpts); err != nil {
 		return fmt.Errorf("worker %d refuses to start: %w", cfg.Index, err)
 	}

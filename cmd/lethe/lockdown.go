@@ -12,41 +12,118 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lethe-rtc/lethe/compliance"
 	"github.com/lethe-rtc/lethe/control"
+	"github.com/lethe-rtc/lethe/store"
 )
 
 // lockdownFlags are serve's lock-down flags beyond --allow-unenforced.
 type lockdownFlags struct {
-	mlock bool
+	mlock      bool
+	workerUser string
+	user       *compliance.User // resolved from workerUser; nil when not root
 }
 
 func (l *lockdownFlags) register(fs *flag.FlagSet) {
-	fs.BoolVar(&l.mlock, "mlock", false,
-		"lock each media worker's memory (mlockall) so that media cannot be swapped out; needs CAP_IPC_LOCK or a large RLIMIT_MEMLOCK")
+	fs.BoolVar(&l.mlock, "mlock", true,
+		"lock each media worker's memory (mlockall) so that media cannot be swapped out; where RLIMIT_MEMLOCK is finite and cannot be raised, a worker started as root keeps CAP_IPC_LOCK for it, any other says loudly that it is not locked")
+	fs.StringVar(&l.workerUser, "worker-user", "",
+		"user (name, uid or uid:gid) the media workers become; default when serve runs as root: nobody (65534); otherwise they keep serve's user")
 }
 
-// workerArgs are the `lethe worker` arguments that carry the flags.
-func (l *lockdownFlags) workerArgs() []string {
-	if l.mlock {
-		return []string{"--mlock"}
+// resolve turns --worker-user into ids. As root, workers must become
+// someone else; as any other user they cannot, and keep serve's ids.
+func (l *lockdownFlags) resolve() error {
+	if os.Geteuid() != 0 {
+		if l.workerUser != "" {
+			u, err := lookupUser(l.workerUser)
+			if err != nil {
+				return err
+			}
+			if u.UID != os.Getuid() || u.GID != os.Getgid() {
+				return fmt.Errorf("--worker-user %s: only root can start workers as another user", l.workerUser)
+			}
+		}
+		return nil
 	}
+	name := l.workerUser
+	if name == "" {
+		name = "nobody"
+	}
+	u, err := lookupUser(name)
+	if err != nil && l.workerUser == "" {
+		u, err = &compliance.User{UID: 65534, GID: 65534}, nil // no "nobody" in the user database
+	}
+	if err != nil {
+		return err
+	}
+	if u.UID == 0 || u.GID == 0 {
+		return fmt.Errorf("--worker-user %s: workers may not run as root (uid or gid 0)", name)
+	}
+	l.user = u
 	return nil
 }
 
-// lockDownControl locks serve down to writing its data dir only and
-// returns its report for the attestation.
+// lookupUser reads "name", "uid" or "uid:gid" (a uid alone takes the gid
+// of its user, or the same number).
+func lookupUser(v string) (*compliance.User, error) {
+	if uidText, gidText, ok := strings.Cut(v, ":"); ok {
+		uid, err1 := strconv.ParseUint(uidText, 10, 31)
+		gid, err2 := strconv.ParseUint(gidText, 10, 31)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("--worker-user %q: want name, uid or uid:gid", v)
+		}
+		return &compliance.User{UID: int(uid), GID: int(gid)}, nil
+	}
+	var u *user.User
+	var err error
+	if n, perr := strconv.ParseUint(v, 10, 31); perr == nil {
+		if u, err = user.LookupId(v); err != nil {
+			return &compliance.User{UID: int(n), GID: int(n)}, nil
+		}
+	} else if u, err = user.Lookup(v); err != nil {
+		return nil, fmt.Errorf("--worker-user: %w", err)
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("--worker-user %s: ids %s:%s are not numbers", v, u.Uid, u.Gid)
+	}
+	return &compliance.User{UID: uid, GID: gid}, nil
+}
+
+// workerArgs are the `lethe worker` arguments that carry the flags, and
+// the paths the worker must prove it cannot read: the data dir and the
+// store's files (their names, nothing else about them).
+func (l *lockdownFlags) workerArgs(info store.Info) []string {
+	args := []string{"--mlock=" + strconv.FormatBool(l.mlock)}
+	if l.user != nil {
+		args = append(args, "--uid", strconv.Itoa(l.user.UID), "--gid", strconv.Itoa(l.user.GID))
+	}
+	for _, p := range []string{info.DataDir, info.AdminKeyPath, info.DBPath} {
+		args = append(args, "--probe-read", p)
+	}
+	return args
+}
+
+// lockDownControl locks serve down to writing its data dir only, installs
+// its seccomp filter, and returns its report for the attestation.
 func lockDownControl(dataDir string, allowUnenforced bool, log *slog.Logger) (json.RawMessage, error) {
-	r, err := compliance.LockDownControl(compliance.ControlOptions{DataDir: dataDir, AllowUnenforced: allowUnenforced})
+	opts := compliance.ControlOptions{DataDir: dataDir, AllowUnenforced: allowUnenforced}
+	r, err := compliance.LockDownControl(opts)
 	if err != nil {
 		return nil, fmt.Errorf("serve refuses to start: %w", err)
 	}
+	if err := compliance.LockDownControlSyscalls(&r, opts); err != nil {
+		return nil, fmt.Errorf("serve refuses to start: %w", err)
+	}
 	if r.Enforced {
-		log.Info("control process locked down", "landlockABI", r.LandlockABI, "writable", dataDir)
+		log.Info("control process locked down", "landlockABI", r.LandlockABI, "writable", dataDir, "seccompDenied", len(r.Seccomp.Denied))
 	} else {
 		log.Warn("CONTROL LOCK-DOWN NOT ENFORCED", "problems", r.Problems)
 	}
@@ -236,6 +313,15 @@ func crossCheck(a compliance.Attestation) (disagree, unchecked []string) {
 		if m.ExeSHA256 != "" && m.ExeSHA256 != s.ExeSHA256 {
 			differ("binary sha256", m.ExeSHA256, s.ExeSHA256)
 		}
+		if m.Creds != nil && s.Creds != nil {
+			if m.Creds.UIDs != s.Creds.UIDs || m.Creds.GIDs != s.Creds.GIDs {
+				differ("uids/gids", fmt.Sprint(m.Creds.UIDs, m.Creds.GIDs), fmt.Sprint(s.Creds.UIDs, s.Creds.GIDs))
+			}
+			if p.Role == compliance.RoleWorker && (m.Creds.Caps() != s.Creds.Caps() || m.Creds.CapBnd != s.Creds.CapBnd) {
+				differ("capabilities", m.Creds.Caps().String()+" bounding "+m.Creds.CapBnd.String(),
+					s.Creds.Caps().String()+" bounding "+s.Creds.CapBnd.String())
+			}
+		}
 		if len(m.Errors) > 0 || m.Dumpable == nil {
 			unchecked = append(unchecked, fmt.Sprintf("%s: partly (%s)", name, strings.Join(m.Errors, "; ")))
 		}
@@ -277,6 +363,15 @@ func printAttestation(w io.Writer, a compliance.Attestation, disagree, unchecked
 		fmt.Fprintf(w, "  measured now:  seccomp mode %d (%d filters), no_new_privs %s, dumpable %s, core limit %s/%s, same binary %s\n",
 			m.SeccompMode, m.SeccompFilters, yes(m.NoNewPrivs), dumpable, limit(m.CoreLimitSoft), limit(m.CoreLimitHard), yes(p.SameBinary))
 		fmt.Fprintf(w, "                 memory: %d MiB resident, %d MiB of address space locked (VmLck)\n", m.VmRSSKB>>10, m.VmLckKB>>10)
+		if c := m.Creds; c != nil {
+			groups := "none"
+			if len(c.Groups) > 0 {
+				groups = fmt.Sprint(c.Groups)
+			}
+			fmt.Fprintf(w, "                 uids %v gids %v, groups %s\n", c.UIDs, c.GIDs, groups)
+			fmt.Fprintf(w, "                 capabilities: effective %s; permitted %s; inheritable %s; ambient %s; bounding %s\n",
+				capText(c.CapEff), capText(c.CapPrm), capText(c.CapInh), capText(c.CapAmb), capText(c.CapBnd))
+		}
 		if len(m.WritableFiles) > 0 {
 			fmt.Fprintf(w, "  writable files: %s\n", strings.Join(m.WritableFiles, ", "))
 		}
@@ -297,18 +392,65 @@ func printAttestation(w io.Writer, a compliance.Attestation, disagree, unchecked
 				probes = append(probes, pr.Path+" "+verdict)
 			}
 			fmt.Fprintf(w, "    write probes: %s\n", strings.Join(probes, "; "))
+			if len(r.ReadProbes) > 0 {
+				var reads []string
+				for _, pr := range r.ReadProbes {
+					verdict := "denied"
+					if !pr.Passed() {
+						verdict = "FAILED " + pr.Errno
+						if pr.Errno == "" {
+							verdict = "FAILED: readable"
+						}
+					}
+					reads = append(reads, pr.Path+" "+verdict)
+				}
+				fmt.Fprintf(w, "    read probes:  %s\n", strings.Join(reads, "; "))
+			}
+			if r.LandlockSealed {
+				fmt.Fprintln(w, "    sealed: from then on only")
+				for _, rule := range r.LandlockSealRules {
+					fmt.Fprintf(w, "    allow %-40s %s\n", rule.Path, strings.Join(rule.Access, ","))
+				}
+			}
+			if pv := r.Privileges; pv != nil {
+				switched := "kept its user"
+				if pv.SwitchedTo != nil {
+					switched = fmt.Sprintf("became %d:%d", pv.SwitchedTo.UID, pv.SwitchedTo.GID)
+				}
+				fmt.Fprintf(w, "    privileges: started as uid %d, %s, kept %s", pv.StartUID, switched, pv.Kept)
+				if pv.KeptWhy != "" {
+					fmt.Fprintf(w, " (%s)", pv.KeptWhy)
+				}
+				fmt.Fprintln(w)
+			}
 			if s := r.Seccomp; s != nil {
-				denied := 0
+				passed, allowed := 0, []string{}
 				for _, sp := range s.Probes {
-					if sp.Denied {
-						denied++
+					if sp.Denied != sp.MustAllow {
+						passed++
+					}
+					if sp.MustAllow {
+						allowed = append(allowed, sp.Syscall)
 					}
 				}
-				fmt.Fprintf(w, "    seccomp: %d calls denied with EPERM, foreign ABI denied %s, probes %d/%d EPERM\n",
-					len(s.Denied), yes(s.ForeignArchDenied), denied, len(s.Probes))
+				still := ""
+				if len(allowed) > 0 {
+					still = ", still allowed as needed: " + strings.Join(allowed, ",")
+				}
+				fmt.Fprintf(w, "    seccomp: %d calls denied with EPERM, foreign ABI denied %s, probes %d/%d as required%s\n",
+					len(s.Denied), yes(s.ForeignArchDenied), passed, len(s.Probes), still)
 			}
-			if r.Mlock != nil {
-				fmt.Fprintf(w, "    mlockall: %s %s\n", yes(r.Mlock.Locked), r.Mlock.Errno)
+			if ml := r.Mlock; ml != nil {
+				how := "RLIMIT_MEMLOCK " + memlockText(ml.LimitBytes)
+				if ml.WithCapability {
+					how += ", through cap_ipc_lock"
+				}
+				if !ml.Locked {
+					how = ml.Reason
+				}
+				fmt.Fprintf(w, "    mlockall: %s (%s)\n", yes(ml.Locked), how)
+			} else if p.Role == compliance.RoleWorker {
+				fmt.Fprintln(w, "    mlockall: not asked for (--mlock=false)")
 			}
 		}
 		for _, pr := range p.Problems {
@@ -384,6 +526,23 @@ func printSummary(w io.Writer, s compliance.Summary, keyFile string) {
 	} else {
 		fmt.Fprintln(w, "VERDICT: NOT ENFORCED")
 	}
+}
+
+// capText is a capability set for people: "none", a few names, or how
+// many.
+func capText(c compliance.CapSet) string {
+	if n := len(c.Names()); n > 3 {
+		return fmt.Sprintf("%d capabilities", n)
+	}
+	return c.String()
+}
+
+// memlockText is RLIMIT_MEMLOCK for people.
+func memlockText(v uint64) string {
+	if v == ^uint64(0) {
+		return "unlimited"
+	}
+	return fmt.Sprintf("%d KiB", v>>10)
 }
 
 func limit(v uint64) string {

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/lethe-rtc/lethe/compliance"
+	"github.com/lethe-rtc/lethe/control"
+	"github.com/lethe-rtc/lethe/store"
 )
 
 // forbiddenSymbol matches symbols of profiling and heap-dump code: package
@@ -135,10 +137,7 @@ func main() {
 		requireLockdownHost(t)
 		dataDir := filepath.Join(t.TempDir(), "data")
 		args := []string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--udp-port", "0"}
-		if os.Geteuid() == 0 {
-			args = append(args, "--mlock") // root may lock any amount
-		}
-		srv := startLethe(t, lethe, args...)
+		srv := startLethe(t, lethe, args...) // --mlock is the default
 		keyFile := filepath.Join(dataDir, "auditor.key")
 
 		var out, errOut bytes.Buffer
@@ -147,7 +146,8 @@ func main() {
 		if err != nil {
 			t.Fatalf("compliance status: %v\n%s", err, errOut.String())
 		}
-		for _, want := range []string{"VERDICT: ENFORCED", "control (pid", "worker 0 (pid", "seccomp mode 2"} {
+		for _, want := range []string{"VERDICT: ENFORCED", "control (pid", "worker 0 (pid", "seccomp mode 2", "read probes:", "sealed: from then on only",
+			"still allowed as needed: execve", "capabilities: effective"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("summary lacks %q", want)
 			}
@@ -173,6 +173,12 @@ func main() {
 		}
 		if wk.Measured.SeccompMode != 2 || wk.SelfReport == nil || wk.SelfReport.Seccomp == nil || len(wk.Measured.WritableFiles) != 0 {
 			t.Errorf("worker: %+v", wk)
+		}
+		if ctl.Measured.SeccompMode != 2 || ctl.SelfReport.Seccomp == nil {
+			t.Errorf("control seccomp: mode %d, %+v", ctl.Measured.SeccompMode, ctl.SelfReport.Seccomp)
+		}
+		if c := wk.Measured.Creds; c == nil || (os.Geteuid() == 0 && c.Root()) || c.Caps()&^(1<<14) != 0 || wk.SelfReport.Privileges == nil {
+			t.Errorf("worker credentials: %+v, privileges %+v", c, wk.SelfReport.Privileges)
 		}
 		if os.Geteuid() == 0 && (wk.SelfReport.Mlock == nil || !wk.SelfReport.Mlock.Locked || wk.Measured.VmLckKB == 0) {
 			t.Errorf("worker mlock: %+v, VmLck %d", wk.SelfReport.Mlock, wk.Measured.VmLckKB)
@@ -413,5 +419,82 @@ func TestComplianceStatusSummary(t *testing.T) {
 	var got compliance.Summary
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil || got.Problems != 3 || len(got.Processes) != 2 {
 		t.Errorf("--json: %v %s", err, out.String())
+	}
+}
+
+func TestLookupUser(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want *compliance.User
+		err  string
+	}{
+		{"nobody", &compliance.User{UID: 65534, GID: 65534}, ""},
+		{"65534", &compliance.User{UID: 65534, GID: 65534}, ""},
+		{"1234:5678", &compliance.User{UID: 1234, GID: 5678}, ""},
+		{"4242", &compliance.User{UID: 4242, GID: 4242}, ""}, // no such user: the same number for both
+		{"1:x", nil, "want name, uid or uid:gid"},
+		{"no-such-user-lethe", nil, "unknown user"},
+	}
+	for _, tc := range tests {
+		got, err := lookupUser(tc.in)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("lookupUser(%q) = %v, %v; want error %q", tc.in, got, err, tc.err)
+		case tc.err == "" && (err != nil || *got != *tc.want):
+			t.Errorf("lookupUser(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// As root, workers become --worker-user (nobody by default) and never
+// root; the worker is told whom, and which paths it must fail to read.
+func TestWorkerUserFlag(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		l := lockdownFlags{workerUser: "nobody"}
+		if err := l.resolve(); err == nil || !strings.Contains(err.Error(), "only root") {
+			t.Errorf("--worker-user as another user: %v", err)
+		}
+		return
+	}
+	for _, bad := range []string{"root", "0", "65534:0"} {
+		l := lockdownFlags{workerUser: bad}
+		if err := l.resolve(); err == nil || !strings.Contains(err.Error(), "may not run as root") {
+			t.Errorf("--worker-user %s: %v", bad, err)
+		}
+	}
+	l := lockdownFlags{mlock: true}
+	if err := l.resolve(); err != nil || l.user == nil || l.user.UID != 65534 {
+		t.Fatalf("default worker user: %+v, %v", l.user, err)
+	}
+	args := strings.Join(l.workerArgs(store.Info{DataDir: "/d", AdminKeyPath: "/d/admin.key", DBPath: "/d/lethe.db"}), " ")
+	if args != "--mlock=true --uid 65534 --gid 65534 --probe-read /d --probe-read /d/admin.key --probe-read /d/lethe.db" {
+		t.Errorf("worker args: %s", args)
+	}
+}
+
+// A worker whose memory is not locked is announced loudly in the banner.
+func TestBannerMemoryNotLocked(t *testing.T) {
+	t.Parallel()
+	rep := func(m *compliance.MlockReport) json.RawMessage {
+		b, _ := json.Marshal(compliance.Report{Enforced: true, LandlockABI: 7, Mlock: m,
+			Privileges: &compliance.PrivilegeReport{Creds: compliance.Creds{UIDs: [4]int{65534, 65534, 65534, 65534}, GIDs: [4]int{65534, 65534, 65534, 65534}}}})
+		return b
+	}
+	var out bytes.Buffer
+	printBanner(&out, &serveConfig{dataDir: "/d"}, "127.0.0.1:1", store.Info{}, []control.Worker{
+		{Index: 0, PID: 10, Report: rep(&compliance.MlockReport{Locked: true})},
+		{Index: 1, PID: 11, Report: rep(&compliance.MlockReport{Reason: "RLIMIT_MEMLOCK is 8192 KiB: ..."})},
+	})
+	b := out.String()
+	for _, want := range []string{"uid 65534 gid 65534, no capability", "worker 0:   pid 10", "memory locked)", "memory NOT locked)",
+		"!!! WARNING: worker 1's media memory is NOT locked and could be swapped out: RLIMIT_MEMLOCK is 8192 KiB"} {
+		if !strings.Contains(b, want) {
+			t.Errorf("banner lacks %q:\n%s", want, b)
+		}
+	}
+	if strings.Count(b, "!!! WARNING") != 1 {
+		t.Errorf("banner:\n%s", b)
 	}
 }

@@ -109,6 +109,9 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := cfg.validate(); err != nil {
 		return fs.fail(stderr, "%v", err)
 	}
+	if err := lk.resolve(); err != nil {
+		return fs.fail(stderr, "%v", err)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	// Diagnostics a client can repeat at will (refused requests) go through
 	// one rate-limited log: a line and a count per kind and minute.
@@ -136,7 +139,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	for _, d := range splitList(cfg.probeDirs) {
 		workerArgs = append(workerArgs, "--probe-dir", d)
 	}
-	workerArgs = append(workerArgs, lk.workerArgs()...) // compliance lock-down (lockdown.go)
+	workerArgs = append(workerArgs, lk.workerArgs(info)...) // compliance lock-down (lockdown.go)
 	pool, err := control.StartPool(ctx, control.PoolConfig{
 		Exe: exe, Workers: cfg.workers, UDPHost: cfg.udpHost, UDPPort: cfg.udpPort,
 		AllowUnenforced: cfg.allowUnenforced, Logger: log, Args: workerArgs, Procs: cfg.workerProcs,
@@ -252,14 +255,21 @@ func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, wo
 	fmt.Fprintf(w, "  signaling:  ws://%s/v1/signal\n", addr)
 	for _, wk := range workers {
 		var r compliance.Report
-		state := "lock-down UNKNOWN"
+		state, memory := "lock-down UNKNOWN", ""
 		if json.Unmarshal(wk.Report, &r) == nil {
-			state = fmt.Sprintf("locked down (Landlock ABI %d, no writable path, not dumpable, core limit 0)", r.LandlockABI)
+			state = fmt.Sprintf("locked down (Landlock ABI %d, reads and writes no file, %s, not dumpable, core limit 0, %s)",
+				r.LandlockABI, workerCreds(r.Privileges), workerMemory(r.Mlock))
 			if !r.Enforced {
 				state = "!!! lock-down NOT ENFORCED: " + strings.Join(r.Problems, "; ")
 			}
+			if r.Mlock != nil && !r.Mlock.Locked {
+				memory = r.Mlock.Reason
+			}
 		}
 		fmt.Fprintf(w, "  worker %d:   pid %d, media udp %s, %s\n", wk.Index, wk.PID, wk.UDP, state)
+		if memory != "" {
+			fmt.Fprintf(w, "  !!! WARNING: worker %d's media memory is NOT locked and could be swapped out: %s !!!\n", wk.Index, memory)
+		}
 	}
 	if cfg.allowUnenforced {
 		fmt.Fprintln(w, "  !!! WARNING: --allow-unenforced: media workers may run WITHOUT the no-write lock-down. !!!")
@@ -273,6 +283,29 @@ func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, wo
 		fmt.Fprintf(w, "  mint a token:\n    %s token --data-dir %s --app %d --user alice --ttl 1h\n",
 			os.Args[0], cfg.dataDir, info.DefaultApp.SDKAppID)
 	}
+}
+
+// workerCreds says whom a worker runs as, for the banner.
+func workerCreds(p *compliance.PrivilegeReport) string {
+	if p == nil {
+		return "privileges UNKNOWN"
+	}
+	caps := "no capability"
+	if c := p.Creds.Caps(); c != 0 {
+		caps = c.String() + " only"
+	}
+	return fmt.Sprintf("uid %d gid %d, %s", p.Creds.UIDs[1], p.Creds.GIDs[1], caps)
+}
+
+// workerMemory says whether a worker's memory is locked, for the banner.
+func workerMemory(m *compliance.MlockReport) string {
+	switch {
+	case m == nil:
+		return "memory not locked (--mlock=false)"
+	case m.Locked:
+		return "memory locked"
+	}
+	return "memory NOT locked"
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lethe-rtc/lethe/compliance"
 	"github.com/lethe-rtc/lethe/worker"
 )
 
@@ -19,7 +20,13 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.IntVar(&cfg.Index, "index", 0, "worker index")
 	fs.StringVar(&cfg.UDP, "udp", "127.0.0.1:0", "media UDP address")
 	fs.BoolVar(&cfg.AllowUnenforced, "allow-unenforced", false, "run even if the lock-down cannot be enforced")
-	fs.BoolVar(&cfg.Mlock, "mlock", false, "lock all memory (mlockall) so that media cannot be swapped out")
+	fs.BoolVar(&cfg.Mlock, "mlock", true, "lock all memory (mlockall) so that media cannot be swapped out, where RLIMIT_MEMLOCK or CAP_IPC_LOCK allows")
+	uid := fs.Int("uid", -1, "user id to switch to when started as root (set by serve)")
+	gid := fs.Int("gid", -1, "group id to switch to when started as root (set by serve)")
+	fs.Func("probe-read", "a path the lock-down self-probe must fail to open for reading (repeatable; serve passes its data dir)", func(v string) error {
+		cfg.ReadProbes = append(cfg.ReadProbes, v)
+		return nil
+	})
 	fs.BoolVar(&cfg.BatchWrites, "batch-writes", true, "send media with one sendmmsg per burst instead of one sendto per packet")
 	fs.DurationVar(&cfg.EventWindow, "event-window", 50*time.Millisecond, "gather each participant's participant events this long and send them as one message (0: one message each)")
 	fs.DurationVar(&cfg.ICEFailed, "ice-failed-timeout", 10*time.Second, "drop a participant whose media connection (ICE) has been silent this long, after a 3s grace")
@@ -29,6 +36,12 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	})
 	if err := fs.parse(args, 0, stdout, stderr); err != nil {
 		return err
+	}
+	switch {
+	case *uid >= 0 && *gid >= 0:
+		cfg.User = &compliance.User{UID: *uid, GID: *gid}
+	case *uid >= 0 || *gid >= 0:
+		return fs.fail(stderr, "--uid and --gid go together")
 	}
 	// Ctrl-C reaches the whole process group; the control process decides
 	// when a worker stops, through the socketpair.
