@@ -49,8 +49,9 @@ type Worker struct {
 
 // Pool owns the workers.
 type Pool struct {
-	cfg PoolConfig
-	log *slog.Logger
+	cfg  PoolConfig
+	log  *slog.Logger
+	fork *forkThread // every worker is forked from it
 
 	mu       sync.Mutex
 	procs    []*proc
@@ -80,7 +81,7 @@ func StartPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Pool{cfg: cfg, log: cfg.Logger, rooms: make(map[string]*roomEntry), procs: make([]*proc, cfg.Workers)}
+	p := &Pool{cfg: cfg, log: cfg.Logger, rooms: make(map[string]*roomEntry), procs: make([]*proc, cfg.Workers), fork: newForkThread()}
 	closeInheritedOnExec()
 	for i := range cfg.Workers {
 		w, err := p.spawn(ctx, i)
@@ -221,7 +222,7 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 		sessions: make(map[uint64]*session), tail: newTail(8), exited: make(chan struct{}),
 		stats: make(chan signaling.Stats, 1),
 	}
-	err = cmd.Start()
+	err = p.fork.start(cmd)
 	child.Close() // the worker has its copy; ours would hide the worker's exit from Recv
 	if err != nil {
 		parent.Close()
@@ -524,6 +525,7 @@ func (p *Pool) Close(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { p.wg.Wait(); close(done) }()
 	<-done
+	p.fork.stop()
 	return err
 }
 

@@ -23,15 +23,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// attestation fetches the server's attestation.
+// attestation fetches the server's full attestation, with the auditor key
+// of its data dir.
 func (s *server) attestation(t *testing.T) compliance.Attestation {
 	t.Helper()
 	base := strings.TrimSuffix(strings.Replace(s.url, "ws://", "http://", 1), "/v1/signal")
-	res, err := http.Get(base + "/v1/compliance/attestation")
+	key, err := os.ReadFile(filepath.Join(s.dataDir, "auditor.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest("GET", base+"/v1/compliance/attestation", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(key)))
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("attestation: HTTP %d", res.StatusCode)
+	}
 	var a compliance.Attestation
 	if err := json.NewDecoder(res.Body).Decode(&a); err != nil {
 		t.Fatal(err)

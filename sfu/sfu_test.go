@@ -320,7 +320,9 @@ func (e *endpoint) pump() {
 					e.held <- s.offer
 					continue
 				}
-				if err := e.answer(s.offer); err != nil && !e.isClosing() {
+				// An offer the SFU made just before the participant left
+				// (the test's Leave) is answered to a closed participant.
+				if err := e.answer(s.offer); err != nil && !e.isClosing() && !errors.Is(err, sfu.ErrClosed) {
 					e.t.Errorf("%s: answer: %v", e.name, err)
 				}
 				continue
