@@ -389,7 +389,7 @@ func TestClientRateLimited(t *testing.T) {
 	if !ok || ae.Status != http.StatusTooManyRequests || ae.Code != admin.CodeRateLimited || ae.RetryAfter != 2*time.Second {
 		t.Fatalf("over the limit: %#v, want 429 rate_limited, retry after 2s", err)
 	}
-	e.clock.advance(ae.RetryAfter)
+	e.clock.Advance(ae.RetryAfter)
 	if _, err := c.ListApps(t.Context()); err != nil {
 		t.Errorf("after RetryAfter: %v", err)
 	}

@@ -3,12 +3,12 @@ package adminserver
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/lethe-rtc/lethe/internal/testclock"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,44 +22,26 @@ const testAdminKey = "Zm9yLXRlc3RzLW9ubHktYWRtaW4ta2V5LTAxMjM0NTY3\n"
 
 var testNow = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
-// clock is an injected, settable time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is an admin API on an httptest server on 127.0.0.1, with fakes.
 type env struct {
 	t     *testing.T
 	srv   *httptest.Server
 	store *fakeStore
 	rooms *fakeRooms
-	clock *clock
+	clock *testclock.Clock
 	logs  *syncbuf.Buffer
 	app   App // an active app with one key
 }
 
 func newEnv(t *testing.T, opts ...func(*Config)) *env {
 	t.Helper()
-	e := &env{t: t, store: newFakeStore(), rooms: &fakeRooms{}, clock: &clock{t: testNow}, logs: &syncbuf.Buffer{}}
+	e := &env{t: t, store: newFakeStore(), rooms: &fakeRooms{}, clock: testclock.New(testNow), logs: &syncbuf.Buffer{}}
 	e.app = e.store.add("demo", store.StatusActive, testNow.Add(-time.Hour))
 	cfg := Config{
 		Store:     e.store,
 		Rooms:     e.rooms,
 		AdminKey:  []byte(testAdminKey),
-		Now:       e.clock.now,
+		Now:       e.clock.Now,
 		Logger:    slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		RateLimit: RateLimit{PerSecond: 1e6, Burst: 1e6, FailedPerSecond: 1e6, FailedBurst: 1e6, FailedPerIPPerSecond: 1e6, FailedPerIPBurst: 1e6},
 	}

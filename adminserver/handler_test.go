@@ -169,7 +169,7 @@ func TestRateLimit(t *testing.T) {
 	if r := e.do("GET", "/v1/admin/apps", nil, "Authorization", "Bearer nope"); r.status != http.StatusUnauthorized {
 		t.Errorf("bad key while keyed requests are limited: %d, want 401", r.status)
 	}
-	e.clock.advance(2 * time.Second)
+	e.clock.Advance(2 * time.Second)
 	if r := e.do("GET", "/v1/admin/apps", nil); r.status != http.StatusOK {
 		t.Errorf("after Retry-After: %d", r.status)
 	}
@@ -208,7 +208,7 @@ func TestWrongKeyFlood(t *testing.T) {
 		t.Errorf("%d refusal lines for %d refusals, want 2 (one per kind):\n%s", n, flood+1, logs)
 	}
 	// A minute later the next refusal brings the counts.
-	e.clock.advance(time.Minute)
+	e.clock.Advance(time.Minute)
 	e.do("GET", "/v1/admin/apps", nil, "Authorization", "Bearer nope")
 	logs = e.logs.String()
 	for _, want := range []string{

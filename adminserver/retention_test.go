@@ -23,7 +23,7 @@ func TestTerminateRoute(t *testing.T) {
 		t.Errorf("terminate logged %+v, want app.terminate by the store", l)
 	}
 	// Again, a day later: the deadline stays.
-	e.clock.advance(24 * time.Hour)
+	e.clock.Advance(24 * time.Hour)
 	r = e.do("POST", e.appPath("/terminate"), nil)
 	r.decode(t, &got)
 	if r.status != 200 || !got.PurgeAt.Equal(due) {
@@ -54,7 +54,7 @@ func TestTerminateRoute(t *testing.T) {
 		!rr.Pending[0].DueAt.Equal(due) || rr.OldestOverdueSeconds != 0 {
 		t.Errorf("retention: %d %s", r.status, r.body)
 	}
-	e.clock.advance(3*24*time.Hour + 90*time.Second) // a day and 90 s past the deadline
+	e.clock.Advance(3*24*time.Hour + 90*time.Second) // a day and 90 s past the deadline
 	e.do("GET", "/v1/admin/retention", nil).decode(t, &rr)
 	if rr.OldestOverdueSeconds != 24*3600+90 {
 		t.Errorf("overdue %d s, want %d", rr.OldestOverdueSeconds, 24*3600+90)

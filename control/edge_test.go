@@ -2,11 +2,11 @@ package control
 
 import (
 	"errors"
+	"github.com/lethe-rtc/lethe/internal/testclock"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -187,11 +187,11 @@ func TestServerCapsCountOnlyUpgraded(t *testing.T) {
 func TestServerDiagnosticsRateLimited(t *testing.T) {
 	t.Parallel()
 	logs := &syncbuf.Buffer{}
-	clk := &fakeClock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	h := newHarness(t, func(c *ServerConfig) {
 		c.Logger = log
-		c.Diagnostics = ratelog.New(log, ratelog.Config{Now: clk.now})
+		c.Diagnostics = ratelog.New(log, ratelog.Config{Now: clk.Now})
 	})
 	ws := h.dial(t, nil)
 	for i := range 30 {
@@ -215,7 +215,7 @@ func TestServerDiagnosticsRateLimited(t *testing.T) {
 			t.Errorf("%q: %d lines, want 1:\n%s", kind, n, out)
 		}
 	}
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	h.srv.diag.Flush()
 	out = logs.String()
 	for _, want := range []string{
@@ -230,22 +230,4 @@ func TestServerDiagnosticsRateLimited(t *testing.T) {
 	if strings.Contains(out, "yyyy") {
 		t.Error("the log holds a client's message")
 	}
-}
-
-// fakeClock is a settable time.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }

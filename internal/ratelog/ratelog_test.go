@@ -3,30 +3,13 @@ package ratelog
 import (
 	"context"
 	"fmt"
+	"github.com/lethe-rtc/lethe/internal/testclock"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
-
-// clock is a settable time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // records is an slog.Handler that keeps every record as "LEVEL msg k=v ...".
 type records struct {
@@ -58,10 +41,10 @@ func (r *records) take() []string {
 	return out
 }
 
-func newTest(maxKeys int) (*Logger, *clock, *records) {
-	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+func newTest(maxKeys int) (*Logger, *testclock.Clock, *records) {
+	c := testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	r := &records{}
-	return New(slog.New(r), Config{Interval: time.Minute, MaxKeys: maxKeys, Now: c.now}), c, r
+	return New(slog.New(r), Config{Interval: time.Minute, MaxKeys: maxKeys, Now: c.Now}), c, r
 }
 
 func expect(t *testing.T, r *records, want ...string) {
@@ -82,11 +65,11 @@ func TestFirstLoggedRepeatsSummarised(t *testing.T) {
 	l.Log(ctx, slog.LevelInfo, "other", "something else")
 	expect(t, r, "WARN admin request refused status=401", "INFO something else")
 
-	c.advance(59 * time.Second)
+	c.Advance(59 * time.Second)
 	l.Flush()
 	expect(t, r) // the interval is not over
 
-	c.advance(time.Second)
+	c.Advance(time.Second)
 	l.Flush()
 	// One summary for the repeated key; the key seen once needs none.
 	expect(t, r, "WARN admin request refused repeated=999 in=1m0s")
@@ -96,12 +79,12 @@ func TestFirstLoggedRepeatsSummarised(t *testing.T) {
 		l.Log(ctx, slog.LevelWarn, "401", "admin request refused", slog.Int("status", 401))
 	}
 	expect(t, r)
-	c.advance(time.Minute)
+	c.Advance(time.Minute)
 	l.Flush()
 	expect(t, r, "WARN admin request refused repeated=5 in=1m0s")
 
 	// A quiet interval forgets the key: the next occurrence is written again.
-	c.advance(time.Minute)
+	c.Advance(time.Minute)
 	l.Flush()
 	expect(t, r)
 	l.Log(ctx, slog.LevelWarn, "401", "admin request refused", slog.Int("status", 401))
@@ -115,7 +98,7 @@ func TestFlushOnLog(t *testing.T) {
 	ctx := context.Background()
 	l.Log(ctx, slog.LevelWarn, "a", "a")
 	l.Log(ctx, slog.LevelWarn, "a", "a")
-	c.advance(90 * time.Second)
+	c.Advance(90 * time.Second)
 	l.Log(ctx, slog.LevelWarn, "b", "b")
 	expect(t, r, "WARN a", "WARN a repeated=1 in=1m30s", "WARN b")
 }
@@ -133,7 +116,7 @@ func TestBoundedKeys(t *testing.T) {
 	// Three keys and the first overflowing one are written; the other 996
 	// are counted together.
 	expect(t, r, "WARN refused i=0", "WARN refused i=1", "WARN refused i=2", "WARN refused i=3")
-	c.advance(time.Minute)
+	c.Advance(time.Minute)
 	l.Flush()
 	expect(t, r, "WARN other repeated diagnostics repeated=996 in=1m0s")
 	// The keys seen once are forgotten; the overflow counts on for another
@@ -141,7 +124,7 @@ func TestBoundedKeys(t *testing.T) {
 	if len(l.keys) != 0 || l.overflow == nil || l.overflow.repeated != 0 {
 		t.Errorf("after the interval: %d keys, overflow %+v", len(l.keys), l.overflow)
 	}
-	c.advance(time.Minute)
+	c.Advance(time.Minute)
 	l.Flush()
 	expect(t, r)
 	if l.overflow != nil {
@@ -157,7 +140,7 @@ func TestRunFlushesAtEnd(t *testing.T) {
 	for range 3 {
 		l.Log(ctx, slog.LevelError, "x", "boom")
 	}
-	c.advance(10 * time.Second)
+	c.Advance(10 * time.Second)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

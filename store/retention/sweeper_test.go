@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lethe-rtc/lethe/internal/testclock"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -25,24 +26,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 var t0 = time.Unix(1_750_000_000, 0).UTC()
 
 const day = 24 * time.Hour
-
-// clock is an injected, settable time.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 func openStore(t *testing.T) (*store.Store, string) {
 	t.Helper()
@@ -98,8 +81,8 @@ func TestSweepAtDeadline(t *testing.T) {
 	long := terminated(t, s, "CANARY-LONG-a81c", 0, 0)         // default: 7 days
 	short := terminated(t, s, "CANARY-SHORT-4d2e", day, 0)     // 1 day
 	hour := terminated(t, s, "CANARY-HOUR-0b7f", time.Hour, 0) // the minimum
-	clk := &clock{t: t0}
-	sw := &Sweeper{Store: s, Now: clk.now}
+	clk := testclock.New(t0)
+	sw := &Sweeper{Store: s, Now: clk.Now}
 	if err := s.Checkpoint(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +109,7 @@ func TestSweepAtDeadline(t *testing.T) {
 		{8 * day, 0, []uint32{hour, short, long}, 0, ""},
 	}
 	for _, st := range steps {
-		clk.set(t0.Add(st.at))
+		clk.Set(t0.Add(st.at))
 		rep, err := sw.Sweep(ctx)
 		if err != nil {
 			t.Fatalf("at +%v: %v", st.at, err)
@@ -161,8 +144,8 @@ func TestOldestOverdue(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, _ := openStore(t)
-	clk := &clock{t: t0}
-	sw := &Sweeper{Store: s, Now: clk.now}
+	clk := testclock.New(t0)
+	sw := &Sweeper{Store: s, Now: clk.Now}
 	if d := sw.OldestOverdue(); d != 0 {
 		t.Errorf("nothing pending: %v", d)
 	}
@@ -177,7 +160,7 @@ func TestOldestOverdue(t *testing.T) {
 		{time.Hour + 1500*time.Millisecond, time.Second},
 		{3 * time.Hour, 2 * time.Hour}, // the oldest of the two
 	} {
-		clk.set(t0.Add(tc.at))
+		clk.Set(t0.Add(tc.at))
 		if d := sw.OldestOverdue(); d != tc.want {
 			t.Errorf("at +%v, no sweeper: OldestOverdue = %v, want %v", tc.at, d, tc.want)
 		}
@@ -261,8 +244,8 @@ func TestSweepFailures(t *testing.T) {
 			3: fmt.Errorf("fake: %w", store.ErrNotFound), // purged meanwhile by a deletion request
 		},
 	}
-	clk := &clock{t: t0}
-	sw := &Sweeper{Store: f, Now: clk.now}
+	clk := testclock.New(t0)
+	sw := &Sweeper{Store: f, Now: clk.Now}
 	rep, err := sw.Sweep(ctx)
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the purge's", err)
@@ -343,9 +326,9 @@ func TestRun(t *testing.T) {
 	s, path := openStore(t)
 	due := terminated(t, s, "CANARY-DUE-61aa", time.Hour, 0)
 	later := terminated(t, s, "CANARY-LATER-3e90", day, 0)
-	clk := &clock{t: t0.Add(2 * time.Hour)}
+	clk := testclock.New(t0.Add(2 * time.Hour))
 	logs := &syncbuf.Buffer{}
-	sw := &Sweeper{Store: s, Now: clk.now, Interval: 20 * time.Millisecond,
+	sw := &Sweeper{Store: s, Now: clk.Now, Interval: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -364,7 +347,7 @@ func TestRun(t *testing.T) {
 	if d := sw.OldestOverdue(); d != 0 {
 		t.Errorf("OldestOverdue = %v with the sweeper running", d)
 	}
-	clk.set(t0.Add(day))
+	clk.Set(t0.Add(day))
 	waitFor(t, "the sweep at the deadline", gone(later))
 	if d := sw.OldestOverdue(); d != 0 {
 		t.Errorf("OldestOverdue = %v with the sweeper running", d)
@@ -495,8 +478,8 @@ func TestSweepLeavesNoWithdrawal(t *testing.T) {
 	if _, err := s.TerminateApp(ctx, a.SDKAppID, t0); err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: t0.Add(time.Hour)}
-	rep, err := (&Sweeper{Store: s, Now: clk.now}).Sweep(ctx)
+	clk := testclock.New(t0.Add(time.Hour))
+	rep, err := (&Sweeper{Store: s, Now: clk.Now}).Sweep(ctx)
 	if err != nil || rep.Purged != 1 || !rep.Checkpointed {
 		t.Fatalf("sweep: %+v, %v", rep, err)
 	}
