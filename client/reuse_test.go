@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"fmt"
+	"github.com/lethe-rtc/lethe/internal/latetrack"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
@@ -257,39 +257,6 @@ func TestReusedMSection(t *testing.T) {
 	goleak.VerifyNone(t, leaks)
 }
 
-// lateTrack is a track that keeps its write stream after it is unbound,
-// to send what a server could still have in flight when it removed it.
-type lateTrack struct {
-	*client.Track
-
-	mu   sync.Mutex
-	ws   webrtc.TrackLocalWriter
-	ssrc uint32
-	pt   uint8
-}
-
-func (l *lateTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	c, err := l.Track.Bind(ctx)
-	l.mu.Lock()
-	l.ws, l.ssrc, l.pt = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType)
-	l.mu.Unlock()
-	return c, err
-}
-
-// writeLate sends one marked packet on the old SSRC.
-func (l *lateTrack) writeLate(t *testing.T, seq uint16) {
-	t.Helper()
-	payload := make([]byte, 100)
-	if err := client.PutMarker(payload, client.Marker{StreamID: 99, Seq: uint32(seq), SendTime: time.Now().UnixNano()}); err != nil {
-		t.Fatal(err)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, err := l.ws.WriteRTP(&rtp.Header{Version: 2, PayloadType: l.pt, SequenceNumber: seq, SSRC: l.ssrc}, payload); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestLatePacketOfRemovedTrack: a packet of a removed track that arrives
 // after the offer removing it was applied comes on an SSRC that offer no
 // longer declares, and Pion makes up a track for it (on a new transceiver
@@ -337,7 +304,7 @@ func TestLatePacketOfRemovedTrack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer first.Close()
-	late := &lateTrack{Track: first}
+	late := latetrack.New(first)
 	x, err := s.sub.AddTransceiverFromTrack(late, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err != nil {
 		t.Fatal(err)
@@ -352,7 +319,13 @@ func TestLatePacketOfRemovedTrack(t *testing.T) {
 	first.Close()
 	s.offer() // the client no longer expects the first track's SSRC
 	for seq := range uint16(5) {
-		late.writeLate(t, 1000+seq)
+		payload := make([]byte, 100)
+		if err := client.PutMarker(payload, client.Marker{StreamID: 99, Seq: uint32(seq), SendTime: time.Now().UnixNano()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := late.WriteLate(1000+seq, payload); err != nil {
+			t.Fatal(err)
+		}
 	}
 	time.Sleep(500 * time.Millisecond)
 	if got := seen(); len(got) != 1 {

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"github.com/lethe-rtc/lethe/internal/latetrack"
 	"testing"
 	"time"
 
 	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
@@ -631,39 +630,6 @@ func TestMuteAcrossRenegotiation(t *testing.T) {
 	}
 }
 
-// lateTrack is a track that keeps its write stream after it is unbound,
-// to send what a publisher could still have in flight when it removed it.
-type lateTrack struct {
-	*client.Track
-
-	mu   sync.Mutex
-	ws   webrtc.TrackLocalWriter
-	ssrc uint32
-	pt   uint8
-}
-
-func (l *lateTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	c, err := l.Track.Bind(ctx)
-	l.mu.Lock()
-	l.ws, l.ssrc, l.pt = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType)
-	l.mu.Unlock()
-	return c, err
-}
-
-// writeLate sends one marked packet on the old SSRC.
-func (l *lateTrack) writeLate(t *testing.T, seq uint16) {
-	t.Helper()
-	payload := make([]byte, 100)
-	if err := client.PutMarker(payload, client.Marker{StreamID: 99, Seq: uint32(seq), SendTime: time.Now().UnixNano()}); err != nil {
-		t.Fatal(err)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, err := l.ws.WriteRTP(&rtp.Header{Version: 2, PayloadType: l.pt, SequenceNumber: seq, SSRC: l.ssrc}, payload); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestLatePublisherPacket: a packet of a track its publisher removed that
 // reaches the SFU after it applied the offer without it comes on an SSRC
 // no longer declared, and Pion makes up a track for it (on a transceiver
@@ -686,7 +652,7 @@ func TestLatePublisherPacket(t *testing.T) {
 			video, audio := markedTracks(t, uint32(10+i), uint32(20+i))
 			defer video.Close()
 			defer audio.Close()
-			late := &lateTrack{Track: audio}
+			late := latetrack.New(audio)
 			x, err := c.pc.AddTransceiverFromTrack(late, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 			if err != nil {
 				t.Fatal(err)
@@ -713,7 +679,13 @@ func TestLatePublisherPacket(t *testing.T) {
 			c.negotiate()
 			ended(t, obs, since, audioID)
 			for seq := range uint16(5) {
-				late.writeLate(t, 60000+seq)
+				payload := make([]byte, 100)
+				if err := client.PutMarker(payload, client.Marker{StreamID: 99, Seq: uint32(seq), SendTime: time.Now().UnixNano()}); err != nil {
+					t.Fatal(err)
+				}
+				if err := late.WriteLate(60000+seq, payload); err != nil {
+					t.Fatal(err)
+				}
 			}
 			time.Sleep(500 * time.Millisecond)
 			for _, e := range []*endpoint{obs, pub} {
