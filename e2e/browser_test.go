@@ -34,6 +34,43 @@ func TestBrowser(t *testing.T) {
 	t.Run("LeaveReconnectRestart", testBrowserLeaveReconnectRestart)
 	t.Run("DevToken", testBrowserDevToken)
 	t.Run("ParticipantsBurst", testBrowserParticipantsBurst)
+	t.Run("ObserverThroughTurnover", testBrowserObserverThroughTurnover)
+}
+
+// (g) A page stays in a room while 20 Go publishers come, publish audio
+// and video, and go (leaving, or dropping their connection) in turn: each
+// round's new tracks arrive on the page's reused m-sections and are
+// decoded, without the page rejoining or resubscribing.
+func testBrowserObserverThroughTurnover(t *testing.T) {
+	leakCheck(t)
+	s := startServer(t)
+	b := newBrowser(t)
+	room := newRoomName()
+	pg, _ := s.joinPage(t, b, "observer", room, false)
+	const rounds = 20
+	for i := range rounds {
+		func() {
+			p := s.join(t, fmt.Sprint("turn", i), 0, room)
+			tracks := p.publishAV(t, false, client.SourceOptions{KeyframeInterval: time.Second})
+			pg.waitReceiving(p.ParticipantID(), 5, true, 20*time.Second)
+			for _, tr := range tracks {
+				_ = tr.Close()
+			}
+			if i%2 == 0 {
+				_ = p.Leave(ctxT(t, 5*time.Second))
+			}
+			_ = p.Close() // odd rounds: the connection just drops
+			pg.waitJS(fmt.Sprintf(`!letheDemo.room.participants.has(%q)`, p.ParticipantID()), 15*time.Second)
+		}()
+	}
+	// The freed m-sections were reused: one audio and one video, as a
+	// publisher is gone before the next one comes.
+	var sections int
+	pg.mustEval(`letheDemo.room.subscriberPC.getTransceivers().length`, &sections)
+	t.Logf("after %d publishers the page's subscriber PeerConnection has %d transceivers", rounds, sections)
+	if sections > 2 {
+		t.Errorf("%d transceivers after %d publishers in turn, want 2 (reused)", sections, rounds)
+	}
 }
 
 // (f) Anchors joining and leaving at once reach lethe.js as participants
