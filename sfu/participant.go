@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/lethe-rtc/lethe/internal/inactive"
 	"github.com/lethe-rtc/lethe/internal/queue"
+	"github.com/lethe-rtc/lethe/internal/ssrcgate"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -38,6 +40,10 @@ type Participant struct {
 	published  int
 
 	early [2][]webrtc.ICECandidateInit // guarded by mu: candidates that came before their SDP, per Side
+	// gates drop, per Side, RTP on SSRCs the last offer did not declare
+	// before Pion sees it (internal/ssrcgate). The subscriber's allows
+	// none: the client sends no media there.
+	gates [2]ssrcgate.Gate
 
 	pubNegotiate sync.Mutex // one publisher offer at a time
 	subMu        sync.Mutex // serialises subscriber PeerConnection changes
@@ -68,10 +74,10 @@ func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, err
 	}
 	p.log = s.cfg.Logger.With("participant", p.id)
 	var err error
-	if p.pub, err = s.pubAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if p.pub, err = p.newPeerConnection(s.pub, Publisher); err != nil {
 		return nil, fmt.Errorf("sfu: publisher peer connection: %w", err)
 	}
-	if p.sub, err = s.subAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if p.sub, err = p.newPeerConnection(s.sub, Subscriber); err != nil {
 		_ = p.pub.Close()
 		return nil, fmt.Errorf("sfu: subscriber peer connection: %w", err)
 	}
@@ -101,6 +107,34 @@ func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, err
 	p.pub.OnTrack(p.onTrack)
 	return p, nil
 }
+
+// newPeerConnection makes one of p's PeerConnections from t, behind the
+// gate of its side and logging as p's.
+func (p *Participant) newPeerConnection(t *peerTemplate, side Side) (*webrtc.PeerConnection, error) {
+	attrs := []slog.Attr{slog.String(attrParticipant, p.id), slog.String(attrSide, side.String())}
+	g := &p.gates[side]
+	g.OnDrop = func(n uint64) {
+		p.s.stats.droppedUndeclared.Add(1)
+		if n == 1 {
+			p.s.diag.Log(context.Background(), slog.LevelWarn, diagUndeclared, "RTP on undeclared SSRCs dropped", attrs...)
+		}
+	}
+	bufs := &srtpBuffers{over: func() {
+		p.s.diag.Log(context.Background(), slog.LevelWarn, diagTooManyStreams, "RTCP on too many SSRCs: participant removed", attrs...)
+		p.closeAsync(ErrTooManyStreams)
+	}}
+	if side == Publisher {
+		bufs.declared = g.Allowed
+	}
+	return t.api(g.Mux(p.s.mux), pionLogs{diag: p.s.diag, attrs: attrs}, bufs).NewPeerConnection(webrtc.Configuration{})
+}
+
+// Keys of the SFU's rate-limited diagnostics.
+const (
+	diagUndeclared      = "undeclared-ssrc"
+	diagUndeclaredTotal = "undeclared-ssrc-total"
+	diagTooManyStreams  = "too-many-rtcp-streams"
+)
 
 // discard releases a participant that never joined a room.
 func (p *Participant) discard() {
@@ -175,6 +209,10 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 	if media > p.s.cfg.MaxTracks {
 		return "", ErrTooManyTracks
 	}
+	ssrcs, err := declaredSSRCs(parsed, maxSectionSSRCs*p.s.cfg.MaxTracks)
+	if err != nil {
+		return "", err
+	}
 	p.mu.Lock()
 	allowed := p.send
 	if want&^allowed == 0 {
@@ -191,7 +229,13 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 	// transceiver of every inactive m-section, each time an offer lists it,
 	// and then never deliver the reused one's track (see internal/inactive).
 	remote, _ := inactive.Rewrite(sdp, inactive.KnownMids(p.pub))
+	// RTP of the SSRCs this offer stops declaring is dropped from now on,
+	// before Pion sees it; the new ones cannot come before the answer.
+	gate := &p.gates[Publisher]
+	before := gate.Allowed()
+	gate.Allow(ssrcs)
 	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: remote}); err != nil {
+		gate.Allow(before)
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
 	p.applyEarlyCandidates(Publisher)
@@ -408,6 +452,12 @@ func (p *Participant) close(reason error) {
 	}
 	if !errors.Is(reason, ErrLeft) && !errors.Is(reason, ErrShutdown) {
 		p.log.Info("participant closed", "reason", reason.Error())
+	}
+	for side := range p.gates {
+		if n := p.gates[side].Dropped(); n > 1 {
+			p.s.diag.Log(context.Background(), slog.LevelWarn, diagUndeclaredTotal, "RTP on undeclared SSRCs dropped in all",
+				slog.String(attrParticipant, p.id), slog.String(attrSide, Side(side).String()), slog.Uint64(attrPackets, n))
+		}
 	}
 	p.ev.Closed(reason)
 }

@@ -584,6 +584,13 @@ func (e *endpoint) mSections() int {
 // SFU and the socket, for a goroutine-leak check deferred before it.
 func startSFU(t *testing.T, wrap func(*net.UDPConn) net.PacketConn) (s *sfu.SFU, api *webrtc.API, stop func()) {
 	t.Helper()
+	return startSFUWith(t, wrap, sfu.Config{})
+}
+
+// startSFUWith is startSFU with more of the SFU's configuration; its
+// UDPConn is set here.
+func startSFUWith(t *testing.T, wrap func(*net.UDPConn) net.PacketConn, cfg sfu.Config) (s *sfu.SFU, api *webrtc.API, stop func()) {
+	t.Helper()
 	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -592,7 +599,8 @@ func startSFU(t *testing.T, wrap func(*net.UDPConn) net.PacketConn) (s *sfu.SFU,
 	if wrap != nil {
 		conn = wrap(udp)
 	}
-	if s, err = sfu.New(sfu.Config{UDPConn: conn}); err != nil {
+	cfg.UDPConn = conn
+	if s, err = sfu.New(cfg); err != nil {
 		conn.Close()
 		t.Fatal(err)
 	}
