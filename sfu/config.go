@@ -28,6 +28,15 @@ type Config struct {
 	AudioCache      int           // packets kept per audio track for NACK; default 128
 	PLIInterval     time.Duration // least time between keyframe requests to one publisher; default 500ms
 	MaxTracks       int           // tracks one participant may publish; default 8
+
+	// DTLSTimeout bounds the time from a PeerConnection's ICE connecting
+	// to its DTLS handshake completing; a participant whose handshake
+	// takes longer is removed (ErrDTLSTimeout). Default 10s.
+	DTLSTimeout time.Duration
+	// AfterFunc runs f once d has passed, unless the returned stop is
+	// called first (it reports whether it stopped f). Default
+	// time.AfterFunc.
+	AfterFunc func(d time.Duration, f func()) (stop func() bool)
 }
 
 func (c *Config) setDefaults() {
@@ -51,6 +60,10 @@ func (c *Config) setDefaults() {
 	def(&c.ICEFailedTimeout, 10*time.Second)
 	def(&c.ICEKeepalive, time.Second)
 	def(&c.PLIInterval, 500*time.Millisecond)
+	def(&c.DTLSTimeout, 10*time.Second)
+	if c.AfterFunc == nil {
+		c.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+	}
 	defInt(&c.SubscriberQueue, 256)
 	defInt(&c.Senders, runtime.GOMAXPROCS(0))
 	defInt(&c.VideoCache, 1024)

@@ -40,6 +40,9 @@ type Participant struct {
 	published  int
 
 	early [2][]webrtc.ICECandidateInit // guarded by mu: candidates that came before their SDP, per Side
+	// dtlsStop stops, per Side, the timer that gives a connected ICE
+	// transport's DTLS handshake Config.DTLSTimeout; guarded by mu.
+	dtlsStop [2]func() bool
 	// gates drop, per Side, RTP on SSRCs the last offer did not declare
 	// before Pion sees it (internal/ssrcgate). The subscriber's allows
 	// none: the client sends no media there.
@@ -103,6 +106,11 @@ func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, err
 				p.closeAsync(ErrConnectionClosed)
 			}
 		})
+		pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+			if st == webrtc.ICEConnectionStateConnected || st == webrtc.ICEConnectionStateCompleted {
+				p.watchDTLS(side, pc)
+			}
+		})
 	}
 	p.pub.OnTrack(p.onTrack)
 	return p, nil
@@ -135,6 +143,32 @@ const (
 	diagUndeclaredTotal = "undeclared-ssrc-total"
 	diagTooManyStreams  = "too-many-rtcp-streams"
 )
+
+// watchDTLS gives the DTLS handshake of pc, whose ICE transport has just
+// connected, Config.DTLSTimeout to complete. Pion's own handshake has no
+// deadline: a client that answers ICE checks but never finishes DTLS
+// would hold its participant for as long as it keeps answering.
+func (p *Participant) watchDTLS(side Side, pc *webrtc.PeerConnection) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.dtlsStop[side] != nil || dtlsConnected(pc) {
+		return
+	}
+	p.dtlsStop[side] = p.s.cfg.AfterFunc(p.s.cfg.DTLSTimeout, func() {
+		// Under mu, so that p cannot close in between: closeAsync needs
+		// p's own count in the SFU's wait group still held.
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.dtlsStop[side] = nil
+		if !p.closed && !dtlsConnected(pc) {
+			p.closeAsync(ErrDTLSTimeout)
+		}
+	})
+}
+
+func dtlsConnected(pc *webrtc.PeerConnection) bool {
+	return pc.SCTP().Transport().State() == webrtc.DTLSTransportStateConnected
+}
 
 // discard releases a participant that never joined a room.
 func (p *Participant) discard() {
@@ -435,6 +469,12 @@ func (p *Participant) close(reason error) {
 		return
 	}
 	p.closed = true
+	for side, stop := range p.dtlsStop {
+		if stop != nil {
+			stop()
+			p.dtlsStop[side] = nil
+		}
+	}
 	p.mu.Unlock()
 
 	p.room.leave(p)

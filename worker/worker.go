@@ -27,6 +27,7 @@ type Config struct {
 	User            *compliance.User // whom to become when started as root
 	ReadProbes      []string         // paths the lock-down must prove unreadable (the data dir, the store)
 	ICEFailed       time.Duration    // drop a participant whose media connection is silent this long
+	DTLSTimeout     time.Duration    // drop a participant whose DTLS handshake is not done this long after ICE connected
 	BatchWrites     bool             // one sendmmsg per burst instead of one sendto per packet
 	EventWindow     time.Duration    // participant events gathered this long per session (WithEventWindow)
 	ProbeDirs       []string         // more directories the self-probe must fail to write
@@ -92,7 +93,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("worker: %w", err)
 		}
 	}
-	s, err := sfu.New(sfu.Config{UDPConn: media, Logger: log, ICEFailedTimeout: cfg.ICEFailed})
+	s, err := sfu.New(sfu.Config{UDPConn: media, Logger: log, ICEFailedTimeout: cfg.ICEFailed, DTLSTimeout: cfg.DTLSTimeout})
 	if err != nil {
 		media.Close()
 		return err

@@ -5,13 +5,14 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestServeConfigValidate(t *testing.T) {
 	t.Parallel()
 	base := func() serveConfig {
 		return serveConfig{listen: "127.0.0.1:7880", udpHost: "127.0.0.1", udpPort: 7882, workers: 1,
-			allowedHosts: "localhost,127.0.0.1,[::1]", maxConns: 10, maxConnsPerIP: 2}
+			allowedHosts: "localhost,127.0.0.1,[::1]", maxConns: 10, maxConnsPerIP: 2, dtlsTimeout: time.Second}
 	}
 	good := base()
 	if err := good.validate(); err != nil {
@@ -36,6 +37,7 @@ func TestServeConfigValidate(t *testing.T) {
 		"URL":              func(c *serveConfig) { c.allowedHosts = "http://localhost" },
 		"no connections":   func(c *serveConfig) { c.maxConns = 0 },
 		"none per address": func(c *serveConfig) { c.maxConnsPerIP = -1 },
+		"no DTLS timeout":  func(c *serveConfig) { c.dtlsTimeout = 0 },
 	} {
 		c := base()
 		mod(&c)
