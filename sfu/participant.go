@@ -210,6 +210,9 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
+	if err := checkICECredentials(parsed); err != nil {
+		return "", err
+	}
 	isScreen := make(map[string]bool, len(screen))
 	for _, id := range screen {
 		isScreen[id] = true
@@ -263,6 +266,9 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 	// transceiver of every inactive m-section, each time an offer lists it,
 	// and then never deliver the reused one's track (see internal/inactive).
 	remote, _ := inactive.Rewrite(sdp, inactive.KnownMids(p.pub))
+	// No data channels, no H.264 profile the subscribers did not
+	// negotiate (3.9).
+	remote, _ = refuseUnsupported(remote)
 	// RTP of the SSRCs this offer stops declaring is dropped from now on,
 	// before Pion sees it; the new ones cannot come before the answer.
 	gate := &p.gates[Publisher]
@@ -280,7 +286,10 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 	if err := p.pub.SetLocalDescription(answer); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
-	return answer.SDP, nil
+	// What Pion answered, with the data section rejected even where the
+	// offer bundled nothing else.
+	out, _ := refuseUnsupported(answer.SDP)
+	return out, nil
 }
 
 // HandleAnswer applies the client's answer to the SFU's last offer on the
@@ -295,6 +304,13 @@ func (p *Participant) HandleAnswer(sdp string) error {
 		return fmt.Errorf("%w: no offer is waiting for an answer", ErrBadSDP)
 	}
 	answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}
+	parsed, err := answer.Unmarshal()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	if err := checkICECredentials(parsed); err != nil {
+		return err
+	}
 	if err := p.sub.SetRemoteDescription(answer); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
