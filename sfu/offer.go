@@ -273,4 +273,47 @@ func h264Accepted(params string) bool {
 	return mode == "1" && err == nil && len(id) >= 2 && id[0] == 0x42 && (id[1] == 0x00 || id[1] == 0xe0)
 }
 
+// limitAnswer adds to each audio and video m-section of an answer that
+// is not rejected the most the publisher should send on it (RFC 4566
+// b=AS in kbit/s, RFC 3890 b=TIAS in bit/s): browsers cap their encoders
+// to it. bps <= 0 leaves the answer as it is.
+func limitAnswer(answer string, bps int) string {
+	if bps <= 0 {
+		return answer
+	}
+	var b strings.Builder
+	b.Grow(len(answer) + 256)
+	inMedia := false
+	for rest := answer; rest != ""; {
+		line := rest
+		if i := strings.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		b.WriteString(line)
+		if f := strings.Fields(line); len(f) >= 2 && strings.HasPrefix(line, "m=") {
+			inMedia = (f[0] == "m=audio" || f[0] == "m=video") && f[1] != "0"
+			if inMedia && !strings.HasPrefix(rest, "c=") {
+				writeBandwidth(&b, bps, line)
+				inMedia = false
+			}
+			continue
+		}
+		if inMedia && strings.HasPrefix(line, "c=") {
+			writeBandwidth(&b, bps, line)
+			inMedia = false
+		}
+	}
+	return b.String()
+}
+
+func writeBandwidth(b *strings.Builder, bps int, after string) {
+	eol := after[len(trimEOL(after)):]
+	if eol == "" {
+		eol = "\r\n"
+		b.WriteString(eol)
+	}
+	fmt.Fprintf(b, "b=AS:%d%sb=TIAS:%d%s", max(bps/1000, 1), eol, bps, eol)
+}
+
 func trimEOL(l string) string { return strings.TrimRight(l, "\r\n") }

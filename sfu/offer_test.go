@@ -222,3 +222,27 @@ func FuzzRefuseUnsupported(f *testing.F) {
 		}
 	})
 }
+
+func TestLimitAnswer(t *testing.T) {
+	t.Parallel()
+	answer := "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n" +
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n" +
+		"m=video 0 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n" +
+		"m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:2\r\n" +
+		"m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:3\r\n"
+	want := "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n" +
+		"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\nb=AS:8000\r\nb=TIAS:8000000\r\na=mid:0\r\n" +
+		"m=video 0 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n" +
+		"m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:2\r\n" +
+		"m=video 9 UDP/TLS/RTP/SAVPF 96\r\nb=AS:8000\r\nb=TIAS:8000000\r\na=mid:3\r\n"
+	if got := limitAnswer(answer, 8_000_000); got != want {
+		t.Errorf("limitAnswer =\n%q\nwant\n%q", got, want)
+	}
+	if got := limitAnswer(answer, 0); got != answer {
+		t.Error("no limit changed the answer")
+	}
+	if got := limitAnswer("m=video 9 X 96", 500); got != "m=video 9 X 96\r\nb=AS:1\r\nb=TIAS:500\r\n" {
+		t.Errorf("a last line without an ending: %q", got)
+	}
+	parse(t, limitAnswer(answer, 1_234_567)) // still SDP
+}

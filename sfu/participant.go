@@ -8,6 +8,7 @@ import (
 	"maps"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lethe-rtc/lethe/internal/inactive"
 	"github.com/lethe-rtc/lethe/internal/queue"
@@ -48,6 +49,10 @@ type Participant struct {
 	// none: the client sends no media there.
 	gates [2]ssrcgate.Gate
 
+	rateMu   sync.Mutex // guards rate
+	rate     bucket     // the bitrate cap on all the participant's tracks
+	lastREMB atomic.Int64
+
 	pubNegotiate sync.Mutex // one publisher offer at a time
 	subMu        sync.Mutex // serialises subscriber PeerConnection changes
 	needOffer    bool       // guarded by subMu: the track set changed since the last offer
@@ -74,6 +79,7 @@ func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, err
 		down:       make(map[string]*downTrack),
 		kickCh:     make(chan struct{}, 1),
 		done:       make(chan struct{}),
+		rate:       newBucket(s.cfg.MaxParticipantBitrate),
 	}
 	p.log = s.cfg.Logger.With("participant", p.id)
 	var err error
@@ -168,6 +174,17 @@ func (p *Participant) watchDTLS(side Side, pc *webrtc.PeerConnection) {
 
 func dtlsConnected(pc *webrtc.PeerConnection) bool {
 	return pc.SCTP().Transport().State() == webrtc.DTLSTransportStateConnected
+}
+
+// admit takes bits from the participant's bitrate cap at now, if it holds
+// them, and reports whether it did.
+func (p *Participant) admit(now, bits int64) bool {
+	if p.rate.rate <= 0 {
+		return true
+	}
+	p.rateMu.Lock()
+	defer p.rateMu.Unlock()
+	return p.rate.take(now, bits)
 }
 
 // discard releases a participant that never joined a room.
@@ -287,9 +304,9 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
 	// What Pion answered, with the data section rejected even where the
-	// offer bundled nothing else.
+	// offer bundled nothing else, and the bitrate cap per m-section.
 	out, _ := refuseUnsupported(answer.SDP)
-	return out, nil
+	return limitAnswer(out, p.s.cfg.trackLimit()), nil
 }
 
 // HandleAnswer applies the client's answer to the SFU's last offer on the

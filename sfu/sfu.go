@@ -281,12 +281,13 @@ type Stats struct {
 	DroppedWriteError   uint64
 	DroppedNotConnected uint64 // subscriber's media transport not up yet
 	DroppedUndeclared   uint64 // RTP on an SSRC the PeerConnection's offer does not declare, before Pion sees it
+	DroppedBitrate      uint64 // publisher over a track's or its own bitrate cap
 }
 
 type counters struct {
 	packetsIn, packetsOut, retransmitted, nacksIn, nackMisses, keyframeRequests               atomic.Uint64
 	droppedQueueFull, droppedNoKeyframe, droppedMuted, droppedWriteError, droppedNotConnected atomic.Uint64
-	droppedUndeclared                                                                         atomic.Uint64
+	droppedUndeclared, droppedBitrate                                                         atomic.Uint64
 	participants                                                                              atomic.Int64
 }
 
@@ -300,7 +301,7 @@ func (s *SFU) Stats() Stats {
 		KeyframeRequests: c.keyframeRequests.Load(), DroppedQueueFull: c.droppedQueueFull.Load(),
 		DroppedNoKeyframe: c.droppedNoKeyframe.Load(), DroppedMuted: c.droppedMuted.Load(),
 		DroppedWriteError: c.droppedWriteError.Load(), DroppedNotConnected: c.droppedNotConnected.Load(),
-		DroppedUndeclared: c.droppedUndeclared.Load(),
+		DroppedUndeclared: c.droppedUndeclared.Load(), DroppedBitrate: c.droppedBitrate.Load(),
 	}
 }
 

@@ -181,6 +181,7 @@ type rxPacket struct {
 	pt   uint8
 	ssrc uint32
 	key  bool
+	size int // bytes of the packet
 }
 
 // rxTrack records one track a subscriber receives.
@@ -210,7 +211,7 @@ func (r *rxTrack) run(tr *webrtc.TrackRemote) {
 			continue
 		}
 		r.checker.Observe(&p)
-		rx := rxPacket{seq: p.SequenceNumber, ts: p.Timestamp, pt: p.PayloadType, ssrc: p.SSRC}
+		rx := rxPacket{seq: p.SequenceNumber, ts: p.Timestamp, pt: p.PayloadType, ssrc: p.SSRC, size: n}
 		rx.key = r.video && keyframe.VP8(p.Payload)
 		m, ok := client.ParseMarker(p.Payload)
 		r.mu.Lock()
