@@ -321,7 +321,7 @@ func (e *endpoint) pump() {
 					e.held <- s.offer
 					continue
 				}
-				if err := e.answer(s.offer); err != nil && !e.isClosing() {
+				if err := e.answer(s.offer); err != nil && !e.isClosing() && !e.gone(err) {
 					e.t.Errorf("%s: answer: %v", e.name, err)
 				}
 				continue
@@ -338,6 +338,21 @@ func (e *endpoint) pump() {
 			}
 		}
 	}
+}
+
+// gone reports whether err says that e's participant has been closed,
+// as the test may do while an offer is being answered (Leave): the answer
+// is moot then. The SFU reports the close last; gone waits a little for it.
+func (e *endpoint) gone(err error) bool {
+	if !errors.Is(err, sfu.ErrClosed) {
+		return false
+	}
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if e.ev.with(func(r *recorder) bool { return len(r.closed) > 0 }) {
+			return true
+		}
+	}
+	return false
 }
 
 // hold makes the pump keep the SFU's offers (in e.held) instead of
