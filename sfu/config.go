@@ -28,6 +28,45 @@ type Config struct {
 	AudioCache      int           // packets kept per audio track for NACK; default 128
 	PLIInterval     time.Duration // least time between keyframe requests to one publisher; default 500ms
 	MaxTracks       int           // tracks one participant may publish; default 8
+
+	// DTLSTimeout bounds the time from a PeerConnection's ICE connecting
+	// to its DTLS handshake completing; a participant whose handshake
+	// takes longer is removed (ErrDTLSTimeout). Default 10s.
+	DTLSTimeout time.Duration
+	// AfterFunc runs f once d has passed, unless the returned stop is
+	// called first (it reports whether it stopped f). Default
+	// time.AfterFunc.
+	AfterFunc func(d time.Duration, f func()) (stop func() bool)
+
+	// The most a publisher may send, in bits per second of RTP, measured
+	// over BitrateWindow: on each track (default 8 Mbit/s) and on all its
+	// tracks together (default 20 Mbit/s). Packets beyond are dropped and
+	// counted (Stats.DroppedBitrate), and the publisher is told with RTCP
+	// REMB; its answer carries the track cap as b=AS and b=TIAS. A
+	// negative value lifts the cap.
+	MaxTrackBitrate       int
+	MaxParticipantBitrate int
+}
+
+// BitrateWindow is the stretch over which bitrate caps are measured: a
+// publisher may send a cap's worth of one window in a burst (a keyframe),
+// no more on average.
+const BitrateWindow = time.Second
+
+// maxBitrate is the highest cap Validate takes.
+const maxBitrate = 1_000_000_000
+
+// trackLimit is the most one track may send, in bits per second; 0 for no
+// limit.
+func (c *Config) trackLimit() int {
+	switch {
+	case c.MaxTrackBitrate > 0 && c.MaxParticipantBitrate > 0:
+		return min(c.MaxTrackBitrate, c.MaxParticipantBitrate)
+	case c.MaxTrackBitrate > 0:
+		return c.MaxTrackBitrate
+	default:
+		return max(c.MaxParticipantBitrate, 0)
+	}
 }
 
 func (c *Config) setDefaults() {
@@ -51,6 +90,16 @@ func (c *Config) setDefaults() {
 	def(&c.ICEFailedTimeout, 10*time.Second)
 	def(&c.ICEKeepalive, time.Second)
 	def(&c.PLIInterval, 500*time.Millisecond)
+	def(&c.DTLSTimeout, 10*time.Second)
+	if c.AfterFunc == nil {
+		c.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+	}
+	if c.MaxTrackBitrate == 0 {
+		c.MaxTrackBitrate = 8_000_000
+	}
+	if c.MaxParticipantBitrate == 0 {
+		c.MaxParticipantBitrate = 20_000_000
+	}
 	defInt(&c.SubscriberQueue, 256)
 	defInt(&c.Senders, runtime.GOMAXPROCS(0))
 	defInt(&c.VideoCache, 1024)
@@ -65,6 +114,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ICEFailedTimeout < c.ICEDisconnectedTimeout {
 		return errors.New("sfu: config: ICEFailedTimeout shorter than ICEDisconnectedTimeout")
+	}
+	if c.MaxTrackBitrate > maxBitrate || c.MaxParticipantBitrate > maxBitrate {
+		return errors.New("sfu: config: a bitrate cap above 1 Gbit/s")
 	}
 	return nil
 }

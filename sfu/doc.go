@@ -15,4 +15,10 @@
 // SSRC and payload type for each subscriber and writing it out. A
 // subscriber that falls behind loses packets of its own queue (counted by
 // reason); nobody else notices.
+//
+// What a client sends reaches Pion only through bounds: each
+// PeerConnection's ICE agent reads through a gate that drops RTP on
+// SSRCs its offer does not declare (internal/ssrcgate), Pion's SRTP
+// streams are buffered by the SFU (streams.go), and Pion's log lines go
+// through the SFU's rate-limited diagnostics (pionlog.go).
 package sfu

@@ -1,6 +1,9 @@
 package sfu
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors returned by the SFU. Callers map them to client-visible codes.
 var (
@@ -15,4 +18,10 @@ var (
 	ErrShutdown         = errors.New("sfu: shutting down")
 	ErrRemoved          = errors.New("sfu: removed by an operator")
 	ErrDismissed        = errors.New("sfu: room dismissed by an operator")
+	// ErrDTLSTimeout is an ErrConnectionFailed: ICE connected, but the
+	// DTLS handshake did not complete within Config.DTLSTimeout.
+	ErrDTLSTimeout = fmt.Errorf("%w: DTLS handshake timed out", ErrConnectionFailed)
+	// ErrTooManyStreams is an ErrNotAllowed: the client's RTCP named
+	// more SSRCs than a PeerConnection keeps streams for.
+	ErrTooManyStreams = fmt.Errorf("%w: RTCP on too many SSRCs", ErrNotAllowed)
 )

@@ -17,6 +17,14 @@ const (
 	Subscriber
 )
 
+// String names the side: "publisher" or "subscriber".
+func (s Side) String() string {
+	if s == Subscriber {
+		return "subscriber"
+	}
+	return "publisher"
+}
+
 // Media is a set of kinds of media a participant may send or receive.
 type Media uint8
 

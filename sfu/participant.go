@@ -1,15 +1,18 @@
 package sfu
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lethe-rtc/lethe/internal/inactive"
 	"github.com/lethe-rtc/lethe/internal/queue"
+	"github.com/lethe-rtc/lethe/internal/ssrcgate"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -38,6 +41,17 @@ type Participant struct {
 	published  int
 
 	early [2][]webrtc.ICECandidateInit // guarded by mu: candidates that came before their SDP, per Side
+	// dtlsStop stops, per Side, the timer that gives a connected ICE
+	// transport's DTLS handshake Config.DTLSTimeout; guarded by mu.
+	dtlsStop [2]func() bool
+	// gates drop, per Side, RTP on SSRCs the last offer did not declare
+	// before Pion sees it (internal/ssrcgate). The subscriber's allows
+	// none: the client sends no media there.
+	gates [2]ssrcgate.Gate
+
+	rateMu   sync.Mutex // guards rate
+	rate     bucket     // the bitrate cap on all the participant's tracks
+	lastREMB atomic.Int64
 
 	pubNegotiate sync.Mutex // one publisher offer at a time
 	subMu        sync.Mutex // serialises subscriber PeerConnection changes
@@ -65,13 +79,14 @@ func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, err
 		down:       make(map[string]*downTrack),
 		kickCh:     make(chan struct{}, 1),
 		done:       make(chan struct{}),
+		rate:       newBucket(s.cfg.MaxParticipantBitrate),
 	}
 	p.log = s.cfg.Logger.With("participant", p.id)
 	var err error
-	if p.pub, err = s.pubAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if p.pub, err = p.newPeerConnection(s.pub, Publisher); err != nil {
 		return nil, fmt.Errorf("sfu: publisher peer connection: %w", err)
 	}
-	if p.sub, err = s.subAPI.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if p.sub, err = p.newPeerConnection(s.sub, Subscriber); err != nil {
 		_ = p.pub.Close()
 		return nil, fmt.Errorf("sfu: subscriber peer connection: %w", err)
 	}
@@ -97,9 +112,79 @@ func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, err
 				p.closeAsync(ErrConnectionClosed)
 			}
 		})
+		pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+			if st == webrtc.ICEConnectionStateConnected || st == webrtc.ICEConnectionStateCompleted {
+				p.watchDTLS(side, pc)
+			}
+		})
 	}
 	p.pub.OnTrack(p.onTrack)
 	return p, nil
+}
+
+// newPeerConnection makes one of p's PeerConnections from t, behind the
+// gate of its side and logging as p's.
+func (p *Participant) newPeerConnection(t *peerTemplate, side Side) (*webrtc.PeerConnection, error) {
+	attrs := []slog.Attr{slog.String(attrParticipant, p.id), slog.String(attrSide, side.String())}
+	g := &p.gates[side]
+	g.OnDrop = func(n uint64) {
+		p.s.stats.droppedUndeclared.Add(1)
+		if n == 1 {
+			p.s.diag.Log(context.Background(), slog.LevelWarn, diagUndeclared, "RTP on undeclared SSRCs dropped", attrs...)
+		}
+	}
+	bufs := &srtpBuffers{over: func() {
+		p.s.diag.Log(context.Background(), slog.LevelWarn, diagTooManyStreams, "RTCP on too many SSRCs: participant removed", attrs...)
+		p.closeAsync(ErrTooManyStreams)
+	}}
+	if side == Publisher {
+		bufs.declared = g.Allowed
+	}
+	return t.api(g.Mux(p.s.mux), pionLogs{diag: p.s.diag, attrs: attrs}, bufs).NewPeerConnection(webrtc.Configuration{})
+}
+
+// Keys of the SFU's rate-limited diagnostics.
+const (
+	diagUndeclared      = "undeclared-ssrc"
+	diagUndeclaredTotal = "undeclared-ssrc-total"
+	diagTooManyStreams  = "too-many-rtcp-streams"
+)
+
+// watchDTLS gives the DTLS handshake of pc, whose ICE transport has just
+// connected, Config.DTLSTimeout to complete. Pion's own handshake has no
+// deadline: a client that answers ICE checks but never finishes DTLS
+// would hold its participant for as long as it keeps answering.
+func (p *Participant) watchDTLS(side Side, pc *webrtc.PeerConnection) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.dtlsStop[side] != nil || dtlsConnected(pc) {
+		return
+	}
+	p.dtlsStop[side] = p.s.cfg.AfterFunc(p.s.cfg.DTLSTimeout, func() {
+		// Under mu, so that p cannot close in between: closeAsync needs
+		// p's own count in the SFU's wait group still held.
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.dtlsStop[side] = nil
+		if !p.closed && !dtlsConnected(pc) {
+			p.closeAsync(ErrDTLSTimeout)
+		}
+	})
+}
+
+func dtlsConnected(pc *webrtc.PeerConnection) bool {
+	return pc.SCTP().Transport().State() == webrtc.DTLSTransportStateConnected
+}
+
+// admit takes bits from the participant's bitrate cap at now, if it holds
+// them, and reports whether it did.
+func (p *Participant) admit(now, bits int64) bool {
+	if p.rate.rate <= 0 {
+		return true
+	}
+	p.rateMu.Lock()
+	defer p.rateMu.Unlock()
+	return p.rate.take(now, bits)
 }
 
 // discard releases a participant that never joined a room.
@@ -142,6 +227,9 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
+	if err := checkICECredentials(parsed); err != nil {
+		return "", err
+	}
 	isScreen := make(map[string]bool, len(screen))
 	for _, id := range screen {
 		isScreen[id] = true
@@ -175,6 +263,10 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 	if media > p.s.cfg.MaxTracks {
 		return "", ErrTooManyTracks
 	}
+	ssrcs, err := declaredSSRCs(parsed, maxSectionSSRCs*p.s.cfg.MaxTracks)
+	if err != nil {
+		return "", err
+	}
 	p.mu.Lock()
 	allowed := p.send
 	if want&^allowed == 0 {
@@ -191,7 +283,16 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 	// transceiver of every inactive m-section, each time an offer lists it,
 	// and then never deliver the reused one's track (see internal/inactive).
 	remote, _ := inactive.Rewrite(sdp, inactive.KnownMids(p.pub))
+	// No data channels, no H.264 profile the subscribers did not
+	// negotiate (3.9).
+	remote, _ = refuseUnsupported(remote)
+	// RTP of the SSRCs this offer stops declaring is dropped from now on,
+	// before Pion sees it; the new ones cannot come before the answer.
+	gate := &p.gates[Publisher]
+	before := gate.Allowed()
+	gate.Allow(ssrcs)
 	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: remote}); err != nil {
+		gate.Allow(before)
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
 	p.applyEarlyCandidates(Publisher)
@@ -202,7 +303,10 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 	if err := p.pub.SetLocalDescription(answer); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
-	return answer.SDP, nil
+	// What Pion answered, with the data section rejected even where the
+	// offer bundled nothing else, and the bitrate cap per m-section.
+	out, _ := refuseUnsupported(answer.SDP)
+	return limitAnswer(out, p.s.cfg.trackLimit()), nil
 }
 
 // HandleAnswer applies the client's answer to the SFU's last offer on the
@@ -217,6 +321,13 @@ func (p *Participant) HandleAnswer(sdp string) error {
 		return fmt.Errorf("%w: no offer is waiting for an answer", ErrBadSDP)
 	}
 	answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}
+	parsed, err := answer.Unmarshal()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	if err := checkICECredentials(parsed); err != nil {
+		return err
+	}
 	if err := p.sub.SetRemoteDescription(answer); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
@@ -391,6 +502,12 @@ func (p *Participant) close(reason error) {
 		return
 	}
 	p.closed = true
+	for side, stop := range p.dtlsStop {
+		if stop != nil {
+			stop()
+			p.dtlsStop[side] = nil
+		}
+	}
 	p.mu.Unlock()
 
 	p.room.leave(p)
@@ -408,6 +525,12 @@ func (p *Participant) close(reason error) {
 	}
 	if !errors.Is(reason, ErrLeft) && !errors.Is(reason, ErrShutdown) {
 		p.log.Info("participant closed", "reason", reason.Error())
+	}
+	for side := range p.gates {
+		if n := p.gates[side].Dropped(); n > 1 {
+			p.s.diag.Log(context.Background(), slog.LevelWarn, diagUndeclaredTotal, "RTP on undeclared SSRCs dropped in all",
+				slog.String(attrParticipant, p.id), slog.String(attrSide, Side(side).String()), slog.Uint64(attrPackets, n))
+		}
 	}
 	p.ev.Closed(reason)
 }

@@ -150,6 +150,8 @@ type pubConn struct {
 	t  *testing.T
 	e  *endpoint
 	pc *webrtc.PeerConnection
+	// munge, if set, changes each offer on its way to the SFU.
+	munge func(sdp string) string
 }
 
 func newPubConn(t *testing.T, e *endpoint, api *webrtc.API) *pubConn {
@@ -220,7 +222,11 @@ func (c *pubConn) negotiate() {
 		c.t.Fatal(err)
 	}
 	<-gathered
-	answer, err := c.e.p.HandleOffer(c.pc.LocalDescription().SDP, nil)
+	offerSDP := c.pc.LocalDescription().SDP
+	if c.munge != nil {
+		offerSDP = c.munge(offerSDP)
+	}
+	answer, err := c.e.p.HandleOffer(offerSDP, nil)
 	if err != nil {
 		c.t.Fatalf("%s: HandleOffer: %v", c.e.name, err)
 	}

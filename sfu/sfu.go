@@ -1,12 +1,14 @@
 package sfu
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"sync"
 	"sync/atomic"
 
 	"github.com/lethe-rtc/lethe/internal/queue"
+	"github.com/lethe-rtc/lethe/internal/ratelog"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
@@ -19,14 +21,23 @@ import (
 // SFU hosts rooms. It is safe for concurrent use.
 type SFU struct {
 	cfg Config
-	// pubAPI makes publisher PeerConnections (receive only: NACK, receiver
-	// report and TWCC feedback generators); subAPI subscriber ones (send
+	// pub makes publisher PeerConnections (receive only: NACK, receiver
+	// report and TWCC feedback generators); sub subscriber ones (send
 	// only: sender reports). Each interceptor runs a ticker per
 	// PeerConnection, so giving a PeerConnection only those it uses saves
-	// thousands of idle wake-ups a second in a large room.
-	pubAPI, subAPI *webrtc.API
-	mux            ice.UDPMux
-	stats          counters
+	// thousands of idle wake-ups a second in a large room. Each
+	// PeerConnection gets an API of its own from these, for the gate in
+	// front of its ICE agent and the logger of its Pion parts; subAPI
+	// makes the subscribers' RTP senders.
+	pub, sub *peerTemplate
+	subAPI   *webrtc.API
+	mux      ice.UDPMux
+	stats    counters
+	// diag writes diagnostics a client can repeat at will (Pion's errors,
+	// undeclared SSRCs): a line per kind, then a count per minute.
+	diag     *ratelog.Logger
+	diagStop context.CancelFunc
+	diagDone chan struct{}
 	// senders drain every subscriber's queue: a few goroutines, not one
 	// per subscriber.
 	senders *queue.Scheduler[outPacket]
@@ -44,17 +55,23 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	s := &SFU{cfg: cfg, rooms: make(map[string]*room)}
-	s.mux = webrtc.NewICEUDPMux(nil, cfg.UDPConn)
-	s.senders = queue.NewScheduler(s.cfg.Senders, senderBatch, s.send)
 	var err error
-	if s.pubAPI, err = newAPI(&s.cfg, s.mux, Publisher); err != nil {
-		s.senders.Close()
+	if s.pub, err = newTemplate(&s.cfg, Publisher); err != nil {
 		return nil, err
 	}
-	if s.subAPI, err = newAPI(&s.cfg, s.mux, Subscriber); err != nil {
-		s.senders.Close()
+	if s.sub, err = newTemplate(&s.cfg, Subscriber); err != nil {
 		return nil, err
 	}
+	s.diag = ratelog.New(cfg.Logger, ratelog.Config{Now: cfg.Now})
+	s.mux = webrtc.NewICEUDPMux(pionLogs{diag: s.diag}.NewLogger("udpmux"), cfg.UDPConn)
+	s.subAPI = s.sub.api(s.mux, pionLogs{diag: s.diag}, nil) // for its RTP senders only
+	s.senders = queue.NewScheduler(s.cfg.Senders, senderBatch, s.send)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.diagStop, s.diagDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.diagDone)
+		s.diag.Run(ctx)
+	}()
 	return s, nil
 }
 
@@ -71,12 +88,34 @@ func (s *SFU) send(items []queue.Item[outPacket]) {
 	}
 }
 
-// newAPI sets Pion up for one side of an SFU: Opus, VP8 and H.264 only;
-// NACKs, receiver reports and TWCC feedback generated toward publishers;
-// sender reports toward subscribers. NACKs from subscribers are answered by
-// the SFU itself from the per-track cache, so no NACK responder interceptor
-// keeps a second copy of every packet per subscriber.
-func newAPI(cfg *Config, mux ice.UDPMux, side Side) (*webrtc.API, error) {
+// peerTemplate is what every PeerConnection of one side is made of.
+type peerTemplate struct {
+	media *webrtc.MediaEngine // copied by each PeerConnection
+	reg   *interceptor.Registry
+	se    webrtc.SettingEngine
+}
+
+// api returns an API whose PeerConnections reach the media socket
+// through mux, log through logs and buffer their SRTP streams in bufs
+// (nil: Pion's own buffers).
+func (t *peerTemplate) api(mux ice.UDPMux, logs pionLogs, bufs *srtpBuffers) *webrtc.API {
+	se := t.se
+	se.SetICEUDPMux(mux)
+	se.LoggerFactory = logs
+	if bufs != nil {
+		se.BufferFactory = bufs.factory
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(t.media), webrtc.WithInterceptorRegistry(t.reg),
+		webrtc.WithSettingEngine(se))
+}
+
+// newTemplate sets Pion up for one side of an SFU: Opus, VP8 and H.264
+// only; NACKs, receiver reports and TWCC feedback generated toward
+// publishers; sender reports toward subscribers. NACKs from subscribers
+// are answered by the SFU itself from the per-track cache, so no NACK
+// responder interceptor keeps a second copy of every packet per
+// subscriber.
+func newTemplate(cfg *Config, side Side) (*peerTemplate, error) {
 	m := &webrtc.MediaEngine{}
 	videoFB := []webrtc.RTCPFeedback{
 		{Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
@@ -141,15 +180,12 @@ func newAPI(cfg *Config, mux ice.UDPMux, side Side) (*webrtc.API, error) {
 		reg.Add(sr)
 	}
 
-	se := webrtc.SettingEngine{}
-	se.SetICEUDPMux(mux)
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
-	se.SetICETimeouts(cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout, cfg.ICEKeepalive)
-
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg),
-		webrtc.WithSettingEngine(se)), nil
+	t := &peerTemplate{media: m, reg: reg}
+	t.se.SetIncludeLoopbackCandidate(true)
+	t.se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	t.se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	t.se.SetICETimeouts(cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout, cfg.ICEKeepalive)
+	return t, nil
 }
 
 // Join adds a participant to the room named roomKey, creating the room if
@@ -224,7 +260,10 @@ func (s *SFU) Close() error {
 	}
 	s.wg.Wait()
 	s.senders.Close()
-	return s.mux.Close()
+	err := s.mux.Close()
+	s.diagStop()
+	<-s.diagDone
+	return err
 }
 
 // Stats is a snapshot of the SFU's counters.
@@ -241,11 +280,14 @@ type Stats struct {
 	DroppedMuted        uint64 // publisher muted the track
 	DroppedWriteError   uint64
 	DroppedNotConnected uint64 // subscriber's media transport not up yet
+	DroppedUndeclared   uint64 // RTP on an SSRC the PeerConnection's offer does not declare, before Pion sees it
+	DroppedBitrate      uint64 // publisher over a track's or its own bitrate cap
 }
 
 type counters struct {
 	packetsIn, packetsOut, retransmitted, nacksIn, nackMisses, keyframeRequests               atomic.Uint64
 	droppedQueueFull, droppedNoKeyframe, droppedMuted, droppedWriteError, droppedNotConnected atomic.Uint64
+	droppedUndeclared, droppedBitrate                                                         atomic.Uint64
 	participants                                                                              atomic.Int64
 }
 
@@ -259,6 +301,7 @@ func (s *SFU) Stats() Stats {
 		KeyframeRequests: c.keyframeRequests.Load(), DroppedQueueFull: c.droppedQueueFull.Load(),
 		DroppedNoKeyframe: c.droppedNoKeyframe.Load(), DroppedMuted: c.droppedMuted.Load(),
 		DroppedWriteError: c.droppedWriteError.Load(), DroppedNotConnected: c.droppedNotConnected.Load(),
+		DroppedUndeclared: c.droppedUndeclared.Load(), DroppedBitrate: c.droppedBitrate.Load(),
 	}
 }
 

@@ -181,6 +181,7 @@ type rxPacket struct {
 	pt   uint8
 	ssrc uint32
 	key  bool
+	size int // bytes of the packet
 }
 
 // rxTrack records one track a subscriber receives.
@@ -210,7 +211,7 @@ func (r *rxTrack) run(tr *webrtc.TrackRemote) {
 			continue
 		}
 		r.checker.Observe(&p)
-		rx := rxPacket{seq: p.SequenceNumber, ts: p.Timestamp, pt: p.PayloadType, ssrc: p.SSRC}
+		rx := rxPacket{seq: p.SequenceNumber, ts: p.Timestamp, pt: p.PayloadType, ssrc: p.SSRC, size: n}
 		rx.key = r.video && keyframe.VP8(p.Payload)
 		m, ok := client.ParseMarker(p.Payload)
 		r.mu.Lock()
@@ -320,9 +321,7 @@ func (e *endpoint) pump() {
 					e.held <- s.offer
 					continue
 				}
-				// An offer the SFU made just before the participant left
-				// (the test's Leave) is answered to a closed participant.
-				if err := e.answer(s.offer); err != nil && !e.isClosing() && !errors.Is(err, sfu.ErrClosed) {
+				if err := e.answer(s.offer); err != nil && !e.isClosing() && !e.gone(err) {
 					e.t.Errorf("%s: answer: %v", e.name, err)
 				}
 				continue
@@ -339,6 +338,21 @@ func (e *endpoint) pump() {
 			}
 		}
 	}
+}
+
+// gone reports whether err says that e's participant has been closed,
+// as the test may do while an offer is being answered (Leave): the answer
+// is moot then. The SFU reports the close last; gone waits a little for it.
+func (e *endpoint) gone(err error) bool {
+	if !errors.Is(err, sfu.ErrClosed) {
+		return false
+	}
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if e.ev.with(func(r *recorder) bool { return len(r.closed) > 0 }) {
+			return true
+		}
+	}
+	return false
 }
 
 // hold makes the pump keep the SFU's offers (in e.held) instead of
@@ -586,6 +600,13 @@ func (e *endpoint) mSections() int {
 // SFU and the socket, for a goroutine-leak check deferred before it.
 func startSFU(t *testing.T, wrap func(*net.UDPConn) net.PacketConn) (s *sfu.SFU, api *webrtc.API, stop func()) {
 	t.Helper()
+	return startSFUWith(t, wrap, sfu.Config{})
+}
+
+// startSFUWith is startSFU with more of the SFU's configuration; its
+// UDPConn is set here.
+func startSFUWith(t *testing.T, wrap func(*net.UDPConn) net.PacketConn, cfg sfu.Config) (s *sfu.SFU, api *webrtc.API, stop func()) {
+	t.Helper()
 	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -594,7 +615,8 @@ func startSFU(t *testing.T, wrap func(*net.UDPConn) net.PacketConn) (s *sfu.SFU,
 	if wrap != nil {
 		conn = wrap(udp)
 	}
-	if s, err = sfu.New(sfu.Config{UDPConn: conn}); err != nil {
+	cfg.UDPConn = conn
+	if s, err = sfu.New(cfg); err != nil {
 		conn.Close()
 		t.Fatal(err)
 	}

@@ -37,6 +37,7 @@ type upTrack struct {
 	blocked atomic.Bool                  // stopped by an operator
 	closed  atomic.Bool
 	lastPLI atomic.Int64 // unix nanos of the last keyframe request
+	rate    bucket       // the track's bitrate cap; the reader's alone
 }
 
 func newUpTrack(p *Participant, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) *upTrack {
@@ -44,6 +45,7 @@ func newUpTrack(p *Participant, remote *webrtc.TrackRemote, recv *webrtc.RTPRece
 	u := &upTrack{
 		id: newID("TR_"), owner: p, remote: remote, recv: recv,
 		kind: remote.Kind().String(), codec: codec, client: remote.ID(),
+		rate: newBucket(p.s.cfg.MaxTrackBitrate),
 	}
 	for _, t := range p.pub.GetTransceivers() {
 		if t.Receiver() == recv {
@@ -103,6 +105,9 @@ func (u *upTrack) handle(raw []byte) {
 		return
 	}
 	stats.packetsIn.Add(1)
+	if !u.admit(len(raw)) {
+		return // not cached either: a NACK for it finds nothing
+	}
 	u.cache.Store(pkt)
 	if u.paused() {
 		stats.droppedMuted.Add(1)
@@ -143,6 +148,32 @@ func (u *upTrack) forward(d *downTrack, shared *queue.Packet) {
 	if !d.sub.queue.PushPacket(outPacket{d: d, resume: d.resume.Swap(false)}, shared) {
 		stats.droppedQueueFull.Add(1)
 	}
+}
+
+// admit reports whether a packet of size bytes is within the track's and
+// its publisher's bitrate caps, and takes it from both if so. Beyond
+// them it counts the drop and tells the publisher (RTCP REMB with the cap
+// it went over, for this track's SSRC), at most once per BitrateWindow.
+func (u *upTrack) admit(size int) bool {
+	p := u.owner
+	now, bits := p.s.cfg.Now().UnixNano(), int64(size)*8
+	limit := 0
+	switch {
+	case !u.rate.has(now, bits):
+		limit = p.s.cfg.MaxTrackBitrate
+	case !p.admit(now, bits):
+		limit = p.s.cfg.MaxParticipantBitrate
+	default:
+		u.rate.take(now, bits)
+		return true
+	}
+	p.s.stats.droppedBitrate.Add(1)
+	last := p.lastREMB.Load()
+	if now-last >= int64(BitrateWindow) && p.lastREMB.CompareAndSwap(last, now) {
+		_ = p.pub.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{
+			Bitrate: float32(limit), SSRCs: []uint32{uint32(u.remote.SSRC())}}})
+	}
+	return false
 }
 
 // requestKeyframe sends a PLI to the publisher, at most once per

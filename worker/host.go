@@ -572,6 +572,10 @@ func (s *hostSession) Closed(reason error) {
 		s.finish(signaling.CodeRoomDismissed, "room dismissed by an operator")
 	case errors.Is(reason, sfu.ErrConnectionClosed):
 		s.finish(signaling.CodeMediaFailed, "media connection closed")
+	case errors.Is(reason, sfu.ErrDTLSTimeout):
+		s.finish(signaling.CodeMediaFailed, "DTLS handshake timed out")
+	case errors.Is(reason, sfu.ErrTooManyStreams):
+		s.finish(signaling.CodeNotAllowed, "RTCP on too many SSRCs")
 	default:
 		s.finish(codeOf(reason), codeOf(reason).String())
 	}

@@ -324,7 +324,7 @@ func (h *hostHarness) expectError(t *testing.T, sid, id uint64, code signaling.C
 }
 
 // expectEnd reads bye(code) and then the closed frame for sid.
-func (h *hostHarness) expectEnd(t *testing.T, sid uint64, code signaling.Code) {
+func (h *hostHarness) expectEnd(t *testing.T, sid uint64, code signaling.Code) signaling.Bye {
 	t.Helper()
 	env := h.expect(t, sid, signaling.TypeBye, 0)
 	var b signaling.Bye
@@ -336,6 +336,7 @@ func (h *hostHarness) expectEnd(t *testing.T, sid uint64, code signaling.Code) {
 	if f.Op != ipc.OpClosed || f.Session != sid || json.Unmarshal(f.Data, &c) != nil || c.Code != code {
 		t.Fatalf("got %s sid %d (%s), want closed sid %d code %d", f.Op, f.Session, f.Data, sid, code)
 	}
+	return b
 }
 
 func testOpen(joinID uint64, user string) signaling.Open {
@@ -854,13 +855,16 @@ func TestHostSFUClosed(t *testing.T) {
 	tests := []struct {
 		reason error
 		code   signaling.Code
+		text   string // the bye's reason
 	}{
-		{sfu.ErrConnectionFailed, signaling.CodeMediaFailed},
-		{sfu.ErrShutdown, signaling.CodeShuttingDown},
-		{sfu.ErrLeft, signaling.CodeOK},
-		{sfu.ErrRemoved, signaling.CodeRemoved},
-		{sfu.ErrDismissed, signaling.CodeRoomDismissed},
-		{errors.New("boom"), signaling.CodeInternal},
+		{sfu.ErrConnectionFailed, signaling.CodeMediaFailed, "media connection failed"},
+		{sfu.ErrDTLSTimeout, signaling.CodeMediaFailed, "DTLS handshake timed out"},
+		{sfu.ErrTooManyStreams, signaling.CodeNotAllowed, "RTCP on too many SSRCs"},
+		{sfu.ErrShutdown, signaling.CodeShuttingDown, "server shutting down"},
+		{sfu.ErrLeft, signaling.CodeOK, "left"},
+		{sfu.ErrRemoved, signaling.CodeRemoved, "removed by an operator"},
+		{sfu.ErrDismissed, signaling.CodeRoomDismissed, "room dismissed by an operator"},
+		{errors.New("boom"), signaling.CodeInternal, "internal error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.reason.Error(), func(t *testing.T) {
@@ -869,7 +873,9 @@ func TestHostSFUClosed(t *testing.T) {
 			h := newHostHarness(t, join)
 			jc := h.joinHost(t, calls, 1)
 			jc.ev.Closed(tt.reason)
-			h.expectEnd(t, 1, tt.code)
+			if b := h.expectEnd(t, 1, tt.code); b.Reason != tt.text {
+				t.Errorf("bye reason %q, want %q", b.Reason, tt.text)
+			}
 			// Closed is the last word: later events are dropped, and the
 			// next frame is the next session's joined.
 			jc.ev.ParticipantLeft("p-x")

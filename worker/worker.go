@@ -20,18 +20,21 @@ import (
 
 // Config is what `lethe worker` is started with by the control process.
 type Config struct {
-	Index           int              // the worker's number, for logs
-	UDP             string           // media UDP address, e.g. 127.0.0.1:7882
-	AllowUnenforced bool             // run even if the lock-down cannot be enforced
-	Mlock           bool             // lock all memory so media cannot be swapped out, where safe
-	User            *compliance.User // whom to become when started as root
-	ReadProbes      []string         // paths the lock-down must prove unreadable (the data dir, the store)
-	ICEFailed       time.Duration    // drop a participant whose media connection is silent this long
-	BatchWrites     bool             // one sendmmsg per burst instead of one sendto per packet
-	EventWindow     time.Duration    // participant events gathered this long per session (WithEventWindow)
-	ProbeDirs       []string         // more directories the self-probe must fail to write
-	Version         string           // reported to clients in joined
-	Logger          *slog.Logger     // diagnostics (the worker's stderr, a pipe to the control process)
+	Index                 int              // the worker's number, for logs
+	UDP                   string           // media UDP address, e.g. 127.0.0.1:7882
+	AllowUnenforced       bool             // run even if the lock-down cannot be enforced
+	Mlock                 bool             // lock all memory so media cannot be swapped out, where safe
+	User                  *compliance.User // whom to become when started as root
+	ReadProbes            []string         // paths the lock-down must prove unreadable (the data dir, the store)
+	ICEFailed             time.Duration    // drop a participant whose media connection is silent this long
+	DTLSTimeout           time.Duration    // drop a participant whose DTLS handshake is not done this long after ICE connected
+	MaxTrackBitrate       int              // bit/s a publisher may send on one track (sfu.Config); 0: the SFU's default, <0: no cap
+	MaxParticipantBitrate int              // bit/s a publisher may send on all its tracks; 0: the SFU's default, <0: no cap
+	BatchWrites           bool             // one sendmmsg per burst instead of one sendto per packet
+	EventWindow           time.Duration    // participant events gathered this long per session (WithEventWindow)
+	ProbeDirs             []string         // more directories the self-probe must fail to write
+	Version               string           // reported to clients in joined
+	Logger                *slog.Logger     // diagnostics (the worker's stderr, a pipe to the control process)
 }
 
 // Run is the media worker's life: lock down, open the media socket, serve
@@ -92,7 +95,8 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("worker: %w", err)
 		}
 	}
-	s, err := sfu.New(sfu.Config{UDPConn: media, Logger: log, ICEFailedTimeout: cfg.ICEFailed})
+	s, err := sfu.New(sfu.Config{UDPConn: media, Logger: log, ICEFailedTimeout: cfg.ICEFailed, DTLSTimeout: cfg.DTLSTimeout,
+		MaxTrackBitrate: cfg.MaxTrackBitrate, MaxParticipantBitrate: cfg.MaxParticipantBitrate})
 	if err != nil {
 		media.Close()
 		return err

@@ -41,6 +41,9 @@ type serveConfig struct {
 	maxConnsPerIP   int
 	joinTimeout     time.Duration
 	iceFailed       time.Duration
+	dtlsTimeout     time.Duration
+	trackBitrate    int
+	peerBitrate     int
 	probeDirs       string
 }
 
@@ -61,6 +64,17 @@ func (c *serveConfig) validate() error {
 	}
 	if c.udpPort < 0 || c.udpPort+c.workers > 65535 {
 		return errors.New("--udp-port out of range")
+	}
+	if c.dtlsTimeout <= 0 {
+		return errors.New("--dtls-timeout must be positive")
+	}
+	for _, b := range []struct {
+		flag string
+		v    int
+	}{{"--max-track-bitrate", c.trackBitrate}, {"--max-participant-bitrate", c.peerBitrate}} {
+		if b.v == 0 || b.v < -1 || b.v > 1_000_000_000 {
+			return fmt.Errorf("%s must be 1..1000000000 bit/s, or -1 for no cap", b.flag)
+		}
 	}
 	if c.maxConns < 1 || c.maxConnsPerIP < 1 {
 		return errors.New("--max-connections and --max-connections-per-ip must be at least 1")
@@ -96,6 +110,9 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		"signaling connections at once from one remote address; more are refused with 503")
 	fs.DurationVar(&cfg.joinTimeout, "join-timeout", 10*time.Second, "time a new connection has to join")
 	fs.DurationVar(&cfg.iceFailed, "ice-failed-timeout", 10*time.Second, "drop a participant whose media connection (ICE) has been silent this long, after a 3s grace")
+	fs.DurationVar(&cfg.dtlsTimeout, "dtls-timeout", 10*time.Second, "drop a participant whose DTLS handshake is not done this long after its ICE connected")
+	fs.IntVar(&cfg.trackBitrate, "max-track-bitrate", 8_000_000, "bit/s of RTP a publisher may send on one track, over 1s; beyond is dropped (-1: no cap)")
+	fs.IntVar(&cfg.peerBitrate, "max-participant-bitrate", 20_000_000, "bit/s of RTP a publisher may send on all its tracks, over 1s; beyond is dropped (-1: no cap)")
 	fs.StringVar(&cfg.probeDirs, "probe-dir", "",
 		"comma-separated directories each worker's self-probe must also fail to write (e.g. a scratch mount)")
 	// --- web (issue 6): dev-token endpoint switch ---
@@ -135,7 +152,9 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("serve: find own binary: %w", err)
 	}
-	workerArgs := []string{"--ice-failed-timeout", cfg.iceFailed.String(), "--batch-writes=" + strconv.FormatBool(cfg.batchWrites)}
+	workerArgs := []string{"--ice-failed-timeout", cfg.iceFailed.String(), "--dtls-timeout", cfg.dtlsTimeout.String(),
+		"--max-track-bitrate", strconv.Itoa(cfg.trackBitrate), "--max-participant-bitrate", strconv.Itoa(cfg.peerBitrate),
+		"--batch-writes=" + strconv.FormatBool(cfg.batchWrites)}
 	for _, d := range splitList(cfg.probeDirs) {
 		workerArgs = append(workerArgs, "--probe-dir", d)
 	}

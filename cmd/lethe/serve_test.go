@@ -5,13 +5,15 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestServeConfigValidate(t *testing.T) {
 	t.Parallel()
 	base := func() serveConfig {
 		return serveConfig{listen: "127.0.0.1:7880", udpHost: "127.0.0.1", udpPort: 7882, workers: 1,
-			allowedHosts: "localhost,127.0.0.1,[::1]", maxConns: 10, maxConnsPerIP: 2}
+			allowedHosts: "localhost,127.0.0.1,[::1]", maxConns: 10, maxConnsPerIP: 2, dtlsTimeout: time.Second,
+			trackBitrate: 8_000_000, peerBitrate: -1}
 	}
 	good := base()
 	if err := good.validate(); err != nil {
@@ -36,6 +38,10 @@ func TestServeConfigValidate(t *testing.T) {
 		"URL":              func(c *serveConfig) { c.allowedHosts = "http://localhost" },
 		"no connections":   func(c *serveConfig) { c.maxConns = 0 },
 		"none per address": func(c *serveConfig) { c.maxConnsPerIP = -1 },
+		"no DTLS timeout":  func(c *serveConfig) { c.dtlsTimeout = 0 },
+		"zero bitrate":     func(c *serveConfig) { c.trackBitrate = 0 },
+		"bitrate of -2":    func(c *serveConfig) { c.peerBitrate = -2 },
+		"bitrate too high": func(c *serveConfig) { c.trackBitrate = 2_000_000_000 },
 	} {
 		c := base()
 		mod(&c)

@@ -30,6 +30,9 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.BoolVar(&cfg.BatchWrites, "batch-writes", true, "send media with one sendmmsg per burst instead of one sendto per packet")
 	fs.DurationVar(&cfg.EventWindow, "event-window", 50*time.Millisecond, "gather each participant's participant events this long and send them as one message (0: one message each)")
 	fs.DurationVar(&cfg.ICEFailed, "ice-failed-timeout", 10*time.Second, "drop a participant whose media connection (ICE) has been silent this long, after a 3s grace")
+	fs.DurationVar(&cfg.DTLSTimeout, "dtls-timeout", 10*time.Second, "drop a participant whose DTLS handshake is not done this long after its ICE connected")
+	fs.IntVar(&cfg.MaxTrackBitrate, "max-track-bitrate", 8_000_000, "bit/s of RTP a publisher may send on one track, over 1s; beyond is dropped (-1: no cap)")
+	fs.IntVar(&cfg.MaxParticipantBitrate, "max-participant-bitrate", 20_000_000, "bit/s of RTP a publisher may send on all its tracks, over 1s; beyond is dropped (-1: no cap)")
 	fs.Func("probe-dir", "another directory the lock-down self-probe must fail to write (repeatable)", func(v string) error {
 		cfg.ProbeDirs = append(cfg.ProbeDirs, v)
 		return nil

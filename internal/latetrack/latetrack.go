@@ -38,11 +38,24 @@ func (l *Track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 // WriteLate sends one packet with payload on the SSRC of the last binding,
 // bound or not.
 func (l *Track) WriteLate(seq uint16, payload []byte) error {
+	return l.WriteAs(l.SSRC(), seq, 0, payload)
+}
+
+// SSRC is the SSRC of the last binding; 0 before any.
+func (l *Track) SSRC() uint32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ssrc
+}
+
+// WriteAs sends one packet with payload on the last binding's stream but
+// with any SSRC: what a hostile sender does.
+func (l *Track) WriteAs(ssrc uint32, seq uint16, ts uint32, payload []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.ws == nil {
 		return errors.New("latetrack: never bound")
 	}
-	_, err := l.ws.WriteRTP(&rtp.Header{Version: 2, PayloadType: l.pt, SequenceNumber: seq, SSRC: l.ssrc}, payload)
+	_, err := l.ws.WriteRTP(&rtp.Header{Version: 2, PayloadType: l.pt, SequenceNumber: seq, Timestamp: ts, SSRC: ssrc}, payload)
 	return err
 }

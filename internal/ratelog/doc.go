@@ -9,5 +9,6 @@
 // refusal, a status code), never from client input.
 //
 // It runs in the control process, where the signaling edge and the admin
-// API report refused requests.
+// API report refused requests, and in the media worker, where the SFU
+// reports what clients' media and Pion's parts do wrong.
 package ratelog
