@@ -15,4 +15,5 @@ var (
 	ErrShutdown         = errors.New("sfu: shutting down")
 	ErrRemoved          = errors.New("sfu: removed by an operator")
 	ErrDismissed        = errors.New("sfu: room dismissed by an operator")
+	ErrICERestartLimit  = errors.New("sfu: ICE restart limit reached")
 )

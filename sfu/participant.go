@@ -38,6 +38,7 @@ type Participant struct {
 	published  int
 
 	early [2][]webrtc.ICECandidateInit // guarded by mu: candidates that came before their SDP, per Side
+	ice   [2]iceWatch                  // guarded by mu: ICE outages and restarts, per Side (icerestart.go)
 
 	pubNegotiate sync.Mutex // one publisher offer at a time
 	subMu        sync.Mutex // serialises subscriber PeerConnection changes
@@ -77,13 +78,16 @@ func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, err
 	}
 	for side, pc := range map[Side]*webrtc.PeerConnection{Publisher: p.pub, Subscriber: p.sub} {
 		pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-			if c == nil {
-				p.ev.Candidate(side, nil)
-				return
+			var init *webrtc.ICECandidateInit
+			if c != nil {
+				i := c.ToJSON()
+				init = &i
 			}
-			init := c.ToJSON()
-			p.ev.Candidate(side, &init)
+			if !p.heldCandidate(side, init) {
+				p.ev.Candidate(side, init)
+			}
 		})
+		pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) { p.onICEState(side, st) })
 		pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 			// Both are terminal: a PeerConnection never leaves them. Closed
 			// here, before p's own close, means the client closed its side
@@ -191,6 +195,10 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 	// transceiver of every inactive m-section, each time an offer lists it,
 	// and then never deliver the reused one's track (see internal/inactive).
 	remote, _ := inactive.Rewrite(sdp, inactive.KnownMids(p.pub))
+	restart := p.clientRestart(parsed) // new ICE credentials (icerestart.go)
+	if restart {
+		defer p.releaseCandidates(Publisher)
+	}
 	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: remote}); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
@@ -201,6 +209,9 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 	}
 	if err := p.pub.SetLocalDescription(answer); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	if restart {
+		return p.gathered(Publisher), nil // with the new generation's candidates
 	}
 	return answer.SDP, nil
 }
@@ -222,7 +233,7 @@ func (p *Participant) HandleAnswer(sdp string) error {
 	}
 	p.applyEarlyCandidates(Subscriber)
 	maps.DeleteFunc(p.freed, func(_ *webrtc.RTPTransceiver, offered bool) bool { return offered })
-	if p.needOffer {
+	if p.needOffer || p.restartDue() {
 		p.kick()
 	}
 	return nil
@@ -391,6 +402,7 @@ func (p *Participant) close(reason error) {
 		return
 	}
 	p.closed = true
+	p.stopICELocked()
 	p.mu.Unlock()
 
 	p.room.leave(p)
@@ -544,21 +556,22 @@ func (p *Participant) reconcile() error {
 	if changed {
 		p.needOffer = true
 	}
-	if !p.needOffer || p.sub.SignalingState() != webrtc.SignalingStateStable {
+	restart := p.restartDue() // an ICE restart (icerestart.go) needs an offer too
+	if !p.needOffer && !restart || p.sub.SignalingState() != webrtc.SignalingStateStable {
 		return nil // HandleAnswer kicks again once the outstanding offer is answered
 	}
-	offer, err := p.sub.CreateOffer(nil)
+	offer, err := p.subscriberOffer(restart)
 	if err != nil {
-		return fmt.Errorf("create offer: %w", err)
-	}
-	if err := p.sub.SetLocalDescription(offer); err != nil {
-		return fmt.Errorf("set offer: %w", err)
+		return err
 	}
 	for t := range p.freed {
 		p.freed[t] = true // this offer makes it inactive
 	}
 	p.needOffer = false
-	p.ev.Offer(offer.SDP)
+	p.ev.Offer(offer, restart)
+	if restart {
+		p.restartOffered()
+	}
 	return nil
 }
 
