@@ -59,7 +59,7 @@ const restartGatherLimit = 2 * time.Second
 type iceWatch struct {
 	budget    restartBudget
 	down      bool        // went disconnected and has not connected since
-	heard     float64     // when the pair in use last heard a packet, as it went down
+	answers   uint64      // consent checks the pair in use had answered as it went down
 	want      bool        // subscriber: the next offer restarts ICE
 	restarted bool        // restarted (or asked to be) since it last connected
 	deadline  *time.Timer // removes the participant unless it connects first
@@ -104,14 +104,14 @@ func (p *Participant) onICEState(side Side, st webrtc.ICEConnectionState) {
 
 // iceDown starts the deadline of side and, a little later, its restarts.
 func (p *Participant) iceDown(side Side) {
-	heard := p.lastHeard(side)
+	answers := p.consents(side)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	w := &p.ice[side]
 	if p.closed || w.down {
 		return
 	}
-	w.down, w.heard = true, heard
+	w.down, w.answers = true, answers
 	w.deadline = time.AfterFunc(p.s.cfg.ICEFailedTimeout, func() { p.iceDeadline(side) })
 	p.armRetryLocked(side, p.s.cfg.ICERestartDelay)
 }
@@ -144,18 +144,20 @@ func (p *Participant) iceUp(side Side) {
 	}
 }
 
-// iceRetry restarts side if it is still disconnected. If the pair in use
-// has heard from the client since it went so, the path is back and ICE
-// says connected at its next check (every ICEKeepalive): no restart then.
+// iceRetry restarts side if it is still disconnected. If the client has
+// answered a consent check on the pair in use since it went so, the path
+// is back and ICE says connected at its next check (every ICEKeepalive):
+// no restart then. (Media alone does not tell: Pion takes a packet from a
+// new address, which the pair in use cannot reach, for one of the pair.)
 func (p *Participant) iceRetry(side Side) {
-	heard := p.lastHeard(side)
+	answers := p.consents(side)
 	p.mu.Lock()
 	w := &p.ice[side]
 	if p.closed || !w.down {
 		p.mu.Unlock()
 		return
 	}
-	if heard > w.heard {
+	if answers > w.answers {
 		p.armRetryLocked(side, p.s.cfg.ICEKeepalive+p.s.cfg.ICEKeepalive/2)
 		p.mu.Unlock()
 		return
@@ -166,14 +168,15 @@ func (p *Participant) iceRetry(side Side) {
 	p.restartStarted(side, ok)
 }
 
-// lastHeard returns when side's selected candidate pair last received a
-// packet (Pion's stats timestamp, milliseconds), or 0 without a pair.
-func (p *Participant) lastHeard(side Side) float64 {
+// consents returns how many of the SFU's checks the client has answered
+// on side's selected candidate pair (Pion sends one every ICEKeepalive),
+// 0 without a pair.
+func (p *Participant) consents(side Side) uint64 {
 	st, ok := p.pc(side).SCTP().Transport().ICETransport().GetSelectedCandidatePairStats()
 	if !ok {
 		return 0
 	}
-	return float64(st.LastPacketReceivedTimestamp)
+	return st.ResponsesReceived
 }
 
 // iceDeadline removes p if side is still down.
