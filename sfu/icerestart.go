@@ -235,16 +235,19 @@ func (p *Participant) armRetryLocked(side Side, d time.Duration) {
 
 // RestartICE restarts the subscriber PeerConnection's ICE at the client's
 // request (its end of the connection hears nothing), with the next offer.
-// A restart already under way is not made again. Beyond the budget, or
-// with restarts off, it fails with ErrICERestartLimit.
+// A restart already under way is not made again, and one of a
+// PeerConnection never negotiated is not made at all: its first offer
+// brings fresh ICE anyway. Beyond the budget, or with restarts off, it
+// fails with ErrICERestartLimit.
 func (p *Participant) RestartICE() error {
+	negotiated := p.sub.CurrentRemoteDescription() != nil
 	p.mu.Lock()
 	w := &p.ice[Subscriber]
 	switch {
 	case p.closed:
 		p.mu.Unlock()
 		return ErrClosed
-	case w.want || w.restarted:
+	case !negotiated || w.want || w.restarted:
 		p.mu.Unlock()
 		return nil
 	}

@@ -471,6 +471,10 @@ func TestClientAsksSubscriberRestart(t *testing.T) {
 	defer sub.shutdown()
 	pub, _ := join(t, s, api, "pub", sfu.ParticipantConfig{UserID: "u2", Send: sfu.AllMedia})
 	defer pub.shutdown()
+	// Nothing to restart yet: no subscriber offer was ever answered.
+	if err := sub.p.RestartICE(); err != nil {
+		t.Fatalf("RestartICE before any offer: %v", err)
+	}
 	video, audio := markedTracks(t, 1, 2)
 	defer video.Close()
 	defer audio.Close()
@@ -480,6 +484,9 @@ func TestClientAsksSubscriberRestart(t *testing.T) {
 	videoID, _ := publishedBy(t, sub, pub, 2)
 	if !receives(t, sub, videoID, 1, pub, true) {
 		t.Fatal("no media")
+	}
+	if n := restartOffers(sub); n != 0 {
+		t.Fatalf("%d restart offers before the first restart was asked for", n)
 	}
 	rxV := sub.track(videoID)
 	for round := 1; round <= 2; round++ {
