@@ -15,4 +15,10 @@
 // SSRC and payload type for each subscriber and writing it out. A
 // subscriber that falls behind loses packets of its own queue (counted by
 // reason); nobody else notices.
+//
+// A participant's PeerConnection that stays ICE-disconnected is restarted
+// (icerestart.go): the subscriber by an offer with new ICE credentials, the
+// publisher by asking the client to offer with them; tracks, SSRCs and
+// sequence numbers carry on, and the participant is still removed if it
+// has not connected again ICEFailedTimeout after it went disconnected.
 package sfu
