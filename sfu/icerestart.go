@@ -316,12 +316,13 @@ func (p *Participant) clientRestart(offer *sdp.SessionDescription) bool {
 	if cur == nil {
 		return false
 	}
-	old, err := cur.Unmarshal()
-	if err != nil {
+	// cur is Pion's own: its Unmarshal would write to it under Pion's feet.
+	var old sdp.SessionDescription
+	if old.UnmarshalString(cur.SDP) != nil {
 		return false
 	}
 	ufrag, pwd := iceCredentials(offer)
-	oldUfrag, oldPwd := iceCredentials(old)
+	oldUfrag, oldPwd := iceCredentials(&old)
 	if ufrag == "" || ufrag == oldUfrag && pwd == oldPwd {
 		return false
 	}
