@@ -88,6 +88,12 @@ func (f *firewall) drop(ports []int, both bool) {
 	}
 }
 
+// dropAll drops every UDP packet: no socket, old or new, gets through.
+func (f *firewall) dropAll() {
+	f.t.Helper()
+	f.nft("add", "rule", "inet", nftTable, "out", "meta", "l4proto", "udp", "drop")
+}
+
 var workerUDPRE = regexp.MustCompile(`media udp [0-9.]+:(\d+)`)
 
 // workerPort is the media UDP port of the server's worker 0.
@@ -415,6 +421,43 @@ func TestClientICERestartWhenItHearsNothing(t *testing.T) {
 		}
 	}
 	t.Logf("video back %v after the cut", back.Sub(cut).Round(time.Millisecond))
+}
+
+// A path that never comes back: the restarts cannot help, and the server
+// still removes the participants (bye 4003) when their PeerConnections
+// have not connected again --ice-failed-timeout after they went
+// disconnected, not later for the restarts it tried.
+func TestICERestartGivesUp(t *testing.T) {
+	if !needNetns(t) {
+		return
+	}
+	leakCheck(t)
+	s := startServer(t, "--ice-failed-timeout", "4s")
+	c := newRestartCall(t, s, client.Options{})
+	fw := newFirewall(t)
+	fw.dropAll()
+	cut := time.Now()
+	for _, p := range []*participant{c.pub, c.sub} {
+		select {
+		case <-p.Done():
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s is still in the room 15 s after the cut", p.user)
+		}
+		took := time.Since(cut)
+		var ce *signaling.CodedError
+		if err := p.Err(); !errors.Is(err, client.ErrBye) || !errors.As(err, &ce) || ce.Code != signaling.CodeMediaFailed {
+			t.Errorf("%s ended with %v, want bye 4003", p.user, err)
+		}
+		// Disconnected 3-4 s after the cut (silence is checked every
+		// second; the last packet came just before it), restarted 2 s
+		// later, removed 4 s after disconnected: 7-8 s. Without the
+		// deadline the restart's checks would fail 3+4 s after it was
+		// made, at 12 s or later.
+		if took < 6*time.Second || took > 10*time.Second {
+			t.Errorf("%s removed %v after the cut, want 7-8 s", p.user, took)
+		}
+		t.Logf("%s removed %v after the cut", p.user, took.Round(time.Millisecond))
+	}
 }
 
 // drainEvents returns the events c has queued.
