@@ -180,21 +180,20 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	}
 	conn.SetReadLimit(maxServerMessage)
 	c := &Client{
-		conn:            conn,
-		api:             opts.API,
-		log:             opts.Logger,
-		now:             opts.Now,
-		writeTimeout:    opts.WriteTimeout,
-		iceRestarts:     opts.ICERestarts,
-		iceRestartDelay: opts.ICERestartDelay,
-		writeq:          make(chan []byte, writeQueue),
-		events:          make(chan Event, opts.EventBuffer),
-		pending:         make(map[uint64]chan signaling.Envelope),
-		trackIDs:        make(map[string]string),
-		quit:            make(chan struct{}),
-		done:            make(chan struct{}),
-		writerDone:      make(chan struct{}),
+		conn:         conn,
+		api:          opts.API,
+		log:          opts.Logger,
+		now:          opts.Now,
+		writeTimeout: opts.WriteTimeout,
+		writeq:       make(chan []byte, writeQueue),
+		events:       make(chan Event, opts.EventBuffer),
+		pending:      make(map[uint64]chan signaling.Envelope),
+		trackIDs:     make(map[string]string),
+		quit:         make(chan struct{}),
+		done:         make(chan struct{}),
+		writerDone:   make(chan struct{}),
 	}
+	c.iceRestarts, c.iceRestartDelay = opts.ICERestarts, opts.ICERestartDelay
 	c.wg.Add(2)
 	go c.readLoop()
 	go c.writeLoop()

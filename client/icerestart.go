@@ -53,7 +53,7 @@ func (c *Client) restartICE(ctx context.Context, target signaling.Target) error 
 		p := c.pub
 		c.mu.Unlock()
 		if p == nil || p.pc.CurrentRemoteDescription() == nil {
-			return ErrNoPeerConnection
+			return ErrNotNegotiated
 		}
 		return c.negotiatePublisher(ctx, p, true)
 	case signaling.TargetSubscriber:
@@ -147,7 +147,7 @@ func (c *Client) SelectedCandidatePair(target signaling.Target) (*webrtc.ICECand
 	}
 	c.mu.Unlock()
 	if p == nil {
-		return nil, ErrNoPeerConnection
+		return nil, ErrNotNegotiated
 	}
 	pair, err := p.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
 	if err != nil {

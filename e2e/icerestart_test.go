@@ -485,8 +485,8 @@ func TestClientICERestart(t *testing.T) {
 	c := newRestartCall(t, s, client.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.sub.RestartICE(ctx, signaling.TargetPublisher); !errors.Is(err, client.ErrNoPeerConnection) {
-		t.Errorf("restart of a publisher that never offered: %v, want ErrNoPeerConnection", err)
+	if err := c.sub.RestartICE(ctx, signaling.TargetPublisher); !errors.Is(err, client.ErrNotNegotiated) {
+		t.Errorf("restart of a publisher that never offered: %v, want ErrNotNegotiated", err)
 	}
 	for _, step := range []struct {
 		who    *participant
