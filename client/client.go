@@ -52,8 +52,10 @@ const TypeLocalError = "localError"
 
 // Log keys.
 const (
-	logKeyType  = "type"
-	logKeyError = "error"
+	logKeyType   = "type"
+	logKeyError  = "error"
+	logKeyTarget = "target"
+	logKeyWhy    = "why"
 )
 
 // Options configure Dial. The zero value suits a server on loopback.
@@ -74,12 +76,24 @@ type Options struct {
 	// WriteTimeout bounds the write of one message; default
 	// DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// ICERestarts is how many times the client restarts the ICE of a
+	// PeerConnection by itself (or asks the server to, for the
+	// subscriber) before it connects again: when it has been disconnected
+	// for ICERestartDelay, when it fails, and for the publisher when the
+	// server asks. Default DefaultICERestarts; negative: never (RestartICE
+	// still works).
+	ICERestarts int
+	// ICERestartDelay is how long a PeerConnection stays disconnected
+	// before the client restarts it; default DefaultICERestartDelay.
+	ICERestartDelay time.Duration
 }
 
 // Event is a server message that is not the reply to a waiting request.
 // Data holds the decoded body: *signaling.ParticipantInfo
 // (participantJoined), *signaling.ParticipantLeft, *signaling.TrackPublished,
 // *signaling.TrackUnpublished, *signaling.TrackMuted, *signaling.Bye,
+// *signaling.RestartICE (the server asked for, and the client has begun, a
+// publisher ICE restart),
 // *signaling.Error (ID set when it answers a request nobody waits for, such
 // as the client's subscriber answer), an error (TypeLocalError), or
 // json.RawMessage for types this client does not know.
@@ -97,6 +111,9 @@ type Client struct {
 	log          *slog.Logger
 	now          func() time.Time
 	writeTimeout time.Duration
+
+	iceRestarts     int
+	iceRestartDelay time.Duration
 
 	nextID  atomic.Uint64
 	writeq  chan []byte
@@ -144,6 +161,12 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = DefaultWriteTimeout
 	}
+	if opts.ICERestarts == 0 {
+		opts.ICERestarts = DefaultICERestarts
+	}
+	if opts.ICERestartDelay <= 0 {
+		opts.ICERestartDelay = DefaultICERestartDelay
+	}
 	d := websocket.Dialer{HandshakeTimeout: handshakeTimeout}
 	conn, resp, err := d.DialContext(ctx, url, opts.Header)
 	if err != nil {
@@ -170,6 +193,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		done:         make(chan struct{}),
 		writerDone:   make(chan struct{}),
 	}
+	c.iceRestarts, c.iceRestartDelay = opts.ICERestarts, opts.ICERestartDelay
 	c.wg.Add(2)
 	go c.readLoop()
 	go c.writeLoop()
@@ -365,6 +389,8 @@ func (c *Client) dispatch(env signaling.Envelope) {
 		if err := c.onCandidate(env.Data); err != nil {
 			c.localError(err)
 		}
+	case signaling.TypeRestartICE:
+		c.onRestartICE(env)
 	default:
 		c.onEvent(env)
 	}

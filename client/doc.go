@@ -11,6 +11,13 @@
 //
 // A Client runs two goroutines of its own (signaling reader and writer),
 // one RTCP reader per published track and the OnTrack handlers, besides
-// Pion's; sources and checkers do not allocate per packet, so one process
-// can run many clients.
+// Pion's, and one per ICE restart while it is under way; sources and
+// checkers do not allocate per packet, so one process can run many
+// clients.
+//
+// ICE restarts keep a participant whose network changed: the client
+// answers the server's restart offers, restarts its publisher when the
+// server asks, and restarts (or asks the server to restart) a
+// PeerConnection that stays disconnected (Options.ICERestarts,
+// RestartICE).
 package client

@@ -12,4 +12,5 @@ var (
 	ErrNoTracks        = errors.New("client: no tracks to publish")
 	ErrBadOption       = errors.New("client: invalid option")
 	ErrBye             = errors.New("client: server ended the session")
+	ErrNotNegotiated   = errors.New("client: that PeerConnection is not negotiated yet")
 )

@@ -3,6 +3,7 @@ package client
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -18,11 +19,14 @@ type peer struct {
 	pc     *webrtc.PeerConnection
 	send   func(signaling.Candidate)
 
-	mu        sync.Mutex
-	remoteSet bool
-	remoteQ   []webrtc.ICECandidateInit
-	localSent bool
-	localQ    []*webrtc.ICECandidateInit
+	mu         sync.Mutex
+	remoteSet  bool
+	remoteQ    []webrtc.ICECandidateInit
+	localSent  bool
+	localQ     []*webrtc.ICECandidateInit
+	restarting bool        // an ICE restart is under way (icerestart.go)
+	restarts   int         // ICE restarts since it last connected
+	downTimer  *time.Timer // restarts ICE unless it connects first
 }
 
 func newPeer(api *webrtc.API, target signaling.Target, send func(signaling.Candidate)) (*peer, error) {
@@ -51,8 +55,17 @@ func (p *peer) onLocalCandidate(c *webrtc.ICECandidate) {
 	p.send(signaling.Candidate{Target: p.target, Candidate: init})
 }
 
-// sdpSent releases the local candidates held back until the first SDP of
-// this PeerConnection was on its way.
+// hold holds the local candidates back again until sdpSent: those of an
+// ICE restart belong after the SDP with the new credentials, since the
+// server drops a candidate whose ufrag it does not know yet.
+func (p *peer) hold() {
+	p.mu.Lock()
+	p.localSent = false
+	p.mu.Unlock()
+}
+
+// sdpSent releases the local candidates held back until the SDP of this
+// PeerConnection was on its way.
 func (p *peer) sdpSent() {
 	p.mu.Lock()
 	q := p.localQ

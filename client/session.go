@@ -201,7 +201,7 @@ func (c *Client) publish(ctx context.Context, screen bool, tracks []webrtc.Track
 		}
 		senders = append(senders, tr.Sender())
 	}
-	if err := c.negotiatePublisher(ctx, p); err != nil {
+	if err := c.negotiatePublisher(ctx, p, false); err != nil {
 		removeSenders(p, senders)
 		// Pion cannot roll a local offer back. A publisher that never
 		// completed a negotiation is simply started afresh; one that has
@@ -224,8 +224,15 @@ func removeSenders(p *peer, senders []*webrtc.RTPSender) {
 	}
 }
 
-func (c *Client) negotiatePublisher(ctx context.Context, p *peer) error {
-	offer, err := p.pc.CreateOffer(nil)
+// negotiatePublisher runs one offer/answer exchange on the publisher, with
+// new ICE credentials if iceRestart. Called with pubMu held.
+func (c *Client) negotiatePublisher(ctx context.Context, p *peer, iceRestart bool) error {
+	var opts *webrtc.OfferOptions
+	if iceRestart {
+		opts = &webrtc.OfferOptions{ICERestart: true}
+		p.hold() // Pion gathers the new generation in CreateOffer
+	}
+	offer, err := p.pc.CreateOffer(opts)
 	if err != nil {
 		return fmt.Errorf("create offer: %w", err)
 	}
@@ -289,6 +296,7 @@ func (c *Client) publisher() (*peer, error) {
 		if err != nil {
 			return nil, err
 		}
+		c.watchICE(p)
 		c.pub = p
 	}
 	return c.pub, nil
@@ -305,6 +313,7 @@ func (c *Client) subscriber() (*peer, error) {
 		if err != nil {
 			return nil, err
 		}
+		c.watchICE(p)
 		p.pc.OnTrack(c.handleTrack)
 		c.sub = p
 	}
@@ -325,6 +334,10 @@ func (c *Client) onOffer(data json.RawMessage) error {
 	if err != nil {
 		return fmt.Errorf("client: offer: %w", err)
 	}
+	// An offer that restarts ICE makes Pion gather anew in
+	// SetRemoteDescription: those candidates go after the answer.
+	p.hold()
+	defer p.sdpSent()
 	// The server turns the m-section of a removed track inactive and may
 	// later reuse it for a new track; Pion would stop the transceiver of
 	// every inactive m-section, each time an offer lists it, and then never
@@ -345,11 +358,7 @@ func (c *Client) onOffer(data json.RawMessage) error {
 	if err != nil {
 		return fmt.Errorf("client: answer: %w", err)
 	}
-	if err := c.send(context.Background(), b); err != nil {
-		return err
-	}
-	p.sdpSent()
-	return nil
+	return c.send(context.Background(), b)
 }
 
 func (c *Client) onCandidate(data json.RawMessage) error {

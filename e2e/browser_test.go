@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +36,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("LeaveReconnectRestart", testBrowserLeaveReconnectRestart)
 	t.Run("DevToken", testBrowserDevToken)
 	t.Run("ParticipantsBurst", testBrowserParticipantsBurst)
+	t.Run("ICERestart", testBrowserICERestart)
 	t.Run("ObserverThroughTurnover", testBrowserObserverThroughTurnover)
 }
 
@@ -433,4 +436,61 @@ func testBrowserDevToken(t *testing.T) {
 	pageUID := s.browserUser("devpage")
 	pg.join(pageUID, "lobby-dev", false)
 	waitEvent(t, c, signaling.TypeParticipantJoined, 10*time.Second, nil)
+}
+
+// (g) The pages' network changes: every UDP socket they had stops working,
+// both ways, for good. The server restarts each page's subscriber ICE with
+// an offer and asks each to restart its publisher's; lethe.js answers and
+// offers with new credentials, the browser gathers new sockets, and media
+// resumes both ways with the same participants: no rejoin.
+func testBrowserICERestart(t *testing.T) {
+	if os.Getenv(browserNetnsEnv) == "" {
+		t.Skip("needs the test's own network namespace (run as root) to cut UDP")
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("nft not found (apt-get install nftables)")
+	}
+	leakCheck(t)
+	s := startServer(t)
+	b := newBrowser(t)
+	room := newRoomName()
+	alice, aliceID := s.joinPage(t, b, "alice", room, true)
+	bob, bobID := s.joinPage(t, b, "bob", room, true)
+	bob.waitReceiving(aliceID, 5, true, 30*time.Second)
+	alice.waitReceiving(bobID, 5, true, 30*time.Second)
+
+	const ufrags = `(() => { const u = (d) => ((d?.sdp ?? "").match(/a=ice-ufrag:(\S+)/) || [])[1] ?? "";
+	  return [u(letheDemo.room.publisherPC.localDescription), u(letheDemo.room.subscriberPC.remoteDescription)]; })()`
+	var aliceBefore, bobBefore []string
+	alice.mustEval(ufrags, &aliceBefore)
+	bob.mustEval(ufrags, &bobBefore)
+
+	fw := newFirewall(t)
+	fw.drop(udpPortsBut(t, s.workerPort(t)), true)
+	cut := time.Now()
+	bob.waitReceiving(aliceID, 10, true, 25*time.Second)
+	t.Logf("bob decodes alice again %v after the cut", time.Since(cut).Round(100*time.Millisecond))
+	alice.waitReceiving(bobID, 10, true, 15*time.Second)
+
+	for _, pg := range []struct {
+		p      *page
+		id     string
+		before []string
+	}{{alice, aliceID, aliceBefore}, {bob, bobID, bobBefore}} {
+		if id := pg.p.participantID(); id != pg.id {
+			t.Errorf("%s is %s after the outage, want %s: it rejoined", pg.p.name, id, pg.id)
+		}
+		var after []string
+		pg.p.mustEval(ufrags, &after)
+		if len(after) != 2 || after[0] == pg.before[0] || after[1] == pg.before[1] {
+			t.Errorf("%s: ICE credentials (publisher local, subscriber remote) %v, before %v: want both new", pg.p.name, after, pg.before)
+		}
+		var rejoins bool
+		pg.p.mustEval(`letheDemo.events.some(e => e.type === "reconnecting")`, &rejoins)
+		if rejoins {
+			t.Errorf("%s reconnected; events: %s", pg.p.name, pg.p.events())
+		}
+		pg.p.waitJS(`letheDemo.events.some(e => e.type === "icerestart" && e.target === "subscriber" && e.by === "server")`, time.Second)
+		pg.p.waitJS(`letheDemo.events.some(e => e.type === "icerestart" && e.target === "publisher")`, time.Second)
+	}
 }

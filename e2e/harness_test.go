@@ -290,7 +290,13 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 
 func (s *server) dial(t *testing.T) *client.Client {
 	t.Helper()
-	c, err := client.Dial(ctxT(t, 10*time.Second), s.url, client.Options{})
+	return s.dialWith(t, client.Options{})
+}
+
+// dialWith is dial with client options.
+func (s *server) dialWith(t *testing.T, opts client.Options) *client.Client {
+	t.Helper()
+	c, err := client.Dial(ctxT(t, 10*time.Second), s.url, opts)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -321,6 +327,7 @@ type joinOpts struct {
 	tokenArgs     []string // extra `lethe token` flags
 	userSig       string   // instead of minting one
 	privateMapKey string
+	client        client.Options
 }
 
 func (s *server) tryJoin(t *testing.T, o joinOpts) (*participant, error) {
@@ -332,7 +339,7 @@ func (s *server) tryJoin(t *testing.T, o joinOpts) (*participant, error) {
 	if o.userSig == "" {
 		o.userSig = s.tokenFor(o.app, uid, o.tokenArgs...)
 	}
-	c := s.dial(t)
+	c := s.dialWith(t, o.client)
 	p := &participant{Client: c, user: o.user, uid: uid, tracks: make(chan *webrtc.TrackRemote, 32)}
 	c.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { p.tracks <- tr })
 	j, err := c.Join(ctxT(t, 10*time.Second), signaling.Join{

@@ -22,6 +22,16 @@ type Config struct {
 	ICEFailedTimeout       time.Duration // default 10s
 	ICEKeepalive           time.Duration // default 1s
 
+	// ICE restarts (see icerestart.go): a PeerConnection still
+	// disconnected ICERestartDelay after it went so is restarted, and
+	// again every ICEDisconnectedTimeout until it connects; at most
+	// ICERestarts per PeerConnection in any ICERestartWindow, however
+	// they were started. A negative ICERestarts turns them off; the
+	// participant is then removed as before, once ICE fails.
+	ICERestartDelay  time.Duration // default 2s
+	ICERestarts      int           // default 4
+	ICERestartWindow time.Duration // default 1m
+
 	SubscriberQueue int           // packets queued per subscriber; default 256
 	Senders         int           // goroutines writing every subscriber's queue; default GOMAXPROCS
 	VideoCache      int           // packets kept per video track for NACK; default 1024
@@ -89,6 +99,8 @@ func (c *Config) setDefaults() {
 	def(&c.ICEDisconnectedTimeout, 3*time.Second)
 	def(&c.ICEFailedTimeout, 10*time.Second)
 	def(&c.ICEKeepalive, time.Second)
+	def(&c.ICERestartDelay, 2*time.Second)
+	def(&c.ICERestartWindow, time.Minute)
 	def(&c.PLIInterval, 500*time.Millisecond)
 	def(&c.DTLSTimeout, 10*time.Second)
 	if c.AfterFunc == nil {
@@ -105,6 +117,9 @@ func (c *Config) setDefaults() {
 	defInt(&c.VideoCache, 1024)
 	defInt(&c.AudioCache, 128)
 	defInt(&c.MaxTracks, 8)
+	if c.ICERestarts == 0 {
+		c.ICERestarts = 4 // with the other defaults: 3 restarts before ICEFailedTimeout, one to spare
+	}
 }
 
 // Validate reports a configuration that cannot work.

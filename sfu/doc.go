@@ -21,4 +21,10 @@
 // SSRCs its offer does not declare (internal/ssrcgate), Pion's SRTP
 // streams are buffered by the SFU (streams.go), and Pion's log lines go
 // through the SFU's rate-limited diagnostics (pionlog.go).
+//
+// A participant's PeerConnection that stays ICE-disconnected is restarted
+// (icerestart.go): the subscriber by an offer with new ICE credentials, the
+// publisher by asking the client to offer with them; tracks, SSRCs and
+// sequence numbers carry on, and the participant is still removed if it
+// has not connected again ICEFailedTimeout after it went disconnected.
 package sfu

@@ -23,5 +23,6 @@ var (
 	ErrDTLSTimeout = fmt.Errorf("%w: DTLS handshake timed out", ErrConnectionFailed)
 	// ErrTooManyStreams is an ErrNotAllowed: the client's RTCP named
 	// more SSRCs than a PeerConnection keeps streams for.
-	ErrTooManyStreams = fmt.Errorf("%w: RTCP on too many SSRCs", ErrNotAllowed)
+	ErrTooManyStreams  = fmt.Errorf("%w: RTCP on too many SSRCs", ErrNotAllowed)
+	ErrICERestartLimit = errors.New("sfu: ICE restart limit reached")
 )

@@ -70,7 +70,15 @@ type Events interface {
 	TrackUnpublished(TrackInfo)
 	TrackMuted(TrackInfo)
 	// Offer carries a new offer for the subscriber PeerConnection.
-	Offer(sdp string)
+	// iceRestart marks one with new ICE credentials (an ICE restart): its
+	// SDP carries all of the SFU's candidates of the new generation, and
+	// none of them is trickled.
+	Offer(sdp string, iceRestart bool)
+	// RestartICE asks the client to restart ICE on its publisher
+	// PeerConnection, from which the SFU no longer hears: only the
+	// offerer can restart, and there the client offers. (The SFU
+	// restarts the subscriber PeerConnection's ICE itself, by an Offer.)
+	RestartICE()
 	// Candidate carries a local ICE candidate; nil when gathering is done.
 	Candidate(side Side, c *webrtc.ICECandidateInit)
 	// Closed is the last call: the participant is gone from the room.

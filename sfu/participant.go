@@ -52,6 +52,7 @@ type Participant struct {
 	rateMu   sync.Mutex // guards rate
 	rate     bucket     // the bitrate cap on all the participant's tracks
 	lastREMB atomic.Int64
+	ice      [2]iceWatch // guarded by mu: ICE outages and restarts, per Side (icerestart.go)
 
 	pubNegotiate sync.Mutex // one publisher offer at a time
 	subMu        sync.Mutex // serialises subscriber PeerConnection changes
@@ -92,12 +93,14 @@ func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, err
 	}
 	for side, pc := range map[Side]*webrtc.PeerConnection{Publisher: p.pub, Subscriber: p.sub} {
 		pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-			if c == nil {
-				p.ev.Candidate(side, nil)
-				return
+			var init *webrtc.ICECandidateInit
+			if c != nil {
+				i := c.ToJSON()
+				init = &i
 			}
-			init := c.ToJSON()
-			p.ev.Candidate(side, &init)
+			if !p.heldCandidate(side, init) {
+				p.ev.Candidate(side, init)
+			}
 		})
 		pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 			// Both are terminal: a PeerConnection never leaves them. Closed
@@ -112,10 +115,12 @@ func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, err
 				p.closeAsync(ErrConnectionClosed)
 			}
 		})
+		// Pion keeps one handler per event: both watches are here.
 		pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
 			if st == webrtc.ICEConnectionStateConnected || st == webrtc.ICEConnectionStateCompleted {
 				p.watchDTLS(side, pc)
 			}
+			p.onICEState(side, st) // outages and restarts (icerestart.go)
 		})
 	}
 	p.pub.OnTrack(p.onTrack)
@@ -283,6 +288,10 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 	// transceiver of every inactive m-section, each time an offer lists it,
 	// and then never deliver the reused one's track (see internal/inactive).
 	remote, _ := inactive.Rewrite(sdp, inactive.KnownMids(p.pub))
+	restart := p.clientRestart(parsed) // new ICE credentials (icerestart.go)
+	if restart {
+		defer p.releaseCandidates(Publisher)
+	}
 	// No data channels, no H.264 profile the subscribers did not
 	// negotiate (3.9).
 	remote, _ = refuseUnsupported(remote)
@@ -303,9 +312,13 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 	if err := p.pub.SetLocalDescription(answer); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
+	out := answer.SDP
+	if restart {
+		out = p.gathered(Publisher) // with the new generation's candidates
+	}
 	// What Pion answered, with the data section rejected even where the
 	// offer bundled nothing else, and the bitrate cap per m-section.
-	out, _ := refuseUnsupported(answer.SDP)
+	out, _ = refuseUnsupported(out)
 	return limitAnswer(out, p.s.cfg.trackLimit()), nil
 }
 
@@ -333,7 +346,7 @@ func (p *Participant) HandleAnswer(sdp string) error {
 	}
 	p.applyEarlyCandidates(Subscriber)
 	maps.DeleteFunc(p.freed, func(_ *webrtc.RTPTransceiver, offered bool) bool { return offered })
-	if p.needOffer {
+	if p.needOffer || p.restartDue() {
 		p.kick()
 	}
 	return nil
@@ -508,6 +521,7 @@ func (p *Participant) close(reason error) {
 			p.dtlsStop[side] = nil
 		}
 	}
+	p.stopICELocked()
 	p.mu.Unlock()
 
 	p.room.leave(p)
@@ -667,21 +681,22 @@ func (p *Participant) reconcile() error {
 	if changed {
 		p.needOffer = true
 	}
-	if !p.needOffer || p.sub.SignalingState() != webrtc.SignalingStateStable {
+	restart := p.restartDue() // an ICE restart (icerestart.go) needs an offer too
+	if !p.needOffer && !restart || p.sub.SignalingState() != webrtc.SignalingStateStable {
 		return nil // HandleAnswer kicks again once the outstanding offer is answered
 	}
-	offer, err := p.sub.CreateOffer(nil)
+	offer, err := p.subscriberOffer(restart)
 	if err != nil {
-		return fmt.Errorf("create offer: %w", err)
-	}
-	if err := p.sub.SetLocalDescription(offer); err != nil {
-		return fmt.Errorf("set offer: %w", err)
+		return err
 	}
 	for t := range p.freed {
 		p.freed[t] = true // this offer makes it inactive
 	}
 	p.needOffer = false
-	p.ev.Offer(offer.SDP)
+	p.ev.Offer(offer, restart)
+	if restart {
+		p.restartOffered()
+	}
 	return nil
 }
 

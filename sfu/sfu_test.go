@@ -51,6 +51,9 @@ type signal struct {
 	isOff bool
 }
 
+// restartSignal marks an ICE restart offer in recorder.offers.
+const restartSignal = true
+
 // recorder is an sfu.Events that never blocks: it records room events
 // and queues signaling for the endpoint's pump.
 type recorder struct {
@@ -64,6 +67,8 @@ type recorder struct {
 	unpublished []sfu.TrackInfo
 	muted       []sfu.TrackInfo
 	closed      []error
+	offers      []bool // per offer: whether it restarted ICE
+	askRestart  int    // RestartICE calls: the SFU asked for a publisher restart
 	overflow    bool
 }
 
@@ -117,7 +122,18 @@ func (r *recorder) TrackMuted(ti sfu.TrackInfo) {
 	r.muted = append(r.muted, ti)
 }
 
-func (r *recorder) Offer(sdp string) { r.push(signal{offer: sdp, isOff: true}) }
+func (r *recorder) Offer(sdp string, iceRestart bool) {
+	r.mu.Lock()
+	r.offers = append(r.offers, iceRestart)
+	r.mu.Unlock()
+	r.push(signal{offer: sdp, isOff: true})
+}
+
+func (r *recorder) RestartICE() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.askRestart++
+}
 
 func (r *recorder) Candidate(side sfu.Side, c *webrtc.ICECandidateInit) {
 	r.push(signal{side: side, cand: c})
@@ -176,12 +192,14 @@ func (r *remotePC) setRemote(d webrtc.SessionDescription) error {
 
 // rxPacket is what a subscriber saw of one RTP packet.
 type rxPacket struct {
-	seq  uint16
-	ts   uint32
-	pt   uint8
-	ssrc uint32
-	key  bool
-	size int // bytes of the packet
+	seq    uint16
+	ts     uint32
+	pt     uint8
+	ssrc   uint32
+	key    bool
+	size   int    // bytes of the packet
+	marked bool   // the payload carries a valid marker
+	mseq   uint32 // its marker sequence number
 }
 
 // rxTrack records one track a subscriber receives.
@@ -214,6 +232,7 @@ func (r *rxTrack) run(tr *webrtc.TrackRemote) {
 		rx := rxPacket{seq: p.SequenceNumber, ts: p.Timestamp, pt: p.PayloadType, ssrc: p.SSRC, size: n}
 		rx.key = r.video && keyframe.VP8(p.Payload)
 		m, ok := client.ParseMarker(p.Payload)
+		rx.marked, rx.mseq = ok, m.Seq
 		r.mu.Lock()
 		r.pkts = append(r.pkts, rx)
 		if ok {
@@ -266,6 +285,7 @@ type endpoint struct {
 	onTracks atomic.Int32 // OnTrack calls on the subscriber PeerConnection
 	rtcpIn   sync.Map     // RTCP packet types the publisher received, as "%T"
 	held     chan string  // offers kept while holding, for the test to answer
+	relay    *udpRelay    // if set, the media goes through it (icerestart_test.go)
 
 	mu      sync.Mutex
 	closing bool
@@ -278,8 +298,15 @@ type endpoint struct {
 
 func join(t *testing.T, s *sfu.SFU, api *webrtc.API, name string, cfg sfu.ParticipantConfig) (*endpoint, []sfu.ParticipantInfo) {
 	t.Helper()
+	return joinVia(t, s, api, name, cfg, nil)
+}
+
+// joinVia is join with the endpoint's media going through relay, when it
+// is not nil.
+func joinVia(t *testing.T, s *sfu.SFU, api *webrtc.API, name string, cfg sfu.ParticipantConfig, relay *udpRelay) (*endpoint, []sfu.ParticipantInfo) {
+	t.Helper()
 	e := &endpoint{
-		t: t, name: name, ev: newRecorder(), held: make(chan string, 4),
+		t: t, name: name, ev: newRecorder(), held: make(chan string, 4), relay: relay,
 		tracks: make(map[string]*rxTrack), msids: make(map[string]string), stop: make(chan struct{}),
 	}
 	p, others, err := s.Join("room", cfg, e.ev)
@@ -333,7 +360,7 @@ func (e *endpoint) pump() {
 			if r == nil {
 				continue
 			}
-			if err := r.addCandidate(s.cand); err != nil && !e.isClosing() {
+			if err := r.addCandidate(e.relay.candidate(s.cand)); err != nil && !e.isClosing() {
 				e.t.Errorf("%s: candidate: %v", e.name, err)
 			}
 		}
@@ -419,7 +446,7 @@ func (e *endpoint) answer(offer string) error {
 	}
 	e.checkOffer(offer)
 	pc := e.sub.pc
-	offer, _ = inactive.Rewrite(offer, inactive.KnownMids(pc))
+	offer, _ = inactive.Rewrite(e.relay.fromSFU(offer), inactive.KnownMids(pc))
 	if err := e.sub.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return err
 	}
@@ -436,7 +463,7 @@ func (e *endpoint) answer(offer string) error {
 	case <-time.After(waitLimit):
 		return errors.New("gathering timed out")
 	}
-	if err := e.p.HandleAnswer(pc.LocalDescription().SDP); err != nil {
+	if err := e.p.HandleAnswer(e.relay.toSFU(pc.LocalDescription().SDP)); err != nil {
 		return err
 	}
 	e.answers.Add(1)
@@ -524,11 +551,11 @@ func (e *endpoint) publish(api *webrtc.API, tracks ...*client.Track) {
 		t.Fatal(err)
 	}
 	<-gathered
-	answer, err := e.p.HandleOffer(pc.LocalDescription().SDP, nil)
+	answer, err := e.p.HandleOffer(e.relay.toSFU(pc.LocalDescription().SDP), nil)
 	if err != nil {
 		t.Fatalf("%s: HandleOffer: %v", e.name, err)
 	}
-	if err := e.pub.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+	if err := e.pub.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: e.relay.fromSFU(answer)}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, e.name+" publisher connected", func() bool {

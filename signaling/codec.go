@@ -23,7 +23,7 @@ type Request struct {
 	Type string
 	ID   uint64
 	// Body is one of *Join, *SDP, *Candidate, *TrackIDs, *Mute,
-	// *SwitchRole, or nil for leave and ping.
+	// *SwitchRole, *RestartICE, or nil for leave and ping.
 	Body any
 }
 
@@ -52,6 +52,8 @@ func DecodeRequest(b []byte) (Request, error) {
 		body = new(Mute)
 	case TypeSwitchRole:
 		body = new(SwitchRole)
+	case TypeRestartICE:
+		body = new(RestartICE)
 	case TypeLeave, TypePing:
 		return req, nil
 	case "":
@@ -151,6 +153,16 @@ func (r *SwitchRole) validate() error {
 	}
 	if len(r.PrivateMapKey) > MaxTokenLen {
 		return Errorf(CodeTokenMalformed, "privateMapKey longer than %d bytes", MaxTokenLen)
+	}
+	return nil
+}
+
+func (r *RestartICE) validate() error {
+	if err := r.Target.validate(); err != nil {
+		return err
+	}
+	if r.Target != TargetSubscriber {
+		return Errorf(CodeInvalidField, "restart the publisher's ICE with an offer that has new credentials")
 	}
 	return nil
 }

@@ -195,6 +195,11 @@ func TestDecodeRequest(t *testing.T) {
 		{name: "unmute by omission", in: msg(TypeMute, 13, `{"trackId":"t1"}`),
 			want: &Request{Type: TypeMute, ID: 13, Body: &Mute{TrackID: "t1"}}},
 		{name: "mute without track", in: msg(TypeMute, 1, `{"muted":true}`), code: CodeInvalidField},
+		{name: "restartIce subscriber", in: msg(TypeRestartICE, 14, RestartICE{Target: TargetSubscriber}),
+			want: &Request{Type: TypeRestartICE, ID: 14, Body: &RestartICE{Target: TargetSubscriber}}},
+		{name: "restartIce publisher", in: msg(TypeRestartICE, 1, RestartICE{Target: TargetPublisher}), code: CodeInvalidField},
+		{name: "restartIce without target", in: msg(TypeRestartICE, 1, `{}`), code: CodeInvalidField},
+		{name: "restartIce without data", in: `{"type":"restartIce","id":1}`, code: CodeBadMessage},
 		{name: "mute track with newline", in: msg(TypeMute, 1, Mute{TrackID: "t\n1"}), code: CodeInvalidField},
 		{name: "mute muted as string", in: msg(TypeMute, 1, `{"trackId":"t1","muted":"true"}`), code: CodeBadMessage},
 	}
@@ -398,6 +403,14 @@ func checkRequest(t *testing.T, req Request) {
 		if len(r.PrivateMapKey) > MaxTokenLen {
 			t.Fatalf("privateMapKey of %d bytes", len(r.PrivateMapKey))
 		}
+	case TypeRestartICE:
+		r, ok := req.Body.(*RestartICE)
+		if !ok {
+			t.Fatalf("restartIce body %T", req.Body)
+		}
+		if r.Target != TargetSubscriber {
+			t.Fatalf("restartIce target %q", r.Target)
+		}
 	case TypeLeave, TypePing:
 		if req.Body != nil {
 			t.Fatalf("%s body %#v, want nil", req.Type, req.Body)
@@ -450,6 +463,7 @@ func fuzzSeeds() []string {
 		msg(TypeOffer, 12, SDP{Target: TargetPublisher, SDP: sdp, ScreenTrackIDs: []string{"screen"}}),
 		msg(TypeLeave, 9, nil),
 		msg(TypePing, 10, nil),
+		msg(TypeRestartICE, 13, RestartICE{Target: TargetSubscriber}),
 		// Known bad.
 		``, `{`, `{"type":"join","id":1,"data":{"sdkAppId":1`, `null`, `[]`, `"x"`, `{}`, `{"type":null}`,
 		`{"type":1}`, `{"type":"ping","id":-1}`, `{"type":"ping","id":1e400}`, `{"type":"ping","id":18446744073709551616}`,
@@ -465,6 +479,7 @@ func fuzzSeeds() []string {
 		`{"type":"offer","data":{"target":"publisher","sdp":"v=0","screenTrackIds":[]}}`,
 		`{"type":"offer","data":{"target":"subscriber","sdp":"v=0","screenTrackIds":["a"]}}`,
 		`{"type":"switchRole","data":{"role":"anchor","privateMapKey":null}}`,
+		`{"type":"restartIce","data":{"target":"publisher"}}`, `{"type":"restartIce","data":{"target":null}}`,
 		`{"TYPE":"ping","ID":3}`, `{"type":"ping","type":"join"}`,
 		msg(TypeOffer, 1, SDP{Target: TargetPublisher, SDP: strings.Repeat("a", 65<<10)}),
 		msg(TypeSubscribe, 1, TrackIDs{TrackIDs: []string{strings.Repeat("<", 64)}}),

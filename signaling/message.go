@@ -18,6 +18,11 @@ const (
 	TypeSwitchRole  = "switchRole"
 	TypeLeave       = "leave"
 	TypePing        = "ping"
+	// TypeRestartICE goes both ways: the client asks the server to
+	// restart ICE on its subscriber PeerConnection; the server asks the
+	// client to restart ICE on its publisher PeerConnection. Each side
+	// asks for the one the other offers on.
+	TypeRestartICE = "restartIce"
 
 	TypeJoined             = "joined"
 	TypeParticipantJoined  = "participantJoined"
@@ -87,11 +92,22 @@ type SwitchRole struct {
 // SDP carries an offer or an answer for one PeerConnection. In a
 // publisher offer, ScreenTrackIDs names the client's track ids (the msid
 // track ids in the SDP) that are the sub-stream — e.g. a screen share —
-// rather than camera video.
+// rather than camera video. ICERestart marks a server's subscriber offer
+// with new ICE credentials (an ICE restart), whose SDP carries all of the
+// server's candidates of that generation; a client's value is ignored.
 type SDP struct {
 	Target         Target   `json:"target"`
 	SDP            string   `json:"sdp"`
 	ScreenTrackIDs []string `json:"screenTrackIds,omitempty"`
+	ICERestart     bool     `json:"iceRestart,omitempty"`
+}
+
+// RestartICE asks for an ICE restart of one PeerConnection, by the side
+// that offers on it: from the client always the subscriber (the client
+// restarts its publisher itself, by offering with new credentials), from
+// the server always the publisher.
+type RestartICE struct {
+	Target Target `json:"target"`
 }
 
 // Candidate carries one trickled ICE candidate for one PeerConnection.

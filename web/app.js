@@ -184,6 +184,7 @@ function wire(room, name) {
     record("trackmuted", { trackId: e.detail.track.trackId, muted: e.detail.muted });
   });
   room.addEventListener("reconnecting", (e) => record("reconnecting", { attempt: e.detail.attempt }));
+  room.addEventListener("icerestart", (e) => record("icerestart", { target: e.detail.target, by: e.detail.by }));
   room.addEventListener("reconnected", (e) => {
     record("reconnected", { participantId: e.detail.participantId });
     refreshLocalTile();

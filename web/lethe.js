@@ -28,7 +28,7 @@
 //   await room.mute(localTrack, true|false)     // pause/resume for everyone
 //   await room.subscribe([trackId, ...]); await room.unsubscribe([trackId, ...])
 //   await room.switchRole("anchor"|"audience", privateMapKey?)
-//   await room.restartIce()                     // publisher ICE restart, now
+//   await room.restartIce(target?)              // ICE restart now: "publisher" (default) or "subscriber"
 //   await room.stats()                          // a summary of getStats (below)
 //   await room.leave()
 //
@@ -64,6 +64,8 @@
 //   roleswitched         {role, permissions}
 //   connectionstatechange {signal, publisher, subscriber}
 //   reconnecting         {attempt, reason}  reconnected {participantId}
+//   icerestart           {target, by}       an ICE restart began: target "publisher" or
+//                                           "subscriber", by "client" or "server"
 //   error                {code, message}    (errors not tied to a request)
 //   closed               {code, reason}     the end: no more events
 //
@@ -74,19 +76,26 @@
 // bitrate, jitter, audioLevel, framesDecoded, frameWidth, frameHeight}. bitrate is
 // in bit/s since the previous stats() call; rtt in seconds.
 //
+// ICE restarts (protocol 3.9). A PeerConnection whose path changed (another
+// network, a NAT that mapped it anew) comes back by an ICE restart, without
+// a rejoin: same participant, same tracks. Each side restarts where it
+// offers. When the publisher's ICE fails, or stays "disconnected" for 2 s, or
+// the server asks (restartIce), the client offers on it with iceRestart;
+// when the subscriber's does, the client asks the server (restartIce), which
+// then offers with new credentials, as it also does by itself when it stops
+// hearing the subscriber. Server restart offers are answered like any other.
+// At most 3 restarts per PeerConnection before it connects again; after
+// that a failed PeerConnection means a rejoin.
+//
 // Reconnection. When the WebSocket drops without our leave(), or the server
 // ends the session with a retryable code (3000, 3001, 3002, 4003, 1006, or a
-// "left" we did not ask for), or the subscriber PeerConnection fails, the room
-// goes "reconnecting": it opens a new WebSocket, joins again with the same
-// token (a new participantId: the server never resumes a participant), and
-// republishes the same local tracks (mute state included). Attempts back off
-// from 0.5 s to 8 s. Refused tokens (2xxx, unless refreshToken gives a new
-// one), removal by an operator (5000, 5001), a full room (4004, 4005) and the
-// rate limit (1003) end the room instead. When the publisher's ICE fails (or
-// stays "disconnected" for 2 s) the client first restarts ICE on it (a new
-// offer with iceRestart), up to 3 times per connection; the server cannot
-// restart the subscriber's ICE (it never restarts ICE as offerer), so a failed
-// subscriber means a rejoin.
+// "left" we did not ask for), or a PeerConnection fails beyond its ICE
+// restarts, the room goes "reconnecting": it opens a new WebSocket, joins
+// again with the same token (a new participantId: the server never resumes
+// a participant), and republishes the same local tracks (mute state
+// included). Attempts back off from 0.5 s to 8 s. Refused tokens (2xxx,
+// unless refreshToken gives a new one), removal by an operator (5000, 5001),
+// a full room (4004, 4005) and the rate limit (1003) end the room instead.
 //
 // Limits: at most 8 audio/video sections per publisher connection, unpublished
 // ones included (the server's rule); after that, publishing needs a rejoin. No
@@ -254,8 +263,12 @@ class Session {
     this.sub = null;
     this.offers = Promise.resolve(); // subscriber offers, one at a time
     this.pubChain = Promise.resolve(); // publisher negotiations, one at a time
-    this.iceRestarts = 0;
+    this.iceRestarts = 0; // publisher restarts since it last connected
+    this.pubRestarting = false;
     this.disconnectTimer = null;
+    this.subRestarts = 0; // subscriber restarts asked for since it last connected
+    this.subRestarting = false;
+    this.subDisconnectTimer = null;
     this.bye = null;
     this.ended = false;
     this.opened = new Promise((resolve, reject) => {
@@ -310,6 +323,7 @@ class Session {
     if (this.ended) return;
     this.ended = true;
     clearTimeout(this.disconnectTimer);
+    clearTimeout(this.subDisconnectTimer);
     for (const w of this.waiting.values()) {
       clearTimeout(w.timer);
       w.reject(new LetheError(this.bye?.code || ErrClosed, this.bye?.reason || "connection closed"));
@@ -548,13 +562,16 @@ export class Room extends EventTarget {
     const d = m.data || {};
     switch (m.type) {
       case "offer":
-        s.offers = s.offers.then(() => this._onSubscriberOffer(s, d.sdp)).catch((err) => {
+        s.offers = s.offers.then(() => this._onSubscriberOffer(s, d.sdp, !!d.iceRestart)).catch((err) => {
           if (!s.ended) this._emit("error", { code: err.code ?? 4000, message: `subscriber offer: ${err.message}` });
         });
         break;
       case "candidate":
         if (d.target === "publisher") s.pub?.addRemoteCandidate(d.candidate);
         else this._subscriber(s).addRemoteCandidate(d.candidate);
+        break;
+      case "restartIce": // the server no longer hears our publisher
+        if (d.target === "publisher" && s.pub) this._iceFailed(s, "server");
         break;
       case "participants": // several at once: left, then joined, then updated
         for (const id of d.left || []) this._onMessage(s, { type: "participantLeft", data: { participantId: id } });
@@ -641,21 +658,50 @@ export class Room extends EventTarget {
       s.sub = new Peer("subscriber", this.options.rtcConfiguration, (c) => s.send("candidate", { target: "subscriber", candidate: c }));
       const pc = s.sub.pc;
       pc.onconnectionstatechange = () => {
-        if (s !== this._session) return;
-        this._setConnection("subscriber", pc.connectionState);
-        if (pc.connectionState === "failed" && this.state === "joined") {
-          // The server cannot restart the subscriber's ICE: rejoin.
-          this._reconnect("subscriber media connection failed");
-        }
+        if (s === this._session) this._setConnection("subscriber", pc.connectionState);
       };
+      pc.oniceconnectionstatechange = () => this._onSubscriberIce(s);
       pc.ontrack = () => this._bindAll(s);
     }
     return s.sub;
   }
 
-  async _onSubscriberOffer(s, sdp) {
+  // _onSubscriberIce asks the server for an ICE restart of the subscriber
+  // when it fails or stays "disconnected" for 2 s (the server offers there).
+  _onSubscriberIce(s) {
+    if (s !== this._session || s.ended) return;
+    const st = s.sub.pc.iceConnectionState;
+    clearTimeout(s.subDisconnectTimer);
+    if (st === "connected" || st === "completed") {
+      s.subRestarts = 0;
+    } else if (st === "failed") {
+      this._subscriberIceFailed(s);
+    } else if (st === "disconnected") {
+      s.subDisconnectTimer = setTimeout(() => {
+        if (s.sub?.pc.iceConnectionState === "disconnected") this._subscriberIceFailed(s);
+      }, 2000);
+    }
+  }
+
+  _subscriberIceFailed(s) {
+    if (s !== this._session || this.state !== "joined" || s.subRestarting) return;
+    if (s.subRestarts >= 3) {
+      if (s.sub.pc.iceConnectionState === "failed") this._reconnect("subscriber ICE failed after 3 restarts");
+      return;
+    }
+    s.subRestarts++;
+    s.subRestarting = true;
+    this._emit("icerestart", { target: "subscriber", by: "client" });
+    s.request("restartIce", { target: "subscriber" }).catch(() => {}).finally(() => { s.subRestarting = false; });
+  }
+
+  async _onSubscriberOffer(s, sdp, iceRestart) {
     if (s.ended) return;
     const p = this._subscriber(s);
+    if (iceRestart) this._emit("icerestart", { target: "subscriber", by: "server" });
+    // A restart offer makes the browser gather anew: those candidates go
+    // after our answer, which carries the new credentials.
+    p.hold();
     await p.setRemote({ type: "offer", sdp });
     const answer = await p.pc.createAnswer();
     await p.pc.setLocalDescription(answer);
@@ -789,10 +835,21 @@ export class Room extends EventTarget {
     } // otherwise sent when the server announces the track
   }
 
-  /** Restart ICE on the publisher PeerConnection now (it happens by itself when ICE fails). */
-  async restartIce() {
+  /**
+   * Restart ICE now (it happens by itself when ICE fails): on the publisher
+   * PeerConnection by an offer with new credentials, on the subscriber by
+   * asking the server, which then offers with new credentials.
+   */
+  async restartIce(target = "publisher") {
     const s = this._session;
+    if (target === "subscriber") {
+      if (this.state !== "joined" || !s?.sub) throw new LetheError(ErrState, "restartIce: nothing received");
+      this._emit("icerestart", { target, by: "client" });
+      await s.request("restartIce", { target });
+      return;
+    }
     if (this.state !== "joined" || !s?.pub) throw new LetheError(ErrState, "restartIce: nothing published");
+    this._emit("icerestart", { target: "publisher", by: "client" });
     await this._negotiate(s, [], true);
   }
 
@@ -823,14 +880,18 @@ export class Room extends EventTarget {
     }
   }
 
-  _iceFailed(s) {
-    if (s !== this._session || this.state !== "joined") return;
+  // _iceFailed restarts the publisher's ICE, one restart at a time, at most
+  // 3 before it connects again; beyond that a failed publisher means a rejoin.
+  _iceFailed(s, by = "client") {
+    if (s !== this._session || this.state !== "joined" || s.pubRestarting) return;
     if (s.iceRestarts >= 3) {
-      this._reconnect("publisher ICE failed after 3 restarts");
+      if (s.pub.pc.iceConnectionState === "failed") this._reconnect("publisher ICE failed after 3 restarts");
       return;
     }
     s.iceRestarts++;
-    this._negotiate(s, [], true).catch(() => {});
+    s.pubRestarting = true;
+    this._emit("icerestart", { target: "publisher", by });
+    this._negotiate(s, [], true).catch(() => {}).finally(() => { s.pubRestarting = false; });
   }
 
   // _negotiate adds lts to the publisher PeerConnection and runs one offer/

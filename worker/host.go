@@ -25,6 +25,7 @@ type Peer interface {
 	Subscribe(ids []string) error
 	Unsubscribe(ids []string) error
 	Mute(trackID string, muted bool) error
+	RestartICE() error
 	Leave()
 	Remove(reason error)
 	SetRole(role string, hidden bool, send, receive sfu.Media)
@@ -357,6 +358,10 @@ func (s *hostSession) handle(peer Peer, raw []byte) {
 		}
 	case *signaling.Mute:
 		err = peer.Mute(body.TrackID, body.Muted)
+	case *signaling.RestartICE: // always the subscriber: the codec refuses the publisher
+		if err = peer.RestartICE(); errors.Is(err, sfu.ErrICERestartLimit) {
+			err = signaling.Errorf(signaling.CodeNotAllowed, "ICE restart limit reached")
+		}
 	case *signaling.Join:
 		err = signaling.Errorf(signaling.CodeWrongState, "already joined")
 	case nil:
@@ -550,8 +555,11 @@ func (s *hostSession) TrackUnpublished(t sfu.TrackInfo) {
 func (s *hostSession) TrackMuted(t sfu.TrackInfo) {
 	s.event(signaling.TypeTrackMuted, signaling.TrackMuted{TrackID: t.ID, ParticipantID: t.ParticipantID, Muted: t.Muted, Blocked: t.Blocked})
 }
-func (s *hostSession) Offer(sdp string) {
-	s.event(signaling.TypeOffer, signaling.SDP{Target: signaling.TargetSubscriber, SDP: sdp})
+func (s *hostSession) Offer(sdp string, iceRestart bool) {
+	s.event(signaling.TypeOffer, signaling.SDP{Target: signaling.TargetSubscriber, SDP: sdp, ICERestart: iceRestart})
+}
+func (s *hostSession) RestartICE() {
+	s.event(signaling.TypeRestartICE, signaling.RestartICE{Target: signaling.TargetPublisher})
 }
 func (s *hostSession) Candidate(sd sfu.Side, c *webrtc.ICECandidateInit) {
 	t := signaling.TargetPublisher

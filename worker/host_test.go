@@ -36,6 +36,7 @@ type fakePeer struct {
 	SubscribeFunc    func(ids []string) error
 	UnsubscribeFunc  func(ids []string) error
 	MuteFunc         func(trackID string, muted bool) error
+	RestartICEFunc   func() error
 	SetRoleFunc      func(role string, hidden bool, send, receive sfu.Media)
 	BlockFunc        func(m sfu.Media, blocked bool)
 	LeaveFunc        func()
@@ -96,6 +97,13 @@ func (p *fakePeer) Mute(trackID string, muted bool) error {
 		return nil
 	}
 	return p.MuteFunc(trackID, muted)
+}
+
+func (p *fakePeer) RestartICE() error {
+	if p.RestartICEFunc == nil {
+		return nil
+	}
+	return p.RestartICEFunc()
 }
 
 func (p *fakePeer) SetRole(role string, hidden bool, send, receive sfu.Media) {
@@ -461,9 +469,11 @@ func TestHostEventsHeldUntilJoined(t *testing.T) {
 		jc.ev.TrackPublished(sfuTrack)
 		jc.ev.TrackMuted(sfu.TrackInfo{ID: "t1", ParticipantID: "p-bob", Muted: true, Blocked: true})
 		jc.ev.ParticipantUpdated(sfu.ParticipantInfo{ID: "p-bob", UserID: "bob", Role: "audience"})
-		jc.ev.Offer("v=0 offer")
+		jc.ev.Offer("v=0 offer", false)
 		jc.ev.Candidate(sfu.Subscriber, cand)
 		jc.ev.Candidate(sfu.Publisher, nil)
+		jc.ev.Offer("v=0 restart", true)
+		jc.ev.RestartICE()
 		jc.ev.TrackUnpublished(sfuTrack)
 		jc.ev.ParticipantLeft("p-bob")
 		return nil, nil
@@ -482,6 +492,8 @@ func TestHostEventsHeldUntilJoined(t *testing.T) {
 		{signaling.TypeOffer, signaling.SDP{Target: signaling.TargetSubscriber, SDP: "v=0 offer"}},
 		{signaling.TypeCandidate, signaling.Candidate{Target: signaling.TargetSubscriber, Candidate: cand}},
 		{signaling.TypeCandidate, signaling.Candidate{Target: signaling.TargetPublisher}},
+		{signaling.TypeOffer, signaling.SDP{Target: signaling.TargetSubscriber, SDP: "v=0 restart", ICERestart: true}},
+		{signaling.TypeRestartICE, signaling.RestartICE{Target: signaling.TargetPublisher}},
 		{signaling.TypeTrackUnpublished, signaling.TrackUnpublished{TrackID: "t1", ParticipantID: "p-bob"}},
 		{signaling.TypeParticipantLeft, signaling.ParticipantLeft{ParticipantID: "p-bob"}},
 	}
@@ -688,6 +700,21 @@ func TestHostRequests(t *testing.T) {
 			},
 			in: msg(signaling.TypeMute, 18, signaling.Mute{TrackID: "t1"}), reply: signaling.TypeError, id: 18, code: signaling.CodeInternal, wantCall: "mute",
 		},
+		{
+			name: "restartIce",
+			setup: func(p *fakePeer, got chan<- string) {
+				p.RestartICEFunc = func() error { got <- "restartIce"; return nil }
+			},
+			in: msg(signaling.TypeRestartICE, 24, signaling.RestartICE{Target: signaling.TargetSubscriber}), reply: signaling.TypeAck, id: 24, wantCall: "restartIce",
+		},
+		{
+			name: "restartIce beyond the limit",
+			setup: func(p *fakePeer, got chan<- string) {
+				p.RestartICEFunc = func() error { got <- "restartIce"; return sfu.ErrICERestartLimit }
+			},
+			in: msg(signaling.TypeRestartICE, 25, signaling.RestartICE{Target: signaling.TargetSubscriber}), reply: signaling.TypeError, id: 25, code: signaling.CodeNotAllowed, wantCall: "restartIce",
+		},
+		{name: "restartIce of the publisher", in: msg(signaling.TypeRestartICE, 26, signaling.RestartICE{Target: signaling.TargetPublisher}), reply: signaling.TypeError, id: 26, code: signaling.CodeInvalidField},
 		{name: "second join", in: msg(signaling.TypeJoin, 19, wiretest.JoinData(nil)), reply: signaling.TypeError, id: 19, code: signaling.CodeWrongState},
 		{
 			// The edge handles switchRole itself and tells the worker by a
