@@ -324,7 +324,10 @@ func TestSubscriberICERestartAfterOutage(t *testing.T) {
 // disconnected before it restarts, and here makes no restart at all.
 func TestQuietPathComesBackWithoutRestart(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	s, api, relay, stop := relayedSFU(t, sfu.Config{})
+	// Disconnected 3-4 s after the cut; the path is back at 4 s, and its
+	// first answered check (Pion checks every second) comes well before
+	// the restart would fall due, 6-7 s after the cut.
+	s, api, relay, stop := relayedSFU(t, sfu.Config{ICERestartDelay: 3 * time.Second})
 	defer stop()
 	sub, _ := joinVia(t, s, api, "sub", sfu.ParticipantConfig{UserID: "u1", AutoSubscribe: true, Receive: sfu.AllMedia}, relay)
 	defer sub.shutdown()
@@ -346,7 +349,7 @@ func TestQuietPathComesBackWithoutRestart(t *testing.T) {
 	if !flows(t, sub, videoID, 1) {
 		t.Fatal("media does not flow after the outage")
 	}
-	time.Sleep(2 * time.Second) // past the restart that a disconnection would have brought
+	time.Sleep(3 * time.Second) // past the restart that a disconnection would have brought
 	if n := restartOffers(sub); n != 0 {
 		t.Errorf("%d restart offers for a path that came back by itself", n)
 	}
