@@ -177,7 +177,9 @@ func TestSoak(t *testing.T) {
 		// Everyone gone: back to the empty server, but for what the runtime
 		// and the caches keep at their high-water marks (map buckets, pools,
 		// partly used spans): 2.4, 2.5 and 2.8 MiB of worker heap after
-		// 1,500, 3,000 and 6,000 cycles, and no goroutine.
+		// 1,500, 3,000 and 6,000 cycles, and no goroutine. (With ICE
+		// restarts and the SSRC gate merged, 1,500 cycles leave 1.3 MiB but
+		// 10,000 leave 12.4 MiB: that fails here, and is open in issue 11.)
 		within(t, name+" goroutines, all gone", int64(z.Goroutines), int64(g.Goroutines), 0, 2)
 		within(t, name+" heap in use, all gone", int64(z.HeapInuse), int64(g.HeapInuse), 0.05, 4<<20)
 		within(t, name+" RSS, all gone", z.RSSBytes, g.RSSBytes, 0.05, 8<<20)
