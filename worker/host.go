@@ -569,24 +569,31 @@ func (s *hostSession) Candidate(sd sfu.Side, c *webrtc.ICECandidateInit) {
 	s.event(signaling.TypeCandidate, signaling.Candidate{Target: t, Candidate: c})
 }
 func (s *hostSession) Closed(reason error) {
-	switch {
-	case errors.Is(reason, sfu.ErrLeft):
-		s.finish(signaling.CodeOK, "left")
-	case errors.Is(reason, sfu.ErrShutdown):
-		s.finish(signaling.CodeShuttingDown, "server shutting down")
-	case errors.Is(reason, sfu.ErrRemoved):
-		s.finish(signaling.CodeRemoved, "removed by an operator")
-	case errors.Is(reason, sfu.ErrDismissed):
-		s.finish(signaling.CodeRoomDismissed, "room dismissed by an operator")
-	case errors.Is(reason, sfu.ErrConnectionClosed):
-		s.finish(signaling.CodeMediaFailed, "media connection closed")
-	case errors.Is(reason, sfu.ErrDTLSTimeout):
-		s.finish(signaling.CodeMediaFailed, "DTLS handshake timed out")
-	case errors.Is(reason, sfu.ErrTooManyStreams):
-		s.finish(signaling.CodeNotAllowed, "RTCP on too many SSRCs")
-	default:
-		s.finish(codeOf(reason), codeOf(reason).String())
+	for _, e := range endings {
+		if errors.Is(reason, e.err) {
+			s.finish(e.code, e.text)
+			return
+		}
 	}
+	c := codeOf(reason)
+	s.finish(c, c.String())
+}
+
+// endings are the SFU's reasons for ending a participant that its bye
+// names in words of their own, in the order they are looked for (a DTLS
+// timeout is also a failed connection).
+var endings = []struct {
+	err  error
+	code signaling.Code
+	text string
+}{
+	{sfu.ErrLeft, signaling.CodeOK, "left"},
+	{sfu.ErrShutdown, signaling.CodeShuttingDown, "server shutting down"},
+	{sfu.ErrRemoved, signaling.CodeRemoved, "removed by an operator"},
+	{sfu.ErrDismissed, signaling.CodeRoomDismissed, "room dismissed by an operator"},
+	{sfu.ErrConnectionClosed, signaling.CodeMediaFailed, "media connection closed"},
+	{sfu.ErrDTLSTimeout, signaling.CodeMediaFailed, "DTLS handshake timed out"},
+	{sfu.ErrTooManyStreams, signaling.CodeNotAllowed, "RTCP on too many SSRCs"},
 }
 
 var _ sfu.Events = (*hostSession)(nil)
