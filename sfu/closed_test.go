@@ -1,7 +1,6 @@
 package sfu_test
 
 import (
-	"context"
 	"errors"
 	"testing"
 
@@ -22,12 +21,9 @@ func TestClientClosedPeerConnectionsEndTheParticipant(t *testing.T) {
 	defer obs.shutdown()
 
 	pub, _ := join(t, s, api, "pub", sfu.ParticipantConfig{UserID: "p", Send: sfu.AllMedia})
-	video, audio := markedTracks(t, 1, 2)
+	video, audio := pub.publishMarked(api, 1, 2)
 	defer video.Close()
 	defer audio.Close()
-	pub.publish(api, video, audio)
-	video.Start(context.Background())
-	audio.Start(context.Background())
 	videoID, audioID := publishedBy(t, obs, pub, 2)
 	since := obs.answers.Load()
 	pub.shutdown() // the client closes its PeerConnections; no Leave
@@ -39,12 +35,9 @@ func TestClientClosedPeerConnectionsEndTheParticipant(t *testing.T) {
 	viewer, _ := join(t, s, api, "viewer", sfu.ParticipantConfig{UserID: "v", AutoSubscribe: true, Receive: sfu.AllMedia})
 	pub2, _ := join(t, s, api, "pub2", sfu.ParticipantConfig{UserID: "p2", Send: sfu.AllMedia})
 	defer pub2.shutdown()
-	v2, a2 := markedTracks(t, 3, 4)
+	v2, a2 := pub2.publishMarked(api, 3, 4)
 	defer v2.Close()
 	defer a2.Close()
-	pub2.publish(api, v2, a2)
-	v2.Start(context.Background())
-	a2.Start(context.Background())
 	v2ID, _ := publishedBy(t, viewer, pub2, 2)
 	if !receives(t, viewer, v2ID, 3, pub2, true) { // its subscriber PeerConnection is up
 		t.Fatal("the viewer receives nothing")

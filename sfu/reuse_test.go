@@ -45,6 +45,18 @@ func markedTracks(t *testing.T, videoStream, audioStream uint32) (video, audio *
 	return video, audio
 }
 
+// publishMarked makes marked video and audio tracks (streams videoStream
+// and audioStream), publishes them from e and starts them. The caller
+// closes them.
+func (e *endpoint) publishMarked(api *webrtc.API, videoStream, audioStream uint32) (video, audio *client.Track) {
+	e.t.Helper()
+	video, audio = markedTracks(e.t, videoStream, audioStream)
+	e.publish(api, video, audio)
+	video.Start(context.Background())
+	audio.Start(context.Background())
+	return video, audio
+}
+
 // publishedBy waits until e has heard of n tracks of pub's and returns
 // the server's ids of the video and audio ones among the latest.
 func publishedBy(t *testing.T, e, pub *endpoint, n int) (videoID, audioID string) {
@@ -259,12 +271,9 @@ func TestObserverSeesEveryPublisher(t *testing.T) {
 			pub, _ := join(t, s, api, name, sfu.ParticipantConfig{UserID: name, Send: sfu.AllMedia})
 			defer pub.shutdown()
 			vs, as := uint32(1000+i), uint32(2000+i)
-			video, audio := markedTracks(t, vs, as)
+			video, audio := pub.publishMarked(api, vs, as)
 			defer video.Close()
 			defer audio.Close()
-			pub.publish(api, video, audio)
-			video.Start(context.Background())
-			audio.Start(context.Background())
 			videoID, audioID := publishedBy(t, obs, pub, 2)
 			okV = receives(t, obs, videoID, vs, pub, true)
 			okA = receives(t, obs, audioID, as, pub, false)
@@ -455,12 +464,9 @@ func TestResubscribe(t *testing.T) {
 	defer obs.shutdown()
 	pub, _ := join(t, s, api, "pub", sfu.ParticipantConfig{UserID: "p", Send: sfu.AllMedia})
 	defer pub.shutdown()
-	video, audio := markedTracks(t, 10, 20)
+	video, audio := pub.publishMarked(api, 10, 20)
 	defer video.Close()
 	defer audio.Close()
-	pub.publish(api, video, audio)
-	video.Start(context.Background())
-	audio.Start(context.Background())
 	videoID, audioID := publishedBy(t, obs, pub, 2)
 	if !receives(t, obs, videoID, 10, pub, true) || !receives(t, obs, audioID, 20, pub, false) {
 		t.Fatal("no media before the churn")
@@ -578,12 +584,9 @@ func TestMuteAcrossRenegotiation(t *testing.T) {
 			pub, _ := join(t, s, api, name, sfu.ParticipantConfig{UserID: name, Send: sfu.AllMedia})
 			defer pub.shutdown()
 			vs, as := uint32(10+k), uint32(20+k)
-			video, audio := markedTracks(t, vs, as)
+			video, audio := pub.publishMarked(api, vs, as)
 			defer video.Close()
 			defer audio.Close()
-			pub.publish(api, video, audio)
-			video.Start(context.Background())
-			audio.Start(context.Background())
 			videoID, audioID := publishedBy(t, obs, pub, 2)
 			if !receives(t, obs, videoID, vs, pub, true) || !receives(t, obs, audioID, as, pub, false) {
 				t.Errorf("round %d: no media before the mute", k)
