@@ -155,3 +155,53 @@ func TestRegistryDrainRefusesAdmission(t *testing.T) {
 		t.Fatal("the last leave did not end the drain")
 	}
 }
+
+// DrainThenEnd ends on whichever comes first: the rooms emptying, the
+// timeout (bye 3003) or a stop at once (bye 3002).
+func TestServerDrainThenEnd(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		fire func(ws *websocket.Conn, op *opened, timeout chan time.Time, now chan struct{})
+		end  DrainEnd
+		bye  signaling.Code // of a participant still there; 0: none left
+	}{
+		{"emptied", func(ws *websocket.Conn, op *opened, _ chan time.Time, _ chan struct{}) { _ = ws.Close(); <-op.closed }, DrainEmptied, 0},
+		{"timeout", func(_ *websocket.Conn, _ *opened, timeout chan time.Time, _ chan struct{}) { timeout <- time.Now() }, DrainTimedOut, signaling.CodeGoingAway},
+		{"stop now", func(_ *websocket.Conn, _ *opened, _ chan time.Time, now chan struct{}) { close(now) }, DrainCut, signaling.CodeShuttingDown},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, nil)
+			ws, op := h.joined(t)
+			expectAlive(t, ws, 2)
+			timeout, now := make(chan time.Time, 1), make(chan struct{})
+			type result struct {
+				end DrainEnd
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), wait)
+				defer cancel()
+				end, err := h.srv.DrainThenEnd(ctx, timeout, now)
+				done <- result{end, err}
+			}()
+			for !h.srv.Draining() {
+				time.Sleep(time.Millisecond)
+			}
+			if err := h.srv.Ready(context.Background()); !errors.Is(err, ErrDraining) {
+				t.Errorf("Ready while draining: %v", err)
+			}
+			tt.fire(ws, op, timeout, now)
+			if tt.bye != 0 {
+				expectBye(t, ws, tt.bye)
+				expectClosed(t, ws)
+			}
+			r := <-done
+			if r.end != tt.end || r.err != nil {
+				t.Errorf("DrainThenEnd = %v, %v; want %v", r.end, r.err, tt.end)
+			}
+		})
+	}
+}
