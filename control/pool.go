@@ -24,6 +24,11 @@ var (
 	ErrPoolClosed  = errors.New("control: worker pool closed")
 	ErrNoWorker    = errors.New("control: no worker available")
 	ErrWorkerStart = errors.New("control: worker failed to start")
+	// ErrWorkerDown: a worker has exited and its replacement is not ready.
+	ErrWorkerDown = errors.New("control: media worker down")
+	// ErrNotLockedDown: a worker's report says its lock-down is not in
+	// force (and the pool was not told AllowUnenforced).
+	ErrNotLockedDown = errors.New("control: media worker not locked down")
 )
 
 // PoolConfig configures the worker pool.
@@ -107,6 +112,29 @@ func (p *Pool) Workers() []Worker {
 		}
 	}
 	return out
+}
+
+// Ready reports whether the pool can host participants as it was
+// configured to: every worker runs, and each has reported its lock-down
+// in force, unless AllowUnenforced.
+func (p *Pool) Ready() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrPoolClosed
+	}
+	for i, w := range p.procs {
+		if w == nil || w.dead {
+			return fmt.Errorf("%w: worker %d", ErrWorkerDown, i)
+		}
+		var r struct {
+			Enforced bool `json:"enforced"`
+		}
+		if err := json.Unmarshal(w.report, &r); (err != nil || !r.Enforced) && !p.cfg.AllowUnenforced {
+			return fmt.Errorf("%w: worker %d", ErrNotLockedDown, i)
+		}
+	}
+	return nil
 }
 
 // WorkerStats is one worker's answer to Stats.

@@ -95,7 +95,9 @@ func startServer(t *testing.T, args ...string) *server {
 func startServerIn(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
 	s := &server{t: t, dataDir: dataDir, exited: make(chan struct{})}
-	all := append([]string{"serve", "--data-dir", s.dataDir, "--listen", "127.0.0.1:0", "--udp-port", "0"}, args...)
+	// --drain-timeout 0: stopping at the end of a test tells whoever is
+	// still connected to go away at once. A test of the drain passes its own.
+	all := append([]string{"serve", "--data-dir", s.dataDir, "--listen", "127.0.0.1:0", "--udp-port", "0", "--drain-timeout", "0"}, args...)
 	s.cmd = exec.Command(lethePath, all...)
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -166,6 +168,43 @@ func (s *server) stop() {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+}
+
+// signal sends sig to the serve process.
+func (s *server) signal(sig syscall.Signal) {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signal %v: %v", sig, err)
+	}
+}
+
+// waitExit waits up to d for serve to exit and returns its exit code.
+func (s *server) waitExit(d time.Duration) int {
+	s.t.Helper()
+	select {
+	case <-s.exited:
+		return s.cmd.ProcessState.ExitCode()
+	case <-time.After(d):
+		s.t.Fatalf("serve did not exit within %v:\n%s", d, s.stderr.String())
+		return -1
+	}
+}
+
+// waitLog waits until serve's log holds text.
+func (s *server) waitLog(t *testing.T, text string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(s.stderr.String(), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not log %q:\n%s", text, s.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// base is the server's HTTP base URL.
+func (s *server) base() string {
+	return strings.TrimSuffix(strings.Replace(s.url, "ws://", "http://", 1), "/v1/signal")
 }
 
 // checkOutputHygiene fails the test if anything serve or its workers
@@ -280,8 +319,7 @@ func (s *server) run(args ...string) string {
 // app runs `lethe app` against this server's admin API.
 func (s *server) app(args ...string) string {
 	s.t.Helper()
-	base := strings.TrimSuffix(strings.Replace(s.url, "ws://", "http://", 1), "/v1/signal")
-	return s.run(append([]string{"app", "--server", base, "--admin-key-file", filepath.Join(s.dataDir, "admin.key")}, args...)...)
+	return s.run(append([]string{"app", "--server", s.base(), "--admin-key-file", filepath.Join(s.dataDir, "admin.key")}, args...)...)
 }
 
 // participant is a connected, joined client.

@@ -185,6 +185,7 @@ function wire(room, name) {
   });
   room.addEventListener("reconnecting", (e) => record("reconnecting", { attempt: e.detail.attempt }));
   room.addEventListener("icerestart", (e) => record("icerestart", { target: e.detail.target, by: e.detail.by }));
+  room.addEventListener("goingaway", (e) => record("goingaway", { code: e.detail.code }));
   room.addEventListener("reconnected", (e) => {
     record("reconnected", { participantId: e.detail.participantId });
     refreshLocalTile();

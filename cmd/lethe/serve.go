@@ -20,6 +20,7 @@ import (
 	"github.com/lethe-rtc/lethe/compliance"
 	"github.com/lethe-rtc/lethe/control"
 	"github.com/lethe-rtc/lethe/internal/ratelog"
+	"github.com/lethe-rtc/lethe/internal/readiness"
 	"github.com/lethe-rtc/lethe/store"
 	"github.com/lethe-rtc/lethe/store/retention"
 )
@@ -45,6 +46,7 @@ type serveConfig struct {
 	trackBitrate    int
 	peerBitrate     int
 	probeDirs       string
+	drainTimeout    time.Duration
 }
 
 func (c *serveConfig) validate() error {
@@ -75,6 +77,9 @@ func (c *serveConfig) validate() error {
 		if b.v == 0 || b.v < -1 || b.v > 1_000_000_000 {
 			return fmt.Errorf("%s must be 1..1000000000 bit/s, or -1 for no cap", b.flag)
 		}
+	}
+	if c.drainTimeout < 0 {
+		return errors.New("--drain-timeout must not be negative (0: do not wait)")
 	}
 	if c.maxConns < 1 || c.maxConnsPerIP < 1 {
 		return errors.New("--max-connections and --max-connections-per-ip must be at least 1")
@@ -113,6 +118,8 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.DurationVar(&cfg.dtlsTimeout, "dtls-timeout", 10*time.Second, "drop a participant whose DTLS handshake is not done this long after its ICE connected")
 	fs.IntVar(&cfg.trackBitrate, "max-track-bitrate", 8_000_000, "bit/s of RTP a publisher may send on one track, over 1s; beyond is dropped (-1: no cap)")
 	fs.IntVar(&cfg.peerBitrate, "max-participant-bitrate", 20_000_000, "bit/s of RTP a publisher may send on all its tracks, over 1s; beyond is dropped (-1: no cap)")
+	fs.DurationVar(&cfg.drainTimeout, "drain-timeout", 30*time.Second,
+		"at SIGTERM or SIGINT, how long participants may stay before they are told to reconnect elsewhere (0: tell them at once); a second signal stops at once")
 	fs.StringVar(&cfg.probeDirs, "probe-dir", "",
 		"comma-separated directories each worker's self-probe must also fail to write (e.g. a scratch mount)")
 	// --- web (issue 6): dev-token endpoint switch ---
@@ -235,6 +242,12 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	mux.Handle("GET /readyz", readiness.NewHandler(readiness.Config{
+		Checks: readyChecks(sig, pool, st),
+		Failed: func(name string, err error) {
+			diag.Log(context.Background(), slog.LevelWarn, "readyz "+name, "not ready", slog.String("check", name), slog.String("err", err.Error()))
+		},
+	}))
 	// --- web (issue 6): demo page, browser client, dev tokens ---
 	mountWeb(mux, webConfig{store: st, dev: *dev, logger: log})
 	// --- end web ---
@@ -254,19 +267,73 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	printWebBanner(stdout, ln.Addr().String(), *dev)
 	// --- end web ---
 
+	now := stopNow(ctx)
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down")
+		drain(sig, &cfg, now, log)
 	case err = <-served:
 		log.Error("http server stopped", "err", err.Error())
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = sig.Shutdown(c)
+		cancel()
 	}
-	c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = sig.Shutdown(c)
+	// A second signal cuts these waits short; the workers are then killed.
+	c, cancel := cutShort(now, 5*time.Second)
 	_ = hs.Shutdown(c)
-	shutdownPool()
+	cancel()
+	c, cancel = cutShort(now, 10*time.Second)
+	defer cancel()
+	if err := pool.Close(c); err != nil {
+		log.Error("worker shutdown", "err", err.Error())
+	}
 	log.Info("stopped")
 	return nil
+}
+
+// drain runs the drain of a first signal: no new joins, /readyz 503,
+// participants stay until their rooms empty or --drain-timeout, then are
+// told to reconnect (bye 3003); a second signal (now) ends it at once
+// (bye 3002).
+func drain(sig *control.Server, cfg *serveConfig, now <-chan struct{}, log *slog.Logger) {
+	sig.Drain() // first: /readyz is unready from here on
+	log.Info("draining: new joins refused, /readyz unready; participants stay until their rooms empty",
+		"drain_timeout", cfg.drainTimeout.String(), "participants", sig.Participants())
+	t := time.NewTimer(cfg.drainTimeout)
+	defer t.Stop()
+	c, cancel := cutShort(now, 5*time.Second)
+	defer cancel()
+	switch end, err := sig.DrainThenEnd(c, t.C, now); {
+	case err != nil:
+		log.Warn("drain over: "+end.String()+"; not every connection closed in time", "err", err.Error())
+	default:
+		log.Info("drain over: " + end.String())
+	}
+}
+
+// cutShort is a context that ends after d, or when now is closed.
+func cutShort(now <-chan struct{}, d time.Duration) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithTimeout(context.Background(), d)
+	go func() {
+		select {
+		case <-now:
+			cancel()
+		case <-c.Done():
+		}
+	}()
+	return c, cancel
+}
+
+// readyChecks are the conditions of /readyz, in the order its body lists
+// them.
+func readyChecks(sig *control.Server, pool *control.Pool, st *store.Store) []readiness.Check {
+	return []readiness.Check{
+		{Name: "draining", Func: sig.Ready},
+		{Name: "workers", Func: func(context.Context) error { return pool.Ready() }},
+		// A committed write, at most once a second however often /readyz is asked.
+		{Name: "store", Func: readiness.Throttle(func(ctx context.Context) error {
+			return st.ProbeWrite(ctx, time.Now().Unix())
+		}, time.Second, time.Now)},
+	}
 }
 
 func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, workers []control.Worker) {
@@ -293,6 +360,8 @@ func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, wo
 	if cfg.allowUnenforced {
 		fmt.Fprintln(w, "  !!! WARNING: --allow-unenforced: media workers may run WITHOUT the no-write lock-down. !!!")
 	}
+	fmt.Fprintf(w, "  health:     http://%s/healthz (alive), http://%s/readyz (may take participants)\n", addr, addr)
+	fmt.Fprintf(w, "  stop:       SIGTERM or SIGINT drains: no new joins, participants told to reconnect when their rooms empty or after %v; a second signal stops at once\n", cfg.drainTimeout)
 	fmt.Fprintf(w, "  data dir:   %s\n", info.DataDir)
 	fmt.Fprintf(w, "  admin key:  %s\n", info.AdminKeyPath)
 	fmt.Fprintf(w, "  auditor:    %s (a key that reads the full attestation, nothing else)\n", info.AuditorKeyPath)

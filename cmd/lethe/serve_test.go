@@ -42,6 +42,7 @@ func TestServeConfigValidate(t *testing.T) {
 		"zero bitrate":     func(c *serveConfig) { c.trackBitrate = 0 },
 		"bitrate of -2":    func(c *serveConfig) { c.peerBitrate = -2 },
 		"bitrate too high": func(c *serveConfig) { c.trackBitrate = 2_000_000_000 },
+		"negative drain":   func(c *serveConfig) { c.drainTimeout = -time.Second },
 	} {
 		c := base()
 		mod(&c)
