@@ -114,10 +114,7 @@ func (l Loader) Apply(fs *flag.FlagSet, name string, data []byte, environ []stri
 			src[f.Name] = Source{Kind: CommandLine}
 		}
 	})
-	entries, err := l.parse(fs, name, data)
-	if err != nil {
-		return nil, err
-	}
+	entries, errs := l.parse(fs, name, data)
 
 	vars := map[string]string{}
 	if l.Prefix != "" {
@@ -127,7 +124,6 @@ func (l Loader) Apply(fs *flag.FlagSet, name string, data []byte, environ []stri
 			}
 		}
 	}
-	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
 		if slices.Contains(l.Skip, f.Name) {
 			return
@@ -150,15 +146,27 @@ func (l Loader) Apply(fs *flag.FlagSet, name string, data []byte, environ []stri
 			continue
 		}
 		if msg := l.set(e.flag, e.value); msg != "" {
-			errs = append(errs, &Error{File: name, Line: e.line, Key: e.flag.Name, Msg: msg, Err: ErrValue})
+			if len(errs) < maxErrors {
+				errs = append(errs, &Error{File: name, Line: e.line, Key: e.flag.Name, Msg: msg, Err: ErrValue})
+			}
 			continue
 		}
 		src[e.flag.Name] = Source{Kind: File, Where: fmt.Sprintf("%s:%d", name, e.line)}
 	}
 	if len(errs) > 0 {
+		slices.SortStableFunc(errs, func(a, b error) int { return lineOf(a) - lineOf(b) })
 		return nil, errors.Join(errs...)
 	}
 	return src, nil
+}
+
+// lineOf is the line of err in the file; 0 for a variable's.
+func lineOf(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Line
+	}
+	return 0
 }
 
 // set gives f the value v, and says what is wrong if it does not take it.
@@ -196,8 +204,9 @@ type entry struct {
 }
 
 // parse reads the file's keys and checks each names a flag and has a
-// value of the right shape.
-func (l Loader) parse(fs *flag.FlagSet, name string, data []byte) ([]entry, error) {
+// value of the right shape. It returns the keys that do, and the
+// mistakes.
+func (l Loader) parse(fs *flag.FlagSet, name string, data []byte) ([]entry, []error) {
 	if len(data) == 0 {
 		return nil, nil
 	}
@@ -205,9 +214,9 @@ func (l Loader) parse(fs *flag.FlagSet, name string, data []byte) ([]entry, erro
 	if err != nil {
 		var ye yaml.Error
 		if errors.As(err, &ye) && ye.GetToken() != nil {
-			return nil, &Error{File: name, Line: ye.GetToken().Position.Line, Msg: ye.GetMessage(), Err: ErrSyntax}
+			return nil, []error{&Error{File: name, Line: ye.GetToken().Position.Line, Msg: ye.GetMessage(), Err: ErrSyntax}}
 		}
-		return nil, &Error{File: name, Msg: err.Error(), Err: ErrSyntax}
+		return nil, []error{&Error{File: name, Msg: err.Error(), Err: ErrSyntax}}
 	}
 	var body ast.Node
 	for _, doc := range file.Docs {
@@ -216,7 +225,7 @@ func (l Loader) parse(fs *flag.FlagSet, name string, data []byte) ([]entry, erro
 			continue
 		}
 		if body != nil {
-			return nil, &Error{File: name, Line: line(doc.Body), Msg: "a second YAML document: keep the configuration in one", Err: ErrSyntax}
+			return nil, []error{&Error{File: name, Line: line(doc.Body), Msg: "a second YAML document: keep the configuration in one", Err: ErrSyntax}}
 		}
 		body = doc.Body
 	}
@@ -229,7 +238,7 @@ func (l Loader) parse(fs *flag.FlagSet, name string, data []byte) ([]entry, erro
 	case *ast.MappingValueNode:
 		pairs = []*ast.MappingValueNode{b}
 	default:
-		return nil, &Error{File: name, Line: line(body), Msg: "want a mapping of keys to values (udp-port: 7882), not a " + nodeKind(body), Err: ErrSyntax}
+		return nil, []error{&Error{File: name, Line: line(body), Msg: "want a mapping of keys to values (udp-port: 7882), not " + nodeKind(body), Err: ErrSyntax}}
 	}
 
 	var out []entry
@@ -266,10 +275,7 @@ func (l Loader) parse(fs *flag.FlagSet, name string, data []byte) ([]entry, erro
 		}
 		out = append(out, entry{flag: f, value: v, line: ln})
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return out, nil
+	return out, errs
 }
 
 // value turns a YAML value into the text f's Set takes, or says why it

@@ -143,8 +143,8 @@ func TestErrorsNameTheLine(t *testing.T) {
 func TestAllMistakesAtOnce(t *testing.T) {
 	t.Parallel()
 	f := newTestFlags()
-	_, err := testLoader.Apply(f.fs, "t.yaml", []byte("udp-prot: 1\nlisten: [a]\nbatch-writes: yes\n"), nil)
-	for _, w := range []string{"t.yaml:1:", "t.yaml:2:", "t.yaml:3:"} {
+	_, err := testLoader.Apply(f.fs, "t.yaml", []byte("udp-prot: 1\nlisten: [a]\nbatch-writes: yes\nudp-port: lots\n"), nil)
+	for _, w := range []string{"t.yaml:1:", "t.yaml:2:", "t.yaml:3:", "t.yaml:4:"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error %v lacks %q", err, w)
 		}

@@ -16,8 +16,9 @@ const Redacted = "<redacted>"
 
 // Print writes fs's effective configuration as YAML, one key per flag
 // but the skipped ones, in name order, each with a comment saying where
-// its value came from (src, as Load returned it). A secret flag that has
-// a value shows Redacted instead. Without the redactions, Load reads the
+// its value came from (src, as Load returned it). A list shows as a YAML
+// sequence (its empty items dropped); a secret flag that has a value
+// shows Redacted instead. Without the redactions, Load reads the
 // output back to the same values.
 func (l Loader) Print(w io.Writer, fs *flag.FlagSet, src Sources) error {
 	type row struct{ kv, from string }
@@ -46,6 +47,15 @@ func (l Loader) render(f *flag.Flag) string {
 	}
 	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 		return v
+	}
+	if l.list(f) {
+		var items []string
+		for item := range strings.SplitSeq(v, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				items = append(items, quote(item))
+			}
+		}
+		return "[" + strings.Join(items, ", ") + "]"
 	}
 	if g, ok := f.Value.(flag.Getter); ok {
 		if _, isString := g.Get().(string); !isString {
