@@ -83,9 +83,19 @@ func startServer(t *testing.T, args ...string) *server {
 // restart: the data dir of a server that has stopped).
 func startServerIn(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
+	return startServerEnv(t, dataDir, nil, append([]string{"--listen", "127.0.0.1:0", "--udp-port", "0"}, args...)...)
+}
+
+// startServerEnv runs lethe serve --data-dir dataDir with args alone (no
+// --listen, no --udp-port) and env added to the environment.
+func startServerEnv(t *testing.T, dataDir string, env []string, args ...string) *server {
+	t.Helper()
 	s := &server{t: t, dataDir: dataDir, exited: make(chan struct{})}
-	all := append([]string{"serve", "--data-dir", s.dataDir, "--listen", "127.0.0.1:0", "--udp-port", "0"}, args...)
+	all := append([]string{"serve", "--data-dir", s.dataDir}, args...)
 	s.cmd = exec.Command(lethePath, all...)
+	if env != nil {
+		s.cmd.Env = append(os.Environ(), env...)
+	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
