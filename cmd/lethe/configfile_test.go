@@ -253,3 +253,45 @@ func TestSecretFlagsRedacted(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// TestDeployExampleConfig: deploy/lethe.yaml, the annotated example of
+// docs/deploy.md, is read by the real loader as a valid configuration;
+// so is every key it leaves commented out ("#key: value"), uncommented;
+// and it names every serve flag, one way or the other.
+func TestDeployExampleConfig(t *testing.T) {
+	t.Parallel()
+	const example = "../../deploy/lethe.yaml"
+	data, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := printConfig(t, nil, "--config", example)
+	if err != nil {
+		t.Fatalf("%s: %v", example, err)
+	}
+	commented := regexp.MustCompile(`(?m)^#([a-z0-9-]+): `)
+	active := regexp.MustCompile(`(?m)^([a-z0-9-]+):`)
+	named := map[string]bool{}
+	for _, m := range active.FindAllStringSubmatch(string(data), -1) {
+		named[m[1]] = true
+		if !strings.HasPrefix(got.sources[m[1]], "file "+example+":") {
+			t.Errorf("%s: from %q, want the example", m[1], got.sources[m[1]])
+		}
+	}
+	uncommented := commented.ReplaceAllString(string(data), "$1: ")
+	for _, m := range commented.FindAllStringSubmatch(string(data), -1) {
+		named[m[1]] = true
+	}
+	path := filepath.Join(t.TempDir(), "uncommented.yaml")
+	if err := os.WriteFile(path, []byte(uncommented), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := printConfig(t, nil, "--config", path); err != nil {
+		t.Errorf("%s with its commented keys uncommented: %v", example, err)
+	}
+	for _, f := range serveFlags(t) {
+		if f.name != configFlag && f.name != printConfigFlag && !named[f.name] {
+			t.Errorf("%s does not name --%s: add the key, with a comment saying what it does", example, f.name)
+		}
+	}
+}
