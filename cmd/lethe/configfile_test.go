@@ -69,8 +69,9 @@ func printConfig(t *testing.T, environ []string, args ...string) (printedConfig,
 
 // TestServeEveryFlagHasAKey walks serve's flags: for each, the test sets
 // a value other than its default through a configuration file, and
-// --print-config must show that value, from that line. A flag the file
-// cannot set fails here.
+// --print-config must show that value, from that line; then the same
+// through LETHE_ variables. A flag the file or the environment cannot set
+// fails here.
 func TestServeEveryFlagHasAKey(t *testing.T) {
 	t.Parallel()
 	defaults, err := printConfig(t, nil)
@@ -78,6 +79,7 @@ func TestServeEveryFlagHasAKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	var file strings.Builder
+	var env []string
 	want := map[string]any{}
 	lines := map[string]int{}
 	for _, f := range serveFlags(t) {
@@ -114,6 +116,8 @@ func TestServeEveryFlagHasAKey(t *testing.T) {
 		}
 		lines[f.name] = strings.Count(file.String(), "\n") + 1
 		fmt.Fprintf(&file, "%s: %s\n", f.name, text)
+		envText := strings.NewReplacer("[", "", "]", "", ", ", ",").Replace(text) // a list as one value
+		env = append(env, "LETHE_"+strings.ToUpper(strings.ReplaceAll(f.name, "-", "_"))+"="+envText)
 	}
 	path := filepath.Join(t.TempDir(), "every.yaml")
 	if err := os.WriteFile(path, []byte(file.String()), 0o600); err != nil {
@@ -127,6 +131,15 @@ func TestServeEveryFlagHasAKey(t *testing.T) {
 			t.Errorf("%s: the file set %v, --print-config shows %v (default %v)", name, w, v, defaults.values[name])
 		}
 		if from := fmt.Sprintf("file %s:%d", path, lines[name]); got.sources[name] != from {
+			t.Errorf("%s: from %q, want %q", name, got.sources[name], from)
+		}
+	}
+	got, _ = printConfig(t, env)
+	for name, w := range want {
+		if v := got.values[name]; fmt.Sprint(v) != fmt.Sprint(w) {
+			t.Errorf("%s: the environment set %v, --print-config shows %v", name, w, v)
+		}
+		if from := "env LETHE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")); got.sources[name] != from {
 			t.Errorf("%s: from %q, want %q", name, got.sources[name], from)
 		}
 	}
