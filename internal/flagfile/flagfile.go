@@ -349,6 +349,10 @@ func nodeKind(n ast.Node) string {
 	switch n.(type) {
 	case *ast.MappingNode, *ast.MappingValueNode:
 		return "a mapping"
+	case *ast.MappingKeyNode:
+		return "a complex key (? ...)"
+	case *ast.MergeKeyNode:
+		return "a merge key (<<)"
 	case *ast.SequenceNode:
 		return "a list"
 	case *ast.AliasNode:

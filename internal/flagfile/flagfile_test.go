@@ -120,6 +120,8 @@ func TestErrorsNameTheLine(t *testing.T) {
 		{"a scalar document", "hello\n", ErrSyntax, []string{"want a mapping"}},
 		{"two documents", "udp-port: 1\n---\nlisten: a\n", ErrSyntax, []string{"t.yaml:3:", "second YAML document"}},
 		{"number as a key", "7882: udp-port\n", ErrSyntax, []string{"t.yaml:1:", "a key must be a flag's name"}},
+		{"complex key", "? listen\n: a\n", ErrSyntax, []string{"t.yaml:1:", "not a complex key"}},
+		{"merge key", "base: &b {listen: a}\n<<: *b\n", ErrUnknownKey, []string{`t.yaml:1: unknown key "base"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
