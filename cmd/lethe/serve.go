@@ -93,6 +93,12 @@ func (c *serveConfig) validate() error {
 }
 
 func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return serve(ctx, args, os.Environ(), stdout, stderr)
+}
+
+// serve is lethe serve with its environment given: LETHE_<FLAG>
+// variables set flags (configfile.go).
+func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	var cfg serveConfig
 	fs := newFlags("serve", "lethe serve [flags]",
 		"Runs the control process (signaling, tokens, store, admin API) and spawns its media workers.")
@@ -127,14 +133,23 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	// --- end web ---
 	var lk lockdownFlags // compliance lock-down (lockdown.go)
 	lk.register(fs.FlagSet)
+	// --- config file (issue 12): every flag above has a key (configfile.go) ---
+	cf := registerConfigFlags(fs)
+	// --- end config file ---
 	if err := fs.parse(args, 0, stdout, stderr); err != nil {
 		return err
 	}
+	if err := cf.load(fs, environ, stdout, stderr); err != nil {
+		return err
+	}
 	if err := cfg.validate(); err != nil {
-		return fs.fail(stderr, "%v", err)
+		return cf.fail(fs, stderr, err)
 	}
 	if err := lk.resolve(); err != nil {
-		return fs.fail(stderr, "%v", err)
+		return cf.fail(fs, stderr, err)
+	}
+	if cf.print {
+		return nil // --print-config: printed by load, and valid
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	// Diagnostics a client can repeat at will (refused requests) go through
