@@ -132,11 +132,17 @@ func lockDownControl(dataDir string, allowUnenforced bool, log *slog.Logger) (js
 
 // attestSource is the attestation's view of a running serve.
 type attestSource struct {
-	pool    *control.Pool
-	control json.RawMessage
+	pool      *control.Pool
+	control   json.RawMessage
+	signaling compliance.Signaling // how the listener serves (tls.go)
 }
 
-var _ compliance.AttestationSource = attestSource{}
+var (
+	_ compliance.AttestationSource = attestSource{}
+	_ compliance.SignalingSource   = attestSource{}
+)
+
+func (s attestSource) Signaling() compliance.Signaling { return s.signaling }
 
 func (s attestSource) Version() string { return version }
 

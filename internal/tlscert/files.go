@@ -139,11 +139,17 @@ func (f *Files) Watch(ctx context.Context, tick <-chan time.Time) {
 		case <-ctx.Done():
 			return
 		case <-tick:
-			f.mu.Lock()
-			_ = f.reloadLocked(false)
-			f.mu.Unlock()
+			f.Poll()
 		}
 	}
+}
+
+// Poll loads the files if their content differs from the pair in service
+// and from the last pair that failed: one tick of Watch.
+func (f *Files) Poll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_ = f.reloadLocked(false)
 }
 
 // GetCertificate serves the certificate in service (tls.Config hook).
