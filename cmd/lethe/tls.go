@@ -89,25 +89,16 @@ func (f *tlsFlags) open(dataDir string, log *slog.Logger) (*signalingTLS, error)
 		}
 		s.files, s.config = files, tlscert.ServerConfig(files)
 	case f.acme():
-		client := http.DefaultClient
-		if f.acmeCAFile != "" {
-			pem, err := os.ReadFile(f.acmeCAFile)
-			if err != nil {
-				return nil, fmt.Errorf("serve: --acme-ca-file: %w", err)
-			}
-			roots := x509.NewCertPool()
-			if !roots.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("serve: --acme-ca-file %s: no PEM certificate", f.acmeCAFile)
-			}
-			client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{
-				TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
+		tc, err := caFileTLS(f.acmeCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("serve: --acme-ca-file: %w", err)
 		}
 		cache := filepath.Join(dataDir, "acme")
 		if err := os.MkdirAll(cache, 0o700); err != nil {
 			return nil, fmt.Errorf("serve: acme cache: %w", err)
 		}
 		a, err := tlscert.NewACME(tlscert.ACMEConfig{Domains: splitList(f.acmeDomains), Directory: f.acmeDirectory,
-			Email: f.acmeEmail, CacheDir: cache, HTTPClient: client, Logger: log})
+			Email: f.acmeEmail, CacheDir: cache, HTTPClient: httpClient(tc, time.Minute), Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("serve: --acme-domain: %w", err)
 		}
@@ -244,4 +235,32 @@ func (s *signalingTLS) printBanner(w io.Writer, addr string, loopback bool) {
 	case !loopback:
 		fmt.Fprintf(w, "  !!! WARNING: --insecure-http: signaling is plain HTTP on %s; tokens and SDP cross the network in clear unless a TLS-terminating proxy is in front. !!!\n", addr)
 	}
+}
+
+// caFileTLS is a client tls.Config that trusts only the PEM roots in
+// file (--ca-file); nil when file is empty: the system's roots.
+func caFileTLS(file string) (*tls.Config, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, nil
+}
+
+// httpClient is an http.Client with tc for https (nil: the defaults) and
+// timeout (0: none).
+func httpClient(tc *tls.Config, timeout time.Duration) *http.Client {
+	if tc == nil {
+		return &http.Client{Timeout: timeout}
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = tc
+	return &http.Client{Timeout: timeout, Transport: t}
 }
