@@ -291,10 +291,10 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(sigTLS.listener(ln)) }()
 
-	addr := sigTLS.publicAddr(ln.Addr().String())
+	addr := sigTLS.publicAddr(boundAddr(cfg.listen, ln.Addr()))
 	wsScheme, pageScheme := sigTLS.scheme()
 	printBanner(stdout, &cfg, wsScheme+"://"+addr, info, pool.Workers())
-	sigTLS.printBanner(stdout, ln.Addr().String(), cfg.loopback)
+	sigTLS.printBanner(stdout, boundAddr(cfg.listen, ln.Addr()), cfg.loopback)
 	// --- web (issue 6) ---
 	printWebBanner(stdout, pageScheme+"://"+addr, *dev)
 	// --- end web ---
@@ -349,6 +349,17 @@ func printBanner(w io.Writer, cfg *serveConfig, base string, info store.Info, wo
 		fmt.Fprintf(w, "  mint a token:\n    %s token --data-dir %s --app %d --user alice --ttl 1h\n",
 			os.Args[0], cfg.dataDir, info.DefaultApp.SDKAppID)
 	}
+}
+
+// boundAddr is the --listen host with the port the listener got (Go
+// shows 0.0.0.0 as [::]); the listener's own address for an empty host.
+func boundAddr(listen string, bound net.Addr) string {
+	host, _, err := net.SplitHostPort(listen)
+	_, port, err2 := net.SplitHostPort(bound.String())
+	if err != nil || err2 != nil || host == "" {
+		return bound.String()
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // workerCreds says whom a worker runs as, for the banner.

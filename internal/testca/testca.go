@@ -138,6 +138,9 @@ func (ca *CA) Pool() *x509.CertPool {
 	return p
 }
 
+// Certificate is the CA's certificate.
+func (ca *CA) Certificate() *x509.Certificate { return ca.cert }
+
 // CertPEM is the CA's certificate.
 func (ca *CA) CertPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.der})
