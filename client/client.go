@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,6 +87,9 @@ type Options struct {
 	// ICERestartDelay is how long a PeerConnection stays disconnected
 	// before the client restarts it; default DefaultICERestartDelay.
 	ICERestartDelay time.Duration
+	// TLSConfig is used for wss:// URLs (e.g. RootCAs with a private CA);
+	// nil: the system's roots.
+	TLSConfig *tls.Config
 }
 
 // Event is a server message that is not the reply to a waiting request.
@@ -140,7 +144,8 @@ type Client struct {
 	wg         sync.WaitGroup // every goroutine the client starts
 }
 
-// Dial connects to the signaling endpoint at url (ws://host/v1/signal).
+// Dial connects to the signaling endpoint at url (ws://host/v1/signal, or
+// wss:// when the server serves TLS).
 func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	if opts.API == nil {
 		api, err := NewLoopbackAPI()
@@ -167,7 +172,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	if opts.ICERestartDelay <= 0 {
 		opts.ICERestartDelay = DefaultICERestartDelay
 	}
-	d := websocket.Dialer{HandshakeTimeout: handshakeTimeout}
+	d := websocket.Dialer{HandshakeTimeout: handshakeTimeout, TLSClientConfig: opts.TLSConfig}
 	conn, resp, err := d.DialContext(ctx, url, opts.Header)
 	if err != nil {
 		if resp != nil {

@@ -96,7 +96,7 @@ type browser struct {
 	cancel context.CancelFunc
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
@@ -124,6 +124,7 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
 		chromedp.WindowSize(1280, 720),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	if err := chromedp.Do(ctx); err != nil {
@@ -159,7 +160,7 @@ func (b *browser) newPage(t *testing.T, name string) *page {
 // pageURL is the demo page of s, with a token in the fragment when
 // token is set.
 func (s *server) pageURL(token, user, room string) string {
-	u := strings.Replace(strings.TrimSuffix(s.url, "/v1/signal"), "ws://", "http://", 1) + "/"
+	u := s.httpBase() + "/"
 	if token == "" {
 		return u
 	}

@@ -15,7 +15,7 @@ import (
 // readyz fetches /readyz: its status and body.
 func (s *server) readyz(t *testing.T) (int, map[string]string) {
 	t.Helper()
-	resp, err := http.Get(s.base() + "/readyz")
+	resp, err := http.Get(s.httpBase() + "/readyz")
 	if err != nil {
 		t.Fatalf("GET /readyz: %v", err)
 	}
@@ -80,7 +80,7 @@ func TestDrainWaitsForTheRoomsToEmpty(t *testing.T) {
 	if code, states := s.readyz(t); code != http.StatusServiceUnavailable || states["draining"] != "failing" || states["workers"] != "ok" {
 		t.Errorf("/readyz once draining: %d %v", code, states)
 	}
-	if resp, err := http.Get(s.base() + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+	if resp, err := http.Get(s.httpBase() + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz while draining: %v %v", resp, err)
 	} else {
 		resp.Body.Close()

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,7 +70,8 @@ type server struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	dataDir string
-	url     string // ws://.../v1/signal
+	url     string      // ws://.../v1/signal, or wss://
+	tls     *tls.Config // for wss: the test CA's roots (dialWith's default)
 	appID   uint32
 	stdout  syncbuf.Buffer
 	stderr  syncbuf.Buffer
@@ -79,7 +82,7 @@ type server struct {
 }
 
 var (
-	signalRE = regexp.MustCompile(`signaling:\s+(ws://\S+)`)
+	signalRE = regexp.MustCompile(`signaling:\s+(wss?://\S+)`)
 	appRE    = regexp.MustCompile(`SDKAppID (\d+)`)
 )
 
@@ -203,18 +206,13 @@ func (s *server) waitExit(d time.Duration) int {
 // waitLog waits until serve's log holds text.
 func (s *server) waitLog(t *testing.T, text string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(s.stderr.String(), text) {
 		if time.Now().After(deadline) {
 			t.Fatalf("serve did not log %q:\n%s", text, s.stderr.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// base is the server's HTTP base URL.
-func (s *server) base() string {
-	return strings.TrimSuffix(strings.Replace(s.url, "ws://", "http://", 1), "/v1/signal")
 }
 
 // checkOutputHygiene fails the test if anything serve or its workers
@@ -329,7 +327,22 @@ func (s *server) run(args ...string) string {
 // app runs `lethe app` against this server's admin API.
 func (s *server) app(args ...string) string {
 	s.t.Helper()
-	return s.run(append([]string{"app", "--server", s.base(), "--admin-key-file", filepath.Join(s.dataDir, "admin.key")}, args...)...)
+	return s.run(append([]string{"app", "--server", s.httpBase(), "--admin-key-file", filepath.Join(s.dataDir, "admin.key")}, args...)...)
+}
+
+// httpBase is the server's http:// (or https://) scheme and address.
+func (s *server) httpBase() string {
+	u := strings.Replace(strings.Replace(s.url, "wss://", "https://", 1), "ws://", "http://", 1)
+	return strings.TrimSuffix(u, "/v1/signal")
+}
+
+// httpClient is an http.Client for httpBase: over TLS, trusting s.tls's
+// roots only.
+func (s *server) httpClient() *http.Client {
+	if s.tls == nil {
+		return &http.Client{Timeout: 10 * time.Second}
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: s.tls.Clone(), DisableKeepAlives: true}}
 }
 
 // participant is a connected, joined client.
@@ -355,6 +368,9 @@ func (s *server) dial(t *testing.T) *client.Client {
 // dialWith is dial with client options.
 func (s *server) dialWith(t *testing.T, opts client.Options) *client.Client {
 	t.Helper()
+	if opts.TLSConfig == nil {
+		opts.TLSConfig = s.tls
+	}
 	c, err := client.Dial(ctxT(t, 10*time.Second), s.url, opts)
 	if err != nil {
 		t.Fatalf("dial: %v", err)

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -55,6 +56,9 @@ type Config struct {
 	ServerPID int
 	Progress  io.Writer // a live line every second; nil: none
 	Logger    *slog.Logger
+	// TLSConfig is for a wss:// URL (e.g. a test CA's roots); nil: the
+	// system's.
+	TLSConfig *tls.Config
 }
 
 func (c *Config) setDefaults() {
@@ -283,7 +287,7 @@ func (r *runner) join(room uint32, name string, kind string) error {
 		return fmt.Errorf("token: %w", err)
 	}
 	t0 := time.Now()
-	c, err := client.Dial(ctx, r.cfg.URL, client.Options{API: r.api, Logger: r.cfg.Logger})
+	c, err := client.Dial(ctx, r.cfg.URL, client.Options{API: r.api, Logger: r.cfg.Logger, TLSConfig: r.cfg.TLSConfig})
 	if err != nil {
 		return err
 	}

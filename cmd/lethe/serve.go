@@ -10,9 +10,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/lethe-rtc/lethe/adminserver"
@@ -38,6 +40,8 @@ type serveConfig struct {
 	allowedOrigins  string
 	allowedHosts    string
 	hosts           control.Hosts // of allowedHosts and the --listen host, set by validate
+	loopback        bool          // the --listen host is loopback, set by validate
+	tls             tlsFlags      // HTTPS and WSS (tls.go)
 	maxConns        int
 	maxConnsPerIP   int
 	joinTimeout     time.Duration
@@ -54,9 +58,13 @@ func (c *serveConfig) validate() error {
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		// Lethe is loopback-only until TLS and a public deployment story land.
-		return fmt.Errorf("--listen %s: only loopback addresses are supported in this version", c.listen)
+	ip := net.ParseIP(host)
+	if host != "" && host != "localhost" && ip == nil {
+		return fmt.Errorf("--listen %s: the host must be an IP address (0.0.0.0 and [::] for all), or localhost", c.listen)
+	}
+	c.loopback = host == "localhost" || (ip != nil && ip.IsLoopback())
+	if err := c.tls.validate(c.loopback); err != nil {
+		return err
 	}
 	if ip := net.ParseIP(c.udpHost); ip == nil || !ip.IsLoopback() {
 		return fmt.Errorf("--udp-host %s: only loopback addresses are supported in this version", c.udpHost)
@@ -85,8 +93,21 @@ func (c *serveConfig) validate() error {
 		return errors.New("--max-connections and --max-connections-per-ip must be at least 1")
 	}
 	// The --listen host is always allowed: the name (or address) the
-	// server was told to answer to.
-	if c.hosts, err = control.ParseHosts(append(splitList(c.allowedHosts), host)); err != nil {
+	// server was told to answer to; so are the ACME domains.
+	return c.allowHosts(nil)
+}
+
+// allowHosts sets hosts to --allowed-hosts, the --listen host (unless it
+// is all addresses), the ACME domains and extra.
+func (c *serveConfig) allowHosts(extra []string) error {
+	names := append(splitList(c.allowedHosts), splitList(c.tls.acmeDomains)...)
+	if host, _, err := net.SplitHostPort(c.listen); err == nil && host != "" {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+			names = append(names, host)
+		}
+	}
+	var err error
+	if c.hosts, err = control.ParseHosts(append(names, extra...)); err != nil {
 		return fmt.Errorf("--allowed-hosts: %w", err)
 	}
 	return nil
@@ -102,7 +123,8 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	var cfg serveConfig
 	fs := newFlags("serve", "lethe serve [flags]",
 		"Runs the control process (signaling, tokens, store, admin API) and spawns its media workers.")
-	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:7880", "HTTP and WebSocket address")
+	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:7880",
+		"HTTP(S) and WebSocket address: any IP (0.0.0.0 or [::] for all); beyond loopback it needs TLS or --insecure-http")
 	fs.StringVar(&cfg.dataDir, "data-dir", "./lethe-data", "data directory (store, admin key, auditor key)")
 	fs.StringVar(&cfg.udpHost, "udp-host", "127.0.0.1", "media UDP host")
 	fs.IntVar(&cfg.udpPort, "udp-port", 7882, "media UDP port of worker 0; worker i uses port+i (0: any free port)")
@@ -133,6 +155,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	// --- end web ---
 	var lk lockdownFlags // compliance lock-down (lockdown.go)
 	lk.register(fs.FlagSet)
+	cfg.tls.register(fs.FlagSet) // HTTPS and WSS (tls.go)
 	// --- config file (issue 12): every flag above has a key (configfile.go) ---
 	cf := registerConfigFlags(fs)
 	// --- end config file ---
@@ -169,6 +192,21 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		return err
 	}
 	defer st.Close()
+
+	// The certificate and the listener before any worker: a bad pair or a
+	// port in use stops serve with nothing started.
+	sigTLS, err := cfg.tls.open(cfg.dataDir, log)
+	if err != nil {
+		return err
+	}
+	if err := cfg.allowHosts(sigTLS.hostNames()); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("serve: --listen: %w", err)
+	}
+	defer ln.Close()
 
 	exe, err := os.Executable()
 	if err != nil {
@@ -218,7 +256,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		AdminKey: adminKey, Logger: log, Refusals: diag,
 	})
 	// Either key reads the full attestation; it keeps their digests only.
-	attestation := compliance.AttestationHandler(attestSource{pool, controlReport}, adminKey, auditorKey) // lockdown.go
+	attestation := compliance.AttestationHandler(attestSource{pool, controlReport, sigTLS.report(cfg.loopback)}, adminKey, auditorKey) // lockdown.go
 	clear(adminKey)
 	clear(auditorKey)
 	if err != nil {
@@ -230,7 +268,15 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	sweeper := &retention.Sweeper{Store: st, Logger: log}
 	upkeepCtx, stopUpkeep := context.WithCancel(context.Background())
 	var upkeep sync.WaitGroup
-	upkeep.Add(3)
+	// SIGHUP reloads the certificate files (tls.go).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	upkeep.Add(4)
+	go func() {
+		defer upkeep.Done()
+		sigTLS.run(upkeepCtx, hup, log)
+	}()
 	go func() {
 		defer upkeep.Done()
 		maintainKeys(upkeepCtx, st, log)
@@ -258,7 +304,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /readyz", readiness.NewHandler(readiness.Config{
-		Checks: readyChecks(sig, pool, st),
+		Checks: readyChecks(sig, pool, st, sigTLS),
 		Failed: func(name string, err error) {
 			diag.Log(context.Background(), slog.LevelWarn, "readyz "+name, "not ready", slog.String("check", name), slog.String("err", err.Error()))
 		},
@@ -266,20 +312,19 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	// --- web (issue 6): demo page, browser client, dev tokens ---
 	mountWeb(mux, webConfig{store: st, dev: *dev, logger: log})
 	// --- end web ---
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		shutdownPool()
-		return fmt.Errorf("serve: %w", err)
-	}
-	// Every endpoint answers only to the allowed host names (DNS rebinding).
-	hs := &http.Server{Handler: control.NewHostGuard(cfg.hosts, diag, mux), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 16 << 10,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// Every endpoint answers only to the allowed host names (DNS
+	// rebinding); over TLS, with HSTS.
+	hs := &http.Server{Handler: sigTLS.handler(control.NewHostGuard(cfg.hosts, diag, mux)), ReadHeaderTimeout: 5 * time.Second,
+		MaxHeaderBytes: 16 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() { served <- hs.Serve(sigTLS.listener(ln)) }()
 
-	printBanner(stdout, &cfg, ln.Addr().String(), info, pool.Workers())
+	addr := sigTLS.publicAddr(boundAddr(cfg.listen, ln.Addr()))
+	wsScheme, pageScheme := sigTLS.scheme()
+	printBanner(stdout, &cfg, wsScheme+"://"+addr, info, pool.Workers())
+	sigTLS.printBanner(stdout, boundAddr(cfg.listen, ln.Addr()), cfg.loopback)
 	// --- web (issue 6) ---
-	printWebBanner(stdout, ln.Addr().String(), *dev)
+	printWebBanner(stdout, pageScheme+"://"+addr, *dev)
 	// --- end web ---
 
 	now := stopNow(ctx)
@@ -340,8 +385,11 @@ func cutShort(now <-chan struct{}, d time.Duration) (context.Context, context.Ca
 
 // readyChecks are the conditions of /readyz, in the order its body lists
 // them.
-func readyChecks(sig *control.Server, pool *control.Pool, st *store.Store) []readiness.Check {
+func readyChecks(sig *control.Server, pool *control.Pool, st *store.Store, certs *signalingTLS) []readiness.Check {
 	return []readiness.Check{
+		// The served certificate is loaded and within its validity (plain
+		// HTTP: always ready).
+		{Name: "certificates", Func: func(context.Context) error { return certs.Check(time.Now()) }},
 		{Name: "draining", Func: sig.Ready},
 		{Name: "workers", Func: func(context.Context) error { return pool.Ready() }},
 		// A committed write, at most once a second however often /readyz is asked.
@@ -351,9 +399,11 @@ func readyChecks(sig *control.Server, pool *control.Pool, st *store.Store) []rea
 	}
 }
 
-func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, workers []control.Worker) {
+// printBanner says what serve runs; base is the signaling endpoint's
+// scheme and address (ws://127.0.0.1:7880).
+func printBanner(w io.Writer, cfg *serveConfig, base string, info store.Info, workers []control.Worker) {
 	fmt.Fprintf(w, "Lethe %s — WebRTC SFU, media in memory only\n", version)
-	fmt.Fprintf(w, "  signaling:  ws://%s/v1/signal\n", addr)
+	fmt.Fprintf(w, "  signaling:  %s/v1/signal\n", base)
 	for _, wk := range workers {
 		var r compliance.Report
 		state, memory := "lock-down UNKNOWN", ""
@@ -375,7 +425,8 @@ func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, wo
 	if cfg.allowUnenforced {
 		fmt.Fprintln(w, "  !!! WARNING: --allow-unenforced: media workers may run WITHOUT the no-write lock-down. !!!")
 	}
-	fmt.Fprintf(w, "  health:     http://%s/healthz (alive), http://%s/readyz (may take participants)\n", addr, addr)
+	page := "http" + strings.TrimPrefix(base, "ws") // ws:// → http://, wss:// → https://
+	fmt.Fprintf(w, "  health:     %s/healthz (alive), %s/readyz (may take participants)\n", page, page)
 	fmt.Fprintf(w, "  stop:       SIGTERM or SIGINT drains: no new joins, participants told to reconnect when their rooms empty or after %v; a second signal stops at once\n", cfg.drainTimeout)
 	fmt.Fprintf(w, "  data dir:   %s\n", info.DataDir)
 	fmt.Fprintf(w, "  admin key:  %s\n", info.AdminKeyPath)
@@ -386,6 +437,17 @@ func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, wo
 		fmt.Fprintf(w, "  mint a token:\n    %s token --data-dir %s --app %d --user alice --ttl 1h\n",
 			os.Args[0], cfg.dataDir, info.DefaultApp.SDKAppID)
 	}
+}
+
+// boundAddr is the --listen host with the port the listener got (Go
+// shows 0.0.0.0 as [::]); the listener's own address for an empty host.
+func boundAddr(listen string, bound net.Addr) string {
+	host, _, err := net.SplitHostPort(listen)
+	_, port, err2 := net.SplitHostPort(bound.String())
+	if err != nil || err2 != nil || host == "" {
+		return bound.String()
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // workerCreds says whom a worker runs as, for the banner.

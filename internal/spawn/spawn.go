@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,7 +37,7 @@ type Server struct {
 }
 
 var (
-	signalRE = regexp.MustCompile(`signaling:\s+(ws://(\S+)/v1/signal)`)
+	signalRE = regexp.MustCompile(`signaling:\s+(wss?://(\S+)/v1/signal)`)
 	appRE    = regexp.MustCompile(`SDKAppID (\d+)`)
 )
 
@@ -104,6 +105,9 @@ func Start(ctx context.Context, exe, dir string, extra ...string) (*Server, erro
 	out := s.Output()
 	m := signalRE.FindStringSubmatch(out)
 	s.URL, s.HTTP = m[1], "http://"+m[2]
+	if strings.HasPrefix(s.URL, "wss://") {
+		s.HTTP = "https://" + m[2]
+	}
 	id, _ := strconv.ParseUint(appRE.FindStringSubmatch(out)[1], 10, 32)
 	s.AppID = uint32(id)
 	return s, nil
