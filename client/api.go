@@ -43,6 +43,10 @@ type APIConfig struct {
 	Transport Transport
 }
 
+// hostAcceptanceWait is how long a client allowed both UDP and TCP waits
+// for the pairs' checks before it nominates one.
+const hostAcceptanceWait = 300 * time.Millisecond
+
 // NewAPI returns a Pion API for a client: host candidates only (no mDNS,
 // no STUN or TURN), Pion's default codecs and default interceptors (NACK,
 // RTCP reports, TWCC, stats), so the client retransmits, reports and
@@ -73,6 +77,13 @@ func NewAPI(cfg APIConfig) (*webrtc.API, error) {
 
 	var se webrtc.SettingEngine
 	se.SetICETimeouts(3*time.Second, 25*time.Second, time.Second)
+	if cfg.Transport == TransportAny {
+		// Nominate (as the offerer of the publisher PeerConnection, the
+		// client does) the best pair that succeeded in this time, not the
+		// first: an ICE-TCP pair can succeed before the UDP one, which
+		// ranks above it.
+		se.SetHostAcceptanceMinWait(hostAcceptanceWait)
+	}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes(types)
 	if cfg.Loopback {
