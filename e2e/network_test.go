@@ -324,3 +324,66 @@ func TestICETCPWhenUDPBlocked(t *testing.T) {
 	lab.AllowUDP(t)
 	check(webrtc.ICEProtocolUDP, 7102)
 }
+
+// (c) Bad media addresses are refused at start with a clear error, and
+// nothing is left running: no worker outlives the refusal.
+func TestBadMediaAddressesRefused(t *testing.T) {
+	leakCheck(t)
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	tcp, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	_, udpPort, _ := net.SplitHostPort(udp.LocalAddr().String())
+	_, tcpPort, _ := net.SplitHostPort(tcp.Addr().String())
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"public IP not an IP", []string{"--public-ip", "lethe.example"}, `--public-ip "lethe.example": not a unicast IP address`},
+		{"public IP unspecified", []string{"--public-ip", "192.0.2.1,0.0.0.0"}, `--public-ip "0.0.0.0": not a unicast IP address`},
+		{"media host a name", []string{"--udp-host", "localhost"}, `--udp-host "localhost": not an IP address`},
+		{"include list on one address", []string{"--ice-interfaces", "eth0"}, "narrow an unspecified --udp-host"},
+		{"bad prefix", []string{"--udp-host", "0.0.0.0", "--ice-ips", "10.0.0.0/33"}, `"10.0.0.0/33": not an address prefix`},
+		{"UDP port in use", []string{"--udp-port", udpPort}, "media socket: listen udp4 127.0.0.1:" + udpPort},
+		{"TCP port in use", []string{"--ice-tcp-port", tcpPort}, "ice-tcp listener: listen tcp4 127.0.0.1:" + tcpPort},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dataDir := filepath.Join(t.TempDir(), "data")
+			args := append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--udp-port", "0"}, c.args...)
+			out, err := exec.Command(lethePath, args...).CombinedOutput()
+			if err == nil {
+				t.Fatalf("serve started:\n%s", out)
+			}
+			if !strings.Contains(string(out), c.want) {
+				t.Errorf("serve's error does not say %q:\n%s", c.want, out)
+			}
+			if strings.Contains(string(out), "signaling:") {
+				t.Errorf("serve printed its banner before failing:\n%s", out)
+			}
+			if pids := processesWith(t, dataDir); len(pids) > 0 {
+				t.Errorf("processes left running with the data dir: %v", pids)
+			}
+		})
+	}
+}
+
+// processesWith lists the processes whose command line mentions s.
+func processesWith(t *testing.T, s string) []string {
+	t.Helper()
+	files, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var pids []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err == nil && strings.Contains(string(b), s) {
+			pids = append(pids, filepath.Base(filepath.Dir(f)))
+		}
+	}
+	return pids
+}

@@ -81,15 +81,7 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Warn("MEDIA MEMORY NOT LOCKED: it could be swapped out where there is swap", "reason", m.Reason)
 	}
 
-	// 2. The socketpair from the control process is fd 3.
-	f := os.NewFile(3, "ipc")
-	if f == nil {
-		return errors.New("worker: no control socket on fd 3 (run by `lethe serve`, not by hand)")
-	}
-	conn := ipc.NewConn(f)
-	defer conn.Close()
-
-	// 3. The media socket (a port below 1024 fails: the worker holds no
+	// 2. The media socket (a port below 1024 fails: the worker holds no
 	// capability any more).
 	udp, err := net.ListenUDP(udpNet, addr)
 	if err != nil {
@@ -125,6 +117,16 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer s.Close()
+
+	// 3. The socketpair from the control process is fd 3, taken only now:
+	// until it closes, the control process waits for this process to
+	// exit, and so reads the reason a failure above printed first.
+	f := os.NewFile(3, "ipc")
+	if f == nil {
+		return errors.New("worker: no control socket on fd 3 (run by `lethe serve`, not by hand)")
+	}
+	conn := ipc.NewConn(f)
+	defer conn.Close()
 
 	// 4. Its sockets are open: no more programs, memfds, io_uring, ptrace,
 	// mounts... (seccomp), and not even its own /proc entry to read (the
