@@ -37,6 +37,8 @@ type PoolConfig struct {
 	Workers         int      // default 1
 	UDPHost         string   // default 127.0.0.1
 	UDPPort         int      // worker i listens on UDPPort+i; 0 picks free ports
+	ICETCP          bool     // workers also take ICE-TCP, on UDPHost
+	ICETCPPort      int      // worker i listens on ICETCPPort+i; 0 picks free ports
 	AllowUnenforced bool     // let workers run where lock-down cannot be enforced
 	Procs           int      // GOMAXPROCS of each worker; 0: Go's default (all CPUs)
 	Args            []string // extra arguments for `lethe worker`
@@ -49,7 +51,9 @@ type Worker struct {
 	Index  int
 	PID    int
 	UDP    string
-	Report json.RawMessage // the worker's lock-down report, as it measured it
+	TCP    string                // its ICE-TCP listener; "" when off
+	Media  []signaling.MediaAddr // the addresses its candidates advertise
+	Report json.RawMessage       // the worker's lock-down report, as it measured it
 }
 
 // Pool owns the workers.
@@ -108,7 +112,7 @@ func (p *Pool) Workers() []Worker {
 	out := make([]Worker, 0, len(p.procs))
 	for _, w := range p.procs {
 		if w != nil && !w.dead {
-			out = append(out, Worker{Index: w.idx, PID: w.cmd.Process.Pid, UDP: w.udp, Report: w.report})
+			out = append(out, w.describe())
 		}
 	}
 	return out
@@ -158,7 +162,7 @@ func (p *Pool) Stats(ctx context.Context, req signaling.StatsRequest) []WorkerSt
 	out := make([]WorkerStats, len(procs))
 	var wg sync.WaitGroup
 	for i, w := range procs {
-		out[i].Worker = Worker{Index: w.idx, PID: w.cmd.Process.Pid, UDP: w.udp, Report: w.report}
+		out[i].Worker = w.describe()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -167,6 +171,11 @@ func (p *Pool) Stats(ctx context.Context, req signaling.StatsRequest) []WorkerSt
 	}
 	wg.Wait()
 	return out
+}
+
+// describe is w as Workers reports it.
+func (w *proc) describe() Worker {
+	return Worker{Index: w.idx, PID: w.cmd.Process.Pid, UDP: w.udp, TCP: w.ready.TCP, Media: w.ready.Media, Report: w.report}
 }
 
 func (w *proc) askStats(ctx context.Context, req signaling.StatsRequest) (signaling.Stats, error) {
@@ -194,6 +203,7 @@ type proc struct {
 	pool     *Pool
 	idx      int
 	udp      string
+	ready    signaling.Ready // its first frame (lock-down report, addresses)
 	cmd      *exec.Cmd
 	conn     *ipc.Conn
 	report   json.RawMessage
@@ -220,6 +230,13 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 	}
 	udp := net.JoinHostPort(p.cfg.UDPHost, strconv.Itoa(port))
 	args := []string{"worker", "--index", strconv.Itoa(idx), "--udp", udp}
+	if p.cfg.ICETCP {
+		tcpPort := 0
+		if p.cfg.ICETCPPort > 0 {
+			tcpPort = p.cfg.ICETCPPort + idx
+		}
+		args = append(args, "--ice-tcp", net.JoinHostPort(p.cfg.UDPHost, strconv.Itoa(tcpPort)))
+	}
 	if p.cfg.AllowUnenforced {
 		args = append(args, "--allow-unenforced")
 	}
@@ -280,7 +297,7 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 				ready <- fmt.Errorf("bad ready frame: %w", err)
 				return
 			}
-			w.report, w.udp = r.Lockdown, r.UDP
+			w.report, w.udp, w.ready = r.Lockdown, r.UDP, r
 			ready <- nil
 		}
 	}()
@@ -301,7 +318,7 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 		w.conn.Close()
 		return nil, fmt.Errorf("%w: worker %d: %v; its last words: %s", ErrWorkerStart, idx, err, w.tail.String())
 	}
-	p.log.Info("media worker ready", "worker", idx, "pid", cmd.Process.Pid, "udp", w.udp)
+	p.log.Info("media worker ready", "worker", idx, "pid", cmd.Process.Pid, "udp", w.udp, "ice-tcp", w.ready.TCP)
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()

@@ -96,6 +96,7 @@ type browser struct {
 	cancel context.CancelFunc
 }
 
+// newBrowser starts Chromium, with extra options after (and over) its own.
 func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{

@@ -58,6 +58,7 @@ udp-port: 1          # overridden by LETHE_UDP_PORT
 workers: 3           # overridden by --workers
 allowed-hosts: [localhost, 127.0.0.1]
 join-timeout: 20s
+ice-tcp-port: 0      # any free port: tests run side by side
 `, httpPort)
 	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 		t.Fatal(err)

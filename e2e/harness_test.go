@@ -97,18 +97,29 @@ func startServer(t *testing.T, args ...string) *server {
 // restart: the data dir of a server that has stopped).
 func startServerIn(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
-	return startServerEnv(t, dataDir, nil, append([]string{"--listen", "127.0.0.1:0", "--udp-port", "0"}, args...)...)
+	return startServerWith(t, dataDir, nil, nil, append([]string{"--listen", "127.0.0.1:0", "--udp-port", "0"}, args...)...)
 }
 
 // startServerEnv runs lethe serve --data-dir dataDir with args alone (no
 // --listen, no --udp-port) and env added to the environment.
 func startServerEnv(t *testing.T, dataDir string, env []string, args ...string) *server {
 	t.Helper()
+	return startServerWith(t, dataDir, nil, env, args...)
+}
+
+// startServerWith runs lethe serve --data-dir dataDir with args alone and
+// env added to the environment, through the command that command makes
+// (in another network namespace, say; nil: on this host).
+func startServerWith(t *testing.T, dataDir string, command func(args ...string) *exec.Cmd, env []string, args ...string) *server {
+	t.Helper()
+	if command == nil {
+		command = func(args ...string) *exec.Cmd { return exec.Command(lethePath, args...) }
+	}
 	s := &server{t: t, dataDir: dataDir, exited: make(chan struct{})}
 	// --drain-timeout 0: stopping at the end of a test tells whoever is
 	// still connected to go away at once. A test of the drain passes its own.
 	all := append([]string{"serve", "--data-dir", s.dataDir, "--drain-timeout", "0"}, args...)
-	s.cmd = exec.Command(lethePath, all...)
+	s.cmd = command(all...)
 	if env != nil {
 		s.cmd.Env = append(os.Environ(), env...)
 	}

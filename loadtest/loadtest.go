@@ -39,6 +39,10 @@ type Config struct {
 	Audio       bool
 	Video       bool
 	Codec       string // "vp8" (default) or "h264"
+	// Transport is what every participant's ICE uses: client.TransportUDP
+	// (the default) or client.TransportTCP (ICE-TCP to the server's
+	// passive candidates).
+	Transport client.Transport
 	// VideoBitrate in bit/s (default 1.7 Mbit/s) at FPS frames per second
 	// (default 30); AudioBitrate in bit/s (default 32 kbit/s).
 	VideoBitrate, FPS, AudioBitrate int
@@ -80,6 +84,9 @@ func (c *Config) setDefaults() {
 	if c.Codec == "" {
 		c.Codec = "vp8"
 	}
+	if c.Transport == client.TransportAny {
+		c.Transport = client.TransportUDP
+	}
 	if c.RampRate <= 0 {
 		c.RampRate = 20
 	}
@@ -106,6 +113,8 @@ func (c *Config) Validate() error {
 		return errors.New("loadtest: no token source")
 	case c.Codec != "vp8" && c.Codec != "h264":
 		return fmt.Errorf("loadtest: codec %q: want vp8 or h264", c.Codec)
+	case c.Transport != client.TransportUDP && c.Transport != client.TransportTCP:
+		return fmt.Errorf("loadtest: transport %q: want udp or tcp", c.Transport)
 	case c.Rooms*c.perRoom() > 2000:
 		return errors.New("loadtest: more than 2000 participants in one process")
 	}
@@ -135,7 +144,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	api, err := client.NewLoopbackAPI()
+	api, err := client.NewAPI(client.APIConfig{Loopback: true, Transport: cfg.Transport})
 	if err != nil {
 		return nil, err
 	}

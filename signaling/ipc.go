@@ -12,8 +12,10 @@ import (
 
 // Ready is the worker's first frame: it is locked down and serving.
 type Ready struct {
-	UDP      string          `json:"udp"`      // its media socket
-	Lockdown json.RawMessage `json:"lockdown"` // its lock-down report, as measured inside it
+	UDP      string          `json:"udp"`             // its media socket
+	TCP      string          `json:"tcp,omitempty"`   // its ICE-TCP listener; none when off
+	Media    []MediaAddr     `json:"media,omitempty"` // what its candidates advertise
+	Lockdown json.RawMessage `json:"lockdown"`        // its lock-down report, as measured inside it
 }
 
 // Open is what the control process tells a worker when a participant has

@@ -184,10 +184,21 @@ type TrackInfo struct {
 
 // ServerInfo tells the client what serves it. Enforced is false only when
 // the operator started Lethe with --allow-unenforced; Warnings then says so.
+// Media lists the addresses the media worker serving the client advertises
+// in its ICE candidates.
 type ServerInfo struct {
-	Version  string   `json:"version"`
-	Enforced bool     `json:"enforced"`
-	Warnings []string `json:"warnings,omitempty"`
+	Version  string      `json:"version"`
+	Enforced bool        `json:"enforced"`
+	Warnings []string    `json:"warnings,omitempty"`
+	Media    []MediaAddr `json:"media,omitempty"`
+}
+
+// MediaAddr is one address a media worker advertises in its host
+// candidates: Protocol "udp", or "tcp" for ICE-TCP (passive); Address is
+// host:port, an IPv6 host in brackets.
+type MediaAddr struct {
+	Protocol string `json:"protocol"`
+	Address  string `json:"address"`
 }
 
 // ParticipantLeft announces that a participant has gone.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"time"
@@ -21,7 +22,11 @@ import (
 // Config is what `lethe worker` is started with by the control process.
 type Config struct {
 	Index                 int              // the worker's number, for logs
-	UDP                   string           // media UDP address, e.g. 127.0.0.1:7882
+	UDP                   string           // media UDP address, e.g. 127.0.0.1:7882, 0.0.0.0:7882
+	TCP                   string           // ICE-TCP listener address, on UDP's host; "": no ICE-TCP
+	PublicIPs             []netip.Addr     // advertised in place of the local addresses of their family (NAT 1:1)
+	Interfaces            []string         // on an unspecified UDP address: gather only on these interfaces
+	Prefixes              []netip.Prefix   // ... and only addresses within these prefixes
 	AllowUnenforced       bool             // run even if the lock-down cannot be enforced
 	Mlock                 bool             // lock all memory so media cannot be swapped out, where safe
 	User                  *compliance.User // whom to become when started as root
@@ -51,7 +56,11 @@ func Run(ctx context.Context, cfg Config) error {
 	// time) and the media address (an IP address, but resolved here all
 	// the same).
 	_, _ = time.Now().Zone()
-	addr, err := net.ResolveUDPAddr("udp", cfg.UDP)
+	udpNet, tcpNet, err := networks(cfg.UDP)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	addr, err := net.ResolveUDPAddr(udpNet, cfg.UDP)
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
@@ -72,17 +81,9 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Warn("MEDIA MEMORY NOT LOCKED: it could be swapped out where there is swap", "reason", m.Reason)
 	}
 
-	// 2. The socketpair from the control process is fd 3.
-	f := os.NewFile(3, "ipc")
-	if f == nil {
-		return errors.New("worker: no control socket on fd 3 (run by `lethe serve`, not by hand)")
-	}
-	conn := ipc.NewConn(f)
-	defer conn.Close()
-
-	// 3. The media socket (a port below 1024 fails: the worker holds no
+	// 2. The media socket (a port below 1024 fails: the worker holds no
 	// capability any more).
-	udp, err := net.ListenUDP("udp", addr)
+	udp, err := net.ListenUDP(udpNet, addr)
 	if err != nil {
 		return fmt.Errorf("worker: media socket: %w", err)
 	}
@@ -95,13 +96,37 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("worker: %w", err)
 		}
 	}
-	s, err := sfu.New(sfu.Config{UDPConn: media, Logger: log, ICEFailedTimeout: cfg.ICEFailed, DTLSTimeout: cfg.DTLSTimeout,
-		MaxTrackBitrate: cfg.MaxTrackBitrate, MaxParticipantBitrate: cfg.MaxParticipantBitrate})
+	// ICE-TCP, for clients whose UDP is blocked: a listener the SFU
+	// accepts on for as long as it runs (Landlock rules no socket, and
+	// seccomp denies no network call).
+	var tcp net.Listener
+	if cfg.TCP != "" {
+		if tcp, err = net.Listen(tcpNet, cfg.TCP); err != nil {
+			media.Close()
+			return fmt.Errorf("worker: ice-tcp listener: %w", err)
+		}
+	}
+	s, err := sfu.New(sfu.Config{UDPConn: media, TCPListener: tcp, Logger: log, ICEFailedTimeout: cfg.ICEFailed, DTLSTimeout: cfg.DTLSTimeout,
+		MaxTrackBitrate: cfg.MaxTrackBitrate, MaxParticipantBitrate: cfg.MaxParticipantBitrate,
+		PublicIPs: cfg.PublicIPs, Interfaces: cfg.Interfaces, Prefixes: cfg.Prefixes})
 	if err != nil {
 		media.Close()
+		if tcp != nil {
+			tcp.Close()
+		}
 		return err
 	}
 	defer s.Close()
+
+	// 3. The socketpair from the control process is fd 3, taken only now:
+	// until it closes, the control process waits for this process to
+	// exit, and so reads the reason a failure above printed first.
+	f := os.NewFile(3, "ipc")
+	if f == nil {
+		return errors.New("worker: no control socket on fd 3 (run by `lethe serve`, not by hand)")
+	}
+	conn := ipc.NewConn(f)
+	defer conn.Close()
 
 	// 4. Its sockets are open: no more programs, memfds, io_uring, ptrace,
 	// mounts... (seccomp), and not even its own /proc entry to read (the
@@ -117,10 +142,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if err := conn.Send(ipc.OpReady, 0, signaling.Ready{UDP: udp.LocalAddr().String(), Lockdown: lockdown}); err != nil {
+	ready := signaling.Ready{UDP: udp.LocalAddr().String(), Media: advertised(s), Lockdown: lockdown}
+	if tcp != nil {
+		ready.TCP = tcp.Addr().String()
+	}
+	if err := conn.Send(ipc.OpReady, 0, ready); err != nil {
 		return err
 	}
-	server := signaling.ServerInfo{Version: cfg.Version, Enforced: report.Enforced}
+	server := signaling.ServerInfo{Version: cfg.Version, Enforced: report.Enforced, Media: ready.Media}
 	if !report.Enforced {
 		server.Warnings = append([]string{"media worker lock-down NOT enforced (--allow-unenforced)"}, report.Problems...)
 	}
@@ -128,4 +157,32 @@ func Run(ctx context.Context, cfg Config) error {
 		return s.Join(room, pc, ev)
 	}
 	return NewHost(conn, join, server, log, WithEventWindow(cfg.EventWindow)).Serve(ctx)
+}
+
+// networks returns the networks to listen on for a media address: an IPv4
+// address (0.0.0.0 too) is IPv4 only, an IPv6 one ([::] for both
+// families) is dual-stack where the kernel allows.
+func networks(hostPort string) (udp, tcp string, err error) {
+	host, _, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return "", "", err
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is4() {
+		return "udp4", "tcp4", nil
+	}
+	return "udp", "tcp", nil
+}
+
+// advertised lists what s's candidates advertise, for the control
+// process's banner and for joined.server.
+func advertised(s *sfu.SFU) []signaling.MediaAddr {
+	udp, tcp := s.Advertised()
+	out := make([]signaling.MediaAddr, 0, len(udp)+len(tcp))
+	for _, a := range udp {
+		out = append(out, signaling.MediaAddr{Protocol: "udp", Address: a.String()})
+	}
+	for _, a := range tcp {
+		out = append(out, signaling.MediaAddr{Protocol: "tcp", Address: a.String()})
+	}
+	return out
 }

@@ -270,7 +270,8 @@ func TestSecretFlagsRedacted(t *testing.T) {
 // TestDeployExampleConfig: deploy/lethe.yaml, the annotated example of
 // docs/deploy.md, is read by the real loader as a valid configuration;
 // so is every key it leaves commented out ("#key: value"), uncommented;
-// and it names every serve flag, one way or the other.
+// and it names every serve flag, one way or the other (an alternative to
+// other keys, such as ACME to certificate files, as "##key: value").
 func TestDeployExampleConfig(t *testing.T) {
 	t.Parallel()
 	const example = "../../deploy/lethe.yaml"
@@ -293,6 +294,9 @@ func TestDeployExampleConfig(t *testing.T) {
 	}
 	uncommented := commented.ReplaceAllString(string(data), "$1: ")
 	for _, m := range commented.FindAllStringSubmatch(string(data), -1) {
+		named[m[1]] = true
+	}
+	for _, m := range regexp.MustCompile(`(?m)^##([a-z0-9-]+): `).FindAllStringSubmatch(string(data), -1) {
 		named[m[1]] = true
 	}
 	path := filepath.Join(t.TempDir(), "uncommented.yaml")

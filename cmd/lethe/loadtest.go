@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lethe-rtc/lethe/auth"
+	"github.com/lethe-rtc/lethe/client"
 	"github.com/lethe-rtc/lethe/control"
 	"github.com/lethe-rtc/lethe/internal/spawn"
 	"github.com/lethe-rtc/lethe/loadtest"
@@ -53,6 +54,7 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.IntVar(&l.Subscribers, "subscribers", 10, "receive-only participants per room")
 	fs.StringVar(&cfg.media, "media", "audio,video", "what publishers send: audio, video or audio,video")
 	fs.StringVar(&l.Codec, "codec", "vp8", "video codec: vp8 or h264")
+	transport := fs.String("transport", "udp", "what every participant's media goes over: udp, or tcp (ICE-TCP)")
 	fs.IntVar(&l.VideoBitrate, "video-bitrate", 1_700_000, "video bitrate per publisher, bit/s")
 	fs.IntVar(&l.FPS, "fps", 30, "video frame rate")
 	fs.IntVar(&l.AudioBitrate, "audio-bitrate", 32_000, "audio bitrate per publisher, bit/s")
@@ -88,6 +90,12 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		return fs.fail(stderr, "--ca-file: %v", err)
 	}
 	l.TLSConfig, cfg.http = tc, httpClient(tc, 0)
+	switch t, err := client.ParseTransport(*transport); {
+	case err != nil || t == client.TransportAny:
+		return fs.fail(stderr, "--transport %q: want udp or tcp", *transport)
+	default:
+		l.Transport = t
+	}
 	if u, err := url.Parse(l.URL); err != nil || !loopbackHost(u.Hostname()) {
 		return fs.fail(stderr, "--url %s: load tests target loopback servers only", l.URL)
 	}

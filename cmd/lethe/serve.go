@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -51,6 +52,7 @@ type serveConfig struct {
 	peerBitrate     int
 	probeDirs       string
 	drainTimeout    time.Duration
+	media           mediaFlags // --public-ip, --ice-* (media.go)
 }
 
 func (c *serveConfig) validate() error {
@@ -65,9 +67,6 @@ func (c *serveConfig) validate() error {
 	c.loopback = host == "localhost" || (ip != nil && ip.IsLoopback())
 	if err := c.tls.validate(c.loopback); err != nil {
 		return err
-	}
-	if ip := net.ParseIP(c.udpHost); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("--udp-host %s: only loopback addresses are supported in this version", c.udpHost)
 	}
 	if c.workers < 1 || c.workers > 64 {
 		return errors.New("--workers must be 1..64")
@@ -126,7 +125,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:7880",
 		"HTTP(S) and WebSocket address: any IP (0.0.0.0 or [::] for all); beyond loopback it needs TLS or --insecure-http")
 	fs.StringVar(&cfg.dataDir, "data-dir", "./lethe-data", "data directory (store, admin key, auditor key)")
-	fs.StringVar(&cfg.udpHost, "udp-host", "127.0.0.1", "media UDP host")
+	fs.StringVar(&cfg.udpHost, "udp-host", "127.0.0.1", "media host, an IP address: 0.0.0.0 (IPv4) or [::] (both) for every interface; loopback candidates only on a loopback address")
 	fs.IntVar(&cfg.udpPort, "udp-port", 7882, "media UDP port of worker 0; worker i uses port+i (0: any free port)")
 	fs.IntVar(&cfg.workers, "workers", 1, "number of media worker processes")
 	fs.DurationVar(&cfg.retention, "retention", store.MaxRetention,
@@ -155,7 +154,8 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	// --- end web ---
 	var lk lockdownFlags // compliance lock-down (lockdown.go)
 	lk.register(fs.FlagSet)
-	cfg.tls.register(fs.FlagSet) // HTTPS and WSS (tls.go)
+	cfg.tls.register(fs.FlagSet)   // HTTPS and WSS (tls.go)
+	cfg.media.register(fs.FlagSet) // --public-ip, --ice-* (media.go)
 	// --- config file (issue 12): every flag above has a key (configfile.go) ---
 	cf := registerConfigFlags(fs)
 	// --- end config file ---
@@ -166,6 +166,9 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		return err
 	}
 	if err := cfg.validate(); err != nil {
+		return cf.fail(fs, stderr, err)
+	}
+	if err := cfg.media.resolve(&cfg.udpHost, cfg.udpPort, cfg.workers, isSet(fs.FlagSet)); err != nil {
 		return cf.fail(fs, stderr, err)
 	}
 	if err := lk.resolve(); err != nil {
@@ -219,10 +222,12 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		workerArgs = append(workerArgs, "--probe-dir", d)
 	}
 	workerArgs = append(workerArgs, lk.workerArgs(info)...) // compliance lock-down (lockdown.go)
-	pool, err := control.StartPool(ctx, control.PoolConfig{
+	poolCfg := control.PoolConfig{
 		Exe: exe, Workers: cfg.workers, UDPHost: cfg.udpHost, UDPPort: cfg.udpPort,
 		AllowUnenforced: cfg.allowUnenforced, Logger: log, Args: workerArgs, Procs: cfg.workerProcs,
-	})
+	}
+	cfg.media.configure(&poolCfg) // media.go
+	pool, err := control.StartPool(ctx, poolCfg)
 	if err != nil {
 		return err
 	}
@@ -417,7 +422,7 @@ func printBanner(w io.Writer, cfg *serveConfig, base string, info store.Info, wo
 				memory = r.Mlock.Reason
 			}
 		}
-		fmt.Fprintf(w, "  worker %d:   pid %d, media udp %s, %s\n", wk.Index, wk.PID, wk.UDP, state)
+		fmt.Fprintf(w, "  worker %d:   pid %d, %s, %s\n", wk.Index, wk.PID, mediaLine(wk), state)
 		if memory != "" {
 			fmt.Fprintf(w, "  !!! WARNING: worker %d's media memory is NOT locked and could be swapped out: %s !!!\n", wk.Index, memory)
 		}
@@ -471,6 +476,13 @@ func workerMemory(m *compliance.MlockReport) string {
 		return "memory locked"
 	}
 	return "memory NOT locked"
+}
+
+// isSet returns whether a flag of fs was given.
+func isSet(fs *flag.FlagSet) func(name string) bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return func(name string) bool { return set[name] }
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,6 +20,21 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		"Runs one media worker. `lethe serve` spawns it with a socketpair on fd 3; it is not run by hand.")
 	fs.IntVar(&cfg.Index, "index", 0, "worker index")
 	fs.StringVar(&cfg.UDP, "udp", "127.0.0.1:0", "media UDP address")
+	fs.StringVar(&cfg.TCP, "ice-tcp", "", "ICE-TCP listener address, on the media UDP host (empty: no ICE-TCP)")
+	fs.Func("public-ip", "an address advertised in place of the local ones of its family (NAT 1:1; repeatable)", func(v string) error {
+		ip, err := netip.ParseAddr(v)
+		cfg.PublicIPs = append(cfg.PublicIPs, ip)
+		return err
+	})
+	fs.Func("ice-interface", "on an unspecified media host, gather candidates on this interface only (repeatable)", func(v string) error {
+		cfg.Interfaces = append(cfg.Interfaces, v)
+		return nil
+	})
+	fs.Func("ice-ip", "on an unspecified media host, gather candidates within this prefix or on this address only (repeatable)", func(v string) error {
+		p, err := parsePrefix(v)
+		cfg.Prefixes = append(cfg.Prefixes, p)
+		return err
+	})
 	fs.BoolVar(&cfg.AllowUnenforced, "allow-unenforced", false, "run even if the lock-down cannot be enforced")
 	fs.BoolVar(&cfg.Mlock, "mlock", true, "lock all memory (mlockall) so that media cannot be swapped out, where RLIMIT_MEMLOCK or CAP_IPC_LOCK allows")
 	uid := fs.Int("uid", -1, "user id to switch to when started as root (set by serve)")

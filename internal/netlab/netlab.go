@@ -175,6 +175,7 @@ func create(t *testing.T, opts Options) *Lab {
 	chain forward {
 		type filter hook forward priority filter; policy accept;
 		iifname %[3]q ip daddr %[2]s ct status dnat accept;
+		iifname %[3]q ip daddr %[2]s ct direction reply accept;
 		iifname %[3]q ip daddr %[4]s drop;
 	}
 }
