@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +38,9 @@ type PoolConfig struct {
 	Args            []string // extra arguments for `lethe worker`
 	Logger          *slog.Logger
 	ReadyTimeout    time.Duration // default 15s
+	// TURNPort is the port of worker 0's TURN relay, on UDP and TCP;
+	// worker i uses TURNPort+i. 0 picks free ports; negative: no relay.
+	TURNPort int
 }
 
 // Worker describes a running worker.
@@ -45,6 +49,8 @@ type Worker struct {
 	PID    int
 	UDP    string
 	Report json.RawMessage // the worker's lock-down report, as it measured it
+	// Its TURN relay's listeners; empty when it runs none.
+	TURNUDP, TURNTCP string
 }
 
 // Pool owns the workers.
@@ -52,6 +58,10 @@ type Pool struct {
 	cfg  PoolConfig
 	log  *slog.Logger
 	fork *forkThread // every worker is forked from it
+	// turnSecret makes and checks the TURN credentials of every worker:
+	// random per start, in memory only, handed to each worker in its
+	// start frame (never on its command line or in its environment).
+	turnSecret []byte
 
 	mu       sync.Mutex
 	procs    []*proc
@@ -81,7 +91,14 @@ func StartPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Pool{cfg: cfg, log: cfg.Logger, rooms: make(map[string]*roomEntry), procs: make([]*proc, cfg.Workers), fork: newForkThread()}
+	p := &Pool{cfg: cfg, log: cfg.Logger, rooms: make(map[string]*roomEntry), procs: make([]*proc, cfg.Workers)}
+	if cfg.TURNPort >= 0 {
+		p.turnSecret = make([]byte, 32)
+		if _, err := rand.Read(p.turnSecret); err != nil {
+			return nil, fmt.Errorf("worker pool: TURN secret: %w", err)
+		}
+	}
+	p.fork = newForkThread()
 	closeInheritedOnExec()
 	for i := range cfg.Workers {
 		w, err := p.spawn(ctx, i)
@@ -103,10 +120,14 @@ func (p *Pool) Workers() []Worker {
 	out := make([]Worker, 0, len(p.procs))
 	for _, w := range p.procs {
 		if w != nil && !w.dead {
-			out = append(out, Worker{Index: w.idx, PID: w.cmd.Process.Pid, UDP: w.udp, Report: w.report})
+			out = append(out, w.describe())
 		}
 	}
 	return out
+}
+
+func (w *proc) describe() Worker {
+	return Worker{Index: w.idx, PID: w.cmd.Process.Pid, UDP: w.udp, Report: w.report, TURNUDP: w.turnUDP, TURNTCP: w.turnTCP}
 }
 
 // WorkerStats is one worker's answer to Stats.
@@ -130,7 +151,7 @@ func (p *Pool) Stats(ctx context.Context, req signaling.StatsRequest) []WorkerSt
 	out := make([]WorkerStats, len(procs))
 	var wg sync.WaitGroup
 	for i, w := range procs {
-		out[i].Worker = Worker{Index: w.idx, PID: w.cmd.Process.Pid, UDP: w.udp, Report: w.report}
+		out[i].Worker = w.describe()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -169,6 +190,8 @@ type proc struct {
 	cmd      *exec.Cmd
 	conn     *ipc.Conn
 	report   json.RawMessage
+	turnUDP  string
+	turnTCP  string
 	sessions map[uint64]*session // guarded by pool.mu
 	dead     bool                // guarded by pool.mu
 	tail     *tail
@@ -194,6 +217,13 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 	args := []string{"worker", "--index", strconv.Itoa(idx), "--udp", udp}
 	if p.cfg.AllowUnenforced {
 		args = append(args, "--allow-unenforced")
+	}
+	if p.cfg.TURNPort >= 0 {
+		turn := 0
+		if p.cfg.TURNPort > 0 {
+			turn = p.cfg.TURNPort + idx
+		}
+		args = append(args, "--turn-port", strconv.Itoa(turn))
 	}
 	args = append(args, p.cfg.Args...)
 	cmd := exec.Command(p.cfg.Exe, args...)
@@ -228,6 +258,14 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 		parent.Close()
 		return nil, fmt.Errorf("worker pool: start worker: %w", err)
 	}
+	// The start frame waits in the socket until the worker, locked down,
+	// reads it.
+	if err := w.conn.Send(ipc.OpStart, 0, signaling.Start{TURNSecret: p.turnSecret}); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		parent.Close()
+		return nil, fmt.Errorf("worker pool: start frame: %w", err)
+	}
 	var outWG sync.WaitGroup
 	outWG.Add(2)
 	go w.pipe(&outWG, stdout, "stdout")
@@ -252,7 +290,7 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 				ready <- fmt.Errorf("bad ready frame: %w", err)
 				return
 			}
-			w.report, w.udp = r.Lockdown, r.UDP
+			w.report, w.udp, w.turnUDP, w.turnTCP = r.Lockdown, r.UDP, r.TURNUDP, r.TURNTCP
 			ready <- nil
 		}
 	}()

@@ -84,7 +84,7 @@ func startServer(t *testing.T, args ...string) *server {
 func startServerIn(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
 	s := &server{t: t, dataDir: dataDir, exited: make(chan struct{})}
-	all := append([]string{"serve", "--data-dir", s.dataDir, "--listen", "127.0.0.1:0", "--udp-port", "0"}, args...)
+	all := append([]string{"serve", "--data-dir", s.dataDir, "--listen", "127.0.0.1:0", "--udp-port", "0", "--turn-port", "0"}, args...)
 	s.cmd = exec.Command(lethePath, all...)
 	pr, pw, err := os.Pipe()
 	if err != nil {

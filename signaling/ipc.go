@@ -14,6 +14,18 @@ import (
 type Ready struct {
 	UDP      string          `json:"udp"`      // its media socket
 	Lockdown json.RawMessage `json:"lockdown"` // its lock-down report, as measured inside it
+	TURNUDP  string          `json:"turnUdp,omitempty"` // its TURN relay's listeners, if it runs one
+	TURNTCP  string          `json:"turnTcp,omitempty"`
+}
+
+// Start is the control process's first frame to a worker: what it must
+// know that may appear neither on its command line nor in its environment,
+// both of which /proc shows to the host's other users.
+type Start struct {
+	// TURNSecret makes and checks the credentials of the worker's TURN
+	// relay (TURN REST API style); random per start of the control
+	// process, kept in memory only.
+	TURNSecret []byte `json:"turnSecret,omitempty"`
 }
 
 // Open is what the control process tells a worker when a participant has

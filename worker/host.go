@@ -45,6 +45,7 @@ type Host struct {
 
 	out         *outbox       // to the control process, in order
 	eventWindow time.Duration // participant events gathered this long per session; 0: sent at once
+	relay       Relay         // TURN credentials per session; nil: none
 
 	mu       sync.Mutex
 	sessions map[uint64]*hostSession
@@ -225,6 +226,9 @@ func (s *hostSession) stop(reason error) {
 
 func (s *hostSession) run() {
 	defer func() {
+		if s.h.relay != nil {
+			s.h.relay.End(sessionName(s.sid)) // its credentials and allocations with it
+		}
 		s.h.mu.Lock()
 		delete(s.h.sessions, s.sid)
 		s.h.mu.Unlock()
@@ -247,6 +251,13 @@ func (s *hostSession) run() {
 	}
 	if id, ok := peer.(interface{ ID() string }); ok {
 		joined.ParticipantID = id.ID()
+	}
+	if s.h.relay != nil {
+		if servers, err := s.h.relay.Open(sessionName(s.sid)); err == nil {
+			joined.IceServers = servers
+		} else {
+			s.h.log.Warn("no TURN credentials for a session", "err", err.Error())
+		}
 	}
 	for _, o := range others {
 		joined.Room.Participants = append(joined.Room.Participants, participantInfo(o))

@@ -34,6 +34,13 @@ type Config struct {
 	EventWindow           time.Duration    // participant events gathered this long per session (WithEventWindow)
 	ProbeDirs             []string         // more directories the self-probe must fail to write
 	Version               string           // reported to clients in joined
+	// TURN relay (internal/turnrelay) on TURNPort, UDP and TCP, of the
+	// media IP: 0 picks free ports, negative runs none. Its secret comes
+	// in the control process's start frame.
+	TURNPort        int
+	TURNMaxBitrate  int      // bit/s relayed per allocation; 0: turnrelay's default, <0: no cap
+	TURNAllocations int      // allocations per session; 0: turnrelay's default
+	PublicIPs       []string // IPs advertised for the media address (a 1:1 NAT in front); the relay's too
 	Logger                *slog.Logger     // diagnostics (the worker's stderr, a pipe to the control process)
 }
 
@@ -79,6 +86,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	conn := ipc.NewConn(f)
 	defer conn.Close()
+	start, err := recvStart(conn)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
 
 	// 3. The media socket (a port below 1024 fails: the worker holds no
 	// capability any more).
@@ -103,6 +114,24 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer s.Close()
 
+	// The TURN relay's listeners, beside the media socket (it opens a
+	// relay socket per allocation later: the seccomp filter allows
+	// sockets, Landlock has no say on UDP).
+	var relay *relayListeners
+	opts := []HostOption{WithEventWindow(cfg.EventWindow)}
+	if cfg.TURNPort >= 0 {
+		if relay, err = listenRelay(addr.AddrPort().Addr(), cfg.TURNPort); err != nil {
+			return fmt.Errorf("worker %d: %w", cfg.Index, err)
+		}
+		r, err := relay.start(start.TURNSecret, udp.LocalAddr().(*net.UDPAddr).AddrPort(), cfg)
+		if err != nil {
+			relay.close()
+			return fmt.Errorf("worker %d: %w", cfg.Index, err)
+		}
+		defer r.Close() // and its listeners
+		opts = append(opts, WithRelay(r))
+	}
+
 	// 4. Its sockets are open: no more programs, memfds, io_uring, ptrace,
 	// mounts... (seccomp), and not even its own /proc entry to read (the
 	// Landlock seal), before it serves anyone.
@@ -117,7 +146,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if err := conn.Send(ipc.OpReady, 0, signaling.Ready{UDP: udp.LocalAddr().String(), Lockdown: lockdown}); err != nil {
+	ready := signaling.Ready{UDP: udp.LocalAddr().String(), Lockdown: lockdown}
+	if relay != nil {
+		ready.TURNUDP, ready.TURNTCP = relay.udp.LocalAddr().String(), relay.tcp.Addr().String()
+	}
+	if err := conn.Send(ipc.OpReady, 0, ready); err != nil {
 		return err
 	}
 	server := signaling.ServerInfo{Version: cfg.Version, Enforced: report.Enforced}
@@ -127,5 +160,21 @@ func Run(ctx context.Context, cfg Config) error {
 	join := func(room string, pc sfu.ParticipantConfig, ev sfu.Events) (Peer, []sfu.ParticipantInfo, error) {
 		return s.Join(room, pc, ev)
 	}
-	return NewHost(conn, join, server, log, WithEventWindow(cfg.EventWindow)).Serve(ctx)
+	return NewHost(conn, join, server, log, opts...).Serve(ctx)
+}
+
+// recvStart reads the control process's start frame.
+func recvStart(conn *ipc.Conn) (signaling.Start, error) {
+	var st signaling.Start
+	f, err := conn.Recv()
+	if err != nil {
+		return st, fmt.Errorf("start frame: %w", err)
+	}
+	if f.Op != ipc.OpStart {
+		return st, fmt.Errorf("first frame %q, want %q", signaling.Printable(f.Op, 16), ipc.OpStart)
+	}
+	if err := json.Unmarshal(f.Data, &st); err != nil {
+		return st, errors.New("bad start frame")
+	}
+	return st, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/lethe-rtc/lethe/compliance"
 	"github.com/lethe-rtc/lethe/control"
 	"github.com/lethe-rtc/lethe/internal/ratelog"
+	"github.com/lethe-rtc/lethe/internal/turnrelay"
 	"github.com/lethe-rtc/lethe/store"
 	"github.com/lethe-rtc/lethe/store/retention"
 )
@@ -45,6 +46,10 @@ type serveConfig struct {
 	trackBitrate    int
 	peerBitrate     int
 	probeDirs       string
+	turn            bool
+	turnPort        int
+	turnBitrate     int
+	turnAllocations int
 }
 
 func (c *serveConfig) validate() error {
@@ -64,6 +69,15 @@ func (c *serveConfig) validate() error {
 	}
 	if c.udpPort < 0 || c.udpPort+c.workers > 65535 {
 		return errors.New("--udp-port out of range")
+	}
+	if c.turn && (c.turnPort < 0 || c.turnPort+c.workers > 65535) {
+		return errors.New("--turn-port out of range")
+	}
+	if c.turnBitrate == 0 || c.turnBitrate < -1 || c.turnBitrate > 1_000_000_000 {
+		return errors.New("--turn-max-bitrate must be 1..1000000000 bit/s, or -1 for no cap")
+	}
+	if c.turnAllocations < 1 || c.turnAllocations > 64 {
+		return errors.New("--turn-allocations must be 1..64")
 	}
 	if c.dtlsTimeout <= 0 {
 		return errors.New("--dtls-timeout must be positive")
@@ -96,6 +110,10 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&cfg.udpHost, "udp-host", "127.0.0.1", "media UDP host")
 	fs.IntVar(&cfg.udpPort, "udp-port", 7882, "media UDP port of worker 0; worker i uses port+i (0: any free port)")
 	fs.IntVar(&cfg.workers, "workers", 1, "number of media worker processes")
+	fs.BoolVar(&cfg.turn, "turn", true, "run a TURN relay in each media worker, on UDP and TCP, for clients whose network blocks UDP; it relays to Lethe's own media addresses only")
+	fs.IntVar(&cfg.turnPort, "turn-port", 3478, "TURN port (UDP and TCP) of worker 0; worker i uses port+i (0: any free port)")
+	fs.IntVar(&cfg.turnBitrate, "turn-max-bitrate", turnrelay.DefaultMaxBitrate, "bit/s one TURN allocation may relay, both ways together; beyond is dropped (-1: no cap)")
+	fs.IntVar(&cfg.turnAllocations, "turn-allocations", turnrelay.DefaultMaxAllocations, "TURN allocations one participant's session may hold")
 	fs.DurationVar(&cfg.retention, "retention", store.MaxRetention,
 		"how long a terminated application's data is kept before it is purged (1h..168h)")
 	fs.BoolVar(&cfg.batchWrites, "batch-writes", true, "workers send media with one sendmmsg per burst")
@@ -159,9 +177,16 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		workerArgs = append(workerArgs, "--probe-dir", d)
 	}
 	workerArgs = append(workerArgs, lk.workerArgs(info)...) // compliance lock-down (lockdown.go)
+	turnPort := -1 // no relay
+	if cfg.turn {
+		turnPort = cfg.turnPort
+		workerArgs = append(workerArgs, "--turn-max-bitrate", strconv.Itoa(cfg.turnBitrate),
+			"--turn-allocations", strconv.Itoa(cfg.turnAllocations))
+	}
 	pool, err := control.StartPool(ctx, control.PoolConfig{
 		Exe: exe, Workers: cfg.workers, UDPHost: cfg.udpHost, UDPPort: cfg.udpPort,
 		AllowUnenforced: cfg.allowUnenforced, Logger: log, Args: workerArgs, Procs: cfg.workerProcs,
+		TURNPort: turnPort,
 	})
 	if err != nil {
 		return err
@@ -286,6 +311,9 @@ func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, wo
 			}
 		}
 		fmt.Fprintf(w, "  worker %d:   pid %d, media udp %s, %s\n", wk.Index, wk.PID, wk.UDP, state)
+		if wk.TURNUDP != "" {
+			fmt.Fprintf(w, "  worker %d:   TURN relay udp %s, tcp %s (relays to this worker's media address only)\n", wk.Index, wk.TURNUDP, wk.TURNTCP)
+		}
 		if memory != "" {
 			fmt.Fprintf(w, "  !!! WARNING: worker %d's media memory is NOT locked and could be swapped out: %s !!!\n", wk.Index, memory)
 		}

@@ -19,6 +19,7 @@ var ErrFrameTooLarge = errors.New("ipc: frame too large")
 
 // Operations.
 const (
+	OpStart    = "start"    // control → worker, its first frame: secrets it needs; Data is a signaling.Start
 	OpReady    = "ready"    // worker → control: locked down and serving; Data is a signaling.Ready
 	OpOpen     = "open"     // control → worker: a participant joins; Data is a signaling.Open
 	OpMsg      = "msg"      // both: one signaling message for session Session

@@ -358,7 +358,11 @@ func (g *generator) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.Pa
 	if conf.Network != network && !bind.IsUnspecified() {
 		return nil, nil, fmt.Errorf("turnrelay: %s relay asked of a %s media address", conf.Network, network)
 	}
-	pc, err := net.ListenUDP(conf.Network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind, 0)))
+	laddr := &net.UDPAddr{} // any address of the family asked for
+	if !bind.IsUnspecified() {
+		laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind, 0))
+	}
+	pc, err := net.ListenUDP(conf.Network, laddr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("turnrelay: relay socket: %w", err)
 	}
