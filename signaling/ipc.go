@@ -12,8 +12,8 @@ import (
 
 // Ready is the worker's first frame: it is locked down and serving.
 type Ready struct {
-	UDP      string          `json:"udp"`      // its media socket
-	Lockdown json.RawMessage `json:"lockdown"` // its lock-down report, as measured inside it
+	UDP      string          `json:"udp"`               // its media socket
+	Lockdown json.RawMessage `json:"lockdown"`          // its lock-down report, as measured inside it
 	TURNUDP  string          `json:"turnUdp,omitempty"` // its TURN relay's listeners, if it runs one
 	TURNTCP  string          `json:"turnTcp,omitempty"`
 }

@@ -202,6 +202,5 @@ func (h *hostRelay) Open(session string) ([]signaling.ICEServer, error) {
 	return []signaling.ICEServer{{URLs: h.urls, Username: c.Username, Credential: c.Credential}}, nil
 }
 
-
 // sessionName is a session's name in TURN usernames.
 func sessionName(sid uint64) string { return strconv.FormatUint(sid, 10) }

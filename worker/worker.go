@@ -38,10 +38,10 @@ type Config struct {
 	// media IP: 0 picks free ports, negative runs none. Its secret comes
 	// in the control process's start frame.
 	TURNPort        int
-	TURNMaxBitrate  int      // bit/s relayed per allocation; 0: turnrelay's default, <0: no cap
-	TURNAllocations int      // allocations per session; 0: turnrelay's default
-	PublicIPs       []string // IPs advertised for the media address (a 1:1 NAT in front); the relay's too
-	Logger                *slog.Logger     // diagnostics (the worker's stderr, a pipe to the control process)
+	TURNMaxBitrate  int          // bit/s relayed per allocation; 0: turnrelay's default, <0: no cap
+	TURNAllocations int          // allocations per session; 0: turnrelay's default
+	PublicIPs       []string     // IPs advertised for the media address (a 1:1 NAT in front); the relay's too
+	Logger          *slog.Logger // diagnostics (the worker's stderr, a pipe to the control process)
 }
 
 // Run is the media worker's life: lock down, open the media socket, serve

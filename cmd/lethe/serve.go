@@ -177,7 +177,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		workerArgs = append(workerArgs, "--probe-dir", d)
 	}
 	workerArgs = append(workerArgs, lk.workerArgs(info)...) // compliance lock-down (lockdown.go)
-	turnPort := -1 // no relay
+	turnPort := -1                                          // no relay
 	if cfg.turn {
 		turnPort = cfg.turnPort
 		workerArgs = append(workerArgs, "--turn-max-bitrate", strconv.Itoa(cfg.turnBitrate),
