@@ -28,12 +28,22 @@ import (
 // lethePath is the binary under test, built once by TestMain.
 var lethePath string
 
+// letheBinEnv names the lethe binary the tests run, for the test binary
+// when it runs itself again.
+const letheBinEnv = "LETHE_E2E_BINARY"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(clientHelperEnv) != "" {
 		os.Exit(runClientHelper())
 	}
 	if os.Getenv(reaperHelperEnv) != "" {
 		os.Exit(runReaperHelper())
+	}
+	// A test run again in a namespace of its own (runInNetns, netlab)
+	// uses the binary its first run built.
+	if p := os.Getenv(letheBinEnv); p != "" {
+		lethePath = p
+		os.Exit(m.Run())
 	}
 	dir, err := os.MkdirTemp("", "lethe-e2e-")
 	if err != nil {
@@ -47,6 +57,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build lethe:", err)
 		os.Exit(1)
 	}
+	os.Setenv(letheBinEnv, lethePath)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
