@@ -86,6 +86,10 @@ type Options struct {
 	// ICERestartDelay is how long a PeerConnection stays disconnected
 	// before the client restarts it; default DefaultICERestartDelay.
 	ICERestartDelay time.Duration
+	// ForceRelay makes the PeerConnections use the server's TURN relay
+	// only (ICETransportPolicy relay), as a client whose network blocks
+	// UDP would end up doing; it needs the iceServers of joined.
+	ForceRelay bool
 }
 
 // Event is a server message that is not the reply to a waiting request.
@@ -114,6 +118,7 @@ type Client struct {
 
 	iceRestarts     int
 	iceRestartDelay time.Duration
+	forceRelay      bool
 
 	nextID  atomic.Uint64
 	writeq  chan []byte
@@ -129,7 +134,8 @@ type Client struct {
 	onTrack       func(*webrtc.TrackRemote, *webrtc.RTPReceiver)
 	participantID string
 	permissions   signaling.Permissions
-	trackIDs      map[string]string // own client track id → server track id
+	iceServers    []webrtc.ICEServer // the server's TURN relays, from joined
+	trackIDs      map[string]string  // own client track id → server track id
 	bye           *signaling.Bye
 	err           error
 	closed        bool
@@ -194,6 +200,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		writerDone:   make(chan struct{}),
 	}
 	c.iceRestarts, c.iceRestartDelay = opts.ICERestarts, opts.ICERestartDelay
+	c.forceRelay = opts.ForceRelay
 	c.wg.Add(2)
 	go c.readLoop()
 	go c.writeLoop()

@@ -31,6 +31,7 @@ func (c *Client) Join(ctx context.Context, j signaling.Join) (*signaling.Joined,
 	c.mu.Lock()
 	c.participantID = joined.ParticipantID
 	c.permissions = joined.Permissions
+	c.iceServers = iceServers(joined.IceServers)
 	c.mu.Unlock()
 	return &joined, nil
 }
@@ -292,7 +293,7 @@ func (c *Client) publisher() (*peer, error) {
 		return nil, ErrClosed
 	}
 	if c.pub == nil {
-		p, err := newPeer(c.api, signaling.TargetPublisher, c.sendCandidate)
+		p, err := newPeer(c.api, c.rtcConfigLocked(), signaling.TargetPublisher, c.sendCandidate)
 		if err != nil {
 			return nil, err
 		}
@@ -309,7 +310,7 @@ func (c *Client) subscriber() (*peer, error) {
 		return nil, ErrClosed
 	}
 	if c.sub == nil {
-		p, err := newPeer(c.api, signaling.TargetSubscriber, c.sendCandidate)
+		p, err := newPeer(c.api, c.rtcConfigLocked(), signaling.TargetSubscriber, c.sendCandidate)
 		if err != nil {
 			return nil, err
 		}
@@ -445,4 +446,24 @@ func (c *Client) Leave(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// iceServers turns joined's iceServers into Pion's.
+func iceServers(in []signaling.ICEServer) []webrtc.ICEServer {
+	out := make([]webrtc.ICEServer, 0, len(in))
+	for _, s := range in {
+		out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return out
+}
+
+// rtcConfigLocked is the configuration of a new PeerConnection: the
+// server's TURN relays from joined, and only them with ForceRelay. The
+// caller holds c.mu.
+func (c *Client) rtcConfigLocked() webrtc.Configuration {
+	cfg := webrtc.Configuration{ICEServers: c.iceServers}
+	if c.forceRelay {
+		cfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	return cfg
 }

@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(reaperHelperEnv) != "" {
 		os.Exit(runReaperHelper())
 	}
+	if v := os.Getenv(forwardHelperEnv); v != "" {
+		os.Exit(runForwardHelper(v))
+	}
 	// A test run again in a namespace of its own (runInNetns, netlab)
 	// uses the binary its first run built.
 	if p := os.Getenv(letheBinEnv); p != "" {
@@ -94,9 +97,16 @@ func startServer(t *testing.T, args ...string) *server {
 // restart: the data dir of a server that has stopped).
 func startServerIn(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
+	return startServerWith(t, dataDir, exec.Command, args...)
+}
+
+// startServerWith is startServerIn with the command made by command (one
+// that runs it in a network namespace, say).
+func startServerWith(t *testing.T, dataDir string, command func(name string, args ...string) *exec.Cmd, args ...string) *server {
+	t.Helper()
 	s := &server{t: t, dataDir: dataDir, exited: make(chan struct{})}
 	all := append([]string{"serve", "--data-dir", s.dataDir, "--listen", "127.0.0.1:0", "--udp-port", "0", "--turn-port", "0"}, args...)
-	s.cmd = exec.Command(lethePath, all...)
+	s.cmd = command(lethePath, all...)
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)

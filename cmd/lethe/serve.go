@@ -61,8 +61,8 @@ func (c *serveConfig) validate() error {
 		// Lethe is loopback-only until TLS and a public deployment story land.
 		return fmt.Errorf("--listen %s: only loopback addresses are supported in this version", c.listen)
 	}
-	if ip := net.ParseIP(c.udpHost); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("--udp-host %s: only loopback addresses are supported in this version", c.udpHost)
+	if ip := net.ParseIP(c.udpHost); ip == nil {
+		return fmt.Errorf("--udp-host %s: not an IP address", c.udpHost)
 	}
 	if c.workers < 1 || c.workers > 64 {
 		return errors.New("--workers must be 1..64")

@@ -1,0 +1,202 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/lethe-rtc/lethe/client"
+	"github.com/lethe-rtc/lethe/internal/netlab"
+	"github.com/lethe-rtc/lethe/signaling"
+)
+
+// The TURN relay of the real server: clients that must (or are made to)
+// go through it exchange media, and the path they use is a relay.
+
+// TestTURNForcedRelayLoopback: two Go clients forced onto the relay, over
+// loopback, publish and receive; every PeerConnection's selected local
+// candidate is a relay candidate, and the relay's credentials came in
+// joined.
+func TestTURNForcedRelayLoopback(t *testing.T) {
+	leakCheck(t)
+	t.Parallel()
+	s := startServer(t)
+	relayCall(t, s, client.Options{ForceRelay: true}, webrtc.ICECandidateTypeRelay)
+}
+
+// TestTURNThroughUDPBlock: the client host's UDP toward the server is
+// dropped by the firewall host between them. With forced relay the Go
+// client reaches the relay over TCP and media flows through it; with UDP
+// open again, the same client without forced relay takes a direct host
+// path over UDP, though the relay is on offer.
+func TestTURNThroughUDPBlock(t *testing.T) {
+	lab := netlab.Enter(t, netlab.Options{})
+	if lab == nil {
+		return
+	}
+	leakCheck(t)
+	s := startLabServer(t, lab)
+	api := labAPI(t)
+
+	lab.BlockUDP(t)
+	relayCall(t, s, client.Options{API: api, ForceRelay: true}, webrtc.ICECandidateTypeRelay)
+	if lab.DroppedUDP(t) == 0 {
+		t.Error("the firewall dropped no UDP: the block was not in the way")
+	}
+
+	lab.AllowUDP(t)
+	relayCall(t, s, client.Options{API: api}, webrtc.ICECandidateTypeHost)
+}
+
+// relayCall joins a publisher and a subscriber with opts, checks media
+// by marker at the subscriber, and that both clients' PeerConnections
+// selected a local candidate of type want (over UDP for a host one).
+func relayCall(t *testing.T, s *server, opts client.Options, want webrtc.ICECandidateType) {
+	t.Helper()
+	room := uint32(4000 + time.Now().UnixNano()%1000)
+	pub, err := s.tryJoin(t, joinOpts{user: "turnpub", room: room, client: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := s.tryJoin(t, joinOpts{user: "turnsub", room: room, client: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*participant{pub, sub} {
+		if len(p.joined.IceServers) == 0 || len(p.joined.IceServers[0].URLs) == 0 || p.joined.IceServers[0].Credential == "" {
+			t.Fatalf("%s's joined has no TURN server: %+v", p.user, p.joined.IceServers)
+		}
+	}
+	pub.publishAV(t, false, client.SourceOptions{})
+	ch := sub.firstVideo(t)
+	for deadline := time.Now().Add(20 * time.Second); ch.Stats().Packets < 50; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the subscriber got %d video packets", ch.Stats().Packets)
+		}
+	}
+	if st := ch.Stats(); st.BadMarkers != 0 || st.Streams != 1 {
+		t.Errorf("video: %d bad markers, %d marker streams", st.BadMarkers, st.Streams)
+	}
+	for _, pt := range []struct {
+		p      *participant
+		target signaling.Target
+	}{{pub, signaling.TargetPublisher}, {sub, signaling.TargetSubscriber}} {
+		pair, err := pt.p.SelectedCandidatePair(pt.target)
+		if err != nil || pair == nil {
+			t.Fatalf("%s's %s: no selected pair (%v)", pt.p.user, pt.target, err)
+		}
+		if pair.Local.Typ != want || (want == webrtc.ICECandidateTypeHost && pair.Local.Protocol != webrtc.ICEProtocolUDP) {
+			t.Errorf("%s's %s goes %s/%s → %s, want a local %s candidate", pt.p.user, pt.target,
+				pair.Local.Typ, pair.Local.Protocol, pair.Remote.Typ, want)
+		}
+	}
+	_ = pub.Leave(ctxT(t, 5*time.Second))
+	_ = sub.Leave(ctxT(t, 5*time.Second))
+}
+
+// labAPI is a Pion API for the client host of a lab: its own address (not
+// loopback), UDP4, no mDNS.
+func labAPI(t *testing.T) *webrtc.API {
+	t.Helper()
+	var se webrtc.SettingEngine
+	se.SetICETimeouts(3*time.Second, 25*time.Second, time.Second)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		t.Fatal(err)
+	}
+	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir))
+}
+
+// startLabServer runs the real server on the lab's server host: media and
+// its TURN relay on the server's address, signaling on the server's
+// loopback with a TCP forwarder from the server's address to it (serve
+// takes only a loopback --listen in this version).
+func startLabServer(t *testing.T, lab *netlab.Lab) *server {
+	t.Helper()
+	inServer := func(name string, args ...string) *exec.Cmd {
+		return lab.Server.Command(context.Background(), name, args...)
+	}
+	s := startServerWith(t, filepath.Join(t.TempDir(), "data"), inServer,
+		"--udp-host", lab.Server.Addr.String(), "--allowed-hosts", lab.Server.Addr.String())
+	signal := strings.TrimSuffix(strings.TrimPrefix(s.url, "ws://"), "/v1/signal")
+	fwd := lab.Server.Command(context.Background(), os.Args[0])
+	fwd.Env = append(os.Environ(), forwardHelperEnv+"="+net.JoinHostPort(lab.Server.Addr.String(), "0")+"="+signal)
+	out, err := fwd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fwd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = fwd.Process.Kill()
+		_ = fwd.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("forwarder: %v", err)
+	}
+	s.url = "ws://" + strings.TrimSpace(line) + "/v1/signal"
+	return s
+}
+
+// forwardHelperEnv makes the test binary a TCP forwarder: "listen=target".
+const forwardHelperEnv = "LETHE_E2E_FORWARD"
+
+// runForwardHelper forwards every connection to its listen address to
+// target, printing the address it listens on first.
+func runForwardHelper(spec string) int {
+	listen, target, ok := strings.Cut(spec, "=")
+	if !ok {
+		return 2
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(ln.Addr().String())
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return 1
+		}
+		go func() {
+			defer c.Close()
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				return
+			}
+			defer u.Close()
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _ = io.Copy(u, c)
+				_ = u.(*net.TCPConn).CloseWrite()
+			}()
+			_, _ = io.Copy(c, u)
+			_ = c.(*net.TCPConn).CloseWrite()
+			wg.Wait()
+		}()
+	}
+}
