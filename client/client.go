@@ -90,6 +90,9 @@ type Options struct {
 	// only (ICETransportPolicy relay), as a client whose network blocks
 	// UDP would end up doing; it needs the iceServers of joined.
 	ForceRelay bool
+	// RelayTCP keeps only the relay's TCP URLs (TURN over TCP), as a
+	// network that blocks all UDP leaves a client.
+	RelayTCP bool
 }
 
 // Event is a server message that is not the reply to a waiting request.
@@ -119,6 +122,7 @@ type Client struct {
 	iceRestarts     int
 	iceRestartDelay time.Duration
 	forceRelay      bool
+	relayTCP        bool
 
 	nextID  atomic.Uint64
 	writeq  chan []byte
@@ -200,7 +204,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		writerDone:   make(chan struct{}),
 	}
 	c.iceRestarts, c.iceRestartDelay = opts.ICERestarts, opts.ICERestartDelay
-	c.forceRelay = opts.ForceRelay
+	c.forceRelay, c.relayTCP = opts.ForceRelay, opts.RelayTCP
 	c.wg.Add(2)
 	go c.readLoop()
 	go c.writeLoop()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -31,7 +32,7 @@ func (c *Client) Join(ctx context.Context, j signaling.Join) (*signaling.Joined,
 	c.mu.Lock()
 	c.participantID = joined.ParticipantID
 	c.permissions = joined.Permissions
-	c.iceServers = iceServers(joined.IceServers)
+	c.iceServers = iceServers(joined.IceServers, c.relayTCP)
 	c.mu.Unlock()
 	return &joined, nil
 }
@@ -448,11 +449,23 @@ func (c *Client) Leave(ctx context.Context) error {
 	return err
 }
 
-// iceServers turns joined's iceServers into Pion's.
-func iceServers(in []signaling.ICEServer) []webrtc.ICEServer {
+// iceServers turns joined's iceServers into Pion's; with tcpOnly, only
+// their TURN-over-TCP URLs.
+func iceServers(in []signaling.ICEServer, tcpOnly bool) []webrtc.ICEServer {
 	out := make([]webrtc.ICEServer, 0, len(in))
 	for _, s := range in {
-		out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+		urls := s.URLs
+		if tcpOnly {
+			urls = nil
+			for _, u := range s.URLs {
+				if strings.HasSuffix(u, "?transport=tcp") {
+					urls = append(urls, u)
+				}
+			}
+		}
+		if len(urls) > 0 {
+			out = append(out, webrtc.ICEServer{URLs: urls, Username: s.Username, Credential: s.Credential})
+		}
 	}
 	return out
 }

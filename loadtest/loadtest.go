@@ -53,6 +53,11 @@ type Config struct {
 	// ServerPID is the server's process (its workers are found as its
 	// children); 0: the server is not on this machine, no CPU figures.
 	ServerPID int
+	// Transport is how subscribers reach the server's media: TransportUDP
+	// (default, direct) or TransportRelay (through its TURN relay over TCP
+	// only, as a network that blocks UDP leaves them). Publishers always
+	// send directly over UDP.
+	Transport string
 	Progress  io.Writer // a live line every second; nil: none
 	Logger    *slog.Logger
 }
@@ -93,6 +98,12 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// Transports of Config.Transport.
+const (
+	TransportUDP   = "udp"
+	TransportRelay = "relay" // TURN over TCP
+)
+
 // Validate reports a load that cannot run.
 func (c *Config) Validate() error {
 	switch {
@@ -102,6 +113,8 @@ func (c *Config) Validate() error {
 		return errors.New("loadtest: no token source")
 	case c.Codec != "vp8" && c.Codec != "h264":
 		return fmt.Errorf("loadtest: codec %q: want vp8 or h264", c.Codec)
+	case c.Transport != "" && c.Transport != TransportUDP && c.Transport != TransportRelay:
+		return fmt.Errorf("loadtest: transport %q: want %s or %s", c.Transport, TransportUDP, TransportRelay)
 	case c.Rooms*c.perRoom() > 2000:
 		return errors.New("loadtest: more than 2000 participants in one process")
 	}
@@ -283,7 +296,11 @@ func (r *runner) join(room uint32, name string, kind string) error {
 		return fmt.Errorf("token: %w", err)
 	}
 	t0 := time.Now()
-	c, err := client.Dial(ctx, r.cfg.URL, client.Options{API: r.api, Logger: r.cfg.Logger})
+	opts := client.Options{API: r.api, Logger: r.cfg.Logger}
+	if kind == "s" && r.cfg.Transport == TransportRelay {
+		opts.ForceRelay, opts.RelayTCP = true, true
+	}
+	c, err := client.Dial(ctx, r.cfg.URL, opts)
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,7 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.Float64Var(&l.RampRate, "ramp", 20, "participants joining per second")
 	fs.DurationVar(&l.Warmup, "warmup", 2*time.Second, "time after the last join before measuring")
 	fs.DurationVar(&l.Duration, "duration", 10*time.Second, "measured window")
+	fs.StringVar(&l.Transport, "transport", loadtest.TransportUDP, "how subscribers reach the media: udp (direct) or relay (the server's TURN relay over TCP only)")
 	fs.IntVar(&l.ServerPID, "server-pid", 0, "pid of `lethe serve` on this machine, for CPU and memory figures (set by --spawn)")
 	fs.StringVar(&cfg.dataDir, "data-dir", "", "mint tokens locally from this data dir")
 	fs.StringVar(&cfg.adminKeyFile, "admin-key-file", "", "mint tokens through the admin API with this key")

@@ -53,7 +53,7 @@ func Start(ctx context.Context, exe, dir string, extra ...string) (*Server, erro
 		s.tmp, dir = tmp, tmp
 	}
 	s.DataDir = filepath.Join(dir, "data")
-	args := append([]string{"serve", "--data-dir", s.DataDir, "--listen", "127.0.0.1:0", "--udp-port", "0"}, extra...)
+	args := append([]string{"serve", "--data-dir", s.DataDir, "--listen", "127.0.0.1:0", "--udp-port", "0", "--turn-port", "0"}, extra...)
 	s.cmd = exec.Command(exe, args...)
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	pr, pw := io.Pipe()
