@@ -377,8 +377,7 @@ func TestRelayPublicAlias(t *testing.T) {
 	// for 127.0.0.3, and the relay takes datagrams there without leaving
 	// the host.
 	pub := netip.MustParseAddr("127.0.0.3")
-	var l *lab
-	l = newLab(t, func(c *turnrelay.Config) {
+	l := newLab(t, func(c *turnrelay.Config) {
 		port := c.Peers[0].Port()
 		c.Peers = []netip.AddrPort{netip.AddrPortFrom(pub, port)}
 		c.Aliases = []turnrelay.Alias{{Public: pub, Local: netip.MustParseAddr("127.0.0.1")}}
