@@ -70,14 +70,19 @@ func (c *serveConfig) validate() error {
 	if c.udpPort < 0 || c.udpPort+c.workers > 65535 {
 		return errors.New("--udp-port out of range")
 	}
-	if c.turn && (c.turnPort < 0 || c.turnPort+c.workers > 65535) {
-		return errors.New("--turn-port out of range")
-	}
-	if c.turnBitrate == 0 || c.turnBitrate < -1 || c.turnBitrate > 1_000_000_000 {
-		return errors.New("--turn-max-bitrate must be 1..1000000000 bit/s, or -1 for no cap")
-	}
-	if c.turnAllocations < 1 || c.turnAllocations > 64 {
-		return errors.New("--turn-allocations must be 1..64")
+	if c.turn {
+		switch {
+		case c.turnPort < 0 || c.turnPort+c.workers > 65535:
+			return errors.New("--turn-port out of range")
+		case c.turnPort > 0 && c.udpPort > 0 && c.turnPort < c.udpPort+c.workers && c.udpPort < c.turnPort+c.workers:
+			// Not a conflict for the kernel (UDP and TCP), but worker i's
+			// TURN UDP port would be worker j's media port.
+			return errors.New("--turn-port overlaps the media ports of --udp-port")
+		case c.turnBitrate == 0 || c.turnBitrate < -1 || c.turnBitrate > 1_000_000_000:
+			return errors.New("--turn-max-bitrate must be 1..1000000000 bit/s, or -1 for no cap")
+		case c.turnAllocations < 1 || c.turnAllocations > 64:
+			return errors.New("--turn-allocations must be 1..64")
+		}
 	}
 	if c.dtlsTimeout <= 0 {
 		return errors.New("--dtls-timeout must be positive")

@@ -19,6 +19,11 @@ func TestServeConfigValidate(t *testing.T) {
 	if err := good.validate(); err != nil {
 		t.Fatal(err)
 	}
+	withTURN := base()
+	withTURN.turn, withTURN.turnPort, withTURN.turnBitrate, withTURN.turnAllocations = true, 3478, -1, 4
+	if err := withTURN.validate(); err != nil {
+		t.Fatalf("the TURN defaults: %v", err)
+	}
 	for host, ok := range map[string]bool{"127.0.0.1:9": true, "localhost": true, "[::1]:7880": true, "evil.example": false} {
 		if good.hosts.Allows(host) != ok {
 			t.Errorf("default hosts allow %q: %v, want %v", host, !ok, ok)
@@ -42,6 +47,15 @@ func TestServeConfigValidate(t *testing.T) {
 		"zero bitrate":     func(c *serveConfig) { c.trackBitrate = 0 },
 		"bitrate of -2":    func(c *serveConfig) { c.peerBitrate = -2 },
 		"bitrate too high": func(c *serveConfig) { c.trackBitrate = 2_000_000_000 },
+		"TURN port too high": func(c *serveConfig) {
+			c.turn, c.turnPort, c.turnBitrate, c.turnAllocations = true, 65535, 1, 1
+		},
+		"TURN on the media ports": func(c *serveConfig) {
+			c.turn, c.turnPort, c.turnBitrate, c.turnAllocations, c.workers = true, 7883, 1, 1, 2
+		},
+		"TURN bitrate 0":     func(c *serveConfig) { c.turn, c.turnPort, c.turnBitrate, c.turnAllocations = true, 3478, 0, 4 },
+		"TURN allocations 0": func(c *serveConfig) { c.turn, c.turnPort, c.turnBitrate, c.turnAllocations = true, 3478, 1, 0 },
+		"udp-host not an IP": func(c *serveConfig) { c.udpHost = "media.example" },
 	} {
 		c := base()
 		mod(&c)
