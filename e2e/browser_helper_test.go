@@ -96,8 +96,20 @@ type browser struct {
 	cancel context.CancelFunc
 }
 
-func newBrowser(t *testing.T) *browser {
+// newBrowser starts Chromium; it resolves no name, and reaches no address
+// but 127.0.0.1 and the hosts of the origins in reach (a lab's server,
+// "http://10.231.2.2:port"), which it treats as secure contexts as it
+// does 127.0.0.1, so that their pages may use the camera.
+func newBrowser(t *testing.T, reach ...string) *browser {
 	t.Helper()
+	rules := "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+	for _, o := range reach {
+		u, err := url.Parse(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules += ", EXCLUDE " + u.Hostname()
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.UserDataDir(t.TempDir()),
@@ -109,7 +121,7 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
+		chromedp.Flag("host-resolver-rules", rules),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
@@ -123,6 +135,9 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
 		chromedp.WindowSize(1280, 720),
+	}
+	if len(reach) > 0 {
+		opts = append(opts, chromedp.Flag("unsafely-treat-insecure-origin-as-secure", strings.Join(reach, ",")))
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)

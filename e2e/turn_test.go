@@ -200,3 +200,86 @@ func runForwardHelper(spec string) int {
 		}()
 	}
 }
+
+// TestTURNBrowserThroughUDPBlock: headless Chromium on the client host,
+// the firewall dropping UDP. Forced onto the relay (lethe.js
+// iceTransportPolicy "relay"), the page reaches it over TCP, decodes a
+// relayed Go client's marked video and sends its camera back through it;
+// both its PeerConnections' selected local candidates are relay
+// candidates over TCP. With UDP open again, a page without the option
+// takes a direct UDP host path.
+func TestTURNBrowserThroughUDPBlock(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true and %s is missing", chromiumPath)
+		}
+		t.Skipf("%s not found", chromiumPath)
+	}
+	lab := netlab.Enter(t, netlab.Options{})
+	if lab == nil {
+		return
+	}
+	leakCheck(t)
+	s := startLabServer(t, lab)
+	b := newBrowser(t, strings.Replace(strings.TrimSuffix(s.url, "/v1/signal"), "ws://", "http://", 1))
+	room := newRoomName()
+
+	lab.BlockUDP(t)
+	gopub, err := s.tryJoin(t, joinOpts{user: "gorelay", strRoom: room, client: client.Options{API: labAPI(t), ForceRelay: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gopub.publishAV(t, false, client.SourceOptions{})
+
+	uid := s.browserUser("relayed")
+	pg := b.newPage(t, "relayed")
+	pg.open(s.pageURL(s.token(uid), uid, room) + "&relay=1")
+	pg.join(uid, room, true)
+	pg.waitReceiving(gopub.ParticipantID(), 30, true, 40*time.Second)
+	ch := gopub.firstVideo(t) // the page's camera, through the relay both ways
+	for deadline := time.Now().Add(30 * time.Second); ch.Stats().Packets < 50; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the Go client got %d video packets from the page", ch.Stats().Packets)
+		}
+	}
+	for _, side := range []string{"publisherPC", "subscriberPC"} {
+		if got := pg.selectedLocal(side); got != "relay/tcp" {
+			t.Errorf("the relayed page's %s uses a local %s candidate, want relay/tcp", side, got)
+		}
+	}
+	if lab.DroppedUDP(t) == 0 {
+		t.Error("the firewall dropped no UDP: the block was not in the way")
+	}
+	pg.closePage()
+
+	lab.AllowUDP(t)
+	uid = s.browserUser("direct")
+	direct := b.newPage(t, "direct")
+	direct.open(s.pageURL(s.token(uid), uid, room))
+	direct.join(uid, room, false)
+	direct.waitReceiving(gopub.ParticipantID(), 30, true, 40*time.Second)
+	if got := direct.selectedLocal("subscriberPC"); got != "host/udp" {
+		t.Errorf("with UDP open the page's subscriber uses a local %s candidate, want host/udp", got)
+	}
+}
+
+// selectedLocal is "type/protocol" of the local candidate of the selected
+// pair of the page's PeerConnection pc ("publisherPC" or "subscriberPC"),
+// e.g. "relay/tcp" (for a relay: the protocol to the TURN server).
+func (p *page) selectedLocal(pc string) string {
+	p.t.Helper()
+	var out string
+	p.mustEval(`(async () => {
+  const pc = letheDemo.room?.`+pc+`;
+  if (!pc) return "no PeerConnection";
+  const rep = await pc.getStats();
+  for (const t of rep.values()) {
+    if (t.type !== "transport" || !t.selectedCandidatePairId) continue;
+    const pair = rep.get(t.selectedCandidatePairId);
+    const local = pair && rep.get(pair.localCandidateId);
+    if (local) return local.candidateType + "/" + (local.candidateType === "relay" ? local.relayProtocol : local.protocol);
+  }
+  return "none selected";
+})()`, &out)
+	return out
+}
