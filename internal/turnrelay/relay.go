@@ -19,6 +19,8 @@ const (
 	DefaultMaxBitrate     = 50_000_000 // bit/s per allocation, both ways together
 	DefaultCredentialTTL  = 12 * time.Hour
 	DefaultRealm          = "lethe"
+	DefaultMaxConns       = 1024 // TURN-over-TCP connections at once, per listener
+	DefaultIdleTimeout    = time.Minute
 )
 
 // Alias maps an address Lethe advertises (a public IP in front of a 1:1
@@ -51,6 +53,8 @@ type Config struct {
 	MaxBitrate     int           // bit/s relayed per allocation; default DefaultMaxBitrate; <0: no cap
 	CredentialTTL  time.Duration // a credential's expiry after Open; default DefaultCredentialTTL
 	Realm          string        // default DefaultRealm
+	MaxConns       int           // TCP connections at once per listener; default DefaultMaxConns
+	IdleTimeout    time.Duration // a TCP connection silent this long is closed; default DefaultIdleTimeout
 
 	Now       func() time.Time                                   // default time.Now
 	AfterFunc func(d time.Duration, f func()) (stop func() bool) // default time.AfterFunc
@@ -68,6 +72,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Realm == "" {
 		c.Realm = DefaultRealm
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -103,6 +113,8 @@ type Relay struct {
 	peerIP map[netip.Addr]bool
 	toLoc  map[netip.Addr]netip.Addr
 	toPub  map[netip.Addr]netip.Addr
+	// listeners wrap cfg.TCP: bounded, idle connections closed
+	listeners []*limitListener
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -117,7 +129,7 @@ type session struct {
 }
 
 type counters struct {
-	allocations, refusedPeer, droppedPeer, droppedRate, relayedBytes atomic.Uint64
+	allocations, refusedPeer, droppedPeer, droppedRate, relayedBytes, refusedConns atomic.Uint64
 }
 
 // Stats are a relay's counts since it started.
@@ -128,6 +140,8 @@ type Stats struct {
 	DroppedPeer  uint64 // datagrams dropped: to or from an address that is not ours
 	DroppedRate  uint64 // datagrams dropped: over the allocation's bitrate
 	RelayedBytes uint64
+	TCPConns     int    // TURN-over-TCP connections open now
+	RefusedConns uint64 // TCP connections closed at once: MaxConns were open
 }
 
 // New starts a TURN server on cfg's listeners. Close stops it and closes
@@ -166,8 +180,10 @@ func New(cfg Config) (*Relay, error) {
 			PacketConn: c, RelayAddressGenerator: gen, PermissionHandler: r.permit})
 	}
 	for _, l := range cfg.TCP {
+		ll := newLimitListener(l, cfg.MaxConns, cfg.IdleTimeout, r)
+		r.listeners = append(r.listeners, ll)
 		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
-			Listener: l, RelayAddressGenerator: gen, PermissionHandler: r.permit})
+			Listener: ll, RelayAddressGenerator: gen, PermissionHandler: r.permit})
 	}
 	s, err := turn.NewServer(sc)
 	if err != nil {
@@ -242,7 +258,12 @@ func (r *Relay) Stats() Stats {
 		live += len(s.conns)
 	}
 	r.mu.Unlock()
+	conns := 0
+	for _, l := range r.listeners {
+		conns += l.open()
+	}
 	return Stats{
+		TCPConns: conns, RefusedConns: r.stats.refusedConns.Load(),
 		Allocations: r.stats.allocations.Load(), Live: live,
 		RefusedPeer: r.stats.refusedPeer.Load(), DroppedPeer: r.stats.droppedPeer.Load(),
 		DroppedRate: r.stats.droppedRate.Load(), RelayedBytes: r.stats.relayedBytes.Load(),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -419,4 +420,51 @@ func waitFor(t *testing.T, ok func() bool, what string) {
 func leakCheck(t *testing.T) {
 	opt := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
+func TestRelayBoundsTCPConnections(t *testing.T) {
+	leakCheck(t)
+	l := newLab(t, func(c *turnrelay.Config) { c.MaxConns, c.IdleTimeout = 2, 200*time.Millisecond })
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp4", l.tcp.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	closed := func(c net.Conn) bool {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		return err != nil && !os.IsTimeout(err)
+	}
+	a, b := dial(), dial()
+	waitFor(t, func() bool { return l.relay.Stats().TCPConns == 2 }, "two connections open")
+	if third := dial(); !closed(third) {
+		t.Error("a third connection over MaxConns 2 was kept")
+	}
+	if st := l.relay.Stats(); st.RefusedConns != 1 {
+		t.Errorf("refused connections %d, want 1", st.RefusedConns)
+	}
+	// Silent ones are closed after the idle time.
+	if !closed(a) || !closed(b) {
+		t.Error("silent connections kept")
+	}
+	waitFor(t, func() bool { return l.relay.Stats().TCPConns == 0 }, "idle connections gone")
+}
+
+func TestRelayCloseEndsTCPConnections(t *testing.T) {
+	leakCheck(t)
+	l := newLab(t, nil)
+	c, err := net.Dial("tcp4", l.tcp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, func() bool { return l.relay.Stats().TCPConns == 1 }, "the connection accepted")
+	l.relay.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || os.IsTimeout(err) {
+		t.Errorf("the connection outlived the relay: %v", err)
+	}
 }
