@@ -41,6 +41,12 @@ type PoolConfig struct {
 	// TURNPort is the port of worker 0's TURN relay, on UDP and TCP;
 	// worker i uses TURNPort+i. 0 picks free ports; negative: no relay.
 	TURNPort int
+	// TURNTLSPort is worker 0's TURN-over-TLS port (worker i: +i; 0: free
+	// ports), used when TURNCert is set; it is handed to the workers in
+	// their start frame (they cannot read files), and SetTURNCertificate
+	// renews it.
+	TURNTLSPort int
+	TURNCert    *signaling.Certificate
 }
 
 // Worker describes a running worker.
@@ -50,7 +56,7 @@ type Worker struct {
 	UDP    string
 	Report json.RawMessage // the worker's lock-down report, as it measured it
 	// Its TURN relay's listeners; empty when it runs none.
-	TURNUDP, TURNTCP string
+	TURNUDP, TURNTCP, TURNTLS string
 }
 
 // Pool owns the workers.
@@ -62,6 +68,7 @@ type Pool struct {
 	// random per start, in memory only, handed to each worker in its
 	// start frame (never on its command line or in its environment).
 	turnSecret []byte
+	turnCert   *signaling.Certificate // guarded by mu: the latest, for workers started from now on
 
 	mu       sync.Mutex
 	procs    []*proc
@@ -99,6 +106,7 @@ func StartPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 		}
 	}
 	p.fork = newForkThread()
+	p.turnCert = cfg.TURNCert
 	closeInheritedOnExec()
 	for i := range cfg.Workers {
 		w, err := p.spawn(ctx, i)
@@ -127,7 +135,7 @@ func (p *Pool) Workers() []Worker {
 }
 
 func (w *proc) describe() Worker {
-	return Worker{Index: w.idx, PID: w.cmd.Process.Pid, UDP: w.udp, Report: w.report, TURNUDP: w.turnUDP, TURNTCP: w.turnTCP}
+	return Worker{Index: w.idx, PID: w.cmd.Process.Pid, UDP: w.udp, Report: w.report, TURNUDP: w.turnUDP, TURNTCP: w.turnTCP, TURNTLS: w.turnTLS}
 }
 
 // WorkerStats is one worker's answer to Stats.
@@ -192,6 +200,7 @@ type proc struct {
 	report   json.RawMessage
 	turnUDP  string
 	turnTCP  string
+	turnTLS  string
 	sessions map[uint64]*session // guarded by pool.mu
 	dead     bool                // guarded by pool.mu
 	tail     *tail
@@ -224,6 +233,13 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 			turn = p.cfg.TURNPort + idx
 		}
 		args = append(args, "--turn-port", strconv.Itoa(turn))
+		if p.cfg.TURNCert != nil && p.cfg.TURNTLSPort >= 0 {
+			tls := 0
+			if p.cfg.TURNTLSPort > 0 {
+				tls = p.cfg.TURNTLSPort + idx
+			}
+			args = append(args, "--turn-tls-port", strconv.Itoa(tls))
+		}
 	}
 	args = append(args, p.cfg.Args...)
 	cmd := exec.Command(p.cfg.Exe, args...)
@@ -260,7 +276,10 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 	}
 	// The start frame waits in the socket until the worker, locked down,
 	// reads it.
-	if err := w.conn.Send(ipc.OpStart, 0, signaling.Start{TURNSecret: p.turnSecret}); err != nil {
+	p.mu.Lock()
+	start := signaling.Start{TURNSecret: p.turnSecret, TURNCert: p.turnCert}
+	p.mu.Unlock()
+	if err := w.conn.Send(ipc.OpStart, 0, start); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		parent.Close()
@@ -290,7 +309,7 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 				ready <- fmt.Errorf("bad ready frame: %w", err)
 				return
 			}
-			w.report, w.udp, w.turnUDP, w.turnTCP = r.Lockdown, r.UDP, r.TURNUDP, r.TURNTCP
+			w.report, w.udp, w.turnUDP, w.turnTCP, w.turnTLS = r.Lockdown, r.UDP, r.TURNUDP, r.TURNTCP, r.TURNTLS
 			ready <- nil
 		}
 	}()
@@ -565,6 +584,26 @@ func (p *Pool) Close(ctx context.Context) error {
 	<-done
 	p.fork.stop()
 	return err
+}
+
+// SetTURNCertificate hands a renewed certificate to every worker's
+// TURN-over-TLS listener (and to workers started later). A worker keeps
+// its last good one if it cannot use c.
+func (p *Pool) SetTURNCertificate(c signaling.Certificate) {
+	p.mu.Lock()
+	p.turnCert = &c
+	procs := make([]*proc, 0, len(p.procs))
+	for _, w := range p.procs {
+		if w != nil && !w.dead {
+			procs = append(procs, w)
+		}
+	}
+	p.mu.Unlock()
+	for _, w := range procs {
+		if err := w.conn.Send(ipc.OpCert, 0, c); err != nil {
+			p.log.Warn("TURN certificate not sent", "worker", w.idx, "err", err.Error())
+		}
+	}
 }
 
 // Restarts counts workers replaced after a crash.

@@ -43,9 +43,10 @@ type Host struct {
 	server signaling.ServerInfo
 	log    *slog.Logger
 
-	out         *outbox       // to the control process, in order
-	eventWindow time.Duration // participant events gathered this long per session; 0: sent at once
-	relay       Relay         // TURN credentials per session; nil: none
+	out         *outbox                           // to the control process, in order
+	eventWindow time.Duration                     // participant events gathered this long per session; 0: sent at once
+	relay       Relay                             // TURN credentials per session; nil: none
+	setCert     func(signaling.Certificate) error // renewed TURN-over-TLS certificates; nil: none
 
 	mu       sync.Mutex
 	sessions map[uint64]*hostSession
@@ -125,6 +126,8 @@ func (h *Host) readLoop(ctx context.Context) error {
 		switch f.Op {
 		case ipc.OpShutdown:
 			return nil
+		case ipc.OpCert:
+			h.certificate(f.Data)
 		case ipc.OpStats:
 			var req signaling.StatsRequest
 			_ = json.Unmarshal(f.Data, &req) // no data: no GC
@@ -145,6 +148,23 @@ func (h *Host) readLoop(ctx context.Context) error {
 			}
 		default:
 			h.log.Warn("unknown ipc op", "op", signaling.Printable(f.Op, 16))
+		}
+	}
+}
+
+// certificate installs a renewed certificate for the TURN relay's TLS
+// listener; a bad one is logged (not its contents) and the last good one
+// kept.
+func (h *Host) certificate(raw []byte) {
+	var c signaling.Certificate
+	switch {
+	case h.setCert == nil:
+		h.log.Warn("a TURN certificate, but no TLS listener")
+	case json.Unmarshal(raw, &c) != nil:
+		h.log.Warn("bad cert frame")
+	default:
+		if err := h.setCert(c); err != nil {
+			h.log.Warn("TURN certificate refused, the last good one kept", "err", err.Error())
 		}
 	}
 }

@@ -1,11 +1,14 @@
 package worker
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/lethe-rtc/lethe/internal/turnrelay"
 	"github.com/lethe-rtc/lethe/signaling"
@@ -18,6 +21,12 @@ type Relay interface {
 	End(session string)
 }
 
+// WithCertificates makes the host pass renewed TURN-over-TLS certificates
+// (OpCert frames) to set.
+func WithCertificates(set func(signaling.Certificate) error) HostOption {
+	return func(h *Host) { h.setCert = set }
+}
+
 // WithRelay makes every joined carry the TURN servers r gives the session,
 // and ends them with it.
 func WithRelay(r Relay) HostOption { return func(h *Host) { h.relay = r } }
@@ -25,31 +34,82 @@ func WithRelay(r Relay) HostOption { return func(h *Host) { h.relay = r } }
 // relayListeners are the TURN relay's sockets, opened with the media
 // socket.
 type relayListeners struct {
-	udp *net.UDPConn
-	tcp *net.TCPListener
+	udp  *net.UDPConn
+	tcp  *net.TCPListener
+	tls  *net.TCPListener // nil: no TURN over TLS
+	cert *certHolder      // the TLS listener's certificate
 }
 
 // listenRelay opens the relay's UDP and TCP listeners on ip:port (port 0:
-// a free port each).
-func listenRelay(ip netip.Addr, port int) (*relayListeners, error) {
+// a free port each), and, with a certificate, its TLS listener on
+// ip:tlsPort (negative: none).
+func listenRelay(ip netip.Addr, port, tlsPort int, cert *signaling.Certificate) (*relayListeners, error) {
+	l := &relayListeners{}
 	ap := netip.AddrPortFrom(ip, uint16(port))
-	udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
-	if err != nil {
+	var err error
+	if l.udp, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap)); err != nil {
 		return nil, fmt.Errorf("TURN socket: %w", err)
 	}
-	tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(ap))
-	if err != nil {
-		udp.Close()
+	_ = l.udp.SetReadBuffer(4 << 20)
+	_ = l.udp.SetWriteBuffer(4 << 20)
+	if l.tcp, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(ap)); err != nil {
+		l.close()
 		return nil, fmt.Errorf("TURN socket: %w", err)
 	}
-	_ = udp.SetReadBuffer(4 << 20)
-	_ = udp.SetWriteBuffer(4 << 20)
-	return &relayListeners{udp: udp, tcp: tcp}, nil
+	if tlsPort >= 0 && cert != nil {
+		l.cert = &certHolder{}
+		if err := l.cert.set(*cert); err != nil {
+			l.close()
+			return nil, fmt.Errorf("TURN over TLS: %w", err)
+		}
+		if l.tls, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(tlsPort)))); err != nil {
+			l.close()
+			return nil, fmt.Errorf("TURN over TLS socket: %w", err)
+		}
+	}
+	return l, nil
 }
 
 func (l *relayListeners) close() {
-	l.udp.Close()
-	l.tcp.Close()
+	if l.udp != nil {
+		l.udp.Close()
+	}
+	if l.tcp != nil {
+		l.tcp.Close()
+	}
+	if l.tls != nil {
+		l.tls.Close()
+	}
+}
+
+// certHolder is the TLS listener's certificate, replaced whole when the
+// control process sends a renewed one.
+type certHolder struct {
+	cur atomic.Pointer[tls.Certificate]
+}
+
+// set parses and installs pair; a bad one is refused and the last good
+// one kept.
+func (h *certHolder) set(pair signaling.Certificate) error {
+	c, err := tls.X509KeyPair(pair.CertPEM, pair.KeyPEM)
+	if err != nil {
+		return errors.New("certificate and key do not make a pair")
+	}
+	if c.Leaf == nil && len(c.Certificate) > 0 {
+		c.Leaf, _ = x509.ParseCertificate(c.Certificate[0])
+	}
+	h.cur.Store(&c)
+	return nil
+}
+
+func (h *certHolder) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return h.cur.Load(), nil }
+
+// name is the certificate's first DNS name, for the turns: URL.
+func (h *certHolder) name() string {
+	if c := h.cur.Load(); c != nil && c.Leaf != nil && len(c.Leaf.DNSNames) > 0 {
+		return c.Leaf.DNSNames[0]
+	}
+	return ""
 }
 
 // relayPlan is where the relay relays to and what it tells clients.
@@ -169,19 +229,29 @@ func (l *relayListeners) start(secret []byte, media netip.AddrPort, cfg Config) 
 		l.close()
 		return nil, fmt.Errorf("TURN relay: %w", err)
 	}
-	r, err := turnrelay.New(turnrelay.Config{
+	rc := turnrelay.Config{
 		Secret: secret, UDP: []net.PacketConn{l.udp}, TCP: []net.Listener{l.tcp},
 		RelayBind: plan.bind, RelayIP: plan.relayIP, Peers: plan.peers, Aliases: plan.aliases,
 		MaxAllocations: cfg.TURNAllocations, MaxBitrate: cfg.TURNMaxBitrate,
-	})
+	}
+	tlsPort, tlsName := 0, ""
+	if l.tls != nil {
+		rc.TLS, rc.Certificate = []net.Listener{l.tls}, l.cert.get
+		tlsPort, tlsName = l.tls.Addr().(*net.TCPAddr).Port, l.cert.name()
+	}
+	r, err := turnrelay.New(rc)
 	if err != nil {
 		l.close()
 		return nil, err
 	}
-	h := &hostRelay{Relay: r}
+	h := &hostRelay{Relay: r, cert: l.cert}
 	udp, tcp := l.udp.LocalAddr().(*net.UDPAddr).Port, l.tcp.Addr().(*net.TCPAddr).Port
-	for _, a := range plan.hosts {
-		h.urls = append(h.urls, turnrelay.URLs(a, udp, tcp, 0)...)
+	for i, a := range plan.hosts {
+		tp := tlsPort
+		if tlsName != "" && i > 0 {
+			tp = 0 // one turns: URL, by the certificate's name
+		}
+		h.urls = append(h.urls, turnrelay.URLs(a, udp, tcp, tp, tlsName)...)
 	}
 	return h, nil
 }
@@ -190,6 +260,15 @@ func (l *relayListeners) start(secret []byte, media netip.AddrPort, cfg Config) 
 type hostRelay struct {
 	*turnrelay.Relay
 	urls []string
+	cert *certHolder // nil: no TLS listener
+}
+
+// SetCertificate installs a renewed certificate for the TLS listener.
+func (h *hostRelay) SetCertificate(pair signaling.Certificate) error {
+	if h.cert == nil {
+		return errors.New("no TURN over TLS listener")
+	}
+	return h.cert.set(pair)
 }
 
 var _ Relay = (*hostRelay)(nil)

@@ -1,7 +1,15 @@
 package worker
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
 	"net"
 	"net/netip"
 	"slices"
@@ -26,7 +34,7 @@ func TestHostRelayCredentialsLiveWithSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer media.Close()
-	l, err := listenRelay(netip.MustParseAddr("127.0.0.1"), 0)
+	l, err := listenRelay(netip.MustParseAddr("127.0.0.1"), 0, -1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,5 +170,143 @@ func TestPlanRelay(t *testing.T) {
 				t.Errorf("plan %+v\nwant peers %v aliases %v relay %v hosts %v", p, tc.peers, tc.aliases, tc.relayIP, tc.hosts)
 			}
 		})
+	}
+}
+
+// testCert makes a self-signed certificate for name (and 127.0.0.1).
+func testCert(t *testing.T, name string, serial int64) (signaling.Certificate, *x509.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return signaling.Certificate{
+		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}),
+	}, leaf
+}
+
+// TURN over TLS: the turns: URL names the certificate; a client that
+// trusts it allocates; a renewed certificate is served to the next
+// connection, and a bad pair is refused with the last good one kept.
+func TestRelayOverTLS(t *testing.T) {
+	t.Parallel()
+	media, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer media.Close()
+	first, firstLeaf := testCert(t, "turn.lethe.test", 1)
+	l, err := listenRelay(netip.MustParseAddr("127.0.0.1"), 0, 0, &first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := turnrelay.NewSecret()
+	r, err := l.start(secret, media.LocalAddr().(*net.UDPAddr).AddrPort(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	tlsAddr := l.tls.Addr().String()
+	servers, err := r.Open("3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "turns:turn.lethe.test:" + port(l.tls.Addr()) + "?transport=tcp"
+	if !slices.Contains(servers[0].URLs, want) {
+		t.Fatalf("urls %q lack %q", servers[0].URLs, want)
+	}
+
+	// connect makes a TLS connection trusting leaf and allocates over it.
+	connect := func(leaf *x509.Certificate) (*x509.Certificate, error) {
+		pool := x509.NewCertPool()
+		pool.AddCert(leaf)
+		tc, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "turn.lethe.test", RootCAs: pool, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			return nil, err
+		}
+		conn := turn.NewSTUNConn(tc)
+		defer conn.Close()
+		cl, err := turn.NewClient(&turn.ClientConfig{
+			STUNServerAddr: tlsAddr, TURNServerAddr: tlsAddr, Conn: conn,
+			Username: servers[0].Username, Password: servers[0].Credential, Realm: turnrelay.DefaultRealm,
+			LoggerFactory: &logging.DefaultLoggerFactory{DefaultLogLevel: logging.LogLevelDisabled}, RTO: 100 * time.Millisecond,
+		})
+		if err != nil {
+			return nil, err
+		}
+		defer cl.Close()
+		if err := cl.Listen(); err != nil {
+			return nil, err
+		}
+		relayed, err := cl.Allocate()
+		if err != nil {
+			return nil, err
+		}
+		relayed.Close()
+		return tc.ConnectionState().PeerCertificates[0], nil
+	}
+	got, err := connect(firstLeaf)
+	if err != nil {
+		t.Fatalf("TURN over TLS: %v", err)
+	}
+	if got.SerialNumber.Int64() != 1 {
+		t.Fatalf("served serial %v", got.SerialNumber)
+	}
+	renewed, renewedLeaf := testCert(t, "turn.lethe.test", 2)
+	if err := r.SetCertificate(renewed); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := connect(renewedLeaf); err != nil || got.SerialNumber.Int64() != 2 {
+		t.Fatalf("after the renewal: %v, %v", got, err)
+	}
+	other, _ := testCert(t, "turn.lethe.test", 3)
+	if err := r.SetCertificate(signaling.Certificate{CertPEM: other.CertPEM, KeyPEM: first.KeyPEM}); err == nil {
+		t.Fatal("a certificate with another's key was taken")
+	}
+	if got, err := connect(renewedLeaf); err != nil || got.SerialNumber.Int64() != 2 {
+		t.Fatalf("after a bad pair: %v, %v (want the renewed one kept)", got, err)
+	}
+}
+
+// The control process's renewed certificates reach the relay through the
+// host (OpCert), in order; a frame that is not one is dropped.
+func TestHostPassesCertificates(t *testing.T) {
+	t.Parallel()
+	got := make(chan signaling.Certificate, 4)
+	join, calls := fakeJoin(nil)
+	h := newHostHarness(t, join, WithCertificates(func(c signaling.Certificate) error {
+		got <- c
+		return nil
+	}))
+	h.sendFrame(t, ipc.OpCert, 0, json.RawMessage(`"not a certificate"`))
+	h.sendFrame(t, ipc.OpCert, 0, signaling.Certificate{CertPEM: []byte("c1"), KeyPEM: []byte("k1")})
+	h.joinHost(t, calls, 1) // the frames before it have been handled
+	select {
+	case c := <-got:
+		if string(c.CertPEM) != "c1" || string(c.KeyPEM) != "k1" {
+			t.Errorf("got %q/%q", c.CertPEM, c.KeyPEM)
+		}
+	default:
+		t.Fatal("the certificate did not reach the relay")
+	}
+	if len(got) != 0 {
+		t.Error("the bad frame reached the relay")
 	}
 }

@@ -38,6 +38,7 @@ type Config struct {
 	// media IP: 0 picks free ports, negative runs none. Its secret comes
 	// in the control process's start frame.
 	TURNPort        int
+	TURNTLSPort     int          // TURN over TLS, when the start frame brings a certificate; negative: none
 	TURNMaxBitrate  int          // bit/s relayed per allocation; 0: turnrelay's default, <0: no cap
 	TURNAllocations int          // allocations per session; 0: turnrelay's default
 	PublicIPs       []string     // IPs advertised for the media address (a 1:1 NAT in front); the relay's too
@@ -120,7 +121,7 @@ func Run(ctx context.Context, cfg Config) error {
 	var relay *relayListeners
 	opts := []HostOption{WithEventWindow(cfg.EventWindow)}
 	if cfg.TURNPort >= 0 {
-		if relay, err = listenRelay(addr.AddrPort().Addr(), cfg.TURNPort); err != nil {
+		if relay, err = listenRelay(addr.AddrPort().Addr(), cfg.TURNPort, cfg.TURNTLSPort, start.TURNCert); err != nil {
 			return fmt.Errorf("worker %d: %w", cfg.Index, err)
 		}
 		r, err := relay.start(start.TURNSecret, udp.LocalAddr().(*net.UDPAddr).AddrPort(), cfg)
@@ -129,7 +130,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("worker %d: %w", cfg.Index, err)
 		}
 		defer r.Close() // and its listeners
-		opts = append(opts, WithRelay(r))
+		opts = append(opts, WithRelay(r), WithCertificates(r.SetCertificate))
 	}
 
 	// 4. Its sockets are open: no more programs, memfds, io_uring, ptrace,
@@ -149,6 +150,9 @@ func Run(ctx context.Context, cfg Config) error {
 	ready := signaling.Ready{UDP: udp.LocalAddr().String(), Lockdown: lockdown}
 	if relay != nil {
 		ready.TURNUDP, ready.TURNTCP = relay.udp.LocalAddr().String(), relay.tcp.Addr().String()
+		if relay.tls != nil {
+			ready.TURNTLS = relay.tls.Addr().String()
+		}
 	}
 	if err := conn.Send(ipc.OpReady, 0, ready); err != nil {
 		return err

@@ -317,7 +317,11 @@ func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, wo
 		}
 		fmt.Fprintf(w, "  worker %d:   pid %d, media udp %s, %s\n", wk.Index, wk.PID, wk.UDP, state)
 		if wk.TURNUDP != "" {
-			fmt.Fprintf(w, "  worker %d:   TURN relay udp %s, tcp %s (relays to this worker's media address only)\n", wk.Index, wk.TURNUDP, wk.TURNTCP)
+			tls := ""
+			if wk.TURNTLS != "" {
+				tls = ", tls " + wk.TURNTLS
+			}
+			fmt.Fprintf(w, "  worker %d:   TURN relay udp %s, tcp %s%s (relays to this worker's media address only)\n", wk.Index, wk.TURNUDP, wk.TURNTCP, tls)
 		}
 		if memory != "" {
 			fmt.Fprintf(w, "  !!! WARNING: worker %d's media memory is NOT locked and could be swapped out: %s !!!\n", wk.Index, memory)

@@ -29,6 +29,7 @@ const (
 	OpClosed   = "closed"   // worker → control: the worker ended the session; Data is a signaling.Closed
 	OpShutdown = "shutdown" // control → worker: tell everyone and exit
 	OpStats    = "stats"    // control → worker: how are you? worker → control: a signaling.Stats
+	OpCert     = "cert"     // control → worker: a renewed certificate for the TURN relay's TLS listener; Data is a signaling.Certificate
 )
 
 // Frame is one message on the socketpair.

@@ -1,6 +1,7 @@
 package turnrelay
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -36,7 +37,11 @@ type Alias struct {
 type Config struct {
 	Secret []byte           // of the control process; the relay keeps a copy
 	UDP    []net.PacketConn // TURN over UDP
-	TCP    []net.Listener   // TURN over TCP, or TLS (a tls.NewListener)
+	TCP    []net.Listener   // TURN over TCP
+	TLS    []net.Listener   // TURN over TLS: plain TCP listeners the relay wraps
+	// Certificate gives the TLS listeners' certificate (it may change
+	// from one handshake to the next: a renewal). Required with TLS.
+	Certificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 
 	// RelayBind is the IP the relay sockets bind: the worker's media IP
 	// (it may be unspecified). RelayIP is the relayed address given to
@@ -95,8 +100,10 @@ func (c *Config) Validate() error {
 	switch {
 	case len(c.Secret) < 16:
 		return fmt.Errorf("%w: a secret of at least 16 bytes is required", ErrConfig)
-	case len(c.UDP) == 0 && len(c.TCP) == 0:
+	case len(c.UDP) == 0 && len(c.TCP) == 0 && len(c.TLS) == 0:
 		return fmt.Errorf("%w: no listener", ErrConfig)
+	case len(c.TLS) > 0 && c.Certificate == nil:
+		return fmt.Errorf("%w: TLS listeners without a certificate", ErrConfig)
 	case len(c.Peers) == 0:
 		return fmt.Errorf("%w: no peer address to relay to", ErrConfig)
 	case !c.RelayBind.IsValid():
@@ -185,6 +192,13 @@ func New(cfg Config) (*Relay, error) {
 		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
 			Listener: ll, RelayAddressGenerator: gen, PermissionHandler: r.permit})
 	}
+	for _, l := range cfg.TLS {
+		ll := newLimitListener(l, cfg.MaxConns, cfg.IdleTimeout, r)
+		r.listeners = append(r.listeners, ll)
+		tl := tls.NewListener(ll, &tls.Config{GetCertificate: cfg.Certificate, MinVersion: tls.VersionTLS12})
+		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
+			Listener: tl, RelayAddressGenerator: gen, PermissionHandler: r.permit})
+	}
 	s, err := turn.NewServer(sc)
 	if err != nil {
 		return nil, fmt.Errorf("turnrelay: %w", err)
@@ -271,9 +285,10 @@ func (r *Relay) Stats() Stats {
 }
 
 // URLs are the ICE server URLs of the relay at host, for each transport
-// it listens on ("turn:host:port?transport=udp", ...; "turns:" for TLS,
-// which the caller names).
-func URLs(host netip.Addr, udpPort, tcpPort, tlsPort int) []string {
+// it listens on ("turn:host:port?transport=udp", ...); a port of 0 is not
+// listened on. The TLS URL ("turns:") names tlsName, the certificate's
+// name, when there is one (a client checks the certificate against it).
+func URLs(host netip.Addr, udpPort, tcpPort, tlsPort int, tlsName string) []string {
 	var out []string
 	h := host.Unmap().String()
 	if host.Is6() && !host.Is4In6() {
@@ -286,6 +301,9 @@ func URLs(host netip.Addr, udpPort, tcpPort, tlsPort int) []string {
 		out = append(out, "turn:"+h+":"+strconv.Itoa(tcpPort)+"?transport=tcp")
 	}
 	if tlsPort > 0 {
+		if tlsName != "" {
+			h = tlsName
+		}
 		out = append(out, "turns:"+h+":"+strconv.Itoa(tlsPort)+"?transport=tcp")
 	}
 	return out
