@@ -3,8 +3,10 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/lethe-rtc/lethe/client"
 	"github.com/lethe-rtc/lethe/internal/netlab"
+	"github.com/lethe-rtc/lethe/internal/turnrelay"
 	"github.com/lethe-rtc/lethe/signaling"
 )
 
@@ -32,7 +35,6 @@ import (
 // joined.
 func TestTURNForcedRelayLoopback(t *testing.T) {
 	leakCheck(t)
-	t.Parallel()
 	s := startServer(t)
 	relayCall(t, s, client.Options{ForceRelay: true}, webrtc.ICECandidateTypeRelay)
 }
@@ -282,4 +284,42 @@ func (p *page) selectedLocal(pc string) string {
   return "none selected";
 })()`, &out)
 	return out
+}
+
+// TestTURNSecretNotInProc: the relay's secret is in no worker's (nor the
+// server's) command line or environment, which /proc shows to the host's
+// other users: no argument and no variable makes the credential that
+// joined carries. Nor does the credential appear in the server's output.
+func TestTURNSecretNotInProc(t *testing.T) {
+	leakCheck(t)
+	s := startServer(t)
+	p := s.join(t, "secret", 4999, "")
+	if len(p.joined.IceServers) == 0 {
+		t.Fatal("no iceServers in joined")
+	}
+	is := p.joined.IceServers[0]
+	s.keepSecret(is.Credential)
+	pids := append(s.workerPIDs(), s.cmd.Process.Pid)
+	if len(pids) < 2 {
+		t.Fatal("no worker found")
+	}
+	for _, pid := range pids {
+		for _, f := range []string{"cmdline", "environ"} {
+			raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, f))
+			if errors.Is(err, fs.ErrPermission) && os.Geteuid() != 0 {
+				t.Skipf("needs root: the worker is not dumpable, its %s unreadable to its own user", f)
+			}
+			if err != nil {
+				t.Fatalf("%d %s: %v", pid, f, err)
+			}
+			for _, v := range strings.Split(string(raw), "\x00") {
+				_, val, _ := strings.Cut(v, "=") // a variable's value, or an argument's after --flag=
+				for _, cand := range []string{v, val} {
+					if cand != "" && turnrelay.Credential([]byte(cand), is.Username) == is.Credential {
+						t.Errorf("process %d's %s holds the TURN secret", pid, f)
+					}
+				}
+			}
+		}
+	}
 }
