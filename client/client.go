@@ -90,6 +90,13 @@ type Options struct {
 	// TLSConfig is used for wss:// URLs (e.g. RootCAs with a private CA);
 	// nil: the system's roots.
 	TLSConfig *tls.Config
+	// ForceRelay makes the PeerConnections use the server's TURN relay
+	// only (ICETransportPolicy relay), as a client whose network blocks
+	// UDP would end up doing; it needs the iceServers of joined.
+	ForceRelay bool
+	// RelayTCP keeps only the relay's TCP URLs (TURN over TCP), as a
+	// network that blocks all UDP leaves a client.
+	RelayTCP bool
 }
 
 // Event is a server message that is not the reply to a waiting request.
@@ -118,6 +125,8 @@ type Client struct {
 
 	iceRestarts     int
 	iceRestartDelay time.Duration
+	forceRelay      bool
+	relayTCP        bool
 
 	nextID  atomic.Uint64
 	writeq  chan []byte
@@ -133,7 +142,8 @@ type Client struct {
 	onTrack       func(*webrtc.TrackRemote, *webrtc.RTPReceiver)
 	participantID string
 	permissions   signaling.Permissions
-	trackIDs      map[string]string // own client track id → server track id
+	iceServers    []webrtc.ICEServer // the server's TURN relays, from joined
+	trackIDs      map[string]string  // own client track id → server track id
 	bye           *signaling.Bye
 	err           error
 	closed        bool
@@ -199,6 +209,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		writerDone:   make(chan struct{}),
 	}
 	c.iceRestarts, c.iceRestartDelay = opts.ICERestarts, opts.ICERestartDelay
+	c.forceRelay, c.relayTCP = opts.ForceRelay, opts.RelayTCP
 	c.wg.Add(2)
 	go c.readLoop()
 	go c.writeLoop()

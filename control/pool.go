@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +45,15 @@ type PoolConfig struct {
 	Args            []string // extra arguments for `lethe worker`
 	Logger          *slog.Logger
 	ReadyTimeout    time.Duration // default 15s
+	// TURNPort is the port of worker 0's TURN relay, on UDP and TCP;
+	// worker i uses TURNPort+i. 0 picks free ports; negative: no relay.
+	TURNPort int
+	// TURNTLSPort is worker 0's TURN-over-TLS port (worker i: +i; 0: free
+	// ports), used when TURNCert is set; it is handed to the workers in
+	// their start frame (they cannot read files), and SetTURNCertificate
+	// renews it.
+	TURNTLSPort int
+	TURNCert    *signaling.Certificate
 }
 
 // Worker describes a running worker.
@@ -54,6 +64,8 @@ type Worker struct {
 	TCP    string                // its ICE-TCP listener; "" when off
 	Media  []signaling.MediaAddr // the addresses its candidates advertise
 	Report json.RawMessage       // the worker's lock-down report, as it measured it
+	// Its TURN relay's listeners; empty when it runs none.
+	TURNUDP, TURNTCP, TURNTLS string
 }
 
 // Pool owns the workers.
@@ -61,6 +73,11 @@ type Pool struct {
 	cfg  PoolConfig
 	log  *slog.Logger
 	fork *forkThread // every worker is forked from it
+	// turnSecret makes and checks the TURN credentials of every worker:
+	// random per start, in memory only, handed to each worker in its
+	// start frame (never on its command line or in its environment).
+	turnSecret []byte
+	turnCert   *signaling.Certificate // guarded by mu: the latest, for workers started from now on
 
 	mu       sync.Mutex
 	procs    []*proc
@@ -90,7 +107,15 @@ func StartPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Pool{cfg: cfg, log: cfg.Logger, rooms: make(map[string]*roomEntry), procs: make([]*proc, cfg.Workers), fork: newForkThread()}
+	p := &Pool{cfg: cfg, log: cfg.Logger, rooms: make(map[string]*roomEntry), procs: make([]*proc, cfg.Workers)}
+	if cfg.TURNPort >= 0 {
+		p.turnSecret = make([]byte, 32)
+		if _, err := rand.Read(p.turnSecret); err != nil {
+			return nil, fmt.Errorf("worker pool: TURN secret: %w", err)
+		}
+	}
+	p.fork = newForkThread()
+	p.turnCert = cfg.TURNCert
 	closeInheritedOnExec()
 	for i := range cfg.Workers {
 		w, err := p.spawn(ctx, i)
@@ -175,7 +200,8 @@ func (p *Pool) Stats(ctx context.Context, req signaling.StatsRequest) []WorkerSt
 
 // describe is w as Workers reports it.
 func (w *proc) describe() Worker {
-	return Worker{Index: w.idx, PID: w.cmd.Process.Pid, UDP: w.udp, TCP: w.ready.TCP, Media: w.ready.Media, Report: w.report}
+	return Worker{Index: w.idx, PID: w.cmd.Process.Pid, UDP: w.udp, TCP: w.ready.TCP, Media: w.ready.Media, Report: w.report,
+		TURNUDP: w.ready.TURNUDP, TURNTCP: w.ready.TURNTCP, TURNTLS: w.ready.TURNTLS}
 }
 
 func (w *proc) askStats(ctx context.Context, req signaling.StatsRequest) (signaling.Stats, error) {
@@ -240,6 +266,20 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 	if p.cfg.AllowUnenforced {
 		args = append(args, "--allow-unenforced")
 	}
+	if p.cfg.TURNPort >= 0 {
+		turn := 0
+		if p.cfg.TURNPort > 0 {
+			turn = p.cfg.TURNPort + idx
+		}
+		args = append(args, "--turn-port", strconv.Itoa(turn))
+		if p.cfg.TURNCert != nil && p.cfg.TURNTLSPort >= 0 {
+			tls := 0
+			if p.cfg.TURNTLSPort > 0 {
+				tls = p.cfg.TURNTLSPort + idx
+			}
+			args = append(args, "--turn-tls-port", strconv.Itoa(tls))
+		}
+	}
 	args = append(args, p.cfg.Args...)
 	cmd := exec.Command(p.cfg.Exe, args...)
 	cmd.ExtraFiles = []*os.File{child} // fd 3 in the worker
@@ -272,6 +312,17 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 	if err != nil {
 		parent.Close()
 		return nil, fmt.Errorf("worker pool: start worker: %w", err)
+	}
+	// The start frame waits in the socket until the worker, locked down,
+	// reads it.
+	p.mu.Lock()
+	start := signaling.Start{TURNSecret: p.turnSecret, TURNCert: p.turnCert}
+	p.mu.Unlock()
+	if err := w.conn.Send(ipc.OpStart, 0, start); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		parent.Close()
+		return nil, fmt.Errorf("worker pool: start frame: %w", err)
 	}
 	var outWG sync.WaitGroup
 	outWG.Add(2)
@@ -572,6 +623,26 @@ func (p *Pool) Close(ctx context.Context) error {
 	<-done
 	p.fork.stop()
 	return err
+}
+
+// SetTURNCertificate hands a renewed certificate to every worker's
+// TURN-over-TLS listener (and to workers started later). A worker keeps
+// its last good one if it cannot use c.
+func (p *Pool) SetTURNCertificate(c signaling.Certificate) {
+	p.mu.Lock()
+	p.turnCert = &c
+	procs := make([]*proc, 0, len(p.procs))
+	for _, w := range p.procs {
+		if w != nil && !w.dead {
+			procs = append(procs, w)
+		}
+	}
+	p.mu.Unlock()
+	for _, w := range procs {
+		if err := w.conn.Send(ipc.OpCert, 0, c); err != nil {
+			p.log.Warn("TURN certificate not sent", "worker", w.idx, "err", err.Error())
+		}
+	}
 }
 
 // Restarts counts workers replaced after a crash.

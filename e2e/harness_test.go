@@ -97,7 +97,7 @@ func startServer(t *testing.T, args ...string) *server {
 // restart: the data dir of a server that has stopped).
 func startServerIn(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
-	return startServerWith(t, dataDir, nil, nil, append([]string{"--listen", "127.0.0.1:0", "--udp-port", "0"}, args...)...)
+	return startServerWith(t, dataDir, nil, nil, append([]string{"--listen", "127.0.0.1:0", "--udp-port", "0", "--turn-port", "0"}, args...)...)
 }
 
 // startServerEnv runs lethe serve --data-dir dataDir with args alone (no

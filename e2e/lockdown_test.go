@@ -233,7 +233,7 @@ func runReaperHelper() int {
 		return 1
 	}
 	cmd := exec.Command(os.Getenv(reaperHelperEnv), "serve", "--data-dir", os.Getenv(reaperDataEnv),
-		"--listen", "127.0.0.1:0", "--udp-port", "0")
+		"--listen", "127.0.0.1:0", "--udp-port", "0", "--turn-port", "0")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		fmt.Println("error", err)

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
 	"github.com/lethe-rtc/lethe/client"
 	"github.com/lethe-rtc/lethe/internal/netlab"
 	"github.com/lethe-rtc/lethe/signaling"
@@ -228,14 +227,13 @@ func TestICETCPWhenUDPBlocked(t *testing.T) {
 		t.Fatalf("CI=true and %s is missing", chromiumPath)
 	}
 	api := realAPI(t)
-	s := startLabServer(t, lab, "--udp-host", "0.0.0.0")
+	s := startLabServer(t, lab, "--udp-host", "0.0.0.0", "--turn=false") // ICE-TCP alone: the relay would carry the call too
 	var b *browser
 	if withBrowser {
 		// The page is on a test host's address: let it be resolved, and
 		// be a secure context (getUserMedia), as HTTPS would make it.
 		origin := strings.Replace(strings.TrimSuffix(s.url, "/v1/signal"), "ws://", "http://", 1)
-		b = newBrowser(t, chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE "+lab.Public.String()),
-			chromedp.Flag("unsafely-treat-insecure-origin-as-secure", origin))
+		b = newBrowser(t, reach(t, origin)...)
 	}
 
 	check := func(want webrtc.ICEProtocol, room uint32) {

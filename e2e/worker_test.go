@@ -192,7 +192,7 @@ func TestUnenforcedLockDown(t *testing.T) {
 	leakCheck(t)
 	missing := filepath.Join(t.TempDir(), "missing")
 	cmd := exec.Command(lethePath, "serve", "--data-dir", filepath.Join(t.TempDir(), "d"),
-		"--listen", "127.0.0.1:0", "--udp-port", "0", "--probe-dir", missing)
+		"--listen", "127.0.0.1:0", "--udp-port", "0", "--turn-port", "0", "--probe-dir", missing)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		t.Fatalf("serve started although the lock-down probe failed:\n%s", out)

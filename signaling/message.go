@@ -135,6 +135,18 @@ type Joined struct {
 	Permissions   Permissions `json:"permissions"`
 	Room          RoomInfo    `json:"room"`
 	Server        ServerInfo  `json:"server"`
+	// IceServers are the TURN relays of the worker hosting the room, with
+	// credentials good for this session only (until it ends, or their
+	// expiry), for the client's RTCConfiguration.iceServers. Empty when
+	// the server runs no relay.
+	IceServers []ICEServer `json:"iceServers,omitempty"`
+}
+
+// ICEServer mirrors the browser's RTCIceServer.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
 }
 
 // Permissions say what kinds of media ("audio", "video", "screen") the

@@ -13,7 +13,12 @@
 //     url,                   // default: ws(s)://<this page's host>/v1/signal; or a
 //                            // function returning one, called for every connection
 //                            // (a rejoin after "goingaway" may pick another server)
-//     rtcConfiguration,      // passed to both RTCPeerConnections; default {}
+//     rtcConfiguration,      // passed to both RTCPeerConnections; default {};
+//                            // the server's TURN relays (joined.iceServers,
+//                            // credentials for this session only) are added
+//                            // to its iceServers
+//     iceTransportPolicy,    // "relay": use only the server's TURN relay (as a
+//                            // network that blocks UDP would); default "all"
 //     reconnect: true,       // rejoin after a dropped WebSocket or failed media
 //     maxReconnectAttempts: 8,
 //     requestTimeoutMs: 10000,
@@ -53,7 +58,7 @@
 //
 // Events (room.addEventListener(name, e => e.detail)):
 //   statechange          {state, reason}
-//   joined               {participantId, role, permissions, room, server}
+//   joined               {participantId, role, permissions, room, server, iceServers}
 //   participantjoined    {participant}      participantleft   {participant}
 //   participantupdated   {participant}      (role changed)
 //   trackpublished       {track, participant}        (another participant's track)
@@ -353,6 +358,7 @@ export class Room extends EventTarget {
     this.options = {
       url: undefined,
       rtcConfiguration: {},
+      iceTransportPolicy: undefined,
       reconnect: true,
       maxReconnectAttempts: 8,
       requestTimeoutMs: 10000,
@@ -414,6 +420,16 @@ export class Room extends EventTarget {
     }
   }
 
+  // _rtcConfig is the configuration of session s's RTCPeerConnections: the
+  // caller's, with the server's TURN relays for s added, and only those
+  // with iceTransportPolicy "relay".
+  _rtcConfig(s) {
+    const base = this.options.rtcConfiguration || {};
+    const cfg = { ...base, iceServers: [...(base.iceServers || []), ...(s.iceServers || [])] };
+    if (this.options.iceTransportPolicy) cfg.iceTransportPolicy = this.options.iceTransportPolicy;
+    return cfg;
+  }
+
   // _connect opens a session and joins; on success it is the current session.
   async _connect() {
     const url = typeof this.options.url === "function" ? this.options.url() : this.options.url;
@@ -428,8 +444,9 @@ export class Room extends EventTarget {
     this.role = d.role || this._join.role || "anchor";
     this.permissions = d.permissions || null;
     this.server = d.server;
+    s.iceServers = d.iceServers || []; // this session's TURN credentials: a rejoin gets new ones
     this.roomInfo = { roomId: d.room.roomId, strRoomId: d.room.strRoomId };
-    this._emit("joined", { participantId: d.participantId, role: this.role, permissions: this.permissions, room: d.room, server: d.server });
+    this._emit("joined", { participantId: d.participantId, role: this.role, permissions: this.permissions, room: d.room, server: d.server, iceServers: s.iceServers });
     for (const info of d.room.participants || []) {
       this._addParticipant(info);
     }
@@ -670,7 +687,7 @@ export class Room extends EventTarget {
 
   _subscriber(s) {
     if (!s.sub) {
-      s.sub = new Peer("subscriber", this.options.rtcConfiguration, (c) => s.send("candidate", { target: "subscriber", candidate: c }));
+      s.sub = new Peer("subscriber", this._rtcConfig(s), (c) => s.send("candidate", { target: "subscriber", candidate: c }));
       const pc = s.sub.pc;
       pc.onconnectionstatechange = () => {
         if (s === this._session) this._setConnection("subscriber", pc.connectionState);
@@ -870,7 +887,7 @@ export class Room extends EventTarget {
 
   _publisher(s) {
     if (!s.pub) {
-      s.pub = new Peer("publisher", this.options.rtcConfiguration, (c) => s.send("candidate", { target: "publisher", candidate: c }));
+      s.pub = new Peer("publisher", this._rtcConfig(s), (c) => s.send("candidate", { target: "publisher", candidate: c }));
       const pc = s.pub.pc;
       pc.oniceconnectionstatechange = () => this._onPublisherIce(s);
       pc.onconnectionstatechange = () => {

@@ -24,7 +24,7 @@ type Config struct {
 	Index                 int              // the worker's number, for logs
 	UDP                   string           // media UDP address, e.g. 127.0.0.1:7882, 0.0.0.0:7882
 	TCP                   string           // ICE-TCP listener address, on UDP's host; "": no ICE-TCP
-	PublicIPs             []netip.Addr     // advertised in place of the local addresses of their family (NAT 1:1)
+	PublicIPs             []netip.Addr     // advertised in place of the local addresses of their family (NAT 1:1); the relay's too
 	Interfaces            []string         // on an unspecified UDP address: gather only on these interfaces
 	Prefixes              []netip.Prefix   // ... and only addresses within these prefixes
 	AllowUnenforced       bool             // run even if the lock-down cannot be enforced
@@ -39,7 +39,14 @@ type Config struct {
 	EventWindow           time.Duration    // participant events gathered this long per session (WithEventWindow)
 	ProbeDirs             []string         // more directories the self-probe must fail to write
 	Version               string           // reported to clients in joined
-	Logger                *slog.Logger     // diagnostics (the worker's stderr, a pipe to the control process)
+	// TURN relay (internal/turnrelay) on TURNPort, UDP and TCP, of the
+	// media IP: 0 picks free ports, negative runs none. Its secret comes
+	// in the control process's start frame.
+	TURNPort        int
+	TURNTLSPort     int          // TURN over TLS, when the start frame brings a certificate; negative: none
+	TURNMaxBitrate  int          // bit/s relayed per allocation; 0: turnrelay's default, <0: no cap
+	TURNAllocations int          // allocations per session; 0: turnrelay's default
+	Logger          *slog.Logger // diagnostics (the worker's stderr, a pipe to the control process)
 }
 
 // Run is the media worker's life: lock down, open the media socket, serve
@@ -127,6 +134,28 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	conn := ipc.NewConn(f)
 	defer conn.Close()
+	start, err := recvStart(conn)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+
+	// The TURN relay's listeners, beside the media socket (it opens a
+	// relay socket per allocation later: the seccomp filter allows
+	// sockets, Landlock has no say on UDP).
+	var relay *relayListeners
+	opts := []HostOption{WithEventWindow(cfg.EventWindow)}
+	if cfg.TURNPort >= 0 {
+		if relay, err = listenRelay(addr.AddrPort().Addr(), cfg.TURNPort, cfg.TURNTLSPort, start.TURNCert); err != nil {
+			return fmt.Errorf("worker %d: %w", cfg.Index, err)
+		}
+		r, err := relay.start(start.TURNSecret, udp.LocalAddr().(*net.UDPAddr).AddrPort(), cfg)
+		if err != nil {
+			relay.close()
+			return fmt.Errorf("worker %d: %w", cfg.Index, err)
+		}
+		defer r.Close() // and its listeners
+		opts = append(opts, WithRelay(r), WithCertificates(r.SetCertificate))
+	}
 
 	// 4. Its sockets are open: no more programs, memfds, io_uring, ptrace,
 	// mounts... (seccomp), and not even its own /proc entry to read (the
@@ -146,6 +175,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if tcp != nil {
 		ready.TCP = tcp.Addr().String()
 	}
+	if relay != nil {
+		ready.TURNUDP, ready.TURNTCP = relay.udp.LocalAddr().String(), relay.tcp.Addr().String()
+		if relay.tls != nil {
+			ready.TURNTLS = relay.tls.Addr().String()
+		}
+	}
 	if err := conn.Send(ipc.OpReady, 0, ready); err != nil {
 		return err
 	}
@@ -156,7 +191,23 @@ func Run(ctx context.Context, cfg Config) error {
 	join := func(room string, pc sfu.ParticipantConfig, ev sfu.Events) (Peer, []sfu.ParticipantInfo, error) {
 		return s.Join(room, pc, ev)
 	}
-	return NewHost(conn, join, server, log, WithEventWindow(cfg.EventWindow)).Serve(ctx)
+	return NewHost(conn, join, server, log, opts...).Serve(ctx)
+}
+
+// recvStart reads the control process's start frame.
+func recvStart(conn *ipc.Conn) (signaling.Start, error) {
+	var st signaling.Start
+	f, err := conn.Recv()
+	if err != nil {
+		return st, fmt.Errorf("start frame: %w", err)
+	}
+	if f.Op != ipc.OpStart {
+		return st, fmt.Errorf("first frame %q, want %q", signaling.Printable(f.Op, 16), ipc.OpStart)
+	}
+	if err := json.Unmarshal(f.Data, &st); err != nil {
+		return st, errors.New("bad start frame")
+	}
+	return st, nil
 }
 
 // networks returns the networks to listen on for a media address: an IPv4

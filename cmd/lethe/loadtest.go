@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/lethe-rtc/lethe/auth"
-	"github.com/lethe-rtc/lethe/client"
 	"github.com/lethe-rtc/lethe/control"
 	"github.com/lethe-rtc/lethe/internal/spawn"
 	"github.com/lethe-rtc/lethe/loadtest"
@@ -54,7 +53,6 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.IntVar(&l.Subscribers, "subscribers", 10, "receive-only participants per room")
 	fs.StringVar(&cfg.media, "media", "audio,video", "what publishers send: audio, video or audio,video")
 	fs.StringVar(&l.Codec, "codec", "vp8", "video codec: vp8 or h264")
-	transport := fs.String("transport", "udp", "what every participant's media goes over: udp, or tcp (ICE-TCP)")
 	fs.IntVar(&l.VideoBitrate, "video-bitrate", 1_700_000, "video bitrate per publisher, bit/s")
 	fs.IntVar(&l.FPS, "fps", 30, "video frame rate")
 	fs.IntVar(&l.AudioBitrate, "audio-bitrate", 32_000, "audio bitrate per publisher, bit/s")
@@ -62,6 +60,8 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.Float64Var(&l.RampRate, "ramp", 20, "participants joining per second")
 	fs.DurationVar(&l.Warmup, "warmup", 2*time.Second, "time after the last join before measuring")
 	fs.DurationVar(&l.Duration, "duration", 10*time.Second, "measured window")
+	fs.StringVar(&l.Transport, "transport", loadtest.TransportUDP,
+		"how participants reach the media: udp (everyone direct), tcp (everyone over ICE-TCP) or relay (subscribers through the server's TURN relay over TCP only)")
 	fs.IntVar(&l.ServerPID, "server-pid", 0, "pid of `lethe serve` on this machine, for CPU and memory figures (set by --spawn)")
 	fs.StringVar(&cfg.dataDir, "data-dir", "", "mint tokens locally from this data dir")
 	fs.StringVar(&cfg.adminKeyFile, "admin-key-file", "", "mint tokens through the admin API with this key")
@@ -90,11 +90,10 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		return fs.fail(stderr, "--ca-file: %v", err)
 	}
 	l.TLSConfig, cfg.http = tc, httpClient(tc, 0)
-	switch t, err := client.ParseTransport(*transport); {
-	case err != nil || t == client.TransportAny:
-		return fs.fail(stderr, "--transport %q: want udp or tcp", *transport)
+	switch l.Transport {
+	case loadtest.TransportUDP, loadtest.TransportTCP, loadtest.TransportRelay:
 	default:
-		l.Transport = t
+		return fs.fail(stderr, "--transport %q: want udp, tcp or relay", l.Transport)
 	}
 	if u, err := url.Parse(l.URL); err != nil || !loopbackHost(u.Hostname()) {
 		return fs.fail(stderr, "--url %s: load tests target loopback servers only", l.URL)

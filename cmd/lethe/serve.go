@@ -24,6 +24,7 @@ import (
 	"github.com/lethe-rtc/lethe/control"
 	"github.com/lethe-rtc/lethe/internal/ratelog"
 	"github.com/lethe-rtc/lethe/internal/readiness"
+	"github.com/lethe-rtc/lethe/internal/turnrelay"
 	"github.com/lethe-rtc/lethe/store"
 	"github.com/lethe-rtc/lethe/store/retention"
 )
@@ -53,6 +54,11 @@ type serveConfig struct {
 	probeDirs       string
 	drainTimeout    time.Duration
 	media           mediaFlags // --public-ip, --ice-* (media.go)
+	turn            bool
+	turnPort        int
+	turnTLSPort     int
+	turnBitrate     int
+	turnAllocations int
 }
 
 func (c *serveConfig) validate() error {
@@ -73,6 +79,22 @@ func (c *serveConfig) validate() error {
 	}
 	if c.udpPort < 0 || c.udpPort+c.workers > 65535 {
 		return errors.New("--udp-port out of range")
+	}
+	if c.turn {
+		switch {
+		case c.turnPort < 0 || c.turnPort+c.workers > 65535:
+			return errors.New("--turn-port out of range")
+		case c.turnPort > 0 && c.udpPort > 0 && c.turnPort < c.udpPort+c.workers && c.udpPort < c.turnPort+c.workers:
+			// Not a conflict for the kernel (UDP and TCP), but worker i's
+			// TURN UDP port would be worker j's media port.
+			return errors.New("--turn-port overlaps the media ports of --udp-port")
+		case c.turnBitrate == 0 || c.turnBitrate < -1 || c.turnBitrate > 1_000_000_000:
+			return errors.New("--turn-max-bitrate must be 1..1000000000 bit/s, or -1 for no cap")
+		case c.turnAllocations < 1 || c.turnAllocations > 64:
+			return errors.New("--turn-allocations must be 1..64")
+		case c.turnTLSPort < -1 || c.turnTLSPort+c.workers > 65535:
+			return errors.New("--turn-tls-port out of range")
+		}
 	}
 	if c.dtlsTimeout <= 0 {
 		return errors.New("--dtls-timeout must be positive")
@@ -128,6 +150,11 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	fs.StringVar(&cfg.udpHost, "udp-host", "127.0.0.1", "media host, an IP address: 0.0.0.0 (IPv4) or [::] (both) for every interface; loopback candidates only on a loopback address")
 	fs.IntVar(&cfg.udpPort, "udp-port", 7882, "media UDP port of worker 0; worker i uses port+i (0: any free port)")
 	fs.IntVar(&cfg.workers, "workers", 1, "number of media worker processes")
+	fs.BoolVar(&cfg.turn, "turn", true, "run a TURN relay in each media worker, on UDP and TCP, for clients whose network blocks UDP; it relays to Lethe's own media addresses only")
+	fs.IntVar(&cfg.turnPort, "turn-port", 3478, "TURN port (UDP and TCP) of worker 0; worker i uses port+i (0: any free port)")
+	fs.IntVar(&cfg.turnTLSPort, "turn-tls-port", 5349, "TURN-over-TLS port of worker 0 (worker i: port+i), with the certificate of --tls-cert, reloaded with it (0: any free port; -1: none)")
+	fs.IntVar(&cfg.turnBitrate, "turn-max-bitrate", turnrelay.DefaultMaxBitrate, "bit/s one TURN allocation may relay, both ways together; beyond is dropped (-1: no cap)")
+	fs.IntVar(&cfg.turnAllocations, "turn-allocations", turnrelay.DefaultMaxAllocations, "TURN allocations one participant's session may hold")
 	fs.DurationVar(&cfg.retention, "retention", store.MaxRetention,
 		"how long a terminated application's data is kept before it is purged (1h..168h)")
 	fs.BoolVar(&cfg.batchWrites, "batch-writes", true, "workers send media with one sendmmsg per burst")
@@ -171,6 +198,13 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	if err := cfg.media.resolve(&cfg.udpHost, cfg.udpPort, cfg.workers, isSet(fs.FlagSet)); err != nil {
 		return cf.fail(fs, stderr, err)
 	}
+	// Media on free ports: so is the relay, unless told otherwise.
+	set := isSet(fs.FlagSet)
+	for name, port := range map[string]*int{"turn-port": &cfg.turnPort, "turn-tls-port": &cfg.turnTLSPort} {
+		if cfg.udpPort == 0 && !set(name) {
+			*port = 0
+		}
+	}
 	if err := lk.resolve(); err != nil {
 		return cf.fail(fs, stderr, err)
 	}
@@ -198,7 +232,8 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 
 	// The certificate and the listener before any worker: a bad pair or a
 	// port in use stops serve with nothing started.
-	sigTLS, err := cfg.tls.open(cfg.dataDir, log)
+	var turnTLS turnCerts // the TURN relays' certificate, for "turns:" (tls.go)
+	sigTLS, err := cfg.tls.open(cfg.dataDir, log, turnTLS.load)
 	if err != nil {
 		return err
 	}
@@ -225,11 +260,23 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	poolCfg := control.PoolConfig{
 		Exe: exe, Workers: cfg.workers, UDPHost: cfg.udpHost, UDPPort: cfg.udpPort,
 		AllowUnenforced: cfg.allowUnenforced, Logger: log, Args: workerArgs, Procs: cfg.workerProcs,
+		TURNPort: -1, // no relay
+	}
+	if cfg.turn {
+		poolCfg.TURNPort = cfg.turnPort
+		poolCfg.Args = append(poolCfg.Args, "--turn-max-bitrate", strconv.Itoa(cfg.turnBitrate),
+			"--turn-allocations", strconv.Itoa(cfg.turnAllocations))
+		if cfg.turnTLSPort >= 0 {
+			poolCfg.TURNCert, poolCfg.TURNTLSPort = turnTLS.first(), cfg.turnTLSPort
+		}
 	}
 	cfg.media.configure(&poolCfg) // media.go
 	pool, err := control.StartPool(ctx, poolCfg)
 	if err != nil {
 		return err
+	}
+	if poolCfg.TURNCert != nil {
+		turnTLS.attach(pool, poolCfg.TURNCert)
 	}
 	shutdownPool := func() {
 		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -423,6 +470,13 @@ func printBanner(w io.Writer, cfg *serveConfig, base string, info store.Info, wo
 			}
 		}
 		fmt.Fprintf(w, "  worker %d:   pid %d, %s, %s\n", wk.Index, wk.PID, mediaLine(wk), state)
+		if wk.TURNUDP != "" {
+			tls := ""
+			if wk.TURNTLS != "" {
+				tls = ", tls " + wk.TURNTLS
+			}
+			fmt.Fprintf(w, "  worker %d:   TURN relay udp %s, tcp %s%s (relays to this worker's media address only)\n", wk.Index, wk.TURNUDP, wk.TURNTCP, tls)
+		}
 		if memory != "" {
 			fmt.Fprintf(w, "  !!! WARNING: worker %d's media memory is NOT locked and could be swapped out: %s !!!\n", wk.Index, memory)
 		}

@@ -19,6 +19,11 @@ func TestServeConfigValidate(t *testing.T) {
 	if err := good.validate(); err != nil {
 		t.Fatal(err)
 	}
+	withTURN := base()
+	withTURN.turn, withTURN.turnPort, withTURN.turnBitrate, withTURN.turnAllocations = true, 3478, -1, 4
+	if err := withTURN.validate(); err != nil {
+		t.Fatalf("the TURN defaults: %v", err)
+	}
 	for host, ok := range map[string]bool{"127.0.0.1:9": true, "localhost": true, "[::1]:7880": true, "evil.example": false} {
 		if good.hosts.Allows(host) != ok {
 			t.Errorf("default hosts allow %q: %v, want %v", host, !ok, ok)
@@ -49,6 +54,14 @@ func TestServeConfigValidate(t *testing.T) {
 		"files and ACME":   func(c *serveConfig) { c.tls.certFile, c.tls.keyFile, c.tls.acmeDomains = "c", "k", "a.example" },
 		"insecure and TLS": func(c *serveConfig) { c.tls.certFile, c.tls.keyFile, c.tls.insecureHTTP = "c", "k", true },
 		"negative poll":    func(c *serveConfig) { c.tls.poll = -time.Second },
+		"TURN port too high": func(c *serveConfig) {
+			c.turn, c.turnPort, c.turnBitrate, c.turnAllocations = true, 65535, 1, 1
+		},
+		"TURN on the media ports": func(c *serveConfig) {
+			c.turn, c.turnPort, c.turnBitrate, c.turnAllocations, c.workers = true, 7883, 1, 1, 2
+		},
+		"TURN bitrate 0":     func(c *serveConfig) { c.turn, c.turnPort, c.turnBitrate, c.turnAllocations = true, 3478, 0, 4 },
+		"TURN allocations 0": func(c *serveConfig) { c.turn, c.turnPort, c.turnBitrate, c.turnAllocations = true, 3478, 1, 0 },
 	} {
 		c := base()
 		mod(&c)

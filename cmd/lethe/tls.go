@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/lethe-rtc/lethe/control"
+	"github.com/lethe-rtc/lethe/signaling"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lethe-rtc/lethe/compliance"
@@ -79,11 +83,14 @@ type signalingTLS struct {
 
 // openTLS loads the certificate files, or prepares ACME, before anything
 // else starts: a bad pair is an error at start.
-func (f *tlsFlags) open(dataDir string, log *slog.Logger) (*signalingTLS, error) {
+//
+// onLoad, if not nil, gets the files' bytes each time a certificate from
+// --tls-cert enters service (turnCerts.load).
+func (f *tlsFlags) open(dataDir string, log *slog.Logger, onLoad func(certPEM, keyPEM []byte)) (*signalingTLS, error) {
 	s := &signalingTLS{flags: f}
 	switch {
 	case f.files():
-		files, err := tlscert.LoadFiles(tlscert.FilesConfig{CertFile: f.certFile, KeyFile: f.keyFile, Logger: log})
+		files, err := tlscert.LoadFiles(tlscert.FilesConfig{CertFile: f.certFile, KeyFile: f.keyFile, Logger: log, OnLoad: onLoad})
 		if err != nil {
 			return nil, fmt.Errorf("serve: --tls-cert/--tls-key: %w", err)
 		}
@@ -263,4 +270,44 @@ func httpClient(tc *tls.Config, timeout time.Duration) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = tc
 	return &http.Client{Timeout: timeout, Transport: t}
+}
+
+// turnCerts passes the certificate of --tls-cert on to the media
+// workers' TURN-over-TLS listeners ("turns:"), which cannot read files:
+// the first one in the pool's start frames, each renewal as it loads.
+type turnCerts struct {
+	mu   sync.Mutex
+	cur  *signaling.Certificate
+	pool *control.Pool // nil until the workers run
+}
+
+// load is tlscert's OnLoad.
+func (c *turnCerts) load(certPEM, keyPEM []byte) {
+	cert := signaling.Certificate{CertPEM: bytes.Clone(certPEM), KeyPEM: bytes.Clone(keyPEM)}
+	c.mu.Lock()
+	c.cur = &cert
+	pool := c.pool
+	c.mu.Unlock()
+	if pool != nil {
+		pool.SetTURNCertificate(cert)
+	}
+}
+
+// first is the certificate for the start frames; nil without --tls-cert.
+func (c *turnCerts) first() *signaling.Certificate {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur
+}
+
+// attach hands renewals to pool from now on, and at once the one loaded
+// since started (the certificate its workers were started with) if any.
+func (c *turnCerts) attach(pool *control.Pool, started *signaling.Certificate) {
+	c.mu.Lock()
+	c.pool = pool
+	cur := c.cur
+	c.mu.Unlock()
+	if cur != nil && cur != started {
+		pool.SetTURNCertificate(*cur)
+	}
 }

@@ -49,6 +49,10 @@ func workerCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.DurationVar(&cfg.DTLSTimeout, "dtls-timeout", 10*time.Second, "drop a participant whose DTLS handshake is not done this long after its ICE connected")
 	fs.IntVar(&cfg.MaxTrackBitrate, "max-track-bitrate", 8_000_000, "bit/s of RTP a publisher may send on one track, over 1s; beyond is dropped (-1: no cap)")
 	fs.IntVar(&cfg.MaxParticipantBitrate, "max-participant-bitrate", 20_000_000, "bit/s of RTP a publisher may send on all its tracks, over 1s; beyond is dropped (-1: no cap)")
+	fs.IntVar(&cfg.TURNPort, "turn-port", -1, "TURN relay port, UDP and TCP, on the media IP (0: any free port; -1: no relay); its secret comes over fd 3")
+	fs.IntVar(&cfg.TURNTLSPort, "turn-tls-port", -1, "TURN over TLS port on the media IP, when the control process sends a certificate (0: any free port; -1: none)")
+	fs.IntVar(&cfg.TURNMaxBitrate, "turn-max-bitrate", 0, "bit/s one TURN allocation may relay (0: the default; -1: no cap)")
+	fs.IntVar(&cfg.TURNAllocations, "turn-allocations", 0, "TURN allocations per session (0: the default)")
 	fs.Func("probe-dir", "another directory the lock-down self-probe must fail to write (repeatable)", func(v string) error {
 		cfg.ProbeDirs = append(cfg.ProbeDirs, v)
 		return nil

@@ -135,7 +135,7 @@ func (l Loader) Apply(fs *flag.FlagSet, name string, data []byte, environ []stri
 		if _, done := src[f.Name]; done {
 			return
 		}
-		if msg := l.set(f, v); msg != "" {
+		if msg := l.set(fs, f, v); msg != "" {
 			errs = append(errs, &Error{Var: l.EnvName(f.Name), Key: f.Name, Msg: msg, Err: ErrValue})
 			return
 		}
@@ -145,7 +145,7 @@ func (l Loader) Apply(fs *flag.FlagSet, name string, data []byte, environ []stri
 		if _, done := src[e.flag.Name]; done {
 			continue
 		}
-		if msg := l.set(e.flag, e.value); msg != "" {
+		if msg := l.set(fs, e.flag, e.value); msg != "" {
 			if len(errs) < maxErrors {
 				errs = append(errs, &Error{File: name, Line: e.line, Key: e.flag.Name, Msg: msg, Err: ErrValue})
 			}
@@ -169,9 +169,10 @@ func lineOf(err error) int {
 	return 0
 }
 
-// set gives f the value v, and says what is wrong if it does not take it.
-func (l Loader) set(f *flag.Flag, v string) string {
-	err := f.Value.Set(v)
+// set gives f the value v, as set on the command line (fs.Visit sees
+// it), and says what is wrong if it does not take it.
+func (l Loader) set(fs *flag.FlagSet, f *flag.Flag, v string) string {
+	err := fs.Set(f.Name, v)
 	if err == nil {
 		return ""
 	}

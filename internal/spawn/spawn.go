@@ -55,7 +55,7 @@ func Start(ctx context.Context, exe, dir string, extra ...string) (*Server, erro
 	}
 	s.DataDir = filepath.Join(dir, "data")
 	// --drain-timeout 0: a server of one run stops at its SIGTERM, nobody to wait for.
-	args := append([]string{"serve", "--data-dir", s.DataDir, "--listen", "127.0.0.1:0", "--udp-port", "0",
+	args := append([]string{"serve", "--data-dir", s.DataDir, "--listen", "127.0.0.1:0", "--udp-port", "0", "--turn-port", "0",
 		"--drain-timeout", "0"}, extra...)
 	s.cmd = exec.Command(exe, args...)
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}

@@ -29,6 +29,11 @@ type FilesConfig struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// OnLoad, if set, is called with the two files' bytes each time a
+	// pair enters service (the first load, then every replacement), for
+	// other listeners of the same certificate (the TURN relay's, in the
+	// media workers). The bytes are wiped when it returns: keep a copy.
+	OnLoad func(certPEM, keyPEM []byte)
 }
 
 // Files serves the certificate in a pair of PEM files and loads them
@@ -97,7 +102,11 @@ func (f *Files) read() (*loaded, [sha256.Size]byte, error) {
 	if err := validAt(cert.Leaf, f.cfg.Now()); err != nil {
 		return nil, digest, fmt.Errorf("tlscert: %s: %w", f.cfg.CertFile, err)
 	}
-	return &loaded{cert: &cert, digest: digest}, digest, nil
+	l := &loaded{cert: &cert, digest: digest}
+	if f.cfg.OnLoad != nil && (f.cur.Load() == nil || f.cur.Load().digest != digest) {
+		f.cfg.OnLoad(certPEM, keyPEM)
+	}
+	return l, digest, nil
 }
 
 // Reload loads the files again and, if they are good, serves them from
