@@ -312,3 +312,20 @@ func TestDeployExampleConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMENamesEveryServeFlag: the README's flags table has a row for
+// every serve flag, so a flag added without a word for the operator
+// fails here.
+func TestREADMENamesEveryServeFlag(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range serveFlags(t) {
+		// A row may name several flags: | `--tls-cert`, `--tls-key` |
+		if !regexp.MustCompile("(?m)^\\| (`--[a-z0-9-]+`, )*`--" + regexp.QuoteMeta(f.name) + "`").Match(readme) {
+			t.Errorf("README.md has no row for --%s in the serve flags table", f.name)
+		}
+	}
+}

@@ -357,6 +357,9 @@ func printAttestation(w io.Writer, a compliance.Attestation, disagree, unchecked
 	} else {
 		fmt.Fprintln(w, "  swap:    none")
 	}
+	if a.Signaling != nil {
+		fmt.Fprintf(w, "  signaling: %s\n", signalingLine(*a.Signaling))
+	}
 	for _, p := range a.Processes {
 		state := "ENFORCED"
 		if !p.Enforced {
@@ -513,6 +516,9 @@ func printSummary(w io.Writer, s compliance.Summary, keyFile string) {
 		swap = "PRESENT: only locked memory (--mlock) stays off it"
 	}
 	fmt.Fprintf(w, "  swap:    %s\n", swap)
+	if s.Signaling != nil {
+		fmt.Fprintf(w, "  signaling: %s\n", signalingLine(*s.Signaling))
+	}
 	for _, p := range s.Processes {
 		name, state := p.Role, "ENFORCED"
 		if p.Role == compliance.RoleWorker {
@@ -562,4 +568,21 @@ func limit(v uint64) string {
 		return "unlimited"
 	}
 	return strconv.FormatUint(v, 10)
+}
+
+// signalingLine says how clients reach the server, for compliance status.
+func signalingLine(g compliance.Signaling) string {
+	switch {
+	case g.Scheme == "https":
+		hsts := ""
+		if g.HSTS {
+			hsts = ", HSTS"
+		}
+		return fmt.Sprintf("https and wss (certificate from %s, TLS %s+%s)", g.Certificates, g.MinTLSVersion, hsts)
+	case g.InsecureHTTP:
+		return "PLAIN HTTP beyond loopback (--insecure-http): tokens and SDP in clear unless a TLS-terminating proxy is in front"
+	case g.Loopback:
+		return "plain http on loopback only (a proxy on this host may terminate TLS)"
+	}
+	return "plain http (" + g.Scheme + ")"
 }
