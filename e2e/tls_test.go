@@ -27,6 +27,7 @@ import (
 type certFixture struct {
 	ca                *testca.CA
 	certFile, keyFile string
+	hosts             []string // the names and addresses issue signs for
 }
 
 func newCertFixture(t *testing.T) *certFixture {
@@ -36,13 +37,14 @@ func newCertFixture(t *testing.T) *certFixture {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	return &certFixture{ca: ca, certFile: filepath.Join(dir, "fullchain.pem"), keyFile: filepath.Join(dir, "privkey.pem")}
+	return &certFixture{ca: ca, certFile: filepath.Join(dir, "fullchain.pem"), keyFile: filepath.Join(dir, "privkey.pem"),
+		hosts: []string{"127.0.0.1", "localhost"}}
 }
 
-// issue signs a certificate for the loopback server.
+// issue signs a certificate for the loopback server (fx.hosts).
 func (fx *certFixture) issue(t *testing.T) testca.Leaf {
 	t.Helper()
-	l, err := fx.ca.IssueNow("127.0.0.1", "localhost")
+	l, err := fx.ca.IssueNow(fx.hosts...)
 	if err != nil {
 		t.Fatal(err)
 	}
