@@ -29,13 +29,15 @@ import (
 // turnTLSRE finds worker 0's TURN-over-TLS address in the banner.
 var turnTLSRE = regexp.MustCompile(`worker 0:\s+TURN relay udp \S+, tcp \S+, tls (\S+) `)
 
-// turnsName is the DNS name the TURN-over-TLS test's certificate is for;
-// it resolves nowhere, so the test dials the banner's address in its stead.
+// turnsName is the DNS name the TURN-over-TLS test's certificate is for
+// (after a wildcard, as a CA that sorts its names writes them); it
+// resolves nowhere, so the test dials the banner's address in its stead.
 const turnsName = "lethe.test"
 
 // TestTURNOverTLS: serve with --tls-cert runs worker 0's TURN relay over
 // TLS too, and joined names it by a turns: URL, on the certificate's DNS
-// name and the banner's port, with credentials. A client that trusts the
+// name (not its wildcard: no client can connect to one) and the banner's
+// port, with credentials. A client that trusts the
 // test CA for that name allocates over it and is served the certificate
 // on disk; a forged credential is refused. After the files are replaced
 // and SIGHUP, a new connection is served the new certificate and a new
@@ -44,7 +46,7 @@ const turnsName = "lethe.test"
 func TestTURNOverTLS(t *testing.T) {
 	leakCheck(t)
 	fx := newCertFixture(t)
-	fx.hosts = []string{turnsName, "127.0.0.1"}
+	fx.hosts = []string{"*." + turnsName, turnsName, "127.0.0.1"}
 	s, first := startTLSServer(t, fx, "--tls-poll", "0")
 	addr := s.turnTLSAddr(t)
 	roots := fx.ca.Pool()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/lethe-rtc/lethe/internal/turnrelay"
@@ -104,10 +105,19 @@ func (h *certHolder) set(pair signaling.Certificate) error {
 
 func (h *certHolder) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return h.cur.Load(), nil }
 
-// name is the certificate's first DNS name, for the turns: URL.
+// name is the certificate's first DNS name that is not a wildcard, for
+// the turns: URL ("" if none: the URL names the IP address). A wildcard
+// is no host a client can connect to, and CAs that sort the names put
+// "*.example.com" before "example.com".
 func (h *certHolder) name() string {
-	if c := h.cur.Load(); c != nil && c.Leaf != nil && len(c.Leaf.DNSNames) > 0 {
-		return c.Leaf.DNSNames[0]
+	c := h.cur.Load()
+	if c == nil || c.Leaf == nil {
+		return ""
+	}
+	for _, n := range c.Leaf.DNSNames {
+		if !strings.HasPrefix(n, "*") {
+			return n
+		}
 	}
 	return ""
 }

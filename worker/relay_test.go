@@ -175,12 +175,23 @@ func TestPlanRelay(t *testing.T) {
 // testCert makes a self-signed certificate for name (and 127.0.0.1).
 func testCert(t *testing.T, name string, serial int64) (signaling.Certificate, *x509.Certificate) {
 	t.Helper()
+	return testCertNames(t, serial, name)
+}
+
+// testCertNames makes a self-signed certificate for the DNS names (and
+// 127.0.0.1).
+func testCertNames(t *testing.T, serial int64, names ...string) (signaling.Certificate, *x509.Certificate) {
+	t.Helper()
+	name := "127.0.0.1"
+	if len(names) > 0 {
+		name = names[0]
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name}, DNSNames: names,
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
@@ -281,6 +292,34 @@ func TestRelayOverTLS(t *testing.T) {
 	}
 	if got, err := connect(renewedLeaf); err != nil || got.SerialNumber.Int64() != 2 {
 		t.Fatalf("after a bad pair: %v, %v (want the renewed one kept)", got, err)
+	}
+}
+
+// The turns: URL names the certificate's first DNS name a client can
+// connect to: not a wildcard; with none, the IP address.
+func TestRelayTLSName(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		names []string
+		want  string
+	}{
+		{"one name", []string{"turn.lethe.test"}, "turn.lethe.test"},
+		{"wildcard first", []string{"*.lethe.test", "lethe.test"}, "lethe.test"},
+		{"wildcard only", []string{"*.lethe.test"}, ""},
+		{"no name", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pair, _ := testCertNames(t, 1, tc.names...)
+			var h certHolder
+			if err := h.set(pair); err != nil {
+				t.Fatal(err)
+			}
+			if got := h.name(); got != tc.want {
+				t.Fatalf("name %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 
