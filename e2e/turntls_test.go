@@ -43,6 +43,7 @@ const turnsName = "lethe.test"
 // and SIGHUP, a new connection is served the new certificate and a new
 // join's credentials allocate; a Pion client that can reach the relay
 // over turns: only, forced onto it, sends and receives media through it.
+// A renewal under another name is named by the next joined.
 func TestTURNOverTLS(t *testing.T) {
 	leakCheck(t)
 	fx := newCertFixture(t)
@@ -118,6 +119,32 @@ func TestTURNOverTLS(t *testing.T) {
 	relayCall(t, s, client.Options{API: turnsAPI(t, d), ForceRelay: true, RelayTCP: true}, webrtc.ICECandidateTypeRelay)
 	if n, serial := d.served(); n == 0 || serial.Cmp(second.Cert.SerialNumber) != 0 {
 		t.Fatalf("the clients made %d TURN-over-TLS connections, served serial %v; want some, serial %s", n, serial, second.Cert.SerialNumber)
+	}
+
+	// A renewal under another name: the next joined's turns: URL names it.
+	fx.hosts = []string{"relay." + turnsName, "127.0.0.1"}
+	third := fx.issue(t)
+	for _, line := range keyLines(third) {
+		s.keepSecret(line)
+	}
+	fx.install(t, third)
+	s.signal(syscall.SIGHUP)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		p3 := s.join(t, "turns-moved", 0, "turns-room")
+		is3, u3 := turnsServer(t, p3.joined)
+		s.keepSecret(is3.Credential)
+		if u3.Hostname() == "relay."+turnsName {
+			got, err := turnsAllocate(addr, u3.Hostname(), roots, is3.Username, is3.Credential)
+			_ = p3.Close() // its session's credentials end with it
+			if err != nil || got.SerialNumber.Cmp(third.Cert.SerialNumber) != 0 {
+				t.Fatalf("TURN over TLS to %s: %v, %v; want serial %s", u3.Hostname(), got, err, third.Cert.SerialNumber)
+			}
+			break
+		}
+		_ = p3.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("after a renewal under another name, joined's turns: URL is still %s", u3)
+		}
 	}
 }
 

@@ -240,33 +240,46 @@ func (l *relayListeners) start(secret []byte, media netip.AddrPort, cfg Config) 
 		RelayBind: plan.bind, RelayIP: plan.relayIP, Peers: plan.peers, Aliases: plan.aliases,
 		MaxAllocations: cfg.TURNAllocations, MaxBitrate: cfg.TURNMaxBitrate,
 	}
-	tlsPort, tlsName := 0, ""
+	tlsPort := 0
 	if l.tls != nil {
 		rc.TLS, rc.Certificate = []net.Listener{l.tls}, l.cert.get
-		tlsPort, tlsName = l.tls.Addr().(*net.TCPAddr).Port, l.cert.name()
+		tlsPort = l.tls.Addr().(*net.TCPAddr).Port
 	}
 	r, err := turnrelay.New(rc)
 	if err != nil {
 		l.close()
 		return nil, err
 	}
-	h := &hostRelay{Relay: r, cert: l.cert}
-	udp, tcp := l.udp.LocalAddr().(*net.UDPAddr).Port, l.tcp.Addr().(*net.TCPAddr).Port
-	for i, a := range plan.hosts {
-		tp := tlsPort
-		if tlsName != "" && i > 0 {
-			tp = 0 // one turns: URL, by the certificate's name
-		}
-		h.urls = append(h.urls, turnrelay.URLs(a, udp, tcp, tp, tlsName)...)
-	}
-	return h, nil
+	return &hostRelay{Relay: r, cert: l.cert, hosts: plan.hosts,
+		udp: l.udp.LocalAddr().(*net.UDPAddr).Port, tcp: l.tcp.Addr().(*net.TCPAddr).Port, tls: tlsPort}, nil
 }
 
-// hostRelay is the Host's Relay: a turnrelay.Relay and its URLs.
+// hostRelay is the Host's Relay: a turnrelay.Relay and where clients
+// reach it.
 type hostRelay struct {
 	*turnrelay.Relay
-	urls []string
-	cert *certHolder // nil: no TLS listener
+	hosts         []netip.Addr
+	udp, tcp, tls int         // ports; tls 0: no TLS listener
+	cert          *certHolder // nil: no TLS listener
+}
+
+// urls are the relay's URLs; the turns: one names the certificate in
+// service now, so that a renewal under another name is named from the
+// next joined on.
+func (h *hostRelay) urls() []string {
+	name := ""
+	if h.cert != nil {
+		name = h.cert.name()
+	}
+	var out []string
+	for i, a := range h.hosts {
+		tp := h.tls
+		if name != "" && i > 0 {
+			tp = 0 // one turns: URL, by the certificate's name
+		}
+		out = append(out, turnrelay.URLs(a, h.udp, h.tcp, tp, name)...)
+	}
+	return out
 }
 
 // SetCertificate installs a renewed certificate for the TLS listener.
@@ -284,7 +297,7 @@ func (h *hostRelay) Open(session string) ([]signaling.ICEServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []signaling.ICEServer{{URLs: h.urls, Username: c.Username, Credential: c.Credential}}, nil
+	return []signaling.ICEServer{{URLs: h.urls(), Username: c.Username, Credential: c.Credential}}, nil
 }
 
 // sessionName is a session's name in TURN usernames.

@@ -293,6 +293,17 @@ func TestRelayOverTLS(t *testing.T) {
 	if got, err := connect(renewedLeaf); err != nil || got.SerialNumber.Int64() != 2 {
 		t.Fatalf("after a bad pair: %v, %v (want the renewed one kept)", got, err)
 	}
+	// A renewal under another name: the next session's turns: URL names it.
+	moved, _ := testCert(t, "relay.lethe.test", 4)
+	if err := r.SetCertificate(moved); err != nil {
+		t.Fatal(err)
+	}
+	if servers, err = r.Open("4"); err != nil {
+		t.Fatal(err)
+	}
+	if want := "turns:relay.lethe.test:" + port(l.tls.Addr()) + "?transport=tcp"; !slices.Contains(servers[0].URLs, want) {
+		t.Fatalf("after a renewal under another name: urls %q lack %q", servers[0].URLs, want)
+	}
 }
 
 // The turns: URL names the certificate's first DNS name a client can
