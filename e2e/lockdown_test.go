@@ -297,10 +297,33 @@ func runReaperHelper() int {
 // When serve dies without a word (SIGKILL), its workers are killed with it
 // by their parent-death signal — which the kernel clears when a worker
 // changes its user, and the lock-down sets again on every thread.
+//
+// The kernel closes a dying process's files before it sends the
+// parent-death signal: a worker that writes to its stderr pipe in that
+// moment dies of SIGPIPE first (seen on a loaded machine). That is dying
+// with serve too, but proves nothing of the signal, so such a run is
+// tried again; the signal must be seen within three.
 func TestWorkerDiesWithServe(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("workers change their user only under a root serve")
 	}
+	for range 3 {
+		switch l := reapWorker(t); l {
+		case "worker ended: signal killed":
+			return
+		case "worker ended: signal broken pipe":
+			t.Logf("after serve was killed: %q; again", l)
+		default:
+			t.Fatalf("after serve was killed: %q, want the worker killed by its parent-death signal (SIGKILL)", l)
+		}
+	}
+	t.Error("three times the worker died of SIGPIPE before its parent-death signal came")
+}
+
+// reapWorker runs serve under the reaper helper, kills serve and says how
+// its worker ended.
+func reapWorker(t *testing.T) string {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), reaperHelperEnv+"="+lethePath, reaperDataEnv+"="+filepath.Join(t.TempDir(), "data"))
 	stdin, err := cmd.StdinPipe()
@@ -338,7 +361,5 @@ func TestWorkerDiesWithServe(t *testing.T) {
 	if _, err := io.WriteString(stdin, "kill\n"); err != nil {
 		t.Fatal(err)
 	}
-	if l := next(); l != "worker ended: signal killed" {
-		t.Errorf("after serve was killed: %q, want the worker killed by its parent-death signal (SIGKILL)", l)
-	}
+	return next()
 }
