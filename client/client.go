@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,6 +87,16 @@ type Options struct {
 	// ICERestartDelay is how long a PeerConnection stays disconnected
 	// before the client restarts it; default DefaultICERestartDelay.
 	ICERestartDelay time.Duration
+	// TLSConfig is used for wss:// URLs (e.g. RootCAs with a private CA);
+	// nil: the system's roots.
+	TLSConfig *tls.Config
+	// ForceRelay makes the PeerConnections use the server's TURN relay
+	// only (ICETransportPolicy relay), as a client whose network blocks
+	// UDP would end up doing; it needs the iceServers of joined.
+	ForceRelay bool
+	// RelayTCP keeps only the relay's TCP URLs (TURN over TCP), as a
+	// network that blocks all UDP leaves a client.
+	RelayTCP bool
 }
 
 // Event is a server message that is not the reply to a waiting request.
@@ -114,6 +125,8 @@ type Client struct {
 
 	iceRestarts     int
 	iceRestartDelay time.Duration
+	forceRelay      bool
+	relayTCP        bool
 
 	nextID  atomic.Uint64
 	writeq  chan []byte
@@ -129,7 +142,8 @@ type Client struct {
 	onTrack       func(*webrtc.TrackRemote, *webrtc.RTPReceiver)
 	participantID string
 	permissions   signaling.Permissions
-	trackIDs      map[string]string // own client track id → server track id
+	iceServers    []webrtc.ICEServer // the server's TURN relays, from joined
+	trackIDs      map[string]string  // own client track id → server track id
 	bye           *signaling.Bye
 	err           error
 	closed        bool
@@ -140,7 +154,8 @@ type Client struct {
 	wg         sync.WaitGroup // every goroutine the client starts
 }
 
-// Dial connects to the signaling endpoint at url (ws://host/v1/signal).
+// Dial connects to the signaling endpoint at url (ws://host/v1/signal, or
+// wss:// when the server serves TLS).
 func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	if opts.API == nil {
 		api, err := NewLoopbackAPI()
@@ -167,7 +182,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	if opts.ICERestartDelay <= 0 {
 		opts.ICERestartDelay = DefaultICERestartDelay
 	}
-	d := websocket.Dialer{HandshakeTimeout: handshakeTimeout}
+	d := websocket.Dialer{HandshakeTimeout: handshakeTimeout, TLSClientConfig: opts.TLSConfig}
 	conn, resp, err := d.DialContext(ctx, url, opts.Header)
 	if err != nil {
 		if resp != nil {
@@ -194,6 +209,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		writerDone:   make(chan struct{}),
 	}
 	c.iceRestarts, c.iceRestartDelay = opts.ICERestarts, opts.ICERestartDelay
+	c.forceRelay, c.relayTCP = opts.ForceRelay, opts.RelayTCP
 	c.wg.Add(2)
 	go c.readLoop()
 	go c.writeLoop()

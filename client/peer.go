@@ -29,8 +29,8 @@ type peer struct {
 	downTimer  *time.Timer // restarts ICE unless it connects first
 }
 
-func newPeer(api *webrtc.API, target signaling.Target, send func(signaling.Candidate)) (*peer, error) {
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+func newPeer(api *webrtc.API, cfg webrtc.Configuration, target signaling.Target, send func(signaling.Candidate)) (*peer, error) {
+	pc, err := api.NewPeerConnection(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s peer connection: %w", target, err)
 	}

@@ -65,7 +65,7 @@ func TestPeerCandidateQueues(t *testing.T) {
 		mu   sync.Mutex
 		sent []signaling.Candidate
 	)
-	p, err := newPeer(api, signaling.TargetSubscriber, func(c signaling.Candidate) {
+	p, err := newPeer(api, webrtc.Configuration{}, signaling.TargetSubscriber, func(c signaling.Candidate) {
 		mu.Lock()
 		sent = append(sent, c)
 		mu.Unlock()

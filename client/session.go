@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -31,6 +32,7 @@ func (c *Client) Join(ctx context.Context, j signaling.Join) (*signaling.Joined,
 	c.mu.Lock()
 	c.participantID = joined.ParticipantID
 	c.permissions = joined.Permissions
+	c.iceServers = iceServers(joined.IceServers, c.relayTCP)
 	c.mu.Unlock()
 	return &joined, nil
 }
@@ -292,7 +294,7 @@ func (c *Client) publisher() (*peer, error) {
 		return nil, ErrClosed
 	}
 	if c.pub == nil {
-		p, err := newPeer(c.api, signaling.TargetPublisher, c.sendCandidate)
+		p, err := newPeer(c.api, c.rtcConfigLocked(), signaling.TargetPublisher, c.sendCandidate)
 		if err != nil {
 			return nil, err
 		}
@@ -309,7 +311,7 @@ func (c *Client) subscriber() (*peer, error) {
 		return nil, ErrClosed
 	}
 	if c.sub == nil {
-		p, err := newPeer(c.api, signaling.TargetSubscriber, c.sendCandidate)
+		p, err := newPeer(c.api, c.rtcConfigLocked(), signaling.TargetSubscriber, c.sendCandidate)
 		if err != nil {
 			return nil, err
 		}
@@ -445,4 +447,36 @@ func (c *Client) Leave(ctx context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// iceServers turns joined's iceServers into Pion's; with tcpOnly, only
+// their TURN-over-TCP URLs.
+func iceServers(in []signaling.ICEServer, tcpOnly bool) []webrtc.ICEServer {
+	out := make([]webrtc.ICEServer, 0, len(in))
+	for _, s := range in {
+		urls := s.URLs
+		if tcpOnly {
+			urls = nil
+			for _, u := range s.URLs {
+				if strings.HasSuffix(u, "?transport=tcp") {
+					urls = append(urls, u)
+				}
+			}
+		}
+		if len(urls) > 0 {
+			out = append(out, webrtc.ICEServer{URLs: urls, Username: s.Username, Credential: s.Credential})
+		}
+	}
+	return out
+}
+
+// rtcConfigLocked is the configuration of a new PeerConnection: the
+// server's TURN relays from joined, and only them with ForceRelay. The
+// caller holds c.mu.
+func (c *Client) rtcConfigLocked() webrtc.Configuration {
+	cfg := webrtc.Configuration{ICEServers: c.iceServers}
+	if c.forceRelay {
+		cfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	return cfg
 }

@@ -46,9 +46,12 @@ type Attestation struct {
 	Kernel KernelInfo `json:"kernel"`
 	// Swap lists the active swap areas (/proc/swaps); SwapPresent is true
 	// when there is any: then only mlock keeps memory off the disk.
-	SwapPresent bool                 `json:"swapPresent"`
-	Swap        []string             `json:"swap"`
-	Processes   []ProcessAttestation `json:"processes"`
+	SwapPresent bool     `json:"swapPresent"`
+	Swap        []string `json:"swap"`
+	// Signaling is how clients reach the control process, if the source
+	// says (SignalingSource).
+	Signaling *Signaling           `json:"signaling,omitempty"`
+	Processes []ProcessAttestation `json:"processes"`
 	// Enforced is true when every process is, and there is at least one
 	// control process and one worker.
 	Enforced bool `json:"enforced"`
@@ -142,6 +145,13 @@ func Attest(src AttestationSource, now time.Time) Attestation {
 		a.Problemf("swap: %v", err)
 	}
 	a.SwapPresent = len(a.Swap) > 0
+	if ss, ok := src.(SignalingSource); ok {
+		sig := ss.Signaling()
+		a.Signaling = &sig
+		if sig.InsecureHTTP {
+			a.Notef("%s", insecureHTTPNote)
+		}
+	}
 
 	roles := map[string]int{}
 	for _, p := range src.Processes() {

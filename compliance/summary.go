@@ -20,7 +20,9 @@ type Summary struct {
 	LandlockABI  int    `json:"landlockABI"`
 	SwapPresent  bool   `json:"swapPresent"`
 	// Enforced is the Attestation's verdict.
-	Enforced  bool             `json:"enforced"`
+	Enforced bool `json:"enforced"`
+	// Signaling is the Attestation's: how clients reach the server.
+	Signaling *Signaling       `json:"signaling,omitempty"`
 	Processes []ProcessSummary `json:"processes"`
 	// Problems and Notes count the Attestation's findings, its processes'
 	// included.
@@ -60,7 +62,7 @@ func (a Attestation) Summary() Summary {
 		MeasuredAt: a.MeasuredAt, Version: a.Version, BinarySHA256: a.Binary.SHA256,
 		LandlockABI: a.Kernel.LandlockABI, SwapPresent: a.SwapPresent, Enforced: a.Enforced,
 		Processes: []ProcessSummary{}, Problems: len(a.Problems), Notes: len(a.Notes),
-		Detail: SummaryDetail, CannotShow: a.CannotShow,
+		Detail: SummaryDetail, CannotShow: a.CannotShow, Signaling: a.Signaling,
 	}
 	for _, p := range a.Processes {
 		m, r := p.Measured, p.SelfReport

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,11 @@ var (
 	ErrPoolClosed  = errors.New("control: worker pool closed")
 	ErrNoWorker    = errors.New("control: no worker available")
 	ErrWorkerStart = errors.New("control: worker failed to start")
+	// ErrWorkerDown: a worker has exited and its replacement is not ready.
+	ErrWorkerDown = errors.New("control: media worker down")
+	// ErrNotLockedDown: a worker's report says its lock-down is not in
+	// force (and the pool was not told AllowUnenforced).
+	ErrNotLockedDown = errors.New("control: media worker not locked down")
 )
 
 // PoolConfig configures the worker pool.
@@ -32,11 +38,22 @@ type PoolConfig struct {
 	Workers         int      // default 1
 	UDPHost         string   // default 127.0.0.1
 	UDPPort         int      // worker i listens on UDPPort+i; 0 picks free ports
+	ICETCP          bool     // workers also take ICE-TCP, on UDPHost
+	ICETCPPort      int      // worker i listens on ICETCPPort+i; 0 picks free ports
 	AllowUnenforced bool     // let workers run where lock-down cannot be enforced
 	Procs           int      // GOMAXPROCS of each worker; 0: Go's default (all CPUs)
 	Args            []string // extra arguments for `lethe worker`
 	Logger          *slog.Logger
 	ReadyTimeout    time.Duration // default 15s
+	// TURNPort is the port of worker 0's TURN relay, on UDP and TCP;
+	// worker i uses TURNPort+i. 0 picks free ports; negative: no relay.
+	TURNPort int
+	// TURNTLSPort is worker 0's TURN-over-TLS port (worker i: +i; 0: free
+	// ports), used when TURNCert is set; it is handed to the workers in
+	// their start frame (they cannot read files), and SetTURNCertificate
+	// renews it.
+	TURNTLSPort int
+	TURNCert    *signaling.Certificate
 }
 
 // Worker describes a running worker.
@@ -44,7 +61,11 @@ type Worker struct {
 	Index  int
 	PID    int
 	UDP    string
-	Report json.RawMessage // the worker's lock-down report, as it measured it
+	TCP    string                // its ICE-TCP listener; "" when off
+	Media  []signaling.MediaAddr // the addresses its candidates advertise
+	Report json.RawMessage       // the worker's lock-down report, as it measured it
+	// Its TURN relay's listeners; empty when it runs none.
+	TURNUDP, TURNTCP, TURNTLS string
 }
 
 // Pool owns the workers.
@@ -52,6 +73,11 @@ type Pool struct {
 	cfg  PoolConfig
 	log  *slog.Logger
 	fork *forkThread // every worker is forked from it
+	// turnSecret makes and checks the TURN credentials of every worker:
+	// random per start, in memory only, handed to each worker in its
+	// start frame (never on its command line or in its environment).
+	turnSecret []byte
+	turnCert   *signaling.Certificate // guarded by mu: the latest, for workers started from now on
 
 	mu       sync.Mutex
 	procs    []*proc
@@ -81,7 +107,15 @@ func StartPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Pool{cfg: cfg, log: cfg.Logger, rooms: make(map[string]*roomEntry), procs: make([]*proc, cfg.Workers), fork: newForkThread()}
+	p := &Pool{cfg: cfg, log: cfg.Logger, rooms: make(map[string]*roomEntry), procs: make([]*proc, cfg.Workers)}
+	if cfg.TURNPort >= 0 {
+		p.turnSecret = make([]byte, 32)
+		if _, err := rand.Read(p.turnSecret); err != nil {
+			return nil, fmt.Errorf("worker pool: TURN secret: %w", err)
+		}
+	}
+	p.fork = newForkThread()
+	p.turnCert = cfg.TURNCert
 	closeInheritedOnExec()
 	for i := range cfg.Workers {
 		w, err := p.spawn(ctx, i)
@@ -103,10 +137,33 @@ func (p *Pool) Workers() []Worker {
 	out := make([]Worker, 0, len(p.procs))
 	for _, w := range p.procs {
 		if w != nil && !w.dead {
-			out = append(out, Worker{Index: w.idx, PID: w.cmd.Process.Pid, UDP: w.udp, Report: w.report})
+			out = append(out, w.describe())
 		}
 	}
 	return out
+}
+
+// Ready reports whether the pool can host participants as it was
+// configured to: every worker runs, and each has reported its lock-down
+// in force, unless AllowUnenforced.
+func (p *Pool) Ready() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrPoolClosed
+	}
+	for i, w := range p.procs {
+		if w == nil || w.dead {
+			return fmt.Errorf("%w: worker %d", ErrWorkerDown, i)
+		}
+		var r struct {
+			Enforced bool `json:"enforced"`
+		}
+		if err := json.Unmarshal(w.report, &r); (err != nil || !r.Enforced) && !p.cfg.AllowUnenforced {
+			return fmt.Errorf("%w: worker %d", ErrNotLockedDown, i)
+		}
+	}
+	return nil
 }
 
 // WorkerStats is one worker's answer to Stats.
@@ -130,7 +187,7 @@ func (p *Pool) Stats(ctx context.Context, req signaling.StatsRequest) []WorkerSt
 	out := make([]WorkerStats, len(procs))
 	var wg sync.WaitGroup
 	for i, w := range procs {
-		out[i].Worker = Worker{Index: w.idx, PID: w.cmd.Process.Pid, UDP: w.udp, Report: w.report}
+		out[i].Worker = w.describe()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -139,6 +196,12 @@ func (p *Pool) Stats(ctx context.Context, req signaling.StatsRequest) []WorkerSt
 	}
 	wg.Wait()
 	return out
+}
+
+// describe is w as Workers reports it.
+func (w *proc) describe() Worker {
+	return Worker{Index: w.idx, PID: w.cmd.Process.Pid, UDP: w.udp, TCP: w.ready.TCP, Media: w.ready.Media, Report: w.report,
+		TURNUDP: w.ready.TURNUDP, TURNTCP: w.ready.TURNTCP, TURNTLS: w.ready.TURNTLS}
 }
 
 func (w *proc) askStats(ctx context.Context, req signaling.StatsRequest) (signaling.Stats, error) {
@@ -166,6 +229,7 @@ type proc struct {
 	pool     *Pool
 	idx      int
 	udp      string
+	ready    signaling.Ready // its first frame (lock-down report, addresses)
 	cmd      *exec.Cmd
 	conn     *ipc.Conn
 	report   json.RawMessage
@@ -192,8 +256,29 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 	}
 	udp := net.JoinHostPort(p.cfg.UDPHost, strconv.Itoa(port))
 	args := []string{"worker", "--index", strconv.Itoa(idx), "--udp", udp}
+	if p.cfg.ICETCP {
+		tcpPort := 0
+		if p.cfg.ICETCPPort > 0 {
+			tcpPort = p.cfg.ICETCPPort + idx
+		}
+		args = append(args, "--ice-tcp", net.JoinHostPort(p.cfg.UDPHost, strconv.Itoa(tcpPort)))
+	}
 	if p.cfg.AllowUnenforced {
 		args = append(args, "--allow-unenforced")
+	}
+	if p.cfg.TURNPort >= 0 {
+		turn := 0
+		if p.cfg.TURNPort > 0 {
+			turn = p.cfg.TURNPort + idx
+		}
+		args = append(args, "--turn-port", strconv.Itoa(turn))
+		if p.cfg.TURNCert != nil && p.cfg.TURNTLSPort >= 0 {
+			tls := 0
+			if p.cfg.TURNTLSPort > 0 {
+				tls = p.cfg.TURNTLSPort + idx
+			}
+			args = append(args, "--turn-tls-port", strconv.Itoa(tls))
+		}
 	}
 	args = append(args, p.cfg.Args...)
 	cmd := exec.Command(p.cfg.Exe, args...)
@@ -228,6 +313,17 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 		parent.Close()
 		return nil, fmt.Errorf("worker pool: start worker: %w", err)
 	}
+	// The start frame waits in the socket until the worker, locked down,
+	// reads it.
+	p.mu.Lock()
+	start := signaling.Start{TURNSecret: p.turnSecret, TURNCert: p.turnCert}
+	p.mu.Unlock()
+	if err := w.conn.Send(ipc.OpStart, 0, start); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		parent.Close()
+		return nil, fmt.Errorf("worker pool: start frame: %w", err)
+	}
 	var outWG sync.WaitGroup
 	outWG.Add(2)
 	go w.pipe(&outWG, stdout, "stdout")
@@ -252,7 +348,7 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 				ready <- fmt.Errorf("bad ready frame: %w", err)
 				return
 			}
-			w.report, w.udp = r.Lockdown, r.UDP
+			w.report, w.udp, w.ready = r.Lockdown, r.UDP, r
 			ready <- nil
 		}
 	}()
@@ -273,7 +369,7 @@ func (p *Pool) spawn(ctx context.Context, idx int) (*proc, error) {
 		w.conn.Close()
 		return nil, fmt.Errorf("%w: worker %d: %v; its last words: %s", ErrWorkerStart, idx, err, w.tail.String())
 	}
-	p.log.Info("media worker ready", "worker", idx, "pid", cmd.Process.Pid, "udp", w.udp)
+	p.log.Info("media worker ready", "worker", idx, "pid", cmd.Process.Pid, "udp", w.udp, "ice-tcp", w.ready.TCP)
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -527,6 +623,26 @@ func (p *Pool) Close(ctx context.Context) error {
 	<-done
 	p.fork.stop()
 	return err
+}
+
+// SetTURNCertificate hands a renewed certificate to every worker's
+// TURN-over-TLS listener (and to workers started later). A worker keeps
+// its last good one if it cannot use c.
+func (p *Pool) SetTURNCertificate(c signaling.Certificate) {
+	p.mu.Lock()
+	p.turnCert = &c
+	procs := make([]*proc, 0, len(p.procs))
+	for _, w := range p.procs {
+		if w != nil && !w.dead {
+			procs = append(procs, w)
+		}
+	}
+	p.mu.Unlock()
+	for _, w := range procs {
+		if err := w.conn.Send(ipc.OpCert, 0, c); err != nil {
+			p.log.Warn("TURN certificate not sent", "worker", w.idx, "err", err.Error())
+		}
+	}
 }
 
 // Restarts counts workers replaced after a crash.

@@ -61,6 +61,10 @@ type registry struct {
 	rooms   map[string]map[*conn]*member
 	removed map[[32]byte]time.Time                // token hash → until when it is refused
 	blocks  map[string]map[string]signaling.Media // room key → user id → blocked media, while the room lives
+	// draining refuses every admission (CodeDraining); emptied is closed
+	// once it is set and no room has a member (drain).
+	draining bool
+	emptied  chan struct{}
 }
 
 func newRegistry() *registry {
@@ -87,6 +91,9 @@ type withdrawal struct {
 func (r *registry) admit(m *member, lim Limits, now time.Time) (signaling.Media, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.draining {
+		return 0, errDraining
+	}
 	if until, ok := r.removed[m.tokenHash]; ok && now.Before(until) {
 		return 0, signaling.Errorf(signaling.CodeTokenRevoked, "this token was withdrawn when its user was removed")
 	}
@@ -141,6 +148,33 @@ func (r *registry) leave(c *conn) {
 			delete(r.rooms, c.key)
 			delete(r.blocks, c.key) // blocks last as long as the room
 		}
+	}
+	r.checkEmptiedLocked()
+}
+
+// errDraining refuses a join while the server drains.
+var errDraining = &signaling.CodedError{Code: signaling.CodeDraining, Detail: "this server takes no new participants: try another server, or this one later"}
+
+// drain refuses every later admission and returns a channel closed once
+// no room has a member: at once if none has.
+func (r *registry) drain() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.draining {
+		r.draining, r.emptied = true, make(chan struct{})
+		r.checkEmptiedLocked()
+	}
+	return r.emptied
+}
+
+func (r *registry) checkEmptiedLocked() {
+	if !r.draining || len(r.rooms) > 0 {
+		return
+	}
+	select {
+	case <-r.emptied:
+	default:
+		close(r.emptied)
 	}
 }
 

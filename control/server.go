@@ -151,6 +151,7 @@ type Server struct {
 	mu           sync.Mutex
 	conns        map[*conn]struct{}
 	closing      bool
+	endCode      signaling.Code // the bye of the end under way, once closing
 	open         int            // connections counted by acquire
 	perIP        map[string]int // of open, by remote address; no zero entries
 	refusedTotal uint64
@@ -219,10 +220,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := newConn(s, ws)
 	s.mu.Lock()
 	if s.closing {
+		code := s.endCode
 		s.mu.Unlock()
 		s.release(ip)
 		// No writer runs yet: say goodbye directly.
-		if raw, err := signaling.Encode(signaling.TypeBye, 0, signaling.Bye{Code: signaling.CodeShuttingDown, Reason: "server shutting down"}); err == nil {
+		if raw, err := signaling.Encode(signaling.TypeBye, 0, signaling.Bye{Code: code, Reason: code.String()}); err == nil {
 			_ = ws.SetWriteDeadline(s.cfg.Now().Add(s.cfg.WriteTimeout))
 			_ = ws.WriteMessage(websocket.TextMessage, raw)
 		}
@@ -249,18 +251,46 @@ func (s *Server) Connections() int {
 	return len(s.conns)
 }
 
-// Shutdown tells every client the server is stopping, closes their
-// connections and waits for them (or ctx).
+// Drain stops admitting participants: from now on every join is refused
+// with CodeDraining, while those in rooms keep their sessions. The channel
+// it returns is closed once no room has a participant left (at once if
+// none has). Drain may be called more than once.
+func (s *Server) Drain() <-chan struct{} {
+	return s.reg.drain()
+}
+
+// Draining reports whether Drain was called.
+func (s *Server) Draining() bool {
+	s.reg.mu.Lock()
+	defer s.reg.mu.Unlock()
+	return s.reg.draining
+}
+
+// GoAway ends a drain: every client gets bye CodeGoingAway (reconnect,
+// elsewhere or later), its connection is closed, and GoAway waits for
+// them (or ctx). New connections get 503 from now on.
+func (s *Server) GoAway(ctx context.Context) error {
+	return s.end(ctx, signaling.CodeGoingAway)
+}
+
+// Shutdown tells every client the server is stopping (bye
+// CodeShuttingDown), closes their connections and waits for them (or ctx).
 func (s *Server) Shutdown(ctx context.Context) error {
+	return s.end(ctx, signaling.CodeShuttingDown)
+}
+
+func (s *Server) end(ctx context.Context, code signaling.Code) error {
 	s.mu.Lock()
-	s.closing = true
+	if !s.closing {
+		s.closing, s.endCode = true, code
+	}
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.shutdown()
+		c.shutdown(code)
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -284,6 +314,7 @@ type conn struct {
 	quitOnce  sync.Once
 	writerWG  sync.WaitGroup
 	closeCode atomic.Int32 // of the close frame, if not 1000 (normal closure)
+	ended     atomic.Bool  // shutdown has said bye
 
 	sessMu  sync.Mutex
 	session Session
@@ -527,6 +558,9 @@ func (c *conn) join(id uint64, j *signaling.Join) bool {
 		c.bye(code, code.String())
 		return false
 	}
+	if c.s.Draining() { // before the tokens: nothing to check for a join refused anyway
+		return refuse(signaling.CodeDraining, errDraining.Detail)
+	}
 	want := auth.Want{SDKAppID: j.SDKAppID, UserID: j.UserID, RoomID: j.RoomID, StrRoomID: j.StrRoomID}
 	claims, err := c.s.cfg.Verifier.VerifyJoin(ctx, j.UserSig, j.PrivateMapKey, want)
 	if err != nil {
@@ -714,8 +748,12 @@ func (s sink) Closed(signaling.Closed) {
 	s.c.stop()
 }
 
-func (c *conn) shutdown() {
-	c.bye(signaling.CodeShuttingDown, "server shutting down")
+// shutdown ends the connection for the server's end: the first one's
+// bye only, should a Shutdown follow a GoAway.
+func (c *conn) shutdown(code signaling.Code) {
+	if c.ended.CompareAndSwap(false, true) {
+		c.bye(code, code.String())
+	}
 	c.stop()
 }
 

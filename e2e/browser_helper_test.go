@@ -96,7 +96,30 @@ type browser struct {
 	cancel context.CancelFunc
 }
 
-func newBrowser(t *testing.T) *browser {
+// reach are newBrowser's options to reach the hosts of origins besides
+// 127.0.0.1 (a lab's server, "http://10.231.2.2:port") and to treat them
+// as secure contexts, as it does 127.0.0.1, so that their pages may use
+// the camera.
+func reach(t *testing.T, origins ...string) []chromedp.ExecAllocatorOption {
+	t.Helper()
+	rules := "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+	for _, o := range origins {
+		u, err := url.Parse(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules += ", EXCLUDE " + u.Hostname()
+	}
+	return []chromedp.ExecAllocatorOption{
+		chromedp.Flag("host-resolver-rules", rules),
+		chromedp.Flag("unsafely-treat-insecure-origin-as-secure", strings.Join(origins, ",")),
+	}
+}
+
+// newBrowser starts Chromium, with extra options after (and over) its
+// own. It resolves no name and reaches no address but 127.0.0.1, unless
+// extra says otherwise (reach).
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
@@ -124,6 +147,7 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
 		chromedp.WindowSize(1280, 720),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	if err := chromedp.Do(ctx); err != nil {
@@ -159,7 +183,7 @@ func (b *browser) newPage(t *testing.T, name string) *page {
 // pageURL is the demo page of s, with a token in the fragment when
 // token is set.
 func (s *server) pageURL(token, user, room string) string {
-	u := strings.Replace(strings.TrimSuffix(s.url, "/v1/signal"), "ws://", "http://", 1) + "/"
+	u := s.httpBase() + "/"
 	if token == "" {
 		return u
 	}

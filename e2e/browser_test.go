@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +39,30 @@ func TestBrowser(t *testing.T) {
 	t.Run("ParticipantsBurst", testBrowserParticipantsBurst)
 	t.Run("ICERestart", testBrowserICERestart)
 	t.Run("ObserverThroughTurnover", testBrowserObserverThroughTurnover)
+	t.Run("GoingAway", testBrowserGoingAway)
+}
+
+// (h) A server that drains: the page in a room keeps receiving until the
+// drain timeout, then lethe.js says "goingaway" (bye 3003) and tries to
+// rejoin; serve exits 0.
+func testBrowserGoingAway(t *testing.T) {
+	leakCheck(t)
+	s := startServer(t, "--drain-timeout", "8s")
+	b := newBrowser(t)
+	room := newRoomName()
+	pg, _ := s.joinPage(t, b, "leaving", room, false)
+	p := s.join(t, "anchor", 0, room)
+	p.publishAV(t, false, client.SourceOptions{KeyframeInterval: time.Second})
+	pg.waitReceiving(p.ParticipantID(), 5, true, 20*time.Second)
+	s.signal(syscall.SIGTERM)
+	s.waitLog(t, "draining")
+	// Still in the room while the server drains: frames keep coming.
+	pg.waitReceiving(p.ParticipantID(), 5, true, 8*time.Second)
+	pg.waitJS(`letheDemo.events.some(e => e.type === "goingaway" && e.code === 3003)`, 20*time.Second)
+	pg.waitJS(`letheDemo.events.some(e => e.type === "reconnecting")`, 10*time.Second)
+	if code := s.waitExit(15 * time.Second); code != 0 {
+		t.Errorf("serve exit code %d", code)
+	}
 }
 
 // (g) A page stays in a room while 20 Go publishers come, publish audio

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,12 +30,22 @@ import (
 // lethePath is the binary under test, built once by TestMain.
 var lethePath string
 
+// letheBinEnv names the lethe binary the tests run, for the test binary
+// when it runs itself again.
+const letheBinEnv = "LETHE_E2E_BINARY"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(clientHelperEnv) != "" {
 		os.Exit(runClientHelper())
 	}
 	if os.Getenv(reaperHelperEnv) != "" {
 		os.Exit(runReaperHelper())
+	}
+	// A test run again in a namespace of its own (runInNetns, netlab)
+	// uses the binary its first run built.
+	if p := os.Getenv(letheBinEnv); p != "" {
+		lethePath = p
+		os.Exit(m.Run())
 	}
 	dir, err := os.MkdirTemp("", "lethe-e2e-")
 	if err != nil {
@@ -47,6 +59,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build lethe:", err)
 		os.Exit(1)
 	}
+	os.Setenv(letheBinEnv, lethePath)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -57,7 +70,8 @@ type server struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	dataDir string
-	url     string // ws://.../v1/signal
+	url     string      // ws://.../v1/signal, or wss://
+	tls     *tls.Config // for wss: the test CA's roots (dialWith's default)
 	appID   uint32
 	stdout  syncbuf.Buffer
 	stderr  syncbuf.Buffer
@@ -68,7 +82,7 @@ type server struct {
 }
 
 var (
-	signalRE = regexp.MustCompile(`signaling:\s+(ws://\S+)`)
+	signalRE = regexp.MustCompile(`signaling:\s+(wss?://\S+)`)
 	appRE    = regexp.MustCompile(`SDKAppID (\d+)`)
 )
 
@@ -83,9 +97,32 @@ func startServer(t *testing.T, args ...string) *server {
 // restart: the data dir of a server that has stopped).
 func startServerIn(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
+	return startServerWith(t, dataDir, nil, nil, append([]string{"--listen", "127.0.0.1:0", "--udp-port", "0", "--turn-port", "0"}, args...)...)
+}
+
+// startServerEnv runs lethe serve --data-dir dataDir with args alone (no
+// --listen, no --udp-port) and env added to the environment.
+func startServerEnv(t *testing.T, dataDir string, env []string, args ...string) *server {
+	t.Helper()
+	return startServerWith(t, dataDir, nil, env, args...)
+}
+
+// startServerWith runs lethe serve --data-dir dataDir with args alone and
+// env added to the environment, through the command that command makes
+// (in another network namespace, say; nil: on this host).
+func startServerWith(t *testing.T, dataDir string, command func(args ...string) *exec.Cmd, env []string, args ...string) *server {
+	t.Helper()
+	if command == nil {
+		command = func(args ...string) *exec.Cmd { return exec.Command(lethePath, args...) }
+	}
 	s := &server{t: t, dataDir: dataDir, exited: make(chan struct{})}
-	all := append([]string{"serve", "--data-dir", s.dataDir, "--listen", "127.0.0.1:0", "--udp-port", "0"}, args...)
-	s.cmd = exec.Command(lethePath, all...)
+	// --drain-timeout 0: stopping at the end of a test tells whoever is
+	// still connected to go away at once. A test of the drain passes its own.
+	all := append([]string{"serve", "--data-dir", s.dataDir, "--drain-timeout", "0"}, args...)
+	s.cmd = command(all...)
+	if env != nil {
+		s.cmd.Env = append(os.Environ(), env...)
+	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -154,6 +191,38 @@ func (s *server) stop() {
 			s.t.Errorf("worker %d still running after serve exited", pid)
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
+	}
+}
+
+// signal sends sig to the serve process.
+func (s *server) signal(sig syscall.Signal) {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signal %v: %v", sig, err)
+	}
+}
+
+// waitExit waits up to d for serve to exit and returns its exit code.
+func (s *server) waitExit(d time.Duration) int {
+	s.t.Helper()
+	select {
+	case <-s.exited:
+		return s.cmd.ProcessState.ExitCode()
+	case <-time.After(d):
+		s.t.Fatalf("serve did not exit within %v:\n%s", d, s.stderr.String())
+		return -1
+	}
+}
+
+// waitLog waits until serve's log holds text.
+func (s *server) waitLog(t *testing.T, text string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(s.stderr.String(), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not log %q:\n%s", text, s.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -269,8 +338,22 @@ func (s *server) run(args ...string) string {
 // app runs `lethe app` against this server's admin API.
 func (s *server) app(args ...string) string {
 	s.t.Helper()
-	base := strings.TrimSuffix(strings.Replace(s.url, "ws://", "http://", 1), "/v1/signal")
-	return s.run(append([]string{"app", "--server", base, "--admin-key-file", filepath.Join(s.dataDir, "admin.key")}, args...)...)
+	return s.run(append([]string{"app", "--server", s.httpBase(), "--admin-key-file", filepath.Join(s.dataDir, "admin.key")}, args...)...)
+}
+
+// httpBase is the server's http:// (or https://) scheme and address.
+func (s *server) httpBase() string {
+	u := strings.Replace(strings.Replace(s.url, "wss://", "https://", 1), "ws://", "http://", 1)
+	return strings.TrimSuffix(u, "/v1/signal")
+}
+
+// httpClient is an http.Client for httpBase: over TLS, trusting s.tls's
+// roots only.
+func (s *server) httpClient() *http.Client {
+	if s.tls == nil {
+		return &http.Client{Timeout: 10 * time.Second}
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: s.tls.Clone(), DisableKeepAlives: true}}
 }
 
 // participant is a connected, joined client.
@@ -296,6 +379,9 @@ func (s *server) dial(t *testing.T) *client.Client {
 // dialWith is dial with client options.
 func (s *server) dialWith(t *testing.T, opts client.Options) *client.Client {
 	t.Helper()
+	if opts.TLSConfig == nil {
+		opts.TLSConfig = s.tls
+	}
 	c, err := client.Dial(ctxT(t, 10*time.Second), s.url, opts)
 	if err != nil {
 		t.Fatalf("dial: %v", err)

@@ -27,7 +27,7 @@ import (
 // of its data dir.
 func (s *server) attestation(t *testing.T) compliance.Attestation {
 	t.Helper()
-	base := strings.TrimSuffix(strings.Replace(s.url, "ws://", "http://", 1), "/v1/signal")
+	base := s.httpBase()
 	key, err := os.ReadFile(filepath.Join(s.dataDir, "auditor.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +37,7 @@ func (s *server) attestation(t *testing.T) compliance.Attestation {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(key)))
-	res, err := http.DefaultClient.Do(req)
+	res, err := s.httpClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func runReaperHelper() int {
 		return 1
 	}
 	cmd := exec.Command(os.Getenv(reaperHelperEnv), "serve", "--data-dir", os.Getenv(reaperDataEnv),
-		"--listen", "127.0.0.1:0", "--udp-port", "0")
+		"--listen", "127.0.0.1:0", "--udp-port", "0", "--turn-port", "0")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		fmt.Println("error", err)

@@ -151,17 +151,18 @@ func workerByIndex(t *testing.T, s *server, idx int) int {
 	return 0
 }
 
-// SIGTERM: every participant is told, workers exit, nothing is left.
+// A second SIGTERM during a drain stops at once: every participant is
+// told (3002, not the drain's 3003), workers exit, nothing is left.
 func TestShutdown(t *testing.T) {
 	leakCheck(t)
-	s := startServer(t)
+	s := startServer(t, "--drain-timeout", "1h")
 	a := s.join(t, "alice", 1, "")
 	a.publishAV(t, false, client.SourceOptions{})
 	b := s.join(t, "bob", 1, "")
 	workers := s.workerPIDs()
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	s.signal(syscall.SIGTERM)
+	s.waitLog(t, "draining")
+	s.signal(syscall.SIGTERM)
 	for _, p := range []*participant{a, b} {
 		e := waitEvent(t, p.Client, signaling.TypeBye, 10*time.Second, nil)
 		if c := e.Data.(*signaling.Bye).Code; c != signaling.CodeShuttingDown {
@@ -191,7 +192,7 @@ func TestUnenforcedLockDown(t *testing.T) {
 	leakCheck(t)
 	missing := filepath.Join(t.TempDir(), "missing")
 	cmd := exec.Command(lethePath, "serve", "--data-dir", filepath.Join(t.TempDir(), "d"),
-		"--listen", "127.0.0.1:0", "--udp-port", "0", "--probe-dir", missing)
+		"--listen", "127.0.0.1:0", "--udp-port", "0", "--turn-port", "0", "--probe-dir", missing)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		t.Fatalf("serve started although the lock-down probe failed:\n%s", out)

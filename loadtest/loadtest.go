@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +39,13 @@ type Config struct {
 	Audio       bool
 	Video       bool
 	Codec       string // "vp8" (default) or "h264"
+	// Transport is how the participants reach the server's media:
+	// TransportUDP (the default: everyone direct over UDP), TransportTCP
+	// (everyone over ICE-TCP to the server's passive candidates) or
+	// TransportRelay (subscribers through the server's TURN relay over
+	// TCP only, as a network that blocks UDP leaves them; publishers
+	// direct over UDP).
+	Transport string
 	// VideoBitrate in bit/s (default 1.7 Mbit/s) at FPS frames per second
 	// (default 30); AudioBitrate in bit/s (default 32 kbit/s).
 	VideoBitrate, FPS, AudioBitrate int
@@ -55,6 +63,9 @@ type Config struct {
 	ServerPID int
 	Progress  io.Writer // a live line every second; nil: none
 	Logger    *slog.Logger
+	// TLSConfig is for a wss:// URL (e.g. a test CA's roots); nil: the
+	// system's.
+	TLSConfig *tls.Config
 }
 
 func (c *Config) setDefaults() {
@@ -76,6 +87,9 @@ func (c *Config) setDefaults() {
 	if c.Codec == "" {
 		c.Codec = "vp8"
 	}
+	if c.Transport == "" {
+		c.Transport = TransportUDP
+	}
 	if c.RampRate <= 0 {
 		c.RampRate = 20
 	}
@@ -93,6 +107,13 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// Transports of Config.Transport.
+const (
+	TransportUDP   = "udp"
+	TransportTCP   = "tcp"   // ICE-TCP
+	TransportRelay = "relay" // TURN over TCP, subscribers only
+)
+
 // Validate reports a load that cannot run.
 func (c *Config) Validate() error {
 	switch {
@@ -102,6 +123,8 @@ func (c *Config) Validate() error {
 		return errors.New("loadtest: no token source")
 	case c.Codec != "vp8" && c.Codec != "h264":
 		return fmt.Errorf("loadtest: codec %q: want vp8 or h264", c.Codec)
+	case c.Transport != TransportUDP && c.Transport != TransportTCP && c.Transport != TransportRelay:
+		return fmt.Errorf("loadtest: transport %q: want %s, %s or %s", c.Transport, TransportUDP, TransportTCP, TransportRelay)
 	case c.Rooms*c.perRoom() > 2000:
 		return errors.New("loadtest: more than 2000 participants in one process")
 	}
@@ -131,7 +154,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	api, err := client.NewLoopbackAPI()
+	transport := client.TransportUDP // also to the relay: TURN over TCP, relayed over UDP
+	if cfg.Transport == TransportTCP {
+		transport = client.TransportTCP
+	}
+	api, err := client.NewAPI(client.APIConfig{Loopback: true, Transport: transport})
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +310,11 @@ func (r *runner) join(room uint32, name string, kind string) error {
 		return fmt.Errorf("token: %w", err)
 	}
 	t0 := time.Now()
-	c, err := client.Dial(ctx, r.cfg.URL, client.Options{API: r.api, Logger: r.cfg.Logger})
+	opts := client.Options{API: r.api, Logger: r.cfg.Logger, TLSConfig: r.cfg.TLSConfig}
+	if kind == "s" && r.cfg.Transport == TransportRelay {
+		opts.ForceRelay, opts.RelayTCP = true, true
+	}
+	c, err := client.Dial(ctx, r.cfg.URL, opts)
 	if err != nil {
 		return err
 	}

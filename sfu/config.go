@@ -4,8 +4,11 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"time"
+
+	"github.com/lethe-rtc/lethe/internal/iceaddr"
 )
 
 // Config configures an SFU. Zero values take the defaults below.
@@ -15,6 +18,24 @@ type Config struct {
 	UDPConn net.PacketConn
 	Logger  *slog.Logger
 	Now     func() time.Time
+
+	// TCPListener, if set, carries ICE-TCP: the SFU's passive TCP
+	// candidates, for clients whose UDP is blocked, share it through an
+	// ICE TCP mux. It should be bound to the same address as UDPConn. The
+	// SFU closes it.
+	TCPListener net.Listener
+	// Where host candidates are gathered (see internal/iceaddr): on
+	// UDPConn's address, or, when that is unspecified (0.0.0.0, [::]), on
+	// the host's interface addresses, narrowed to Interfaces (names) and
+	// Prefixes when set. Loopback candidates only when UDPConn is on a
+	// loopback address. PublicIPs are advertised in place of the local
+	// addresses of their family (NAT 1:1).
+	Interfaces []string
+	Prefixes   []netip.Prefix
+	PublicIPs  []netip.Addr
+	// HostInterfaces reads the host's interfaces, once, in New; default
+	// iceaddr.Interfaces.
+	HostInterfaces func() ([]iceaddr.Interface, error)
 
 	// ICE liveness: a PeerConnection that hears nothing for
 	// ICEFailedTimeout is failed and its participant removed.
@@ -86,6 +107,9 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.HostInterfaces == nil {
+		c.HostInterfaces = iceaddr.Interfaces
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -132,6 +156,11 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxTrackBitrate > maxBitrate || c.MaxParticipantBitrate > maxBitrate {
 		return errors.New("sfu: config: a bitrate cap above 1 Gbit/s")
+	}
+	for _, ip := range c.PublicIPs {
+		if !ip.IsValid() || ip.IsUnspecified() {
+			return errors.New("sfu: config: a public IP that is not an address")
+		}
 	}
 	return nil
 }

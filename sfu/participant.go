@@ -13,6 +13,7 @@ import (
 	"github.com/lethe-rtc/lethe/internal/inactive"
 	"github.com/lethe-rtc/lethe/internal/queue"
 	"github.com/lethe-rtc/lethe/internal/ssrcgate"
+	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -145,7 +146,11 @@ func (p *Participant) newPeerConnection(t *peerTemplate, side Side) (*webrtc.Pee
 	if side == Publisher {
 		bufs.declared = g.Allowed
 	}
-	return t.api(g.Mux(p.s.mux), pionLogs{diag: p.s.diag, attrs: attrs}, bufs).NewPeerConnection(webrtc.Configuration{})
+	var tcp ice.TCPMux
+	if p.s.tcpMux != nil {
+		tcp = g.TCPMux(p.s.tcpMux)
+	}
+	return t.api(g.Mux(p.s.mux), tcp, pionLogs{diag: p.s.diag, attrs: attrs}, bufs).NewPeerConnection(webrtc.Configuration{})
 }
 
 // Keys of the SFU's rate-limited diagnostics.

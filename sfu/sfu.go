@@ -3,10 +3,12 @@ package sfu
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 
+	"github.com/lethe-rtc/lethe/internal/iceaddr"
 	"github.com/lethe-rtc/lethe/internal/queue"
 	"github.com/lethe-rtc/lethe/internal/ratelog"
 	"github.com/pion/ice/v4"
@@ -15,6 +17,7 @@ import (
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -32,6 +35,8 @@ type SFU struct {
 	pub, sub *peerTemplate
 	subAPI   *webrtc.API
 	mux      ice.UDPMux
+	tcpMux   ice.TCPMux        // nil without Config.TCPListener
+	addrs    iceaddr.Addresses // where candidates are gathered, what they advertise
 	stats    counters
 	// diag writes diagnostics a client can repeat at will (Pion's errors,
 	// undeclared SSRCs): a line per kind, then a count per minute.
@@ -56,15 +61,27 @@ func New(cfg Config) (*SFU, error) {
 	}
 	s := &SFU{cfg: cfg, rooms: make(map[string]*room)}
 	var err error
-	if s.pub, err = newTemplate(&s.cfg, Publisher); err != nil {
+	if s.addrs, err = plan(&s.cfg); err != nil {
 		return nil, err
 	}
-	if s.sub, err = newTemplate(&s.cfg, Subscriber); err != nil {
+	// The interfaces, read once: every PeerConnection gathers on what
+	// Advertised reports, without a netlink dump each.
+	hostNet, err := stdnet.NewNet()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: interfaces: %w", err)
+	}
+	if s.pub, err = newTemplate(&s.cfg, Publisher, s.addrs, hostNet); err != nil {
+		return nil, err
+	}
+	if s.sub, err = newTemplate(&s.cfg, Subscriber, s.addrs, hostNet); err != nil {
 		return nil, err
 	}
 	s.diag = ratelog.New(cfg.Logger, ratelog.Config{Now: cfg.Now})
-	s.mux = webrtc.NewICEUDPMux(pionLogs{diag: s.diag}.NewLogger("udpmux"), cfg.UDPConn)
-	s.subAPI = s.sub.api(s.mux, pionLogs{diag: s.diag}, nil) // for its RTP senders only
+	s.mux = newUDPMux(pionLogs{diag: s.diag}.NewLogger("udpmux"), cfg.UDPConn, s.addrs)
+	if cfg.TCPListener != nil {
+		s.tcpMux = newTCPMux(pionLogs{diag: s.diag}.NewLogger("tcpmux"), cfg.TCPListener)
+	}
+	s.subAPI = s.sub.api(s.mux, nil, pionLogs{diag: s.diag}, nil) // for its RTP senders only
 	s.senders = queue.NewScheduler(s.cfg.Senders, senderBatch, s.send)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.diagStop, s.diagDone = cancel, make(chan struct{})
@@ -96,11 +113,15 @@ type peerTemplate struct {
 }
 
 // api returns an API whose PeerConnections reach the media socket
-// through mux, log through logs and buffer their SRTP streams in bufs
-// (nil: Pion's own buffers).
-func (t *peerTemplate) api(mux ice.UDPMux, logs pionLogs, bufs *srtpBuffers) *webrtc.API {
+// through mux (and the ICE-TCP listener through tcp, if not nil), log
+// through logs and buffer their SRTP streams in bufs (nil: Pion's own
+// buffers).
+func (t *peerTemplate) api(mux ice.UDPMux, tcp ice.TCPMux, logs pionLogs, bufs *srtpBuffers) *webrtc.API {
 	se := t.se
 	se.SetICEUDPMux(mux)
+	if tcp != nil {
+		se.SetICETCPMux(tcp)
+	}
 	se.LoggerFactory = logs
 	if bufs != nil {
 		se.BufferFactory = bufs.factory
@@ -115,7 +136,10 @@ func (t *peerTemplate) api(mux ice.UDPMux, logs pionLogs, bufs *srtpBuffers) *we
 // are answered by the SFU itself from the per-track cache, so no NACK
 // responder interceptor keeps a second copy of every packet per
 // subscriber.
-func newTemplate(cfg *Config, side Side) (*peerTemplate, error) {
+//
+// Its PeerConnections gather host candidates as addrs says (gatherOn),
+// reading the interfaces from n.
+func newTemplate(cfg *Config, side Side, addrs iceaddr.Addresses, n *stdnet.Net) (*peerTemplate, error) {
 	m := &webrtc.MediaEngine{}
 	videoFB := []webrtc.RTCPFeedback{
 		{Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"},
@@ -181,9 +205,9 @@ func newTemplate(cfg *Config, side Side) (*peerTemplate, error) {
 	}
 
 	t := &peerTemplate{media: m, reg: reg}
-	t.se.SetIncludeLoopbackCandidate(true)
-	t.se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	t.se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	if err := gatherOn(&t.se, addrs, cfg.PublicIPs, cfg.TCPListener != nil, n); err != nil {
+		return nil, err
+	}
 	t.se.SetICETimeouts(cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout, cfg.ICEKeepalive)
 	return t, nil
 }
@@ -261,6 +285,9 @@ func (s *SFU) Close() error {
 	s.wg.Wait()
 	s.senders.Close()
 	err := s.mux.Close()
+	if s.tcpMux != nil {
+		err = errors.Join(err, s.tcpMux.Close())
+	}
 	s.diagStop()
 	<-s.diagDone
 	return err

@@ -37,7 +37,14 @@ const (
 const (
 	CodeInternal          Code = 3000
 	CodeWorkerUnavailable Code = 3001 // the media worker hosting the room failed
-	CodeShuttingDown      Code = 3002 // the server is stopping
+	CodeShuttingDown      Code = 3002 // the server is stopping at once
+	// CodeGoingAway ends a session when a draining server stops: rejoin,
+	// on this server's address (a balancer in front sends you to another)
+	// or on another server, after a short random delay.
+	CodeGoingAway Code = 3003
+	// CodeDraining refuses a join while the server drains: try another
+	// server, or this one later.
+	CodeDraining Code = 3004
 )
 
 // Media errors (4xxx): an SDP or track request was refused.
@@ -84,6 +91,8 @@ var codeText = map[Code]string{
 	CodeInternal:              "internal error",
 	CodeWorkerUnavailable:     "media worker unavailable",
 	CodeShuttingDown:          "server shutting down",
+	CodeGoingAway:             "server going away, reconnect",
+	CodeDraining:              "server draining: try another server or later",
 	CodeBadSDP:                "SDP rejected",
 	CodeUnknownTrack:          "unknown track",
 	CodeNotAllowed:            "not allowed",

@@ -12,8 +12,34 @@ import (
 
 // Ready is the worker's first frame: it is locked down and serving.
 type Ready struct {
-	UDP      string          `json:"udp"`      // its media socket
-	Lockdown json.RawMessage `json:"lockdown"` // its lock-down report, as measured inside it
+	UDP      string          `json:"udp"`               // its media socket
+	TCP      string          `json:"tcp,omitempty"`     // its ICE-TCP listener; none when off
+	Media    []MediaAddr     `json:"media,omitempty"`   // what its candidates advertise
+	Lockdown json.RawMessage `json:"lockdown"`          // its lock-down report, as measured inside it
+	TURNUDP  string          `json:"turnUdp,omitempty"` // its TURN relay's listeners, if it runs one
+	TURNTCP  string          `json:"turnTcp,omitempty"`
+	TURNTLS  string          `json:"turnTls,omitempty"`
+}
+
+// Start is the control process's first frame to a worker: what it must
+// know that may appear neither on its command line nor in its environment,
+// both of which /proc shows to the host's other users.
+type Start struct {
+	// TURNSecret makes and checks the credentials of the worker's TURN
+	// relay (TURN REST API style); random per start of the control
+	// process, kept in memory only.
+	TURNSecret []byte `json:"turnSecret,omitempty"`
+	// TURNCert is the certificate of the relay's TLS listener (TURN over
+	// TLS, "turns:"), when the control process serves TLS: the worker
+	// cannot read the files after its lock-down.
+	TURNCert *Certificate `json:"turnCert,omitempty"`
+}
+
+// Certificate is a PEM certificate chain and its private key, as the
+// control process read them; an OpCert frame brings a renewed one.
+type Certificate struct {
+	CertPEM []byte `json:"certPem"`
+	KeyPEM  []byte `json:"keyPem"`
 }
 
 // Open is what the control process tells a worker when a participant has

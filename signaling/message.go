@@ -135,6 +135,18 @@ type Joined struct {
 	Permissions   Permissions `json:"permissions"`
 	Room          RoomInfo    `json:"room"`
 	Server        ServerInfo  `json:"server"`
+	// IceServers are the TURN relays of the worker hosting the room, with
+	// credentials good for this session only (until it ends, or their
+	// expiry), for the client's RTCConfiguration.iceServers. Empty when
+	// the server runs no relay.
+	IceServers []ICEServer `json:"iceServers,omitempty"`
+}
+
+// ICEServer mirrors the browser's RTCIceServer.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
 }
 
 // Permissions say what kinds of media ("audio", "video", "screen") the
@@ -184,10 +196,21 @@ type TrackInfo struct {
 
 // ServerInfo tells the client what serves it. Enforced is false only when
 // the operator started Lethe with --allow-unenforced; Warnings then says so.
+// Media lists the addresses the media worker serving the client advertises
+// in its ICE candidates.
 type ServerInfo struct {
-	Version  string   `json:"version"`
-	Enforced bool     `json:"enforced"`
-	Warnings []string `json:"warnings,omitempty"`
+	Version  string      `json:"version"`
+	Enforced bool        `json:"enforced"`
+	Warnings []string    `json:"warnings,omitempty"`
+	Media    []MediaAddr `json:"media,omitempty"`
+}
+
+// MediaAddr is one address a media worker advertises in its host
+// candidates: Protocol "udp", or "tcp" for ICE-TCP (passive); Address is
+// host:port, an IPv6 host in brackets.
+type MediaAddr struct {
+	Protocol string `json:"protocol"`
+	Address  string `json:"address"`
 }
 
 // ParticipantLeft announces that a participant has gone.

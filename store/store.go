@@ -291,6 +291,12 @@ func migrations() [][]string {
 			`ALTER TABLE apps ADD COLUMN require_consent INTEGER NOT NULL DEFAULT 0
 			 CHECK (require_consent IN (0, 1))`,
 		},
+		{ // 6: the readiness probe's row (ProbeWrite): when it last wrote
+			`CREATE TABLE probe (
+				id         INTEGER PRIMARY KEY CHECK (id = 1),
+				written_at INTEGER NOT NULL
+			)`,
+		},
 	}
 }
 

@@ -48,6 +48,7 @@ function readFragment() {
   if (location.hash.length < 2) return;
   const f = new URLSearchParams(location.hash.slice(1));
   history.replaceState(null, "", location.pathname + location.search);
+  demo.relay = f.get("relay") === "1"; // #relay=1: the server's TURN relay only
   const token = f.get("token");
   if (!token) return;
   creds = { userSig: token, app: f.get("app") || "", pmk: f.get("pmk") || "" };
@@ -98,7 +99,7 @@ async function join() {
   $("join").disabled = true;
   try {
     const params = await joinParams(name, roomText);
-    const room = new Room();
+    const room = new Room(demo.relay ? { iceTransportPolicy: "relay" } : {});
     demo.room = room;
     wire(room, name);
     await room.join(params);
@@ -185,6 +186,7 @@ function wire(room, name) {
   });
   room.addEventListener("reconnecting", (e) => record("reconnecting", { attempt: e.detail.attempt }));
   room.addEventListener("icerestart", (e) => record("icerestart", { target: e.detail.target, by: e.detail.by }));
+  room.addEventListener("goingaway", (e) => record("goingaway", { code: e.detail.code }));
   room.addEventListener("reconnected", (e) => {
     record("reconnected", { participantId: e.detail.participantId });
     refreshLocalTile();

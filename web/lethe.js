@@ -10,8 +10,15 @@
 //   import { Room, LetheError, parseRoom } from "/lethe.js";
 //
 //   const room = new Room({
-//     url,                   // default: ws(s)://<this page's host>/v1/signal
-//     rtcConfiguration,      // passed to both RTCPeerConnections; default {}
+//     url,                   // default: ws(s)://<this page's host>/v1/signal; or a
+//                            // function returning one, called for every connection
+//                            // (a rejoin after "goingaway" may pick another server)
+//     rtcConfiguration,      // passed to both RTCPeerConnections; default {};
+//                            // the server's TURN relays (joined.iceServers,
+//                            // credentials for this session only) are added
+//                            // to its iceServers
+//     iceTransportPolicy,    // "relay": use only the server's TURN relay (as a
+//                            // network that blocks UDP would); default "all"
 //     reconnect: true,       // rejoin after a dropped WebSocket or failed media
 //     maxReconnectAttempts: 8,
 //     requestTimeoutMs: 10000,
@@ -51,7 +58,7 @@
 //
 // Events (room.addEventListener(name, e => e.detail)):
 //   statechange          {state, reason}
-//   joined               {participantId, role, permissions, room, server}
+//   joined               {participantId, role, permissions, room, server, iceServers}
 //   participantjoined    {participant}      participantleft   {participant}
 //   participantupdated   {participant}      (role changed)
 //   trackpublished       {track, participant}        (another participant's track)
@@ -66,6 +73,9 @@
 //   reconnecting         {attempt, reason}  reconnected {participantId}
 //   icerestart           {target, by}       an ICE restart began: target "publisher" or
 //                                           "subscriber", by "client" or "server"
+//   goingaway            {code, reason}     the server is draining (bye 3003): it ended
+//                                           the session; with reconnect on, a rejoin
+//                                           follows after a random delay of up to 2 s
 //   error                {code, message}    (errors not tied to a request)
 //   closed               {code, reason}     the end: no more events
 //
@@ -88,14 +98,16 @@
 // that a failed PeerConnection means a rejoin.
 //
 // Reconnection. When the WebSocket drops without our leave(), or the server
-// ends the session with a retryable code (3000, 3001, 3002, 4003, 1006, or a
-// "left" we did not ask for), or a PeerConnection fails beyond its ICE
+// ends the session with a retryable code (3000, 3001, 3002, 3003, 4003, 1006,
+// or a "left" we did not ask for), or a PeerConnection fails beyond its ICE
 // restarts, the room goes "reconnecting": it opens a new WebSocket, joins
 // again with the same token (a new participantId: the server never resumes
 // a participant), and republishes the same local tracks (mute state
 // included). Attempts back off from 0.5 s to 8 s. Refused tokens (2xxx,
 // unless refreshToken gives a new one), removal by an operator (5000, 5001),
 // a full room (4004, 4005) and the rate limit (1003) end the room instead.
+// A server that drains says "goingaway" (bye 3003) and refuses joins with
+// 3004 (retried like 3001): give `url` as a function to rejoin elsewhere.
 //
 // Limits: at most 8 audio/video sections per publisher connection, unpublished
 // ones included (the server's rule); after that, publishing needs a rejoin. No
@@ -116,6 +128,10 @@ export const ErrTimeout = 1;
 export const ErrClosed = 2;
 export const ErrNotAllowed = 3;
 export const ErrState = 4;
+
+// Server codes an app may act on (docs/protocol.md section 5).
+export const CodeGoingAway = 3003; // bye: the server is draining; rejoin, elsewhere or later
+export const CodeDraining = 3004; // join refused: the server is draining; try another or later
 
 const PROTOCOL_PATH = "/v1/signal";
 const MAX_NAME = 64;
@@ -342,6 +358,7 @@ export class Room extends EventTarget {
     this.options = {
       url: undefined,
       rtcConfiguration: {},
+      iceTransportPolicy: undefined,
       reconnect: true,
       maxReconnectAttempts: 8,
       requestTimeoutMs: 10000,
@@ -403,9 +420,20 @@ export class Room extends EventTarget {
     }
   }
 
+  // _rtcConfig is the configuration of session s's RTCPeerConnections: the
+  // caller's, with the server's TURN relays for s added, and only those
+  // with iceTransportPolicy "relay".
+  _rtcConfig(s) {
+    const base = this.options.rtcConfiguration || {};
+    const cfg = { ...base, iceServers: [...(base.iceServers || []), ...(s.iceServers || [])] };
+    if (this.options.iceTransportPolicy) cfg.iceTransportPolicy = this.options.iceTransportPolicy;
+    return cfg;
+  }
+
   // _connect opens a session and joins; on success it is the current session.
   async _connect() {
-    const s = new Session(this, this.options.url || defaultURL());
+    const url = typeof this.options.url === "function" ? this.options.url() : this.options.url;
+    const s = new Session(this, url || defaultURL());
     this._session = s;
     this._setConnection("signal", "connecting");
     await s.opened;
@@ -416,8 +444,9 @@ export class Room extends EventTarget {
     this.role = d.role || this._join.role || "anchor";
     this.permissions = d.permissions || null;
     this.server = d.server;
+    s.iceServers = d.iceServers || []; // this session's TURN credentials: a rejoin gets new ones
     this.roomInfo = { roomId: d.room.roomId, strRoomId: d.room.strRoomId };
-    this._emit("joined", { participantId: d.participantId, role: this.role, permissions: this.permissions, room: d.room, server: d.server });
+    this._emit("joined", { participantId: d.participantId, role: this.role, permissions: this.permissions, room: d.room, server: d.server, iceServers: s.iceServers });
     for (const info of d.room.participants || []) {
       this._addParticipant(info);
     }
@@ -479,11 +508,12 @@ export class Room extends EventTarget {
     }
     if (this.state !== "joined") return; // a join or a rejoin attempt: its caller sees the error
     const code = bye ? bye.code : 0;
+    if (code === CodeGoingAway) this._emit("goingaway", { code, reason: bye.reason });
     if (!this.options.reconnect || fatalCode(code, !!this.options.refreshToken)) {
       this._finish({ code, reason: bye ? bye.reason : "connection closed" });
       return;
     }
-    this._reconnect(bye ? `bye ${code} (${bye.reason})` : `connection closed (${info.wsCode})`);
+    this._reconnect(bye ? `bye ${code} (${bye.reason})` : `connection closed (${info.wsCode})`, code === CodeGoingAway);
   }
 
   _finish({ code, reason }) {
@@ -506,7 +536,9 @@ export class Room extends EventTarget {
 
   // ---- reconnection -------------------------------------------------------
 
-  async _reconnect(reason) {
+  // _reconnect rejoins; spread: the server is going away, so everyone in
+  // it rejoins at once: add a random delay, so as not to arrive together.
+  async _reconnect(reason, spread = false) {
     if (this._reconnecting || this.state === "closed") return;
     this._reconnecting = true;
     this._setState("reconnecting", reason);
@@ -521,7 +553,7 @@ export class Room extends EventTarget {
     try {
       for (let attempt = 1; attempt <= this.options.maxReconnectAttempts; attempt++) {
         this._emit("reconnecting", { attempt, reason });
-        await sleep(Math.min(500 * 2 ** (attempt - 1), 8000));
+        await sleep(Math.min(500 * 2 ** (attempt - 1), 8000) + (spread ? Math.random() * 2000 : 0));
         if (this.state === "closed" || this._leaving) return;
         try {
           if (this.options.refreshToken) {
@@ -655,7 +687,7 @@ export class Room extends EventTarget {
 
   _subscriber(s) {
     if (!s.sub) {
-      s.sub = new Peer("subscriber", this.options.rtcConfiguration, (c) => s.send("candidate", { target: "subscriber", candidate: c }));
+      s.sub = new Peer("subscriber", this._rtcConfig(s), (c) => s.send("candidate", { target: "subscriber", candidate: c }));
       const pc = s.sub.pc;
       pc.onconnectionstatechange = () => {
         if (s === this._session) this._setConnection("subscriber", pc.connectionState);
@@ -855,7 +887,7 @@ export class Room extends EventTarget {
 
   _publisher(s) {
     if (!s.pub) {
-      s.pub = new Peer("publisher", this.options.rtcConfiguration, (c) => s.send("candidate", { target: "publisher", candidate: c }));
+      s.pub = new Peer("publisher", this._rtcConfig(s), (c) => s.send("candidate", { target: "publisher", candidate: c }));
       const pc = s.pub.pc;
       pc.oniceconnectionstatechange = () => this._onPublisherIce(s);
       pc.onconnectionstatechange = () => {

@@ -43,9 +43,11 @@ type Host struct {
 	server signaling.ServerInfo
 	log    *slog.Logger
 
-	out         *outbox       // to the control process, in order
-	eventWindow time.Duration // participant events gathered this long per session; 0: sent at once
-	collect     func()        // what a stats request with GC runs: debug.FreeOSMemory
+	out         *outbox                           // to the control process, in order
+	eventWindow time.Duration                     // participant events gathered this long per session; 0: sent at once
+	relay       Relay                             // TURN credentials per session; nil: none
+	setCert     func(signaling.Certificate) error // renewed TURN-over-TLS certificates; nil: none
+	collect     func()                            // what a stats request with GC runs: debug.FreeOSMemory
 
 	mu       sync.Mutex
 	sessions map[uint64]*hostSession
@@ -126,6 +128,8 @@ func (h *Host) readLoop(ctx context.Context) error {
 		switch f.Op {
 		case ipc.OpShutdown:
 			return nil
+		case ipc.OpCert:
+			h.certificate(f.Data)
 		case ipc.OpStats:
 			var req signaling.StatsRequest
 			_ = json.Unmarshal(f.Data, &req) // no data: no GC
@@ -146,6 +150,23 @@ func (h *Host) readLoop(ctx context.Context) error {
 			}
 		default:
 			h.log.Warn("unknown ipc op", "op", signaling.Printable(f.Op, 16))
+		}
+	}
+}
+
+// certificate installs a renewed certificate for the TURN relay's TLS
+// listener; a bad one is logged (not its contents) and the last good one
+// kept.
+func (h *Host) certificate(raw []byte) {
+	var c signaling.Certificate
+	switch {
+	case h.setCert == nil:
+		h.log.Warn("a TURN certificate, but no TLS listener")
+	case json.Unmarshal(raw, &c) != nil:
+		h.log.Warn("bad cert frame")
+	default:
+		if err := h.setCert(c); err != nil {
+			h.log.Warn("TURN certificate refused, the last good one kept", "err", err.Error())
 		}
 	}
 }
@@ -235,6 +256,9 @@ func (s *hostSession) stop(reason error) {
 
 func (s *hostSession) run() {
 	defer func() {
+		if s.h.relay != nil {
+			s.h.relay.End(sessionName(s.sid)) // its credentials and allocations with it
+		}
 		s.h.mu.Lock()
 		delete(s.h.sessions, s.sid)
 		s.h.mu.Unlock()
@@ -257,6 +281,13 @@ func (s *hostSession) run() {
 	}
 	if id, ok := peer.(interface{ ID() string }); ok {
 		joined.ParticipantID = id.ID()
+	}
+	if s.h.relay != nil {
+		if servers, err := s.h.relay.Open(sessionName(s.sid)); err == nil {
+			joined.IceServers = servers
+		} else {
+			s.h.log.Warn("no TURN credentials for a session", "err", err.Error())
+		}
 	}
 	for _, o := range others {
 		joined.Room.Participants = append(joined.Room.Participants, participantInfo(o))

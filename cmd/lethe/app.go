@@ -61,6 +61,7 @@ type appRun struct {
 	server  string
 	keyFile string
 	json    bool
+	caFile  string
 	stdout  io.Writer
 	stderr  io.Writer
 
@@ -113,6 +114,7 @@ func (c *appRun) commonFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.server, "server", c.server, "admin API base URL (plain http only to a loopback address)")
 	fs.StringVar(&c.keyFile, "admin-key-file", c.keyFile, "file holding the admin key (<data-dir>/admin.key)")
 	fs.BoolVar(&c.json, "json", c.json, "print the API's JSON instead of a table")
+	fs.StringVar(&c.caFile, "ca-file", c.caFile, "PEM roots to trust for an https --server instead of the system's, e.g. a private CA")
 }
 
 // flags returns the subcommand's flag set, with the common flags.
@@ -158,7 +160,11 @@ func (c *appRun) connect() error {
 	if key == "" {
 		return fmt.Errorf("admin key: %s is empty", c.keyFile)
 	}
-	c.api, err = admin.New(c.server, key)
+	tc, err := caFileTLS(c.caFile)
+	if err != nil {
+		return fmt.Errorf("--ca-file: %w", err)
+	}
+	c.api, err = admin.New(c.server, key, admin.WithHTTPClient(httpClient(tc, admin.DefaultTimeout)))
 	if e, ok := errors.AsType[*admin.BaseURLError](err); ok {
 		return errors.New("--server " + e.Reason)
 	}

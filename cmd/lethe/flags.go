@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/lethe-rtc/lethe/internal/flagfile"
 )
 
 // errHelpShown says that help was asked for and printed to stdout: the
@@ -24,10 +26,41 @@ func usageErrorf(format string, args ...any) error {
 
 // cmdFlags is a command's flag set and its usage text. The flag package
 // prints nothing itself; parse decides where help and errors go.
+//
+// A flag whose usage says "comma-separated" takes a list: in a
+// configuration file, also a YAML sequence.
 type cmdFlags struct {
 	*flag.FlagSet
-	synopsis string // after "usage: ", e.g. "lethe serve [flags]"
-	notes    string // printed after the synopsis, may be empty
+	synopsis string          // after "usage: ", e.g. "lethe serve [flags]"
+	notes    string          // printed after the synopsis, may be empty
+	secrets  map[string]bool // flags whose values are never shown (markSecret)
+}
+
+// markSecret marks flags whose values are secrets (a key, a password):
+// --print-config redacts them and configuration errors never repeat
+// them. Declare the mark next to the flag.
+func (f *cmdFlags) markSecret(names ...string) {
+	if f.secrets == nil {
+		f.secrets = map[string]bool{}
+	}
+	for _, n := range names {
+		f.secrets[n] = true
+	}
+}
+
+// envPrefix starts the environment variable of every flag that a
+// configuration file can set: LETHE_UDP_PORT sets --udp-port.
+const envPrefix = "LETHE_"
+
+// configLoader reads the command's configuration file and variables;
+// skip names the flags that have no key (those about the file itself).
+func (f *cmdFlags) configLoader(skip ...string) flagfile.Loader {
+	return flagfile.Loader{
+		Prefix: envPrefix,
+		Skip:   skip,
+		List:   func(fl *flag.Flag) bool { return strings.Contains(fl.Usage, "comma-separated") },
+		Secret: func(fl *flag.Flag) bool { return f.secrets[fl.Name] },
+	}
 }
 
 func newFlags(name, synopsis, notes string) *cmdFlags {
@@ -61,6 +94,14 @@ func (f *cmdFlags) fail(stderr io.Writer, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	fmt.Fprintf(stderr, "lethe %s: %s\n", f.Name(), msg)
 	f.printUsage(stderr)
+	return &usageError{msg: f.Name() + ": " + msg}
+}
+
+// refuse reports a mistake that is not the command line's (a
+// configuration file's, a variable's): no usage follows it.
+func (f *cmdFlags) refuse(stderr io.Writer, err error) error {
+	msg := strings.ReplaceAll(err.Error(), "\n", "\n  ")
+	fmt.Fprintf(stderr, "lethe %s: %s\n", f.Name(), msg)
 	return &usageError{msg: f.Name() + ": " + msg}
 }
 

@@ -33,6 +33,8 @@ type loadtestConfig struct {
 	adminKeyFile string
 	app          uint
 	jsonFile     string
+	caFile       string
+	http         *http.Client // for the admin API; trusts --ca-file
 }
 
 func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -58,11 +60,14 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.Float64Var(&l.RampRate, "ramp", 20, "participants joining per second")
 	fs.DurationVar(&l.Warmup, "warmup", 2*time.Second, "time after the last join before measuring")
 	fs.DurationVar(&l.Duration, "duration", 10*time.Second, "measured window")
+	fs.StringVar(&l.Transport, "transport", loadtest.TransportUDP,
+		"how participants reach the media: udp (everyone direct), tcp (everyone over ICE-TCP) or relay (subscribers through the server's TURN relay over TCP only)")
 	fs.IntVar(&l.ServerPID, "server-pid", 0, "pid of `lethe serve` on this machine, for CPU and memory figures (set by --spawn)")
 	fs.StringVar(&cfg.dataDir, "data-dir", "", "mint tokens locally from this data dir")
 	fs.StringVar(&cfg.adminKeyFile, "admin-key-file", "", "mint tokens through the admin API with this key")
 	fs.UintVar(&cfg.app, "app", 0, "SDKAppID (default: the default app)")
 	fs.StringVar(&cfg.jsonFile, "json", "", "also write the report as JSON to this file")
+	fs.StringVar(&cfg.caFile, "ca-file", "", "PEM roots to trust for a wss:// --url (and https admin API) instead of the system's, e.g. a test CA")
 	quiet := fs.Bool("quiet", false, "no live progress line")
 	if err := fs.parse(args, 0, stdout, stderr); err != nil {
 		return err
@@ -79,6 +84,16 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	if !*quiet {
 		l.Progress = stderr
+	}
+	tc, err := caFileTLS(cfg.caFile)
+	if err != nil {
+		return fs.fail(stderr, "--ca-file: %v", err)
+	}
+	l.TLSConfig, cfg.http = tc, httpClient(tc, 0)
+	switch l.Transport {
+	case loadtest.TransportUDP, loadtest.TransportTCP, loadtest.TransportRelay:
+	default:
+		return fs.fail(stderr, "--transport %q: want udp, tcp or relay", l.Transport)
 	}
 	if u, err := url.Parse(l.URL); err != nil || !loopbackHost(u.Hostname()) {
 		return fs.fail(stderr, "--url %s: load tests target loopback servers only", l.URL)
@@ -164,11 +179,11 @@ func (c *loadtestConfig) tokenSource(ctx context.Context, signalURL string) (loa
 			return nil, nil, fmt.Errorf("loadtest: admin key: %w", err)
 		}
 		u, _ := url.Parse(signalURL)
-		u.Scheme, u.Path = "http", ""
+		u.Scheme, u.Path = strings.Replace(u.Scheme, "ws", "http", 1), ""
 		if c.app == 0 {
 			return nil, nil, errors.New("loadtest: --app is needed with --admin-key-file")
 		}
-		return &adminTokens{base: u.String(), key: strings.TrimSpace(string(key)), app: uint32(c.app)}, func() {}, nil
+		return &adminTokens{base: u.String(), key: strings.TrimSpace(string(key)), app: uint32(c.app), http: c.http}, func() {}, nil
 	}
 	return nil, nil, errors.New("loadtest: tokens need --data-dir, --admin-key-file or --spawn")
 }
@@ -202,6 +217,7 @@ func (t *localTokens) Token(ctx context.Context, user string) (uint32, string, e
 type adminTokens struct {
 	base, key string
 	app       uint32
+	http      *http.Client
 }
 
 func (t *adminTokens) Token(ctx context.Context, user string) (uint32, string, error) {
@@ -214,7 +230,7 @@ func (t *adminTokens) Token(ctx context.Context, user string) (uint32, string, e
 		}
 		req.Header.Set("Authorization", "Bearer "+t.key)
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := t.http.Do(req)
 		if err != nil {
 			return 0, "", err
 		}

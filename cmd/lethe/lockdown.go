@@ -132,11 +132,17 @@ func lockDownControl(dataDir string, allowUnenforced bool, log *slog.Logger) (js
 
 // attestSource is the attestation's view of a running serve.
 type attestSource struct {
-	pool    *control.Pool
-	control json.RawMessage
+	pool      *control.Pool
+	control   json.RawMessage
+	signaling compliance.Signaling // how the listener serves (tls.go)
 }
 
-var _ compliance.AttestationSource = attestSource{}
+var (
+	_ compliance.AttestationSource = attestSource{}
+	_ compliance.SignalingSource   = attestSource{}
+)
+
+func (s attestSource) Signaling() compliance.Signaling { return s.signaling }
 
 func (s attestSource) Version() string { return version }
 
@@ -171,20 +177,26 @@ func complianceStatusCommand(ctx context.Context, args []string, stdout, stderr 
 	asJSON := fs.Bool("json", false, "print the attestation as JSON")
 	local := fs.Bool("local", true, "re-measure from this host the server processes it can see (same machine)")
 	timeout := fs.Duration("timeout", 15*time.Second, "how long to wait for the server")
+	caFile := fs.String("ca-file", "", "PEM roots to trust for an https --server instead of the system's, e.g. a private CA")
 	if err := fs.parse(args, 0, stdout, stderr); err != nil {
 		return err
 	}
+	tc, err := caFileTLS(*caFile)
+	if err != nil {
+		return fs.fail(stderr, "--ca-file: %v", err)
+	}
+	hc := httpClient(tc, 0)
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "key-file" })
 	key, err := readKeyFile(*keyFile)
 	switch {
 	case errors.Is(err, os.ErrNotExist) && !explicit:
-		return complianceSummary(ctx, *server, *keyFile, *timeout, *asJSON, stdout)
+		return complianceSummary(ctx, hc, *server, *keyFile, *timeout, *asJSON, stdout)
 	case err != nil:
 		return fmt.Errorf("compliance status: --key-file: %w", err)
 	}
 	var a compliance.Attestation
-	err = fetchAttestation(ctx, *server, key, *timeout, &a)
+	err = fetchAttestation(ctx, hc, *server, key, *timeout, &a)
 	clear(key)
 	if err != nil {
 		return err
@@ -213,9 +225,9 @@ func complianceStatusCommand(ctx context.Context, args []string, stdout, stderr 
 
 // complianceSummary fetches and prints the public summary, for want of a
 // key at keyFile.
-func complianceSummary(ctx context.Context, server, keyFile string, timeout time.Duration, asJSON bool, stdout io.Writer) error {
+func complianceSummary(ctx context.Context, hc *http.Client, server, keyFile string, timeout time.Duration, asJSON bool, stdout io.Writer) error {
 	var s compliance.Summary
-	if err := fetchAttestation(ctx, server, nil, timeout, &s); err != nil {
+	if err := fetchAttestation(ctx, hc, server, nil, timeout, &s); err != nil {
 		return err
 	}
 	if asJSON {
@@ -248,7 +260,7 @@ func readKeyFile(path string) ([]byte, error) {
 
 // fetchAttestation GETs the attestation of the server at base into v:
 // the full one with key, the public summary without.
-func fetchAttestation(ctx context.Context, base string, key []byte, timeout time.Duration, v any) error {
+func fetchAttestation(ctx context.Context, hc *http.Client, base string, key []byte, timeout time.Duration, v any) error {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("compliance status: --server %q: want http(s)://host:port", base)
@@ -263,7 +275,7 @@ func fetchAttestation(ctx context.Context, base string, key []byte, timeout time
 	if key != nil {
 		req.Header.Set("Authorization", "Bearer "+string(key))
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("compliance status: %w", err)
 	}
@@ -344,6 +356,9 @@ func printAttestation(w io.Writer, a compliance.Attestation, disagree, unchecked
 		fmt.Fprintf(w, "  swap:    PRESENT (%s): only locked memory (--mlock) stays off it\n", strings.Join(a.Swap, ", "))
 	} else {
 		fmt.Fprintln(w, "  swap:    none")
+	}
+	if a.Signaling != nil {
+		fmt.Fprintf(w, "  signaling: %s\n", signalingLine(*a.Signaling))
 	}
 	for _, p := range a.Processes {
 		state := "ENFORCED"
@@ -501,6 +516,9 @@ func printSummary(w io.Writer, s compliance.Summary, keyFile string) {
 		swap = "PRESENT: only locked memory (--mlock) stays off it"
 	}
 	fmt.Fprintf(w, "  swap:    %s\n", swap)
+	if s.Signaling != nil {
+		fmt.Fprintf(w, "  signaling: %s\n", signalingLine(*s.Signaling))
+	}
 	for _, p := range s.Processes {
 		name, state := p.Role, "ENFORCED"
 		if p.Role == compliance.RoleWorker {
@@ -550,4 +568,21 @@ func limit(v uint64) string {
 		return "unlimited"
 	}
 	return strconv.FormatUint(v, 10)
+}
+
+// signalingLine says how clients reach the server, for compliance status.
+func signalingLine(g compliance.Signaling) string {
+	switch {
+	case g.Scheme == "https":
+		hsts := ""
+		if g.HSTS {
+			hsts = ", HSTS"
+		}
+		return fmt.Sprintf("https and wss (certificate from %s, TLS %s+%s)", g.Certificates, g.MinTLSVersion, hsts)
+	case g.InsecureHTTP:
+		return "PLAIN HTTP beyond loopback (--insecure-http): tokens and SDP in clear unless a TLS-terminating proxy is in front"
+	case g.Loopback:
+		return "plain http on loopback only (a proxy on this host may terminate TLS)"
+	}
+	return "plain http (" + g.Scheme + ")"
 }

@@ -136,7 +136,7 @@ func main() {
 	t.Run("serve is locked down and attested", func(t *testing.T) {
 		requireLockdownHost(t)
 		dataDir := filepath.Join(t.TempDir(), "data")
-		args := []string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--udp-port", "0"}
+		args := []string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--udp-port", "0", "--turn-port", "0"}
 		srv := startLethe(t, lethe, args...) // --mlock is the default
 		keyFile := filepath.Join(dataDir, "auditor.key")
 

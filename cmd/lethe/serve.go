@@ -4,15 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/lethe-rtc/lethe/adminserver"
@@ -20,6 +23,8 @@ import (
 	"github.com/lethe-rtc/lethe/compliance"
 	"github.com/lethe-rtc/lethe/control"
 	"github.com/lethe-rtc/lethe/internal/ratelog"
+	"github.com/lethe-rtc/lethe/internal/readiness"
+	"github.com/lethe-rtc/lethe/internal/turnrelay"
 	"github.com/lethe-rtc/lethe/store"
 	"github.com/lethe-rtc/lethe/store/retention"
 )
@@ -37,6 +42,8 @@ type serveConfig struct {
 	allowedOrigins  string
 	allowedHosts    string
 	hosts           control.Hosts // of allowedHosts and the --listen host, set by validate
+	loopback        bool          // the --listen host is loopback, set by validate
+	tls             tlsFlags      // HTTPS and WSS (tls.go)
 	maxConns        int
 	maxConnsPerIP   int
 	joinTimeout     time.Duration
@@ -45,6 +52,13 @@ type serveConfig struct {
 	trackBitrate    int
 	peerBitrate     int
 	probeDirs       string
+	drainTimeout    time.Duration
+	media           mediaFlags // --public-ip, --ice-* (media.go)
+	turn            bool
+	turnPort        int
+	turnTLSPort     int
+	turnBitrate     int
+	turnAllocations int
 }
 
 func (c *serveConfig) validate() error {
@@ -52,18 +66,35 @@ func (c *serveConfig) validate() error {
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		// Lethe is loopback-only until TLS and a public deployment story land.
-		return fmt.Errorf("--listen %s: only loopback addresses are supported in this version", c.listen)
+	ip := net.ParseIP(host)
+	if host != "" && host != "localhost" && ip == nil {
+		return fmt.Errorf("--listen %s: the host must be an IP address (0.0.0.0 and [::] for all), or localhost", c.listen)
 	}
-	if ip := net.ParseIP(c.udpHost); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("--udp-host %s: only loopback addresses are supported in this version", c.udpHost)
+	c.loopback = host == "localhost" || (ip != nil && ip.IsLoopback())
+	if err := c.tls.validate(c.loopback); err != nil {
+		return err
 	}
 	if c.workers < 1 || c.workers > 64 {
 		return errors.New("--workers must be 1..64")
 	}
 	if c.udpPort < 0 || c.udpPort+c.workers > 65535 {
 		return errors.New("--udp-port out of range")
+	}
+	if c.turn {
+		switch {
+		case c.turnPort < 0 || c.turnPort+c.workers > 65535:
+			return errors.New("--turn-port out of range")
+		case c.turnPort > 0 && c.udpPort > 0 && c.turnPort < c.udpPort+c.workers && c.udpPort < c.turnPort+c.workers:
+			// Not a conflict for the kernel (UDP and TCP), but worker i's
+			// TURN UDP port would be worker j's media port.
+			return errors.New("--turn-port overlaps the media ports of --udp-port")
+		case c.turnBitrate == 0 || c.turnBitrate < -1 || c.turnBitrate > 1_000_000_000:
+			return errors.New("--turn-max-bitrate must be 1..1000000000 bit/s, or -1 for no cap")
+		case c.turnAllocations < 1 || c.turnAllocations > 64:
+			return errors.New("--turn-allocations must be 1..64")
+		case c.turnTLSPort < -1 || c.turnTLSPort+c.workers > 65535:
+			return errors.New("--turn-tls-port out of range")
+		}
 	}
 	if c.dtlsTimeout <= 0 {
 		return errors.New("--dtls-timeout must be positive")
@@ -76,26 +107,54 @@ func (c *serveConfig) validate() error {
 			return fmt.Errorf("%s must be 1..1000000000 bit/s, or -1 for no cap", b.flag)
 		}
 	}
+	if c.drainTimeout < 0 {
+		return errors.New("--drain-timeout must not be negative (0: do not wait)")
+	}
 	if c.maxConns < 1 || c.maxConnsPerIP < 1 {
 		return errors.New("--max-connections and --max-connections-per-ip must be at least 1")
 	}
 	// The --listen host is always allowed: the name (or address) the
-	// server was told to answer to.
-	if c.hosts, err = control.ParseHosts(append(splitList(c.allowedHosts), host)); err != nil {
+	// server was told to answer to; so are the ACME domains.
+	return c.allowHosts(nil)
+}
+
+// allowHosts sets hosts to --allowed-hosts, the --listen host (unless it
+// is all addresses), the ACME domains and extra.
+func (c *serveConfig) allowHosts(extra []string) error {
+	names := append(splitList(c.allowedHosts), splitList(c.tls.acmeDomains)...)
+	if host, _, err := net.SplitHostPort(c.listen); err == nil && host != "" {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+			names = append(names, host)
+		}
+	}
+	var err error
+	if c.hosts, err = control.ParseHosts(append(names, extra...)); err != nil {
 		return fmt.Errorf("--allowed-hosts: %w", err)
 	}
 	return nil
 }
 
 func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return serve(ctx, args, os.Environ(), stdout, stderr)
+}
+
+// serve is lethe serve with its environment given: LETHE_<FLAG>
+// variables set flags (configfile.go).
+func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	var cfg serveConfig
 	fs := newFlags("serve", "lethe serve [flags]",
 		"Runs the control process (signaling, tokens, store, admin API) and spawns its media workers.")
-	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:7880", "HTTP and WebSocket address")
+	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:7880",
+		"HTTP(S) and WebSocket address: any IP (0.0.0.0 or [::] for all); beyond loopback it needs TLS or --insecure-http")
 	fs.StringVar(&cfg.dataDir, "data-dir", "./lethe-data", "data directory (store, admin key, auditor key)")
-	fs.StringVar(&cfg.udpHost, "udp-host", "127.0.0.1", "media UDP host")
+	fs.StringVar(&cfg.udpHost, "udp-host", "127.0.0.1", "media host, an IP address: 0.0.0.0 (IPv4) or [::] (both) for every interface; loopback candidates only on a loopback address")
 	fs.IntVar(&cfg.udpPort, "udp-port", 7882, "media UDP port of worker 0; worker i uses port+i (0: any free port)")
 	fs.IntVar(&cfg.workers, "workers", 1, "number of media worker processes")
+	fs.BoolVar(&cfg.turn, "turn", true, "run a TURN relay in each media worker, on UDP and TCP, for clients whose network blocks UDP; it relays to Lethe's own media addresses only")
+	fs.IntVar(&cfg.turnPort, "turn-port", 3478, "TURN port (UDP and TCP) of worker 0; worker i uses port+i (0: any free port)")
+	fs.IntVar(&cfg.turnTLSPort, "turn-tls-port", 5349, "TURN-over-TLS port of worker 0 (worker i: port+i), with the certificate of --tls-cert, reloaded with it (0: any free port; -1: none)")
+	fs.IntVar(&cfg.turnBitrate, "turn-max-bitrate", turnrelay.DefaultMaxBitrate, "bit/s one TURN allocation may relay, both ways together; beyond is dropped (-1: no cap)")
+	fs.IntVar(&cfg.turnAllocations, "turn-allocations", turnrelay.DefaultMaxAllocations, "TURN allocations one participant's session may hold")
 	fs.DurationVar(&cfg.retention, "retention", store.MaxRetention,
 		"how long a terminated application's data is kept before it is purged (1h..168h)")
 	fs.BoolVar(&cfg.batchWrites, "batch-writes", true, "workers send media with one sendmmsg per burst")
@@ -113,6 +172,8 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.DurationVar(&cfg.dtlsTimeout, "dtls-timeout", 10*time.Second, "drop a participant whose DTLS handshake is not done this long after its ICE connected")
 	fs.IntVar(&cfg.trackBitrate, "max-track-bitrate", 8_000_000, "bit/s of RTP a publisher may send on one track, over 1s; beyond is dropped (-1: no cap)")
 	fs.IntVar(&cfg.peerBitrate, "max-participant-bitrate", 20_000_000, "bit/s of RTP a publisher may send on all its tracks, over 1s; beyond is dropped (-1: no cap)")
+	fs.DurationVar(&cfg.drainTimeout, "drain-timeout", 30*time.Second,
+		"at SIGTERM or SIGINT, how long participants may stay before they are told to reconnect elsewhere (0: tell them at once); a second signal stops at once")
 	fs.StringVar(&cfg.probeDirs, "probe-dir", "",
 		"comma-separated directories each worker's self-probe must also fail to write (e.g. a scratch mount)")
 	// --- web (issue 6): dev-token endpoint switch ---
@@ -120,14 +181,35 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	// --- end web ---
 	var lk lockdownFlags // compliance lock-down (lockdown.go)
 	lk.register(fs.FlagSet)
+	cfg.tls.register(fs.FlagSet)   // HTTPS and WSS (tls.go)
+	cfg.media.register(fs.FlagSet) // --public-ip, --ice-* (media.go)
+	// --- config file (issue 12): every flag above has a key (configfile.go) ---
+	cf := registerConfigFlags(fs)
+	// --- end config file ---
 	if err := fs.parse(args, 0, stdout, stderr); err != nil {
 		return err
 	}
+	if err := cf.load(fs, environ, stdout, stderr); err != nil {
+		return err
+	}
 	if err := cfg.validate(); err != nil {
-		return fs.fail(stderr, "%v", err)
+		return cf.fail(fs, stderr, err)
+	}
+	if err := cfg.media.resolve(&cfg.udpHost, cfg.udpPort, cfg.workers, isSet(fs.FlagSet)); err != nil {
+		return cf.fail(fs, stderr, err)
+	}
+	// Media on free ports: so is the relay, unless told otherwise.
+	set := isSet(fs.FlagSet)
+	for name, port := range map[string]*int{"turn-port": &cfg.turnPort, "turn-tls-port": &cfg.turnTLSPort} {
+		if cfg.udpPort == 0 && !set(name) {
+			*port = 0
+		}
 	}
 	if err := lk.resolve(); err != nil {
-		return fs.fail(stderr, "%v", err)
+		return cf.fail(fs, stderr, err)
+	}
+	if cf.print {
+		return nil // --print-config: printed by load, and valid
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	// Diagnostics a client can repeat at will (refused requests) go through
@@ -148,6 +230,22 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer st.Close()
 
+	// The certificate and the listener before any worker: a bad pair or a
+	// port in use stops serve with nothing started.
+	var turnTLS turnCerts // the TURN relays' certificate, for "turns:" (tls.go)
+	sigTLS, err := cfg.tls.open(cfg.dataDir, log, turnTLS.load)
+	if err != nil {
+		return err
+	}
+	if err := cfg.allowHosts(sigTLS.hostNames()); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("serve: --listen: %w", err)
+	}
+	defer ln.Close()
+
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("serve: find own binary: %w", err)
@@ -159,12 +257,26 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		workerArgs = append(workerArgs, "--probe-dir", d)
 	}
 	workerArgs = append(workerArgs, lk.workerArgs(info)...) // compliance lock-down (lockdown.go)
-	pool, err := control.StartPool(ctx, control.PoolConfig{
+	poolCfg := control.PoolConfig{
 		Exe: exe, Workers: cfg.workers, UDPHost: cfg.udpHost, UDPPort: cfg.udpPort,
 		AllowUnenforced: cfg.allowUnenforced, Logger: log, Args: workerArgs, Procs: cfg.workerProcs,
-	})
+		TURNPort: -1, // no relay
+	}
+	if cfg.turn {
+		poolCfg.TURNPort = cfg.turnPort
+		poolCfg.Args = append(poolCfg.Args, "--turn-max-bitrate", strconv.Itoa(cfg.turnBitrate),
+			"--turn-allocations", strconv.Itoa(cfg.turnAllocations))
+		if cfg.turnTLSPort >= 0 {
+			poolCfg.TURNCert, poolCfg.TURNTLSPort = turnTLS.first(), cfg.turnTLSPort
+		}
+	}
+	cfg.media.configure(&poolCfg) // media.go
+	pool, err := control.StartPool(ctx, poolCfg)
 	if err != nil {
 		return err
+	}
+	if poolCfg.TURNCert != nil {
+		turnTLS.attach(pool, poolCfg.TURNCert)
 	}
 	shutdownPool := func() {
 		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -196,7 +308,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		AdminKey: adminKey, Logger: log, Refusals: diag,
 	})
 	// Either key reads the full attestation; it keeps their digests only.
-	attestation := compliance.AttestationHandler(attestSource{pool, controlReport}, adminKey, auditorKey) // lockdown.go
+	attestation := compliance.AttestationHandler(attestSource{pool, controlReport, sigTLS.report(cfg.loopback)}, adminKey, auditorKey) // lockdown.go
 	clear(adminKey)
 	clear(auditorKey)
 	if err != nil {
@@ -208,7 +320,15 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	sweeper := &retention.Sweeper{Store: st, Logger: log}
 	upkeepCtx, stopUpkeep := context.WithCancel(context.Background())
 	var upkeep sync.WaitGroup
-	upkeep.Add(3)
+	// SIGHUP reloads the certificate files (tls.go).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	upkeep.Add(4)
+	go func() {
+		defer upkeep.Done()
+		sigTLS.run(upkeepCtx, hup, log)
+	}()
 	go func() {
 		defer upkeep.Done()
 		maintainKeys(upkeepCtx, st, log)
@@ -235,43 +355,107 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	mux.Handle("GET /readyz", readiness.NewHandler(readiness.Config{
+		Checks: readyChecks(sig, pool, st, sigTLS),
+		Failed: func(name string, err error) {
+			diag.Log(context.Background(), slog.LevelWarn, "readyz "+name, "not ready", slog.String("check", name), slog.String("err", err.Error()))
+		},
+	}))
 	// --- web (issue 6): demo page, browser client, dev tokens ---
 	mountWeb(mux, webConfig{store: st, dev: *dev, logger: log})
 	// --- end web ---
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		shutdownPool()
-		return fmt.Errorf("serve: %w", err)
-	}
-	// Every endpoint answers only to the allowed host names (DNS rebinding).
-	hs := &http.Server{Handler: control.NewHostGuard(cfg.hosts, diag, mux), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 16 << 10,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// Every endpoint answers only to the allowed host names (DNS
+	// rebinding); over TLS, with HSTS.
+	hs := &http.Server{Handler: sigTLS.handler(control.NewHostGuard(cfg.hosts, diag, mux)), ReadHeaderTimeout: 5 * time.Second,
+		MaxHeaderBytes: 16 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() { served <- hs.Serve(sigTLS.listener(ln)) }()
 
-	printBanner(stdout, &cfg, ln.Addr().String(), info, pool.Workers())
+	addr := sigTLS.publicAddr(boundAddr(cfg.listen, ln.Addr()))
+	wsScheme, pageScheme := sigTLS.scheme()
+	printBanner(stdout, &cfg, wsScheme+"://"+addr, info, pool.Workers())
+	sigTLS.printBanner(stdout, boundAddr(cfg.listen, ln.Addr()), cfg.loopback)
 	// --- web (issue 6) ---
-	printWebBanner(stdout, ln.Addr().String(), *dev)
+	printWebBanner(stdout, pageScheme+"://"+addr, *dev)
 	// --- end web ---
 
+	now := stopNow(ctx)
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down")
+		drain(sig, &cfg, now, log)
 	case err = <-served:
 		log.Error("http server stopped", "err", err.Error())
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = sig.Shutdown(c)
+		cancel()
 	}
-	c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = sig.Shutdown(c)
+	// A second signal cuts these waits short; the workers are then killed.
+	c, cancel := cutShort(now, 5*time.Second)
 	_ = hs.Shutdown(c)
-	shutdownPool()
+	cancel()
+	c, cancel = cutShort(now, 10*time.Second)
+	defer cancel()
+	if err := pool.Close(c); err != nil {
+		log.Error("worker shutdown", "err", err.Error())
+	}
 	log.Info("stopped")
 	return nil
 }
 
-func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, workers []control.Worker) {
+// drain runs the drain of a first signal: no new joins, /readyz 503,
+// participants stay until their rooms empty or --drain-timeout, then are
+// told to reconnect (bye 3003); a second signal (now) ends it at once
+// (bye 3002).
+func drain(sig *control.Server, cfg *serveConfig, now <-chan struct{}, log *slog.Logger) {
+	sig.Drain() // first: /readyz is unready from here on
+	log.Info("draining: new joins refused, /readyz unready; participants stay until their rooms empty",
+		"drain_timeout", cfg.drainTimeout.String(), "participants", sig.Participants())
+	t := time.NewTimer(cfg.drainTimeout)
+	defer t.Stop()
+	c, cancel := cutShort(now, 5*time.Second)
+	defer cancel()
+	switch end, err := sig.DrainThenEnd(c, t.C, now); {
+	case err != nil:
+		log.Warn("drain over: "+end.String()+"; not every connection closed in time", "err", err.Error())
+	default:
+		log.Info("drain over: " + end.String())
+	}
+}
+
+// cutShort is a context that ends after d, or when now is closed.
+func cutShort(now <-chan struct{}, d time.Duration) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithTimeout(context.Background(), d)
+	go func() {
+		select {
+		case <-now:
+			cancel()
+		case <-c.Done():
+		}
+	}()
+	return c, cancel
+}
+
+// readyChecks are the conditions of /readyz, in the order its body lists
+// them.
+func readyChecks(sig *control.Server, pool *control.Pool, st *store.Store, certs *signalingTLS) []readiness.Check {
+	return []readiness.Check{
+		// The served certificate is loaded and within its validity (plain
+		// HTTP: always ready).
+		{Name: "certificates", Func: func(context.Context) error { return certs.Check(time.Now()) }},
+		{Name: "draining", Func: sig.Ready},
+		{Name: "workers", Func: func(context.Context) error { return pool.Ready() }},
+		// A committed write, at most once a second however often /readyz is asked.
+		{Name: "store", Func: readiness.Throttle(func(ctx context.Context) error {
+			return st.ProbeWrite(ctx, time.Now().Unix())
+		}, time.Second, time.Now)},
+	}
+}
+
+// printBanner says what serve runs; base is the signaling endpoint's
+// scheme and address (ws://127.0.0.1:7880).
+func printBanner(w io.Writer, cfg *serveConfig, base string, info store.Info, workers []control.Worker) {
 	fmt.Fprintf(w, "Lethe %s — WebRTC SFU, media in memory only\n", version)
-	fmt.Fprintf(w, "  signaling:  ws://%s/v1/signal\n", addr)
+	fmt.Fprintf(w, "  signaling:  %s/v1/signal\n", base)
 	for _, wk := range workers {
 		var r compliance.Report
 		state, memory := "lock-down UNKNOWN", ""
@@ -285,7 +469,14 @@ func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, wo
 				memory = r.Mlock.Reason
 			}
 		}
-		fmt.Fprintf(w, "  worker %d:   pid %d, media udp %s, %s\n", wk.Index, wk.PID, wk.UDP, state)
+		fmt.Fprintf(w, "  worker %d:   pid %d, %s, %s\n", wk.Index, wk.PID, mediaLine(wk), state)
+		if wk.TURNUDP != "" {
+			tls := ""
+			if wk.TURNTLS != "" {
+				tls = ", tls " + wk.TURNTLS
+			}
+			fmt.Fprintf(w, "  worker %d:   TURN relay udp %s, tcp %s%s (relays to this worker's media address only)\n", wk.Index, wk.TURNUDP, wk.TURNTCP, tls)
+		}
 		if memory != "" {
 			fmt.Fprintf(w, "  !!! WARNING: worker %d's media memory is NOT locked and could be swapped out: %s !!!\n", wk.Index, memory)
 		}
@@ -293,6 +484,9 @@ func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, wo
 	if cfg.allowUnenforced {
 		fmt.Fprintln(w, "  !!! WARNING: --allow-unenforced: media workers may run WITHOUT the no-write lock-down. !!!")
 	}
+	page := "http" + strings.TrimPrefix(base, "ws") // ws:// → http://, wss:// → https://
+	fmt.Fprintf(w, "  health:     %s/healthz (alive), %s/readyz (may take participants)\n", page, page)
+	fmt.Fprintf(w, "  stop:       SIGTERM or SIGINT drains: no new joins, participants told to reconnect when their rooms empty or after %v; a second signal stops at once\n", cfg.drainTimeout)
 	fmt.Fprintf(w, "  data dir:   %s\n", info.DataDir)
 	fmt.Fprintf(w, "  admin key:  %s\n", info.AdminKeyPath)
 	fmt.Fprintf(w, "  auditor:    %s (a key that reads the full attestation, nothing else)\n", info.AuditorKeyPath)
@@ -302,6 +496,17 @@ func printBanner(w io.Writer, cfg *serveConfig, addr string, info store.Info, wo
 		fmt.Fprintf(w, "  mint a token:\n    %s token --data-dir %s --app %d --user alice --ttl 1h\n",
 			os.Args[0], cfg.dataDir, info.DefaultApp.SDKAppID)
 	}
+}
+
+// boundAddr is the --listen host with the port the listener got (Go
+// shows 0.0.0.0 as [::]); the listener's own address for an empty host.
+func boundAddr(listen string, bound net.Addr) string {
+	host, _, err := net.SplitHostPort(listen)
+	_, port, err2 := net.SplitHostPort(bound.String())
+	if err != nil || err2 != nil || host == "" {
+		return bound.String()
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // workerCreds says whom a worker runs as, for the banner.
@@ -325,6 +530,13 @@ func workerMemory(m *compliance.MlockReport) string {
 		return "memory locked"
 	}
 	return "memory NOT locked"
+}
+
+// isSet returns whether a flag of fs was given.
+func isSet(fs *flag.FlagSet) func(name string) bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return func(name string) bool { return set[name] }
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

@@ -34,9 +34,10 @@ func mountWeb(mux *http.ServeMux, cfg webConfig) {
 	web.Mount(mux, wc)
 }
 
-// printWebBanner adds the demo page's address to serve's banner.
-func printWebBanner(w io.Writer, addr string, dev bool) {
-	fmt.Fprintf(w, "  demo page:  http://%s/\n", addr)
+// printWebBanner adds the demo page's address (base: scheme and host,
+// http://127.0.0.1:7880) to serve's banner.
+func printWebBanner(w io.Writer, base string, dev bool) {
+	fmt.Fprintf(w, "  demo page:  %s/\n", base)
 	if dev {
 		fmt.Fprintf(w, "  dev mode:   GET %s mints tokens for loopback clients (never use --dev in production)\n", web.DevTokenPath)
 	}

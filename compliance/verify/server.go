@@ -115,7 +115,9 @@ type server struct {
 // startServer runs `exe serve` on free loopback ports with dataDir, and
 // waits for its banner.
 func startServer(ctx context.Context, exe, dataDir string, extra []string) (*server, error) {
-	args := append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--udp-port", "0"}, extra...)
+	// --drain-timeout 0: a server of one run stops at its SIGTERM, nobody to wait for.
+	args := append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--udp-port", "0",
+		"--drain-timeout", "0"}, extra...)
 	s := &server{exe: exe, dataDir: dataDir, stdout: &capture{}, stderr: &capture{}, exited: make(chan struct{})}
 	s.cmd = exec.Command(exe, args...)
 	s.cmd.Stderr = s.stderr

@@ -19,6 +19,7 @@ var ErrFrameTooLarge = errors.New("ipc: frame too large")
 
 // Operations.
 const (
+	OpStart    = "start"    // control → worker, its first frame: secrets it needs; Data is a signaling.Start
 	OpReady    = "ready"    // worker → control: locked down and serving; Data is a signaling.Ready
 	OpOpen     = "open"     // control → worker: a participant joins; Data is a signaling.Open
 	OpMsg      = "msg"      // both: one signaling message for session Session
@@ -28,6 +29,7 @@ const (
 	OpClosed   = "closed"   // worker → control: the worker ended the session; Data is a signaling.Closed
 	OpShutdown = "shutdown" // control → worker: tell everyone and exit
 	OpStats    = "stats"    // control → worker: how are you? worker → control: a signaling.Stats
+	OpCert     = "cert"     // control → worker: a renewed certificate for the TURN relay's TLS listener; Data is a signaling.Certificate
 )
 
 // Frame is one message on the socketpair.

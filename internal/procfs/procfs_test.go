@@ -14,8 +14,14 @@ func TestSampleTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
-	// Burn some CPU so the sample is not zero.
-	for deadline := time.Now().Add(50 * time.Millisecond); time.Now().Before(deadline); {
+	// Burn CPU until the kernel has counted some (its clock ticks are
+	// 10 ms; on a busy machine 50 ms of wall time may hold none of ours).
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if s, err := SampleTree(os.Getpid()); err == nil && s.RootCPUSeconds >= 0.02 {
+			break
+		}
+		for spin := time.Now().Add(10 * time.Millisecond); time.Now().Before(spin); {
+		}
 	}
 	s, err := SampleTree(os.Getpid())
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,7 +37,7 @@ type Server struct {
 }
 
 var (
-	signalRE = regexp.MustCompile(`signaling:\s+(ws://(\S+)/v1/signal)`)
+	signalRE = regexp.MustCompile(`signaling:\s+(wss?://(\S+)/v1/signal)`)
 	appRE    = regexp.MustCompile(`SDKAppID (\d+)`)
 )
 
@@ -53,7 +54,9 @@ func Start(ctx context.Context, exe, dir string, extra ...string) (*Server, erro
 		s.tmp, dir = tmp, tmp
 	}
 	s.DataDir = filepath.Join(dir, "data")
-	args := append([]string{"serve", "--data-dir", s.DataDir, "--listen", "127.0.0.1:0", "--udp-port", "0"}, extra...)
+	// --drain-timeout 0: a server of one run stops at its SIGTERM, nobody to wait for.
+	args := append([]string{"serve", "--data-dir", s.DataDir, "--listen", "127.0.0.1:0", "--udp-port", "0", "--turn-port", "0",
+		"--drain-timeout", "0"}, extra...)
 	s.cmd = exec.Command(exe, args...)
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	pr, pw := io.Pipe()
@@ -102,6 +105,9 @@ func Start(ctx context.Context, exe, dir string, extra ...string) (*Server, erro
 	out := s.Output()
 	m := signalRE.FindStringSubmatch(out)
 	s.URL, s.HTTP = m[1], "http://"+m[2]
+	if strings.HasPrefix(s.URL, "wss://") {
+		s.HTTP = "https://" + m[2]
+	}
 	id, _ := strconv.ParseUint(appRE.FindStringSubmatch(out)[1], 10, 32)
 	s.AppID = uint32(id)
 	return s, nil

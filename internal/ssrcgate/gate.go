@@ -134,3 +134,33 @@ func (c *addrPortConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 func (c *addrPortConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	return c.ap.WriteToAddrPort(b, addr)
 }
+
+// TCPMux returns inner (ICE-TCP) as one PeerConnection's ICE agent should
+// see it: the connections it hands out read through g, as Mux's do. Its
+// Close does nothing: inner is shared and closed by its owner. The
+// listener's address stays visible, for Pion's choice of the local
+// addresses its TCP candidates stand for.
+func (g *Gate) TCPMux(inner ice.TCPMux) ice.TCPMux { return &tcpMux{TCPMux: inner, g: g} }
+
+type tcpMux struct {
+	ice.TCPMux
+	g *Gate
+}
+
+func (m *tcpMux) GetConnByUfrag(ufrag string, isIPv6 bool, local net.IP) (net.PacketConn, error) {
+	c, err := m.TCPMux.GetConnByUfrag(ufrag, isIPv6, local)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{PacketConn: c, g: m.g}, nil
+}
+
+func (m *tcpMux) Close() error { return nil }
+
+// LocalAddr is the listener's, where inner tells it (ice.TCPMuxDefault).
+func (m *tcpMux) LocalAddr() net.Addr {
+	if a, ok := m.TCPMux.(interface{ LocalAddr() net.Addr }); ok {
+		return a.LocalAddr()
+	}
+	return nil
+}

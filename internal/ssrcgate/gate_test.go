@@ -191,3 +191,48 @@ func BenchmarkPass(b *testing.B) {
 		}
 	}
 }
+
+type fakeTCPMux struct {
+	c       net.PacketConn
+	removed string
+}
+
+func (m *fakeTCPMux) GetConnByUfrag(string, bool, net.IP) (net.PacketConn, error) { return m.c, nil }
+func (m *fakeTCPMux) RemoveConnByUfrag(u string)                                  { m.removed = u }
+func (m *fakeTCPMux) Close() error                                                { panic("the shared mux was closed") }
+func (m *fakeTCPMux) LocalAddr() net.Addr                                         { return &net.TCPAddr{Port: 7982} }
+
+// ICE-TCP connections pass through the same gate as UDP ones.
+func TestTCPMuxSkipsDropped(t *testing.T) {
+	t.Parallel()
+	var g Gate
+	g.Allow([]uint32{1})
+	inner := &fakeTCPMux{c: &fakeConn{in: [][]byte{rtp(96, 9), rtp(96, 1), {22, 0xfe, 0xfd}, rtp(96, 9)}}}
+	m := g.TCPMux(inner)
+	c, err := m.GetConnByUfrag("u", false, net.IPv4(127, 0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	b := make([]byte, 64)
+	for {
+		n, _, err := c.ReadFrom(b)
+		if err != nil {
+			break
+		}
+		got = append(got, n)
+	}
+	if len(got) != 2 || got[0] != 20 || got[1] != 3 || g.Dropped() != 2 {
+		t.Errorf("read %v, dropped %d; want the allowed RTP packet and the DTLS record, 2 dropped", got, g.Dropped())
+	}
+	if a, ok := m.(interface{ LocalAddr() net.Addr }); !ok || a.LocalAddr().(*net.TCPAddr).Port != 7982 {
+		t.Error("the listener's address is hidden from Pion")
+	}
+	m.RemoveConnByUfrag("u")
+	if inner.removed != "u" {
+		t.Error("RemoveConnByUfrag not passed on")
+	}
+	if err := m.Close(); err != nil {
+		t.Error(err)
+	}
+}
