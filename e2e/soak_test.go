@@ -136,14 +136,14 @@ func TestSoak(t *testing.T) {
 	for _, e := range examples {
 		t.Logf("  %s", e)
 	}
-	t.Logf("%-8s %-10s %12s %12s %12s %12s", "process", "", "goroutines", "heap inuse", "RSS", "fds")
+	t.Logf("%-8s %-10s %12s %12s %12s %12s %12s", "process", "", "goroutines", "heap live", "heap inuse", "RSS", "fds")
 	for i := range end.Processes {
 		for _, row := range []struct {
 			name string
 			p    admin.ProcessJSON
 		}{{"empty", empty.Processes[i]}, {"start", base.Processes[i]}, {"end", end.Processes[i]}, {"all gone", gone.Processes[i]}} {
-			t.Logf("%-8s %-10s %12d %12s %12s %12d", base.Processes[i].Role, row.name, row.p.Goroutines,
-				mib(int64(row.p.HeapInuse)), mib(row.p.RSSBytes), row.p.FDs)
+			t.Logf("%-8s %-10s %12d %12s %12s %12s %12d", base.Processes[i].Role, row.name, row.p.Goroutines,
+				mib(int64(row.p.HeapAlloc)), mib(int64(row.p.HeapInuse)), mib(row.p.RSSBytes), row.p.FDs)
 		}
 	}
 	if len(failures) > 0 {
@@ -176,11 +176,24 @@ func TestSoak(t *testing.T) {
 		within(t, name+" descriptors", int64(b.FDs), int64(e.FDs), 0.02, 3)
 		// Everyone gone: back to the empty server, but for what the runtime
 		// and the caches keep at their high-water marks (map buckets, pools,
-		// partly used spans): 2.4, 2.5 and 2.8 MiB of worker heap after
-		// 1,500, 3,000 and 6,000 cycles, and no goroutine. (With ICE
-		// restarts and the SSRC gate merged, 1,500 cycles leave 1.3 MiB but
-		// 10,000 leave 12.4 MiB: that fails here, and is open in issue 11.)
+		// partly used spans) and no goroutine. The live heap is what a leak
+		// would grow; heap in use adds the partly used spans.
+		//
+		// The 12-14 MiB of worker heap that 10,000 cycles seemed to leave
+		// (issue 11) was never a leak: the worker counted its sessions after
+		// the collection, and one that overlapped the observers' closing
+		// reported none while it had marked their per-SSRC state live
+		// (71,292 heap objects then, 75,618 with the observers there, 1,813
+		// empty). Counted around the collection, and measured twice, make
+		// soak's 10,000 cycles in 5 rooms (9 min) leave the worker 1.1 MiB of
+		// live heap (0.9 empty), 2.5 MiB in use (1.6) and 24.9 MiB RSS
+		// (21.2), with 587 bytes per SSRC while the observers stay; and a
+		// diagnostic build that counted live participants, PeerConnections,
+		// DTLS and ICE transports (runtime.AddCleanup) found none left; its
+		// heap profile after 3,000 cycles held 0.2 MiB more than the empty
+		// worker's, in encoding/json's and crypto's caches and map buckets.
 		within(t, name+" goroutines, all gone", int64(z.Goroutines), int64(g.Goroutines), 0, 2)
+		within(t, name+" heap live, all gone", int64(z.HeapAlloc), int64(g.HeapAlloc), 0.05, 1<<20)
 		within(t, name+" heap in use, all gone", int64(z.HeapInuse), int64(g.HeapInuse), 0.05, 4<<20)
 		within(t, name+" RSS, all gone", z.RSSBytes, g.RSSBytes, 0.05, 8<<20)
 		within(t, name+" descriptors, all gone", int64(z.FDs), int64(g.FDs), 0.02, 3)
@@ -198,10 +211,16 @@ func within(t *testing.T, what string, start, end int64, frac float64, slack int
 }
 
 // settled waits until the workers host only the rooms' observers, then
-// measures every process after a garbage collection.
+// measures every process after a garbage collection. It takes the second
+// of two measurements in a row that find only the observers: a worker
+// counts the sessions that ended while it collected (their memory may
+// have been live for it), but the goroutines of a PeerConnection that Pion
+// has just closed may still be finishing, and hold its memory, as the
+// session goes; the pause between the two lets them end.
 func settled(t *testing.T, api *admin.Client, observers int) admin.RuntimeJSON {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
+	quiet := 0 // measurements in a row with only the observers
 	for {
 		rt, err := api.RuntimeAfterGC(ctxT(t, 20*time.Second))
 		if err != nil {
@@ -211,7 +230,11 @@ func settled(t *testing.T, api *admin.Client, observers int) admin.RuntimeJSON {
 		for _, p := range rt.Processes[1:] {
 			sessions += p.Sessions
 		}
-		if sessions == observers && rt.Processes[0].Sessions == observers {
+		quiet++
+		if sessions != observers || rt.Processes[0].Sessions != observers {
+			quiet = 0
+		}
+		if quiet == 2 {
 			return rt
 		}
 		if time.Now().After(deadline) {

@@ -792,6 +792,62 @@ func TestHostLeave(t *testing.T) {
 	h.joinHost(t, calls, 2)
 }
 
+// A session that ends while a stats request collects garbage was there
+// for the collection, whose heap figures may hold its memory: the answer
+// counts it, so that a leak check never takes them for an empty worker's.
+// The next request, once it has gone, counts none.
+func TestHostStatsCountSessionsEndingDuringGC(t *testing.T) {
+	t.Parallel()
+	join, calls := fakeJoin(nil)
+	var (
+		host *Host
+		jc   *joinCall
+	)
+	collected := 0
+	h := newHostHarness(t, join, func(hh *Host) {
+		host = hh
+		hh.collect = func() {
+			collected++
+			if collected > 1 {
+				return
+			}
+			jc.ev.Closed(sfu.ErrConnectionClosed) // the participant ends meanwhile
+			deadline := time.Now().Add(wait)
+			for host.sessionCount() > 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	})
+	jc = h.joinHost(t, calls, 1)
+	stats := func() signaling.Stats {
+		t.Helper()
+		h.sendFrame(t, ipc.OpStats, 0, signaling.StatsRequest{GC: true})
+		for {
+			f := h.next(t)
+			if f.Op != ipc.OpStats {
+				continue // the ended session's bye and closed
+			}
+			var st signaling.Stats
+			if err := json.Unmarshal(f.Data, &st); err != nil {
+				t.Fatalf("bad stats %s: %v", f.Data, err)
+			}
+			return st
+		}
+	}
+	if st := stats(); st.Sessions != 1 {
+		t.Errorf("the session ended during the collection; stats say %d sessions, want 1", st.Sessions)
+	}
+	if n := host.sessionCount(); n != 0 {
+		t.Fatalf("%d sessions left after the participant ended", n)
+	}
+	if st := stats(); st.Sessions != 0 {
+		t.Errorf("after the session has gone: %d sessions, want 0", st.Sessions)
+	}
+	if collected != 2 {
+		t.Errorf("%d collections for two requests with GC", collected)
+	}
+}
+
 func TestHostControlClose(t *testing.T) {
 	t.Parallel()
 	join, calls := fakeJoin(nil)
