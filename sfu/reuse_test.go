@@ -722,3 +722,58 @@ func countPublished(e, pub *endpoint) int {
 	})
 	return n
 }
+
+// TestSenderReportsOnReusedMSection: the observer gets RTCP sender reports
+// for a track on a reused m-section as for one on a fresh m-section:
+// browsers need them to synchronise audio with video, and for their
+// statistics. The track's packets carry the payload type its m-section
+// negotiated, both times.
+func TestSenderReportsOnReusedMSection(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	s, api, stop := startSFU(t, nil)
+	defer stop()
+	obs, _ := join(t, s, api, "observer", sfu.ParticipantConfig{UserID: "o", AutoSubscribe: true, Receive: sfu.AllMedia})
+	defer obs.shutdown()
+
+	for i, slot := range []string{"fresh", "reused"} {
+		func() {
+			name := fmt.Sprintf("pub%d", i)
+			pub, _ := join(t, s, api, name, sfu.ParticipantConfig{UserID: name, Send: sfu.AllMedia})
+			defer pub.shutdown()
+			vs, as := uint32(10+i), uint32(20+i)
+			video, audio := pub.publishMarked(api, vs, as)
+			defer video.Close()
+			defer audio.Close()
+			videoID, audioID := publishedBy(t, obs, pub, 2)
+			if !receives(t, obs, videoID, vs, pub, true) || !receives(t, obs, audioID, as, pub, false) {
+				t.Fatalf("%s m-sections: no media", slot)
+			}
+			for _, id := range []string{videoID, audioID} {
+				rx := obs.track(id)
+				pkts := rx.packets()
+				for _, pk := range pkts {
+					if webrtc.PayloadType(pk.pt) != rx.pt || pk.ssrc != pkts[0].ssrc {
+						t.Errorf("%s m-section: track %s: a packet of payload type %d, SSRC %d; the m-section negotiated %d, the first packet came on %d",
+							slot, id, pk.pt, pk.ssrc, rx.pt, pkts[0].ssrc)
+						break
+					}
+				}
+				ssrc := pkts[0].ssrc
+				deadline := time.Now().Add(roundLimit)
+				for _, ok := obs.srIn.Load(ssrc); !ok; _, ok = obs.srIn.Load(ssrc) {
+					if time.Now().After(deadline) {
+						t.Errorf("%s m-section: no sender report for track %s (SSRC %d) in %v", slot, id, ssrc, roundLimit)
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			since := obs.answers.Load()
+			pub.p.Leave()
+			ended(t, obs, since, videoID, audioID)
+		}()
+	}
+	if n := obs.mSections(); n != 2 {
+		t.Errorf("the observer's subscriber PeerConnection has %d m-sections, want 2 (reused)", n)
+	}
+}

@@ -206,6 +206,7 @@ type rxPacket struct {
 type rxTrack struct {
 	id, streamID string
 	video        bool
+	pt           webrtc.PayloadType // the codec's, as negotiated
 	checker      *client.Checker
 
 	mu      sync.Mutex
@@ -284,6 +285,7 @@ type endpoint struct {
 	answers  atomic.Int32 // subscriber offers answered
 	onTracks atomic.Int32 // OnTrack calls on the subscriber PeerConnection
 	rtcpIn   sync.Map     // RTCP packet types the publisher received, as "%T"
+	srIn     sync.Map     // SSRCs (uint32) the subscriber got sender reports for
 	held     chan string  // offers kept while holding, for the test to answer
 	relay    *udpRelay    // if set, the media goes through it (icerestart_test.go)
 
@@ -487,7 +489,7 @@ func (e *endpoint) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	}
 	e.onTracks.Add(1)
 	rx := &rxTrack{
-		id: tr.ID(), streamID: tr.StreamID(), video: tr.Kind() == webrtc.RTPCodecTypeVideo,
+		id: tr.ID(), streamID: tr.StreamID(), video: tr.Kind() == webrtc.RTPCodecTypeVideo, pt: tr.Codec().PayloadType,
 		checker: client.NewChecker(client.CheckerOptions{MimeType: tr.Codec().MimeType}),
 	}
 	e.mu.Lock()
@@ -496,10 +498,24 @@ func (e *endpoint) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		return
 	}
 	e.tracks[tr.ID()] = rx
-	e.wg.Add(1)
+	e.wg.Add(2)
 	go func() {
 		defer e.wg.Done()
 		rx.run(tr)
+	}()
+	go func() { // until the receiver stops
+		defer e.wg.Done()
+		for {
+			pkts, _, err := r.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, pk := range pkts {
+				if sr, ok := pk.(*rtcp.SenderReport); ok {
+					e.srIn.Store(sr.SSRC, true)
+				}
+			}
+		}
 	}()
 }
 
