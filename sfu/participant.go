@@ -14,6 +14,7 @@ import (
 	"github.com/lethe-rtc/lethe/internal/queue"
 	"github.com/lethe-rtc/lethe/internal/ssrcgate"
 	"github.com/pion/ice/v4"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -710,23 +711,23 @@ func (p *Participant) reconcile() error {
 // inactive so that the SDP does not grow with every change. Called with
 // subMu held.
 //
-// The reused transceiver gets a new RTPSender, hence a new SSRC, as
-// AddTrack would give it; but AddTrack would take the first transceiver
-// that Pion deems free, which may be one whose removal the client has not
-// seen yet, and add a sendrecv one when there is none.
+// The sender must come from the PeerConnection's own API: only that one
+// has its interceptors (the sender reports, newTemplate) and the codecs it
+// negotiated. AddTrack and AddTransceiverFromTrack are the ways to get
+// such a sender; AddTrack reuses a transceiver, but by a rule of Pion's
+// that may choose one whose removal the client has not seen yet, or add a
+// sendrecv transceiver when none suits. So addSender calls it only when
+// reusable has found that Pion's choice is the slot protocol 3.3 allows,
+// and checks that it was.
 func (p *Participant) addSender(d *downTrack) (*webrtc.RTPSender, error) {
-	for _, t := range p.sub.GetTransceivers() {
-		if _, unsettled := p.freed[t]; t.Kind() != d.Kind() || t.Sender() != nil || unsettled ||
-			t.Direction() != webrtc.RTPTransceiverDirectionInactive {
-			continue
-		}
-		s, err := p.s.subAPI.NewRTPSender(d, p.sub.SCTP().Transport())
+	if t := p.reusable(d.Kind()); t != nil {
+		s, err := p.sub.AddTrack(d) // the transceiver becomes sendonly
 		if err != nil {
 			return nil, err
 		}
-		if err := t.SetSender(s, d); err != nil { // the transceiver becomes sendonly
-			_ = s.Stop()
-			return nil, err
+		if t.Sender() != s {
+			_ = p.sub.RemoveTrack(s)
+			return nil, fmt.Errorf("sfu: AddTrack did not reuse the transceiver of mid %s", t.Mid())
 		}
 		return s, nil
 	}
@@ -735,6 +736,83 @@ func (p *Participant) addSender(d *downTrack) (*webrtc.RTPSender, error) {
 		return nil, err
 	}
 	return t.Sender(), nil
+}
+
+// reusable returns the transceiver of the given kind that a new track may
+// take, or nil if there is none: the first one that both the protocol and
+// Pion's AddTrack (v4.2.26, RTPTransceiver.isSendAllowed) would reuse.
+// Called with subMu held, so that neither the client's answer nor p.freed
+// changes meanwhile.
+//
+// The protocol allows a transceiver without a sender whose inactive state
+// the client has accepted (not in p.freed). AddTrack takes the first
+// transceiver of the kind without a sender whose direction, as last
+// negotiated, does not send: the SFU always offers, so that is the
+// client's last answer read the other way round. Where that answer is
+// not known (the transceiver was never answered, or the answer left it
+// out), reusable does not guess and returns nil: a fresh m-section is
+// always correct.
+func (p *Participant) reusable(kind webrtc.RTPCodecType) *webrtc.RTPTransceiver {
+	var answered map[string]webrtc.RTPTransceiverDirection
+	for _, t := range p.sub.GetTransceivers() {
+		if t.Kind() != kind || t.Sender() != nil {
+			continue
+		}
+		if answered == nil {
+			answered = answeredDirections(p.sub.CurrentRemoteDescription())
+		}
+		dir, ok := answered[t.Mid()]
+		switch {
+		case !ok:
+			return nil
+		case dir == webrtc.RTPTransceiverDirectionRecvonly || dir == webrtc.RTPTransceiverDirectionSendrecv:
+			continue // the client still receives there: AddTrack skips it, and it is in p.freed
+		}
+		if _, unsettled := p.freed[t]; unsettled || t.Direction() != webrtc.RTPTransceiverDirectionInactive {
+			return nil // AddTrack would take it, the protocol not
+		}
+		return t
+	}
+	return nil
+}
+
+// answeredDirections returns the direction of each m-section of the
+// client's answer by mid, as Pion reads it (a media-level attribute, else
+// a session-level one, else sendrecv). It returns an empty map for no
+// answer, or one that does not parse.
+func answeredDirections(answer *webrtc.SessionDescription) map[string]webrtc.RTPTransceiverDirection {
+	dirs := make(map[string]webrtc.RTPTransceiverDirection)
+	if answer == nil {
+		return dirs
+	}
+	var sd sdp.SessionDescription // not answer.Unmarshal: that writes to what Pion reads
+	if err := sd.UnmarshalString(answer.SDP); err != nil {
+		return dirs
+	}
+	direction := func(attrs []sdp.Attribute) webrtc.RTPTransceiverDirection {
+		for _, a := range attrs {
+			if d := webrtc.NewRTPTransceiverDirection(a.Key); d != webrtc.RTPTransceiverDirectionUnknown {
+				return d
+			}
+		}
+		return webrtc.RTPTransceiverDirectionUnknown
+	}
+	session := direction(sd.Attributes)
+	if session == webrtc.RTPTransceiverDirectionUnknown {
+		session = webrtc.RTPTransceiverDirectionSendrecv
+	}
+	for _, m := range sd.MediaDescriptions {
+		mid, ok := m.Attribute(sdp.AttrKeyMID)
+		if !ok {
+			continue
+		}
+		d := direction(m.Attributes)
+		if d == webrtc.RTPTransceiverDirectionUnknown {
+			d = session
+		}
+		dirs[mid] = d
+	}
+	return dirs
 }
 
 // msidTrack returns the track id of an "a=msid:<stream> <track>" value.

@@ -30,10 +30,9 @@ type SFU struct {
 	// PeerConnection, so giving a PeerConnection only those it uses saves
 	// thousands of idle wake-ups a second in a large room. Each
 	// PeerConnection gets an API of its own from these, for the gate in
-	// front of its ICE agent and the logger of its Pion parts; subAPI
-	// makes the subscribers' RTP senders.
+	// front of its ICE agent and the logger of its Pion parts. (Its RTP
+	// senders must come from that PeerConnection too: see addSender.)
 	pub, sub *peerTemplate
-	subAPI   *webrtc.API
 	mux      ice.UDPMux
 	tcpMux   ice.TCPMux        // nil without Config.TCPListener
 	addrs    iceaddr.Addresses // where candidates are gathered, what they advertise
@@ -81,7 +80,6 @@ func New(cfg Config) (*SFU, error) {
 	if cfg.TCPListener != nil {
 		s.tcpMux = newTCPMux(pionLogs{diag: s.diag}.NewLogger("tcpmux"), cfg.TCPListener)
 	}
-	s.subAPI = s.sub.api(s.mux, nil, pionLogs{diag: s.diag}, nil) // for its RTP senders only
 	s.senders = queue.NewScheduler(s.cfg.Senders, senderBatch, s.send)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.diagStop, s.diagDone = cancel, make(chan struct{})
