@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
@@ -41,14 +42,18 @@ type APIConfig struct {
 	// Transport restricts ICE to UDP or TCP; TransportAny (the zero
 	// value) allows both, over IPv4 and IPv6 (IPv4 only with Loopback).
 	Transport Transport
+	// Logger receives the warnings and errors of Pion's parts (ICE, DTLS,
+	// the TURN client); default discards.
+	Logger *slog.Logger
 }
 
 // hostAcceptanceWait is how long a client allowed both UDP and TCP waits
 // for the pairs' checks before it nominates one.
 const hostAcceptanceWait = 300 * time.Millisecond
 
-// NewAPI returns a Pion API for a client: host candidates only (no mDNS,
-// no STUN or TURN), Pion's default codecs and default interceptors (NACK,
+// NewAPI returns a Pion API for a client: host candidates (no mDNS, no
+// STUN), and relay candidates through the TURN relays joined hands out
+// (Options.ForceRelay, Options.NoRelay), Pion's default codecs and default interceptors (NACK,
 // RTCP reports, TWCC, stats), so the client retransmits, reports and
 // answers PLI. Over TCP the client is active: it connects to the server's
 // passive TCP candidates (ICE-TCP, RFC 6544). Its ICE turns disconnected
@@ -76,6 +81,11 @@ func NewAPI(cfg APIConfig) (*webrtc.API, error) {
 	}
 
 	var se webrtc.SettingEngine
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	se.LoggerFactory = pionLogs{log: log}
 	se.SetICETimeouts(3*time.Second, 25*time.Second, time.Second)
 	if cfg.Transport == TransportAny {
 		// Nominate (as the offerer of the publisher PeerConnection, the

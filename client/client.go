@@ -97,6 +97,9 @@ type Options struct {
 	// RelayTCP keeps only the relay's TCP URLs (TURN over TCP), as a
 	// network that blocks all UDP leaves a client.
 	RelayTCP bool
+	// NoRelay leaves the server's TURN relays out: direct paths only, no
+	// allocation made (a load generator measuring direct forwarding).
+	NoRelay bool
 }
 
 // Event is a server message that is not the reply to a waiting request.
@@ -143,6 +146,7 @@ type Client struct {
 	participantID string
 	permissions   signaling.Permissions
 	iceServers    []webrtc.ICEServer // the server's TURN relays, from joined
+	noRelay       bool               // Options.NoRelay
 	trackIDs      map[string]string  // own client track id → server track id
 	bye           *signaling.Bye
 	err           error
@@ -157,6 +161,9 @@ type Client struct {
 // Dial connects to the signaling endpoint at url (ws://host/v1/signal, or
 // wss:// when the server serves TLS).
 func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
+	if opts.NoRelay && (opts.ForceRelay || opts.RelayTCP) {
+		return nil, errors.New("client: dial: NoRelay with ForceRelay or RelayTCP")
+	}
 	if opts.API == nil {
 		api, err := NewLoopbackAPI()
 		if err != nil {
@@ -209,7 +216,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		writerDone:   make(chan struct{}),
 	}
 	c.iceRestarts, c.iceRestartDelay = opts.ICERestarts, opts.ICERestartDelay
-	c.forceRelay, c.relayTCP = opts.ForceRelay, opts.RelayTCP
+	c.forceRelay, c.relayTCP, c.noRelay = opts.ForceRelay, opts.RelayTCP, opts.NoRelay
 	c.wg.Add(2)
 	go c.readLoop()
 	go c.writeLoop()

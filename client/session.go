@@ -32,7 +32,9 @@ func (c *Client) Join(ctx context.Context, j signaling.Join) (*signaling.Joined,
 	c.mu.Lock()
 	c.participantID = joined.ParticipantID
 	c.permissions = joined.Permissions
-	c.iceServers = iceServers(joined.IceServers, c.relayTCP)
+	if !c.noRelay {
+		c.iceServers = iceServers(joined.IceServers, c.relayTCP)
+	}
 	c.mu.Unlock()
 	return &joined, nil
 }

@@ -192,6 +192,10 @@ func TestSoak(t *testing.T) {
 		// DTLS and ICE transports (runtime.AddCleanup) found none left; its
 		// heap profile after 3,000 cycles held 0.2 MiB more than the empty
 		// worker's, in encoding/json's and crypto's caches and map buckets.
+		// With the TURN relay (every client allocates) and senders of
+		// reused m-sections from their PeerConnection's API: 1.2 MiB live
+		// (1.0 empty), 2.6 MiB in use (1.7), 27.2 MiB RSS (23.4), 571 bytes
+		// per SSRC, 0 failures in 9 min.
 		within(t, name+" goroutines, all gone", int64(z.Goroutines), int64(g.Goroutines), 0, 2)
 		within(t, name+" heap live, all gone", int64(z.HeapAlloc), int64(g.HeapAlloc), 0.05, 1<<20)
 		within(t, name+" heap in use, all gone", int64(z.HeapInuse), int64(g.HeapInuse), 0.05, 4<<20)

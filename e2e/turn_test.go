@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -30,6 +31,11 @@ func TestTURNForcedRelayLoopback(t *testing.T) {
 	leakCheck(t)
 	s := startServer(t)
 	relayCall(t, s, client.Options{ForceRelay: true}, webrtc.ICECandidateTypeRelay)
+	// NoRelay (loadtest's direct runs): the relay left out, a host path.
+	relayCall(t, s, client.Options{NoRelay: true}, webrtc.ICECandidateTypeHost)
+	if _, err := client.Dial(context.Background(), s.url, client.Options{NoRelay: true, ForceRelay: true}); err == nil {
+		t.Error("Dial took NoRelay with ForceRelay")
+	}
 }
 
 // TestTURNThroughUDPBlock: the client host's UDP toward the server is

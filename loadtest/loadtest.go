@@ -311,8 +311,11 @@ func (r *runner) join(room uint32, name string, kind string) error {
 	}
 	t0 := time.Now()
 	opts := client.Options{API: r.api, Logger: r.cfg.Logger, TLSConfig: r.cfg.TLSConfig}
-	if kind == "s" && r.cfg.Transport == TransportRelay {
+	switch {
+	case kind == "s" && r.cfg.Transport == TransportRelay:
 		opts.ForceRelay, opts.RelayTCP = true, true
+	default: // direct paths only: no relay allocation beside what is measured
+		opts.NoRelay = true
 	}
 	c, err := client.Dial(ctx, r.cfg.URL, opts)
 	if err != nil {
