@@ -296,6 +296,8 @@ func TestBadMediaAddressesRefused(t *testing.T) {
 		{"bad prefix", []string{"--udp-host", "0.0.0.0", "--ice-ips", "10.0.0.0/33"}, `"10.0.0.0/33": not an address prefix`},
 		{"UDP port in use", []string{"--udp-port", udpPort}, "media socket: listen udp4 127.0.0.1:" + udpPort},
 		{"TCP port in use", []string{"--ice-tcp-port", tcpPort}, "ice-tcp listener: listen tcp4 127.0.0.1:" + tcpPort},
+		// A TURN server already on the host (coturn on 3478, say).
+		{"TURN port in use", []string{"--turn-port", udpPort}, "TURN socket: listen udp 127.0.0.1:" + udpPort + ": bind: address already in use"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dataDir := filepath.Join(t.TempDir(), "data")

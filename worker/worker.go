@@ -53,7 +53,7 @@ type Config struct {
 // the control process's frames on fd 3 until it says shutdown or goes away.
 // It returns an error, without serving anyone, if the lock-down cannot be
 // enforced and cfg.AllowUnenforced is false.
-func Run(ctx context.Context, cfg Config) error {
+func Run(ctx context.Context, cfg Config) (err error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -134,6 +134,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	conn := ipc.NewConn(f)
 	defer conn.Close()
+	// From here a failure is said on stderr before the socket closes: the
+	// control process takes its close for the end of the worker's words.
+	defer func() {
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "lethe worker: %v\n", err)
+		}
+	}()
 	start, err := recvStart(conn)
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
