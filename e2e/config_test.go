@@ -48,7 +48,6 @@ func freePort(t *testing.T, network string) int {
 // exchange media on the server so configured.
 func TestServeFromConfigFile(t *testing.T) {
 	leakCheck(t)
-	t.Parallel()
 	dir := t.TempDir()
 	httpPort, udpPort := freePort(t, "tcp"), freePort(t, "udp")
 	path := filepath.Join(dir, "lethe.yaml")
@@ -59,6 +58,7 @@ workers: 3           # overridden by --workers
 allowed-hosts: [localhost, 127.0.0.1]
 join-timeout: 20s
 ice-tcp-port: 0      # any free port: tests run side by side
+turn-port: 0
 `, httpPort)
 	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 		t.Fatal(err)

@@ -95,7 +95,6 @@ func TestSystemdUnit(t *testing.T) {
 // nobody, and the control process could still measure them.
 func TestUnitPrivilegesSuffice(t *testing.T) {
 	leakCheck(t)
-	t.Parallel()
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil || os.Geteuid() != 0 {
 		t.Skip("needs root and setpriv (util-linux)")
