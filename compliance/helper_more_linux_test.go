@@ -245,7 +245,7 @@ func helperDrop() dropOut {
 	const threads = 3
 	after := make(chan int, threads)
 	dropped := make(chan struct{})
-	ready := make(chan struct{}, threads)
+	ready := make(chan struct{}, threads+1)
 	for range threads {
 		go func() {
 			runtime.LockOSThread() // never unlocked: the thread dies with us
@@ -256,7 +256,20 @@ func helperDrop() dropOut {
 			after <- sig
 		}()
 	}
-	for range threads {
+	// One more such thread reads it at the very end: a thread the runtime
+	// starts after the drop (one replaces each locked thread that exits)
+	// gets none, as every new thread does, and reading on whatever thread
+	// this goroutine is on made the check flaky.
+	last, final := make(chan struct{}), make(chan int)
+	go func() {
+		runtime.LockOSThread()
+		ready <- struct{}{}
+		<-last
+		var sig int
+		_ = unix.Prctl(unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&sig)), 0, 0, 0)
+		final <- sig
+	}()
+	for range threads + 1 {
 		<-ready
 	}
 	o.Report, o.Failed, o.Notes = dropPrivileges(&User{UID: nobody, GID: nobody}, keep, int(unix.SIGUSR2))
@@ -274,7 +287,8 @@ func helperDrop() dropOut {
 	} else {
 		f.Close()
 	}
-	_ = unix.Prctl(unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&o.PDeathSig)), 0, 0, 0)
+	close(last)
+	o.PDeathSig = <-final
 	return o
 }
 
