@@ -69,6 +69,7 @@ type LoadSummary struct {
 	Codec                                   string
 	VideoBitrate, FPS, AudioBitrate         int
 	Pacing                                  float64 // × VideoBitrate; 0: bursts
+	Transport                               string  // Config.Transport: udp, tcp or relay
 }
 
 // RoomReport is one room's figures, or the total.
@@ -196,7 +197,7 @@ func (r *runner) report(a, b snapshot, window time.Duration, server *ServerRepor
 		Load: LoadSummary{
 			Rooms: cfg.Rooms, Publishers: cfg.Publishers, Anchors: cfg.Anchors, Subscribers: cfg.Subscribers, Audio: cfg.Audio, Video: cfg.Video,
 			Codec: cfg.Codec, VideoBitrate: cfg.VideoBitrate, FPS: cfg.FPS, AudioBitrate: cfg.AudioBitrate,
-			Pacing: cfg.Pacing,
+			Pacing: cfg.Pacing, Transport: cfg.Transport,
 		},
 		Window: Duration(window), Server: server, Errors: errs,
 	}
@@ -314,9 +315,9 @@ func (rep *Report) WriteText(w io.Writer) {
 	if l.Anchors > 0 {
 		anchors = fmt.Sprintf(" + %d silent anchor(s)", l.Anchors)
 	}
-	fmt.Fprintf(w, "load: %d room(s) × %d publisher(s)%s + %d subscriber(s); audio=%v video=%v (%s %d kbit/s @ %d fps, %s); window %s\n",
+	fmt.Fprintf(w, "load: %d room(s) × %d publisher(s)%s + %d subscriber(s); audio=%v video=%v (%s %d kbit/s @ %d fps, %s); %s; window %s\n",
 		l.Rooms, l.Publishers, anchors, l.Subscribers, l.Audio, l.Video, l.Codec, l.VideoBitrate/1000, l.FPS, pacing,
-		time.Duration(rep.Window).Round(time.Millisecond))
+		transportLine(l.Transport), time.Duration(rep.Window).Round(time.Millisecond))
 	fmt.Fprintf(w, "%-8s %5s %9s %9s %7s %9s %8s %7s %6s %6s %9s %9s %9s\n",
 		"room", "joined", "joinP50", "joinP99", "tracks", "rx Mbit/s", "packets", "lost", "nacks", "plis", "latP50", "latP95", "latP99")
 	line := func(name string, r RoomReport) {
@@ -357,4 +358,15 @@ func sumValues(m map[int]int) int {
 		n += v
 	}
 	return n
+}
+
+// transportLine says how the participants reached the media.
+func transportLine(t string) string {
+	switch t {
+	case TransportTCP:
+		return "everyone over ICE-TCP"
+	case TransportRelay:
+		return "subscribers through the TURN relay over TCP"
+	}
+	return "everyone over UDP"
 }
