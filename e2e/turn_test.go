@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/lethe-rtc/lethe/client"
@@ -108,23 +106,16 @@ func relayCall(t *testing.T, s *server, opts client.Options, want webrtc.ICECand
 	_ = sub.Leave(ctxT(t, 5*time.Second))
 }
 
-// labAPI is a Pion API for the client host of a lab: its own address (not
-// loopback), UDP4, no mDNS.
+// labAPI is the Go client's API for the client host of a lab: its own
+// (non-loopback) addresses, over UDP only: the relay's TCP is TURN's,
+// not ICE-TCP's.
 func labAPI(t *testing.T) *webrtc.API {
 	t.Helper()
-	var se webrtc.SettingEngine
-	se.SetICETimeouts(3*time.Second, 25*time.Second, time.Second)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
+	api, err := client.NewAPI(client.APIConfig{Transport: client.TransportUDP})
+	if err != nil {
 		t.Fatal(err)
 	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
-		t.Fatal(err)
-	}
-	return webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir))
+	return api
 }
 
 // TestTURNBrowserThroughUDPBlock: headless Chromium on the client host,
