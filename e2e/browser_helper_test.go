@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"flag"
-	"fmt"
+	"github.com/lethe-rtc/lethe/internal/netlab"
 	"net/url"
 	"os"
 	"os/exec"
@@ -54,40 +52,7 @@ func runInNetns(t *testing.T) {
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Fatalf("running as root: browser tests must run in a network namespace, and unshare is missing: %v", err)
 	}
-	run := "^" + t.Name() + "$"
-	if f := flag.Lookup("test.run"); f != nil && strings.Contains(f.Value.String(), t.Name()+"/") {
-		run = f.Value.String() // keep a subtest filter
-	}
-	args := []string{"-n", "sh", "-c", `ip link set lo up && exec "$0" "$@"`, os.Args[0],
-		"-test.run=" + run, "-test.count=1"}
-	if testing.Verbose() {
-		args = append(args, "-test.v")
-	}
-	if d, ok := t.Deadline(); ok {
-		args = append(args, "-test.timeout="+(time.Until(d)-10*time.Second).Round(time.Second).String())
-	}
-	cmd := exec.Command("unshare", args...)
-	cmd.Env = append(os.Environ(), browserNetnsEnv+"=1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("unshare -n: %v", err)
-	}
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "PASS" || line == "FAIL" {
-			continue // the inner binary's verdict; ours follows
-		}
-		fmt.Println("    [netns] " + line)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("browser tests in the network namespace failed: %v", err)
-	}
+	netlab.RunAgain(t, "[netns]", []string{"unshare", "-n", "sh", "-c", `ip link set lo up && exec "$0" "$@"`}, browserNetnsEnv+"=1")
 }
 
 // browser is one headless Chromium with a fresh profile.

@@ -234,7 +234,26 @@ func (l *Lab) rerun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"netns", "exec", l.Client.Name, os.Args[0], "-test.run=" + runPattern(t.Name()), "-test.count=1"}
+	RunAgain(t, "["+l.Client.Name+"]", []string{"ip", "netns", "exec", l.Client.Name}, Env+"="+string(state))
+}
+
+// RunAgain runs t's test again in this test binary under the command
+// wrap (which must exec its arguments), with env added, prints its output
+// with each line prefixed by tag, and fails t if that run fails. The run
+// keeps -test.v, -test.short, the deadline (less 10 s) and a subtest
+// filter given to -test.run.
+func RunAgain(t *testing.T, tag string, wrap []string, env ...string) {
+	t.Helper()
+	run := runPattern(t.Name())
+	if f := flag.Lookup("test.run"); f != nil {
+		// Keep a subtest filter of this test (-run 'TestA/sub|TestB'
+		// runs TestA/sub again, not TestB).
+		if _, sub, ok := strings.Cut(f.Value.String(), t.Name()+"/"); ok {
+			sub, _, _ = strings.Cut(sub, "|")
+			run += "/" + sub
+		}
+	}
+	args := append(append([]string{}, wrap[1:]...), os.Args[0], "-test.run="+run, "-test.count=1")
 	if testing.Verbose() {
 		args = append(args, "-test.v")
 	}
@@ -244,15 +263,15 @@ func (l *Lab) rerun(t *testing.T) {
 	if f := flag.Lookup("test.short"); f != nil && f.Value.String() == "true" {
 		args = append(args, "-test.short")
 	}
-	cmd := exec.Command("ip", args...)
-	cmd.Env = append(os.Environ(), Env+"="+string(state))
+	cmd := exec.Command(wrap[0], args...)
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("netlab: ip netns exec: %v", err)
+		t.Fatalf("%s: %v", strings.Join(wrap, " "), err)
 	}
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -261,10 +280,10 @@ func (l *Lab) rerun(t *testing.T) {
 		if line == "PASS" || line == "FAIL" {
 			continue // the inner binary's verdict; ours follows
 		}
-		fmt.Println("    [" + l.Client.Name + "] " + line)
+		fmt.Println("    " + tag + " " + line)
 	}
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("netlab: the test failed on the client host %s: %v", l.Client.Name, err)
+		t.Fatalf("the test run again under %s failed: %v", wrap[0], err)
 	}
 }
 
