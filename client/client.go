@@ -395,6 +395,7 @@ func (c *Client) dispatch(env signaling.Envelope) {
 		delete(c.pending, env.ID)
 		c.mu.Unlock()
 		if ok {
+			c.onReply(env)
 			ch <- env // buffered; one reply per id
 			return
 		}

@@ -34,6 +34,8 @@ type fakeServer struct {
 	FloodEvents int
 	// AfterJoined are messages (type and data) sent right after joined.
 	AfterJoined []fakeMessage
+	// ICEServers are the TURN relays joined names.
+	ICEServers []signaling.ICEServer
 
 	sessions sync.WaitGroup
 }
@@ -164,6 +166,7 @@ func (f *fakeSession) handle(req signaling.Request) bool {
 			ParticipantID: "P1",
 			Room:          signaling.RoomInfo{RoomID: body.RoomID, Participants: []signaling.ParticipantInfo{}},
 			Server:        signaling.ServerInfo{Version: "fake", Enforced: true},
+			IceServers:    f.s.ICEServers,
 		})
 		for _, m := range f.s.AfterJoined {
 			f.send(m.typ, 0, m.data)

@@ -29,14 +29,38 @@ func (c *Client) Join(ctx context.Context, j signaling.Join) (*signaling.Joined,
 	if err := json.Unmarshal(env.Data, &joined); err != nil {
 		return nil, fmt.Errorf("client: join: %w", err)
 	}
-	c.mu.Lock()
-	c.participantID = joined.ParticipantID
-	c.permissions = joined.Permissions
-	if !c.noRelay {
-		c.iceServers = iceServers(joined.IceServers, c.relayTCP)
+	return &joined, nil // its state is the client's already: onReply
+}
+
+// onReply records what a reply to one of the client's requests changes
+// in the session, on the reader goroutine, before the reply reaches its
+// caller and before the next message is read: the server's subscriber
+// offer can follow joined at once, and its PeerConnection must be made
+// with the TURN relays joined named (a relay-only client gathers nothing
+// without them), not with those of before the caller woke up.
+func (c *Client) onReply(env signaling.Envelope) {
+	switch env.Type {
+	case signaling.TypeJoined:
+		var joined signaling.Joined
+		if json.Unmarshal(env.Data, &joined) != nil {
+			return // Join reports it
+		}
+		c.mu.Lock()
+		c.participantID = joined.ParticipantID
+		c.permissions = joined.Permissions
+		if !c.noRelay {
+			c.iceServers = iceServers(joined.IceServers, c.relayTCP)
+		}
+		c.mu.Unlock()
+	case signaling.TypeRoleSwitched:
+		var rs signaling.RoleSwitched
+		if json.Unmarshal(env.Data, &rs) != nil {
+			return // SwitchRole reports it
+		}
+		c.mu.Lock()
+		c.permissions = rs.Permissions
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
-	return &joined, nil
 }
 
 // Permissions returns what this participant may send and receive, as the
@@ -59,10 +83,7 @@ func (c *Client) SwitchRole(ctx context.Context, role signaling.Role, privateMap
 	if env.Type != signaling.TypeRoleSwitched || json.Unmarshal(env.Data, &rs) != nil {
 		return fmt.Errorf("client: switchRole: %w %q", ErrUnexpectedReply, env.Type)
 	}
-	c.mu.Lock()
-	c.permissions = rs.Permissions
-	c.mu.Unlock()
-	return nil
+	return nil // its permissions are the client's already: onReply
 }
 
 // mayPublish refuses, before anything is offered, a track of a kind the
