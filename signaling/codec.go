@@ -50,6 +50,8 @@ func DecodeRequest(b []byte) (Request, error) {
 		body = new(TrackIDs)
 	case TypeMute:
 		body = new(Mute)
+	case TypeTrackSettings:
+		body = new(TrackSettings)
 	case TypeSwitchRole:
 		body = new(SwitchRole)
 	case TypeRestartICE:
@@ -170,6 +172,20 @@ func (r *RestartICE) validate() error {
 func (m *Mute) validate() error {
 	if !validName(m.TrackID, 64) {
 		return Errorf(CodeInvalidField, "trackId is required")
+	}
+	return nil
+}
+
+func (t *TrackSettings) validate() error {
+	switch {
+	case !validName(t.TrackID, 64):
+		return Errorf(CodeInvalidField, "trackId is required")
+	case t.MaxLayer != nil && (*t.MaxLayer < 0 || *t.MaxLayer >= MaxLayers):
+		return Errorf(CodeInvalidField, "maxLayer must be 0-%d", MaxLayers-1)
+	case t.Width < 0 || t.Width > MaxDimension || t.Height < 0 || t.Height > MaxDimension:
+		return Errorf(CodeInvalidField, "width and height must be 0-%d", MaxDimension)
+	case t.FPS < 0 || t.FPS > MaxFPS:
+		return Errorf(CodeInvalidField, "fps must be 0-%d", MaxFPS)
 	}
 	return nil
 }

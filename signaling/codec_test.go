@@ -202,6 +202,21 @@ func TestDecodeRequest(t *testing.T) {
 		{name: "restartIce without data", in: `{"type":"restartIce","id":1}`, code: CodeBadMessage},
 		{name: "mute track with newline", in: msg(TypeMute, 1, Mute{TrackID: "t\n1"}), code: CodeInvalidField},
 		{name: "mute muted as string", in: msg(TypeMute, 1, `{"trackId":"t1","muted":"true"}`), code: CodeBadMessage},
+
+		// TrackSettings.
+		{name: "settings size", in: msg(TypeTrackSettings, 15, `{"trackId":"t1","width":320,"height":180,"fps":15}`),
+			want: &Request{Type: TypeTrackSettings, ID: 15, Body: &TrackSettings{TrackID: "t1", Width: 320, Height: 180, FPS: 15}}},
+		{name: "settings layer 0", in: msg(TypeTrackSettings, 16, `{"trackId":"t1","maxLayer":0}`),
+			want: &Request{Type: TypeTrackSettings, ID: 16, Body: &TrackSettings{TrackID: "t1", MaxLayer: new(int)}}},
+		{name: "settings paused", in: msg(TypeTrackSettings, 17, `{"trackId":"t1","paused":true}`),
+			want: &Request{Type: TypeTrackSettings, ID: 17, Body: &TrackSettings{TrackID: "t1", Paused: true}}},
+		{name: "settings without track", in: msg(TypeTrackSettings, 1, `{"maxLayer":1}`), code: CodeInvalidField},
+		{name: "settings layer 3", in: msg(TypeTrackSettings, 1, `{"trackId":"t1","maxLayer":3}`), code: CodeInvalidField},
+		{name: "settings negative layer", in: msg(TypeTrackSettings, 1, `{"trackId":"t1","maxLayer":-1}`), code: CodeInvalidField},
+		{name: "settings huge width", in: msg(TypeTrackSettings, 1, `{"trackId":"t1","width":16385}`), code: CodeInvalidField},
+		{name: "settings negative height", in: msg(TypeTrackSettings, 1, `{"trackId":"t1","height":-2}`), code: CodeInvalidField},
+		{name: "settings fps 1000", in: msg(TypeTrackSettings, 1, `{"trackId":"t1","fps":1000}`), code: CodeInvalidField},
+		{name: "settings layer as string", in: msg(TypeTrackSettings, 1, `{"trackId":"t1","maxLayer":"2"}`), code: CodeBadMessage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -392,6 +407,18 @@ func checkRequest(t *testing.T, req Request) {
 			t.Fatalf("mute body %T", req.Body)
 		}
 		name("trackId", m.TrackID, 64)
+	case TypeTrackSettings:
+		ts, ok := req.Body.(*TrackSettings)
+		if !ok {
+			t.Fatalf("trackSettings body %T", req.Body)
+		}
+		name("trackId", ts.TrackID, 64)
+		if ts.MaxLayer != nil && (*ts.MaxLayer < 0 || *ts.MaxLayer >= MaxLayers) {
+			t.Fatalf("maxLayer %d", *ts.MaxLayer)
+		}
+		if ts.Width < 0 || ts.Width > MaxDimension || ts.Height < 0 || ts.Height > MaxDimension || ts.FPS < 0 || ts.FPS > MaxFPS {
+			t.Fatalf("settings %+v", ts)
+		}
 	case TypeSwitchRole:
 		r, ok := req.Body.(*SwitchRole)
 		if !ok {
@@ -474,6 +501,8 @@ func fuzzSeeds() []string {
 		`{"type":"join","data":{"sdkAppId":99999999999999999999,"userId":"a","userSig":"s","roomId":1}}`,
 		`{"type":"join","data":{"sdkAppId":1,"userId":"\xff\xfe","userSig":"s","roomId":1}}`,
 		`{"type":"mute","data":{"trackId":"t","muted":"yes"}}`,
+		`{"type":"trackSettings","data":{"trackId":"t","maxLayer":2,"width":1280,"height":720,"fps":30}}`,
+		`{"type":"trackSettings","data":{"trackId":"t","maxLayer":1e9}}`,
 		`{"type":"candidate","data":{"target":"publisher","candidate":{"sdpMLineIndex":70000}}}`,
 		`{"type":"join","data":{"sdkAppId":{"a":[[[[[[[[{}]]]]]]]]}}}`,
 		`{"type":"offer","data":{"target":"publisher","sdp":"v=0","screenTrackIds":[]}}`,

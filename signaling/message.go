@@ -15,6 +15,9 @@ const (
 	TypeSubscribe   = "subscribe"
 	TypeUnsubscribe = "unsubscribe"
 	TypeMute        = "mute"
+	// TypeTrackSettings sets how the sender wants one track it receives:
+	// its highest layer, a target size and frame rate, or paused.
+	TypeTrackSettings = "trackSettings"
 	TypeSwitchRole  = "switchRole"
 	TypeLeave       = "leave"
 	TypePing        = "ping"
@@ -32,6 +35,17 @@ const (
 	TypeTrackPublished     = "trackPublished"
 	TypeTrackUnpublished   = "trackUnpublished"
 	TypeTrackMuted         = "trackMuted"
+	// TypeTrackPaused tells a subscriber that a track it receives was
+	// paused because its downlink cannot carry even the lowest layer, or
+	// resumed once it can.
+	TypeTrackPaused = "trackPaused"
+	// TypeTrackLayer tells a subscriber which layer of a simulcast track
+	// it now receives.
+	TypeTrackLayer = "trackLayer"
+	// TypeLayersWanted tells a publisher which layers of one of its
+	// simulcast tracks somebody receives (dynacast): it may stop encoding
+	// the others until they are wanted again.
+	TypeLayersWanted = "layersWanted"
 	TypeRoleSwitched       = "roleSwitched"
 	TypeAck                = "ack"
 	TypePong               = "pong"
@@ -192,6 +206,79 @@ type TrackInfo struct {
 	Screen        bool   `json:"screen,omitempty"`
 	Muted         bool   `json:"muted"`
 	Blocked       bool   `json:"blocked,omitempty"`
+	// Layers are the simulcast layers of a video track, lowest first
+	// (by resolution once known, else by bitrate, else as offered);
+	// empty for a track of one encoding.
+	Layers []Layer `json:"layers,omitempty"`
+}
+
+// Layer is one simulcast layer of a published track. Width, Height and
+// Bitrate (bit/s, measured) are set once known.
+type Layer struct {
+	RID     string `json:"rid"`
+	Width   int    `json:"width,omitempty"`
+	Height  int    `json:"height,omitempty"`
+	Bitrate int    `json:"bitrate,omitempty"`
+}
+
+// TrackSettings say how a subscriber wants one track it receives. The
+// SFU sends the highest layer that fits the subscriber's downlink and all
+// of these: MaxLayer (an index into TrackInfo.Layers, 0 the lowest),
+// and the smallest layer at least Width×Height when set (the size the
+// track is shown at). FPS is the frame rate wanted (0: any). Paused stops
+// the track (e.g. its element is hidden) until settings without it. Each
+// message replaces the track's settings whole.
+type TrackSettings struct {
+	TrackID  string `json:"trackId"`
+	MaxLayer *int   `json:"maxLayer,omitempty"`
+	Width    int    `json:"width,omitempty"`
+	Height   int    `json:"height,omitempty"`
+	FPS      int    `json:"fps,omitempty"`
+	Paused   bool   `json:"paused,omitempty"`
+}
+
+// Limits of TrackSettings.
+const (
+	MaxLayers    = 3     // simulcast layers of one track
+	MaxDimension = 16384 // width or height, pixels
+	MaxFPS       = 240
+)
+
+// TrackPaused tells a subscriber that the SFU paused (Paused) or resumed
+// sending it a track. Reason is "bandwidth": its downlink's estimate does
+// not fit the track's lowest layer beside what ranks above it.
+type TrackPaused struct {
+	TrackID string `json:"trackId"`
+	Paused  bool   `json:"paused"`
+	Reason  string `json:"reason"`
+}
+
+// PauseBandwidth is TrackPaused.Reason when the downlink is too slow.
+const PauseBandwidth = "bandwidth"
+
+// TrackLayer tells a subscriber the layer of a simulcast track it now
+// receives: Layer indexes TrackInfo.Layers.
+type TrackLayer struct {
+	TrackID string `json:"trackId"`
+	RID     string `json:"rid"`
+	Layer   int    `json:"layer"`
+}
+
+// LayersWanted tells a publisher which layers of its track TrackID
+// (ClientTrackID in its own offer) some subscriber receives or is about
+// to: Active false means nobody does, and the publisher may stop sending
+// it (RTCRtpSender.setParameters with encodings[i].active = false) until
+// a later LayersWanted makes it active again.
+type LayersWanted struct {
+	TrackID       string       `json:"trackId"`
+	ClientTrackID string       `json:"clientTrackId,omitempty"`
+	Layers        []LayerState `json:"layers"`
+}
+
+// LayerState is whether one layer (by rid) is wanted.
+type LayerState struct {
+	RID    string `json:"rid"`
+	Active bool   `json:"active"`
 }
 
 // ServerInfo tells the client what serves it. Enforced is false only when
