@@ -26,15 +26,6 @@ func cam(maxLayer, priority, current int) Track {
 	return Track{Kind: Camera, Layers: camera, MaxLayer: maxLayer, Priority: priority, Current: current}
 }
 
-// layers returns the Layer of every decision.
-func layers(out []Decision) []int {
-	l := make([]int, len(out))
-	for i, d := range out {
-		l[i] = d.Layer
-	}
-	return l
-}
-
 // run allocates budget over tracks with a fresh Allocator, checks the
 // invariants and returns the decisions.
 func run(t *testing.T, budget int, tracks []Track) ([]Decision, Allocation) {
@@ -215,8 +206,8 @@ func TestAllocate(t *testing.T) {
 		},
 		{
 			name: "a paused track does not resume without headroom", budget: 170 * k, // 150 k × 1.15 = 172.5 k
-			tracks: []Track{cam(2, 0, -1)},
-			want:   []Decision{{Layer: -1, Paused: true, Limited: true}},
+			tracks:  []Track{cam(2, 0, -1)},
+			want:    []Decision{{Layer: -1, Paused: true, Limited: true}},
 			wantedR: 1500 * k,
 		},
 		{
