@@ -25,9 +25,9 @@ type ProberConfig struct {
 	// MaxTotal bounds media plus probe, as a multiple of the estimate.
 	// Default 1.5.
 	MaxTotal float64
-	// SuccessGain is how much the estimate must rise during a cluster, as
-	// a fraction of the estimate at its start, for the probe to succeed.
-	// Default 0.10.
+	// SuccessGain is how much the estimate must have risen at the end of
+	// a cluster, as a fraction of the estimate at its start, for a probe
+	// that did not reach its target to succeed. Default 0.10.
 	SuccessGain float64
 	// DropTolerance is how far, as a fraction, the estimate may fall below
 	// its highest value since the last drop before the fall counts as a
@@ -104,9 +104,21 @@ func (c ProberConfig) Validate() error {
 // MaxTotal of it in all. A cluster starts only while the allocation wants
 // more than the estimate, the media fits in the estimate, the link has
 // been stable for StableFor and the pause after the last cluster is over.
-// It succeeds, and ends, when the estimate rises by SuccessGain; it fails
-// when its time is up first, or at once on any reported loss or drop of
-// the estimate, and each failure doubles the pause.
+// Within a cluster each call sizes the padding from the estimate of the
+// moment, so that a link that answers is ramped up step by step. The
+// cluster succeeds, and ends, as soon as the estimate reaches the target;
+// at the end of its Duration it succeeds if the estimate rose by
+// SuccessGain, and fails otherwise; it fails at once on any reported loss
+// or drop of the estimate. Each failure doubles the pause, a success
+// brings it back to Interval.
+//
+// The estimate should grow only with what the link was seen to carry —
+// libwebrtc's estimator caps it at 1.5 × the acknowledged rate; Pion's
+// gcc, growing 8%/s, only while that rate is above two thirds of the
+// estimate, so an
+// SFU that sends less should pass min(estimate, 1.5 × acknowledged rate)
+// as the estimate, here and to Allocate: probing then is what lets it
+// climb.
 //
 // The zero value is ready to use, with the defaults. A Prober is not safe
 // for concurrent use; it reads no clock: now is passed in, and should not
@@ -150,9 +162,8 @@ func (p *Prober) setup(now time.Time) {
 type outcome int
 
 const (
-	failed    outcome = iota // no gain in time, or loss, or a drop: back off
-	succeeded                // the estimate rose: probe again soon
-	unneeded                 // nothing to probe for any more: keep the pause
+	failed    outcome = iota // too little gain in time, or loss, or a drop: back off
+	succeeded                // the estimate rose, or reached the target: probe again soon
 )
 
 // end stops the running cluster at now.
@@ -190,12 +201,14 @@ func (p *Prober) Next(now time.Time, estimate, sending, target int) (probe int) 
 	if p.probing {
 		el := now.Sub(p.start)
 		switch {
-		case float64(estimate) >= float64(p.startEst)*(1+p.cfg.SuccessGain):
-			p.end(now, succeeded)
 		case target <= estimate:
-			p.end(now, unneeded)
+			p.end(now, succeeded)
 		case el >= p.cfg.Duration || el < 0:
-			p.end(now, failed)
+			if float64(estimate) >= float64(p.startEst)*(1+p.cfg.SuccessGain) {
+				p.end(now, succeeded)
+			} else {
+				p.end(now, failed)
+			}
 		}
 	}
 	if !p.probing {

@@ -123,40 +123,50 @@ func TestProberBackoff(t *testing.T) {
 	}
 }
 
-// TestProberSuccessResets: a cluster during which the estimate rises by
-// SuccessGain ends at once and brings the pause back to Interval.
+// TestProberSuccessResets: a cluster at the end of which the estimate has
+// risen by SuccessGain succeeds and brings the pause back to Interval; one
+// during which the estimate reaches the target ends there, a success too.
 func TestProberSuccessResets(t *testing.T) {
 	t.Parallel()
-	var p Prober
-	est := 2 * M
-	var rose time.Time
-	cs := sim(t, &p, ProberConfig{}, 2*time.Minute, func(now time.Time) (int, int, int) {
-		// Three failed clusters, then the link answers the fourth.
-		if rose.IsZero() && p.Probing() && now.Sub(t0) > 20*time.Second {
-			rose = now
-			est = 2200 * k
-		}
-		return est, 1800 * k, 3 * M
-	})
-	if rose.IsZero() || len(cs) < 5 {
-		t.Fatalf("the estimate never rose during a cluster; clusters %+v", cs)
+	for _, c := range []struct {
+		name   string
+		raised int           // the estimate once the fourth cluster runs
+		length time.Duration // of that cluster
+	}{
+		{"a 10% rise", 2200 * k, DefaultDuration},
+		{"the target reached", 3 * M, tick},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var p Prober
+			est := 2 * M
+			var rose time.Time
+			cs := sim(t, &p, ProberConfig{}, 2*time.Minute, func(now time.Time) (int, int, int) {
+				// Three failed clusters, then the link answers the fourth.
+				if rose.IsZero() && p.Probing() && now.Sub(t0) > 20*time.Second {
+					rose, est = now, c.raised
+				}
+				target := 3 * M
+				if !rose.IsZero() && now.After(rose) {
+					target = 4 * M // the allocation climbed, and wants the next step
+				}
+				return est, 1800 * k, target
+			})
+			if rose.IsZero() || len(cs) < 6 {
+				t.Fatalf("the estimate never rose during a cluster; clusters %+v", cs)
+			}
+			g := gaps(cs)
+			if cs[3].start.After(rose) || cs[3].end.Before(rose) {
+				t.Fatalf("the rise at %v is not in the fourth cluster: %+v", rose.Sub(t0), cs)
+			}
+			if d := cs[3].end.Sub(cs[3].start); d != c.length {
+				t.Errorf("the successful cluster lasted %v, want %v", d, c.length)
+			}
+			if g[2] != 16*time.Second || g[3] != DefaultInterval {
+				t.Errorf("pauses %v: want 16 s after three failures, then %v after the success", g, DefaultInterval)
+			}
+		})
 	}
-	for i, c := range cs {
-		if !c.start.Before(rose) || c.end.Before(rose) {
-			continue
-		}
-		if c.end != rose {
-			t.Errorf("the successful cluster ended %v after the rise", c.end.Sub(rose))
-		}
-		if g := cs[i+1].start.Sub(c.end); g != DefaultInterval {
-			t.Errorf("pause after the success %v, want %v; pauses %v", g, DefaultInterval, gaps(cs))
-		}
-		if g := gaps(cs)[i-1]; g != 16*time.Second {
-			t.Errorf("pause before it %v, want 16 s after three failures; pauses %v", g, gaps(cs))
-		}
-		return
-	}
-	t.Fatalf("no cluster around the rise at %v: %+v", rose.Sub(t0), cs)
 }
 
 // TestProberStops: loss reported during a cluster, or a drop of the
