@@ -145,10 +145,12 @@ type Allocation struct {
 }
 
 // Allocator allocates many times without allocating memory: it keeps the
-// scratch space it needs between calls. The zero value is ready to use;
-// it is not safe for concurrent use (give each subscriber its own).
+// scratch space it needs between calls, and the rank order of the last
+// call, which sorts again in linear time while the tracks stay the same.
+// The zero value is ready to use; it is not safe for concurrent use (give
+// each subscriber its own).
 type Allocator struct {
-	order []int
+	order []int // a permutation of the indices of the last call's tracks
 }
 
 // Allocate spreads budget (bit/s) over tracks into out: out[i] is the
@@ -156,32 +158,44 @@ type Allocator struct {
 // only the first min(len(tracks), len(out)) tracks are decided and
 // counted. tracks is not modified. The rules are in the package comment.
 func (a *Allocator) Allocate(budget int, tracks []Track, out []Decision) Allocation {
-	var r Allocation
-	r, a.order = allocate(budget, tracks, out, a.order[:0])
-	return r
+	if n := min(len(tracks), len(out)); len(a.order) != n {
+		a.order = identity(a.order[:0], n)
+	}
+	return allocate(budget, tracks, out, a.order)
 }
 
 // Allocate is Allocator.Allocate for a caller that keeps no Allocator. It
 // allocates no memory for up to 64 tracks.
 func Allocate(budget int, tracks []Track, out []Decision) Allocation {
 	var buf [64]int
-	r, _ := allocate(budget, tracks, out, buf[:0])
-	return r
+	return allocate(budget, tracks, out, identity(buf[:0], min(len(tracks), len(out))))
 }
 
-// allocate does the work of Allocate with order as scratch space, and
-// returns order, grown if it had to be.
-func allocate(budget int, tracks []Track, out []Decision, order []int) (Allocation, []int) {
-	n := min(len(tracks), len(out))
-	tracks, out = tracks[:n], out[:n]
-	for i := range tracks {
+// identity appends 0..n-1 to order.
+func identity(order []int, n int) []int {
+	for i := range n {
 		order = append(order, i)
 	}
-	slices.SortStableFunc(order, func(x, y int) int {
+	return order
+}
+
+// allocate does the work of Allocate; order is a permutation of the
+// indices of tracks[:min(len(tracks), len(out))], which it sorts in rank
+// order.
+func allocate(budget int, tracks []Track, out []Decision, order []int) Allocation {
+	n := len(order)
+	tracks, out = tracks[:n], out[:n]
+	// A total order (ties broken by index, as a stable sort of the
+	// indices would), so that any permutation sorts to the same; and
+	// the sort takes linear time on the last call's order.
+	slices.SortFunc(order, func(x, y int) int {
 		if c := cmp.Compare(tracks[x].Kind.rank(), tracks[y].Kind.rank()); c != 0 {
 			return c
 		}
-		return cmp.Compare(tracks[y].Priority, tracks[x].Priority)
+		if c := cmp.Compare(tracks[y].Priority, tracks[x].Priority); c != 0 {
+			return c
+		}
+		return cmp.Compare(x, y)
 	})
 
 	var r Allocation
@@ -245,5 +259,5 @@ func allocate(budget int, tracks []Track, out []Decision, order []int) (Allocati
 	if step > 0 {
 		r.Next = r.Used + step
 	}
-	return r, order
+	return r
 }

@@ -371,7 +371,8 @@ func TestHysteresis(t *testing.T) {
 }
 
 // TestProperties runs random subscribers through the invariants, and
-// checks that a repeated call decides the same.
+// checks that a repeated call, and a call without the Allocator, decide
+// the same.
 func TestProperties(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -390,6 +391,11 @@ func TestProperties(t *testing.T) {
 		out2 := make([]Decision, len(tracks))
 		if r2 := a.Allocate(budget, tracks, out2); r2 != r || !slices.Equal(out, out2) {
 			t.Fatalf("second call: %+v %+v, first %+v %+v", r2, out2, r, out)
+		}
+		// The Allocator reuses the last call's order, with other tracks
+		// of the same count as often as not; a fresh start decides the same.
+		if r3 := Allocate(budget, tracks, out2); r3 != r || !slices.Equal(out, out2) {
+			t.Fatalf("tracks %+v: without the Allocator's order: %+v %+v, with %+v %+v", tracks, r3, out2, r, out)
 		}
 		rankOrder(t, tracks, out)
 	}
