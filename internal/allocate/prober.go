@@ -112,13 +112,13 @@ func (c ProberConfig) Validate() error {
 // or drop of the estimate. Each failure doubles the pause, a success
 // brings it back to Interval.
 //
-// The estimate should grow only with what the link was seen to carry —
-// libwebrtc's estimator caps it at 1.5 × the acknowledged rate; Pion's
-// gcc, growing 8%/s, only while that rate is above two thirds of the
-// estimate, so an
-// SFU that sends less should pass min(estimate, 1.5 × acknowledged rate)
-// as the estimate, here and to Allocate: probing then is what lets it
-// climb.
+// The estimate should grow only with what the link was seen to carry:
+// libwebrtc's estimator caps it at 1.5 × the acknowledged rate, but
+// Pion's gcc (which grows it 8%/s) caps it only while that rate is above
+// two thirds of the estimate. An SFU that sends less than that should
+// pass min(estimate, 1.5 × acknowledged rate + 10 kbit/s) as the
+// estimate, here and to Allocate; probing is then what lets it climb (as
+// TestClosedLoop shows on a toy link).
 //
 // The zero value is ready to use, with the defaults. A Prober is not safe
 // for concurrent use; it reads no clock: now is passed in, and should not
