@@ -45,7 +45,6 @@ type forwarder struct {
 	seq      uint16
 	ts       uint32
 	now      time.Time
-	inTS     uint32
 	started  bool
 	skipSeq  int // sequence numbers to skip before the next packet
 	stepBack bool

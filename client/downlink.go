@@ -21,7 +21,6 @@ import (
 // unshaped. Change the rate at any time with SetRate.
 type Downlink struct {
 	link    *bottleneck.Link
-	queued  atomic.Int64 // packets waiting in all conns
 	dropped atomic.Uint64
 }
 
