@@ -3,8 +3,11 @@ package client_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 
 	"github.com/lethe-rtc/lethe/client"
 	"github.com/lethe-rtc/lethe/signaling"
@@ -37,6 +40,19 @@ func TestDynacastAndTrackSettings(t *testing.T) {
 	defer cancel()
 	c := dial(t, ctx, srv.URL, client.Options{})
 	defer c.Close()
+	var mu sync.Mutex
+	var checkers []*client.Checker
+	tracks := 0
+	c.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		ch := client.NewChecker(client.CheckerOptions{MimeType: tr.Codec().MimeType})
+		mu.Lock()
+		tracks++
+		if tr.Kind() == webrtc.RTPCodecTypeVideo {
+			checkers = append(checkers, ch)
+		}
+		mu.Unlock()
+		_ = ch.Run(ctx, tr)
+	})
 	join(t, ctx, c)
 	video, err := client.NewVP8SimulcastTrack("v", "s", client.SimulcastOptions{Source: client.SourceOptions{FPS: 50}})
 	if err != nil {
@@ -52,6 +68,7 @@ func TestDynacastAndTrackSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	video.Start(ctx)
+	audio.Start(ctx)
 
 	// next returns the next event of one of the types asked for.
 	next := func(types ...string) client.Event {
@@ -114,6 +131,29 @@ func TestDynacastAndTrackSettings(t *testing.T) {
 		select {
 		case <-ctx.Done():
 			t.Fatal("reactivated layer sent no keyframe")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	// The fake server forwards each layer it received as a track of its
+	// own: three video tracks, one layer each, all markers valid.
+	layers := func() map[int]bool {
+		mu.Lock()
+		defer mu.Unlock()
+		seen := map[int]bool{}
+		if tracks < 4 { // the audio too: the fake server is done negotiating
+			return seen
+		}
+		for _, ch := range checkers {
+			if st := ch.Stats(); st.Packets > 10 && st.BadMarkers == 0 && st.LayerSwitches == 0 {
+				seen[st.Layer] = true
+			}
+		}
+		return seen
+	}
+	for l := layers(); !l[0] || !l[1] || !l[2]; l = layers() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("layers forwarded back: %v", l)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
