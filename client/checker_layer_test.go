@@ -9,7 +9,7 @@ import (
 
 // layerFrames returns the packets of n frames of one layer; keyAt lists
 // the frames that are keyframes (frame 0 always is).
-func layerFrames(t *testing.T, layer, n int, keyAt ...int) [][]rtp.Packet {
+func layerFrames(t testing.TB, layer, n int, keyAt ...int) [][]rtp.Packet {
 	t.Helper()
 	var w frameRecorder
 	s, err := NewVP8Source(&w, SourceOptions{Simulcast: true, Layer: layer, Bitrate: 300_000})
@@ -184,5 +184,24 @@ func TestCheckerFreezes(t *testing.T) {
 	f.now = f.now.Add(3 * time.Second) // nothing arrives: the gap under way counts
 	if st = c.Stats(); st.Freezes != 1 || st.FreezesSinceSwitch != 1 || st.FrameGapMax < 3*time.Second {
 		t.Fatalf("stopped stream: %+v", st)
+	}
+}
+
+// The checker's per-packet work on a layered track, switches included,
+// allocates nothing.
+func BenchmarkCheckerLayered(b *testing.B) {
+	q := layerFrames(b, 0, 30)
+	h := layerFrames(b, 1, 30, 0)
+	c := NewChecker(CheckerOptions{MimeType: "video/VP8"})
+	f := &forwarder{c: c, now: time.Unix(100, 0)}
+	f.frame(q[0])
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		src := q
+		if i/30%2 == 1 {
+			src = h
+		}
+		f.frame(src[1+i%29])
 	}
 }
