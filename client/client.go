@@ -468,6 +468,7 @@ func (c *Client) onEvent(env signaling.Envelope) {
 		for k, v := range c.trackIDs {
 			if v == d.TrackID && d.ParticipantID == c.participantID {
 				delete(c.trackIDs, k)
+				delete(c.simulcast, k)
 			}
 		}
 	case *signaling.LayersWanted:

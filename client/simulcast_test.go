@@ -261,3 +261,60 @@ func BenchmarkLayerWrite(b *testing.B) {
 		}
 	}
 }
+
+// H.264 simulcast comes out of the same code: three RID tracks whose
+// markers name their layers, keyframes on each.
+func TestH264SimulcastReachesPion(t *testing.T) {
+	st, err := NewH264SimulcastTrack("v", "s", SimulcastOptions{Source: SourceOptions{FPS: 50, KeyframeInterval: 300 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	offerPC, answerPC, sdp := pionPair(t, st)
+	if !strings.Contains(sdp, "a=simulcast:send q;h;f") || !strings.Contains(sdp, "H264") {
+		t.Fatal("offer is no H.264 simulcast offer")
+	}
+	var mu sync.Mutex
+	keys := map[string]int{}
+	bad := 0
+	var readers sync.WaitGroup
+	answerPC.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		readers.Add(1)
+		defer readers.Done()
+		buf := make([]byte, 1500)
+		var p rtp.Packet
+		for {
+			n, _, err := tr.Read(buf)
+			if err != nil {
+				return
+			}
+			if p.Unmarshal(buf[:n]) != nil {
+				continue
+			}
+			m, ok := ParseMarker(p.Payload)
+			mu.Lock()
+			if !ok || !m.Simulcast || st.Layers()[m.Layer].RID() != tr.RID() {
+				bad++
+			}
+			if isH264Keyframe(p.Payload) {
+				keys[tr.RID()]++
+			}
+			mu.Unlock()
+		}
+	})
+	st.Start(t.Context())
+	waitFor(t, "keyframes on every layer", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return keys["q"] > 0 && keys["h"] > 0 && keys["f"] > 0
+	})
+	mu.Lock()
+	if bad != 0 {
+		t.Errorf("%d packets without their layer's marker", bad)
+	}
+	mu.Unlock()
+	_ = st.Close()
+	_ = offerPC.Close()
+	_ = answerPC.Close()
+	readers.Wait()
+}
