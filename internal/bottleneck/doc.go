@@ -3,5 +3,7 @@
 // while the link is busy, and are dropped at the tail when the FIFO is
 // full — the queueing delay and loss a delay-based congestion controller
 // reacts to. It only computes departure times; the caller holds the
-// packets and the clock.
+// packets and the clock. It runs in the client (client.Downlink: a Go
+// client's shaped downlink, for tests and lethe loadtest), never in the
+// server.
 package bottleneck
