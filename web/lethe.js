@@ -304,7 +304,7 @@ class RemoteTrack {
     this.layers = Array.isArray(info.layers) ? info.layers : [];
     this.layer = null;
     this.paused = false;
-    this._elements = new Map(); // attached element → {width, height, seen}
+    this._elements = new Map(); // attached element → {width, height, seen, measured}
     this._explicit = null; // setTrackSettings
     this._sent = null; // the trackSettings last sent, as JSON
     this._timer = null;
@@ -1203,11 +1203,12 @@ export class Room extends EventTarget {
   attach(track, element) {
     const t = this._remoteTrack(track);
     if (this.state === "closed") throw new LetheError(ErrState, "attach: room is closed");
-    if (!t._elements.has(element)) t._elements.set(element, { width: 0, height: 0, seen: true });
+    if (!t._elements.has(element)) t._elements.set(element, { width: 0, height: 0, seen: true, measured: false });
     this._showOn(t, element);
     if (!this.options.adaptiveStream || t.kind !== "video" || typeof ResizeObserver === "undefined") return element;
     const old = this._watched.get(element);
-    if (old && old !== t) this.detach(old, element);
+    if (old === t) return element; // watched already
+    if (old) this.detach(old, element);
     this._watched.set(element, t);
     if (!this._resize) {
       this._resize = new ResizeObserver((entries) => {
@@ -1217,6 +1218,7 @@ export class Room extends EventTarget {
           if (!st) continue;
           st.width = e.contentRect.width;
           st.height = e.contentRect.height;
+          st.measured = true;
           this._adapt(wt);
         }
       });
@@ -1292,6 +1294,8 @@ export class Room extends EventTarget {
   _wanted(t) {
     let adaptive = null;
     const watched = [...t._elements.entries()].filter(([el]) => this._watched.get(el) === t);
+    // Not measured yet: say nothing rather than a pause for a 0×0 element.
+    if (watched.some(([, st]) => !st.measured)) return null;
     if (watched.length > 0) {
       const pageSeen = typeof document === "undefined" || document.visibilityState !== "hidden";
       let w = 0, h = 0;
