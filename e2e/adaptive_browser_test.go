@@ -55,7 +55,9 @@ func TestBrowserAdaptiveStream(t *testing.T) {
 		t.Helper()
 		pg.mustEval(fmt.Sprintf(`(() => { %s.style.cssText = %q; return true; })()`, video, css), new(bool))
 	}
-	sized := func(w, h int) string { return fmt.Sprintf("width:%.0fpx;height:%.0fpx", float64(w)/dpr, float64(h)/dpr) }
+	sized := func(w, h int) string {
+		return fmt.Sprintf("width:%.0fpx;height:%.0fpx", float64(w)/dpr, float64(h)/dpr)
+	}
 
 	// sent returns the page's trackSettings so far.
 	sent := func() []map[string]any {
