@@ -45,6 +45,10 @@ type APIConfig struct {
 	// Logger receives the warnings and errors of Pion's parts (ICE, DTLS,
 	// the TURN client); default discards.
 	Logger *slog.Logger
+	// Downlink, when set, shapes what the API's PeerConnections receive
+	// over UDP: a bottleneck of Downlink.Rate() bit/s with a bounded
+	// FIFO, changeable at run time (see Downlink). Nil: unshaped.
+	Downlink *Downlink
 }
 
 // hostAcceptanceWait is how long a client allowed both UDP and TCP waits
@@ -93,6 +97,13 @@ func NewAPI(cfg APIConfig) (*webrtc.API, error) {
 		// first: an ICE-TCP pair can succeed before the UDP one, which
 		// ranks above it.
 		se.SetHostAcceptanceMinWait(hostAcceptanceWait)
+	}
+	if cfg.Downlink != nil {
+		n, err := newShapedNet(cfg.Downlink)
+		if err != nil {
+			return nil, fmt.Errorf("client: api: downlink: %w", err)
+		}
+		se.SetNet(n)
 	}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes(types)

@@ -22,7 +22,13 @@ type CheckerOptions struct {
 	// Now reads the clock to which marker send times are compared; default
 	// time.Now. Latency is meaningful when sender and receiver share it.
 	Now func() time.Time
+	// FreezeThreshold is the time without a complete frame that counts
+	// as a freeze; default DefaultFreezeThreshold.
+	FreezeThreshold time.Duration
 }
+
+// DefaultFreezeThreshold is CheckerOptions.FreezeThreshold's default.
+const DefaultFreezeThreshold = time.Second
 
 // CheckerStats is a snapshot of what a Checker has seen.
 type CheckerStats struct {
@@ -46,6 +52,46 @@ type CheckerStats struct {
 	// Latency from marker send time to arrival, from a histogram with
 	// buckets about 6% wide.
 	LatencyP50, LatencyP95, LatencyP99, LatencyMax time.Duration
+
+	// Padding counts padding-only packets (an SFU's probes): no marker.
+	Padding uint64
+
+	// Simulcast receivers: packets with layer markers, fed with their RTP
+	// sequence numbers (Observe, ObservePacket, Run). Loss, duplicates and
+	// reordering then count the subscriber's RTP sequence numbers, which
+	// the SFU keeps continuous across switches, not the markers (each
+	// layer's markers jump when the SFU switches away and back).
+	//
+	// Layer is the layer of the last packet in order, -1 before any layer
+	// marker; LayerSwitches counts changes of it, LastSwitchAt the last.
+	Layer         int
+	LayerSwitches uint64
+	LastSwitchAt  time.Time
+	// BadSwitches counts switches whose first packet did not start a
+	// keyframe of the new layer (a decoder would see a broken reference).
+	BadSwitches uint64
+	// SwitchGaps counts RTP sequence gaps right at a switch (loss there,
+	// or a rewriter that let sequence numbers jump).
+	SwitchGaps uint64
+	// SeqJumps counts RTP sequence number moves loss does not explain:
+	// within one layer, an RTP gap other than the markers' gap (padding
+	// between them allowed for).
+	SeqJumps uint64
+	// TimestampBackwards counts packets in order whose RTP timestamp is
+	// older than the one before.
+	TimestampBackwards uint64
+
+	// Frames (RTP sequence numbers needed): CompleteFrames counts frames
+	// of which every packet arrived, up to the one with the marker bit.
+	// FrameGapMax is the longest time without a complete frame since
+	// FreezeFrom (or the first packet), the current gap included, and
+	// Freezes the gaps longer than the threshold; the SinceSwitch pair
+	// counts from the last layer switch instead, when that is later.
+	CompleteFrames      uint64
+	FrameGapMax         time.Duration
+	Freezes             uint64
+	FrameGapSinceSwitch time.Duration
+	FreezesSinceSwitch  uint64
 }
 
 // seqWindow is the state of one marker stream: the highest sequence seen
@@ -77,13 +123,33 @@ type Checker struct {
 	streams []seqWindow
 	lastKey uint32 // RTP timestamp of the last keyframe counted
 	hist    LatencyHistogram
+
+	freezeAfter time.Duration
+	// RTP sequence state (packets with a sequence number only).
+	rtp        seqWindow // extended RTP sequence numbers, for layered tracks
+	rtpStarted bool
+	hasSeq     bool   // a packet with a sequence number was seen
+	lastSeq    uint32 // extended sequence of the last packet in order
+	lastTS     uint32
+	lastMark   bool // the last packet in order ended a frame
+	frameOK    bool // every packet of the current frame so far arrived
+	pads       uint32
+	lastLayer  int    // layer of the last media packet in order
+	lastLSeq   uint32 // its marker sequence
+	// Frame gaps.
+	lastComplete time.Time
+	freezeFrom   time.Time
 }
 
 // NewChecker returns a Checker.
 func NewChecker(opts CheckerOptions) *Checker {
-	c := &Checker{now: opts.Now}
+	c := &Checker{now: opts.Now, freezeAfter: opts.FreezeThreshold, lastLayer: -1}
+	c.st.Layer = -1
 	if c.now == nil {
 		c.now = time.Now
+	}
+	if c.freezeAfter <= 0 {
+		c.freezeAfter = DefaultFreezeThreshold
 	}
 	switch {
 	case strings.EqualFold(opts.MimeType, webrtc.MimeTypeVP8):
@@ -120,23 +186,82 @@ func (c *Checker) Run(ctx context.Context, track *webrtc.TrackRemote) error {
 			c.mu.Unlock()
 			continue
 		}
-		c.Observe(&pkt)
+		c.ObservePacket(&pkt, c.now())
 	}
 }
 
 // Observe checks one packet, received now.
-func (c *Checker) Observe(p *rtp.Packet) {
-	c.ObserveAt(p.Timestamp, p.Payload, c.now())
+func (c *Checker) Observe(p *rtp.Packet) { c.ObservePacket(p, c.now()) }
+
+// ObservePacket checks one packet received at now, its RTP sequence
+// number and marker bit included (layer switches, frames, freezes).
+func (c *Checker) ObservePacket(p *rtp.Packet, now time.Time) {
+	c.observe(p.Timestamp, p.Payload, now, true, p.SequenceNumber, p.Marker, p.Padding && len(p.Payload) == 0)
 }
 
-// ObserveAt checks one payload with RTP timestamp ts, received at now.
+// ObserveAt checks one payload with RTP timestamp ts, received at now,
+// without its RTP header: markers, keyframes and latency only.
 func (c *Checker) ObserveAt(ts uint32, payload []byte, now time.Time) {
+	c.observe(ts, payload, now, false, 0, false, false)
+}
+
+// FreezeFrom starts the frame-gap measure (FrameGapMax, Freezes) at t
+// afresh, e.g. once a bandwidth limit has been applied or lifted.
+func (c *Checker) FreezeFrom(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.freezeFrom = t
+	c.st.FrameGapMax, c.st.Freezes = 0, 0
+}
+
+func (c *Checker) observe(ts uint32, payload []byte, now time.Time, hasSeq bool, seq16 uint16, mark, padding bool) {
 	m, ok := ParseMarker(payload)
 	key := c.isKeyframe(payload)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := &c.st
+	if padding {
+		st.Packets++
+		st.Padding++
+		if hasSeq {
+			ext, inOrder := c.rtpSeq(seq16)
+			if inOrder {
+				c.pads++
+			}
+			if c.rtpStarted {
+				c.sequenceRTP(ext)
+			}
+		}
+		return
+	}
+	inOrder, gap := true, uint32(0)
+	if hasSeq {
+		var ext uint32
+		ext, inOrder = c.rtpSeq(seq16)
+		if inOrder {
+			if c.hasSeq {
+				gap = ext - c.lastSeq - 1
+			}
+			c.frame(ts, now, key, mark, gap > c.pads)
+			c.lastSeq, c.hasSeq = ext, true
+		}
+		if ok && m.Simulcast {
+			c.sequenceRTP(ext)
+		}
+	}
+	if ok && m.Simulcast && inOrder {
+		c.layer(m, key, hasSeq, gap, now)
+	}
+	if inOrder {
+		c.pads = 0
+	}
+	if st.Packets == 0 {
+		st.FirstPacketAt = now
+		if c.freezeFrom.IsZero() {
+			c.freezeFrom = now
+		}
+	}
 	if st.Packets == 0 {
 		st.FirstPacketAt = now
 	}
@@ -154,7 +279,105 @@ func (c *Checker) ObserveAt(ts uint32, payload []byte, now time.Time) {
 		return
 	}
 	c.hist.Record(now.Sub(m.Sent()))
-	c.sequence(m.StreamID, m.Seq)
+	if !m.Simulcast || !hasSeq {
+		c.sequence(m.StreamID, m.Seq)
+	}
+}
+
+// rtpSeq extends a 16-bit RTP sequence number next to the last one in
+// order, and reports whether it is in order (ahead of it).
+func (c *Checker) rtpSeq(seq uint16) (uint32, bool) {
+	if !c.hasSeq {
+		return uint32(seq), true
+	}
+	d := int16(seq - uint16(c.lastSeq))
+	ext := c.lastSeq + uint32(int32(d))
+	return ext, d > 0
+}
+
+// frame follows frames in arrival order: a frame is complete when its
+// marker-bit packet arrives and none of its packets was missing.
+func (c *Checker) frame(ts uint32, now time.Time, key, mark, gap bool) {
+	st := &c.st
+	switch {
+	case !c.hasSeq:
+		c.frameOK = key
+	case ts != c.lastTS:
+		if int32(ts-c.lastTS) < 0 {
+			st.TimestampBackwards++
+		}
+		c.frameOK = (c.lastMark && !gap) || key
+	case gap:
+		c.frameOK = false
+	}
+	c.lastTS, c.lastMark = ts, mark
+	if !mark || !c.frameOK {
+		return
+	}
+	st.CompleteFrames++
+	if !c.lastComplete.IsZero() {
+		c.gap(now)
+	}
+	c.lastComplete = now
+}
+
+// gap records the time without a complete frame that ends at now.
+func (c *Checker) gap(now time.Time) {
+	st := &c.st
+	if d := now.Sub(latest(c.lastComplete, c.freezeFrom)); d > 0 {
+		st.FrameGapMax = max(st.FrameGapMax, d)
+		if d > c.freezeAfter {
+			st.Freezes++
+		}
+	}
+	if d := now.Sub(latest(c.lastComplete, st.LastSwitchAt)); d > 0 {
+		st.FrameGapSinceSwitch = max(st.FrameGapSinceSwitch, d)
+		if d > c.freezeAfter {
+			st.FreezesSinceSwitch++
+		}
+	}
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// layer follows the layer of packets in order.
+func (c *Checker) layer(m Marker, key, hasSeq bool, gap uint32, now time.Time) {
+	st := &c.st
+	switch {
+	case c.lastLayer < 0:
+	case m.Layer != c.lastLayer:
+		st.LayerSwitches++
+		st.LastSwitchAt = now
+		st.FrameGapSinceSwitch, st.FreezesSinceSwitch = 0, 0
+		if !key {
+			st.BadSwitches++
+		}
+		if gap > c.pads {
+			st.SwitchGaps++
+		}
+	case hasSeq && m.Seq-c.lastLSeq+c.pads != gap+1:
+		st.SeqJumps++
+	}
+	c.lastLayer, c.lastLSeq = m.Layer, m.Seq
+	st.Layer = m.Layer
+}
+
+// sequenceRTP counts loss, duplicates and reordering on the extended RTP
+// sequence numbers of a layered track.
+func (c *Checker) sequenceRTP(ext uint32) {
+	if !c.rtpStarted {
+		c.rtpStarted = true
+		c.rtp = seqWindow{first: ext, highest: ext}
+		word, mask := c.rtp.bit(ext)
+		c.rtp.seen[word] |= mask
+		return
+	}
+	c.window(&c.rtp, ext)
 }
 
 func (c *Checker) sequence(id, seq uint32) {
@@ -172,6 +395,11 @@ func (c *Checker) sequence(id, seq uint32) {
 		w.seen[word] |= mask
 		return
 	}
+	c.window(w, seq)
+}
+
+// window records seq in w: loss, duplicates, reordering.
+func (c *Checker) window(w *seqWindow, seq uint32) {
 	st := &c.st
 	switch d := int32(seq - w.highest); {
 	case d > 0:
@@ -218,6 +446,15 @@ func (c *Checker) Stats() CheckerStats {
 	st.LatencyP95 = c.hist.Quantile(0.95)
 	st.LatencyP99 = c.hist.Quantile(0.99)
 	st.LatencyMax = c.hist.Max()
+	if !c.lastComplete.IsZero() {
+		// The gap under way counts too: a stream that stopped is frozen.
+		now := c.now()
+		saved := c.st
+		c.gap(now)
+		st.FrameGapMax, st.Freezes = c.st.FrameGapMax, c.st.Freezes
+		st.FrameGapSinceSwitch, st.FreezesSinceSwitch = c.st.FrameGapSinceSwitch, c.st.FreezesSinceSwitch
+		c.st = saved
+	}
 	return st
 }
 

@@ -105,7 +105,9 @@ type Options struct {
 // Event is a server message that is not the reply to a waiting request.
 // Data holds the decoded body: *signaling.ParticipantInfo
 // (participantJoined), *signaling.ParticipantLeft, *signaling.TrackPublished,
-// *signaling.TrackUnpublished, *signaling.TrackMuted, *signaling.Bye,
+// *signaling.TrackUnpublished, *signaling.TrackMuted, *signaling.TrackPaused,
+// *signaling.TrackLayer, *signaling.LayersWanted (already applied to the
+// client's simulcast track, see PublishSimulcast), *signaling.Bye,
 // *signaling.RestartICE (the server asked for, and the client has begun, a
 // publisher ICE restart),
 // *signaling.Error (ID set when it answers a request nobody waits for, such
@@ -145,9 +147,10 @@ type Client struct {
 	onTrack       func(*webrtc.TrackRemote, *webrtc.RTPReceiver)
 	participantID string
 	permissions   signaling.Permissions
-	iceServers    []webrtc.ICEServer // the server's TURN relays, from joined
-	noRelay       bool               // Options.NoRelay
-	trackIDs      map[string]string  // own client track id → server track id
+	iceServers    []webrtc.ICEServer         // the server's TURN relays, from joined
+	noRelay       bool                       // Options.NoRelay
+	trackIDs      map[string]string          // own client track id → server track id
+	simulcast     map[string]*SimulcastTrack // own simulcast tracks by local track id
 	bye           *signaling.Bye
 	err           error
 	closed        bool
@@ -211,6 +214,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		events:       make(chan Event, opts.EventBuffer),
 		pending:      make(map[uint64]chan signaling.Envelope),
 		trackIDs:     make(map[string]string),
+		simulcast:    make(map[string]*SimulcastTrack),
 		quit:         make(chan struct{}),
 		done:         make(chan struct{}),
 		writerDone:   make(chan struct{}),
@@ -436,6 +440,12 @@ func (c *Client) onEvent(env signaling.Envelope) {
 		data = new(signaling.TrackUnpublished)
 	case signaling.TypeTrackMuted:
 		data = new(signaling.TrackMuted)
+	case signaling.TypeTrackPaused:
+		data = new(signaling.TrackPaused)
+	case signaling.TypeTrackLayer:
+		data = new(signaling.TrackLayer)
+	case signaling.TypeLayersWanted:
+		data = new(signaling.LayersWanted)
 	case signaling.TypeBye:
 		data = new(signaling.Bye)
 	case signaling.TypeError:
@@ -458,13 +468,32 @@ func (c *Client) onEvent(env signaling.Envelope) {
 		for k, v := range c.trackIDs {
 			if v == d.TrackID && d.ParticipantID == c.participantID {
 				delete(c.trackIDs, k)
+				delete(c.simulcast, k)
 			}
+		}
+	case *signaling.LayersWanted:
+		if t := c.ownSimulcastLocked(d.TrackID, d.ClientTrackID); t != nil {
+			t.setLayersWanted(d.Layers) // atomics only: fine under c.mu
 		}
 	case *signaling.Bye:
 		c.bye = d
 	}
 	c.mu.Unlock()
 	c.emit(Event{Type: env.Type, ID: env.ID, Data: data})
+}
+
+// ownSimulcastLocked finds one of this client's simulcast tracks by its
+// local id or, failing that, by the server's id. The caller holds c.mu.
+func (c *Client) ownSimulcastLocked(serverID, localID string) *SimulcastTrack {
+	if t := c.simulcast[localID]; t != nil {
+		return t
+	}
+	for local, id := range c.trackIDs {
+		if id == serverID {
+			return c.simulcast[local]
+		}
+	}
+	return nil
 }
 
 // onParticipants emits a participants message as the events it stands

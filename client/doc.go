@@ -15,6 +15,29 @@
 // checkers do not allocate per packet, so one process can run many
 // clients.
 //
+// Simulcast: NewVP8SimulcastTrack (or NewH264SimulcastTrack) builds a
+// video track of up to three layers — by default rids "q", "h", "f" at
+// 150 kbit/s 320x180, 500 kbit/s 640x360 and 1.5 Mbit/s 1280x720 — each
+// its own RTP stream (a=rid, a=simulcast:send q;h;f, the mid and
+// rtp-stream-id header extensions in every packet), source, keyframes
+// and markers ("LTL0".."LTL2": Marker.Layer). PublishSimulcast offers it;
+// each layer answers PLI and FIR for its own SSRC. The server's
+// layersWanted (dynacast) stops the layers nobody receives and restarts
+// them with a keyframe (Source.SetActive), before the event is
+// delivered. SetTrackSettings sends a subscriber's trackSettings; the
+// events trackPaused, trackLayer and layersWanted carry typed data.
+//
+// On the receiving side the Checker follows simulcast layers from the
+// markers (layer now arriving, switches, whether each switch landed on a
+// keyframe of the new layer, RTP sequence continuity and timestamp order
+// across switches) and frames (complete frames, the longest gap between
+// them, freezes since FreezeFrom or the last switch).
+//
+// APIConfig.Downlink shapes what an API's PeerConnections receive over
+// UDP through a bottleneck (a rate, a FIFO of at most 200 ms, tail drop;
+// Downlink.SetRate changes it at run time), so a test or the load
+// generator limits one subscriber's bandwidth without root or netns.
+//
 // ICE restarts keep a participant whose network changed: the client
 // answers the server's restart offers, restarts its publisher when the
 // server asks, and restarts (or asks the server to restart) a

@@ -36,6 +36,9 @@ type fakeServer struct {
 	AfterJoined []fakeMessage
 	// ICEServers are the TURN relays joined names.
 	ICEServers []signaling.ICEServer
+	// OnTrackSettings answers trackSettings: an error code (0: ack) and
+	// messages sent after the reply.
+	OnTrackSettings func(signaling.TrackSettings) (signaling.Code, []fakeMessage)
 
 	sessions sync.WaitGroup
 }
@@ -198,6 +201,20 @@ func (f *fakeSession) handle(req signaling.Request) bool {
 			return true
 		}
 		f.send(signaling.TypeError, req.ID, signaling.Error{Code: signaling.CodeWrongState})
+	case *signaling.TrackSettings:
+		var code signaling.Code
+		var after []fakeMessage
+		if f.s.OnTrackSettings != nil {
+			code, after = f.s.OnTrackSettings(*body)
+		}
+		if code != 0 {
+			f.send(signaling.TypeError, req.ID, signaling.Error{Code: code, Message: "unknown track"})
+		} else {
+			f.send(signaling.TypeAck, req.ID, nil)
+		}
+		for _, m := range after {
+			f.send(m.typ, 0, m.data)
+		}
 	case *signaling.Mute:
 		if body.TrackID == "drop-connection" {
 			return false // gone without a bye

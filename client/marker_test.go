@@ -88,3 +88,40 @@ func FuzzParseMarker(f *testing.F) {
 		}
 	})
 }
+
+// A layer's marker names its layer; a single stream's marker stays
+// "LTH1" and reads back without one.
+func TestMarkerLayer(t *testing.T) {
+	t.Parallel()
+	for layer := range MaxMarkerLayer + 1 {
+		p := make([]byte, 40)
+		m := Marker{StreamID: 3, Seq: 4, SendTime: 5, Simulcast: true, Layer: layer}
+		if err := PutMarker(p, m); err != nil {
+			t.Fatal(err)
+		}
+		if want := "LTL" + string(rune('0'+layer)); string(p[16:20]) != want {
+			t.Fatalf("magic %q, want %q", p[16:20], want)
+		}
+		if got, ok := ParseMarker(p); !ok || got != m {
+			t.Fatalf("ParseMarker = %+v, %v; want %+v", got, ok, m)
+		}
+	}
+	p := make([]byte, 40)
+	for _, bad := range []int{-1, MaxMarkerLayer + 1} {
+		if err := PutMarker(p, Marker{Simulcast: true, Layer: bad}); err == nil {
+			t.Fatalf("layer %d accepted", bad)
+		}
+	}
+	// Only the single-stream magic and the ten layer magics are markers.
+	if err := PutMarker(p, Marker{StreamID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := ParseMarker(p); !ok || m.Simulcast || m.Layer != 0 {
+		t.Fatalf("single-stream marker read as %+v, %v", m, ok)
+	}
+	p[19] = ':' // "LTL:" is no layer
+	p[18] = 'L'
+	if _, ok := ParseMarker(p); ok {
+		t.Fatal(`"LTL:" parsed`)
+	}
+}

@@ -185,21 +185,38 @@ type rtcpHandler interface {
 // for them: a Track answers PLI and FIR with a keyframe. On failure the
 // tracks are removed again.
 func (c *Client) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) error {
-	return c.publish(ctx, false, tracks)
+	return c.publish(ctx, false, nil, tracks)
 }
 
 // PublishScreen publishes video tracks as the sub-stream (a screen share,
 // for instance): the server announces them with screen=true, and only
 // participants with the sub-stream privileges may send or receive them.
 func (c *Client) PublishScreen(ctx context.Context, tracks ...webrtc.TrackLocal) error {
-	return c.publish(ctx, true, tracks)
+	return c.publish(ctx, true, nil, tracks)
 }
 
-func (c *Client) publish(ctx context.Context, screen bool, tracks []webrtc.TrackLocal) error {
-	if len(tracks) == 0 {
+// PublishSimulcast publishes a simulcast track (one m-section, one a=rid
+// per layer, a=simulcast:send listing them lowest first) and, in the same
+// negotiation, any other tracks (its audio, say) as Publish does. Each
+// layer gets the RTCP of its own SSRC: it answers PLI and FIR with a
+// keyframe of its own. The server's layersWanted for the track stops and
+// resumes its layers (dynacast) before the event reaches Events.
+func (c *Client) PublishSimulcast(ctx context.Context, video *SimulcastTrack, others ...webrtc.TrackLocal) error {
+	if video == nil || len(video.layers) == 0 {
 		return ErrNoTracks
 	}
-	if err := c.mayPublish(tracks, screen); err != nil {
+	return c.publish(ctx, false, video, others)
+}
+
+func (c *Client) publish(ctx context.Context, screen bool, sim *SimulcastTrack, tracks []webrtc.TrackLocal) error {
+	if len(tracks) == 0 && sim == nil {
+		return ErrNoTracks
+	}
+	check := tracks
+	if sim != nil {
+		check = append([]webrtc.TrackLocal{sim.layers[0]}, tracks...)
+	}
+	if err := c.mayPublish(check, screen); err != nil {
 		return fmt.Errorf("client: publish: %w", err)
 	}
 	c.pubMu.Lock()
@@ -215,7 +232,15 @@ func (c *Client) publish(ctx context.Context, screen bool, tracks []webrtc.Track
 	if err != nil {
 		return fmt.Errorf("client: publish: %w", err)
 	}
-	senders := make([]*webrtc.RTPSender, 0, len(tracks))
+	senders := make([]*webrtc.RTPSender, 0, len(tracks)+1)
+	var simX *webrtc.RTPTransceiver
+	if sim != nil {
+		simX, err = addSimulcast(p, sim)
+		if err != nil {
+			return fmt.Errorf("client: publish: %w", err)
+		}
+		senders = append(senders, simX.Sender())
+	}
 	for _, t := range tracks {
 		tr, err := p.pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{
 			Direction: webrtc.RTPTransceiverDirectionSendonly,
@@ -226,8 +251,18 @@ func (c *Client) publish(ctx context.Context, screen bool, tracks []webrtc.Track
 		}
 		senders = append(senders, tr.Sender())
 	}
+	if sim != nil {
+		c.mu.Lock()
+		c.simulcast[sim.ID()] = sim
+		c.mu.Unlock()
+	}
 	if err := c.negotiatePublisher(ctx, p, false); err != nil {
 		removeSenders(p, senders)
+		if sim != nil {
+			c.mu.Lock()
+			delete(c.simulcast, sim.ID())
+			c.mu.Unlock()
+		}
 		// Pion cannot roll a local offer back. A publisher that never
 		// completed a negotiation is simply started afresh; one that has
 		// published before stays as it is.
@@ -236,11 +271,53 @@ func (c *Client) publish(ctx context.Context, screen bool, tracks []webrtc.Track
 		}
 		return fmt.Errorf("client: publish: %w", err)
 	}
+	if sim != nil {
+		s := senders[0]
+		senders = senders[1:]
+		for _, l := range sim.layers {
+			l.setMid(simX.Mid())
+			c.goTracked(func() { readLayerRTCP(s, l) })
+		}
+	}
 	for i, s := range senders {
 		h, _ := tracks[i].(rtcpHandler)
 		c.goTracked(func() { readSenderRTCP(s, h) })
 	}
 	return nil
+}
+
+// addSimulcast adds a simulcast track's transceiver: its lowest layer
+// first, the others as further encodings of the same sender.
+func addSimulcast(p *peer, sim *SimulcastTrack) (*webrtc.RTPTransceiver, error) {
+	x, err := p.pc.AddTransceiverFromTrack(sim.layers[0], webrtc.RTPTransceiverInit{
+		Direction: webrtc.RTPTransceiverDirectionSendonly,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range sim.layers[1:] {
+		if err := x.Sender().AddEncoding(l); err != nil {
+			_ = p.pc.RemoveTrack(x.Sender())
+			return nil, fmt.Errorf("simulcast layer %s: %w", l.RID(), err)
+		}
+	}
+	return x, nil
+}
+
+// readLayerRTCP drains the RTCP of one simulcast layer's SSRC and hands
+// it to that layer's source, until the sender stops.
+func readLayerRTCP(s *webrtc.RTPSender, l *LayerTrack) {
+	buf := make([]byte, 1500)
+	rid := l.RID()
+	for {
+		n, _, err := s.ReadSimulcast(buf, rid)
+		if err != nil {
+			return
+		}
+		if pkts, err := rtcp.Unmarshal(buf[:n]); err == nil {
+			l.HandleRTCP(pkts)
+		}
+	}
 }
 
 func removeSenders(p *peer, senders []*webrtc.RTPSender) {
@@ -420,6 +497,14 @@ func (c *Client) Subscribe(ctx context.Context, trackIDs ...string) error {
 // Unsubscribe stops tracks; the server acks, then renegotiates.
 func (c *Client) Unsubscribe(ctx context.Context, trackIDs ...string) error {
 	return c.expectAck(ctx, signaling.TypeUnsubscribe, signaling.TrackIDs{TrackIDs: trackIDs})
+}
+
+// SetTrackSettings says how this client wants one track it receives
+// (by server track id): its highest layer, the size it is shown at, its
+// frame rate, or paused. The server acks; an unknown track is an error
+// with code 4001.
+func (c *Client) SetTrackSettings(ctx context.Context, s signaling.TrackSettings) error {
+	return c.expectAck(ctx, signaling.TypeTrackSettings, s)
 }
 
 // Mute pauses or resumes one of this client's tracks, by server track id

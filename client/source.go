@@ -70,6 +70,10 @@ type SourceOptions struct {
 	// MaxFill bytes, and for H.264 without two zero bytes in a row (also
 	// across its end and start), which could emulate a start code.
 	Fill []byte
+	// Simulcast marks every packet as layer Layer (0 the lowest) of a
+	// simulcast track (see Marker); NewSimulcastTrack sets both.
+	Simulcast bool
+	Layer     int
 }
 
 // MaxFill is the longest SourceOptions.Fill.
@@ -84,6 +88,9 @@ type SourceStats struct {
 	WriteErrors uint64
 	PLIs        uint64 // keyframe requests received (PLI and FIR)
 	NACKs       uint64 // sequence numbers the receiver asked for again
+	// Skipped counts the frame periods in which the source sent nothing
+	// because it was inactive (SetActive; dynacast).
+	Skipped uint64
 }
 
 // Source writes synthetic frames to an RTPWriter, either one at a time
@@ -103,10 +110,13 @@ type Source struct {
 	keyInterval time.Duration
 	stream      uint32
 	fill        []byte
+	simulcast   bool
+	layer       int
 
-	keyReq atomic.Bool
-	plis   atomic.Uint64
-	nacks  atomic.Uint64
+	keyReq   atomic.Bool
+	inactive atomic.Bool // SetActive(false): frames are skipped
+	plis     atomic.Uint64
+	nacks    atomic.Uint64
 
 	mu      sync.Mutex // one frame at a time; guards the fields below
 	f       frame
@@ -115,7 +125,7 @@ type Source struct {
 	lastKey time.Time
 	phase   int // next index into fill
 
-	frames, keyframes, packets, bytes, writeErrors atomic.Uint64
+	frames, keyframes, packets, bytes, writeErrors, skipped atomic.Uint64
 
 	life    sync.Mutex // guards started and closed
 	started bool
@@ -171,6 +181,9 @@ func newSource(w RTPWriter, opts SourceOptions, k codecKind) (*Source, error) {
 	if opts.FPS < 1 || opts.FPS > 1000 || opts.Bitrate < 0 || opts.KeyframeInterval < 0 || opts.Pacing < 0 {
 		return nil, fmt.Errorf("source: fps %d, bitrate %d: %w", opts.FPS, opts.Bitrate, ErrBadOption)
 	}
+	if opts.Simulcast && (opts.Layer < 0 || opts.Layer > MaxMarkerLayer) {
+		return nil, fmt.Errorf("source: layer %d: %w", opts.Layer, ErrBadOption)
+	}
 	if len(opts.Fill) > MaxFill {
 		return nil, fmt.Errorf("source: fill of %d bytes: %w", len(opts.Fill), ErrBadOption)
 	}
@@ -198,6 +211,8 @@ func newSource(w RTPWriter, opts SourceOptions, k codecKind) (*Source, error) {
 		keyInterval: opts.KeyframeInterval,
 		stream:      opts.MarkerStream,
 		fill:        bytes.Clone(opts.Fill),
+		simulcast:   opts.Simulcast,
+		layer:       opts.Layer,
 		quit:        make(chan struct{}),
 	}
 	s.pkt.Header = rtp.Header{
@@ -227,6 +242,21 @@ func (s *Source) MarkerStream() uint32 { return s.stream }
 // any goroutine; a no-op for audio.
 func (s *Source) RequestKeyframe() { s.keyReq.Store(true) }
 
+// SetActive stops (false) or resumes (true) sending, as a browser does
+// for an encoding whose RTCRtpSender parameters say active=false: while
+// inactive each frame period passes without a packet (the RTP timestamp
+// still advances with the clock; sequence numbers do not), and the first
+// frame after it is active again is a keyframe. A source starts active.
+// Safe to call from any goroutine.
+func (s *Source) SetActive(active bool) {
+	if was := !s.inactive.Swap(!active); active && !was {
+		s.RequestKeyframe()
+	}
+}
+
+// Active reports whether the source sends (see SetActive).
+func (s *Source) Active() bool { return !s.inactive.Load() }
+
 // WriteFrame builds the next frame and writes its packets in one burst. A
 // write error is counted in Stats and the rest of the frame is still
 // written; the first error is returned.
@@ -237,6 +267,11 @@ func (s *Source) WriteFrame() error { return s.writeFrame(nil) }
 func (s *Source) writeFrame(stop <-chan struct{}) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.inactive.Load() {
+		s.pkt.Timestamp += s.tsStep
+		s.skipped.Add(1)
+		return nil
+	}
 	now := s.now()
 	req := s.keyReq.Swap(false)
 	key := s.video && (s.frames.Load() == 0 || req ||
@@ -269,7 +304,7 @@ func (s *Source) writeFrame(stop <-chan struct{}) error {
 				return first
 			}
 		}
-		m := Marker{StreamID: s.stream, Seq: s.seq, SendTime: s.now().UnixNano()}
+		m := Marker{StreamID: s.stream, Seq: s.seq, SendTime: s.now().UnixNano(), Simulcast: s.simulcast, Layer: s.layer}
 		_ = PutMarker(payload, m) // payloads always have room for it
 		s.seq++
 		s.pkt.Marker = s.video && i == len(payloads)-1
@@ -348,6 +383,7 @@ func (s *Source) Stats() SourceStats {
 		WriteErrors: s.writeErrors.Load(),
 		PLIs:        s.plis.Load(),
 		NACKs:       s.nacks.Load(),
+		Skipped:     s.skipped.Load(),
 	}
 }
 

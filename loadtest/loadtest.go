@@ -66,6 +66,14 @@ type Config struct {
 	// TLSConfig is for a wss:// URL (e.g. a test CA's roots); nil: the
 	// system's.
 	TLSConfig *tls.Config
+	// Simulcast makes publishers send video as the client's three-layer
+	// source (client.DefaultSimulcastLayers; VideoBitrate is then unused).
+	Simulcast bool
+	// Classes are downlink rates in bit/s (0: unlimited) across which each
+	// room's subscribers are spread in turn; each class receives through
+	// its own shaped client API (client.Downlink). Empty: one unlimited,
+	// unshaped class.
+	Classes []int
 }
 
 func (c *Config) setDefaults() {
@@ -127,6 +135,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("loadtest: transport %q: want %s, %s or %s", c.Transport, TransportUDP, TransportTCP, TransportRelay)
 	case c.Rooms*c.perRoom() > 2000:
 		return errors.New("loadtest: more than 2000 participants in one process")
+	case len(c.Classes) > 16:
+		return errors.New("loadtest: more than 16 downlink classes")
+	}
+	for _, r := range c.Classes {
+		if r < 0 {
+			return fmt.Errorf("loadtest: downlink class %d bit/s: want 0 (unlimited) or more", r)
+		}
 	}
 	return nil
 }
@@ -140,11 +155,15 @@ type participant struct {
 	name     string
 	c        *client.Client
 	joinTime time.Duration
-	tracks   []*client.Track // published
-	events   *eventCount     // what the server sent it besides replies
+	joinedAt time.Time
+	class    int                      // index into Config.Classes; subscribers only, -1 otherwise
+	tracks   []*client.Track          // published
+	sim      []*client.SimulcastTrack // published
+	events   *eventCount              // what the server sent it besides replies
 
 	mu       sync.Mutex
 	checkers []*client.Checker // one per received track
+	video    []*client.Checker // those of video tracks
 }
 
 // Run drives the load and returns the report. It ends by itself after
@@ -162,6 +181,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	var classAPIs []*webrtc.API
+	var downlinks []*client.Downlink
+	for _, rate := range cfg.Classes {
+		dl := client.NewDownlink(rate)
+		a, err := client.NewAPI(client.APIConfig{Loopback: true, Transport: transport, Downlink: dl})
+		if err != nil {
+			return nil, err
+		}
+		classAPIs, downlinks = append(classAPIs, a), append(downlinks, dl)
+	}
 	var baseline procfs.Sample
 	if cfg.ServerPID > 0 {
 		if baseline, err = procfs.SampleTree(cfg.ServerPID); err != nil {
@@ -170,7 +199,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
-	r := &runner{cfg: cfg, api: api, ctx: ctx}
+	r := &runner{cfg: cfg, api: api, classAPIs: classAPIs, downlinks: downlinks, ctx: ctx}
 	defer func() {
 		cancel() // checkers stop reading first: Close waits for them
 		r.closeAll()
@@ -225,9 +254,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 }
 
 type runner struct {
-	cfg Config
-	api *webrtc.API
-	ctx context.Context
+	cfg       Config
+	api       *webrtc.API
+	classAPIs []*webrtc.API // one per Config.Classes
+	downlinks []*client.Downlink
+	ctx       context.Context
 
 	mu     sync.Mutex
 	parts  []*participant
@@ -284,10 +315,14 @@ func (r *runner) ramp() {
 				kind = "a"
 			}
 			name := fmt.Sprintf("lt-r%d-%s%d", room, kind, j)
+			class := -1
+			if kind == "s" && len(r.cfg.Classes) > 0 {
+				class = (j - r.cfg.Publishers - r.cfg.Anchors) % len(r.cfg.Classes)
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := r.join(room, name, kind); err != nil {
+				if err := r.join(room, name, kind, class); err != nil {
 					r.fail(fmt.Sprintf("%s: %v", name, err))
 				}
 			}()
@@ -302,7 +337,7 @@ func (r *runner) ramp() {
 
 // join adds one participant: kind "p" publishes, "a" is an anchor that
 // publishes nothing, "s" is an audience member.
-func (r *runner) join(room uint32, name string, kind string) error {
+func (r *runner) join(room uint32, name string, kind string, class int) error {
 	ctx, cancel := context.WithTimeout(r.ctx, 20*time.Second)
 	defer cancel()
 	app, sig, err := r.cfg.Tokens.Token(ctx, name)
@@ -311,6 +346,9 @@ func (r *runner) join(room uint32, name string, kind string) error {
 	}
 	t0 := time.Now()
 	opts := client.Options{API: r.api, Logger: r.cfg.Logger, TLSConfig: r.cfg.TLSConfig}
+	if class >= 0 {
+		opts.API = r.classAPIs[class]
+	}
 	switch {
 	case kind == "s" && r.cfg.Transport == TransportRelay:
 		opts.ForceRelay, opts.RelayTCP = true, true
@@ -321,7 +359,7 @@ func (r *runner) join(room uint32, name string, kind string) error {
 	if err != nil {
 		return err
 	}
-	p := &participant{room: room, name: name, c: c, events: &eventCount{}}
+	p := &participant{room: room, name: name, c: c, events: &eventCount{}, class: class}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -331,6 +369,9 @@ func (r *runner) join(room uint32, name string, kind string) error {
 		ch := client.NewChecker(client.CheckerOptions{MimeType: tr.Codec().MimeType})
 		p.mu.Lock()
 		p.checkers = append(p.checkers, ch)
+		if tr.Kind() == webrtc.RTPCodecTypeVideo {
+			p.video = append(p.video, ch)
+		}
 		p.mu.Unlock()
 		_ = ch.Run(r.ctx, tr) // OnTrack handlers run until the track ends
 	})
@@ -345,12 +386,25 @@ func (r *runner) join(room uint32, name string, kind string) error {
 		return err
 	}
 	p.joinTime = time.Since(t0)
+	p.joinedAt = time.Now()
 	r.joined.Add(1)
 	if kind != "p" {
 		return nil
 	}
 	var locals []webrtc.TrackLocal
-	if r.cfg.Video {
+	var sim *client.SimulcastTrack
+	if r.cfg.Video && r.cfg.Simulcast {
+		mk := client.NewVP8SimulcastTrack
+		if r.cfg.Codec == "h264" {
+			mk = client.NewH264SimulcastTrack
+		}
+		sim, err = mk("v-"+name, name, client.SimulcastOptions{Source: client.SourceOptions{FPS: r.cfg.FPS, Pacing: r.cfg.Pacing}})
+		if err != nil {
+			return err
+		}
+		p.sim = append(p.sim, sim)
+	}
+	if r.cfg.Video && !r.cfg.Simulcast {
 		mk := client.NewVP8Track
 		if r.cfg.Codec == "h264" {
 			mk = client.NewH264Track
@@ -370,10 +424,18 @@ func (r *runner) join(room uint32, name string, kind string) error {
 		p.tracks = append(p.tracks, a)
 		locals = append(locals, a)
 	}
-	if err := c.Publish(ctx, locals...); err != nil {
+	if sim != nil {
+		err = c.PublishSimulcast(ctx, sim, locals...)
+	} else {
+		err = c.Publish(ctx, locals...)
+	}
+	if err != nil {
 		return err
 	}
 	for _, t := range p.tracks {
+		t.Start(r.ctx)
+	}
+	for _, t := range p.sim {
 		t.Start(r.ctx)
 	}
 	return nil
@@ -404,6 +466,9 @@ func (r *runner) closeAll() {
 		go func() {
 			defer wg.Done()
 			for _, t := range p.tracks {
+				_ = t.Close()
+			}
+			for _, t := range p.sim {
 				_ = t.Close()
 			}
 			_ = p.c.Close()

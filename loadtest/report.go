@@ -22,7 +22,43 @@ type Report struct {
 	Signaling SignalingReport  `json:"signaling"`
 	Server    *ServerReport    `json:"server,omitempty"`
 	Generator *GeneratorReport `json:"generator,omitempty"`
-	Errors    []string         `json:"errors,omitempty"`
+	// Classes are the subscribers' downlink classes (Config.Classes).
+	Classes []ClassReport `json:"classes,omitempty"`
+	Errors  []string      `json:"errors,omitempty"`
+}
+
+// ClassReport is what the subscribers of one downlink class received:
+// the video layer at the end of the window, how long they took to
+// settle on it, freezes after that, and loss in the window.
+type ClassReport struct {
+	DownlinkBps int `json:"downlinkBps"` // 0: unlimited
+	Subscribers int `json:"subscribers"`
+	VideoTracks int `json:"videoTracks"`
+	// Layer is the layer most video tracks received at the end (0 the
+	// lowest; -1: none had layer markers); LayerTracks counts the
+	// tracks on each layer.
+	Layer       int   `json:"layer"`
+	LayerTracks []int `json:"layerTracks"`
+	// Settle is, per video track, the time from its subscriber's join to
+	// the last layer change (to its first packet if it never changed).
+	SettleP50 Duration `json:"settleP50"`
+	SettleMax Duration `json:"settleMax"`
+	Switches  uint64   `json:"layerSwitches"`
+	// BadSwitches did not land on a keyframe; SeqJumps and SwitchGaps are
+	// sequence discontinuities loss does not explain, inside a layer and
+	// at a switch.
+	BadSwitches uint64 `json:"badSwitches"`
+	SeqJumps    uint64 `json:"seqJumps"`
+	SwitchGaps  uint64 `json:"switchGaps"`
+	// Freezes are times over a second without a complete video frame
+	// after the track's last layer change.
+	Freezes     uint64  `json:"freezes"`
+	Packets     uint64  `json:"packets"` // in the window, audio and video
+	Lost        uint64  `json:"lost"`
+	LossPercent float64 `json:"lossPercent"`
+	// DownlinkDropped counts the packets the class's shaped downlink
+	// dropped over the whole run.
+	DownlinkDropped uint64 `json:"downlinkDropped"`
 }
 
 // SignalingReport counts the server events the participants received over
@@ -70,6 +106,8 @@ type LoadSummary struct {
 	VideoBitrate, FPS, AudioBitrate         int
 	Pacing                                  float64 // × VideoBitrate; 0: bursts
 	Transport                               string  // Config.Transport: udp, tcp or relay
+	Simulcast                               bool    `json:",omitempty"`
+	Classes                                 []int   `json:",omitempty"` // downlink bit/s, 0 unlimited
 }
 
 // RoomReport is one room's figures, or the total.
@@ -135,8 +173,9 @@ type counts struct {
 }
 
 type snapshot struct {
-	rooms map[uint32]*counts
-	total counts
+	rooms   map[uint32]*counts
+	classes map[int]*counts
+	total   counts
 }
 
 func (c *counts) add(o *counts) {
@@ -154,7 +193,7 @@ func (r *runner) snapshot() snapshot {
 	r.mu.Lock()
 	parts := slices.Clone(r.parts)
 	r.mu.Unlock()
-	s := snapshot{rooms: make(map[uint32]*counts)}
+	s := snapshot{rooms: make(map[uint32]*counts), classes: make(map[int]*counts)}
 	for _, p := range parts {
 		rc := s.rooms[p.room]
 		if rc == nil {
@@ -180,8 +219,21 @@ func (r *runner) snapshot() snapshot {
 			pc.nacks += st.NACKs
 			pc.plis += st.PLIs
 		}
+		for _, t := range p.sim {
+			st := t.Stats()
+			pc.nacks += st.NACKs
+			pc.plis += st.PLIs
+		}
 		rc.add(&pc)
 		s.total.add(&pc)
+		if p.class >= 0 {
+			cc := s.classes[p.class]
+			if cc == nil {
+				cc = &counts{}
+				s.classes[p.class] = cc
+			}
+			cc.add(&pc)
+		}
 	}
 	return s
 }
@@ -197,7 +249,7 @@ func (r *runner) report(a, b snapshot, window time.Duration, server *ServerRepor
 		Load: LoadSummary{
 			Rooms: cfg.Rooms, Publishers: cfg.Publishers, Anchors: cfg.Anchors, Subscribers: cfg.Subscribers, Audio: cfg.Audio, Video: cfg.Video,
 			Codec: cfg.Codec, VideoBitrate: cfg.VideoBitrate, FPS: cfg.FPS, AudioBitrate: cfg.AudioBitrate,
-			Pacing: cfg.Pacing, Transport: cfg.Transport,
+			Pacing: cfg.Pacing, Transport: cfg.Transport, Simulcast: cfg.Simulcast, Classes: cfg.Classes,
 		},
 		Window: Duration(window), Server: server, Errors: errs,
 	}
@@ -236,7 +288,68 @@ func (r *runner) report(a, b snapshot, window time.Duration, server *ServerRepor
 	}
 	rep.Total = roomReport(&a.total, &b.total, window, allJoins)
 	rep.Total.Participants = len(parts)
+	for i, rate := range cfg.Classes {
+		cr := classReport(rate, i, parts, a.classes[i], b.classes[i])
+		if i < len(r.downlinks) {
+			cr.DownlinkDropped = r.downlinks[i].Stats().Dropped
+		}
+		rep.Classes = append(rep.Classes, cr)
+	}
 	return rep
+}
+
+// classReport sums up the subscribers of class i at the end of the
+// window; a and b are the class's counters at its start and end.
+func classReport(rate, i int, parts []*participant, a, b *counts) ClassReport {
+	cr := ClassReport{DownlinkBps: rate, Layer: -1, LayerTracks: []int{}}
+	var settle []time.Duration
+	for _, p := range parts {
+		if p.class != i {
+			continue
+		}
+		cr.Subscribers++
+		p.mu.Lock()
+		video := slices.Clone(p.video)
+		p.mu.Unlock()
+		for _, ch := range video {
+			st := ch.Stats()
+			cr.VideoTracks++
+			if st.Layer >= 0 {
+				for len(cr.LayerTracks) <= st.Layer {
+					cr.LayerTracks = append(cr.LayerTracks, 0)
+				}
+				cr.LayerTracks[st.Layer]++
+			}
+			settled := st.FirstPacketAt
+			if st.LayerSwitches > 0 {
+				settled = st.LastSwitchAt
+			}
+			if !settled.IsZero() && !p.joinedAt.IsZero() {
+				settle = append(settle, settled.Sub(p.joinedAt))
+			}
+			cr.Switches += st.LayerSwitches
+			cr.BadSwitches += st.BadSwitches
+			cr.SeqJumps += st.SeqJumps
+			cr.SwitchGaps += st.SwitchGaps
+			cr.Freezes += st.FreezesSinceSwitch
+		}
+	}
+	for l, n := range cr.LayerTracks {
+		if n > 0 && (cr.Layer < 0 || n > cr.LayerTracks[cr.Layer]) {
+			cr.Layer = l
+		}
+	}
+	cr.SettleP50, cr.SettleMax = Duration(quantile(settle, 0.5)), Duration(quantile(settle, 1))
+	if a == nil {
+		a = &counts{}
+	}
+	if b != nil {
+		cr.Packets, cr.Lost = b.packets-a.packets, sub(b.lost, a.lost)
+		if n := cr.Packets + cr.Lost; n > 0 {
+			cr.LossPercent = 100 * float64(cr.Lost) / float64(n)
+		}
+	}
+	return cr
 }
 
 func roomReport(a, b *counts, window time.Duration, joins []time.Duration) RoomReport {
@@ -315,8 +428,19 @@ func (rep *Report) WriteText(w io.Writer) {
 	if l.Anchors > 0 {
 		anchors = fmt.Sprintf(" + %d silent anchor(s)", l.Anchors)
 	}
-	fmt.Fprintf(w, "load: %d room(s) × %d publisher(s)%s + %d subscriber(s); audio=%v video=%v (%s %d kbit/s @ %d fps, %s); %s; window %s\n",
-		l.Rooms, l.Publishers, anchors, l.Subscribers, l.Audio, l.Video, l.Codec, l.VideoBitrate/1000, l.FPS, pacing,
+	rate := fmt.Sprintf("%d kbit/s", l.VideoBitrate/1000)
+	if l.Simulcast {
+		rate = "simulcast"
+		for i, s := range client.DefaultSimulcastLayers() {
+			sep := "/"
+			if i == 0 {
+				sep = " "
+			}
+			rate += fmt.Sprintf("%s%s=%dk", sep, s.RID, s.Bitrate/1000)
+		}
+	}
+	fmt.Fprintf(w, "load: %d room(s) × %d publisher(s)%s + %d subscriber(s); audio=%v video=%v (%s %s @ %d fps, %s); %s; window %s\n",
+		l.Rooms, l.Publishers, anchors, l.Subscribers, l.Audio, l.Video, l.Codec, rate, l.FPS, pacing,
 		transportLine(l.Transport), time.Duration(rep.Window).Round(time.Millisecond))
 	fmt.Fprintf(w, "%-8s %5s %9s %9s %7s %9s %8s %7s %6s %6s %9s %9s %9s\n",
 		"room", "joined", "joinP50", "joinP99", "tracks", "rx Mbit/s", "packets", "lost", "nacks", "plis", "latP50", "latP95", "latP99")
@@ -345,6 +469,19 @@ func (rep *Report) WriteText(w io.Writer) {
 			g.CPUSeconds, g.CPUPercent, g.Cores)
 		if sat := rep.saturation(); sat >= saturated {
 			fmt.Fprintf(w, "warning: this machine was %.0f%% busy with the generator and the server: loss and latency measure the machine, not the server; run the generator on another machine\n", 100*sat)
+		}
+	}
+	if len(rep.Classes) > 0 {
+		fmt.Fprintf(w, "%-10s %5s %6s %6s %-12s %9s %9s %8s %6s %7s %8s %7s %7s\n",
+			"downlink", "subs", "video", "layer", "tracks/layer", "settleP50", "settleMax", "switches", "bad", "jumps", "freezes", "lost", "loss%")
+		for _, c := range rep.Classes {
+			name := "unlimited"
+			if c.DownlinkBps > 0 {
+				name = fmt.Sprintf("%dk", c.DownlinkBps/1000)
+			}
+			fmt.Fprintf(w, "%-10s %5d %6d %6d %-12s %9s %9s %8d %6d %7d %8d %7d %7.2f\n",
+				name, c.Subscribers, c.VideoTracks, c.Layer, fmt.Sprint(c.LayerTracks), c.SettleP50, c.SettleMax,
+				c.Switches, c.BadSwitches, c.SeqJumps+c.SwitchGaps, c.Freezes, c.Lost, c.LossPercent)
 		}
 	}
 	for _, e := range rep.Errors {

@@ -70,7 +70,7 @@ func benchForward(b *testing.B, n int) {
 		binary.BigEndian.PutUint16(buf[2:], uint16(i))
 		binary.BigEndian.PutUint32(buf[4:], uint32(i/3)*3000)
 		done.Add(n)
-		u.handle(buf[:m])
+		u.handle(u.layers[0], buf[:m])
 		done.Wait()
 	}
 	b.StopTimer()

@@ -20,8 +20,18 @@ type downTrack struct {
 	sub *Participant
 
 	b       atomic.Pointer[binding] // nil until negotiated; set under sending
-	needKey atomic.Bool             // drop until a keyframe starts
+	needKey atomic.Bool             // drop until a keyframe starts (one layer)
 	resume  atomic.Bool             // the next forwarded packet starts a new epoch
+
+	// Simulcast: cur is the layer being sent (-1: none yet, or it must
+	// start again from a keyframe), target the one the allocator chose
+	// to send (-1: paused), desired the one it would send were every
+	// layer being published (dynacast asks the publisher for it). Only
+	// the writer changes cur, on a keyframe of target.
+	cur, target, desired atomic.Int32
+	// pausedBW says the allocator paused the track for bandwidth (the
+	// subscriber was told); the allocator's alone.
+	pausedBW bool
 
 	// sending is held shared by each write, from reading b to the end of
 	// the write, and alone to change b: once Unbind or close returns, no
@@ -30,13 +40,16 @@ type downTrack struct {
 	// stream (Pion then makes up a track for it).
 	sending sync.RWMutex
 
-	mu sync.Mutex // guards rw
-	rw *rewrite.Stream
+	mu    sync.Mutex // guards rw and vp8
+	rw    *rewrite.Stream
+	vp8   vp8Munger // picture ids across layer switches (simulcast VP8)
+	munge bool      // whether vp8 is used
 
-	// hdr is the header of the packet being forwarded. The subscriber's
-	// queue is drained by one sender at a time, so it has one user;
-	// retransmissions have their own.
-	hdr rtp.Header
+	// hdr and scratch are the header and payload copy of the packet
+	// being forwarded. The subscriber's queue is drained by one sender at
+	// a time, so they have one user; retransmissions have their own.
+	hdr     rtp.Header
+	scratch []byte
 
 	sender *webrtc.RTPSender
 }
@@ -50,7 +63,16 @@ type binding struct {
 var _ webrtc.TrackLocal = (*downTrack)(nil)
 
 func newDownTrack(u *upTrack, sub *Participant) *downTrack {
-	return &downTrack{up: u, sub: sub, rw: rewrite.New(u.remote.Codec().ClockRate)}
+	d := &downTrack{up: u, sub: sub, rw: rewrite.New(u.remote.Codec().ClockRate)}
+	d.cur.Store(-1)
+	top := int32(len(u.layers) - 1)
+	d.target.Store(top)
+	d.desired.Store(top)
+	if u.simulcast() && u.vp8 {
+		d.munge = true
+		d.scratch = make([]byte, 1500)
+	}
+	return d
 }
 
 // ID is the track id subscribers see: the SFU's id of the published track.
@@ -85,8 +107,11 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
 	}
 	d.needKey.Store(d.up.isKey != nil)
+	d.cur.Store(-1)
 	d.setBinding(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(match.PayloadType), ws: ctx.WriteStream()})
-	d.up.requestKeyframe()
+	if t := d.target.Load(); t >= 0 {
+		d.up.requestKeyframe(d.up.layers[t])
+	}
 	return *match, nil
 }
 
@@ -123,19 +148,47 @@ func (d *downTrack) close() {
 func (d *downTrack) restart() {
 	d.resume.Store(true)
 	d.needKey.Store(d.up.isKey != nil)
+	d.cur.Store(-1)
 }
 
 // outPacket is what a subscriber's queue carries besides the bytes.
 type outPacket struct {
 	d      *downTrack
 	resume bool // first packet after a pause: begin a new epoch
+	layer  int8 // the simulcast layer it is of
+	key    bool // it starts a keyframe
+}
+
+// sendLayer decides, on the writer, whether a packet of layer l (key:
+// starting a keyframe) goes out to a simulcast subscriber, switching to
+// the target layer on its keyframe. It reports whether to send and
+// whether the packet begins a new rewrite epoch.
+func (d *downTrack) sendLayer(l int8, key bool) (send, switched bool) {
+	cur, target := d.cur.Load(), d.target.Load()
+	switch {
+	case target < 0:
+		return false, false
+	case int32(l) == target && cur != target:
+		if !key {
+			return false, false
+		}
+		if !d.cur.CompareAndSwap(cur, target) {
+			return false, false
+		}
+		d.sub.ev.TrackLayer(d.up.id, d.up.layers[target].rid, int(target))
+		return true, true
+	case int32(l) == cur:
+		return true, false
+	}
+	return false, false
 }
 
 // write sends pkt (12-byte header + payload) to this subscriber with h, a
 // header of the caller's, rewritten for it: its sequence number,
-// timestamp, SSRC and payload type. pkt is not changed. resume starts a
-// new rewrite epoch first.
-func (d *downTrack) write(pkt []byte, resume bool, now time.Time, h *rtp.Header) bool {
+// timestamp, SSRC and payload type, and for simulcast VP8 its picture
+// ids, in scratch (the caller's, as h). pkt is not changed. resume
+// starts a new rewrite epoch first.
+func (d *downTrack) write(pkt []byte, resume bool, now time.Time, h *rtp.Header, scratch []byte) bool {
 	d.sending.RLock()
 	defer d.sending.RUnlock()
 	b := d.b.Load()
@@ -144,11 +197,21 @@ func (d *downTrack) write(pkt []byte, resume bool, now time.Time, h *rtp.Header)
 	}
 	seq := binary.BigEndian.Uint16(pkt[2:])
 	ts := binary.BigEndian.Uint32(pkt[4:])
+	payload := pkt[12:]
+	if pkt[0]&0x20 != 0 { // stripExtensions checked that the padding fits
+		payload = pkt[12 : len(pkt)-int(pkt[len(pkt)-1])]
+	}
 	d.mu.Lock()
 	if resume {
 		d.rw.Pause()
+		d.vp8.rebase()
 	}
 	outSeq, outTS, ok := d.rw.Rewrite(seq, ts, now)
+	if ok && d.munge && len(payload) <= len(scratch) {
+		n := copy(scratch, payload)
+		payload = scratch[:n]
+		d.vp8.munge(payload)
+	}
 	d.mu.Unlock()
 	if !ok {
 		return false
@@ -159,10 +222,8 @@ func (d *downTrack) write(pkt []byte, resume bool, now time.Time, h *rtp.Header)
 		Version: 2, Marker: pkt[1]&0x80 != 0, PayloadType: b.pt,
 		SequenceNumber: outSeq, Timestamp: outTS, SSRC: b.ssrc,
 	}
-	payload := pkt[12:]
-	if pkt[0]&0x20 != 0 { // stripExtensions checked that the padding fits
+	if pkt[0]&0x20 != 0 {
 		h.Padding, h.PaddingSize = true, pkt[len(pkt)-1]
-		payload = pkt[12 : len(pkt)-int(h.PaddingSize)]
 	}
 	n, err := b.ws.WriteRTP(h, payload)
 	switch {
@@ -174,6 +235,7 @@ func (d *downTrack) write(pkt []byte, resume bool, now time.Time, h *rtp.Header)
 		// here, the subscriber must start again from a keyframe.
 		d.sub.s.stats.droppedNotConnected.Add(1)
 		d.needKey.Store(d.up.isKey != nil)
+		d.cur.Store(-1)
 		return false
 	}
 	d.sub.s.stats.packetsOut.Add(1)
@@ -185,6 +247,7 @@ func (d *downTrack) write(pkt []byte, resume bool, now time.Time, h *rtp.Header)
 // stops.
 func (d *downTrack) rtcpLoop() {
 	buf := make([]byte, 1500)
+	scratch := make([]byte, 1500)
 	var hdr rtp.Header
 	stats := &d.sub.s.stats
 	for {
@@ -201,22 +264,32 @@ func (d *downTrack) rtcpLoop() {
 						stats.nacksIn.Add(1)
 						d.mu.Lock()
 						in, ok := d.rw.Reverse(seq)
+						cur := d.cur.Load()
 						d.mu.Unlock()
 						n := 0
 						if ok {
-							n = d.up.cache.Get(in, buf)
+							if !d.up.simulcast() {
+								cur = 0
+							}
+							if cur >= 0 {
+								n = d.up.layers[cur].cache.Get(in, buf)
+							}
 						}
 						if n == 0 {
 							stats.nackMisses.Add(1)
 							continue
 						}
-						if d.write(buf[:n], false, now, &hdr) {
+						if d.write(buf[:n], false, now, &hdr, scratch) {
 							stats.retransmitted.Add(1)
 						}
 					}
 				}
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				d.up.requestKeyframe()
+				if c := d.cur.Load(); c >= 0 && d.up.simulcast() {
+					d.up.requestKeyframe(d.up.layers[c])
+				} else if !d.up.simulcast() {
+					d.up.requestKeyframe(d.up.layers[0])
+				}
 			}
 		}
 	}

@@ -69,6 +69,16 @@ type Events interface {
 	TrackPublished(TrackInfo)
 	TrackUnpublished(TrackInfo)
 	TrackMuted(TrackInfo)
+	// TrackPaused tells a subscriber that the SFU paused (or resumed)
+	// sending it a track because its downlink cannot carry the track's
+	// lowest layer beside what ranks above it.
+	TrackPaused(trackID string, paused bool)
+	// TrackLayer tells a subscriber the simulcast layer of a track it
+	// now receives (an index into TrackInfo.Layers).
+	TrackLayer(trackID, rid string, layer int)
+	// LayersWanted tells a publisher which layers of its simulcast track
+	// some subscriber wants (dynacast): it may stop sending the others.
+	LayersWanted(track TrackInfo, layers []LayerState)
 	// Offer carries a new offer for the subscriber PeerConnection.
 	// iceRestart marks one with new ICE credentials (an ICE restart): its
 	// SDP carries all of the SFU's candidates of the new generation, and
@@ -119,4 +129,32 @@ type TrackInfo struct {
 	Screen        bool // the sub-stream (e.g. a screen share), not the camera
 	Muted         bool // paused by its publisher or blocked by an operator
 	Blocked       bool // blocked by an operator
+	// Layers are a simulcast track's layers, lowest first; nil for a
+	// track of one encoding.
+	Layers []Layer
+}
+
+// Layer describes one simulcast layer. Width, Height (from its
+// keyframes, VP8 only) and Bitrate (bit/s, measured) are 0 when not known.
+type Layer struct {
+	RID           string
+	Width, Height int
+	Bitrate       int
+}
+
+// LayerState says whether a simulcast layer is wanted.
+type LayerState struct {
+	RID    string
+	Active bool
+}
+
+// TrackSettings are a subscriber's wishes for one track it receives:
+// MaxLayer (-1: no limit) caps the layer; Width×Height, when set, asks
+// for the smallest layer at least that size; FPS is recorded (no layer
+// choice uses it yet); Paused stops the track.
+type TrackSettings struct {
+	MaxLayer      int
+	Width, Height int
+	FPS           int
+	Paused        bool
 }

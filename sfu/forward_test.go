@@ -103,11 +103,14 @@ func testParticipant(s *SFU, id string, queueLen int) *Participant {
 // owner.pub, which must then be set (an unconnected PeerConnection
 // will do: its WriteRTCP fails and the failure is ignored).
 func testUpTrack(owner *Participant, isKey func([]byte) bool, cacheSize int) *upTrack {
-	return &upTrack{
+	u := &upTrack{
 		id: "TR_test", owner: owner, remote: &webrtc.TrackRemote{},
 		kind: "video", codec: webrtc.MimeTypeVP8,
-		cache: rtpcache.New(cacheSize), isKey: isKey,
+		layers: []*layer{{cache: rtpcache.New(cacheSize)}}, isKey: isKey,
 	}
+	u.wanted.init(1)
+	u.layers[0].remote.Store(u.remote)
+	return u
 }
 
 // testDownTrack returns a downTrack of u to sub, bound to w.
@@ -116,18 +119,19 @@ func testDownTrack(u *upTrack, sub *Participant, w webrtc.TrackLocalWriter, ssrc
 ) *downTrack {
 	d := &downTrack{up: u, sub: sub, rw: rewrite.New(90000, opts...)}
 	d.b.Store(&binding{ssrc: ssrc, pt: pt, ws: w})
+	d.cur.Store(-1)
 	return d
 }
 
 // forward hands raw to one subscriber of u, as handle does.
 func forward(u *upTrack, d *downTrack, raw []byte) {
 	p, _ := queue.NewPacket(raw)
-	u.forward(d, p)
+	u.forward(d, p, u.layers[0], u.isKey != nil && u.isKey(raw[12:]))
 	p.Release()
 }
 
 // ingest feeds one raw packet to u as its reader would.
-func ingest(u *upTrack, raw []byte) { u.handle(raw) }
+func ingest(u *upTrack, raw []byte) { u.handle(u.layers[0], raw) }
 
 // rtpHeader returns a fixed 12-byte RTP header.
 func rtpHeader(marker bool, pt uint8, seq uint16, ts, ssrc uint32) []byte {
@@ -289,7 +293,7 @@ func TestDownTrackWritePadding(t *testing.T) {
 	in := concat(rtpHeader(true, 96, 7, 90, 0xdeadbeef), []byte{1, 2, 3}, []byte{0, 0, 3})
 	in[0] |= 0x20
 	orig := bytes.Clone(in)
-	if !d.write(in, false, time.Now(), &d.hdr) {
+	if !d.write(in, false, time.Now(), &d.hdr, nil) {
 		t.Fatal("write failed")
 	}
 	want := concat(rtpHeader(true, 100, 1000, 5000, 0x11223344), []byte{1, 2, 3}, []byte{0, 0, 3})
@@ -319,7 +323,7 @@ func TestDownTrackWrite(t *testing.T) {
 		t.Helper()
 		pkt := concat(rtpHeader(marker, 96, seq, ts, 0xdeadbeef), []byte{1, 2, 3})
 		n := len(w.packets())
-		if got := d.write(pkt, d.resume.Swap(false), clock.Now(), &d.hdr); got != wantOK {
+		if got := d.write(pkt, d.resume.Swap(false), clock.Now(), &d.hdr, nil); got != wantOK {
 			t.Fatalf("%s: write = %v, want %v", name, got, wantOK)
 		}
 		if !wantOK {
@@ -414,7 +418,7 @@ func TestDownTrackCloseWaitsForWrite(t *testing.T) {
 			pkt := concat(rtpHeader(false, 96, 1, 0, 7), []byte{1, 2, 3})
 			var hdr rtp.Header
 			wrote := make(chan bool)
-			go func() { wrote <- d.write(pkt, false, time.Now(), &hdr) }()
+			go func() { wrote <- d.write(pkt, false, time.Now(), &hdr, nil) }()
 			<-w.entered
 			stopped := make(chan struct{})
 			go func() {
@@ -431,7 +435,7 @@ func TestDownTrackCloseWaitsForWrite(t *testing.T) {
 				t.Error("the write in progress failed")
 			}
 			<-stopped
-			if d.write(pkt, false, time.Now(), &hdr) || w.n.Load() != 1 {
+			if d.write(pkt, false, time.Now(), &hdr, nil) || w.n.Load() != 1 {
 				t.Errorf("written after %s: %d writes", stop.name, w.n.Load())
 			}
 		})
@@ -450,7 +454,7 @@ func TestDownTrackWriteNotConnected(t *testing.T) {
 	s := testSFU(Config{})
 	u := testUpTrack(testParticipant(s, "PA_pub", 1), keyframe.VP8, 16)
 	d := testDownTrack(u, testParticipant(s, "PA_sub", 8), zeroWriter{}, 1, 96)
-	if d.write(concat(rtpHeader(false, 96, 1, 0, 7), vp8Key), false, time.Now(), &d.hdr) {
+	if d.write(concat(rtpHeader(false, 96, 1, 0, 7), vp8Key), false, time.Now(), &d.hdr, nil) {
 		t.Error("write to an unconnected stream reported success")
 	}
 	if st := s.Stats(); st.DroppedNotConnected != 1 || st.PacketsOut != 0 {

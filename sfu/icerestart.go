@@ -140,7 +140,7 @@ func (p *Participant) iceUp(side Side) {
 		ups = p.room.tracksOf(p)
 	}
 	for _, u := range ups {
-		u.requestKeyframe()
+		u.requestKeyframes()
 	}
 }
 

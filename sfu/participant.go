@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,16 @@ type Participant struct {
 	subscribed map[string]bool // explicit subscribe (or unsubscribe=false)
 	down       map[string]*downTrack
 	published  int
+	// rids are the simulcast layers of the last offer, by mid; layered
+	// the tracks made of them so far, by receiver (simulcast.go).
+	rids    map[string][]string
+	layered map[*webrtc.RTPReceiver]*upTrack
+	// settings are the subscriber's wishes per track id it receives.
+	settings map[string]TrackSettings
+
+	allocMu    sync.Mutex // one allocation at a time; guards the two below
+	allocDowns []*downTrack
+	allocPrefs []TrackSettings
 
 	early [2][]webrtc.ICECandidateInit // guarded by mu: candidates that came before their SDP, per Side
 	// dtlsStop stops, per Side, the timer that gives a connected ICE
@@ -80,6 +91,8 @@ func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, err
 		queue:      s.senders.NewQueue(s.cfg.SubscriberQueue),
 		subscribed: make(map[string]bool),
 		down:       make(map[string]*downTrack),
+		layered:    make(map[*webrtc.RTPReceiver]*upTrack),
+		settings:   make(map[string]TrackSettings),
 		kickCh:     make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		rate:       newBucket(s.cfg.MaxParticipantBitrate),
@@ -145,7 +158,7 @@ func (p *Participant) newPeerConnection(t *peerTemplate, side Side) (*webrtc.Pee
 		p.closeAsync(ErrTooManyStreams)
 	}}
 	if side == Publisher {
-		bufs.declared = g.Allowed
+		bufs.declared = g.Passing
 	}
 	var tcp ice.TCPMux
 	if p.s.tcpMux != nil {
@@ -213,13 +226,14 @@ func (p *Participant) ID() string { return p.id }
 
 func (p *Participant) start() {
 	p.s.wg.Add(1)
-	p.wg.Add(1)
+	p.wg.Add(2)
 	go func() {
 		p.wg.Wait()
 		p.s.wg.Done()
 	}()
 	go p.reconcileLoop()
 	p.kick()
+	go p.allocLoop()
 }
 
 // HandleOffer applies the client's offer on the publisher PeerConnection
@@ -258,9 +272,6 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 		if _, ok := m.Attribute("inactive"); ok {
 			continue
 		}
-		if _, ok := m.Attribute("simulcast"); ok {
-			return "", fmt.Errorf("%w: simulcast is not supported yet", ErrNotAllowed)
-		}
 		media++
 		switch {
 		case kind == "audio":
@@ -275,6 +286,10 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 		return "", ErrTooManyTracks
 	}
 	ssrcs, err := declaredSSRCs(parsed, maxSectionSSRCs*p.s.cfg.MaxTracks)
+	if err != nil {
+		return "", err
+	}
+	rids, err := simulcastLayers(parsed)
 	if err != nil {
 		return "", err
 	}
@@ -303,9 +318,21 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 	remote, _ = refuseUnsupported(remote)
 	// RTP of the SSRCs this offer stops declaring is dropped from now on,
 	// before Pion sees it; the new ones cannot come before the answer.
+	// A simulcast layer's SSRC is not declared: the gate learns as many
+	// as the offer's layers may use (each layer and its RTX), keeping
+	// those of layers still published.
 	gate := &p.gates[Publisher]
 	before := gate.Allowed()
 	gate.Allow(ssrcs)
+	p.mu.Lock()
+	p.rids = rids
+	keep := p.layerSSRCsLocked(rids)
+	p.mu.Unlock()
+	budget := 0
+	for _, r := range rids {
+		budget += 2 * len(r)
+	}
+	gate.Learn(budget, keep)
 	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: remote}); err != nil {
 		gate.Allow(before)
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
@@ -573,15 +600,30 @@ func (p *Participant) kick() {
 	}
 }
 
-// onTrack runs when a publisher's track delivers its first packet.
+// onTrack runs when a publisher's track delivers its first packet; for
+// simulcast, when each layer does.
 func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
-	u := newUpTrack(p, remote, recv)
+	if rid := remote.RID(); rid != "" {
+		p.onLayer(remote, recv, rid)
+		return
+	}
+	u := newUpTrack(p, remote, recv, nil)
+	if !p.admitTrack(u, recv) {
+		return
+	}
+	l := u.layers[0]
+	u.start(l, remote)
+	p.runLayer(u, l)
+}
+
+// admitTrack publishes u unless p may not: it reports whether it did.
+func (p *Participant) admitTrack(u *upTrack, recv *webrtc.RTPReceiver) bool {
 	if u.mid == "" {
 		// Pion made it up, on a transceiver of its own, for a packet on an
 		// SSRC the last offer does not declare: a straggler of a track the
 		// publisher has just removed. No m-section of the offer sends it.
 		_ = recv.Stop()
-		return
+		return false
 	}
 	p.mu.Lock()
 	if p.screen[u.client] && u.kind == webrtc.RTPCodecTypeVideo.String() {
@@ -590,24 +632,95 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiv
 	if p.closed || p.published >= p.s.cfg.MaxTracks || p.send&u.media == 0 {
 		p.mu.Unlock()
 		_ = recv.Stop()
-		return
+		return false
 	}
 	p.published++
 	u.blocked.Store(p.blocked&u.media != 0)
 	p.mu.Unlock()
 	if !p.room.publish(u) {
-		u.close()
-		return
-	}
-	p.s.wg.Add(1)
-	go func() {
-		defer p.s.wg.Done()
-		u.run()
-		p.room.unpublish(u)
 		p.mu.Lock()
 		p.published--
 		p.mu.Unlock()
+		u.close()
+		return false
+	}
+	return true
+}
+
+// onLayer takes the first packet of simulcast layer rid: the first layer
+// of a receiver publishes the track, the others join it.
+func (p *Participant) onLayer(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver, rid string) {
+	p.mu.Lock()
+	u := p.layered[recv]
+	fresh := u == nil || u.isClosed()
+	if fresh {
+		var rids []string
+		for _, t := range p.pub.GetTransceivers() {
+			if t.Receiver() == recv {
+				rids = p.rids[t.Mid()]
+			}
+		}
+		if !slices.Contains(rids, rid) {
+			p.mu.Unlock()
+			return // Pion heard of a rid the offer does not send: nothing reads it
+		}
+		u = newUpTrack(p, remote, recv, rids)
+		p.layered[recv] = u
+	}
+	p.mu.Unlock()
+	l := u.layerOf(rid)
+	if l == nil {
+		return
+	}
+	if fresh && !p.admitTrack(u, recv) {
+		p.mu.Lock()
+		delete(p.layered, recv)
+		p.mu.Unlock()
+		return
+	}
+	if !u.start(l, remote) {
+		return
+	}
+	p.runLayer(u, l)
+}
+
+// runLayer reads layer l of u on a goroutine of its own; the last layer
+// to end unpublishes u.
+func (p *Participant) runLayer(u *upTrack, l *layer) {
+	p.s.wg.Add(1)
+	go func() {
+		defer p.s.wg.Done()
+		if !u.run(l) {
+			return
+		}
+		p.room.unpublish(u)
+		p.mu.Lock()
+		p.published--
+		if p.layered[u.recv] == u {
+			delete(p.layered, u.recv)
+		}
+		p.mu.Unlock()
 	}()
+}
+
+// layerSSRCsLocked returns the SSRCs (media and RTX) of the simulcast
+// layers p publishes on the mids of rids. Called with p.mu held.
+func (p *Participant) layerSSRCsLocked(rids map[string][]string) []uint32 {
+	var out []uint32
+	for _, u := range p.layered {
+		if u.isClosed() || rids[u.mid] == nil {
+			continue
+		}
+		for _, l := range u.layers {
+			if r := l.remote.Load(); r != nil {
+				out = append(out, uint32(r.SSRC()))
+				if r.HasRTX() {
+					out = append(out, uint32(r.RtxSSRC()))
+				}
+			}
+		}
+	}
+	return out
 }
 
 // reconcileLoop makes the subscriber PeerConnection carry exactly the

@@ -98,8 +98,16 @@ const senderBatch = 16
 func (s *SFU) send(items []queue.Item[outPacket]) {
 	now := s.cfg.Now()
 	for i := range items {
-		d := items[i].Dst.d
-		d.write(items[i].Data, items[i].Dst.resume, now, &d.hdr)
+		op := items[i].Dst
+		d, resume := op.d, op.resume
+		if d.up.simulcast() {
+			send, switched := d.sendLayer(op.layer, op.key)
+			if !send {
+				continue
+			}
+			resume = resume || switched
+		}
+		d.write(items[i].Data, resume, now, &d.hdr, d.scratch)
 	}
 }
 
@@ -174,6 +182,16 @@ func newTemplate(cfg *Config, side Side, addrs iceaddr.Addresses, n *stdnet.Net)
 		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind,
 			webrtc.RTPTransceiverDirectionRecvonly); err != nil {
 			return nil, fmt.Errorf("sfu: register extension: %w", err)
+		}
+	}
+	if side == Publisher {
+		// Simulcast (simulcast.go): each layer names its m-section and its
+		// rid in header extensions, its RTX the rid it repairs.
+		for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI, sdp.SDESRepairRTPStreamIDURI} {
+			if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo,
+				webrtc.RTPTransceiverDirectionRecvonly); err != nil {
+				return nil, fmt.Errorf("sfu: register extension: %w", err)
+			}
 		}
 	}
 

@@ -67,8 +67,11 @@ type recorder struct {
 	unpublished []sfu.TrackInfo
 	muted       []sfu.TrackInfo
 	closed      []error
-	offers      []bool // per offer: whether it restarted ICE
-	askRestart  int    // RestartICE calls: the SFU asked for a publisher restart
+	offers      []bool             // per offer: whether it restarted ICE
+	askRestart  int                // RestartICE calls: the SFU asked for a publisher restart
+	paused      []string           // TrackPaused: "<track> true|false"
+	layers      []string           // TrackLayer: "<track> <rid>"
+	wanted      [][]sfu.LayerState // LayersWanted, in order
 	overflow    bool
 }
 
@@ -120,6 +123,24 @@ func (r *recorder) TrackMuted(ti sfu.TrackInfo) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.muted = append(r.muted, ti)
+}
+
+func (r *recorder) TrackPaused(id string, paused bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.paused = append(r.paused, fmt.Sprint(id, " ", paused))
+}
+
+func (r *recorder) TrackLayer(id, rid string, _ int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.layers = append(r.layers, id+" "+rid)
+}
+
+func (r *recorder) LayersWanted(_ sfu.TrackInfo, ls []sfu.LayerState) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.wanted = append(r.wanted, ls)
 }
 
 func (r *recorder) Offer(sdp string, iceRestart bool) {

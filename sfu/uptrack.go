@@ -14,33 +14,52 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// upTrack is one track a participant publishes: its reader goroutine, its
-// NACK cache and the subscribers it feeds.
+// upTrack is one track a participant publishes: its reader goroutines
+// (one per simulcast layer), its NACK caches and the subscribers it feeds.
 type upTrack struct {
 	id     string
 	owner  *Participant
-	remote *webrtc.TrackRemote
+	remote *webrtc.TrackRemote // the first layer's: codec, kind, ids
 	recv   *webrtc.RTPReceiver
 	kind   string
 	media  Media // Audio, Video or Screen
 	codec  string
 	client string // the publisher's own track id
 	mid    string
-	cache  *rtpcache.Cache
+	// layers are the track's encodings, lowest first: one with rid ""
+	// for a track without simulcast, else one per rid of the
+	// publisher's a=simulcast line, in its order (simulcast.go).
+	layers []*layer
 	// isKey reports whether a payload starts a keyframe; nil for audio,
 	// where any packet is a fine place to start.
 	isKey func([]byte) bool
+	vp8   bool // VP8: picture ids are rewritten across layer switches
 
 	downs   atomic.Pointer[[]*downTrack] // copy-on-write, read once per packet
 	downsMu sync.Mutex                   // serialises writers of downs
 	muted   atomic.Bool                  // paused by the publisher
 	blocked atomic.Bool                  // stopped by an operator
 	closed  atomic.Bool
-	lastPLI atomic.Int64 // unix nanos of the last keyframe request
-	rate    bucket       // the track's bitrate cap; the reader's alone
+	readers atomic.Int32 // layer readers running; the last one to end ends the track
+	rateMu  sync.Mutex   // guards rate: the layers' readers share it
+	rate    bucket       // the track's bitrate cap
+	wanted  dynacast     // which layers some subscriber wants (simulcast.go)
 }
 
-func newUpTrack(p *Participant, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) *upTrack {
+// layer is one encoding of a track: a simulcast layer, or the only one.
+type layer struct {
+	index  int
+	rid    string
+	remote atomic.Pointer[webrtc.TrackRemote] // nil until its first packet
+	cache  *rtpcache.Cache
+	meter  meter        // its bitrate; the reader's alone but for reads
+	last   atomic.Int64 // unix nanos of its last packet; 0: none yet
+	size   atomic.Int64 // width<<32 | height from its last keyframe, when the codec tells
+	// lastPLI is the unix nanos of the last keyframe request for it.
+	lastPLI atomic.Int64
+}
+
+func newUpTrack(p *Participant, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver, rids []string) *upTrack {
 	codec := remote.Codec().MimeType
 	u := &upTrack{
 		id: newID("TR_"), owner: p, remote: remote, recv: recv,
@@ -57,58 +76,111 @@ func newUpTrack(p *Participant, remote *webrtc.TrackRemote, recv *webrtc.RTPRece
 	if remote.Kind() == webrtc.RTPCodecTypeVideo {
 		size, u.media = p.s.cfg.VideoCache, Video
 	}
-	u.cache = rtpcache.New(size)
+	if len(rids) == 0 {
+		rids = []string{""}
+	}
+	for i, rid := range rids {
+		u.layers = append(u.layers, &layer{index: i, rid: rid, cache: rtpcache.New(size)})
+	}
 	switch strings.ToLower(codec) {
 	case strings.ToLower(webrtc.MimeTypeVP8):
-		u.isKey = keyframe.VP8
+		u.isKey, u.vp8 = keyframe.VP8, true
 	case strings.ToLower(webrtc.MimeTypeH264):
 		u.isKey = keyframe.H264
 	}
+	u.wanted.init(len(u.layers))
 	return u
 }
 
+// simulcast reports whether u has more than one layer.
+func (u *upTrack) simulcast() bool { return len(u.layers) > 1 }
+
+// layerOf returns u's layer of rid, or nil.
+func (u *upTrack) layerOf(rid string) *layer {
+	for _, l := range u.layers {
+		if l.rid == rid {
+			return l
+		}
+	}
+	return nil
+}
+
 func (u *upTrack) info() TrackInfo {
-	return TrackInfo{
+	ti := TrackInfo{
 		ID: u.id, ParticipantID: u.owner.id, Kind: u.kind, Codec: u.codec,
 		ClientTrackID: u.client, Mid: u.mid, Screen: u.media == Screen,
 		Muted: u.paused(), Blocked: u.blocked.Load(),
 	}
+	if u.simulcast() {
+		now := u.owner.s.cfg.Now().UnixNano()
+		for _, l := range u.layers {
+			w, h := l.dimensions()
+			ti.Layers = append(ti.Layers, Layer{RID: l.rid, Width: w, Height: h, Bitrate: l.bitrate(now)})
+		}
+	}
+	return ti
 }
 
-// run reads the track until it ends, feeding the cache and subscribers.
-func (u *upTrack) run() {
+// start begins reading layer l of u from remote, its first packet just
+// in. It reports false if u has ended already.
+func (u *upTrack) start(l *layer, remote *webrtc.TrackRemote) bool {
+	if u.isClosed() || !l.remote.CompareAndSwap(nil, remote) {
+		return false
+	}
+	u.readers.Add(1)
+	return true
+}
+
+// run reads layer l until it ends, feeding its cache and the subscribers.
+// It reports whether it was the last of u's layers to end.
+func (u *upTrack) run(l *layer) bool {
+	remote := l.remote.Load()
 	u.owner.s.wg.Add(1)
 	go func() { // RTCP from the publisher feeds the report interceptors
 		defer u.owner.s.wg.Done()
 		for {
-			if _, _, err := u.recv.ReadRTCP(); err != nil {
+			var err error
+			if l.rid == "" {
+				_, _, err = u.recv.ReadRTCP()
+			} else {
+				_, _, err = u.recv.ReadSimulcastRTCP(l.rid)
+			}
+			if err != nil {
 				return
 			}
 		}
 	}()
 	buf := make([]byte, 1500)
 	for {
-		n, _, err := u.remote.Read(buf)
+		n, _, err := remote.Read(buf)
 		if err != nil {
 			u.closed.Store(true)
-			return
+			return u.readers.Add(-1) == 0
 		}
-		u.handle(buf[:n])
+		u.handle(l, buf[:n])
 	}
 }
 
-// handle takes one packet from the publisher: strip, cache, fan out.
-func (u *upTrack) handle(raw []byte) {
+// handle takes one packet of layer l from the publisher: strip, cache,
+// fan out.
+func (u *upTrack) handle(l *layer, raw []byte) {
 	stats := &u.owner.s.stats
 	pkt, ok := stripExtensions(raw)
 	if !ok {
 		return
 	}
 	stats.packetsIn.Add(1)
-	if !u.admit(len(raw)) {
+	now := u.owner.s.cfg.Now().UnixNano()
+	if !u.admit(l, now, len(raw)) {
 		return // not cached either: a NACK for it finds nothing
 	}
-	u.cache.Store(pkt)
+	l.cache.Store(pkt)
+	l.meter.add(now, len(pkt))
+	l.last.Store(now)
+	key := u.isKey != nil && u.isKey(pkt[12:])
+	if key && u.vp8 {
+		l.noteVP8Size(pkt[12:])
+	}
 	if u.paused() {
 		stats.droppedMuted.Add(1)
 		return
@@ -123,41 +195,60 @@ func (u *upTrack) handle(raw []byte) {
 		return // longer than any read buffer: cannot happen
 	}
 	for _, d := range *downs {
-		u.forward(d, shared)
+		u.forward(d, shared, l, key)
 	}
 	shared.Release()
 }
 
-// forward hands the packet to one subscriber without ever blocking.
-func (u *upTrack) forward(d *downTrack, shared *queue.Packet) {
-	pkt := shared.Data()
+// forward hands the packet of layer l to one subscriber without ever
+// blocking. key says whether it starts a keyframe.
+func (u *upTrack) forward(d *downTrack, shared *queue.Packet, l *layer, key bool) {
 	stats := &u.owner.s.stats
 	if d.b.Load() == nil {
 		return // not negotiated yet
 	}
-	if d.needKey.Load() {
-		if u.isKey != nil && !u.isKey(pkt[12:]) {
+	if u.simulcast() {
+		// Packets of the layer sent and of the one switched to; the
+		// subscriber's writer switches on the target's keyframe.
+		cur, target := int(d.cur.Load()), int(d.target.Load())
+		switch {
+		case target < 0:
+			return // paused for it
+		case l.index == target && cur != target && !key:
 			stats.droppedNoKeyframe.Add(1)
-			u.requestKeyframe()
+			u.requestKeyframe(l)
+			return
+		case l.index != cur && l.index != target:
+			return
+		}
+	} else if d.target.Load() < 0 {
+		return // paused for it
+	} else if d.needKey.Load() {
+		if u.isKey != nil && !key {
+			stats.droppedNoKeyframe.Add(1)
+			u.requestKeyframe(l)
 			return
 		}
 		d.needKey.Store(false)
 	}
 	// The packet that resumes a paused track starts a new rewrite epoch;
 	// the flag travels with it, behind anything queued before the pause.
-	if !d.sub.queue.PushPacket(outPacket{d: d, resume: d.resume.Swap(false)}, shared) {
+	op := outPacket{d: d, resume: d.resume.Swap(false), layer: int8(l.index), key: key}
+	if !d.sub.queue.PushPacket(op, shared) {
 		stats.droppedQueueFull.Add(1)
 	}
 }
 
-// admit reports whether a packet of size bytes is within the track's and
-// its publisher's bitrate caps, and takes it from both if so. Beyond
-// them it counts the drop and tells the publisher (RTCP REMB with the cap
-// it went over, for this track's SSRC), at most once per BitrateWindow.
-func (u *upTrack) admit(size int) bool {
+// admit reports whether a packet of size bytes of layer l is within the
+// track's and its publisher's bitrate caps at now, and takes it from both
+// if so. Beyond them it counts the drop and tells the publisher (RTCP
+// REMB with the cap it went over, for the layer's SSRC), at most once
+// per BitrateWindow.
+func (u *upTrack) admit(l *layer, now int64, size int) bool {
 	p := u.owner
-	now, bits := p.s.cfg.Now().UnixNano(), int64(size)*8
+	bits := int64(size) * 8
 	limit := 0
+	u.rateMu.Lock()
 	switch {
 	case !u.rate.has(now, bits):
 		limit = p.s.cfg.MaxTrackBitrate
@@ -165,30 +256,45 @@ func (u *upTrack) admit(size int) bool {
 		limit = p.s.cfg.MaxParticipantBitrate
 	default:
 		u.rate.take(now, bits)
+		u.rateMu.Unlock()
 		return true
 	}
+	u.rateMu.Unlock()
 	p.s.stats.droppedBitrate.Add(1)
 	last := p.lastREMB.Load()
 	if now-last >= int64(BitrateWindow) && p.lastREMB.CompareAndSwap(last, now) {
-		_ = p.pub.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{
-			Bitrate: float32(limit), SSRCs: []uint32{uint32(u.remote.SSRC())}}})
+		if r := l.remote.Load(); r != nil {
+			_ = p.pub.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{
+				Bitrate: float32(limit), SSRCs: []uint32{uint32(r.SSRC())}}})
+		}
 	}
 	return false
 }
 
-// requestKeyframe sends a PLI to the publisher, at most once per
-// PLIInterval however many subscribers ask.
-func (u *upTrack) requestKeyframe() {
+// requestKeyframe sends a PLI for layer l to the publisher, at most once
+// per PLIInterval however many subscribers ask.
+func (u *upTrack) requestKeyframe(l *layer) {
 	if u.isKey == nil {
 		return
 	}
+	r := l.remote.Load()
+	if r == nil {
+		return // nothing of it has come yet: its first packet will
+	}
 	now := u.owner.s.cfg.Now().UnixNano()
-	last := u.lastPLI.Load()
-	if now-last < int64(u.owner.s.cfg.PLIInterval) || !u.lastPLI.CompareAndSwap(last, now) {
+	last := l.lastPLI.Load()
+	if now-last < int64(u.owner.s.cfg.PLIInterval) || !l.lastPLI.CompareAndSwap(last, now) {
 		return
 	}
 	u.owner.s.stats.keyframeRequests.Add(1)
-	_ = u.owner.pub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(u.remote.SSRC())}})
+	_ = u.owner.pub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(r.SSRC())}})
+}
+
+// requestKeyframes asks for a keyframe of every layer that has begun.
+func (u *upTrack) requestKeyframes() {
+	for _, l := range u.layers {
+		u.requestKeyframe(l)
+	}
 }
 
 // paused reports whether the track is held back: muted by its publisher
@@ -212,7 +318,7 @@ func (u *upTrack) setPaused(flag *atomic.Bool, v bool) bool {
 				d.restart()
 			}
 		}
-		u.requestKeyframe()
+		u.requestKeyframes()
 	}
 	return true
 }
@@ -241,7 +347,7 @@ func (u *upTrack) removeDown(d *downTrack) {
 
 func (u *upTrack) isClosed() bool { return u.closed.Load() }
 
-// close stops the reader; run returns soon after.
+// close stops the readers; run returns soon after.
 func (u *upTrack) close() {
 	u.closed.Store(true)
 	_ = u.recv.Stop()

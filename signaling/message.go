@@ -18,9 +18,9 @@ const (
 	// TypeTrackSettings sets how the sender wants one track it receives:
 	// its highest layer, a target size and frame rate, or paused.
 	TypeTrackSettings = "trackSettings"
-	TypeSwitchRole  = "switchRole"
-	TypeLeave       = "leave"
-	TypePing        = "ping"
+	TypeSwitchRole    = "switchRole"
+	TypeLeave         = "leave"
+	TypePing          = "ping"
 	// TypeRestartICE goes both ways: the client asks the server to
 	// restart ICE on its subscriber PeerConnection; the server asks the
 	// client to restart ICE on its publisher PeerConnection. Each side
@@ -46,11 +46,11 @@ const (
 	// simulcast tracks somebody receives (dynacast): it may stop encoding
 	// the others until they are wanted again.
 	TypeLayersWanted = "layersWanted"
-	TypeRoleSwitched       = "roleSwitched"
-	TypeAck                = "ack"
-	TypePong               = "pong"
-	TypeError              = "error"
-	TypeBye                = "bye"
+	TypeRoleSwitched = "roleSwitched"
+	TypeAck          = "ack"
+	TypePong         = "pong"
+	TypeError        = "error"
+	TypeBye          = "bye"
 )
 
 // Target names one of a participant's two PeerConnections.

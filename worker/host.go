@@ -25,6 +25,7 @@ type Peer interface {
 	Subscribe(ids []string) error
 	Unsubscribe(ids []string) error
 	Mute(trackID string, muted bool) error
+	SetTrackSettings(trackID string, s sfu.TrackSettings) error
 	RestartICE() error
 	Leave()
 	Remove(reason error)
@@ -399,6 +400,12 @@ func (s *hostSession) handle(peer Peer, raw []byte) {
 		}
 	case *signaling.Mute:
 		err = peer.Mute(body.TrackID, body.Muted)
+	case *signaling.TrackSettings:
+		st := sfu.TrackSettings{MaxLayer: -1, Width: body.Width, Height: body.Height, FPS: body.FPS, Paused: body.Paused}
+		if body.MaxLayer != nil {
+			st.MaxLayer = *body.MaxLayer
+		}
+		err = peer.SetTrackSettings(body.TrackID, st)
 	case *signaling.RestartICE: // always the subscriber: the codec refuses the publisher
 		if err = peer.RestartICE(); errors.Is(err, sfu.ErrICERestartLimit) {
 			err = signaling.Errorf(signaling.CodeNotAllowed, "ICE restart limit reached")
@@ -596,6 +603,19 @@ func (s *hostSession) TrackUnpublished(t sfu.TrackInfo) {
 func (s *hostSession) TrackMuted(t sfu.TrackInfo) {
 	s.event(signaling.TypeTrackMuted, signaling.TrackMuted{TrackID: t.ID, ParticipantID: t.ParticipantID, Muted: t.Muted, Blocked: t.Blocked})
 }
+func (s *hostSession) TrackPaused(id string, paused bool) {
+	s.event(signaling.TypeTrackPaused, signaling.TrackPaused{TrackID: id, Paused: paused, Reason: signaling.PauseBandwidth})
+}
+func (s *hostSession) TrackLayer(id, rid string, layer int) {
+	s.event(signaling.TypeTrackLayer, signaling.TrackLayer{TrackID: id, RID: rid, Layer: layer})
+}
+func (s *hostSession) LayersWanted(t sfu.TrackInfo, ls []sfu.LayerState) {
+	m := signaling.LayersWanted{TrackID: t.ID, ClientTrackID: t.ClientTrackID, Layers: make([]signaling.LayerState, len(ls))}
+	for i, l := range ls {
+		m.Layers[i] = signaling.LayerState{RID: l.RID, Active: l.Active}
+	}
+	s.event(signaling.TypeLayersWanted, m)
+}
 func (s *hostSession) Offer(sdp string, iceRestart bool) {
 	s.event(signaling.TypeOffer, signaling.SDP{Target: signaling.TargetSubscriber, SDP: sdp, ICERestart: iceRestart})
 }
@@ -669,10 +689,14 @@ func participantInfo(p sfu.ParticipantInfo) signaling.ParticipantInfo {
 }
 
 func trackInfo(t sfu.TrackInfo) signaling.TrackInfo {
-	return signaling.TrackInfo{
+	ti := signaling.TrackInfo{
 		TrackID: t.ID, ParticipantID: t.ParticipantID, Kind: t.Kind, Codec: t.Codec,
 		ClientTrackID: t.ClientTrackID, Mid: t.Mid, Screen: t.Screen, Muted: t.Muted, Blocked: t.Blocked,
 	}
+	for _, l := range t.Layers {
+		ti.Layers = append(ti.Layers, signaling.Layer{RID: l.RID, Width: l.Width, Height: l.Height, Bitrate: l.Bitrate})
+	}
+	return ti
 }
 
 // codeOf maps an error from the SFU or this package to a client code.

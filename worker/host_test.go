@@ -99,6 +99,8 @@ func (p *fakePeer) Mute(trackID string, muted bool) error {
 	return p.MuteFunc(trackID, muted)
 }
 
+func (p *fakePeer) SetTrackSettings(string, sfu.TrackSettings) error { return nil }
+
 func (p *fakePeer) RestartICE() error {
 	if p.RestartICEFunc == nil {
 		return nil

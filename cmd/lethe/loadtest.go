@@ -68,6 +68,8 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.UintVar(&cfg.app, "app", 0, "SDKAppID (default: the default app)")
 	fs.StringVar(&cfg.jsonFile, "json", "", "also write the report as JSON to this file")
 	fs.StringVar(&cfg.caFile, "ca-file", "", "PEM roots to trust for a wss:// --url (and https admin API) instead of the system's, e.g. a test CA")
+	fs.BoolVar(&l.Simulcast, "simulcast", false, "publishers send video as 3 simulcast layers (q 150k, h 500k, f 1.5M bit/s; --video-bitrate unused)")
+	classes := fs.String("classes", "", "spread each room's subscribers across these downlink rates in turn, comma-separated bit/s with k or m (0: unlimited), e.g. 300k,1m,0; each class receives through a shaped link")
 	quiet := fs.Bool("quiet", false, "no live progress line")
 	if err := fs.parse(args, 0, stdout, stderr); err != nil {
 		return err
@@ -81,6 +83,13 @@ func loadtestCommand(ctx context.Context, args []string, stdout, stderr io.Write
 		default:
 			return fs.fail(stderr, "--media %q: want audio, video or audio,video", cfg.media)
 		}
+	}
+	if *classes != "" {
+		rates, err := parseRates(*classes)
+		if err != nil {
+			return fs.fail(stderr, "--classes: %v", err)
+		}
+		l.Classes = rates
 	}
 	if !*quiet {
 		l.Progress = stderr
@@ -264,4 +273,25 @@ func loopbackHost(h string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// parseRates reads comma-separated bit rates: 300k, 1.5m, 250000, 0.
+func parseRates(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.ToLower(strings.TrimSpace(f))
+		mult := 1.0
+		switch {
+		case strings.HasSuffix(f, "k"):
+			mult, f = 1e3, strings.TrimSuffix(f, "k")
+		case strings.HasSuffix(f, "m"):
+			mult, f = 1e6, strings.TrimSuffix(f, "m")
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v < 0 || v*mult > 10e9 {
+			return nil, fmt.Errorf("rate %q: want bit/s such as 300k, 1m or 0", f)
+		}
+		out = append(out, int(v*mult))
+	}
+	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/pion/ice/v4"
@@ -15,6 +16,13 @@ import (
 type Gate struct {
 	allowed atomic.Pointer[[]uint32] // sorted; nil: none
 	dropped atomic.Uint64
+
+	// Learned SSRCs: those of simulcast layers, which an offer names by
+	// RID only and a packet announces by itself. learnMu serialises
+	// learning; learned is replaced whole (sorted), read without a lock.
+	learnMu sync.Mutex
+	learned atomic.Pointer[[]uint32]
+	budget  int // guarded by learnMu: how many more may be learned
 	// OnDrop, if set before the gate is used, runs for each dropped
 	// packet with the number dropped so far, 1 for the first. It runs on
 	// the packet's read path: it must return at once.
@@ -38,6 +46,68 @@ func (g *Gate) Allowed() []uint32 {
 	return nil
 }
 
+// Learn lets up to n SSRCs that Allow does not name pass as well, each
+// from its first packet on: a simulcast layer's SSRC is not in the offer,
+// its packets name their RID. Those learned already that are in keep stay
+// learned (and count against n); the others are forgotten. keep is not
+// kept.
+func (g *Gate) Learn(n int, keep []uint32) {
+	g.learnMu.Lock()
+	defer g.learnMu.Unlock()
+	if n <= 0 {
+		g.budget = 0
+		g.learned.Store(nil) // nothing to learn: unknown SSRCs drop without a lock
+		return
+	}
+	next := []uint32{}
+	for _, v := range g.Learned() {
+		if slices.Contains(keep, v) && len(next) < n {
+			next = append(next, v)
+		}
+	}
+	g.budget = n - len(next)
+	g.learned.Store(&next)
+}
+
+// Learned returns the SSRCs learned so far, sorted. The caller must not
+// change them.
+func (g *Gate) Learned() []uint32 {
+	if s := g.learned.Load(); s != nil {
+		return *s
+	}
+	return nil
+}
+
+// Passing returns the SSRCs whose RTP passes, allowed or learned, sorted.
+func (g *Gate) Passing() []uint32 {
+	a, l := g.Allowed(), g.Learned()
+	if len(l) == 0 {
+		return a
+	}
+	all := append(slices.Clone(a), l...)
+	slices.Sort(all)
+	return slices.Compact(all)
+}
+
+// learn takes ssrc in if the budget allows, and reports whether it is
+// learned now.
+func (g *Gate) learn(ssrc uint32) bool {
+	g.learnMu.Lock()
+	defer g.learnMu.Unlock()
+	cur := g.Learned()
+	if _, found := slices.BinarySearch(cur, ssrc); found {
+		return true
+	}
+	if g.budget <= 0 {
+		return false
+	}
+	g.budget--
+	next := append(slices.Clone(cur), ssrc)
+	slices.Sort(next)
+	g.learned.Store(&next)
+	return true
+}
+
 // Dropped returns how many packets the gate has dropped.
 func (g *Gate) Dropped() uint64 { return g.dropped.Load() }
 
@@ -50,6 +120,14 @@ func (g *Gate) Pass(b []byte) bool {
 	}
 	if s := g.allowed.Load(); s != nil {
 		if _, found := slices.BinarySearch(*s, ssrc); found {
+			return true
+		}
+	}
+	if s := g.learned.Load(); s != nil {
+		if _, found := slices.BinarySearch(*s, ssrc); found {
+			return true
+		}
+		if g.learn(ssrc) {
 			return true
 		}
 	}

@@ -236,3 +236,46 @@ func TestTCPMuxSkipsDropped(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Learn lets a bounded number of new SSRCs in (simulcast layers, which
+// the offer names by RID only), keeps those still in use across offers,
+// and forgets the others so that a new track's layers fit again.
+func TestLearn(t *testing.T) {
+	t.Parallel()
+	var g Gate
+	g.Allow([]uint32{5})
+	if g.Pass(rtp(96, 100)) {
+		t.Fatal("learned without a budget")
+	}
+	g.Learn(3, nil)
+	for _, ssrc := range []uint32{100, 101, 102} {
+		if !g.Pass(rtp(96, ssrc)) {
+			t.Fatalf("SSRC %d not learned within the budget", ssrc)
+		}
+	}
+	if g.Pass(rtp(96, 103)) {
+		t.Fatal("a fourth SSRC learned over a budget of 3")
+	}
+	if !g.Pass(rtp(96, 101)) || !g.Pass(rtp(96, 5)) {
+		t.Fatal("a learned or allowed SSRC dropped")
+	}
+	if got := g.Passing(); len(got) != 4 || got[0] != 5 || got[3] != 102 {
+		t.Fatalf("Passing = %v", got)
+	}
+	// The next offer: the track of 100 and 102 goes on, 101 ended.
+	g.Learn(3, []uint32{100, 102})
+	if g.Pass(rtp(96, 101)) != true { // learned again: one place is free
+		t.Fatal("the free place was not taken")
+	}
+	if g.Pass(rtp(96, 104)) {
+		t.Fatal("learned over the budget after the second offer")
+	}
+	// An offer without simulcast: nothing learned passes any more.
+	g.Learn(0, nil)
+	if g.Pass(rtp(96, 100)) || len(g.Learned()) != 0 {
+		t.Fatal("a learned SSRC passes after Learn(0)")
+	}
+	if g.Dropped() != 4 {
+		t.Fatalf("Dropped = %d, want 4", g.Dropped())
+	}
+}
