@@ -70,9 +70,13 @@ func (p *Participant) allocate() {
 	p.allocPrefs = prefs
 	p.mu.Unlock()
 
-	now := p.s.cfg.Now().UnixNano()
+	now := p.s.cfg.Now()
+	if p.bwe.est != nil {
+		p.allocateBW(now, downs, prefs)
+		return
+	}
 	for i, d := range downs {
-		d.choose(now, maxLayerFor(d.up, prefs[i]), noCap)
+		d.choose(now.UnixNano(), maxLayerFor(d.up, prefs[i]), noCap)
 	}
 }
 

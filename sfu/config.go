@@ -77,6 +77,12 @@ type Config struct {
 	// negative value lifts the cap.
 	MaxTrackBitrate       int
 	MaxParticipantBitrate int
+
+	// NoBandwidthEstimation turns off the per-subscriber downlink
+	// estimate (TWCC feedback read by a send-side estimator, bwe.go):
+	// every subscriber then gets the highest layer its settings allow,
+	// whatever its link carries.
+	NoBandwidthEstimation bool
 }
 
 // BitrateWindow is the stretch over which bitrate caps are measured: a

@@ -2,6 +2,8 @@ package sfu
 
 import (
 	"encoding/binary"
+	"errors"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -239,8 +241,42 @@ func (d *downTrack) write(pkt []byte, resume bool, now time.Time, h *rtp.Header,
 		return false
 	}
 	d.sub.s.stats.packetsOut.Add(1)
+	d.sub.bwe.sent.Add(int64(n))
 	return true
 }
+
+// pad sends one padding-only packet (a bandwidth probe, bwe.go) after
+// the newest packet d sent, with h as its header. It reports false when
+// d cannot send one now.
+func (d *downTrack) pad(h *rtp.Header) bool {
+	d.sending.RLock()
+	defer d.sending.RUnlock()
+	b := d.b.Load()
+	if b == nil {
+		return false
+	}
+	d.mu.Lock()
+	seq, ts, ok := d.rw.Pad()
+	d.mu.Unlock()
+	if !ok {
+		return false
+	}
+	*h = rtp.Header{
+		Version: 2, Padding: true, PaddingSize: padSize, PayloadType: b.pt,
+		SequenceNumber: seq, Timestamp: ts, SSRC: b.ssrc,
+	}
+	n, err := b.ws.WriteRTP(h, nil)
+	if err != nil || n == 0 {
+		return false
+	}
+	d.sub.s.stats.paddingOut.Add(1)
+	d.sub.bwe.sent.Add(int64(n))
+	return true
+}
+
+// maxBadRTCP is how many RTCP reads in a row may fail before rtcpLoop
+// gives up on its sender.
+const maxBadRTCP = 1000
 
 // rtcpLoop answers the subscriber's NACKs from the track's cache and
 // passes its keyframe requests to the publisher. It ends when the sender
@@ -249,11 +285,21 @@ func (d *downTrack) rtcpLoop() {
 	buf := make([]byte, 1500)
 	scratch := make([]byte, 1500)
 	var hdr rtp.Header
+	bad := 0
 	stats := &d.sub.s.stats
 	for {
 		pkts, _, err := d.sender.ReadRTCP()
-		if err != nil {
+		switch {
+		case err == nil:
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrClosedPipe), d.up.isClosed():
 			return
+		default:
+			// A packet the estimator's feedback reader refused (e.g. bad
+			// TWCC feedback from this subscriber): the next one may do.
+			if bad++; bad > maxBadRTCP {
+				return
+			}
+			continue
 		}
 		for _, pk := range pkts {
 			switch pk := pk.(type) {
@@ -283,6 +329,10 @@ func (d *downTrack) rtcpLoop() {
 							stats.retransmitted.Add(1)
 						}
 					}
+				}
+			case *rtcp.ReceiverReport:
+				for _, r := range pk.Reports {
+					d.sub.bwe.noteLoss(r.FractionLost)
 				}
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				if c := d.cur.Load(); c >= 0 && d.up.simulcast() {

@@ -478,7 +478,7 @@ func TestDownTrackRestartWaitsForKeyframe(t *testing.T) {
 
 // newPub gives owner an unconnected PeerConnection so that keyframe
 // requests have somewhere to fail to go.
-func newPub(t *testing.T, owner *Participant) {
+func newPub(t testing.TB, owner *Participant) {
 	t.Helper()
 	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {

@@ -14,9 +14,11 @@ import (
 // docs/protocol.md 3.9.
 const (
 	// maxSectionSSRCs bounds the SSRCs of one sending m-section: the
-	// media, its RTX and FEC flows, and one to spare. More is simulcast,
-	// which the SFU does not do yet.
-	maxSectionSSRCs = 4
+	// media, its RTX and FEC flows, and one to spare;
+	// maxSimulcastSSRCs one with a=simulcast: each layer and its RTX, and
+	// two to spare.
+	maxSectionSSRCs   = 4
+	maxSimulcastSSRCs = 2*maxLayers + 2
 	// refusedCodec is the encoding name given to an H.264 format the SFU
 	// does not take, so that Pion matches nothing to it.
 	refusedCodec = "x-lethe-refused"
@@ -103,6 +105,10 @@ func declaredSSRCs(sd *sdp.SessionDescription, maxTotal int) ([]uint32, error) {
 			continue
 		}
 		var section []uint32
+		limit := maxSectionSSRCs
+		if _, ok := m.Attribute("simulcast"); ok {
+			limit = maxSimulcastSSRCs
+		}
 		for _, a := range m.Attributes {
 			var fields []string
 			switch a.Key {
@@ -127,9 +133,8 @@ func declaredSSRCs(sd *sdp.SessionDescription, maxTotal int) ([]uint32, error) {
 				if !slices.Contains(section, uint32(v)) {
 					section = append(section, uint32(v))
 				}
-				if len(section) > maxSectionSSRCs {
-					return nil, fmt.Errorf("%w: an m-section declares more than %d SSRCs (simulcast is not supported yet)",
-						ErrNotAllowed, maxSectionSSRCs)
+				if len(section) > limit {
+					return nil, fmt.Errorf("%w: an m-section declares more than %d SSRCs", ErrNotAllowed, limit)
 				}
 			}
 		}

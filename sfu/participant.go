@@ -49,9 +49,10 @@ type Participant struct {
 	// settings are the subscriber's wishes per track id it receives.
 	settings map[string]TrackSettings
 
-	allocMu    sync.Mutex // one allocation at a time; guards the two below
+	allocMu    sync.Mutex // one allocation at a time; guards the ones below
 	allocDowns []*downTrack
 	allocPrefs []TrackSettings
+	bwe        bwe // the subscriber's downlink estimate and what uses it (bwe.go)
 
 	early [2][]webrtc.ICECandidateInit // guarded by mu: candidates that came before their SDP, per Side
 	// dtlsStop stops, per Side, the timer that gives a connected ICE
@@ -164,7 +165,11 @@ func (p *Participant) newPeerConnection(t *peerTemplate, side Side) (*webrtc.Pee
 	if p.s.tcpMux != nil {
 		tcp = g.TCPMux(p.s.tcpMux)
 	}
-	return t.api(g.Mux(p.s.mux), tcp, pionLogs{diag: p.s.diag, attrs: attrs}, bufs).NewPeerConnection(webrtc.Configuration{})
+	api, err := t.api(g.Mux(p.s.mux), tcp, pionLogs{diag: p.s.diag, attrs: attrs}, bufs, p.bwe.set)
+	if err != nil {
+		return nil, err
+	}
+	return api.NewPeerConnection(webrtc.Configuration{})
 }
 
 // Keys of the SFU's rate-limited diagnostics.
@@ -285,7 +290,7 @@ func (p *Participant) HandleOffer(sdp string, screen []string) (string, error) {
 	if media > p.s.cfg.MaxTracks {
 		return "", ErrTooManyTracks
 	}
-	ssrcs, err := declaredSSRCs(parsed, maxSectionSSRCs*p.s.cfg.MaxTracks)
+	ssrcs, err := declaredSSRCs(parsed, maxSimulcastSSRCs*p.s.cfg.MaxTracks)
 	if err != nil {
 		return "", err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/lethe-rtc/lethe/internal/ratelog"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
@@ -113,16 +114,43 @@ func (s *SFU) send(items []queue.Item[outPacket]) {
 
 // peerTemplate is what every PeerConnection of one side is made of.
 type peerTemplate struct {
-	media *webrtc.MediaEngine // copied by each PeerConnection
-	reg   *interceptor.Registry
-	se    webrtc.SettingEngine
+	media     *webrtc.MediaEngine // copied by each PeerConnection
+	factories []interceptor.Factory
+	se        webrtc.SettingEngine
+	// bwe gives each PeerConnection a bandwidth estimator of its own
+	// (the subscriber's: bwe.go); nil for none.
+	bwe func() (cc.BandwidthEstimator, error)
 }
 
 // api returns an API whose PeerConnections reach the media socket
 // through mux (and the ICE-TCP listener through tcp, if not nil), log
 // through logs and buffer their SRTP streams in bufs (nil: Pion's own
 // buffers).
-func (t *peerTemplate) api(mux ice.UDPMux, tcp ice.TCPMux, logs pionLogs, bufs *srtpBuffers) *webrtc.API {
+//
+// With a bandwidth estimator (t.bwe), onBWE gets the PeerConnection's
+// while NewPeerConnection runs.
+func (t *peerTemplate) api(mux ice.UDPMux, tcp ice.TCPMux, logs pionLogs, bufs *srtpBuffers,
+	onBWE func(cc.BandwidthEstimator),
+) (*webrtc.API, error) {
+	reg := &interceptor.Registry{}
+	for _, f := range t.factories {
+		reg.Add(f)
+	}
+	if t.bwe != nil {
+		// The estimator sees each packet after the transport-wide sequence
+		// number is set (interceptors added later wrap earlier ones).
+		f, err := cc.NewInterceptor(t.bwe)
+		if err != nil {
+			return nil, fmt.Errorf("sfu: bandwidth estimator: %w", err)
+		}
+		f.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { onBWE(e) })
+		reg.Add(f)
+		tw, err := twcc.NewHeaderExtensionInterceptor()
+		if err != nil {
+			return nil, fmt.Errorf("sfu: twcc: %w", err)
+		}
+		reg.Add(tw)
+	}
 	se := t.se
 	se.SetICEUDPMux(mux)
 	if tcp != nil {
@@ -132,8 +160,8 @@ func (t *peerTemplate) api(mux ice.UDPMux, tcp ice.TCPMux, logs pionLogs, bufs *
 	if bufs != nil {
 		se.BufferFactory = bufs.factory
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(t.media), webrtc.WithInterceptorRegistry(t.reg),
-		webrtc.WithSettingEngine(se))
+	return webrtc.NewAPI(webrtc.WithMediaEngine(t.media), webrtc.WithInterceptorRegistry(reg),
+		webrtc.WithSettingEngine(se)), nil
 }
 
 // newTemplate sets Pion up for one side of an SFU: Opus, VP8 and H.264
@@ -178,9 +206,15 @@ func newTemplate(cfg *Config, side Side, addrs iceaddr.Addresses, n *stdnet.Net)
 			return nil, fmt.Errorf("sfu: register codec: %w", err)
 		}
 	}
+	// Transport-wide sequence numbers: the publisher's packets carry them
+	// for the TWCC feedback the SFU sends it, the SFU's for the feedback
+	// its subscriber bandwidth estimators read (bwe.go).
+	dir := webrtc.RTPTransceiverDirectionRecvonly
+	if side == Subscriber {
+		dir = webrtc.RTPTransceiverDirectionSendonly
+	}
 	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
-		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind,
-			webrtc.RTPTransceiverDirectionRecvonly); err != nil {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind, dir); err != nil {
 			return nil, fmt.Errorf("sfu: register extension: %w", err)
 		}
 	}
@@ -195,32 +229,32 @@ func newTemplate(cfg *Config, side Side, addrs iceaddr.Addresses, n *stdnet.Net)
 		}
 	}
 
-	reg := &interceptor.Registry{}
+	t := &peerTemplate{media: m}
 	if side == Publisher {
 		gen, err := nack.NewGeneratorInterceptor()
 		if err != nil {
 			return nil, fmt.Errorf("sfu: nack generator: %w", err)
 		}
-		reg.Add(gen)
 		rr, err := report.NewReceiverInterceptor(report.ReceiverNow(cfg.Now))
 		if err != nil {
 			return nil, fmt.Errorf("sfu: receiver reports: %w", err)
 		}
-		reg.Add(rr)
 		tw, err := twcc.NewSenderInterceptor()
 		if err != nil {
 			return nil, fmt.Errorf("sfu: twcc: %w", err)
 		}
-		reg.Add(tw)
+		t.factories = []interceptor.Factory{gen, rr, tw}
 	} else {
 		sr, err := report.NewSenderInterceptor(report.SenderNow(cfg.Now))
 		if err != nil {
 			return nil, fmt.Errorf("sfu: sender reports: %w", err)
 		}
-		reg.Add(sr)
+		t.factories = []interceptor.Factory{sr}
+		if !cfg.NoBandwidthEstimation {
+			t.bwe = newEstimator
+		}
 	}
 
-	t := &peerTemplate{media: m, reg: reg}
 	if err := gatherOn(&t.se, addrs, cfg.PublicIPs, cfg.TCPListener != nil, n); err != nil {
 		return nil, err
 	}
@@ -315,6 +349,7 @@ type Stats struct {
 	PacketsIn           uint64 // RTP packets read from publishers
 	PacketsOut          uint64 // RTP packets written to subscribers
 	Retransmitted       uint64 // packets re-sent in answer to NACKs
+	PaddingOut          uint64 // padding-only packets sent to probe subscribers' downlinks
 	NACKsIn             uint64 // sequence numbers subscribers asked for
 	NACKMisses          uint64 // asked-for packets no longer cached
 	KeyframeRequests    uint64 // PLIs sent to publishers
@@ -331,6 +366,7 @@ type counters struct {
 	packetsIn, packetsOut, retransmitted, nacksIn, nackMisses, keyframeRequests               atomic.Uint64
 	droppedQueueFull, droppedNoKeyframe, droppedMuted, droppedWriteError, droppedNotConnected atomic.Uint64
 	droppedUndeclared, droppedBitrate                                                         atomic.Uint64
+	paddingOut                                                                                atomic.Uint64
 	participants                                                                              atomic.Int64
 }
 
@@ -340,7 +376,7 @@ func (s *SFU) Stats() Stats {
 	return Stats{
 		Rooms: s.Rooms(), Participants: int(c.participants.Load()),
 		PacketsIn: c.packetsIn.Load(), PacketsOut: c.packetsOut.Load(),
-		Retransmitted: c.retransmitted.Load(), NACKsIn: c.nacksIn.Load(), NACKMisses: c.nackMisses.Load(),
+		Retransmitted: c.retransmitted.Load(), PaddingOut: c.paddingOut.Load(), NACKsIn: c.nacksIn.Load(), NACKMisses: c.nackMisses.Load(),
 		KeyframeRequests: c.keyframeRequests.Load(), DroppedQueueFull: c.droppedQueueFull.Load(),
 		DroppedNoKeyframe: c.droppedNoKeyframe.Load(), DroppedMuted: c.droppedMuted.Load(),
 		DroppedWriteError: c.droppedWriteError.Load(), DroppedNotConnected: c.droppedNotConnected.Load(),

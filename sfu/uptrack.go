@@ -57,6 +57,8 @@ type layer struct {
 	size   atomic.Int64 // width<<32 | height from its last keyframe, when the codec tells
 	// lastPLI is the unix nanos of the last keyframe request for it.
 	lastPLI atomic.Int64
+	// lastRate is its bitrate when last measured while sent (bwe.go).
+	lastRate atomic.Int64
 }
 
 func newUpTrack(p *Participant, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver, rids []string) *upTrack {

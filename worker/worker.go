@@ -34,6 +34,7 @@ type Config struct {
 	ICEFailed             time.Duration    // drop a participant whose media connection is silent this long
 	DTLSTimeout           time.Duration    // drop a participant whose DTLS handshake is not done this long after ICE connected
 	MaxTrackBitrate       int              // bit/s a publisher may send on one track (sfu.Config); 0: the SFU's default, <0: no cap
+	NoBandwidthEstimation bool             // sfu.Config.NoBandwidthEstimation
 	MaxParticipantBitrate int              // bit/s a publisher may send on all its tracks; 0: the SFU's default, <0: no cap
 	BatchWrites           bool             // one sendmmsg per burst instead of one sendto per packet
 	EventWindow           time.Duration    // participant events gathered this long per session (WithEventWindow)
@@ -115,7 +116,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	s, err := sfu.New(sfu.Config{UDPConn: media, TCPListener: tcp, Logger: log, ICEFailedTimeout: cfg.ICEFailed, DTLSTimeout: cfg.DTLSTimeout,
 		MaxTrackBitrate: cfg.MaxTrackBitrate, MaxParticipantBitrate: cfg.MaxParticipantBitrate,
-		PublicIPs: cfg.PublicIPs, Interfaces: cfg.Interfaces, Prefixes: cfg.Prefixes})
+		NoBandwidthEstimation: cfg.NoBandwidthEstimation,
+		PublicIPs:             cfg.PublicIPs, Interfaces: cfg.Interfaces, Prefixes: cfg.Prefixes})
 	if err != nil {
 		media.Close()
 		if tcp != nil {

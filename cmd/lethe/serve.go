@@ -51,6 +51,7 @@ type serveConfig struct {
 	dtlsTimeout     time.Duration
 	trackBitrate    int
 	peerBitrate     int
+	noBWE           bool
 	probeDirs       string
 	drainTimeout    time.Duration
 	media           mediaFlags // --public-ip, --ice-* (media.go)
@@ -172,6 +173,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	fs.DurationVar(&cfg.dtlsTimeout, "dtls-timeout", 10*time.Second, "drop a participant whose DTLS handshake is not done this long after its ICE connected")
 	fs.IntVar(&cfg.trackBitrate, "max-track-bitrate", 8_000_000, "bit/s of RTP a publisher may send on one track, over 1s; beyond is dropped (-1: no cap)")
 	fs.IntVar(&cfg.peerBitrate, "max-participant-bitrate", 20_000_000, "bit/s of RTP a publisher may send on all its tracks, over 1s; beyond is dropped (-1: no cap)")
+	fs.BoolVar(&cfg.noBWE, "no-bwe", false, "no downlink bandwidth estimation: every subscriber gets the highest simulcast layer its settings allow")
 	fs.DurationVar(&cfg.drainTimeout, "drain-timeout", 30*time.Second,
 		"at SIGTERM or SIGINT, how long participants may stay before they are told to reconnect elsewhere (0: tell them at once); a second signal stops at once")
 	fs.StringVar(&cfg.probeDirs, "probe-dir", "",
@@ -252,7 +254,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	}
 	workerArgs := []string{"--ice-failed-timeout", cfg.iceFailed.String(), "--dtls-timeout", cfg.dtlsTimeout.String(),
 		"--max-track-bitrate", strconv.Itoa(cfg.trackBitrate), "--max-participant-bitrate", strconv.Itoa(cfg.peerBitrate),
-		"--batch-writes=" + strconv.FormatBool(cfg.batchWrites)}
+		"--batch-writes=" + strconv.FormatBool(cfg.batchWrites), "--no-bwe=" + strconv.FormatBool(cfg.noBWE)}
 	for _, d := range splitList(cfg.probeDirs) {
 		workerArgs = append(workerArgs, "--probe-dir", d)
 	}

@@ -40,7 +40,27 @@ type Stream struct {
 	newest   int64  // position of inNewest relative to inFirst
 	outFirst uint64 // extended output seq of the epoch's first packet
 	tsOffset uint32 // output timestamp minus input timestamp
+
+	// Padding packets of the epoch (Pad): each takes an output sequence
+	// number of its own after the newest packet, so later packets are
+	// numbered padded more. gaps records where, for Reverse and for
+	// retransmissions of earlier packets; the oldest are dropped, and
+	// what came before them can no longer be mapped.
+	padded uint64 // padding packets so far in the epoch
+	gaps   []gap  // in order of pos; at most maxGaps
+	lost   bool   // gaps were dropped: positions before gaps[0] are unknown
 }
+
+// gap says that padded packets had been inserted, in all, after the
+// packet at position pos.
+type gap struct {
+	pos    int64
+	padded uint64
+}
+
+// maxGaps bounds the places of an epoch where padding went in that are
+// remembered.
+const maxGaps = 64
 
 // Option configures a Stream.
 type Option func(*Stream)
@@ -99,7 +119,11 @@ func (s *Stream) Rewrite(seq uint16, ts uint32, now time.Time) (outSeq uint16, o
 		s.newest = pos
 		s.inNewest = seq
 	}
-	outSeq = uint16(s.outFirst + uint64(pos))
+	extra, known := s.paddedBefore(pos)
+	if !known {
+		return 0, 0, false
+	}
+	outSeq = uint16(s.outFirst + uint64(pos) + extra)
 	outTS = ts + s.tsOffset
 	if int32(outTS-s.lastTS) > 0 {
 		s.lastTS = outTS
@@ -122,6 +146,42 @@ func (s *Stream) begin(seq uint16, ts uint32, now time.Time) {
 	s.outFirst = s.outNext
 	s.tsOffset = first - ts
 	s.lastTS = first
+	s.padded, s.gaps, s.lost = 0, s.gaps[:0], false
+}
+
+// paddedBefore returns how many padding packets were numbered before the
+// packet at pos, and false when that is no longer known.
+func (s *Stream) paddedBefore(pos int64) (uint64, bool) {
+	for i := len(s.gaps) - 1; i >= 0; i-- {
+		if pos > s.gaps[i].pos {
+			return s.gaps[i].padded, true
+		}
+	}
+	return 0, !s.lost
+}
+
+// Pad returns the sequence number and timestamp of a padding-only packet
+// to send now, after the newest packet of the epoch (a bandwidth probe);
+// later packets are numbered after it. ok is false when no epoch has
+// begun: there is nothing to pad after yet.
+func (s *Stream) Pad() (outSeq uint16, outTS uint32, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.inEpoch {
+		return 0, 0, false
+	}
+	s.padded++
+	if n := len(s.gaps); n > 0 && s.gaps[n-1].pos == s.newest {
+		s.gaps[n-1].padded = s.padded
+	} else {
+		if n == maxGaps {
+			copy(s.gaps, s.gaps[1:])
+			s.gaps = s.gaps[:n-1]
+			s.lost = true
+		}
+		s.gaps = append(s.gaps, gap{pos: s.newest, padded: s.padded})
+	}
+	return uint16(s.outFirst + uint64(s.newest) + s.padded), s.lastTS, true
 }
 
 // ticks converts a wall-clock duration to clock ticks, at least 1 and at
@@ -156,7 +216,7 @@ func (s *Stream) Pause() {
 // end closes the current epoch, if any.
 func (s *Stream) end() {
 	if s.inEpoch {
-		s.outNext = s.outFirst + uint64(s.newest) + 1
+		s.outNext = s.outFirst + uint64(s.newest) + s.padded + 1
 		s.inEpoch = false
 	}
 }
@@ -172,9 +232,31 @@ func (s *Stream) Reverse(outSeq uint16) (inSeq uint16, ok bool) {
 	if !s.inEpoch {
 		return 0, false
 	}
-	pos := s.newest + int64(int16(outSeq-uint16(s.outFirst+uint64(s.newest))))
-	if pos < 0 || pos > s.newest {
-		return 0, false
+	// The distance from the newest packet's output number, then the
+	// position it stands for, segment by segment back through the gaps.
+	newestOut := s.outFirst + uint64(s.newest) + s.padded
+	d := s.newest + int64(s.padded) + int64(int16(outSeq-uint16(newestOut)))
+	for i := len(s.gaps); i >= 0; i-- {
+		padded, lo := uint64(0), int64(-1)
+		if i > 0 {
+			padded, lo = s.gaps[i-1].padded, s.gaps[i-1].pos
+		} else if s.lost {
+			return 0, false
+		}
+		pos := d - int64(padded)
+		hi := s.newest
+		if i < len(s.gaps) {
+			hi = s.gaps[i].pos
+		}
+		switch {
+		case pos > hi:
+			return 0, false // a padding packet's number
+		case pos > lo:
+			if pos < 0 {
+				return 0, false
+			}
+			return s.inFirst + uint16(pos), true
+		}
 	}
-	return s.inFirst + uint16(pos), true
+	return 0, false
 }

@@ -449,3 +449,91 @@ func BenchmarkReverse(b *testing.B) {
 		}
 	}
 }
+
+// Padding packets (bandwidth probes) take sequence numbers of their own
+// after the newest packet: the numbering stays contiguous, a
+// retransmission of an earlier packet keeps its number, and Reverse maps
+// every media packet back and no padding packet.
+func TestPad(t *testing.T) {
+	s := New(90000, WithStart(100, 5000))
+	now := time.Unix(1000, 0)
+	if _, _, ok := s.Pad(); ok {
+		t.Fatal("Pad before any packet")
+	}
+	want := uint16(100)
+	sent := map[uint16]uint16{} // out → in
+	var pads []uint16
+	send := func(in uint16) {
+		t.Helper()
+		out, _, ok := s.Rewrite(in, uint32(in)*3000, now)
+		if !ok || out != want {
+			t.Fatalf("packet %d: out %d ok %v, want %d", in, out, ok, want)
+		}
+		sent[out] = in
+		want++
+	}
+	pad := func() {
+		t.Helper()
+		out, ts, ok := s.Pad()
+		if !ok || out != want {
+			t.Fatalf("pad: out %d ok %v, want %d", out, ok, want)
+		}
+		if ts != 5000+4*3000 && ts != 5000+6*3000 {
+			t.Fatalf("pad timestamp %d, want the newest packet's", ts)
+		}
+		pads = append(pads, out)
+		want++
+	}
+	for in := uint16(0); in < 5; in++ {
+		send(in)
+	}
+	pad()
+	pad()
+	send(5)
+	send(6)
+	pad()
+	send(7)
+	// A retransmission of packet 3 keeps its number.
+	if out, _, ok := s.Rewrite(3, 3*3000, now); !ok || out != 103 {
+		t.Fatalf("retransmitted 3: %d %v, want 103", out, ok)
+	}
+	for out, in := range sent {
+		if got, ok := s.Reverse(out); !ok || got != in {
+			t.Errorf("Reverse(%d) = %d %v, want %d", out, got, ok, in)
+		}
+	}
+	for _, out := range pads {
+		if got, ok := s.Reverse(out); ok {
+			t.Errorf("Reverse of padding %d = %d", out, got)
+		}
+	}
+	// A new epoch follows on after the padding.
+	s.Pause()
+	if out, _, ok := s.Rewrite(9000, 1, now.Add(time.Second)); !ok || out != want {
+		t.Fatalf("next epoch starts at %d, want %d", out, want)
+	}
+}
+
+// Padding in more places than are remembered: the oldest packets can no
+// longer be mapped (and are not sent again), the newest still are.
+func TestPadForgetsOldGaps(t *testing.T) {
+	s := New(90000, WithStart(0, 0))
+	now := time.Unix(1000, 0)
+	for in := uint16(0); in < 2*maxGaps; in++ {
+		if _, _, ok := s.Rewrite(in, 0, now); !ok {
+			t.Fatal("packet refused")
+		}
+		s.Pad()
+	}
+	if _, ok := s.Reverse(0); ok {
+		t.Error("the first packet still maps after its gap was dropped")
+	}
+	if _, _, ok := s.Rewrite(1, 0, now); ok {
+		t.Error("an early packet rewritten with an unknown number")
+	}
+	newest := uint16(2*maxGaps - 1)
+	out := uint16(newest) * 2 // each packet and its padding
+	if in, ok := s.Reverse(out); !ok || in != newest {
+		t.Errorf("Reverse(%d) = %d %v, want %d", out, in, ok, newest)
+	}
+}

@@ -1,0 +1,309 @@
+package sfu
+
+import (
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/lethe-rtc/lethe/internal/allocate"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
+	"github.com/pion/logging"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Downlink bandwidth estimation. Each subscriber PeerConnection numbers
+// its packets with the transport-wide sequence number; the client's TWCC
+// feedback feeds a send-side estimator (Pion's Google Congestion Control,
+// delay and loss based) of the subscriber's downlink. Every allocInterval
+// the allocator (internal/allocate) spreads the estimate over the
+// subscriber's tracks: audio first, then screen, then camera, each at the
+// highest layer that fits with its settings. Pion's estimate keeps rising
+// while the SFU sends less than it, so the budget is also capped at half
+// as much again as was actually sent (plus a little): a layer is reached
+// by sending that much first, which the prober does with padding-only
+// packets in short, backed-off clusters.
+const (
+	initialEstimate = 2_500_000  // bit/s: the top layer of a camera, to start with
+	minEstimate     = 30_000     // bit/s: audio still goes out
+	maxEstimate     = 50_000_000 // bit/s
+	// sustain is how many allocations in a row (of allocInterval) a lower
+	// budget must last to take effect.
+	sustain = 4
+	// dropPercent is how far the estimate must fall from one allocation
+	// to the next for the link to count as found short.
+	dropPercent = 10
+	// sentSlack is added to 1.5 × the bitrate sent for the budget.
+	sentSlack = 10_000
+	// settle is how long after a track went up a layer no probe starts.
+	settle = 3 * time.Second
+	// probeTick is how often a probe cluster sends its padding.
+	probeTick = 20 * time.Millisecond
+	// padSize is the padding of one probe packet (RTP's most: 255).
+	padSize = 255
+)
+
+// newEstimator makes the estimator of one subscriber PeerConnection. It
+// writes no logs (Pion's default would go to stderr).
+func newEstimator() (cc.BandwidthEstimator, error) {
+	quiet := logging.NewDefaultLoggerFactory()
+	quiet.DefaultLogLevel = logging.LogLevelDisabled
+	return gcc.NewSendSideBWE(
+		gcc.SendSideBWEInitialBitrate(initialEstimate),
+		gcc.SendSideBWEMinBitrate(minEstimate),
+		gcc.SendSideBWEMaxBitrate(maxEstimate),
+		gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+		gcc.WithLoggerFactory(quiet),
+	)
+}
+
+// bwe is one subscriber's downlink estimate and what acts on it. The
+// estimator is set while the PeerConnection is made; the rest is the
+// allocator's (under Participant.allocMu) but for the atomics.
+type bwe struct {
+	est cc.BandwidthEstimator // nil without estimation
+
+	alloc  allocate.Allocator
+	prober allocate.Prober
+	tracks []allocate.Track
+	out    []allocate.Decision
+	rates  []int // backing of tracks' Layers
+
+	sent      atomic.Int64 // bytes written to the subscriber
+	lastSent  int64
+	lastAt    int64 // unix nanos of the last allocation
+	sendRate  int   // bit/s over the last interval
+	validated int   // bit/s the link has carried since it was last found short
+	lastEst   int
+	recent    [sustain]int // the last budgets, a ring
+	next      int
+	raised    int64 // unix nanos a track last went up a layer or resumed
+	loss      atomic.Uint32
+	probing   atomic.Bool
+	probeRate atomic.Int64 // bit/s of padding the running cluster sends
+	probeEnd  atomic.Int64 // unix nanos the cluster ends
+}
+
+func (b *bwe) set(e cc.BandwidthEstimator) {
+	b.est = e
+	b.validated = initialEstimate
+	pr, err := allocate.NewProber(proberConfig)
+	if err == nil {
+		b.prober = *pr
+	}
+}
+
+// proberConfig lets a cluster double what is sent, over up to four
+// allocations: the budget follows what is sent (×1.5), so a cluster climbs
+// by itself as long as the estimate does not fall.
+var proberConfig = allocate.ProberConfig{Duration: 2 * time.Second, MaxOverhead: 1.0, MaxTotal: 2.0}
+
+// noteLoss records a receiver report's fraction lost (of 256).
+func (b *bwe) noteLoss(fraction uint8) {
+	for {
+		cur := b.loss.Load()
+		if uint32(fraction) <= cur || b.loss.CompareAndSwap(cur, uint32(fraction)) {
+			return
+		}
+	}
+}
+
+// nominal are the bitrates assumed for a layer not measured yet: by the
+// number of layers, then the layer.
+var nominal = [][]int{{1_000_000}, {300_000, 1_500_000}, {150_000, 500_000, 1_500_000}}
+
+const nominalAudio = 40_000
+
+// allocateBW chooses every track's layer from the downlink estimate.
+// Called with allocMu held, downs and prefs in step.
+func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []TrackSettings) {
+	b := &p.bwe
+	ns := now.UnixNano()
+	slices.SortFunc(downs, func(x, y *downTrack) int { return strings.Compare(x.up.id, y.up.id) })
+	// prefs follow downs: look them up again after the sort.
+	p.mu.Lock()
+	prefs = prefs[:0]
+	for _, d := range downs {
+		st, ok := p.settings[d.up.id]
+		if !ok {
+			st = TrackSettings{MaxLayer: -1}
+		}
+		prefs = append(prefs, st)
+	}
+	p.mu.Unlock()
+
+	sent := b.sent.Load()
+	if b.lastAt != 0 && ns > b.lastAt {
+		b.sendRate = int((sent - b.lastSent) * 8 * int64(time.Second) / (ns - b.lastAt))
+	}
+	b.lastSent, b.lastAt = sent, ns
+
+	b.tracks, b.out, b.rates = b.tracks[:0], b.out[:0], b.rates[:0]
+	video := false
+	for i, d := range downs {
+		u := d.up
+		t := allocate.Track{Kind: allocate.Camera, MaxLayer: maxLayerFor(u, prefs[i]), Current: int(d.target.Load())}
+		switch {
+		case u.media == Audio || !u.simulcast():
+			// Never cut: audio, and video of one encoding (there is
+			// nothing lighter of it to send; it still takes its share).
+			t.Kind = allocate.Audio
+		case u.media == Screen:
+			t.Kind, video = allocate.Screen, true
+		default:
+			video = true
+		}
+		start := len(b.rates)
+		for j, l := range u.layers {
+			r := l.known(ns)
+			if r == 0 {
+				if u.media == Audio {
+					r = nominalAudio
+				} else {
+					r = nominal[min(len(u.layers), 3)-1][min(j, 2)]
+				}
+			}
+			b.rates = append(b.rates, r)
+		}
+		t.Layers = b.rates[start:len(b.rates):len(b.rates)]
+		b.tracks = append(b.tracks, t)
+		b.out = append(b.out, allocate.Decision{})
+	}
+	// The rates slice may have moved while it grew: point again.
+	off := 0
+	for i := range b.tracks {
+		n := len(b.tracks[i].Layers)
+		b.tracks[i].Layers = b.rates[off : off+n : off+n]
+		off += n
+	}
+
+	// The budget: the estimate, but no more than the link has been seen
+	// to carry (validated) or half as much again as was just sent. A link
+	// never found short keeps the optimistic start; one that was is
+	// trusted again only as far as the SFU has since sent through it.
+	estimate := b.est.GetTargetBitrate()
+	if b.lastEst > 0 && estimate < b.lastEst*(100-dropPercent)/100 {
+		b.validated = min(b.validated, estimate)
+	}
+	b.lastEst = estimate
+	b.validated = max(b.validated, min(b.sendRate, estimate))
+	budget := min(estimate, max(b.validated, b.sendRate*3/2+sentSlack))
+	// A fall acts once it lasts: the highest of the last few budgets
+	// counts. A busy machine's scheduling delays or one keyframe's burst
+	// can make the estimate dip for a moment on a link that is fine.
+	b.recent[b.next%len(b.recent)] = budget
+	b.next++
+	for _, r := range b.recent {
+		budget = max(budget, r)
+	}
+	a := b.alloc.Allocate(budget, b.tracks, b.out)
+	for i, d := range downs {
+		dec := b.out[i]
+		if dec.Layer > b.tracks[i].Current {
+			b.raised = ns // a layer up (or a resume): its keyframe first
+		}
+		d.choose(ns, b.tracks[i].MaxLayer, dec.Layer)
+		if dec.Paused != d.pausedBW {
+			d.pausedBW = dec.Paused
+			p.ev.TrackPaused(d.up.id, dec.Paused)
+		}
+	}
+
+	if f := b.loss.Swap(0); f > 0 {
+		b.prober.Lost(now, float64(f)/256)
+	}
+	target := a.Next
+	if ns-b.raised < int64(settle) {
+		target = 0 // no probe on top of a new layer's keyframe
+	}
+	probe := b.prober.Next(now, budget, b.sendRate, target)
+	if probe > 0 && video {
+		p.probe(probe, b.prober.Until())
+	} else {
+		b.probeRate.Store(0)
+		b.probeEnd.Store(0) // a running cluster stops at its next tick
+	}
+}
+
+// probe sends padding at rate bit/s until end, on a goroutine of its own
+// (a running one takes the new rate and end).
+func (p *Participant) probe(rate int, end time.Time) {
+	b := &p.bwe
+	b.probeRate.Store(int64(rate))
+	b.probeEnd.Store(end.UnixNano())
+	if !b.probing.CompareAndSwap(false, true) {
+		return
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		b.probing.Store(false)
+		return
+	}
+	p.wg.Add(1) // p.wg is not waited on before closed is set
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		defer b.probing.Store(false)
+		tick := time.NewTicker(probeTick)
+		defer tick.Stop()
+		var h rtp.Header
+		debt := 0.0 // bytes owed
+		for {
+			select {
+			case <-p.done:
+				return
+			case <-tick.C:
+			}
+			now := p.s.cfg.Now()
+			if now.UnixNano() >= b.probeEnd.Load() {
+				return
+			}
+			debt += float64(b.probeRate.Load()) / 8 * probeTick.Seconds()
+			d := p.probeTrack()
+			if d == nil {
+				return
+			}
+			for sent := 0; debt >= padSize && sent < 64; sent++ {
+				if !d.pad(&h) {
+					return
+				}
+				debt -= padSize + 12
+			}
+		}
+	}()
+}
+
+// probeTrack returns a track of p to pad on: a video track being sent,
+// else a paused one, else any (audio, when every video is paused).
+func (p *Participant) probeTrack() *downTrack {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var paused, other *downTrack
+	for _, d := range p.down {
+		switch {
+		case d.up.kind != webrtc.RTPCodecTypeVideo.String():
+			other = d
+		case d.cur.Load() >= 0 && d.target.Load() >= 0:
+			return d
+		default:
+			paused = d
+		}
+	}
+	if paused != nil {
+		return paused
+	}
+	return other
+}
+
+// known is the layer's measured bitrate, or the last one measured while
+// it was being sent (a layer dynacast turned off still costs that).
+func (l *layer) known(now int64) int {
+	if r := l.bitrate(now); r > 0 {
+		l.lastRate.Store(int64(r))
+		return r
+	}
+	return int(l.lastRate.Load())
+}
