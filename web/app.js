@@ -7,7 +7,7 @@ const $ = (id) => document.getElementById(id);
 const SPEAKING_LEVEL = 0.02; // audioLevel (0..1) above which a tile lights up
 
 // window.letheDemo is for people poking at the page (and for the browser tests).
-const demo = { room: null, events: [], dev: false };
+const demo = { room: null, events: [], dev: false, simulcast: true, adaptive: true };
 window.letheDemo = demo;
 
 let statsTimer = null;
@@ -49,6 +49,10 @@ function readFragment() {
   const f = new URLSearchParams(location.hash.slice(1));
   history.replaceState(null, "", location.pathname + location.search);
   demo.relay = f.get("relay") === "1"; // #relay=1: the server's TURN relay only
+  // #simulcast=0: the camera as one encoding; #adaptive=0: no element sizes
+  // sent (each subscriber gets the best its downlink carries).
+  demo.simulcast = f.get("simulcast") !== "0";
+  demo.adaptive = f.get("adaptive") !== "0";
   const token = f.get("token");
   if (!token) return;
   creds = { userSig: token, app: f.get("app") || "", pmk: f.get("pmk") || "" };
@@ -99,7 +103,9 @@ async function join() {
   $("join").disabled = true;
   try {
     const params = await joinParams(name, roomText);
-    const room = new Room(demo.relay ? { iceTransportPolicy: "relay" } : {});
+    const opts = { simulcast: demo.simulcast, adaptiveStream: demo.adaptive };
+    if (demo.relay) opts.iceTransportPolicy = "relay";
+    const room = new Room(opts);
     demo.room = room;
     wire(room, name);
     await room.join(params);
@@ -184,6 +190,16 @@ function wire(room, name) {
     else refreshLocalTile();
     record("trackmuted", { trackId: e.detail.track.trackId, muted: e.detail.muted });
   });
+  room.addEventListener("trackpaused", (e) => {
+    refreshRemoteTile(e.detail.participant);
+    record("trackpaused", { trackId: e.detail.track.trackId, reason: e.detail.reason });
+  });
+  room.addEventListener("trackresumed", (e) => {
+    refreshRemoteTile(e.detail.participant);
+    record("trackresumed", { trackId: e.detail.track.trackId });
+  });
+  room.addEventListener("tracklayer", (e) => record("tracklayer", { trackId: e.detail.track.trackId, rid: e.detail.rid, index: e.detail.index }));
+  room.addEventListener("layerswanted", (e) => record("layerswanted", { trackId: e.detail.track.trackId, layers: e.detail.layers }));
   room.addEventListener("reconnecting", (e) => record("reconnecting", { attempt: e.detail.attempt }));
   room.addEventListener("icerestart", (e) => record("icerestart", { target: e.detail.target, by: e.detail.by }));
   room.addEventListener("goingaway", (e) => record("goingaway", { code: e.detail.code }));
@@ -272,11 +288,14 @@ function refreshRemoteTile(p) {
   setStream(el, p.stream.getTracks());
   const tracks = [...p.tracks.values()].filter((t) => !t.screen);
   const video = tracks.find((t) => t.kind === "video");
+  // Through lethe.js, so that the tile's size picks the layer it gets.
+  if (video?.mediaStreamTrack) demo.room?.attach(video, el.querySelector("video"));
   el.querySelector(".novideo").hidden = !!(video && video.mediaStreamTrack && !video.muted);
   const audio = tracks.find((t) => t.kind === "audio");
   el.querySelector(".flags").textContent = [
     !audio ? "no mic" : audio.muted ? "mic off" : "",
     video?.muted ? "camera off" : "",
+    video?.paused ? "paused: slow link" : "",
     tracks.some((t) => t.blocked) ? "blocked" : "",
   ].filter(Boolean).join(" ");
 }
@@ -285,6 +304,7 @@ function addScreenTile(p, t) {
   if (document.querySelector(`[data-tid="${t.trackId}"]`)) return;
   const el = tile({ pid: p.participantId, tid: t.trackId }, `${p.userId} (screen)`, false);
   setStream(el, [t.mediaStreamTrack]);
+  demo.room?.attach(t, el.querySelector("video"));
 }
 
 // ---- controls -------------------------------------------------------------
@@ -334,12 +354,16 @@ async function updateStats() {
   // Local tile: what we send.
   const local = document.querySelector(".tile.local");
   if (local) {
-    const v = st.local.find((x) => x.kind === "video" && !x.track.screen);
+    const cams = st.local.filter((x) => x.kind === "video" && !x.track.screen);
+    const v = cams.filter((x) => x.active !== false).sort((a, b) => (b.frameWidth ?? 0) - (a.frameWidth ?? 0))[0];
+    // Simulcast: each layer's rid, "–" for one nobody receives (dynacast).
+    const layers = cams.filter((x) => x.rid).map((x) => x.rid + (x.active === false ? "–" : "")).join(" ");
     const a = st.local.find((x) => x.kind === "audio");
     const sent = st.local.reduce((n, x) => n + (x.bitrate ?? 0), 0);
     const lost = st.local.reduce((n, x) => n + (x.packetsLost ?? 0), 0);
     local.querySelector(".stats").textContent =
-      `↑ ${kbps(sent)}\nlost ${lost} · rtt ${ms(st.publisher.rtt)}` + (v?.frameWidth ? `\n${v.frameWidth}×${v.frameHeight}` : "");
+      `↑ ${kbps(sent)}\nlost ${lost} · rtt ${ms(st.publisher.rtt)}` + (v?.frameWidth ? `\n${v.frameWidth}×${v.frameHeight}` : "") +
+      (layers ? `\nlayers ${layers}` : "");
     setLevel(local, a && !a.track.muted ? a.audioLevel : 0);
   }
   // Remote tiles: what we receive from each participant.
@@ -358,7 +382,8 @@ async function updateStats() {
     if (!el) continue;
     el.querySelector(".stats").textContent =
       `↓ ${kbps(x.bitrate)}\nlost ${x.lost} · rtt ${ms(st.subscriber.rtt)}` +
-      (x.video?.frameWidth ? `\n${x.video.frameWidth}×${x.video.frameHeight} · ${x.video.framesDecoded} frames` : "");
+      (x.video?.frameWidth ? `\n${x.video.frameWidth}×${x.video.frameHeight} · ${x.video.framesDecoded} frames` : "") +
+      (x.video?.layer ? `\nlayer ${x.video.layer}` : "");
     setLevel(el, x.audio && !x.audio.track.muted ? x.audio.audioLevel : 0);
   }
 }

@@ -24,19 +24,25 @@
 //     requestTimeoutMs: 10000,
 //     refreshToken,          // optional async () => ({userSig, privateMapKey?}),
 //                            // called before every rejoin (e.g. to renew a token)
+//     simulcast: false,      // publish camera video as 3 simulcast layers (below)
+//     simulcastEncodings,    // the layers, lowest first; default SIMULCAST_ENCODINGS
+//     adaptiveStream: true,  // attach() sends the rendered size of each element
 //   });
 //
 //   await room.join({sdkAppId, userId, userSig, roomId | strRoomId,
 //                    role?, autoSubscribe?, privateMapKey?})  → the `joined` data
-//   await room.publishCamera({audio: true, video: true})      → [LocalTrack]
+//   await room.publishCamera({audio: true, video: true, simulcast?}) → [LocalTrack]
 //   await room.publishScreen()                                → [LocalTrack]
-//   await room.publish(streamOrTracks, {screen: false})       → [LocalTrack]
+//   await room.publish(streamOrTracks, {screen: false, simulcast?})  → [LocalTrack]
 //   await room.unpublish(localTrack)
 //   await room.mute(localTrack, true|false)     // pause/resume for everyone
 //   await room.subscribe([trackId, ...]); await room.unsubscribe([trackId, ...])
 //   await room.switchRole("anchor"|"audience", privateMapKey?)
 //   await room.restartIce(target?)              // ICE restart now: "publisher" (default) or "subscriber"
 //   await room.stats()                          // a summary of getStats (below)
+//   room.attach(remoteTrack | trackId, element) → element   // show it; adaptive stream
+//   room.detach(remoteTrack | trackId, element?)
+//   await room.setTrackSettings(remoteTrack | trackId, {maxLayer, width, height, fps, paused} | null)
 //   await room.leave()
 //
 //   A Room is used for one call: after "closed", make a new Room to join again.
@@ -48,10 +54,14 @@
 //                         {participantId, userId, role, tracks: Map trackId → RemoteTrack,
 //                          stream: MediaStream of its received camera video and audio}
 //   RemoteTrack         {trackId, participantId, kind, codec, screen, muted, blocked,
-//                        mediaStreamTrack (null until received), stream, mid}
+//                        mediaStreamTrack (null until received), stream, mid,
+//                        layers ([{rid, width, height, bitrate}] lowest first; [] for
+//                        one encoding), layer ({rid, index} received now, or null),
+//                        paused (the server paused it: the downlink is too slow)}
 //   room.localTracks    [LocalTrack]
 //   LocalTrack          {mediaStreamTrack, kind, screen, muted, blocked,
-//                        trackId (server id once published; null before)}
+//                        trackId (server id once published; null before),
+//                        simulcast, layers ([{rid, active}]: what it encodes now)}
 //   room.connection     {signal, publisher, subscriber}: WebSocket state and the
 //                        two PeerConnections' connectionState
 //   room.socket, room.publisherPC, room.subscriberPC: the live objects (diagnostics)
@@ -76,6 +86,14 @@
 //   goingaway            {code, reason}     the server is draining (bye 3003): it ended
 //                                           the session; with reconnect on, a rejoin
 //                                           follows after a random delay of up to 2 s
+//   trackpaused          {track, participant, reason}  the server stopped sending a
+//                                           track: the downlink cannot carry its lowest
+//                                           layer (reason "bandwidth"); audio goes on
+//   trackresumed         {track, participant}          it sends it again
+//   tracklayer           {track, participant, rid, index}  the simulcast layer received now
+//   layerswanted         {track, layers: [{rid, active}]}  dynacast: the server said which
+//                                           layers of our track anyone receives; the
+//                                           others were switched off (encodings[i].active)
 //   error                {code, message}    (errors not tied to a request)
 //   closed               {code, reason}     the end: no more events
 //
@@ -84,7 +102,35 @@
 // packetsLost, rtt, audioLevel, frameWidth, frameHeight, framesEncoded}; per
 // received track {track, kind, bytesReceived, packetsReceived, packetsLost,
 // bitrate, jitter, audioLevel, framesDecoded, frameWidth, frameHeight}. bitrate is
-// in bit/s since the previous stats() call; rtt in seconds.
+// in bit/s since the previous stats() call; rtt in seconds. A simulcast track
+// has one local entry per layer, with its rid and active; a received track's
+// entry has layer, the rid received now.
+//
+// Simulcast. With simulcast (the Room option, or per publish call), camera
+// video is sent as three encodings of one track, "q", "h" and "f" (a quarter,
+// half and all of the captured size: 320×180, 640×360 and 1280×720 from a
+// 720p camera, which publishCamera asks for), at most 150, 500 and 1,700
+// kbit/s: SIMULCAST_ENCODINGS. Give simulcastEncodings (lowest first, rids
+// of 1-16 letters or digits, at most 3) to change them. Screens are sent as
+// one encoding. The SFU sends each subscriber the highest layer its
+// downlink and its wishes allow, switching on keyframes.
+//
+// Dynacast. When nobody receives a layer, the server says so (layersWanted)
+// and lethe.js stops encoding it (RTCRtpSender.setParameters with
+// encodings[i].active = false), and starts it again when the server asks.
+//
+// Adaptive stream. Show received video with room.attach(track, element): it
+// sets element.srcObject when the element does not show the track yet, and,
+// with adaptiveStream on, watches the element's size on screen (times
+// devicePixelRatio) and whether it can be seen (in the viewport, the page
+// visible, not display:none), and tells the server (trackSettings, 300 ms
+// after the last change, only when it changed): {width, height} of the
+// largest element showing it, or {paused: true} when none can be seen. The
+// server then sends the smallest layer at least that size. setTrackSettings
+// sets wishes of the app's own (maxLayer: a layers index, width, height, fps,
+// paused); they win over what attach measured; null removes them. Both are
+// sent again after the track is received anew (a rejoin: attach again, as
+// the RemoteTrack objects are new).
 //
 // ICE restarts (protocol 3.9). A PeerConnection whose path changed (another
 // network, a NAT that mapped it anew) comes back by an ICE restart, without
@@ -111,7 +157,7 @@
 //
 // Limits: at most 8 audio/video sections per publisher connection, unpublished
 // ones included (the server's rule); after that, publishing needs a rejoin. No
-// simulcast, no data channels (not in protocol v1).
+// data channels (not in protocol v1).
 // ---------------------------------------------------------------------------
 
 /** An error the server sent (code from docs/protocol.md section 5), or a local one (code < 1000). */
@@ -132,6 +178,20 @@ export const ErrState = 4;
 // Server codes an app may act on (docs/protocol.md section 5).
 export const CodeGoingAway = 3003; // bye: the server is draining; rejoin, elsewhere or later
 export const CodeDraining = 3004; // join refused: the server is draining; try another or later
+
+/**
+ * The simulcast layers of camera video, lowest first: rid, how much smaller
+ * than the capture, and the most bit/s. Copy and change it for
+ * Room({simulcastEncodings}).
+ */
+export const SIMULCAST_ENCODINGS = Object.freeze([
+  Object.freeze({ rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 }),
+  Object.freeze({ rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 }),
+  Object.freeze({ rid: "f", scaleResolutionDownBy: 1, maxBitrate: 1_700_000 }),
+]);
+
+const MAX_LAYERS = 3; // the server's limit (signaling.MaxLayers)
+const SETTINGS_DELAY_MS = 300; // adaptive stream: wait this long after the last change
 
 const PROTOCOL_PATH = "/v1/signal";
 const MAX_NAME = 64;
@@ -159,6 +219,40 @@ export function parseRoom(s) {
 export function validName(s) {
   return typeof s === "string" && s.length > 0 && new TextEncoder().encode(s).length <= MAX_NAME &&
     !/[\s\p{Cc}]/u.test(s);
+}
+
+// encodingsFor checks a simulcastEncodings option and returns a copy.
+function encodingsFor(list) {
+  if (!Array.isArray(list) || list.length < 1 || list.length > MAX_LAYERS) {
+    throw new LetheError(ErrState, `simulcastEncodings: 1 to ${MAX_LAYERS} layers`);
+  }
+  const seen = new Set();
+  return list.map((e) => {
+    if (!e || typeof e.rid !== "string" || !/^[A-Za-z0-9]{1,16}$/.test(e.rid) || seen.has(e.rid)) {
+      throw new LetheError(ErrState, "simulcastEncodings: each layer needs its own rid of 1-16 letters or digits");
+    }
+    seen.add(e.rid);
+    return { ...e, active: true };
+  });
+}
+
+// settingsOf checks setTrackSettings' argument and returns the fields the
+// protocol knows (signaling.TrackSettings).
+function settingsOf(x) {
+  if (typeof x !== "object") throw new LetheError(ErrState, "setTrackSettings: settings must be an object or null");
+  const out = {};
+  const int = (name, lo, hi) => {
+    if (x[name] === undefined || x[name] === null) return;
+    if (!Number.isInteger(x[name]) || x[name] < lo || x[name] > hi) throw new LetheError(ErrState, `setTrackSettings: ${name} must be an integer ${lo}..${hi}`);
+    out[name] = x[name];
+  };
+  int("maxLayer", 0, MAX_LAYERS - 1);
+  int("width", 0, 16384);
+  int("height", 0, 16384);
+  int("fps", 0, 240);
+  if (x.paused !== undefined && typeof x.paused !== "boolean") throw new LetheError(ErrState, "setTrackSettings: paused must be a boolean");
+  if (x.paused) out.paused = true;
+  return out;
 }
 
 function defaultURL() {
@@ -207,6 +301,13 @@ class RemoteTrack {
     this.stream = null;
     this.receiver = null;
     this.mid = null;
+    this.layers = Array.isArray(info.layers) ? info.layers : [];
+    this.layer = null;
+    this.paused = false;
+    this._elements = new Map(); // attached element → {width, height, seen, measured}
+    this._explicit = null; // setTrackSettings
+    this._sent = null; // the trackSettings last sent, as JSON
+    this._timer = null;
   }
 }
 
@@ -221,6 +322,10 @@ class LocalTrack {
     this.stream = stream;
     this._owned = owned; // acquired by the library: stopped on unpublish/leave
     this._transceiver = null;
+    this.simulcast = false;
+    this._encodings = null; // sendEncodings, when simulcast
+    this.layers = [];
+    this._layersChain = Promise.resolve();
   }
   /** The permission name this track needs: "audio", "video" or "screen". */
   get media() {
@@ -363,8 +468,12 @@ export class Room extends EventTarget {
       maxReconnectAttempts: 8,
       requestTimeoutMs: 10000,
       refreshToken: null,
+      simulcast: false,
+      simulcastEncodings: SIMULCAST_ENCODINGS,
+      adaptiveStream: true,
       ...options,
     };
+    encodingsFor(this.options.simulcastEncodings); // a mistake shows here, not at publish
     this.state = "new";
     this.participantId = null;
     this.role = null;
@@ -379,6 +488,10 @@ export class Room extends EventTarget {
     this._leaving = false;
     this._reconnecting = false;
     this._prevBytes = new Map();
+    this._watched = new Map(); // element → RemoteTrack (adaptive stream)
+    this._resize = null; // ResizeObserver, made on the first attach
+    this._intersect = null; // IntersectionObserver
+    this._onVisibility = () => { for (const t of new Set(this._watched.values())) this._adapt(t); };
   }
 
   get socket() { return this._session?.ws ?? null; }
@@ -476,6 +589,7 @@ export class Room extends EventTarget {
 
   _removeRemoteTrack(p, t) {
     this._unbind(t);
+    this.detach(t);
     p.tracks.delete(t.trackId);
     this._emit("trackunpublished", { track: t, participant: p });
   }
@@ -524,6 +638,10 @@ export class Room extends EventTarget {
     this._clearRemote();
     for (const lt of this.localTracks) if (lt._owned) lt.mediaStreamTrack.stop();
     this.localTracks = [];
+    this._resize?.disconnect();
+    this._intersect?.disconnect();
+    this._watched.clear();
+    if (typeof document !== "undefined") document.removeEventListener("visibilitychange", this._onVisibility);
     this._setConnection("publisher", "closed");
     this._setConnection("subscriber", "closed");
     this._setState("closed", reason);
@@ -638,6 +756,30 @@ export class Room extends EventTarget {
         }
         const p = this.participants.get(info.participantId);
         if (p && !p.tracks.has(info.trackId)) this._addRemoteTrack(p, info);
+        else if (p && Array.isArray(info.layers)) p.tracks.get(info.trackId).layers = info.layers; // sizes now known
+        break;
+      }
+      case "trackPaused": {
+        const p = this._ownerOf(d.trackId);
+        const t = p?.tracks.get(d.trackId);
+        if (!t || t.paused === !!d.paused) break;
+        t.paused = !!d.paused;
+        if (t.paused) this._emit("trackpaused", { track: t, participant: p, reason: d.reason ?? "" });
+        else this._emit("trackresumed", { track: t, participant: p });
+        break;
+      }
+      case "trackLayer": {
+        const p = this._ownerOf(d.trackId);
+        const t = p?.tracks.get(d.trackId);
+        if (!t) break;
+        t.layer = { rid: d.rid ?? "", index: d.layer ?? 0 };
+        this._emit("tracklayer", { track: t, participant: p, rid: t.layer.rid, index: t.layer.index });
+        break;
+      }
+      case "layersWanted": {
+        const lt = this.localTracks.find((x) => x.trackId && x.trackId === d.trackId) ||
+          this.localTracks.find((x) => d.clientTrackId && x.mediaStreamTrack.id === d.clientTrackId);
+        if (lt && Array.isArray(d.layers)) this._setLayers(lt, d.layers);
         break;
       }
       case "trackUnpublished": {
@@ -681,6 +823,12 @@ export class Room extends EventTarget {
       default:
         break; // unknown types are ignored (protocol 1.2)
     }
+  }
+
+  // _ownerOf is the remote participant with track trackId.
+  _ownerOf(trackId) {
+    for (const p of this.participants.values()) if (p.tracks.has(trackId)) return p;
+    return null;
   }
 
   // ---- subscriber ---------------------------------------------------------
@@ -765,6 +913,9 @@ export class Room extends EventTarget {
       t.mediaStreamTrack = tr.receiver.track;
       t.stream = new MediaStream([t.mediaStreamTrack]);
       if (!t.screen) p.stream.addTrack(t.mediaStreamTrack);
+      for (const el of t._elements.keys()) this._showOn(t, el);
+      t._sent = null; // a new reception: the server has no settings for it yet
+      this._scheduleSettings(t, 0);
       this._emit("tracksubscribed", { track: t, participant: p });
     }
     for (const p of this.participants.values()) {
@@ -780,6 +931,10 @@ export class Room extends EventTarget {
     t.stream = null;
     t.receiver = null;
     t.mid = null;
+    t.layer = null;
+    t.paused = false;
+    t._sent = null;
+    clearTimeout(t._timer);
     this._emit("trackunsubscribed", { track: t, participant: p ?? null });
   }
 
@@ -797,16 +952,21 @@ export class Room extends EventTarget {
 
   // ---- publishing -----------------------------------------------------------
 
-  /** Capture the camera and/or microphone and publish them. */
-  async publishCamera({ audio = true, video = true } = {}) {
+  /**
+   * Capture the camera and/or microphone and publish them. With simulcast
+   * (default: the Room option) and video: true, it asks for 1280×720, the
+   * size the three layers are made from.
+   */
+  async publishCamera({ audio = true, video = true, simulcast = this.options.simulcast } = {}) {
+    if (simulcast && video === true) video = { width: { ideal: 1280 }, height: { ideal: 720 } };
     const stream = await navigator.mediaDevices.getUserMedia({ audio, video });
-    return this._publish(stream.getTracks(), stream, false, true);
+    return this._publish(stream.getTracks(), stream, false, true, simulcast);
   }
 
   /** Capture a screen (getDisplayMedia) and publish it as the sub-stream (screenTrackIds). */
   async publishScreen(constraints = { video: true, audio: false }) {
     const stream = await navigator.mediaDevices.getDisplayMedia(constraints);
-    const lts = await this._publish(stream.getTracks(), stream, true, true);
+    const lts = await this._publish(stream.getTracks(), stream, true, true, false);
     for (const lt of lts) {
       // The person pressed the browser's "stop sharing".
       lt.mediaStreamTrack.addEventListener("ended", () => { this.unpublish(lt).catch(() => {}); }, { once: true });
@@ -814,16 +974,25 @@ export class Room extends EventTarget {
     return lts;
   }
 
-  /** Publish a MediaStream, or an array of MediaStreamTracks. screen: announce video as the sub-stream. */
-  async publish(input, { screen = false } = {}) {
+  /**
+   * Publish a MediaStream, or an array of MediaStreamTracks. screen: announce
+   * video as the sub-stream. simulcast: send video as simulcastEncodings
+   * (default: the Room option, never for a screen).
+   */
+  async publish(input, { screen = false, simulcast = this.options.simulcast && !screen } = {}) {
     const tracks = input instanceof MediaStream ? input.getTracks() : Array.isArray(input) ? input : [input];
     const stream = input instanceof MediaStream ? input : new MediaStream(tracks);
-    return this._publish(tracks, stream, screen, false);
+    return this._publish(tracks, stream, screen, false, simulcast);
   }
 
-  async _publish(tracks, stream, screen, owned) {
+  async _publish(tracks, stream, screen, owned, simulcast) {
     if (this.state === "closed") throw new LetheError(ErrState, "publish: room is closed");
     const lts = tracks.map((t) => new LocalTrack(t, stream, screen, owned));
+    for (const lt of lts) {
+      if (!simulcast || lt.kind !== "video") continue;
+      lt.simulcast = true;
+      lt._encodings = encodingsFor(this.options.simulcastEncodings);
+    }
     if (this.permissions) {
       for (const lt of lts) {
         if (!this.permissions.send.includes(lt.media)) {
@@ -935,7 +1104,12 @@ export class Room extends EventTarget {
       const p = this._publisher(s);
       const added = [];
       for (const lt of lts) {
-        lt._transceiver = p.pc.addTransceiver(lt.mediaStreamTrack, { direction: "sendonly", streams: [lt.stream] });
+        const init = { direction: "sendonly", streams: [lt.stream] };
+        // Every (re)publication starts with all layers on: a new server
+        // session says again (layersWanted) which ones anybody receives.
+        if (lt._encodings) init.sendEncodings = lt._encodings.map((e) => ({ ...e }));
+        lt._transceiver = p.pc.addTransceiver(lt.mediaStreamTrack, init);
+        lt.layers = lt._encodings ? lt._encodings.map((e) => ({ rid: e.rid, active: true })) : [];
         added.push(lt);
       }
       p.hold();
@@ -984,6 +1158,176 @@ export class Room extends EventTarget {
     }
   }
 
+  // ---- dynacast ------------------------------------------------------------
+
+  // _setLayers switches lt's encodings on and off as layersWanted says
+  // (read-modify-write of the sender's parameters), one change at a time.
+  _setLayers(lt, wanted) {
+    const tr = lt._transceiver;
+    lt._layersChain = lt._layersChain.then(async () => {
+      if (!tr || lt._transceiver !== tr || tr.currentDirection === "stopped") return;
+      const params = tr.sender.getParameters();
+      if (!params.encodings || params.encodings.length < 2) return;
+      let changed = false;
+      for (const enc of params.encodings) {
+        const w = wanted.find((x) => x && x.rid === enc.rid);
+        if (w && enc.active !== !!w.active) {
+          enc.active = !!w.active;
+          changed = true;
+        }
+      }
+      if (changed) await tr.sender.setParameters(params);
+      lt.layers = params.encodings.map((e) => ({ rid: e.rid, active: e.active !== false }));
+      this._emit("layerswanted", { track: lt, layers: lt.layers.map((x) => ({ ...x })) });
+    }).catch((err) => {
+      if (this.state !== "closed") this._emit("error", { code: ErrState, message: `layersWanted: ${err.message}` });
+    });
+  }
+
+  // ---- adaptive stream and track settings ----------------------------------
+
+  _remoteTrack(track) {
+    if (track instanceof RemoteTrack) return track;
+    const t = this._ownerOf(track)?.tracks.get(track);
+    if (!t) throw new LetheError(ErrState, `no remote track ${track}`);
+    return t;
+  }
+
+  /**
+   * Show a received track on a <video> (or <audio>) element: sets its
+   * srcObject unless it already shows the track (e.g. a participant's
+   * stream), now or once the track is received. With adaptiveStream, the
+   * element's size and visibility then steer what the server sends (see the
+   * top of this file). Returns the element.
+   */
+  attach(track, element) {
+    const t = this._remoteTrack(track);
+    if (this.state === "closed") throw new LetheError(ErrState, "attach: room is closed");
+    if (!t._elements.has(element)) t._elements.set(element, { width: 0, height: 0, seen: true, measured: false });
+    this._showOn(t, element);
+    if (!this.options.adaptiveStream || t.kind !== "video" || typeof ResizeObserver === "undefined") return element;
+    const old = this._watched.get(element);
+    if (old === t) return element; // watched already
+    if (old) this.detach(old, element);
+    this._watched.set(element, t);
+    if (!this._resize) {
+      this._resize = new ResizeObserver((entries) => {
+        for (const e of entries) {
+          const wt = this._watched.get(e.target);
+          const st = wt?._elements.get(e.target);
+          if (!st) continue;
+          st.width = e.contentRect.width;
+          st.height = e.contentRect.height;
+          st.measured = true;
+          this._adapt(wt);
+        }
+      });
+      this._intersect = new IntersectionObserver((entries) => {
+        for (const e of entries) {
+          const wt = this._watched.get(e.target);
+          const st = wt?._elements.get(e.target);
+          if (!st) continue;
+          st.seen = e.isIntersecting;
+          this._adapt(wt);
+        }
+      });
+      document.addEventListener("visibilitychange", this._onVisibility);
+    }
+    this._resize.observe(element);
+    this._intersect.observe(element);
+    return element;
+  }
+
+  /** Stop showing (and watching) a track on element, or on every element it was attached to. */
+  detach(track, element) {
+    let t;
+    try { t = this._remoteTrack(track); } catch { return; }
+    for (const el of element ? [element] : [...t._elements.keys()]) {
+      if (!t._elements.delete(el)) continue;
+      if (this._watched.get(el) === t) {
+        this._watched.delete(el);
+        this._resize?.unobserve(el);
+        this._intersect?.unobserve(el);
+      }
+      if (t.mediaStreamTrack && el.srcObject instanceof MediaStream &&
+          el.srcObject.getTracks().length === 1 && el.srcObject.getTracks()[0] === t.mediaStreamTrack) {
+        el.srcObject = null; // ours: attach set it
+      }
+    }
+    if (t.mediaStreamTrack) this._adapt(t);
+  }
+
+  /**
+   * The app's own wishes for a received track (trackSettings): maxLayer (an
+   * index into track.layers), width and height (the smallest layer at least
+   * that big), fps, paused. They win over what adaptive stream measured;
+   * null removes them. Resolves once the server took them (or at once, when
+   * the track is not received yet: they are sent when it is).
+   */
+  async setTrackSettings(track, settings) {
+    const t = this._remoteTrack(track);
+    t._explicit = settings === null || settings === undefined ? null : settingsOf(settings);
+    clearTimeout(t._timer);
+    await this._sendSettings(t);
+  }
+
+  _showOn(t, el) {
+    if (!t.mediaStreamTrack) return;
+    const src = el.srcObject;
+    if (src instanceof MediaStream && src.getTracks().includes(t.mediaStreamTrack)) return;
+    el.srcObject = new MediaStream([t.mediaStreamTrack]);
+    el.play?.()?.catch?.(() => {});
+  }
+
+  // _adapt recomputes what t's elements want and sends it after a pause.
+  _adapt(t) {
+    if (t.kind === "video") this._scheduleSettings(t, SETTINGS_DELAY_MS);
+  }
+
+  _scheduleSettings(t, delay) {
+    clearTimeout(t._timer);
+    t._timer = setTimeout(() => { this._sendSettings(t).catch(() => {}); }, delay);
+  }
+
+  // _wanted is the trackSettings for t: what its watched elements measure,
+  // then the app's wishes over them; null when there is nothing to say.
+  _wanted(t) {
+    let adaptive = null;
+    const watched = [...t._elements.entries()].filter(([el]) => this._watched.get(el) === t);
+    // Not measured yet: say nothing rather than a pause for a 0×0 element.
+    if (watched.some(([, st]) => !st.measured)) return null;
+    if (watched.length > 0) {
+      const pageSeen = typeof document === "undefined" || document.visibilityState !== "hidden";
+      let w = 0, h = 0;
+      for (const [el, st] of watched) {
+        if (!pageSeen || !st.seen || el.hidden || st.width <= 0 || st.height <= 0) continue;
+        w = Math.max(w, st.width);
+        h = Math.max(h, st.height);
+      }
+      const dpr = (typeof window !== "undefined" && window.devicePixelRatio) || 1;
+      adaptive = w > 0 ? { width: Math.round(w * dpr), height: Math.round(h * dpr) } : { paused: true };
+    }
+    if (!adaptive && !t._explicit) return t._sent ? {} : null; // wishes withdrawn: say so once
+    return { ...adaptive, ...t._explicit };
+  }
+
+  async _sendSettings(t) {
+    const s = this._session;
+    if (!t.mediaStreamTrack || !s || this.state !== "joined") return; // sent when it is received
+    const w = this._wanted(t);
+    if (!w) return;
+    const msg = { trackId: t.trackId, ...w };
+    const key = JSON.stringify(msg);
+    if (key === t._sent) return;
+    t._sent = key;
+    try {
+      await s.request("trackSettings", msg);
+    } catch (err) {
+      if (t._sent === key) t._sent = null; // try again on the next change
+      throw err;
+    }
+  }
+
   // ---- roles --------------------------------------------------------------
 
   /** Become an anchor (may publish) or audience (receives only). */
@@ -1026,7 +1370,8 @@ export class Room extends EventTarget {
         if (!lt) continue;
         const ri = remoteIn.get(r.id);
         out.local.push({
-          track: lt, kind: lt.kind, bytesSent: r.bytesSent, packetsSent: r.packetsSent,
+          track: lt, kind: lt.kind, rid: r.rid ?? null, active: r.active ?? null,
+          bytesSent: r.bytesSent, packetsSent: r.packetsSent,
           bitrate: rate("out:" + r.id, r.bytesSent),
           packetsLost: ri?.packetsLost ?? null, rtt: ri?.roundTripTime ?? null,
           audioLevel: src?.audioLevel ?? null, framesEncoded: r.framesEncoded ?? null,
@@ -1050,7 +1395,8 @@ export class Room extends EventTarget {
         const t = (r.mid != null ? byMid.get(r.mid) : null) || byTrack.get(r.trackIdentifier);
         if (!t) continue;
         out.remote.push({
-          track: t, kind: r.kind, bytesReceived: r.bytesReceived, packetsReceived: r.packetsReceived,
+          track: t, kind: r.kind, layer: t.layer?.rid ?? null, paused: t.paused,
+          bytesReceived: r.bytesReceived, packetsReceived: r.packetsReceived,
           packetsLost: r.packetsLost, bitrate: rate("in:" + r.id, r.bytesReceived), jitter: r.jitter ?? null,
           audioLevel: r.audioLevel ?? null, framesDecoded: r.framesDecoded ?? null,
           frameWidth: r.frameWidth ?? null, frameHeight: r.frameHeight ?? null,

@@ -10,6 +10,9 @@
 // 10.231.2.0/24 between firewall and server) and the "public" address of
 // the NAT is 198.51.100.10 (TEST-NET-2): they exist only inside the
 // namespaces the test made, and the namespaces are deleted when it ends.
+//
+// The firewall can drop UDP (BlockUDP) and limit the bandwidth toward
+// the client, all of it or one port's (LimitDownlink, with tc's tbf).
 package netlab
 
 import (
@@ -86,7 +89,7 @@ type Lab struct {
 // namespace. In the test that called it first it returns nil once that
 // run is over (its output and verdict reported, the namespaces deleted):
 // the caller must return at once. In the run inside, it returns the lab.
-// It skips the test unless it runs as root with ip and nft (under
+// It skips the test unless it runs as root with ip, nft and tc (under
 // CI=true a missing tool fails it).
 func Enter(t *testing.T, opts Options) *Lab {
 	t.Helper()
@@ -100,7 +103,7 @@ func Enter(t *testing.T, opts Options) *Lab {
 	if os.Geteuid() != 0 {
 		t.Skip("netlab: needs root (network namespaces, veth pairs, nftables)")
 	}
-	for _, tool := range []string{"ip", "nft"} {
+	for _, tool := range []string{"ip", "nft", "tc"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("netlab: CI=true and %s is missing: .ci/run must install iproute2 and nftables", tool)
@@ -224,6 +227,100 @@ func (l *Lab) DroppedUDP(t testing.TB) int {
 		}
 	}
 	return n
+}
+
+// Shape limits the firewall's link toward the client, as a slow downlink
+// would: tbf (a token bucket) queues what exceeds Rate and drops what
+// would wait longer than Latency. The kernel has no netem: the link
+// delays and loses only as a full queue makes it.
+type Shape struct {
+	Rate    int           // bit/s
+	Burst   int           // bytes sent at once at most; 0: 10 ms of Rate, at least 3,000
+	Latency time.Duration // longest a packet waits; 0: 200 ms
+	// Port, when set, limits only the packets to this port of the client
+	// (UDP or TCP: one PeerConnection's candidate, say); the rest of the
+	// link stays as fast as before.
+	Port uint16
+}
+
+// LimitDownlink shapes what the firewall forwards to the client (the
+// egress of its veth toward the client namespace), replacing an earlier
+// limit, until Unlimit.
+func (l *Lab) LimitDownlink(t testing.TB, s Shape) {
+	t.Helper()
+	if s.Rate <= 0 {
+		t.Fatalf("netlab: LimitDownlink: rate %d bit/s", s.Rate)
+	}
+	if s.Burst == 0 {
+		s.Burst = max(s.Rate/8/100, 3000)
+	}
+	if s.Latency == 0 {
+		s.Latency = 200 * time.Millisecond
+	}
+	tbf := []string{"tbf", "rate", fmt.Sprintf("%dbit", s.Rate), "burst", fmt.Sprint(s.Burst),
+		"latency", fmt.Sprintf("%dms", s.Latency.Milliseconds())}
+	l.Unlimit(t)
+	dev := []string{"dev", l.Firewall.Link}
+	if s.Port == 0 {
+		l.tc(t, append(append([]string{"qdisc", "add"}, dev...), append([]string{"root", "handle", "1:"}, tbf...)...)...)
+		return
+	}
+	// htb only sorts: class 1:1 holds the port's packets, behind the
+	// token bucket; class 1:2, the default, everything else. Neither
+	// class limits (10 Gbit/s is beyond what a veth carries here).
+	l.tc(t, append(append([]string{"qdisc", "add"}, dev...), "root", "handle", "1:", "htb", "default", "2")...)
+	for _, class := range []string{"1:1", "1:2"} {
+		l.tc(t, append(append([]string{"class", "add"}, dev...),
+			"parent", "1:", "classid", class, "htb", "rate", "10gbit", "quantum", "60000")...)
+	}
+	l.tc(t, append(append([]string{"qdisc", "add"}, dev...), append([]string{"parent", "1:1", "handle", "10:"}, tbf...)...)...)
+	l.tc(t, append(append([]string{"filter", "add"}, dev...),
+		"parent", "1:", "protocol", "ip", "prio", "1", "u32", "match", "ip", "dport", fmt.Sprint(s.Port), "0xffff", "flowid", "1:1")...)
+}
+
+// Unlimit lifts LimitDownlink's limit; it does nothing when there is none.
+func (l *Lab) Unlimit(t testing.TB) {
+	t.Helper()
+	out, err := l.Firewall.Command(context.Background(), "tc", "qdisc", "show", "dev", l.Firewall.Link, "root").Output()
+	if err != nil {
+		t.Fatalf("netlab: tc qdisc show: %v", err)
+	}
+	if strings.Contains(string(out), "qdisc tbf 1:") || strings.Contains(string(out), "qdisc htb 1:") {
+		l.tc(t, "qdisc", "del", "dev", l.Firewall.Link, "root")
+	}
+}
+
+// DownlinkDrops is how many packets LimitDownlink's queue has dropped
+// (0 without a limit): a full queue, the mark of a link used to its limit.
+func (l *Lab) DownlinkDrops(t testing.TB) int {
+	t.Helper()
+	out, err := l.Firewall.Command(context.Background(), "tc", "-s", "qdisc", "show", "dev", l.Firewall.Link).Output()
+	if err != nil {
+		t.Fatalf("netlab: tc -s qdisc show: %v", err)
+	}
+	// "qdisc tbf 10: parent 1:1 rate ...\n Sent 123 bytes 4 pkt (dropped 5, ..."
+	n := 0
+	inTBF := false
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if strings.HasPrefix(line, "qdisc ") {
+			inTBF = strings.HasPrefix(line, "qdisc tbf ")
+			continue
+		}
+		if i := strings.Index(line, "(dropped "); inTBF && i >= 0 {
+			var d int
+			if _, err := fmt.Sscanf(line[i:], "(dropped %d,", &d); err == nil {
+				n += d
+			}
+		}
+	}
+	return n
+}
+
+func (l *Lab) tc(t testing.TB, args ...string) {
+	t.Helper()
+	if out, err := l.Firewall.Command(context.Background(), "tc", args...).CombinedOutput(); err != nil {
+		t.Fatalf("netlab: tc %s: %v: %s", strings.Join(args, " "), err, out)
+	}
 }
 
 // rerun runs t's test again inside the client namespace and reports its
