@@ -537,3 +537,74 @@ func TestPadForgetsOldGaps(t *testing.T) {
 		t.Errorf("Reverse(%d) = %d %v, want %d", out, in, ok, newest)
 	}
 }
+
+// FuzzPad: with padding packets among the media, every packet that is
+// newer than all before it, padding or media, takes the next sequence
+// number; an earlier packet sent again keeps its number; Reverse maps
+// media back and padding to nothing. Nothing panics.
+func FuzzPad(f *testing.F) {
+	f.Add([]byte{1, 1, 0x40, 1, 0x40, 0xff, 1, 0x80, 3})
+	f.Add([]byte{0x40, 0x40, 1, 0x40, 0xfe, 0xfe, 0x40, 0x80, 0x80, 2})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		s := New(90000, WithStart(65000, 0))
+		now := t0
+		in := uint16(500)
+		type sent struct {
+			in  uint16
+			pad bool
+		}
+		outs := map[uint16]sent{}
+		var newest, highest uint16
+		started := false
+		for _, op := range ops {
+			switch {
+			case op&0xc0 == 0x80: // pause: a new epoch next
+				s.Pause()
+				clear(outs)
+				started = false
+			case op&0xc0 == 0x40: // padding
+				out, _, ok := s.Pad()
+				if !ok {
+					continue
+				}
+				if out != highest+1 {
+					t.Fatalf("padding numbered %d after %d", out, highest)
+				}
+				highest = out
+				outs[out] = sent{pad: true}
+			default: // media: a step of -32..31 from the last
+				in += uint16(int8(op<<2) >> 2)
+				if d := int16(in - newest); started && (d > maxJump || d < -maxJump) {
+					clear(outs) // the source restarted its numbering: a new epoch
+					started = false
+				}
+				out, _, ok := s.Rewrite(in, 0, now)
+				if !ok {
+					continue
+				}
+				if !started || int16(in-newest) > 0 {
+					if started && int16(in-newest) == 1 && out != highest+1 {
+						t.Fatalf("packet %d numbered %d after %d", in, out, highest)
+					}
+					if !started || int16(out-highest) > 0 {
+						highest = out
+					}
+					newest, started = in, true
+				}
+				if prev, seen := outs[out]; seen && (prev.pad || prev.in != in) {
+					t.Fatalf("number %d given to %d, was %+v", out, in, prev)
+				}
+				outs[out] = sent{in: in}
+			}
+		}
+		for out, p := range outs {
+			got, ok := s.Reverse(out)
+			if p.pad && ok {
+				t.Fatalf("Reverse(%d) of padding = %d", out, got)
+			}
+			if !p.pad && ok && got != p.in {
+				t.Fatalf("Reverse(%d) = %d, want %d", out, got, p.in)
+			}
+		}
+	})
+}
