@@ -132,6 +132,7 @@ func (d *downTrack) setBinding(b *binding) {
 
 func (d *downTrack) start() {
 	d.up.addDown(d)
+	d.up.updateWanted() // it wants the top layer until its first allocation says otherwise
 	d.sub.s.wg.Add(1)
 	go func() {
 		defer d.sub.s.wg.Done()
