@@ -84,6 +84,7 @@ type bwe struct {
 	validated int   // bit/s the link has carried since it was last found short
 	proven    int   // bit/s a probe cluster sent without loss since then
 	pending   int   // bit/s a probe sent in the last interval, not yet proven
+	allPaused bool  // every simulcast track was paused for bandwidth at the last allocation
 	lastEst   int
 	recent    [sustain]int // the last budgets, a ring
 	next      int
@@ -92,6 +93,7 @@ type bwe struct {
 	probing   atomic.Bool
 	probeRate atomic.Int64 // bit/s of padding the running cluster sends
 	probeEnd  atomic.Int64 // unix nanos the cluster ends
+	outage    atomic.Bool  // the subscriber's ICE went disconnected since the last allocation (icerestart.go)
 }
 
 func (b *bwe) set(e cc.BandwidthEstimator) {
@@ -112,7 +114,10 @@ func (b *bwe) set(e cc.BandwidthEstimator) {
 // The pause between clusters that found nothing doubles up to 8 s only: a
 // link that was short for a while (and failed every cluster) is found
 // again soon after it recovers.
-var proberConfig = allocate.ProberConfig{Duration: 2 * time.Second, MaxOverhead: 1.0, MaxTotal: 2.0, MaxInterval: 8 * time.Second}
+var proberConfig = allocate.ProberConfig{
+	Duration: 2 * time.Second, MaxOverhead: 1.0, MaxTotal: 2.0, MaxInterval: 8 * time.Second,
+	DropTolerance: 0.15, // the budget follows what is sent, which wobbles by a few percent
+}
 
 // noteLoss records a receiver report's fraction lost (of 256).
 func (b *bwe) noteLoss(fraction uint8) {
@@ -208,6 +213,17 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 	// well (proven), as libwebrtc takes a probe's result at once.
 	estimate := b.est.GetTargetBitrate()
 	lost := float64(b.loss.Swap(0)) / 256
+	if b.outage.Load() {
+		if p.iceState(Subscriber) {
+			// The path is back (an ICE restart, a network change): what
+			// the estimator saw while it was cut off was no slow link.
+			// Start again as at the beginning.
+			b.outage.Store(false)
+			b.validated, b.proven, b.pending, b.lastEst = initialEstimate, initialEstimate, 0, 0
+			b.recent = [sustain]int{}
+		}
+		return // while it is cut off, the layers stay as they are
+	}
 	short := b.lastEst > 0 && estimate < b.lastEst*(100-dropPercent)/100 || lost > lossShort
 	// A probe's rate counts once the next interval, too, went by without
 	// the link found short: loss reports and the estimator lag the probe.
@@ -227,6 +243,12 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 	trust := max(estimate, b.proven)
 	b.validated = max(b.validated, min(b.sendRate, trust))
 	budget := min(trust, max(b.validated, b.sendRate*3/2+sentSlack))
+	if b.allPaused {
+		// Nothing but audio goes out: what is sent says nothing of the
+		// link, and a probe may never get the chance. The estimate alone
+		// (rising while nothing is lost) brings the video back.
+		budget = trust
+	}
 	// A fall acts once it lasts: the highest of the last few budgets
 	// counts. A busy machine's scheduling delays or one keyframe's burst
 	// can make the estimate dip for a moment on a link that is fine.
@@ -236,6 +258,15 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 		budget = max(budget, r)
 	}
 	a := b.alloc.Allocate(budget, b.tracks, b.out)
+	b.allPaused = false
+	for i := range b.out {
+		if b.out[i].Paused {
+			b.allPaused = true
+		} else if b.tracks[i].Kind != allocate.Audio && b.out[i].Layer >= 0 {
+			b.allPaused = false
+			break
+		}
+	}
 	for i, d := range downs {
 		dec := b.out[i]
 		if dec.Layer > b.tracks[i].Current {
@@ -262,6 +293,15 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 		b.probeRate.Store(0)
 		b.probeEnd.Store(0) // a running cluster stops at its next tick
 	}
+}
+
+// iceState reports whether side's ICE is connected now.
+func (p *Participant) iceState(side Side) bool {
+	switch p.pc(side).ICEConnectionState() {
+	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
+		return true
+	}
+	return false
 }
 
 // probe sends padding at rate bit/s until end, on a goroutine of its own

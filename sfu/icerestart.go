@@ -96,6 +96,9 @@ func (b *restartBudget) take(now time.Time, limit int, window time.Duration) boo
 func (p *Participant) onICEState(side Side, st webrtc.ICEConnectionState) {
 	switch st {
 	case webrtc.ICEConnectionStateDisconnected:
+		if side == Subscriber {
+			p.bwe.outage.Store(true) // bwe.go: an outage is not a slow link
+		}
 		p.iceDown(side)
 	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
 		p.iceUp(side)
