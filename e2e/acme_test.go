@@ -145,11 +145,18 @@ func TestACMEWithPebble(t *testing.T) {
 	if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != domain {
 		t.Fatalf("served certificate for %v, want %s", leaf.DNSNames, domain)
 	}
-	// The account key and the certificate are cached inside the data dir.
-	cached, _ := filepath.Glob(filepath.Join(s.dataDir, "acme", "*"))
+	// The account key and the certificate are cached inside the data dir
+	// (the certificate may be written just after it is first served).
+	var cached []string
 	hasCert := false
-	for _, c := range cached {
-		hasCert = hasCert || filepath.Base(c) == domain
+	for deadline := time.Now().Add(10 * time.Second); !hasCert && time.Now().Before(deadline); {
+		cached, _ = filepath.Glob(filepath.Join(s.dataDir, "acme", "*"))
+		for _, c := range cached {
+			hasCert = hasCert || filepath.Base(c) == domain
+		}
+		if !hasCert {
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 	if !hasCert {
 		t.Fatalf("acme cache holds %v, want %s", cached, domain)
