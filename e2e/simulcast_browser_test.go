@@ -194,19 +194,10 @@ func (w *watch) reset() {
 // w's sample, and fails after d.
 func until(t *testing.T, d time.Duration, what string, w *watch, cond func(received) bool, others ...*watch) received {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	var r received
-	for time.Now().Before(deadline) {
-		r = w.poll()
-		for _, o := range others {
-			o.poll()
-		}
-		if w.have && cond(r) {
-			return r
-		}
-		time.Sleep(500 * time.Millisecond)
+	r, ok := withinTime(d, w, cond, others...)
+	if !ok {
+		t.Fatalf("%s: %s did not happen within %v; last sample %+v; events %s", w.p.name, what, d, r, w.p.events())
 	}
-	t.Fatalf("%s: %s did not happen within %v; last sample %+v; events %s", w.p.name, what, d, r, w.p.events())
 	return r
 }
 

@@ -2,6 +2,8 @@ package sfu
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -58,6 +60,8 @@ func (p *Participant) allocate() {
 	for _, d := range p.down {
 		downs = append(downs, d)
 	}
+	// In a stable order: the allocator ranks ties by it.
+	slices.SortFunc(downs, func(x, y *downTrack) int { return strings.Compare(x.up.id, y.up.id) })
 	p.allocDowns = downs
 	prefs := p.allocPrefs[:0]
 	for _, d := range downs {

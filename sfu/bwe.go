@@ -1,8 +1,6 @@
 package sfu
 
 import (
-	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -136,22 +134,10 @@ var nominal = [][]int{{1_000_000}, {300_000, 1_500_000}, {150_000, 500_000, 1_50
 const nominalAudio = 40_000
 
 // allocateBW chooses every track's layer from the downlink estimate.
-// Called with allocMu held, downs and prefs in step.
+// Called with allocMu held, downs (sorted) and prefs in step.
 func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []TrackSettings) {
 	b := &p.bwe
 	ns := now.UnixNano()
-	slices.SortFunc(downs, func(x, y *downTrack) int { return strings.Compare(x.up.id, y.up.id) })
-	// prefs follow downs: look them up again after the sort.
-	p.mu.Lock()
-	prefs = prefs[:0]
-	for _, d := range downs {
-		st, ok := p.settings[d.up.id]
-		if !ok {
-			st = TrackSettings{MaxLayer: -1}
-		}
-		prefs = append(prefs, st)
-	}
-	p.mu.Unlock()
 
 	sent := b.sent.Load()
 	if b.lastAt != 0 && ns > b.lastAt {
@@ -159,6 +145,7 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 	}
 	b.lastSent, b.lastAt = sent, ns
 
+	// Layers point into rates once rates has stopped growing.
 	b.tracks, b.out, b.rates = b.tracks[:0], b.out[:0], b.rates[:0]
 	video := false
 	for i, d := range downs {
@@ -174,7 +161,6 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 		default:
 			video = true
 		}
-		start := len(b.rates)
 		for j, l := range u.layers {
 			r := l.known(ns)
 			if r == 0 {
@@ -192,14 +178,12 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 			}
 			b.rates = append(b.rates, r)
 		}
-		t.Layers = b.rates[start:len(b.rates):len(b.rates)]
 		b.tracks = append(b.tracks, t)
 		b.out = append(b.out, allocate.Decision{})
 	}
-	// The rates slice may have moved while it grew: point again.
 	off := 0
-	for i := range b.tracks {
-		n := len(b.tracks[i].Layers)
+	for i, d := range downs {
+		n := len(d.up.layers)
 		b.tracks[i].Layers = b.rates[off : off+n : off+n]
 		off += n
 	}
