@@ -72,7 +72,17 @@ func (p *Participant) allocate() {
 		prefs = append(prefs, st)
 	}
 	p.allocPrefs = prefs
+	defer clear(downs)  // the scratch keeps no track alive once it ended
+	var unsent []string // wishes for tracks p is not sent: maybe ended
+	if len(p.settings) > len(downs) {
+		for id := range p.settings {
+			if p.down[id] == nil {
+				unsent = append(unsent, id)
+			}
+		}
+	}
 	p.mu.Unlock()
+	p.forgetEnded(unsent)
 
 	now := p.s.cfg.Now()
 	if p.bwe.est != nil {
@@ -81,6 +91,22 @@ func (p *Participant) allocate() {
 	}
 	for i, d := range downs {
 		d.choose(now.UnixNano(), maxLayerFor(d.up, prefs[i]), noCap)
+	}
+}
+
+// forgetEnded drops p's wishes for those of the tracks ids that have left
+// the room, so that a long-lived subscriber's wishes do not grow with
+// every track it ever saw.
+func (p *Participant) forgetEnded(ids []string) {
+	for _, id := range ids {
+		if p.room.track(id) != nil {
+			continue
+		}
+		p.mu.Lock()
+		if p.down[id] == nil {
+			delete(p.settings, id)
+		}
+		p.mu.Unlock()
 	}
 }
 

@@ -49,16 +49,17 @@ const (
 	padSize = 255
 )
 
-// newEstimator makes the estimator of one subscriber PeerConnection. It
-// writes no logs (Pion's default would go to stderr).
-func newEstimator() (cc.BandwidthEstimator, error) {
+// newEstimator makes the estimator of one subscriber PeerConnection,
+// sending through pacer. It writes no logs (Pion's default would go to
+// stderr).
+func newEstimator(pacer gcc.Pacer) (cc.BandwidthEstimator, error) {
 	quiet := logging.NewDefaultLoggerFactory()
 	quiet.DefaultLogLevel = logging.LogLevelDisabled
 	return gcc.NewSendSideBWE(
 		gcc.SendSideBWEInitialBitrate(initialEstimate),
 		gcc.SendSideBWEMinBitrate(minEstimate),
 		gcc.SendSideBWEMaxBitrate(maxEstimate),
-		gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+		gcc.SendSideBWEPacer(pacer),
 		gcc.WithLoggerFactory(quiet),
 	)
 }

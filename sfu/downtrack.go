@@ -110,6 +110,7 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	}
 	d.needKey.Store(d.up.isKey != nil)
 	d.cur.Store(-1)
+	d.sub.sent.bind(uint32(ctx.SSRC()), true) // before its RTCP stream opens
 	d.setBinding(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(match.PayloadType), ws: ctx.WriteStream()})
 	if t := d.target.Load(); t >= 0 {
 		d.up.requestKeyframe(d.up.layers[t])
@@ -119,6 +120,9 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 
 // Unbind stops sending.
 func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+	if b := d.b.Load(); b != nil {
+		d.sub.sent.bind(b.ssrc, false)
+	}
 	d.setBinding(nil)
 	return nil
 }

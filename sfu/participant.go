@@ -30,6 +30,9 @@ type Participant struct {
 
 	pub, sub *webrtc.PeerConnection
 	queue    *queue.Queue[outPacket]
+	// sent are the SSRCs of the subscriber PeerConnection's bound
+	// senders, the ones whose RTCP it keeps (streams.go).
+	sent sentSSRCs
 
 	mu         sync.Mutex // guards the fields below
 	closed     bool
@@ -160,6 +163,8 @@ func (p *Participant) newPeerConnection(t *peerTemplate, side Side) (*webrtc.Pee
 	}}
 	if side == Publisher {
 		bufs.declared = g.Passing
+	} else {
+		bufs.declared = p.sent.list
 	}
 	var tcp ice.TCPMux
 	if p.s.tcpMux != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/lethe-rtc/lethe/internal/latetrack"
+	"runtime"
 	"testing"
 	"time"
 
@@ -775,5 +776,57 @@ func TestSenderReportsOnReusedMSection(t *testing.T) {
 	}
 	if n := obs.mSections(); n != 2 {
 		t.Errorf("the observer's subscriber PeerConnection has %d m-sections, want 2 (reused)", n)
+	}
+}
+
+// TestObserverHoldsNoEndedTrack: a subscriber that stays while publishers
+// come and go must not keep what they sent reachable. Each ended track's
+// state (its packet caches above all) is freed while the observer is
+// still there, and so are its wishes for them, with the bandwidth
+// estimator on (whose pacer used to keep every stream it was ever given)
+// and off.
+func TestObserverHoldsNoEndedTrack(t *testing.T) {
+	for _, noBWE := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoBandwidthEstimation=%v", noBWE), func(t *testing.T) {
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+			live := sfu.CountUpTracks()
+			defer sfu.StopCountingUpTracks()
+			s, api, stop := startSFUWith(t, nil, sfu.Config{NoBandwidthEstimation: noBWE})
+			defer stop()
+			obs, _ := join(t, s, api, "observer", sfu.ParticipantConfig{UserID: "o", AutoSubscribe: true, Receive: sfu.AllMedia})
+			defer obs.shutdown()
+			const rounds = 6
+			for i := range rounds {
+				name := fmt.Sprintf("pub%d", i)
+				pub, _ := join(t, s, api, name, sfu.ParticipantConfig{UserID: name, Send: sfu.AllMedia})
+				vs, as := uint32(1000+i), uint32(2000+i)
+				video, audio := pub.publishMarked(api, vs, as)
+				videoID, audioID := publishedBy(t, obs, pub, 2)
+				if !receives(t, obs, videoID, vs, pub, true) || !receives(t, obs, audioID, as, pub, false) {
+					t.Errorf("round %d: the observer did not receive both tracks", i)
+				}
+				// As lethe.js does for a rendered <video>.
+				if err := obs.p.SetTrackSettings(videoID, sfu.TrackSettings{MaxLayer: -1, Width: 640, Height: 360}); err != nil {
+					t.Errorf("round %d: track settings: %v", i, err)
+				}
+				since := obs.answers.Load()
+				pub.p.Leave()
+				pub.shutdown()
+				video.Close()
+				audio.Close()
+				ended(t, obs, since, videoID, audioID)
+			}
+			// Published tracks made: 2 a round. Once every publisher has
+			// gone, none may stay live.
+			deadline := time.Now().Add(waitLimit)
+			for live.Load() > 0 && time.Now().Before(deadline) {
+				runtime.GC()
+				time.Sleep(50 * time.Millisecond)
+			}
+			if n := live.Load(); n > 0 {
+				t.Errorf("%d of the %d published tracks are still live with the observer there", n, 2*rounds)
+			}
+			waitFor(t, "the observer's wishes for ended tracks dropped", func() bool { return obs.p.SettingsHeld() == 0 })
+		})
 	}
 }

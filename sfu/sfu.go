@@ -14,6 +14,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/twcc"
@@ -118,8 +119,9 @@ type peerTemplate struct {
 	factories []interceptor.Factory
 	se        webrtc.SettingEngine
 	// bwe gives each PeerConnection a bandwidth estimator of its own
-	// (the subscriber's: bwe.go); nil for none.
-	bwe func() (cc.BandwidthEstimator, error)
+	// (the subscriber's: bwe.go), sending through the pacer given; nil
+	// for none.
+	bwe func(gcc.Pacer) (cc.BandwidthEstimator, error)
 }
 
 // api returns an API whose PeerConnections reach the media socket
@@ -139,7 +141,12 @@ func (t *peerTemplate) api(mux ice.UDPMux, tcp ice.TCPMux, logs pionLogs, bufs *
 	if t.bwe != nil {
 		// The estimator sees each packet after the transport-wide sequence
 		// number is set (interceptors added later wrap earlier ones).
-		f, err := cc.NewInterceptor(t.bwe)
+		// The API, and so the pacer, is the PeerConnection's own; the
+		// unbinder hears each sender stop and keeps the pacer to the
+		// streams still sent (pacer.go).
+		pacer := newStreamPacer()
+		reg.Add(pacerUnbinderFactory{pacer})
+		f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) { return t.bwe(pacer) })
 		if err != nil {
 			return nil, fmt.Errorf("sfu: bandwidth estimator: %w", err)
 		}

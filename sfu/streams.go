@@ -37,9 +37,9 @@ const (
 // rtcpBufferSize; and the client that makes more than maxRTCPStreams at
 // once loses its participant (over).
 type srtpBuffers struct {
-	// declared, if set, reports the SSRCs whose RTCP is kept: the
-	// publisher's. Nil keeps all (the subscriber: the SSRCs of the SFU's
-	// own senders).
+	// declared, if set, reports the SSRCs whose RTCP is kept, sorted:
+	// those the publisher's offer declares, or the SFU's own bound
+	// senders' toward a subscriber. Nil keeps all.
 	declared func() []uint32
 	over     func() // runs once, when the streams pass maxRTCPStreams
 	live     atomic.Int64
@@ -63,6 +63,46 @@ func (f *srtpBuffers) factory(kind packetio.BufferPacketType, ssrc uint32) io.Re
 	}
 	b.SetLimitSize(rtcpBufferSize)
 	return &counted{buffer: buffer{b}, f: f}
+}
+
+// sentSSRCs is the set of SSRCs a subscriber PeerConnection's senders
+// are bound to. RTCP about any other SSRC (a sender that has stopped,
+// whose receiver still reports on it, or one the client made up) is
+// discarded: Pion would keep each such stream, unread, until the
+// PeerConnection closes, and a subscriber that stays while others come
+// and go would hold a buffer for every track it was ever sent.
+type sentSSRCs struct {
+	mu   sync.Mutex
+	ssrc atomic.Pointer[[]uint32] // sorted; replaced, never changed
+}
+
+// bind adds ssrc (on) or removes it.
+func (s *sentSSRCs) bind(ssrc uint32, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var cur []uint32
+	if p := s.ssrc.Load(); p != nil {
+		cur = *p
+	}
+	i, found := slices.BinarySearch(cur, ssrc)
+	if found == on {
+		return
+	}
+	next := slices.Clone(cur)
+	if on {
+		next = slices.Insert(next, i, ssrc)
+	} else {
+		next = slices.Delete(next, i, i+1)
+	}
+	s.ssrc.Store(&next)
+}
+
+// list returns the SSRCs, sorted; the caller must not change it.
+func (s *sentSSRCs) list() []uint32 {
+	if p := s.ssrc.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // buffer is a packetio.Buffer as an io.ReadWriteCloser, with the packet

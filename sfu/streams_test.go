@@ -63,3 +63,34 @@ func TestSRTPBuffers(t *testing.T) {
 		t.Errorf("over ran %d times, want once", overs)
 	}
 }
+
+// TestSentSSRCs: toward a subscriber, RTCP is kept for the SSRCs of bound
+// senders only; a sender that stops takes its SSRC out, so that the
+// reports its receiver still sends about it are dropped, not kept until
+// the PeerConnection closes.
+func TestSentSSRCs(t *testing.T) {
+	t.Parallel()
+	var s sentSSRCs
+	f := &srtpBuffers{declared: s.list}
+	for _, ssrc := range []uint32{30, 10, 20, 10} {
+		s.bind(ssrc, true)
+	}
+	if got := s.list(); len(got) != 3 || got[0] != 10 || got[1] != 20 || got[2] != 30 {
+		t.Fatalf("after binding 30, 10, 20, 10: %v", got)
+	}
+	held := s.list()
+	s.bind(20, false)
+	s.bind(99, false) // never bound
+	if got := s.list(); len(got) != 2 || got[0] != 10 || got[1] != 30 {
+		t.Fatalf("after unbinding 20 and 99: %v", got)
+	}
+	if len(held) != 3 || held[1] != 20 {
+		t.Errorf("a list handed out changed: %v", held)
+	}
+	if _, ok := f.factory(packetio.RTCPBufferPacket, 10).(*counted); !ok {
+		t.Error("RTCP about a bound sender's SSRC is not kept")
+	}
+	if _, ok := f.factory(packetio.RTCPBufferPacket, 20).(*discard); !ok {
+		t.Error("RTCP about a stopped sender's SSRC is kept")
+	}
+}

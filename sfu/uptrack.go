@@ -61,6 +61,9 @@ type layer struct {
 	lastRate atomic.Int64
 }
 
+// upTrackMade, when set (by tests only), hears of every upTrack made.
+var upTrackMade func(*upTrack)
+
 func newUpTrack(p *Participant, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver, rids []string) *upTrack {
 	codec := remote.Codec().MimeType
 	u := &upTrack{
@@ -91,6 +94,9 @@ func newUpTrack(p *Participant, remote *webrtc.TrackRemote, recv *webrtc.RTPRece
 		u.isKey = keyframe.H264
 	}
 	u.wanted.init(len(u.layers))
+	if upTrackMade != nil {
+		upTrackMade(u)
+	}
 	return u
 }
 
