@@ -134,7 +134,7 @@ func declaredSSRCs(sd *sdp.SessionDescription, maxTotal int) ([]uint32, error) {
 					section = append(section, uint32(v))
 				}
 				if len(section) > limit {
-					return nil, fmt.Errorf("%w: an m-section declares more than %d SSRCs", ErrNotAllowed, limit)
+					return nil, refuse(ErrNotAllowed, "an m-section declares more than %d SSRCs", limit)
 				}
 			}
 		}
@@ -143,7 +143,7 @@ func declaredSSRCs(sd *sdp.SessionDescription, maxTotal int) ([]uint32, error) {
 	slices.Sort(all)
 	all = slices.Compact(all)
 	if len(all)-1 > maxTotal {
-		return nil, fmt.Errorf("%w: the offer declares more than %d SSRCs", ErrNotAllowed, maxTotal)
+		return nil, refuse(ErrNotAllowed, "the offer declares more than %d SSRCs", maxTotal)
 	}
 	return all, nil
 }

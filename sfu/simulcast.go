@@ -2,7 +2,6 @@ package sfu
 
 import (
 	"encoding/binary"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -50,7 +49,7 @@ func simulcastLayers(sd *sdp.SessionDescription) (map[string][]string, error) {
 			}
 			f := strings.Fields(a.Value)
 			if len(f) < 2 || !validRID(f[0]) {
-				return nil, fmt.Errorf("%w: malformed a=rid line", ErrBadSDP)
+				return nil, refuse(ErrBadSDP, "malformed a=rid line")
 			}
 			if f[1] == "send" {
 				rids[f[0]] = true
@@ -58,33 +57,33 @@ func simulcastLayers(sd *sdp.SessionDescription) (map[string][]string, error) {
 		}
 		if !hasSim {
 			if len(rids) > 0 {
-				return nil, fmt.Errorf("%w: a=rid without a=simulcast", ErrBadSDP)
+				return nil, refuse(ErrBadSDP, "a=rid without a=simulcast")
 			}
 			continue
 		}
 		if m.MediaName.Media != "video" {
-			return nil, fmt.Errorf("%w: simulcast on a %s m-section", ErrNotAllowed, m.MediaName.Media)
+			return nil, refuse(ErrNotAllowed, "simulcast on an m-section that is not video")
 		}
 		f := strings.Fields(line)
 		if len(f) != 2 || f[0] != "send" {
-			return nil, fmt.Errorf("%w: a=simulcast must be \"send <rid>;<rid>...\" in a publisher offer", ErrBadSDP)
+			return nil, refuse(ErrBadSDP, "a=simulcast must be \"send <rid>;<rid>...\" in a publisher offer")
 		}
 		var list []string
 		for _, rid := range strings.Split(f[1], ";") {
 			switch {
 			case strings.ContainsAny(rid, ",~"):
-				return nil, fmt.Errorf("%w: simulcast alternatives and paused rids are not supported", ErrNotAllowed)
+				return nil, refuse(ErrNotAllowed, "simulcast alternatives and paused rids are not supported")
 			case !validRID(rid):
-				return nil, fmt.Errorf("%w: malformed rid in a=simulcast", ErrBadSDP)
+				return nil, refuse(ErrBadSDP, "malformed rid in a=simulcast")
 			case !rids[rid]:
-				return nil, fmt.Errorf("%w: rid %q of a=simulcast has no a=rid send line", ErrBadSDP, rid)
+				return nil, refuse(ErrBadSDP, "rid %q of a=simulcast has no a=rid send line", rid)
 			case slices.Contains(list, rid):
-				return nil, fmt.Errorf("%w: rid %q twice in a=simulcast", ErrBadSDP, rid)
+				return nil, refuse(ErrBadSDP, "rid %q twice in a=simulcast", rid)
 			}
 			list = append(list, rid)
 		}
 		if len(list) > maxLayers {
-			return nil, fmt.Errorf("%w: %d simulcast layers, at most %d", ErrNotAllowed, len(list), maxLayers)
+			return nil, refuse(ErrNotAllowed, "%d simulcast layers, at most %d", len(list), maxLayers)
 		}
 		out[mid] = list
 	}

@@ -195,6 +195,10 @@ func TestSimulcastLayersOfOffer(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want one saying %q", err, tc.err)
 				}
+				// The client is told why (errorBody in worker).
+				if why, ok := Reason(fmt.Errorf("offer: %w", err)); !ok || !strings.Contains(why, tc.err) {
+					t.Errorf("Reason = %q, %v; want one saying %q", why, ok, tc.err)
+				}
 			case err != nil:
 				t.Fatal(err)
 			case strings.Join(got["0"], " ") != tc.want:

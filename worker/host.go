@@ -724,12 +724,16 @@ func codeOf(err error) signaling.Code {
 }
 
 // errorBody turns err into the error message sent to the client. Pion's
-// errors can quote SDP, so only our own wording goes out.
+// errors can quote SDP, so only our own wording goes out: the code's
+// name, and the SFU's reason when it refused what the client sent.
 func errorBody(err error) signaling.Error {
 	var ce *signaling.CodedError
 	if errors.As(err, &ce) {
 		return signaling.Error{Code: ce.Code, Message: ce.Message()}
 	}
 	c := codeOf(err)
+	if why, ok := sfu.Reason(err); ok {
+		return signaling.Error{Code: c, Message: c.String() + ": " + why}
+	}
 	return signaling.Error{Code: c, Message: c.String()}
 }

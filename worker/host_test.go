@@ -1163,3 +1163,16 @@ func TestHostConcurrentEvents(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorBody: the client hears the SFU's reason for a refusal, and of
+// any other error only its code's name: Pion's text can quote SDP.
+func TestErrorBody(t *testing.T) {
+	t.Parallel()
+	leaky := fmt.Errorf("%w: pion: a=fingerprint:sha-256 AB:CD...", sfu.ErrBadSDP)
+	if got := errorBody(leaky); got.Code != signaling.CodeBadSDP || got.Message != signaling.CodeBadSDP.String() {
+		t.Errorf("errorBody(%v) = %+v, want only the code's name", leaky, got)
+	}
+	if got := errorBody(sfu.ErrUnknownTrack); got.Code != signaling.CodeUnknownTrack || got.Message != signaling.CodeUnknownTrack.String() {
+		t.Errorf("errorBody(ErrUnknownTrack) = %+v", got)
+	}
+}
