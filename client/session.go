@@ -128,8 +128,12 @@ func (c *Client) ServerTrackID(localID string) (string, bool) {
 
 // OnTrack sets the handler for remote tracks arriving on the subscriber
 // PeerConnection (stream id = participant id, track id = server track id).
-// Each call runs on its own goroutine and should read the track until it
-// ends; tracks that arrive while no handler is set are not read. Close
+// Each call runs on its own goroutine and must read the track until it
+// ends: Pion records a packet for the transport-wide congestion feedback
+// only as it is read, so a track left unread looks lost to the server,
+// which then lowers what it sends this client (unsubscribe from tracks
+// you do not want instead). Tracks that arrive while no handler is set
+// are read and dropped. Close
 // waits for running handlers. When the server reuses an m-section for a
 // new track, the handler is called again with a new TrackRemote (the old
 // one has ended by then); packets on SSRCs that no offer declares never
@@ -149,14 +153,18 @@ func (c *Client) handleTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	madeUp := x == nil || x.Mid() == ""
 	c.mu.Lock()
 	h := c.onTrack
-	if c.closed || h == nil && !madeUp {
+	if c.closed {
 		c.mu.Unlock()
 		return
 	}
 	c.wg.Add(1)
 	c.mu.Unlock()
 	defer c.wg.Done()
-	if madeUp {
+	if madeUp || h == nil {
+		// Read it anyway: Pion records a packet for the transport-wide
+		// feedback only as it is read, and a track left unread would
+		// have all its packets reported lost, so that the server's
+		// estimate of this client's downlink would collapse.
 		drain(t)
 		return
 	}

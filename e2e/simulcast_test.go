@@ -53,16 +53,16 @@ func (p *participant) publishSimulcast(t *testing.T, skip ...string) (*client.Si
 	}
 }
 
-// settlesOn waits until ch has received layer want for a while (a few
-// frames after its last switch), then checks what the decoder would have
-// seen since the track began: every switch on a keyframe of its layer,
-// sequence numbers and timestamps continuous.
-func settlesOn(t *testing.T, what string, ch *client.Checker, want int, within time.Duration) {
+// settlesOn waits until ch has received a layer from lo to hi for a while
+// (a few frames after its last switch), then checks what the decoder
+// would have seen since the track began: every switch on a keyframe of
+// its layer, sequence numbers and timestamps continuous.
+func settlesOn(t *testing.T, what string, ch *client.Checker, lo, hi int, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		st := ch.Stats()
-		if st.Layer == want && st.CompleteFrames > 10 && time.Since(st.LastSwitchAt) > 500*time.Millisecond {
+		if st.Layer >= lo && st.Layer <= hi && st.CompleteFrames > 10 && time.Since(st.LastSwitchAt) > 500*time.Millisecond {
 			if st.BadSwitches != 0 || st.SeqJumps != 0 || st.SwitchGaps != 0 || st.TimestampBackwards != 0 {
 				t.Errorf("%s: %d bad switches, %d sequence jumps, %d gaps at a switch, %d timestamps backwards",
 					what, st.BadSwitches, st.SeqJumps, st.SwitchGaps, st.TimestampBackwards)
@@ -70,8 +70,8 @@ func settlesOn(t *testing.T, what string, ch *client.Checker, want int, within t
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("%s: layer %d after %v (%d packets, %d complete frames), want layer %d",
-				what, st.Layer, within, st.Packets, st.CompleteFrames, want)
+			t.Errorf("%s: layer %d after %v (%d packets, %d complete frames), want layer %d to %d",
+				what, st.Layer, within, st.Packets, st.CompleteFrames, lo, hi)
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -88,13 +88,13 @@ func settlesOn(t *testing.T, what string, ch *client.Checker, want int, within t
 // whose packets carry no rid. It gets clear errors and its valid layers
 // are forwarded; the others notice nothing.
 //
-// The server runs without bandwidth estimation: on loopback the top layer
-// then always fits, so what is tested is the sequence, not the estimate
-// (a loaded 2-core machine's loopback delays move it; the estimate has
-// tests of its own, on shaped links).
+// Every track a subscriber is sent is read (firstVideo reads the audio it
+// passes): Pion records a packet for the transport-wide feedback only as
+// it is read, so an unread track looks lost, and the estimate of that
+// subscriber's downlink fell to 100 kbit/s within seconds.
 func TestSimulcastComeAndGo(t *testing.T) {
 	leakCheck(t)
-	s := startServer(t, "--no-bwe")
+	s := startServer(t)
 	const room = 13
 	full := s.join(t, "full", room, "")
 	small := s.join(t, "small", room, "")
@@ -108,8 +108,8 @@ func TestSimulcastComeAndGo(t *testing.T) {
 		if err := small.SetTrackSettings(ctxT(t, 5*time.Second), signaling.TrackSettings{TrackID: id, Width: 320, Height: 180}); err != nil {
 			t.Fatalf("round %d: track settings: %v", i, err)
 		}
-		settlesOn(t, fmt.Sprintf("round %d, full", i), fullCh, 2, 20*time.Second)
-		settlesOn(t, fmt.Sprintf("round %d, 320x180", i), smallCh, 0, 20*time.Second)
+		settlesOn(t, fmt.Sprintf("round %d, full", i), fullCh, 2, 2, 20*time.Second)
+		settlesOn(t, fmt.Sprintf("round %d, 320x180", i), smallCh, 0, 0, 20*time.Second)
 
 		if i == 1 {
 			abuseSimulcast(t, s, room, full, small, fullCh)
@@ -207,18 +207,21 @@ func abuseSimulcast(t *testing.T, s *server, room uint32, full, small *participa
 	if err := small.SetTrackSettings(ctxT(t, 5*time.Second), signaling.TrackSettings{TrackID: id, Width: 320, Height: 180}); err != nil {
 		t.Errorf("track settings for the abuser's track: %v", err)
 	}
-	settlesOn(t, "the abuser's track, at full", fullA, 1, 20*time.Second)
-	settlesOn(t, "the abuser's track, at 320x180", smallA, 0, 20*time.Second)
+	// Never the rid-less top layer; which of the others is the estimate's
+	// choice, with two tracks of up to 1.5 Mbit/s to share it.
+	settlesOn(t, "the abuser's track, at full", fullA, 0, 1, 20*time.Second)
+	settlesOn(t, "the abuser's track, at 320x180", smallA, 0, 0, 20*time.Second)
 	if _, err := abuser.Ping(ctxT(t, 5*time.Second)); err != nil {
 		t.Fatalf("the abuser's session broke: %v", err)
 	}
 
-	// The publisher's top layer kept reaching full throughout.
+	// The publisher's track kept reaching full, whole: no freeze, every
+	// switch (the estimate now shared between two tracks) on a keyframe.
 	before := pubV.Stats()
 	time.Sleep(time.Second)
-	if after := pubV.Stats(); after.Packets <= before.Packets || after.Layer != 2 || after.Freezes != before.Freezes || after.BadSwitches != 0 {
-		t.Errorf("full, on the publisher's track: %d -> %d packets, layer %d, freezes %d -> %d",
-			before.Packets, after.Packets, after.Layer, before.Freezes, after.Freezes)
+	if after := pubV.Stats(); after.Packets <= before.Packets || after.Freezes != before.Freezes || after.BadSwitches != 0 || after.SeqJumps != 0 {
+		t.Errorf("full, on the publisher's track: %d -> %d packets, freezes %d -> %d, %d bad switches, %d sequence jumps",
+			before.Packets, after.Packets, before.Freezes, after.Freezes, after.BadSwitches, after.SeqJumps)
 	}
 	if err := abuser.Leave(ctxT(t, 5*time.Second)); err != nil {
 		t.Errorf("abuser leave: %v", err)
