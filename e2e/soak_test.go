@@ -196,6 +196,14 @@ func TestSoak(t *testing.T) {
 		// reused m-sections from their PeerConnection's API: 1.2 MiB live
 		// (1.0 empty), 2.6 MiB in use (1.7), 27.2 MiB RSS (23.4), 571 bytes
 		// per SSRC, 0 failures in 9 min.
+		//
+		// Simulcast and the estimator (issue 13) at first kept what ended
+		// alive while the observers stayed: the allocation's scratch list
+		// (the last ended tracks, with their publishers' packet caches:
+		// +2.9 MiB after 6 cycles, the CI failure) and an unread RTCP
+		// stream for each stopped sender (its receiver's reports and
+		// feedback about it). With both fixed, 200 cycles in 2 rooms: 1.5
+		// MiB live at the start, 1.7 at the end (it was 7.1).
 		within(t, name+" goroutines, all gone", int64(z.Goroutines), int64(g.Goroutines), 0, 2)
 		within(t, name+" heap live, all gone", int64(z.HeapAlloc), int64(g.HeapAlloc), 0.05, 1<<20)
 		within(t, name+" heap in use, all gone", int64(z.HeapInuse), int64(g.HeapInuse), 0.05, 4<<20)
