@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/pion/sdp/v3"
+
+	"github.com/lethe-rtc/lethe/internal/h264"
 )
 
 // Simulcast: a publisher's video m-section may carry up to maxLayers
@@ -159,6 +161,14 @@ func (l *layer) noteVP8Size(payload []byte) {
 	w := int64(binary.LittleEndian.Uint16(f[6:]) & 0x3fff)
 	h := int64(binary.LittleEndian.Uint16(f[8:]) & 0x3fff)
 	l.size.Store(w<<32 | h)
+}
+
+// noteH264Size records the size an H.264 keyframe's SPS states, when the
+// packet holds one.
+func (l *layer) noteH264Size(payload []byte) {
+	if w, h, ok := h264.Size(payload); ok {
+		l.size.Store(int64(w)<<32 | int64(h))
+	}
 }
 
 // vp8DescriptorLen returns the length of the VP8 payload descriptor at

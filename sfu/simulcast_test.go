@@ -232,6 +232,42 @@ func TestMaxLayerForSize(t *testing.T) {
 	}
 }
 
+// An H.264 simulcast track's layers take their sizes from the SPS their
+// keyframes carry (here in an STAP-A, as browsers send it), and a wish
+// for a size picks a layer by them.
+func TestH264LayerSizes(t *testing.T) {
+	u := simulcastUpTrack(testParticipant(testSFU(Config{}), "PA_p", 1), 8)
+	u.codec, u.isKey, u.vp8 = webrtc.MimeTypeH264, keyframe.H264, false
+	sps := [][]byte{ // 320x180 and 640x360 baseline, 1280x720 high
+		{0x67, 0x42, 0x00, 0x1f, 0x96, 0x54, 0x0a, 0x0c, 0xfc, 0xe8},
+		{0x67, 0x42, 0x00, 0x1f, 0x96, 0x54, 0x05, 0x01, 0x7f, 0xca, 0x80},
+		{0x67, 0x64, 0x00, 0x1f, 0xac, 0x2c, 0xa8, 0x05, 0x00, 0x5b, 0x90},
+	}
+	pps := []byte{0x68, 0xce, 0x3c, 0x80}
+	for i, l := range u.layers {
+		// An interframe first: no size from it.
+		u.handle(l, concat(rtpHeader(true, 102, 1, 0, uint32(100+i)), []byte{0x41, 0x9a, 0x01}))
+		if w, h := l.dimensions(); w != 0 || h != 0 {
+			t.Fatalf("layer %d: %dx%d from an interframe", i, w, h)
+		}
+		stap := []byte{0x18, 0, byte(len(sps[i]))}
+		stap = append(append(stap, sps[i]...), 0, byte(len(pps)))
+		stap = append(append(stap, pps...), 0, 3, 0x65, 0x88, 0x84)
+		u.handle(l, concat(rtpHeader(true, 102, 2, 3000, uint32(100+i)), stap))
+	}
+	for i, want := range [][2]int{{320, 180}, {640, 360}, {1280, 720}} {
+		if w, h := u.layers[i].dimensions(); w != want[0] || h != want[1] {
+			t.Errorf("layer %d: %dx%d, want %dx%d", i, w, h, want[0], want[1])
+		}
+	}
+	if got := maxLayerFor(u, TrackSettings{MaxLayer: -1, Width: 320, Height: 180}); got != 0 {
+		t.Errorf("a 320x180 wish: layer %d, want 0", got)
+	}
+	if got := maxLayerFor(u, TrackSettings{MaxLayer: -1, Width: 400, Height: 300}); got != 1 {
+		t.Errorf("a 400x300 wish: layer %d, want 1", got)
+	}
+}
+
 // BenchmarkForwardSimulcast is BenchmarkForward for a three-layer VP8
 // track, every subscriber on the top layer: each packet of the top
 // layer is forwarded (picture ids rewritten in a copy), the lower

@@ -186,8 +186,11 @@ func (u *upTrack) handle(l *layer, raw []byte) {
 	l.meter.add(now, len(pkt))
 	l.last.Store(now)
 	key := u.isKey != nil && u.isKey(pkt[12:])
-	if key && u.vp8 {
+	switch {
+	case key && u.vp8:
 		l.noteVP8Size(pkt[12:])
+	case key:
+		l.noteH264Size(pkt[12:])
 	}
 	if u.paused() {
 		stats.droppedMuted.Add(1)
