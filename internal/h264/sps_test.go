@@ -246,7 +246,7 @@ func TestParseSPSRefuses(t *testing.T) {
 		{"cut off", spsSpec{profile: 66, wMBs: 80, hUnits: 45, frameMBsOnly: true}.nal()[:6]},
 		{"too wide", spsSpec{profile: 66, wMBs: 2000, hUnits: 45, frameMBsOnly: true}.nal()},
 		{"cropped to nothing", spsSpec{profile: 66, wMBs: 2, hUnits: 2, frameMBsOnly: true, crop: [4]uint32{8, 8, 0, 0}}.nal()},
-		{"chroma format 4", append([]byte{0x67, 100, 0, 31}, 0x80|0x00, 0x14, 0xff)}, // ue 0, then ue 4
+		{"chroma format 4", append([]byte{0x67, 100, 0, 31}, 0x80, 0x14, 0xff)}, // sps id 0, then a chroma format far over 3
 		{"all ones", bytes.Repeat([]byte{0xff}, 40)},
 		{"all zeros", append([]byte{0x67}, make([]byte, 40)...)},
 	} {
