@@ -1140,6 +1140,10 @@ export class Room extends EventTarget {
         throw err;
       }
       await p.setRemote({ type: "answer", sdp: answer.data.sdp });
+      // The answer pauses the rids the offer paused, and the browser sets
+      // its encodings' active from it: a layersWanted that came while the
+      // offer waited would be undone. Apply the last one again.
+      for (const lt of this.localTracks) if (lt._encodings && lt._transceiver) this._setLayers(lt, null);
     };
     const next = s.pubChain.then(run, run);
     s.pubChain = next.catch(() => {});
@@ -1161,13 +1165,17 @@ export class Room extends EventTarget {
   // ---- dynacast ------------------------------------------------------------
 
   // _setLayers switches lt's encodings on and off as layersWanted says
-  // (read-modify-write of the sender's parameters), one change at a time.
+  // (read-modify-write of the sender's parameters), one change at a time;
+  // wanted null applies lt.layers, the last state asked, again, and says
+  // nothing unless that changed an encoding.
   _setLayers(lt, wanted) {
     const tr = lt._transceiver;
     lt._layersChain = lt._layersChain.then(async () => {
       if (!tr || lt._transceiver !== tr || tr.currentDirection === "stopped") return;
       const params = tr.sender.getParameters();
       if (!params.encodings || params.encodings.length < 2) return;
+      const again = wanted === null;
+      if (again) wanted = lt.layers;
       let changed = false;
       for (const enc of params.encodings) {
         const w = wanted.find((x) => x && x.rid === enc.rid);
