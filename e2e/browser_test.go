@@ -157,10 +157,7 @@ func (s *server) joinPage(t *testing.T, b *browser, name, room string, publish b
 	t.Helper()
 	uid := s.browserUser(name)
 	p := b.newPage(t, name)
-	// One encoding per camera, as these tests were written for: simulcast
-	// has tests of its own (simulcast_browser_test.go), and with it the
-	// ICE restart test fails on this 2-core machine (issue 13's note).
-	p.open(s.pageURL(s.token(uid), uid, room) + "&simulcast=0")
+	p.open(s.pageURL(s.token(uid), uid, room))
 	p.join(uid, room, publish)
 	return p, p.participantID()
 }
