@@ -85,7 +85,11 @@
 //                                           "subscriber", by "client" or "server"
 //   goingaway            {code, reason}     the server is draining (bye 3003): it ended
 //                                           the session; with reconnect on, a rejoin
-//                                           follows after a random delay of up to 2 s
+//                                           follows after a random delay of up to 2 s.
+//                                           Also (once) when a rejoin already under way
+//                                           is refused by a draining server (3004) or
+//                                           ended by its bye 3003: the rejoins go on,
+//                                           spread (give `url` as a function to move)
 //   trackpaused          {track, participant, reason}  the server stopped sending a
 //                                           track: the downlink cannot carry its lowest
 //                                           layer (reason "bandwidth"); audio goes on
@@ -668,6 +672,7 @@ export class Room extends EventTarget {
     this._setConnection("publisher", "new");
     this._setConnection("subscriber", "new");
     let lastErr = null;
+    let toldGoingAway = spread; // spread: its bye 3003 said it already
     try {
       for (let attempt = 1; attempt <= this.options.maxReconnectAttempts; attempt++) {
         this._emit("reconnecting", { attempt, reason });
@@ -691,6 +696,15 @@ export class Room extends EventTarget {
           return;
         } catch (err) {
           lastErr = err;
+          // A server that drains refuses the rejoin (3004), or ends it
+          // (bye 3003): that is its goingaway, which the old session may
+          // never have brought (a rejoin that began before its bye came).
+          // Say it once, and spread the attempts as everyone rejoins.
+          if ((err.code === CodeGoingAway || err.code === CodeDraining) && !toldGoingAway) {
+            toldGoingAway = true;
+            spread = true;
+            this._emit("goingaway", { code: err.code, reason: err.message });
+          }
           const s = this._session;
           this._session = null;
           s?.end({ wsCode: 1000 });
@@ -1184,6 +1198,7 @@ export class Room extends EventTarget {
           changed = true;
         }
       }
+      if (again && !changed) return;
       if (changed) await tr.sender.setParameters(params);
       lt.layers = params.encodings.map((e) => ({ rid: e.rid, active: e.active !== false }));
       this._emit("layerswanted", { track: lt, layers: lt.layers.map((x) => ({ ...x })) });
