@@ -117,6 +117,7 @@ func NewAPI(cfg APIConfig) (*webrtc.API, error) {
 		return nil, fmt.Errorf("client: api: codecs: %w", err)
 	}
 	ir := &interceptor.Registry{}
+	ir.Add(repairedRIDFactory{}) // before the NACK responder: rtx.go
 	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
 		return nil, fmt.Errorf("client: api: interceptors: %w", err)
 	}

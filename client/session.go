@@ -350,7 +350,7 @@ func (c *Client) negotiatePublisher(ctx context.Context, p *peer, iceRestart boo
 		return fmt.Errorf("local description: %w", err)
 	}
 	env, err := c.call(ctx, signaling.TypeOffer,
-		signaling.SDP{Target: signaling.TargetPublisher, SDP: offer.SDP, ScreenTrackIDs: c.screenIDs}, p.sdpSent)
+		signaling.SDP{Target: signaling.TargetPublisher, SDP: sendOnlyRIDs(offer.SDP), ScreenTrackIDs: c.screenIDs}, p.sdpSent)
 	if err != nil {
 		return err
 	}

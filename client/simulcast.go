@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/pion/rtp"
@@ -241,3 +242,43 @@ var (
 	_ webrtc.TrackLocal = (*ridTrack)(nil)
 	_ RTPWriter         = (*ridTrack)(nil)
 )
+
+// sendOnlyRIDs returns a publisher offer without the rids it would
+// receive: the a=rid:<id> recv and a=simulcast:recv lines. Pion, as the
+// offerer of a simulcast section that has been answered, copies the
+// answer's rids into every later offer as rids to receive (v4.2.26's
+// generateMatchedSDP), next to its own send lines: two a=simulcast lines,
+// and three rids named twice, which no answerer takes and the server
+// refuses (a=simulcast must be "send ..."). Every renegotiation after a
+// PublishSimulcast (an ICE restart, another track) would fail. The
+// publisher receives nothing, so those lines never mean anything; the
+// rest is kept byte for byte.
+func sendOnlyRIDs(offer string) string {
+	var b strings.Builder
+	b.Grow(len(offer))
+	for rest := offer; rest != ""; {
+		line := rest
+		if i := strings.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		if recvRID(strings.TrimRight(line, "\r\n")) {
+			continue
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+// recvRID reports whether an SDP line declares rids to receive.
+func recvRID(l string) bool {
+	if v, ok := strings.CutPrefix(l, "a=simulcast:"); ok {
+		return strings.HasPrefix(v, "recv ")
+	}
+	v, ok := strings.CutPrefix(l, "a=rid:")
+	if !ok {
+		return false
+	}
+	f := strings.Fields(v)
+	return len(f) >= 2 && f[1] == "recv"
+}

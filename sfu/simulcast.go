@@ -33,9 +33,13 @@ const layerLive = 1500 * time.Millisecond
 // an offer that declares simulcast, checking what RFC 8853 and the SFU
 // require: video only; every rid of a=simulcast:send has an a=rid:<id>
 // send line; rids of 1-16 letters, digits, '-' or '_', none twice; no
-// more than maxLayers. Alternatives ("a,b") and paused rids ("~a") are
-// refused: a layer is one encoding. An a=rid without a=simulcast is
-// refused too.
+// more than maxLayers. Alternatives ("a,b") are refused: a layer is one
+// encoding. A paused rid ("~a") is a layer like the others: browsers mark
+// so every encoding that is not active (RTCRtpSender.setParameters), and
+// dynacast makes some inactive, so that every offer a publisher makes
+// while nobody wants a layer (an ICE restart, a screen share) pauses it;
+// the layer is simply one that does not send for now. An a=rid without
+// a=simulcast is refused too.
 func simulcastLayers(sd *sdp.SessionDescription) (map[string][]string, error) {
 	out := make(map[string][]string)
 	for _, m := range sd.MediaDescriptions {
@@ -72,9 +76,10 @@ func simulcastLayers(sd *sdp.SessionDescription) (map[string][]string, error) {
 		}
 		var list []string
 		for _, rid := range strings.Split(f[1], ";") {
+			rid = strings.TrimPrefix(rid, "~") // paused: still a layer
 			switch {
-			case strings.ContainsAny(rid, ",~"):
-				return nil, refuse(ErrNotAllowed, "simulcast alternatives and paused rids are not supported")
+			case strings.Contains(rid, ","):
+				return nil, refuse(ErrNotAllowed, "simulcast alternatives are not supported")
 			case !validRID(rid):
 				return nil, refuse(ErrBadSDP, "malformed rid in a=simulcast")
 			case !rids[rid]:

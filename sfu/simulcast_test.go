@@ -177,7 +177,11 @@ func TestSimulcastLayersOfOffer(t *testing.T) {
 		{"four layers", section(append(rids, "a=rid:x send", "a=simulcast:send q;h;f;x")...), "", "at most 3"},
 		{"rid without its line", section("a=rid:q send", "a=simulcast:send q;h"), "", "no a=rid send line"},
 		{"alternatives", section(append(rids, "a=simulcast:send q,h;f")...), "", "alternatives"},
-		{"paused rid", section(append(rids, "a=simulcast:send ~q;h;f")...), "", "paused"},
+		// Chromium's offers pause the encodings dynacast made inactive.
+		{"paused rids", section(append(rids, "a=simulcast:send q;~h;~f")...), "q h f", ""},
+		{"paused rid twice", section(append(rids, "a=simulcast:send q;~q")...), "", "twice"},
+		{"paused rid without its line", section("a=rid:q send", "a=simulcast:send q;~h"), "", "no a=rid send line"},
+		{"paused alternatives", section(append(rids, "a=simulcast:send q;~h,f")...), "", "alternatives"},
 		{"rid twice", section(append(rids, "a=simulcast:send q;q")...), "", "twice"},
 		{"bad rid", section("a=rid:q! send", "a=simulcast:send q!"), "", "malformed"},
 		{"rid without simulcast", section(rids...), "", "without a=simulcast"},

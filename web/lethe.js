@@ -85,7 +85,11 @@
 //                                           "subscriber", by "client" or "server"
 //   goingaway            {code, reason}     the server is draining (bye 3003): it ended
 //                                           the session; with reconnect on, a rejoin
-//                                           follows after a random delay of up to 2 s
+//                                           follows after a random delay of up to 2 s.
+//                                           Also (once) when a rejoin already under way
+//                                           is refused by a draining server (3004) or
+//                                           ended by its bye 3003: the rejoins go on,
+//                                           spread (give `url` as a function to move)
 //   trackpaused          {track, participant, reason}  the server stopped sending a
 //                                           track: the downlink cannot carry its lowest
 //                                           layer (reason "bandwidth"); audio goes on
@@ -668,6 +672,7 @@ export class Room extends EventTarget {
     this._setConnection("publisher", "new");
     this._setConnection("subscriber", "new");
     let lastErr = null;
+    let toldGoingAway = spread; // spread: its bye 3003 said it already
     try {
       for (let attempt = 1; attempt <= this.options.maxReconnectAttempts; attempt++) {
         this._emit("reconnecting", { attempt, reason });
@@ -691,6 +696,15 @@ export class Room extends EventTarget {
           return;
         } catch (err) {
           lastErr = err;
+          // A server that drains refuses the rejoin (3004), or ends it
+          // (bye 3003): that is its goingaway, which the old session may
+          // never have brought (a rejoin that began before its bye came).
+          // Say it once, and spread the attempts as everyone rejoins.
+          if ((err.code === CodeGoingAway || err.code === CodeDraining) && !toldGoingAway) {
+            toldGoingAway = true;
+            spread = true;
+            this._emit("goingaway", { code: err.code, reason: err.message });
+          }
           const s = this._session;
           this._session = null;
           s?.end({ wsCode: 1000 });
@@ -1140,6 +1154,10 @@ export class Room extends EventTarget {
         throw err;
       }
       await p.setRemote({ type: "answer", sdp: answer.data.sdp });
+      // The answer pauses the rids the offer paused, and the browser sets
+      // its encodings' active from it: a layersWanted that came while the
+      // offer waited would be undone. Apply the last one again.
+      for (const lt of this.localTracks) if (lt._encodings && lt._transceiver) this._setLayers(lt, null);
     };
     const next = s.pubChain.then(run, run);
     s.pubChain = next.catch(() => {});
@@ -1161,13 +1179,17 @@ export class Room extends EventTarget {
   // ---- dynacast ------------------------------------------------------------
 
   // _setLayers switches lt's encodings on and off as layersWanted says
-  // (read-modify-write of the sender's parameters), one change at a time.
+  // (read-modify-write of the sender's parameters), one change at a time;
+  // wanted null applies lt.layers, the last state asked, again, and says
+  // nothing unless that changed an encoding.
   _setLayers(lt, wanted) {
     const tr = lt._transceiver;
     lt._layersChain = lt._layersChain.then(async () => {
       if (!tr || lt._transceiver !== tr || tr.currentDirection === "stopped") return;
       const params = tr.sender.getParameters();
       if (!params.encodings || params.encodings.length < 2) return;
+      const again = wanted === null;
+      if (again) wanted = lt.layers;
       let changed = false;
       for (const enc of params.encodings) {
         const w = wanted.find((x) => x && x.rid === enc.rid);
@@ -1176,6 +1198,7 @@ export class Room extends EventTarget {
           changed = true;
         }
       }
+      if (again && !changed) return;
       if (changed) await tr.sender.setParameters(params);
       lt.layers = params.encodings.map((e) => ({ rid: e.rid, active: e.active !== false }));
       this._emit("layerswanted", { track: lt, layers: lt.layers.map((x) => ({ ...x })) });

@@ -414,7 +414,11 @@ func drain(sig *control.Server, cfg *serveConfig, now <-chan struct{}, log *slog
 		"drain_timeout", cfg.drainTimeout.String(), "participants", sig.Participants())
 	t := time.NewTimer(cfg.drainTimeout)
 	defer t.Stop()
-	c, cancel := cutShort(now, 5*time.Second)
+	// The 5 s for the connections to take their bye and close run from
+	// the end of the drain, not its start: with a drain timeout of 5 s or
+	// more they were spent before the byes were sent, serve stopped the
+	// workers and exited at once, and a client could lose its bye 3003.
+	c, cancel := cutShort(now, cfg.drainTimeout+5*time.Second)
 	defer cancel()
 	switch end, err := sig.DrainThenEnd(c, t.C, now); {
 	case err != nil:
