@@ -349,10 +349,9 @@ func (d *downTrack) rtcpLoop() {
 						}
 						mark := false
 						if d.svc != nil {
-							var send bool
-							if send, mark = d.svcRetransmit(buf[:n]); !send {
-								continue // of a layer no longer sent
-							}
+							d.mu.Lock()
+							mark = d.svcRetransmit(buf[:n])
+							d.mu.Unlock()
 						}
 						if d.write(buf[:n], false, mark, now, &hdr, scratch) {
 							stats.retransmitted.Add(1)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/lethe-rtc/lethe/internal/rewrite"
 	"github.com/lethe-rtc/lethe/internal/vp9"
@@ -21,6 +22,8 @@ import (
 // (rewrite.Skips). There is one encoding, so dynacast has nothing to turn
 // off: the publisher always sends every layer.
 
+const frameWindow = 2 * int64(time.Second)
+
 // svcLayers is how many spatial layers an SVC track offers; spatial
 // layers above the top one count as part of it.
 const svcLayers = maxLayers
@@ -31,8 +34,9 @@ type svcTrack struct {
 	rates frameRates
 }
 
-// frameRates measures pictures a second per temporal layer: the reader
-// counts, anyone reads.
+// frameRates measures pictures a second per temporal layer, over windows
+// of frameWindow (long enough for a base layer of a few pictures a second
+// to be counted within a few percent): the reader counts, anyone reads.
 type frameRates struct {
 	start  int64
 	counts [8]int64
@@ -43,11 +47,11 @@ func (f *frameRates) add(now int64, tid uint8) {
 	if f.start == 0 {
 		f.start = now
 	}
-	if d := now - f.start; d >= meterWindow {
+	if d := now - f.start; d >= frameWindow {
 		var cum int64
 		for t := range f.counts {
 			cum += f.counts[t]
-			f.rate[t].Store(cum * 100 * meterWindow / d)
+			f.rate[t].Store(cum * 100 * int64(time.Second) / d)
 			f.counts[t] = 0
 		}
 		f.start = now
@@ -57,14 +61,14 @@ func (f *frameRates) add(now int64, tid uint8) {
 
 // temporalFor returns the highest temporal layer to send a subscriber
 // that asks for fps pictures a second (0: any): the lowest whose rate,
-// with all below it, reaches fps (within 10%), else all.
+// with all below it, reaches fps within 20% (7.5 for 8 asked), else all.
 func (s *svcTrack) temporalFor(fps int) int {
 	if fps <= 0 {
 		return 7
 	}
 	for t := range s.rates.rate {
 		r := s.rates.rate[t].Load()
-		if r > 0 && r*11/10 >= int64(fps)*100 {
+		if r > 0 && r*5/4 >= int64(fps)*100 {
 			return t
 		}
 	}
@@ -181,21 +185,14 @@ func (d *downTrack) selectSVC(pkt []byte, resume bool) (send, epoch, mark bool) 
 	return true, dec.Started, dec.EndOfPicture
 }
 
-// svcRetransmit reports whether a cached packet of an SVC track asked for
-// again (NACK) is of the layers d is sent now, and whether it ends a
-// picture there.
-func (d *downTrack) svcRetransmit(pkt []byte) (ok, mark bool) {
+// svcRetransmit returns whether a packet of an SVC track asked for again
+// (NACK), pkt, ends a picture as d was sent it: it ends a layer frame and
+// the packet after it was not sent. (Whether it was sent at all, d's
+// Skips knows.) Called with d.mu held.
+func (d *downTrack) svcRetransmit(pkt []byte) (mark bool) {
 	var desc vp9.Descriptor
 	if len(pkt) < 12 || vp9.Parse(pkt[12:], &desc) != nil {
-		return false, false
+		return false
 	}
-	cur := d.cur.Load()
-	if cur < 0 || int32(desc.TID) > d.svc.temporal.Load() {
-		return false, false
-	}
-	sid := int32(min(int(desc.SID), svcLayers-1))
-	if sid > cur {
-		return false, false
-	}
-	return true, desc.E && sid == cur && cur < svcLayers-1
+	return desc.E && d.svc.skips.Skipped(binary.BigEndian.Uint16(pkt[2:])+1)
 }

@@ -103,6 +103,25 @@ func (s *Skips) Forward(seq uint16) (uint16, bool) {
 	return uint16(ext - s.floorCum), true
 }
 
+// Skipped reports whether the packet seq was skipped (among those still
+// remembered).
+func (s *Skips) Skipped(seq uint16) bool {
+	if !s.started {
+		return false
+	}
+	ext := uint64(int64(s.newest) + int64(int16(seq-uint16(s.newest))))
+	for k := s.n - 1; k >= 0; k-- {
+		r := s.at(k)
+		switch {
+		case ext > r.end:
+			return false
+		case ext >= r.start:
+			return true
+		}
+	}
+	return false
+}
+
 // Reverse maps a compact sequence number given by Forward back to the
 // packet's own, and false when it names no packet forwarded (among those
 // still mapped).

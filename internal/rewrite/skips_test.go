@@ -64,6 +64,11 @@ func TestSkips(t *testing.T) {
 					t.Fatalf("op %d: Forward(%d) = %d, %v, want %d", i, o.seq, got, ok, o.want)
 				}
 			}
+			for _, o := range tt.ops {
+				if o.kind == 's' && !s.Skipped(o.seq) && tt.name != "late skip" {
+					t.Errorf("Skipped(%d) false", o.seq)
+				}
+			}
 			for c, want := range tt.rev {
 				got, ok := s.Reverse(c)
 				if want < 0 {
@@ -177,8 +182,16 @@ func FuzzSkips(f *testing.F) {
 			}
 		}
 		for in := range skipped {
-			if _, ok := s.Forward(in); ok && int16(seq-in) < 1000 {
+			if int16(seq-in) >= 1000 {
+				continue
+			}
+			if _, ok := s.Forward(in); ok {
 				t.Fatalf("skipped %d forwarded", in)
+			}
+		}
+		for _, in := range sent {
+			if int16(seq-in) < 1000 && s.Skipped(in) {
+				t.Fatalf("forwarded %d taken as skipped", in)
 			}
 		}
 	})
