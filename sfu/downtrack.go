@@ -111,7 +111,7 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		}
 	}
 	if match == nil {
-		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+		return d.bindUnsupported(ctx) // codec.go
 	}
 	d.needKey.Store(d.up.isKey != nil)
 	d.cur.Store(-1)

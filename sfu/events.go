@@ -69,6 +69,8 @@ type Events interface {
 	TrackPublished(TrackInfo)
 	TrackUnpublished(TrackInfo)
 	TrackMuted(TrackInfo)
+	// (Events may also have TrackUnsupported: see CodecEvents.)
+
 	// TrackPaused tells a subscriber that the SFU paused (or resumed)
 	// sending it a track because its downlink cannot carry the track's
 	// lowest layer beside what ranks above it.

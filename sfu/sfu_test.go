@@ -68,6 +68,7 @@ type recorder struct {
 	unpublished []sfu.TrackInfo
 	muted       []sfu.TrackInfo
 	closed      []error
+	unsupported []string           // TrackUnsupported: "<track> <codec>"
 	offers      []bool             // per offer: whether it restarted ICE
 	askRestart  int                // RestartICE calls: the SFU asked for a publisher restart
 	paused      []string           // TrackPaused: "<track> true|false"
@@ -130,6 +131,12 @@ func (r *recorder) TrackPaused(id string, paused bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.paused = append(r.paused, fmt.Sprint(id, " ", paused))
+}
+
+func (r *recorder) TrackUnsupported(id, codec string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unsupported = append(r.unsupported, id+" "+codec)
 }
 
 func (r *recorder) TrackLayer(id, rid string, _ int) {

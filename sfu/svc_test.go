@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
+	"github.com/lethe-rtc/lethe/client"
 	"github.com/lethe-rtc/lethe/internal/vp9"
 	"github.com/lethe-rtc/lethe/sfu"
 )
@@ -229,4 +231,103 @@ func TestSVCLayers(t *testing.T) {
 		t.Errorf("low: no trackLayer event")
 	}
 	t.Logf("dropped %d, stats %+v, low's layers %v", conn.dropped.Load(), st, subs[1].ev.layers)
+}
+
+// noVP9API is a subscriber's API whose MediaEngine has Opus and VP8 only.
+func noVP9API(t *testing.T) *webrtc.API {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	for _, c := range []struct {
+		p    webrtc.RTPCodecParameters
+		kind webrtc.RTPCodecType
+	}{
+		{webrtc.RTPCodecParameters{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}}, webrtc.RTPCodecTypeAudio},
+		{webrtc.RTPCodecParameters{PayloadType: 96, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}}}},
+			webrtc.RTPCodecTypeVideo},
+	} {
+		if err := m.RegisterCodec(c.p, c.kind); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+}
+
+// A subscriber whose answer has no VP9 is not sent the VP9 track: its
+// answer is taken (not refused whole), it keeps receiving the tracks it
+// can decode, it is told (TrackUnsupported), and the VP9 track's
+// m-section is taken out of its next offer.
+func TestSVCSubscriberWithoutVP9(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	s, api, stop := startSFUWith(t, nil, sfu.Config{NoBandwidthEstimation: true})
+	defer stop()
+	old, _ := join(t, s, noVP9API(t), "old", sfu.ParticipantConfig{UserID: "uold", AutoSubscribe: true, Receive: sfu.AllMedia})
+	defer old.shutdown()
+	good, _ := join(t, s, api, "good", sfu.ParticipantConfig{UserID: "ugood", AutoSubscribe: true, Receive: sfu.AllMedia})
+	defer good.shutdown()
+	pub, _ := join(t, s, api, "pub", sfu.ParticipantConfig{UserID: "upub", Send: sfu.AllMedia})
+	defer pub.shutdown()
+	src := newSVCSource(t)
+	vp8, err := client.NewVP8Track("cam2", "stream", client.SourceOptions{Bitrate: 300_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vp8.Close()
+	pub.publishLocal(publisherAPI(t), []webrtc.TrackLocal{src.track, vp8}, func(i int) {
+		if i == 0 {
+			src.key.Store(true)
+		} else {
+			vp8.RequestKeyframe()
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); src.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	vp8.Start(ctx)
+
+	ids := map[string]string{} // codec -> track id
+	waitFor(t, "both published", func() bool {
+		return good.ev.with(func(r *recorder) bool {
+			for _, ti := range r.published {
+				ids[ti.Codec] = ti.ID
+			}
+			return len(ids) == 2
+		})
+	})
+	vp9ID, vp8ID := ids[webrtc.MimeTypeVP9], ids[webrtc.MimeTypeVP8]
+	for _, id := range []string{vp9ID, vp8ID} {
+		waitFor(t, "good gets "+id, func() bool { rx := good.track(id); return rx != nil && rx.count() > 50 })
+	}
+	waitFor(t, "old gets the VP8 track", func() bool { rx := old.track(vp8ID); return rx != nil && rx.count() > 50 })
+	waitFor(t, "old is told", func() bool {
+		return old.ev.with(func(r *recorder) bool { return len(r.unsupported) > 0 })
+	})
+	if got := old.ev.unsupported[0]; got != vp9ID+" "+webrtc.MimeTypeVP9 {
+		t.Errorf("TrackUnsupported %q", got)
+	}
+	waitFor(t, "old's VP9 m-section inactive", func() bool {
+		n := 0
+		for _, x := range old.sub.pc.GetTransceivers() {
+			if x.Kind() == webrtc.RTPCodecTypeVideo && x.Direction() != webrtc.RTPTransceiverDirectionInactive {
+				n++
+			}
+		}
+		return n == 1
+	})
+	if rx := old.track(vp9ID); rx != nil && rx.count() > 0 {
+		t.Errorf("old got %d packets of the VP9 track", rx.count())
+	}
+	if c := old.ev.closed; len(c) > 0 {
+		t.Errorf("old closed: %v", c)
+	}
 }
