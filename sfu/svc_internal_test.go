@@ -99,8 +99,8 @@ func TestSVCMeasures(t *testing.T) {
 	}
 }
 
-// A VP9 stream without spatial layers (Firefox's, or L1T3) is one layer:
-// the others are never seen, and choose stays on it.
+// A VP9 stream without spatial layers (Firefox's, or L1T3) has one layer
+// that sends: the others never do, and choose stays on it.
 func TestSVCSingleLayer(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1000, 0)
@@ -111,7 +111,7 @@ func TestSVCSingleLayer(t *testing.T) {
 		now = now.Add(time.Second / 60)
 		u.handle(u.layers[0], pkt)
 	}
-	if ti := u.info(); len(ti.Layers) != 1 || ti.Layers[0].Width != 640 {
+	if ti := u.info(); len(ti.Layers) != 3 || ti.Layers[0].Width != 640 || ti.Layers[1].Bitrate != 0 || ti.Layers[2].Width != 0 {
 		t.Errorf("layers %+v", ti.Layers)
 	}
 	d := testDownTrack(u, testParticipant(s, "PA_sub", 8), &discardWriter{wg: &sync.WaitGroup{}}, 1, 98)

@@ -141,13 +141,8 @@ func (u *upTrack) info() TrackInfo {
 		for i, l := range u.layers {
 			w, h := l.dimensions()
 			rate := l.bitrate(now)
-			if u.svc != nil {
-				if i > 0 && l.last.Load() == 0 {
-					break // a spatial layer never seen: VP9 without SVC, or fewer layers
-				}
-				if rate > 0 {
-					rate = u.svcBitrate(i, now)
-				}
+			if u.svc != nil && rate > 0 {
+				rate = u.svcBitrate(i, now) // what a subscriber of it receives
 			}
 			ti.Layers = append(ti.Layers, Layer{RID: u.layerName(i), Width: w, Height: h, Bitrate: rate})
 		}
