@@ -70,9 +70,9 @@ type Config struct {
 	// source (client.DefaultSimulcastLayers; VideoBitrate is then unused).
 	Simulcast bool
 	// Classes are downlink rates in bit/s (0: unlimited) across which each
-	// room's subscribers are spread in turn; each class receives through
-	// its own shaped client API (client.Downlink). Empty: one unlimited,
-	// unshaped class.
+	// room's subscribers are spread in turn; each subscriber of a class
+	// receives through a shaped link of its own at that rate (a client API
+	// with a client.Downlink). Empty: one unlimited, unshaped class.
 	Classes []int
 }
 
@@ -181,16 +181,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	var classAPIs []*webrtc.API
-	var downlinks []*client.Downlink
-	for _, rate := range cfg.Classes {
-		dl := client.NewDownlink(rate)
-		a, err := client.NewAPI(client.APIConfig{Loopback: true, Transport: transport, Downlink: dl})
-		if err != nil {
-			return nil, err
-		}
-		classAPIs, downlinks = append(classAPIs, a), append(downlinks, dl)
-	}
 	var baseline procfs.Sample
 	if cfg.ServerPID > 0 {
 		if baseline, err = procfs.SampleTree(cfg.ServerPID); err != nil {
@@ -199,7 +189,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
-	r := &runner{cfg: cfg, api: api, classAPIs: classAPIs, downlinks: downlinks, ctx: ctx}
+	r := &runner{cfg: cfg, api: api, transport: transport, downlinks: make([][]*client.Downlink, len(cfg.Classes)), ctx: ctx}
 	defer func() {
 		cancel() // checkers stop reading first: Close waits for them
 		r.closeAll()
@@ -256,11 +246,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 type runner struct {
 	cfg       Config
 	api       *webrtc.API
-	classAPIs []*webrtc.API // one per Config.Classes
-	downlinks []*client.Downlink
+	transport client.Transport
 	ctx       context.Context
 
-	mu     sync.Mutex
+	mu sync.Mutex
+	// downlinks are the shaped links of each class's subscribers, by
+	// Config.Classes.
+	downlinks [][]*client.Downlink
 	parts  []*participant
 	errs   []string
 	joined atomic.Int64
@@ -347,7 +339,15 @@ func (r *runner) join(room uint32, name string, kind string, class int) error {
 	t0 := time.Now()
 	opts := client.Options{API: r.api, Logger: r.cfg.Logger, TLSConfig: r.cfg.TLSConfig}
 	if class >= 0 {
-		opts.API = r.classAPIs[class]
+		// A link of its own: the class is the rate of each subscriber's
+		// access link, not one link its subscribers share.
+		dl := client.NewDownlink(r.cfg.Classes[class])
+		if opts.API, err = client.NewAPI(client.APIConfig{Loopback: true, Transport: r.transport, Downlink: dl}); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.downlinks[class] = append(r.downlinks[class], dl)
+		r.mu.Unlock()
 	}
 	switch {
 	case kind == "s" && r.cfg.Transport == TransportRelay:

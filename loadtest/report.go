@@ -290,9 +290,11 @@ func (r *runner) report(a, b snapshot, window time.Duration, server *ServerRepor
 	rep.Total.Participants = len(parts)
 	for i, rate := range cfg.Classes {
 		cr := classReport(rate, i, parts, a.classes[i], b.classes[i])
-		if i < len(r.downlinks) {
-			cr.DownlinkDropped = r.downlinks[i].Stats().Dropped
+		r.mu.Lock()
+		for _, dl := range r.downlinks[i] {
+			cr.DownlinkDropped += dl.Stats().Dropped
 		}
+		r.mu.Unlock()
 		rep.Classes = append(rep.Classes, cr)
 	}
 	return rep
