@@ -164,6 +164,7 @@ type participant struct {
 	mu       sync.Mutex
 	checkers []*client.Checker // one per received track
 	video    []*client.Checker // those of video tracks
+	videoIDs []string          // their track ids, in step
 }
 
 // Run drives the load and returns the report. It ends by itself after
@@ -266,6 +267,17 @@ type eventCount struct {
 	participants atomic.Uint64 // participantJoined, participantUpdated, participantLeft
 	ended        atomic.Bool   // the server ended the session (bye) before the load did
 	endCode      atomic.Int64
+
+	mu     sync.Mutex
+	paused map[string]bool // track ids paused for bandwidth now (trackPaused)
+}
+
+// isPaused reports whether the server has the track paused for this
+// participant's downlink.
+func (e *eventCount) isPaused(track string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.paused[track]
 }
 
 func (e *eventCount) read(events <-chan client.Event) {
@@ -274,6 +286,19 @@ func (e *eventCount) read(events <-chan client.Event) {
 		switch ev.Type {
 		case signaling.TypeParticipantJoined, signaling.TypeParticipantUpdated, signaling.TypeParticipantLeft:
 			e.participants.Add(1)
+		case signaling.TypeTrackPaused:
+			if tp, ok := ev.Data.(*signaling.TrackPaused); ok {
+				e.mu.Lock()
+				if e.paused == nil {
+					e.paused = make(map[string]bool)
+				}
+				if tp.Paused {
+					e.paused[tp.TrackID] = true
+				} else {
+					delete(e.paused, tp.TrackID)
+				}
+				e.mu.Unlock()
+			}
 		case signaling.TypeBye:
 			if b, ok := ev.Data.(*signaling.Bye); ok {
 				e.endCode.Store(int64(b.Code))
@@ -370,7 +395,7 @@ func (r *runner) join(room uint32, name string, kind string, class int) error {
 		p.mu.Lock()
 		p.checkers = append(p.checkers, ch)
 		if tr.Kind() == webrtc.RTPCodecTypeVideo {
-			p.video = append(p.video, ch)
+			p.video, p.videoIDs = append(p.video, ch), append(p.videoIDs, tr.ID())
 		}
 		p.mu.Unlock()
 		_ = ch.Run(r.ctx, tr) // OnTrack handlers run until the track ends
