@@ -254,10 +254,10 @@ type runner struct {
 	// downlinks are the shaped links of each class's subscribers, by
 	// Config.Classes.
 	downlinks [][]*client.Downlink
-	parts  []*participant
-	errs   []string
-	joined atomic.Int64
-	wg     sync.WaitGroup // event readers
+	parts     []*participant
+	errs      []string
+	joined    atomic.Int64
+	wg        sync.WaitGroup // event readers
 }
 
 // eventCount tallies one participant's server events, read as they come
