@@ -50,7 +50,8 @@ func link(t testing.TB, m *Meter, seq uint16, n, size, sendRate, linkRate int, l
 			symbols = append(symbols, rtcp.TypeTCCPacketNotReceived)
 		} else {
 			arrive := free / 250_000 * 250_000 // TWCC's 250 µs ticks
-			if prev < 0 {                      // the first arrival of a feedback: from its reference time
+			// The first arrival of a feedback counts from its reference time.
+			if prev < 0 {
 				ref = arrive / int64(64*time.Millisecond) * int64(64*time.Millisecond)
 				prev = ref
 			}
