@@ -17,8 +17,8 @@ type MemoryScan struct {
 	PID  int    `json:"pid"`
 	Role string `json:"role"` // "control", "worker" (server processes) or "positive-control"
 	// Regions read, and those that could not be (unmapped meanwhile).
-	Regions   int `json:"regions"`
-	Unread    int `json:"unreadRegions,omitempty"`
+	Regions int `json:"regions"`
+	Unread  int `json:"unreadRegions,omitempty"`
 	ScanResult
 	Err string `json:"error,omitempty"`
 }

@@ -153,7 +153,7 @@ type verifier struct {
 	srv     *server
 	api     *webrtc.API
 	rep     *Report
-	memTemp bool // the work dir is on tmpfs: write_bytes is blind there
+	memTemp bool       // the work dir is on tmpfs: write_bytes is blind there
 	secret  string     // E2EE: the room secret (never in the report)
 	ring    *e2ee.Ring // E2EE: derived from it
 
