@@ -247,7 +247,6 @@ func testE2EEGoClient(t *testing.T) {
 	type result struct {
 		kind string
 		st   client.FrameStats
-		chk  client.CheckerStats
 		err  error
 	}
 	results := make(chan result, 2)
