@@ -207,7 +207,29 @@ func testE2EEPages(t *testing.T) {
 		t.Errorf("carol (wrong passphrase) decoded audio of energy %v from alice", a.Energy)
 	}
 	t.Logf("carol: %d packets, %d frames decoded, audio %+v", packets, frames, a)
+
+	// Rotation: both set a second secret at index 1, then alice sends
+	// with it; bob goes on decoding her, and carol, without index 1, now
+	// reports "nokey".
+	var ok bool
+	var errsBefore int
+	bob.mustEval(`letheDemo.events.filter(e => e.type === "e2eeerror").length`, &errsBefore)
+	for _, pg := range []*page{alice, bob} {
+		pg.mustEval(`letheDemo.room.setE2EEKey("the second secret", 1, false).then(() => true)`, &ok)
+	}
+	alice.mustEval(`letheDemo.room.setE2EEKeyIndex(1).then(() => true)`, &ok)
+	bob.waitReceiving(aliceID, 20, true, 20*time.Second)
+	alice.waitReceiving(bobID, 10, true, 20*time.Second)
+	carol.waitJS(`letheDemo.events.some(e => e.type === "e2eeerror" && e.reason === "nokey" && e.participantId === `+jsString(aliceID)+`)`, 20*time.Second)
+	var errs int
+	bob.mustEval(`letheDemo.events.filter(e => e.type === "e2eeerror").length`, &errs)
+	if errs != errsBefore {
+		t.Errorf("bob had %d e2eeerror events across the rotation: %s", errs-errsBefore, bob.events())
+	}
 }
+
+// jsString quotes s for JavaScript.
+func jsString(s string) string { return fmt.Sprintf("%q", s) }
 
 // testE2EEGoClient: a Go client with the passphrase decrypts a page's
 // frames (valid VP8 keyframe headers of a size the page sends) and its

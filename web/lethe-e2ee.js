@@ -198,7 +198,7 @@ function runWorker() {
     } else {
       transform = async (frame, ctl) => {
         const pid = bound.get(o.id);
-        if (pid === undefined) { fail("", kind, "unbound"); return; }
+        if (pid === undefined) return; // not bound to its publisher yet: dropped, not reported
         try {
           frame.data = (await decryptFrame((i) => ring.key(i, pid), new Uint8Array(frame.data))).buffer;
         } catch (err) {
