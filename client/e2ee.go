@@ -88,6 +88,11 @@ type FrameStats struct {
 	Frames    uint64 // frames reassembled
 	Decrypted uint64 // frames that decrypted
 	Failed    uint64 // frames that did not (another key, or not encrypted)
+	// Incomplete counts VP8 frames given up without their last packet
+	// (the one with the marker bit): lost beyond repair, or cut by the
+	// SFU at a simulcast layer switch. A decoder drops them too; they are
+	// not decrypted.
+	Incomplete uint64
 	// Keyframes counts decrypted VP8 keyframes; Width and Height are the
 	// last one's picture size (RFC 6386 §9.1).
 	Keyframes     uint64
@@ -124,7 +129,8 @@ func NewFrameReader(ring *e2ee.Ring, pid, mime string) (*FrameReader, error) {
 	if c == e2ee.VP8 {
 		dep, clock = &codecs.VP8Packet{}, 90000
 	}
-	return &FrameReader{ring: ring, pid: pid, codec: c, sb: samplebuilder.New(64, dep, clock)}, nil
+	sb := samplebuilder.New(64, dep, clock, samplebuilder.WithRTPHeaders(true))
+	return &FrameReader{ring: ring, pid: pid, codec: c, sb: sb}, nil
 }
 
 // Stats returns the counters; call it from the goroutine that runs Run or
@@ -140,6 +146,10 @@ func (r *FrameReader) Push(pkt *rtp.Packet) {
 	r.sb.Push(pkt)
 	for s := r.sb.Pop(); s != nil; s = r.sb.Pop() {
 		r.st.Frames++
+		if h := s.RTPHeaders; r.codec == e2ee.VP8 && (len(h) == 0 || !h[len(h)-1].Marker) {
+			r.st.Incomplete++
+			continue
+		}
 		var err error
 		r.plain, err = r.ring.Decrypt(r.plain[:0], s.Data, r.pid)
 		if err != nil {
