@@ -71,3 +71,16 @@ func TestScanMemory(t *testing.T) {
 		t.Errorf("a process that does not exist: %+v", res)
 	}
 }
+
+// FuzzParseMapsLine: any line parses or is refused, and a region it
+// accepts is not empty.
+func FuzzParseMapsLine(f *testing.F) {
+	f.Add("00651000-00652000 rw-p 00051000 08:02 173521 /usr/bin/lethe")
+	f.Add("7ffd3a3e4000-7ffd3a3e8000 rw-p 00000000 00:00 0 [vvar]")
+	f.Add("ffffffffffffffff-0 rw-p")
+	f.Fuzz(func(t *testing.T, l string) {
+		if r, ok := parseMapsLine(l); ok && r.end <= r.start {
+			t.Fatalf("%q: empty region %+v", l, r)
+		}
+	})
+}
