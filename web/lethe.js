@@ -182,7 +182,8 @@
 // data channels (not in protocol v1).
 // ---------------------------------------------------------------------------
 
-/** An error the server sent (code from docs/protocol.md section 5), or a local one (code < 1000). */
+import { E2EE, supported as e2eeSupported } from "./lethe-e2ee.js";
+
 // preferVP8 makes a video transceiver send VP8 (and its RTX) only: the one
 // video codec with an E2EE frame layout.
 function preferVP8(tr) {
@@ -191,6 +192,7 @@ function preferVP8(tr) {
   if (codecs.some((c) => /vp8/i.test(c.mimeType))) tr.setCodecPreferences(codecs);
 }
 
+/** An error the server sent (code from docs/protocol.md section 5), or a local one (code < 1000). */
 export class LetheError extends Error {
   constructor(code, message) {
     super(message || `error ${code}`);
@@ -198,8 +200,6 @@ export class LetheError extends Error {
     this.code = code;
   }
 }
-
-import { E2EE, supported as e2eeSupported } from "./lethe-e2ee.js";
 
 // Local error codes (never sent by the server).
 export const ErrTimeout = 1;
