@@ -214,9 +214,19 @@ func (c *Checker) FreezeFrom(t time.Time) {
 	c.st.FrameGapMax, c.st.Freezes = 0, 0
 }
 
+// ObserveFrame checks one whole frame (the plaintext of an end-to-end
+// encrypted frame: see FrameReader) with RTP timestamp ts, received at
+// now: its marker, keyframes (key) and latency.
+func (c *Checker) ObserveFrame(ts uint32, frame []byte, key bool, now time.Time) {
+	c.observeKey(ts, frame, key, now, false, 0, false, false)
+}
+
 func (c *Checker) observe(ts uint32, payload []byte, now time.Time, hasSeq bool, seq16 uint16, mark, padding bool) {
+	c.observeKey(ts, payload, c.isKeyframe(payload), now, hasSeq, seq16, mark, padding)
+}
+
+func (c *Checker) observeKey(ts uint32, payload []byte, key bool, now time.Time, hasSeq bool, seq16 uint16, mark, padding bool) {
 	m, ok := ParseMarker(payload)
-	key := c.isKeyframe(payload)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -36,7 +36,7 @@ type SimulcastOptions struct {
 	// DefaultSimulcastLayers. RIDs must be distinct and non-empty.
 	Layers []SimulcastLayer
 	// Source is what the layers share: FPS, Pacing, KeyframeInterval, Now,
-	// NewTicker, Fill. Each layer's Bitrate, Width, Height, marker stream
+	// NewTicker, Fill, E2EE. Each layer's Bitrate, Width, Height, marker stream
 	// and layer come from Layers.
 	Source SourceOptions
 }

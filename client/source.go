@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lethe-rtc/lethe/e2ee"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
@@ -74,6 +75,10 @@ type SourceOptions struct {
 	// simulcast track (see Marker); NewSimulcastTrack sets both.
 	Simulcast bool
 	Layer     int
+	// E2EE, when set, encrypts every frame end to end (protocol.md
+	// §3.13) before it is packetized: VP8 and Opus only. Each frame then
+	// carries one marker, at the end of its plaintext (see e2ee.go).
+	E2EE *e2ee.Encryptor
 }
 
 // MaxFill is the longest SourceOptions.Fill.
@@ -112,6 +117,7 @@ type Source struct {
 	fill        []byte
 	simulcast   bool
 	layer       int
+	e2ee        *frameSealer // nil: frames are sent in the clear
 
 	keyReq   atomic.Bool
 	inactive atomic.Bool // SetActive(false): frames are skipped
@@ -140,6 +146,7 @@ type codecKind struct {
 	clock       uint32
 	payloadType uint8
 	bitrate     int
+	codec       e2ee.Codec // 0: no E2EE layout
 }
 
 // NewVP8Source returns a VP8 source writing to w.
@@ -154,7 +161,7 @@ func NewVP8Source(w RTPWriter, opts SourceOptions) (*Source, error) {
 		return nil, fmt.Errorf("vp8 source: size %dx%d: %w", opts.Width, opts.Height, ErrBadOption)
 	}
 	p := vp8Payloader{width: uint16(opts.Width), height: uint16(opts.Height)}
-	return newSource(w, opts, codecKind{p: p, video: true, clock: 90000, payloadType: 96, bitrate: 300_000})
+	return newSource(w, opts, codecKind{p: p, video: true, clock: 90000, payloadType: 96, bitrate: 300_000, codec: e2ee.VP8})
 }
 
 // NewH264Source returns an H.264 (packetization-mode 1) source writing to w.
@@ -168,7 +175,7 @@ func NewH264Source(w RTPWriter, opts SourceOptions) (*Source, error) {
 // NewOpusSource returns an Opus source writing one 20 ms packet per tick.
 func NewOpusSource(w RTPWriter, opts SourceOptions) (*Source, error) {
 	opts.FPS = 50
-	return newSource(w, opts, codecKind{p: opusPayloader{}, clock: 48000, payloadType: 111, bitrate: 32_000})
+	return newSource(w, opts, codecKind{p: opusPayloader{}, clock: 48000, payloadType: 111, bitrate: 32_000, codec: e2ee.Opus})
 }
 
 func newSource(w RTPWriter, opts SourceOptions, k codecKind) (*Source, error) {
@@ -186,6 +193,9 @@ func newSource(w RTPWriter, opts SourceOptions, k codecKind) (*Source, error) {
 	}
 	if len(opts.Fill) > MaxFill {
 		return nil, fmt.Errorf("source: fill of %d bytes: %w", len(opts.Fill), ErrBadOption)
+	}
+	if opts.E2EE != nil && k.codec == 0 {
+		return nil, fmt.Errorf("source: e2ee: %w: %w", e2ee.ErrCodec, ErrBadOption)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -214,6 +224,9 @@ func newSource(w RTPWriter, opts SourceOptions, k codecKind) (*Source, error) {
 		simulcast:   opts.Simulcast,
 		layer:       opts.Layer,
 		quit:        make(chan struct{}),
+	}
+	if opts.E2EE != nil {
+		s.e2ee = &frameSealer{enc: opts.E2EE, codec: k.codec}
 	}
 	s.pkt.Header = rtp.Header{
 		Version:        2,
@@ -287,6 +300,14 @@ func (s *Source) writeFrame(stop <-chan struct{}) error {
 	s.f.fill(s.fill, &s.phase)
 	var first error
 	payloads := s.f.payloads()
+	if s.e2ee != nil {
+		var err error
+		if payloads, err = s.e2ee.seal(&s.f, s.marker()); err != nil {
+			s.writeErrors.Add(1)
+			return fmt.Errorf("source: %w", err)
+		}
+		s.seq++
+	}
 	// A paced frame takes size/rate, but never more than 90% of a frame
 	// period, so that a keyframe does not slow the frame rate.
 	var spread time.Duration
@@ -304,9 +325,10 @@ func (s *Source) writeFrame(stop <-chan struct{}) error {
 				return first
 			}
 		}
-		m := Marker{StreamID: s.stream, Seq: s.seq, SendTime: s.now().UnixNano(), Simulcast: s.simulcast, Layer: s.layer}
-		_ = PutMarker(payload, m) // payloads always have room for it
-		s.seq++
+		if s.e2ee == nil {
+			_ = PutMarker(payload, s.marker()) // payloads always have room for it
+			s.seq++
+		}
 		s.pkt.Marker = s.video && i == len(payloads)-1
 		s.pkt.Payload = payload
 		if err := s.w.WriteRTP(&s.pkt); err != nil {
@@ -322,6 +344,11 @@ func (s *Source) writeFrame(stop <-chan struct{}) error {
 	s.pkt.Timestamp += s.tsStep
 	s.frames.Add(1)
 	return first
+}
+
+// marker is the next marker, sent now.
+func (s *Source) marker() Marker {
+	return Marker{StreamID: s.stream, Seq: s.seq, SendTime: s.now().UnixNano(), Simulcast: s.simulcast, Layer: s.layer}
 }
 
 // Start writes a frame now and then one per frame period until Close is

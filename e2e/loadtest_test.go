@@ -68,3 +68,50 @@ func loadtestRun(t *testing.T, transport, says string) {
 		t.Errorf("no server figures: %s", b)
 	}
 }
+
+// Go subscribers on links of their own at 300 kbit/s, 1 Mbit/s and
+// unlimited settle on the simulcast layer each link carries: q (150
+// kbit/s), h (500 kbit/s) and f. What decides is the layer markers the
+// subscribers' checkers read, at the end of the window, and the server's
+// trackPaused events (a paused track is on no layer).
+func TestLoadtestDownlinkClasses(t *testing.T) {
+	leakCheck(t)
+	out := filepath.Join(t.TempDir(), "report.json")
+	cmd := exec.Command(lethePath, "loadtest", "--spawn", "--simulcast", "--subscribers", "3", "--classes", "0,1m,300k",
+		"--warmup", "30s", "--duration", "5s", "--quiet", "--json", out)
+	text, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("loadtest: %v\n%s", err, text)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Classes []struct {
+			DownlinkBps int   `json:"downlinkBps"`
+			VideoTracks int   `json:"videoTracks"`
+			LayerTracks []int `json:"layerTracks"`
+			Paused      int   `json:"paused"`
+			BadSwitches int   `json:"badSwitches"`
+		} `json:"classes"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, b)
+	}
+	want := map[int]int{0: 2, 1_000_000: 1, 300_000: 0} // downlink → layer
+	if len(rep.Classes) != len(want) {
+		t.Fatalf("classes %+v\n%s", rep.Classes, text)
+	}
+	for _, c := range rep.Classes {
+		layer := want[c.DownlinkBps]
+		on := 0
+		if layer < len(c.LayerTracks) {
+			on = c.LayerTracks[layer]
+		}
+		if c.VideoTracks != 1 || on != 1 || c.Paused != 0 {
+			t.Errorf("downlink %d bit/s: video on layers %v (paused %d) of %d tracks, want it on layer %d\n%s",
+				c.DownlinkBps, c.LayerTracks, c.Paused, c.VideoTracks, layer, text)
+		}
+	}
+}

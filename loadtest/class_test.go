@@ -41,11 +41,15 @@ func TestClassReport(t *testing.T) {
 			}
 			ch.ObservePacket(layerPacket(t, layer, uint16(i), key), now)
 		}
-		return &participant{class: class, joinedAt: t0.Add(-time.Second), checkers: []*client.Checker{ch}, video: []*client.Checker{ch}}
+		return &participant{class: class, joinedAt: t0.Add(-time.Second), checkers: []*client.Checker{ch},
+			video: []*client.Checker{ch}, videoIDs: []string{"TR_v"}, events: &eventCount{}}
 	}
-	parts := []*participant{mk(0, 30), mk(0, 40), mk(1, 100), {class: -1}}
+	paused := mk(0, 100) // on the top layer when the server paused it: on none
+	paused.events.paused = map[string]bool{"TR_v": true}
+	parts := []*participant{mk(0, 30), mk(0, 40), paused, mk(1, 100), {class: -1}}
 	cr := classReport(300_000, 0, parts, &counts{packets: 10}, &counts{packets: 110, lost: 5})
-	if cr.Subscribers != 2 || cr.VideoTracks != 2 || cr.Layer != 0 || cr.Switches != 2 || cr.BadSwitches != 0 {
+	if cr.Subscribers != 3 || cr.VideoTracks != 3 || cr.Layer != 0 || cr.Paused != 1 || len(cr.LayerTracks) != 1 ||
+		cr.Switches != 2 || cr.BadSwitches != 0 {
 		t.Fatalf("class 0: %+v", cr)
 	}
 	if want := time.Second + 40*33*time.Millisecond; time.Duration(cr.SettleMax) != want {

@@ -70,9 +70,9 @@ type Config struct {
 	// source (client.DefaultSimulcastLayers; VideoBitrate is then unused).
 	Simulcast bool
 	// Classes are downlink rates in bit/s (0: unlimited) across which each
-	// room's subscribers are spread in turn; each class receives through
-	// its own shaped client API (client.Downlink). Empty: one unlimited,
-	// unshaped class.
+	// room's subscribers are spread in turn; each subscriber of a class
+	// receives through a shaped link of its own at that rate (a client API
+	// with a client.Downlink). Empty: one unlimited, unshaped class.
 	Classes []int
 }
 
@@ -164,6 +164,7 @@ type participant struct {
 	mu       sync.Mutex
 	checkers []*client.Checker // one per received track
 	video    []*client.Checker // those of video tracks
+	videoIDs []string          // their track ids, in step
 }
 
 // Run drives the load and returns the report. It ends by itself after
@@ -181,16 +182,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	var classAPIs []*webrtc.API
-	var downlinks []*client.Downlink
-	for _, rate := range cfg.Classes {
-		dl := client.NewDownlink(rate)
-		a, err := client.NewAPI(client.APIConfig{Loopback: true, Transport: transport, Downlink: dl})
-		if err != nil {
-			return nil, err
-		}
-		classAPIs, downlinks = append(classAPIs, a), append(downlinks, dl)
-	}
 	var baseline procfs.Sample
 	if cfg.ServerPID > 0 {
 		if baseline, err = procfs.SampleTree(cfg.ServerPID); err != nil {
@@ -199,7 +190,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
-	r := &runner{cfg: cfg, api: api, classAPIs: classAPIs, downlinks: downlinks, ctx: ctx}
+	r := &runner{cfg: cfg, api: api, transport: transport, downlinks: make([][]*client.Downlink, len(cfg.Classes)), ctx: ctx}
 	defer func() {
 		cancel() // checkers stop reading first: Close waits for them
 		r.closeAll()
@@ -256,15 +247,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 type runner struct {
 	cfg       Config
 	api       *webrtc.API
-	classAPIs []*webrtc.API // one per Config.Classes
-	downlinks []*client.Downlink
+	transport client.Transport
 	ctx       context.Context
 
-	mu     sync.Mutex
-	parts  []*participant
-	errs   []string
-	joined atomic.Int64
-	wg     sync.WaitGroup // event readers
+	mu sync.Mutex
+	// downlinks are the shaped links of each class's subscribers, by
+	// Config.Classes.
+	downlinks [][]*client.Downlink
+	parts     []*participant
+	errs      []string
+	joined    atomic.Int64
+	wg        sync.WaitGroup // event readers
 }
 
 // eventCount tallies one participant's server events, read as they come
@@ -274,6 +267,17 @@ type eventCount struct {
 	participants atomic.Uint64 // participantJoined, participantUpdated, participantLeft
 	ended        atomic.Bool   // the server ended the session (bye) before the load did
 	endCode      atomic.Int64
+
+	mu     sync.Mutex
+	paused map[string]bool // track ids paused for bandwidth now (trackPaused)
+}
+
+// isPaused reports whether the server has the track paused for this
+// participant's downlink.
+func (e *eventCount) isPaused(track string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.paused[track]
 }
 
 func (e *eventCount) read(events <-chan client.Event) {
@@ -282,6 +286,19 @@ func (e *eventCount) read(events <-chan client.Event) {
 		switch ev.Type {
 		case signaling.TypeParticipantJoined, signaling.TypeParticipantUpdated, signaling.TypeParticipantLeft:
 			e.participants.Add(1)
+		case signaling.TypeTrackPaused:
+			if tp, ok := ev.Data.(*signaling.TrackPaused); ok {
+				e.mu.Lock()
+				if e.paused == nil {
+					e.paused = make(map[string]bool)
+				}
+				if tp.Paused {
+					e.paused[tp.TrackID] = true
+				} else {
+					delete(e.paused, tp.TrackID)
+				}
+				e.mu.Unlock()
+			}
 		case signaling.TypeBye:
 			if b, ok := ev.Data.(*signaling.Bye); ok {
 				e.endCode.Store(int64(b.Code))
@@ -347,7 +364,15 @@ func (r *runner) join(room uint32, name string, kind string, class int) error {
 	t0 := time.Now()
 	opts := client.Options{API: r.api, Logger: r.cfg.Logger, TLSConfig: r.cfg.TLSConfig}
 	if class >= 0 {
-		opts.API = r.classAPIs[class]
+		// A link of its own: the class is the rate of each subscriber's
+		// access link, not one link its subscribers share.
+		dl := client.NewDownlink(r.cfg.Classes[class])
+		if opts.API, err = client.NewAPI(client.APIConfig{Loopback: true, Transport: r.transport, Downlink: dl}); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.downlinks[class] = append(r.downlinks[class], dl)
+		r.mu.Unlock()
 	}
 	switch {
 	case kind == "s" && r.cfg.Transport == TransportRelay:
@@ -370,7 +395,7 @@ func (r *runner) join(room uint32, name string, kind string, class int) error {
 		p.mu.Lock()
 		p.checkers = append(p.checkers, ch)
 		if tr.Kind() == webrtc.RTPCodecTypeVideo {
-			p.video = append(p.video, ch)
+			p.video, p.videoIDs = append(p.video, ch), append(p.videoIDs, tr.ID())
 		}
 		p.mu.Unlock()
 		_ = ch.Run(r.ctx, tr) // OnTrack handlers run until the track ends

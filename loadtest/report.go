@@ -36,9 +36,11 @@ type ClassReport struct {
 	VideoTracks int `json:"videoTracks"`
 	// Layer is the layer most video tracks received at the end (0 the
 	// lowest; -1: none had layer markers); LayerTracks counts the
-	// tracks on each layer.
+	// tracks on each layer, and Paused those the server had paused for
+	// the subscriber's downlink at the end (trackPaused), on no layer.
 	Layer       int   `json:"layer"`
 	LayerTracks []int `json:"layerTracks"`
+	Paused      int   `json:"paused"`
 	// Settle is, per video track, the time from its subscriber's join to
 	// the last layer change (to its first packet if it never changed).
 	SettleP50 Duration `json:"settleP50"`
@@ -290,9 +292,11 @@ func (r *runner) report(a, b snapshot, window time.Duration, server *ServerRepor
 	rep.Total.Participants = len(parts)
 	for i, rate := range cfg.Classes {
 		cr := classReport(rate, i, parts, a.classes[i], b.classes[i])
-		if i < len(r.downlinks) {
-			cr.DownlinkDropped = r.downlinks[i].Stats().Dropped
+		r.mu.Lock()
+		for _, dl := range r.downlinks[i] {
+			cr.DownlinkDropped += dl.Stats().Dropped
 		}
+		r.mu.Unlock()
 		rep.Classes = append(rep.Classes, cr)
 	}
 	return rep
@@ -309,12 +313,14 @@ func classReport(rate, i int, parts []*participant, a, b *counts) ClassReport {
 		}
 		cr.Subscribers++
 		p.mu.Lock()
-		video := slices.Clone(p.video)
+		video, ids := slices.Clone(p.video), slices.Clone(p.videoIDs)
 		p.mu.Unlock()
-		for _, ch := range video {
+		for j, ch := range video {
 			st := ch.Stats()
 			cr.VideoTracks++
-			if st.Layer >= 0 {
+			if j < len(ids) && p.events != nil && p.events.isPaused(ids[j]) {
+				cr.Paused++
+			} else if st.Layer >= 0 {
 				for len(cr.LayerTracks) <= st.Layer {
 					cr.LayerTracks = append(cr.LayerTracks, 0)
 				}
@@ -472,15 +478,15 @@ func (rep *Report) WriteText(w io.Writer) {
 		}
 	}
 	if len(rep.Classes) > 0 {
-		fmt.Fprintf(w, "%-10s %5s %6s %6s %-12s %9s %9s %8s %6s %7s %8s %7s %7s\n",
-			"downlink", "subs", "video", "layer", "tracks/layer", "settleP50", "settleMax", "switches", "bad", "jumps", "freezes", "lost", "loss%")
+		fmt.Fprintf(w, "%-10s %5s %6s %6s %-12s %6s %9s %9s %8s %6s %7s %8s %7s %7s\n",
+			"downlink", "subs", "video", "layer", "tracks/layer", "paused", "settleP50", "settleMax", "switches", "bad", "jumps", "freezes", "lost", "loss%")
 		for _, c := range rep.Classes {
 			name := "unlimited"
 			if c.DownlinkBps > 0 {
 				name = fmt.Sprintf("%dk", c.DownlinkBps/1000)
 			}
-			fmt.Fprintf(w, "%-10s %5d %6d %6d %-12s %9s %9s %8d %6d %7d %8d %7d %7.2f\n",
-				name, c.Subscribers, c.VideoTracks, c.Layer, fmt.Sprint(c.LayerTracks), c.SettleP50, c.SettleMax,
+			fmt.Fprintf(w, "%-10s %5d %6d %6d %-12s %6d %9s %9s %8d %6d %7d %8d %7d %7.2f\n",
+				name, c.Subscribers, c.VideoTracks, c.Layer, fmt.Sprint(c.LayerTracks), c.Paused, c.SettleP50, c.SettleMax,
 				c.Switches, c.BadSwitches, c.SeqJumps+c.SwitchGaps, c.Freezes, c.Lost, c.LossPercent)
 		}
 	}

@@ -1,9 +1,11 @@
 package sfu
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/lethe-rtc/lethe/internal/ackrate"
 	"github.com/lethe-rtc/lethe/internal/allocate"
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/gcc"
@@ -45,6 +47,16 @@ const (
 	settle = 3 * time.Second
 	// probeTick is how often a probe cluster sends its padding.
 	probeTick = 20 * time.Millisecond
+	// behindPercent: a receive rate below this share of the send rate
+	// of the same packets is a link found short.
+	behindPercent = 85
+	// overshootSpan is how much feedback a running probe cluster needs
+	// before it may find the link falling behind.
+	overshootSpan = 200 * time.Millisecond
+	// rtxShare is the percentage of the budget retransmissions may take,
+	// and rtxFloor the least they may (bit/s).
+	rtxShare = 25
+	rtxFloor = 64_000
 	// padSize is the padding of one probe packet (RTP's most: 255).
 	padSize = 255
 )
@@ -68,7 +80,8 @@ func newEstimator(pacer gcc.Pacer) (cc.BandwidthEstimator, error) {
 // estimator is set while the PeerConnection is made; the rest is the
 // allocator's (under Participant.allocMu) but for the atomics.
 type bwe struct {
-	est cc.BandwidthEstimator // nil without estimation
+	est  cc.BandwidthEstimator // nil without estimation
+	acks *ackrate.Meter        // what the downlink delivered (acked.go); nil without estimation
 
 	alloc  allocate.Allocator
 	prober allocate.Prober
@@ -93,10 +106,29 @@ type bwe struct {
 	probeRate atomic.Int64 // bit/s of padding the running cluster sends
 	probeEnd  atomic.Int64 // unix nanos the cluster ends
 	outage    atomic.Bool  // the subscriber's ICE went disconnected since the last allocation (icerestart.go)
+
+	rtxMu sync.Mutex
+	rtx   bucket // what retransmissions may take of the downlink (allowRTX)
+}
+
+// allowRTX reports whether a retransmission of size bytes fits the share
+// of the downlink retransmissions may take: on a link found short, NACKs
+// of the packets it dropped would otherwise be answered with more than it
+// carries, and lose more. Without estimation, every one fits.
+func (b *bwe) allowRTX(now int64, size int) bool {
+	if b.est == nil {
+		return true
+	}
+	b.rtxMu.Lock()
+	defer b.rtxMu.Unlock()
+	return b.rtx.take(now, int64(size)*8)
 }
 
 func (b *bwe) set(e cc.BandwidthEstimator) {
 	b.est = e
+	if a, ok := e.(*ackedEstimator); ok {
+		b.acks = a.acks
+	}
 	b.validated = initialEstimate
 	pr, err := allocate.NewProber(proberConfig)
 	if err == nil {
@@ -116,6 +148,31 @@ func (b *bwe) set(e cc.BandwidthEstimator) {
 var proberConfig = allocate.ProberConfig{
 	Duration: 2 * time.Second, MaxOverhead: 1.0, MaxTotal: 2.0, MaxInterval: 8 * time.Second,
 	DropTolerance: 0.15, // the budget follows what is sent, which wobbles by a few percent
+}
+
+// delivered takes the feedback of the last interval in: the rates at
+// which the packets it reported arrived and had been sent; ok is false
+// without enough of it to tell.
+func (b *bwe) delivered() (recv, sent int, ok bool) {
+	if b.acks == nil {
+		return 0, 0, false
+	}
+	iv := b.acks.Take()
+	recv, rok := iv.ReceiveRate()
+	sent, sok := iv.SendRate()
+	return recv, sent, rok && sok
+}
+
+// overshot reports whether the feedback so far in this interval shows
+// the downlink falling behind what was sent.
+func (b *bwe) overshot() bool {
+	if b.acks == nil {
+		return false
+	}
+	iv := b.acks.Peek()
+	recv, rok := iv.ReceiveRate()
+	sent, sok := iv.SendRate()
+	return rok && sok && iv.LastArrive-iv.FirstArrive >= int64(overshootSpan) && recv < sent*behindPercent/100
 }
 
 // noteLoss records a receiver report's fraction lost (of 256).
@@ -212,18 +269,38 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 		}
 		return // while it is cut off, the layers stay as they are
 	}
-	short := b.lastEst > 0 && estimate < b.lastEst*(100-dropPercent)/100 || lost > lossShort
-	// A probe's rate counts once the next interval, too, went by without
-	// the link found short: loss reports and the estimator lag the probe.
+	// What arrived of what was sent, by the TWCC feedback of the last
+	// interval: a receive rate clearly behind the send rate of the same
+	// packets is a queue filling or packets dropped, and then the
+	// receive rate is what the link carries, at once (the estimator
+	// takes seconds to fall that far, and a probe's overshoot meanwhile
+	// is what freezes video).
+	recv, sentAt, delivered := b.delivered()
+	behind := delivered && recv < sentAt*behindPercent/100
+	fell := b.lastEst > 0 && estimate < b.lastEst*(100-dropPercent)/100
 	switch {
-	case short:
+	case behind:
+		// What the link carries, measured: more than it delivered was
+		// sent, so it delivered all it could.
+		b.validated, b.proven, b.pending = recv, recv, 0
+	case lost > lossShort || fell && !delivered:
+		// Loss, or (with no delivery figures to say otherwise) the
+		// estimator's fall. With them, a fall of the estimate while
+		// the link delivers what it is sent is a delay measure's
+		// false alarm (a busy machine's scheduling, a keyframe's
+		// burst): the delivery is the better witness.
 		b.validated = min(b.validated, estimate)
 		b.proven = min(b.proven, estimate)
 		b.pending = 0
 	default:
+		// What the link delivered counts (proven) once the next interval,
+		// too, went by without it found short: loss reports lag.
 		b.proven = max(b.proven, b.pending)
 		b.pending = 0
-		if b.prober.Probing() {
+		switch {
+		case delivered:
+			b.pending = min(recv, sentAt) // what was sent, as far as it arrived
+		case b.prober.Probing():
 			b.pending = b.sendRate
 		}
 	}
@@ -240,11 +317,19 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 	// A fall acts once it lasts: the highest of the last few budgets
 	// counts. A busy machine's scheduling delays or one keyframe's burst
 	// can make the estimate dip for a moment on a link that is fine.
+	if behind {
+		// Measured, not estimated: the link delivers less than it is
+		// given, now. Waiting would only fill its queue.
+		b.recent = [sustain]int{}
+	}
 	b.recent[b.next%len(b.recent)] = budget
 	b.next++
 	for _, r := range b.recent {
 		budget = max(budget, r)
 	}
+	b.rtxMu.Lock()
+	b.rtx.rate = int64(max(rtxFloor, budget*rtxShare/100))
+	b.rtxMu.Unlock()
 	a := b.alloc.Allocate(budget, b.tracks, b.out)
 	b.allPaused = false
 	for i := range b.out {
@@ -270,6 +355,9 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 
 	if lost > 0 {
 		b.prober.Lost(now, lost)
+	}
+	if behind {
+		b.prober.Lost(now, 1) // a running cluster has failed, if it did not stop itself
 	}
 	target := a.Next
 	if ns-b.raised < int64(settle) {
@@ -325,6 +413,13 @@ func (p *Participant) probe(rate int, end time.Time) {
 			}
 			now := p.s.cfg.Now()
 			if now.UnixNano() >= b.probeEnd.Load() {
+				return
+			}
+			if b.overshot() {
+				// The link already falls behind what is sent: more
+				// padding would only fill its queue (and freeze the
+				// video). The next allocation hears why (behind).
+				b.probeEnd.Store(0)
 				return
 			}
 			debt += float64(b.probeRate.Load()) / 8 * probeTick.Seconds()

@@ -260,7 +260,7 @@ func (d *downTrack) write(pkt []byte, resume, mark bool, now time.Time, h *rtp.H
 		return false
 	}
 	d.sub.s.stats.packetsOut.Add(1)
-	d.sub.bwe.sent.Add(int64(n))
+	d.sub.bwe.sent.Add(int64(rtpSize(h, payload)))
 	return true
 }
 
@@ -280,18 +280,35 @@ func (d *downTrack) pad(h *rtp.Header) bool {
 	if !ok {
 		return false
 	}
+	// The padding goes as the payload (its last byte the count), not as
+	// the header's PaddingSize: Pion's estimator reckons a packet's size
+	// as its header and payload only, and would count a probe as 20 bytes.
 	*h = rtp.Header{
-		Version: 2, Padding: true, PaddingSize: padSize, PayloadType: b.pt,
+		Version: 2, Padding: true, PayloadType: b.pt,
 		SequenceNumber: seq, Timestamp: ts, SSRC: b.ssrc,
 	}
-	n, err := b.ws.WriteRTP(h, nil)
+	n, err := b.ws.WriteRTP(h, probePadding[:])
 	if err != nil || n == 0 {
 		return false
 	}
 	d.sub.s.stats.paddingOut.Add(1)
-	d.sub.bwe.sent.Add(int64(n))
+	d.sub.bwe.sent.Add(int64(rtpSize(h, probePadding[:])))
 	return true
 }
+
+// rtpSize is the size of an RTP packet of header h and payload: what the
+// downlink's accounting counts (bwe.go, acked.go), as the layers'
+// bitrates do; SRTP's tag is left out of all of them alike.
+func rtpSize(h *rtp.Header, payload []byte) int {
+	return h.MarshalSize() + len(payload) + int(h.PaddingSize)
+}
+
+// probePadding is the payload of a padding-only packet: padSize bytes,
+// the last of which says so. Never written to.
+var probePadding = func() (b [padSize]byte) {
+	b[padSize-1] = padSize
+	return b
+}()
 
 // maxBadRTCP is how many RTCP reads in a row may fail before rtcpLoop
 // gives up on its sender.
@@ -345,6 +362,10 @@ func (d *downTrack) rtcpLoop() {
 						}
 						if n == 0 {
 							stats.nackMisses.Add(1)
+							continue
+						}
+						if !d.sub.bwe.allowRTX(now.UnixNano(), n) {
+							stats.rtxLimited.Add(1)
 							continue
 						}
 						mark := false

@@ -269,7 +269,7 @@ func newTemplate(cfg *Config, side Side, addrs iceaddr.Addresses, n *stdnet.Net)
 		}
 		t.factories = []interceptor.Factory{sr}
 		if !cfg.NoBandwidthEstimation {
-			t.bwe = newEstimator
+			t.bwe = func(p gcc.Pacer) (cc.BandwidthEstimator, error) { return newAckedEstimator(p, cfg.Now) }
 		}
 	}
 
@@ -370,6 +370,7 @@ type Stats struct {
 	PaddingOut          uint64 // padding-only packets sent to probe subscribers' downlinks
 	NACKsIn             uint64 // sequence numbers subscribers asked for
 	NACKMisses          uint64 // asked-for packets no longer cached
+	RTXLimited          uint64 // asked-for packets not re-sent: retransmissions had taken their share of the subscriber's downlink
 	KeyframeRequests    uint64 // PLIs sent to publishers
 	DroppedQueueFull    uint64 // a subscriber's queue was full
 	DroppedNoKeyframe   uint64 // subscriber waiting for a keyframe
@@ -384,7 +385,7 @@ type counters struct {
 	packetsIn, packetsOut, retransmitted, nacksIn, nackMisses, keyframeRequests               atomic.Uint64
 	droppedQueueFull, droppedNoKeyframe, droppedMuted, droppedWriteError, droppedNotConnected atomic.Uint64
 	droppedUndeclared, droppedBitrate                                                         atomic.Uint64
-	paddingOut                                                                                atomic.Uint64
+	paddingOut, rtxLimited                                                                    atomic.Uint64
 	participants                                                                              atomic.Int64
 }
 
@@ -395,6 +396,7 @@ func (s *SFU) Stats() Stats {
 		Rooms: s.Rooms(), Participants: int(c.participants.Load()),
 		PacketsIn: c.packetsIn.Load(), PacketsOut: c.packetsOut.Load(),
 		Retransmitted: c.retransmitted.Load(), PaddingOut: c.paddingOut.Load(), NACKsIn: c.nacksIn.Load(), NACKMisses: c.nackMisses.Load(),
+		RTXLimited:       c.rtxLimited.Load(),
 		KeyframeRequests: c.keyframeRequests.Load(), DroppedQueueFull: c.droppedQueueFull.Load(),
 		DroppedNoKeyframe: c.droppedNoKeyframe.Load(), DroppedMuted: c.droppedMuted.Load(),
 		DroppedWriteError: c.droppedWriteError.Load(), DroppedNotConnected: c.droppedNotConnected.Load(),

@@ -1,6 +1,7 @@
 package sfu_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/lethe-rtc/lethe/client"
+	"github.com/lethe-rtc/lethe/e2ee"
 	"github.com/lethe-rtc/lethe/internal/inactive"
 	"github.com/lethe-rtc/lethe/internal/keyframe"
 	"github.com/lethe-rtc/lethe/internal/vp9"
@@ -247,6 +249,7 @@ type rxTrack struct {
 	pkts    []rxPacket
 	markers map[uint32]int // packets per marker stream id
 	ended   bool
+	frames  *client.FrameReader // end-to-end encrypted tracks (e2ee_test.go)
 }
 
 func (r *rxTrack) run(tr *webrtc.TrackRemote) {
@@ -276,6 +279,11 @@ func (r *rxTrack) run(tr *webrtc.TrackRemote) {
 			}
 		}
 		r.mu.Lock()
+		if r.frames != nil {
+			q := p
+			q.Payload = bytes.Clone(p.Payload)
+			r.frames.Push(&q)
+		}
 		r.pkts = append(r.pkts, rx)
 		if ok {
 			if r.markers == nil {
@@ -329,6 +337,7 @@ type endpoint struct {
 	srIn     sync.Map     // SSRCs (uint32) the subscriber got sender reports for
 	held     chan string  // offers kept while holding, for the test to answer
 	relay    *udpRelay    // if set, the media goes through it (icerestart_test.go)
+	ring     *e2ee.Ring   // if set, received tracks are decrypted too (e2ee_test.go)
 
 	mu      sync.Mutex
 	closing bool
@@ -538,6 +547,9 @@ func (e *endpoint) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	defer e.mu.Unlock()
 	if e.closing {
 		return
+	}
+	if e.ring != nil {
+		rx.frames = e2eeReader(e.t, e.ring, tr)
 	}
 	e.tracks[tr.ID()] = rx
 	e.wg.Add(2)

@@ -107,6 +107,11 @@ async function join() {
     const params = await joinParams(name, roomText);
     const opts = { simulcast: demo.simulcast, svc: demo.svc, adaptiveStream: demo.adaptive };
     if (demo.relay) opts.iceTransportPolicy = "relay";
+    if ($("e2ee").checked) {
+      const passphrase = $("passphrase").value;
+      if (!passphrase) throw new Error("End-to-end encryption needs a passphrase");
+      opts.e2ee = { passphrase };
+    }
     const room = new Room(opts);
     demo.room = room;
     wire(room, name);
@@ -200,6 +205,7 @@ function wire(room, name) {
     refreshRemoteTile(e.detail.participant);
     record("trackresumed", { trackId: e.detail.track.trackId });
   });
+  room.addEventListener("e2eeerror", (e) => record("e2eeerror", { participantId: e.detail.participantId, kind: e.detail.kind, reason: e.detail.reason, count: e.detail.count }));
   room.addEventListener("tracklayer", (e) => record("tracklayer", { trackId: e.detail.track.trackId, rid: e.detail.rid, index: e.detail.index }));
   room.addEventListener("layerswanted", (e) => record("layerswanted", { trackId: e.detail.track.trackId, layers: e.detail.layers }));
   room.addEventListener("reconnecting", (e) => record("reconnecting", { attempt: e.detail.attempt }));

@@ -29,6 +29,8 @@
 //     svc: null,             // e.g. "L3T3_KEY": camera video as one VP9 encoding
 //                            // with spatial/temporal layers instead (below)
 //     adaptiveStream: true,  // attach() sends the rendered size of each element
+//     e2ee: null,            // {passphrase, keyIndex?}: end-to-end encrypt every
+//                            // frame (below); {} to set the key later
 //   });
 //
 //   await room.join({sdkAppId, userId, userSig, roomId | strRoomId,
@@ -46,6 +48,8 @@
 //   room.detach(remoteTrack | trackId, element?)
 //   await room.setTrackSettings(remoteTrack | trackId, {maxLayer, width, height, fps, paused} | null)
 //   await room.leave()
+//   await room.setE2EEKey(secret, index = 0, use = true)  // E2EE: a room secret at index
+//   await room.setE2EEKeyIndex(index)           // send with the secret at index from now on
 //
 //   A Room is used for one call: after "closed", make a new Room to join again.
 //
@@ -100,6 +104,11 @@
 //   layerswanted         {track, layers: [{rid, active}]}  dynacast: the server said which
 //                                           layers of our track anyone receives; the
 //                                           others were switched off (encodings[i].active)
+//   e2eeerror            {participantId, kind, reason, count}  frames of a participant
+//                                           that did not decrypt ("auth": another secret,
+//                                           "nokey": no secret at the frame's index,
+//                                           "malformed": not an E2EE frame) were dropped;
+//                                           at most one event per second and cause
 //   error                {code, message}    (errors not tied to a request)
 //   closed               {code, reason}     the end: no more events
 //
@@ -171,10 +180,29 @@
 // A server that drains says "goingaway" (bye 3003) and refuses joins with
 // 3004 (retried like 3001): give `url` as a function to rejoin elsewhere.
 //
+// End-to-end encryption (protocol 3.13). With the e2ee option every frame
+// sent is encrypted (AES-128-GCM, a key per participant derived from the room
+// secret) in an RTCRtpScriptTransform worker (/lethe-e2ee.js) before it is
+// packetized, and every frame received is decrypted before it is decoded; the
+// SFU sees only the VP8 header bytes it needs. Camera video is sent as VP8
+// only (H.264 has no E2EE layout). Every participant of the room needs the
+// same secret: the server never has it. A frame that does not decrypt is
+// dropped and counted (e2eeerror), never decoded.
+//
 // Limits: at most 8 audio/video sections per publisher connection, unpublished
 // ones included (the server's rule); after that, publishing needs a rejoin. No
 // data channels (not in protocol v1).
 // ---------------------------------------------------------------------------
+
+import { E2EE, supported as e2eeSupported } from "./lethe-e2ee.js";
+
+// preferVP8 makes a video transceiver send VP8 (and its RTX) only: the one
+// video codec with an E2EE frame layout.
+function preferVP8(tr) {
+  const codecs = (RTCRtpSender.getCapabilities("video")?.codecs || [])
+    .filter((c) => /^video\/(vp8|rtx)$/i.test(c.mimeType));
+  if (codecs.some((c) => /vp8/i.test(c.mimeType))) tr.setCodecPreferences(codecs);
+}
 
 /** An error the server sent (code from docs/protocol.md section 5), or a local one (code < 1000). */
 export class LetheError extends Error {
@@ -190,6 +218,7 @@ export const ErrTimeout = 1;
 export const ErrClosed = 2;
 export const ErrNotAllowed = 3;
 export const ErrState = 4;
+export const ErrE2EEUnsupported = 5; // e2ee asked of a browser without RTCRtpScriptTransform, or of a room without it
 
 // Server codes an app may act on (docs/protocol.md section 5).
 export const CodeGoingAway = 3003; // bye: the server is draining; rejoin, elsewhere or later
@@ -499,8 +528,16 @@ export class Room extends EventTarget {
       simulcastEncodings: SIMULCAST_ENCODINGS,
       svc: null,
       adaptiveStream: true,
+      e2ee: null,
       ...options,
     };
+    this.e2ee = null;
+    if (this.options.e2ee) {
+      if (!e2eeSupported()) throw new LetheError(ErrE2EEUnsupported, "this browser cannot encrypt frames (no RTCRtpScriptTransform)");
+      this.e2ee = new E2EE((d) => this._emit("e2eeerror", d));
+      const { passphrase, keyIndex = 0 } = this.options.e2ee;
+      if (passphrase) this.e2ee.setKey(passphrase, keyIndex, true).catch(() => {});
+    }
     encodingsFor(this.options.simulcastEncodings); // a mistake shows here, not at publish
     this.state = "new";
     this.participantId = null;
@@ -520,6 +557,18 @@ export class Room extends EventTarget {
     this._resize = null; // ResizeObserver, made on the first attach
     this._intersect = null; // IntersectionObserver
     this._onVisibility = () => { for (const t of new Set(this._watched.values())) this._adapt(t); };
+  }
+
+  /** setE2EEKey sets the room secret at key index (0..15); use: send with it from now on. */
+  async setE2EEKey(secret, index = 0, use = true) {
+    if (!this.e2ee) throw new LetheError(ErrE2EEUnsupported, "the room was made without the e2ee option");
+    await this.e2ee.setKey(secret, index, use);
+  }
+
+  /** setE2EEKeyIndex sends with the secret at index (set before) from now on. */
+  async setE2EEKeyIndex(index) {
+    if (!this.e2ee) throw new LetheError(ErrE2EEUnsupported, "the room was made without the e2ee option");
+    await this.e2ee.setKeyIndex(index);
   }
 
   get socket() { return this._session?.ws ?? null; }
@@ -672,6 +721,7 @@ export class Room extends EventTarget {
     if (typeof document !== "undefined") document.removeEventListener("visibilitychange", this._onVisibility);
     this._setConnection("publisher", "closed");
     this._setConnection("subscriber", "closed");
+    this.e2ee?.close();
     this._setState("closed", reason);
     this._emit("closed", { code, reason });
   }
@@ -879,7 +929,10 @@ export class Room extends EventTarget {
         if (s === this._session) this._setConnection("subscriber", pc.connectionState);
       };
       pc.oniceconnectionstatechange = () => this._onSubscriberIce(s);
-      pc.ontrack = () => this._bindAll(s);
+      pc.ontrack = (ev) => {
+        this.e2ee?.decryptReceiver(ev.receiver, ev.track.kind); // before the first frame
+        this._bindAll(s);
+      };
     }
     return s.sub;
   }
@@ -944,6 +997,7 @@ export class Room extends EventTarget {
       const t = p?.tracks.get(tid);
       if (!t) continue;
       live.add(t);
+      this.e2ee?.bind(tr.receiver, t.kind, pid);
       if (t.mediaStreamTrack === tr.receiver.track && t.mid === tr.mid) continue;
       this._unbind(t);
       t.mid = tr.mid;
@@ -1029,6 +1083,7 @@ export class Room extends EventTarget {
     for (const lt of lts) {
       if (svc && lt.kind === "video") {
         if (!vp9Codecs()) throw new LetheError(ErrState, "publish: svc needs VP9, which this browser does not send");
+        if (this.e2ee) throw new LetheError(ErrState, "publish: svc (VP9) with e2ee is not supported: E2EE frames are VP8");
         lt._svc = String(svc);
         continue;
       }
@@ -1154,6 +1209,10 @@ export class Room extends EventTarget {
         if (lt._svc) init.sendEncodings = [{ scalabilityMode: lt._svc }];
         lt._transceiver = p.pc.addTransceiver(lt.mediaStreamTrack, init);
         if (lt._svc) lt._transceiver.setCodecPreferences(vp9Codecs());
+        if (this.e2ee) {
+          if (lt.kind === "video") preferVP8(lt._transceiver);
+          this.e2ee.encryptSender(lt._transceiver.sender, lt.kind, this.participantId);
+        }
         lt.layers = lt._encodings ? lt._encodings.map((e) => ({ rid: e.rid, active: true })) : [];
         added.push(lt);
       }

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-//go:embed index.html app.js lethe.js style.css
+//go:embed index.html app.js lethe.js lethe-e2ee.js style.css
 var assets embed.FS
 
 // Config says what Handler serves.
@@ -41,7 +41,7 @@ type asset struct {
 }
 
 // Handler serves the demo page at "/", the client library at
-// "/lethe.js", the page's script and style, "/config.json" (tells the page
+// "/lethe.js" (and its E2EE worker "/lethe-e2ee.js"), the page's script and style, "/config.json" (tells the page
 // whether dev mode is on) and, in dev mode, DevTokenPath. Mount it at "/":
 // every other path answers 404, and methods other than GET and HEAD 405.
 func Handler(cfg Config) http.Handler {
@@ -55,10 +55,12 @@ func Handler(cfg Config) http.Handler {
 		cfg.DevTokenTTL = MaxDevTokenTTL
 	}
 	files := map[string]asset{
-		"/":          load("index.html", "text/html; charset=utf-8"),
-		"/app.js":    load("app.js", "text/javascript; charset=utf-8"),
-		"/lethe.js":  load("lethe.js", "text/javascript; charset=utf-8"),
-		"/style.css": load("style.css", "text/css; charset=utf-8"),
+		"/":         load("index.html", "text/html; charset=utf-8"),
+		"/app.js":   load("app.js", "text/javascript; charset=utf-8"),
+		"/lethe.js": load("lethe.js", "text/javascript; charset=utf-8"),
+		// lethe.js's E2EE worker and frame format (protocol.md 3.13).
+		"/lethe-e2ee.js": load("lethe-e2ee.js", "text/javascript; charset=utf-8"),
+		"/style.css":     load("style.css", "text/css; charset=utf-8"),
 	}
 	conf, _ := json.Marshal(struct {
 		Dev bool `json:"dev"`
@@ -77,7 +79,7 @@ func Handler(cfg Config) http.Handler {
 // 405 answers stay as they were for everything else.
 func Mount(mux *http.ServeMux, cfg Config) {
 	h := Handler(cfg)
-	paths := []string{"/{$}", "/lethe.js", "/app.js", "/style.css", "/config.json"}
+	paths := []string{"/{$}", "/lethe.js", "/lethe-e2ee.js", "/app.js", "/style.css", "/config.json"}
 	if cfg.DevToken != nil {
 		paths = append(paths, DevTokenPath)
 	}

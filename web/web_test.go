@@ -39,6 +39,7 @@ func TestHandlerAssets(t *testing.T) {
 		{"HEAD", "/", 200, "text/html; charset=utf-8", ""},
 		{"GET", "/lethe.js", 200, "text/javascript; charset=utf-8", "export class Room"},
 		{"GET", "/app.js", 200, "text/javascript; charset=utf-8", `from "/lethe.js"`},
+		{"GET", "/lethe-e2ee.js", 200, "text/javascript; charset=utf-8", "onrtctransform"},
 		{"GET", "/style.css", 200, "text/css; charset=utf-8", ".tile"},
 		{"GET", "/config.json", 200, "application/json", `{"dev":false}`},
 		{"GET", "/index.html", 404, "", ""},

@@ -36,7 +36,7 @@ func complianceVerifyCommand(ctx context.Context, args []string, stdout, stderr 
 		app      uint
 		quiet    bool
 	)
-	fs := newFlags("compliance verify", "lethe compliance verify [--duration 20s] [--json FILE] [--allow-partial]\n"+
+	fs := newFlags("compliance verify", "lethe compliance verify [--duration 20s] [--json FILE] [--allow-partial] [--e2ee]\n"+
 		"                              [--pid PID --url ws://127.0.0.1:PORT/v1/signal --data-dir DIR [--app SDKAppID]]",
 		"Starts Lethe with a fresh data dir (or attaches to a running one), drives media carrying a random\n"+
 			"canary through several rooms at two volumes 10x apart, watches the server's processes from outside\n"+
@@ -53,6 +53,7 @@ func complianceVerifyCommand(ctx context.Context, args []string, stdout, stderr 
 	fs.StringVar(&attach.DataDir, "data-dir", "", "data dir of the attached server (tokens are minted from it)")
 	fs.UintVar(&app, "app", 0, "SDKAppID to join on the attached server (default: its default application)")
 	fs.StringVar(&cfg.TempDir, "temp-dir", "", "where the fresh data dir and the control's files go (default: the system temp dir)")
+	fs.BoolVar(&cfg.E2EE, "e2ee", false, "participants encrypt their media end to end (a secret the server never gets); adds a scan of the server's memory, which must not hold the canary")
 	fs.BoolVar(&quiet, "quiet", false, "no progress on stderr")
 	if err := fs.parse(args, 0, stdout, stderr); err != nil {
 		return err

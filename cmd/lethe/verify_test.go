@@ -47,7 +47,15 @@ func TestComplianceVerifyFlags(t *testing.T) {
 // TestComplianceVerifyBinary runs the real built binary, as CI does:
 // `lethe compliance verify --duration 4s` must PASS, with every scanner
 // having caught the positive control.
-func TestComplianceVerifyBinary(t *testing.T) {
+func TestComplianceVerifyBinary(t *testing.T) { testComplianceVerifyBinary(t, false) }
+
+// TestComplianceVerifyBinaryE2EE is the same with --e2ee: the media is
+// end-to-end encrypted, no packet the server sends back and nothing in
+// any server process's memory (six scanners now) may hold the canary,
+// while the participants find it in the frames they decrypt.
+func TestComplianceVerifyBinaryE2EE(t *testing.T) { testComplianceVerifyBinary(t, true) }
+
+func testComplianceVerifyBinary(t *testing.T, e2ee bool) {
 	if testing.Short() {
 		t.Skip("skipped in -short mode: runs Lethe and media for about 15 s")
 	}
@@ -66,7 +74,11 @@ func TestComplianceVerifyBinary(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	jsonPath := filepath.Join(dir, "report.json")
-	cmd := exec.CommandContext(ctx, exe, "compliance", "verify", "--duration", "4s", "--json", jsonPath, "--quiet")
+	args := []string{"compliance", "verify", "--duration", "4s", "--json", jsonPath, "--quiet"}
+	if e2ee {
+		args = append(args, "--e2ee")
+	}
+	cmd := exec.CommandContext(ctx, exe, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -87,18 +99,39 @@ func TestComplianceVerifyBinary(t *testing.T) {
 	if rep.Verdict != verify.Pass || len(rep.Problems) != 0 {
 		t.Fatalf("verdict %s, problems %q", rep.Verdict, rep.Problems)
 	}
-	if len(rep.Scanners) != 5 {
-		t.Fatalf("%d scanners", len(rep.Scanners))
+	if want := 5 + btoi(e2ee); len(rep.Scanners) != want {
+		t.Fatalf("%d scanners, want %d", len(rep.Scanners), want)
 	}
 	for _, s := range rep.Scanners {
 		if !s.Ran || !s.Caught {
 			t.Errorf("scanner %s: ran %v, caught the positive control %v", s.Name, s.Ran, s.Caught)
 		}
 	}
-	if len(rep.Runs) != 2 || rep.Runs[1].Media.CanaryPackets == 0 || rep.Volume.MediaRatio < 5 {
+	if len(rep.Runs) != 2 || rep.Volume.MediaRatio < 5 {
 		t.Fatalf("runs %+v, volume %+v", rep.Runs, rep.Volume)
+	}
+	for _, r := range rep.Runs {
+		switch {
+		case !e2ee && r.Media.CanaryPackets == 0:
+			t.Errorf("run %s: no packet came back with the canary", r.Name)
+		case e2ee && (r.Media.CanaryPackets != 0 || r.Media.CanaryFrames == 0 || len(r.Memory) < 2):
+			t.Errorf("run %s (e2ee): %d packets with the canary readable, %d decrypted frames with it, %d processes' memory scanned",
+				r.Name, r.Media.CanaryPackets, r.Media.CanaryFrames, len(r.Memory))
+		}
+		for _, m := range r.Memory {
+			if m.Found() || m.Scanned == 0 {
+				t.Errorf("run %s: memory of %d (%s): %d bytes scanned, %d matches", r.Name, m.PID, m.Role, m.Scanned, m.Count)
+			}
+		}
 	}
 	t.Logf("server write_bytes low %d, high %d (limit %d); events low %d, high %d; media ratio %.1f",
 		rep.Volume.LowWriteBytes, rep.Volume.HighWriteBytes, rep.Volume.WriteLimit,
 		rep.Volume.LowEvents, rep.Volume.HighEvents, rep.Volume.MediaRatio)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -291,7 +291,10 @@ func (v *verifier) checkRuns() {
 			rep.Problemf("run %s did not complete: %s", r.Name, r.Err)
 			continue
 		}
-		if r.Media.ReceivedPackets == 0 || r.Media.CanaryPackets == 0 {
+		switch {
+		case v.cfg.E2EE:
+			v.checkE2EERun(r)
+		case r.Media.ReceivedPackets == 0 || r.Media.CanaryPackets == 0:
 			rep.Problemf("run %s: no media carrying the canary came back through the server (%d packets, %d with the canary)",
 				r.Name, r.Media.ReceivedPackets, r.Media.CanaryPackets)
 		}
@@ -383,6 +386,18 @@ func (v *verifier) scanners() {
 		{"fd-scan", "/proc/<pid>/fd + fdinfo: regular files open for writing, sampled", true,
 			func(c *ControlResult) bool { return c.WritableFD },
 			fmt.Sprintf("%d samples", rep.FDs.Samples)},
+	}
+	if v.cfg.E2EE {
+		ran, found := false, 0
+		for _, r := range rep.Runs {
+			for _, m := range r.Memory {
+				ran = ran || m.Regions > 0
+				found += m.Count
+			}
+		}
+		checks = append(checks, check{"memory-scan", "canary in the writable memory of every server process (/proc/<pid>/mem), while the media flows", ran,
+			func(c *ControlResult) bool { return c.MemoryScan != nil && c.MemoryScan.Found() },
+			fmt.Sprintf("%d matches in the server's memory", found)})
 	}
 	for _, c := range checks {
 		s := Scanner{Name: c.name, Ran: c.ran, Detail: c.detail, Finding: c.finding}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/lethe-rtc/lethe/client"
 	"github.com/lethe-rtc/lethe/compliance"
+	"github.com/lethe-rtc/lethe/e2ee"
 	"github.com/lethe-rtc/lethe/signaling"
 )
 
@@ -51,6 +52,9 @@ type ControlJob struct {
 	RoomID  uint32 `json:"roomId"`
 	// Dir is where it stores what it receives, in LeakFile.
 	Dir string `json:"dir"`
+	// E2EESecret, when set, is the room secret: the control decrypts
+	// the frames it receives and stores (and prints) the plaintext.
+	E2EESecret string `json:"e2eeSecret,omitempty"`
 }
 
 // RunPositiveControl is the deliberately leaking writer: it joins the room
@@ -92,23 +96,42 @@ func RunPositiveControl(ctx context.Context, stdin io.Reader, stdout, stderr io.
 		return fmt.Errorf("positive control: %w", err)
 	}
 	defer c.Close()
+	leak := func(b []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		if k, err := f.Write(b); err == nil {
+			written.Add(int64(k))
+		}
+		switch n++; n % 10 {
+		case 0:
+			fmt.Fprintf(stderr, "leak b64 %s\n", base64.StdEncoding.EncodeToString(b))
+		case 5:
+			fmt.Fprintf(stderr, "leak hex %s\n", hex.EncodeToString(b))
+		}
+	}
+	var ring *e2ee.Ring
+	if job.E2EESecret != "" {
+		if ring, err = e2ee.NewRingWith([]byte(job.E2EESecret)); err != nil {
+			return fmt.Errorf("positive control: %w", err)
+		}
+	}
 	c.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		var fr *client.FrameReader
+		if ring != nil {
+			if fr, _ = client.NewFrameReader(ring, tr.StreamID(), tr.Codec().MimeType); fr != nil {
+				fr.OnFrame = func(_ uint32, plain []byte) { leak(plain) }
+			}
+		}
 		for {
 			pkt, _, err := tr.ReadRTP()
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			if k, err := f.Write(pkt.Payload); err == nil {
-				written.Add(int64(k))
+			if fr != nil {
+				fr.Push(pkt)
+			} else {
+				leak(pkt.Payload)
 			}
-			switch n++; n % 10 {
-			case 0:
-				fmt.Fprintf(stderr, "leak b64 %s\n", base64.StdEncoding.EncodeToString(pkt.Payload))
-			case 5:
-				fmt.Fprintf(stderr, "leak hex %s\n", hex.EncodeToString(pkt.Payload))
-			}
-			mu.Unlock()
 		}
 	})
 	jctx, jcancel := context.WithTimeout(ctx, joinTimeout)

@@ -22,6 +22,21 @@
 // scanner, or the verdict is FAIL: an instrument that cannot see a leak
 // proves nothing.
 //
+// # E2EE mode
+//
+// With Config.E2EE (`--e2ee`) the participants encrypt every frame end to
+// end (protocol.md §3.13) with a random room secret the server is never
+// given, all rooms VP8, and three more things are required: no packet the
+// server sends back carries the canary readably; the participants find it
+// in the frames they decrypt (the media did carry it); and a scan of every
+// server process's memory (/proc/<pid>/mem, every writable mapping, taken
+// while the media flows) finds none of it. The positive control decrypts
+// too, stores and prints the plaintext, and its memory must show the
+// canary: the memory scan is a sixth instrument with its own control.
+// Without E2EE the worker's memory does hold the canary (it forwards
+// plaintext media from memory, as allowed), which is why the memory scan
+// runs in this mode only.
+//
 // # Verdict
 //
 // FAIL when any of these holds: a scanner missed a positive control; the

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/lethe-rtc/lethe/client"
+	"github.com/lethe-rtc/lethe/e2ee"
 	"github.com/lethe-rtc/lethe/signaling"
 )
 
@@ -41,6 +42,12 @@ type Media struct {
 	// CanaryPackets are received payloads in which the Matcher found the
 	// canary: the media the server handled did carry it.
 	CanaryPackets uint64 `json:"canaryPackets"`
+	// With E2EE: frames the participants decrypted, those in which the
+	// canary was found (the media did carry it, end to end), and those
+	// that did not decrypt.
+	DecryptedFrames uint64 `json:"decryptedFrames,omitempty"`
+	CanaryFrames    uint64 `json:"canaryFrames,omitempty"`
+	DecryptFailures uint64 `json:"decryptFailures,omitempty"`
 	// Screen says whether the sub-stream (screen share) was driven too.
 	Screen string `json:"screen"`
 }
@@ -55,6 +62,8 @@ type screenPublisher interface {
 type receiver struct {
 	tracks                 atomic.Int64
 	packets, bytes, canary atomic.Uint64
+	frames, canaryFrames   atomic.Uint64 // E2EE: decrypted
+	failed                 atomic.Uint64 // E2EE: frames that did not decrypt
 }
 
 type participant struct {
@@ -76,6 +85,7 @@ type session struct {
 	srcCtx context.Context
 	screen string
 	plans  []roomPlan
+	ring   *e2ee.Ring // E2EE on: the room secret, which the server never has
 }
 
 // roomPlan is one room of a run.
@@ -105,13 +115,16 @@ func randomUser(prefix string) string {
 }
 
 // planRooms lays out n rooms with fresh ids and users, and mints their
-// tokens.
-func planRooms(ctx context.Context, srv *server, n int) ([]roomPlan, error) {
+// tokens. With E2EE every room is VP8 only (H.264 has no E2EE layout).
+func planRooms(ctx context.Context, srv *server, n int, e2eeOn bool) ([]roomPlan, error) {
 	plans := make([]roomPlan, n)
 	for i := range plans {
 		p := &plans[i]
 		p.id = randomRoom()
 		p.codecs = roomCodecs[i%len(roomCodecs)]
+		if e2eeOn {
+			p.codecs = [publishersPerRoom]string{"vp8", "vp8"}
+		}
 		for range publishersPerRoom {
 			u := randomUser("verify")
 			tok, err := srv.token(ctx, u)
@@ -124,9 +137,9 @@ func planRooms(ctx context.Context, srv *server, n int) ([]roomPlan, error) {
 	return plans, nil
 }
 
-func newSession(api *webrtc.API, m *Matcher, fill []byte, video, audio int, plans []roomPlan) *session {
+func newSession(api *webrtc.API, m *Matcher, fill []byte, video, audio int, plans []roomPlan, ring *e2ee.Ring) *session {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &session{api: api, m: m, fill: fill, video: video, audio: audio, plans: plans,
+	return &session{api: api, m: m, fill: fill, video: video, audio: audio, plans: plans, ring: ring,
 		srcCtx: ctx, cancel: cancel, screen: "not driven: the client cannot publish a sub-stream"}
 }
 
@@ -178,15 +191,22 @@ func (s *session) join(ctx context.Context, srv *server, room uint32, user, tok 
 	s.parts = append(s.parts, p)
 	c.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		p.recv.tracks.Add(1)
+		fr := s.frameReader(tr, &p.recv)
 		for {
 			pkt, _, err := tr.ReadRTP()
 			if err != nil {
+				if fr != nil {
+					p.recv.failed.Add(fr.Stats().Failed)
+				}
 				return
 			}
 			p.recv.packets.Add(1)
 			p.recv.bytes.Add(uint64(len(pkt.Payload)))
 			if s.m.Contains(pkt.Payload) {
 				p.recv.canary.Add(1)
+			}
+			if fr != nil {
+				fr.Push(pkt)
 			}
 		}
 	})
@@ -205,12 +225,13 @@ func (s *session) publish(ctx context.Context, p *participant, codec, user strin
 	if codec == "h264" {
 		newVideo = client.NewH264Track
 	}
-	vopts := client.SourceOptions{Bitrate: s.video, Fill: s.fill, KeyframeInterval: keyframeInterval}
+	enc := s.encryptor(p)
+	vopts := client.SourceOptions{Bitrate: s.video, Fill: s.fill, KeyframeInterval: keyframeInterval, E2EE: enc}
 	v, err := newVideo("video-"+user, "stream-"+user, vopts)
 	if err != nil {
 		return err
 	}
-	a, err := client.NewOpusTrack("audio-"+user, "stream-"+user, client.SourceOptions{Bitrate: s.audio, Fill: s.fill})
+	a, err := client.NewOpusTrack("audio-"+user, "stream-"+user, client.SourceOptions{Bitrate: s.audio, Fill: s.fill, E2EE: enc})
 	if err != nil {
 		return err
 	}
@@ -233,7 +254,7 @@ func (s *session) publishScreen(ctx context.Context, p *participant, user string
 	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
 	t, err := client.NewVP8Track("screen-"+user, "screen-"+user,
-		client.SourceOptions{Bitrate: s.video, Fill: s.fill, KeyframeInterval: keyframeInterval})
+		client.SourceOptions{Bitrate: s.video, Fill: s.fill, KeyframeInterval: keyframeInterval, E2EE: s.encryptor(p)})
 	if err != nil {
 		return err
 	}
@@ -270,6 +291,9 @@ func (s *session) stop() Media {
 		m.ReceivedBytes += p.recv.bytes.Load()
 		m.ReceivedPackets += p.recv.packets.Load()
 		m.CanaryPackets += p.recv.canary.Load()
+		m.DecryptedFrames += p.recv.frames.Load()
+		m.CanaryFrames += p.recv.canaryFrames.Load()
+		m.DecryptFailures += p.recv.failed.Load()
 	}
 	return m
 }

@@ -34,6 +34,7 @@ type Report struct {
 	compliance.Findings
 
 	Mode              string    `json:"mode"` // "fresh" or "attach"
+	E2EE              bool      `json:"e2ee"` // the media was end-to-end encrypted (Config.E2EE)
 	Version           string    `json:"version,omitempty"`
 	Binary            string    `json:"binary"`
 	BinarySHA256      string    `json:"binarySha256"`
@@ -92,6 +93,9 @@ type VolumeRun struct {
 	ServerFiles  []string `json:"serverFiles"`
 	// Control is the run's positive control; nil if it did not start.
 	Control *ControlResult `json:"control"`
+	// Memory: E2EE mode's scans of each server process's memory, taken
+	// while the media flowed.
+	Memory []MemoryScan `json:"memory,omitempty"`
 }
 
 // ProcIO is one server process's counters around a run.
@@ -114,6 +118,9 @@ type ControlResult struct {
 	FileScan       ScanResult `json:"fileScan"`
 	OutputScan     ScanResult `json:"outputScan"`
 	WritableFD     bool       `json:"writableFd"`
+	// MemoryScan (E2EE mode): the control's memory, which holds the
+	// plaintext it decrypted.
+	MemoryScan *MemoryScan `json:"memoryScan,omitempty"`
 
 	Stdout []byte `json:"-"`
 	Stderr []byte `json:"-"`

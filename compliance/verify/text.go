@@ -18,6 +18,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	p("\n  server:  pid %d, workers %v (%s mode), data dir %s\n", r.Server.PID, r.Server.Workers, r.Mode, r.Server.DataDir)
 	p("  canary:  %d random bytes in every media payload, fingerprint %s (never written by the verifier)\n", CanaryLen, r.CanaryFingerprint)
+	if r.E2EE {
+		p("  e2ee:    on: the participants encrypt every frame end to end; the server is never given the secret\n")
+	}
 	p("  time:    %s to %s, media %s in total\n\n", r.Started.Format("15:04:05"), r.Finished.Format("15:04:05"), r.Duration)
 
 	p("Instruments: each must catch the positive control, a child of the verifier (never of the server)\n")
@@ -57,6 +60,20 @@ func (r *Report) WriteText(w io.Writer) error {
 		return fmt.Sprintf("%s (%d pkts)", size(x.Media.ReceivedBytes), x.Media.ReceivedPackets)
 	})
 	row("received packets with canary", func(x VolumeRun) string { return fmt.Sprint(x.Media.CanaryPackets) })
+	if r.E2EE {
+		row("e2ee: frames decrypted / with canary", func(x VolumeRun) string {
+			return fmt.Sprintf("%d / %d", x.Media.DecryptedFrames, x.Media.CanaryFrames)
+		})
+		row("e2ee: server memory scanned / canary", func(x VolumeRun) string {
+			var n int64
+			found := 0
+			for _, m := range x.Memory {
+				n += m.Scanned
+				found += m.Count
+			}
+			return fmt.Sprintf("%s / %d", size(uint64(n)), found)
+		})
+	}
 	row("server write_bytes", func(x VolumeRun) string { return fmt.Sprintf("%d B", x.ServerWriteBytes) })
 	row("server wchar (all writes, pipes too)", func(x VolumeRun) string { return size(x.ServerWChar) })
 	row("server file write events", func(x VolumeRun) string { return fmt.Sprint(x.ServerEvents) })

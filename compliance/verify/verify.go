@@ -20,6 +20,7 @@ import (
 
 	"github.com/lethe-rtc/lethe/client"
 	"github.com/lethe-rtc/lethe/compliance"
+	"github.com/lethe-rtc/lethe/e2ee"
 )
 
 // Defaults of Config.
@@ -74,6 +75,11 @@ type Config struct {
 	// filesystem. On a memory filesystem write_bytes sees nothing, and the
 	// verdict is at best PARTIAL.
 	TempDir string
+	// E2EE has the participants encrypt their media end to end with a
+	// room secret the server never gets (see e2ee.go), and adds the
+	// memory scan: no server process may then hold the canary readably,
+	// in its packets or anywhere in its memory.
+	E2EE bool
 	// Version is printed in the report.
 	Version string
 	Logger  *slog.Logger
@@ -147,7 +153,9 @@ type verifier struct {
 	srv     *server
 	api     *webrtc.API
 	rep     *Report
-	memTemp bool // the work dir is on tmpfs: write_bytes is blind there
+	memTemp bool       // the work dir is on tmpfs: write_bytes is blind there
+	secret  string     // E2EE: the room secret (never in the report)
+	ring    *e2ee.Ring // E2EE: derived from it
 
 	mu         sync.Mutex
 	serverPIDs map[int]bool // every server process seen
@@ -179,7 +187,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	v.rep = &Report{
 		Version: cfg.Version, Binary: cfg.Exe, Started: v.now(), Duration: cfg.Duration.String(),
-		CanaryFingerprint: canary.Fingerprint(), Mode: "fresh",
+		CanaryFingerprint: canary.Fingerprint(), Mode: "fresh", E2EE: cfg.E2EE,
+	}
+	if cfg.E2EE {
+		if v.secret, err = newRoomSecret(); err != nil {
+			return nil, err
+		}
+		if v.ring, err = e2ee.NewRingWith([]byte(v.secret)); err != nil {
+			return nil, err
+		}
 	}
 	v.rep.BinarySHA256, _ = fileSHA256(cfg.Exe)
 	if cfg.Attach != nil {
@@ -340,7 +356,7 @@ func (v *verifier) sample() {
 func (v *verifier) runVolume(ctx context.Context, name string, video, audio int, d time.Duration) VolumeRun {
 	r := VolumeRun{Name: name, VideoBitrate: video, AudioBitrate: audio, MediaTime: d.String()}
 	v.log.Info("run", "volume", name, "video_bps", video, "audio_bps", audio, "duration", d)
-	plans, err := planRooms(ctx, v.srv, v.cfg.Rooms)
+	plans, err := planRooms(ctx, v.srv, v.cfg.Rooms, v.cfg.E2EE)
 	if err != nil {
 		r.Err = err.Error()
 		return r
@@ -363,6 +379,7 @@ func (v *verifier) runVolume(ctx context.Context, name string, video, audio int,
 
 	ctl, err := startControl(v.cfg.Exe, v.cfg.ControlArgs, ControlJob{
 		URL: v.srv.url, AppID: v.srv.appID, UserID: ctlUser, UserSig: ctlTok, RoomID: plans[0].id, Dir: ctlDir,
+		E2EESecret: v.secret,
 	})
 	if err != nil {
 		r.Err = err.Error()
@@ -382,7 +399,7 @@ func (v *verifier) runVolume(ctx context.Context, name string, video, audio int,
 		return r
 	}
 
-	sess := newSession(v.api, v.m, v.canary.b, video, audio, plans)
+	sess := newSession(v.api, v.m, v.canary.b, video, audio, plans, v.ring)
 	if err := sess.start(ctx, v.srv); err != nil {
 		r.Media = sess.stop()
 		ctl.stop()
@@ -395,6 +412,20 @@ func (v *verifier) runVolume(ctx context.Context, name string, video, audio int,
 	}
 	ctl.waitLeaked(ctx, controlMinLeak, 10*time.Second)
 	v.sample() // the control's file is open now
+	if v.cfg.E2EE {
+		// While the media flows: every server process, and the control.
+		for _, pid := range v.pids() {
+			ms := v.m.scanMemory(pid, DefaultMaxMemoryScan)
+			ms.Role = compliance.RoleWorker
+			if pid == v.srv.pid {
+				ms.Role = compliance.RoleControl
+			}
+			r.Memory = append(r.Memory, ms)
+		}
+		cm := v.m.scanMemory(ctl.pid, DefaultMaxMemoryScan)
+		cm.Role = "positive-control"
+		r.Control.MemoryScan = &cm
+	}
 	if io, err := compliance.ReadIO(ctl.pid); err == nil {
 		r.Control.WriteBytes = io.Sub(ctl.ioFrom).WriteBytes
 	}
