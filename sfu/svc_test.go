@@ -122,7 +122,7 @@ func between(pkts []rxPacket, from, to uint16) []rxPacket {
 }
 
 // A VP9 SVC publisher and three subscribers: one gets every layer, one
-// asks for the lowest spatial layer at 8 pictures a second, one for
+// asks for the lowest spatial layer at 5 pictures a second (the base layer: 7.5), one for
 // 640×360. Each gets exactly its layers, with sequence numbers that have
 // no hole for the layers it does not get, the marker at the end of each
 // of its pictures, and the SFU→subscriber losses (every 15th packet of
@@ -174,7 +174,7 @@ func TestSVCLayers(t *testing.T) {
 	conn.primary = pkts[len(pkts)-1].ssrc
 	conn.mu.Unlock()
 	lost := conn.dropped.Load()
-	if err := subs[1].p.SetTrackSettings(id, sfu.TrackSettings{MaxLayer: 0, FPS: 8}); err != nil {
+	if err := subs[1].p.SetTrackSettings(id, sfu.TrackSettings{MaxLayer: 0, FPS: 5}); err != nil {
 		t.Fatal(err)
 	}
 	if err := subs[2].p.SetTrackSettings(id, sfu.TrackSettings{MaxLayer: -1, Width: 640, Height: 360}); err != nil {
