@@ -9,6 +9,8 @@ import (
 
 	"github.com/lethe-rtc/lethe/internal/rtpcache"
 	"github.com/lethe-rtc/lethe/internal/vp9"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -181,5 +183,53 @@ func BenchmarkForwardSVC(b *testing.B) {
 				b.Fatalf("drops: %+v", st)
 			}
 		})
+	}
+}
+
+// fixedEstimate is a downlink estimator that always estimates rate.
+type fixedEstimate struct{ rate int }
+
+func (f *fixedEstimate) AddStream(_ *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	return w
+}
+func (f *fixedEstimate) WriteRTCP([]rtcp.Packet, interceptor.Attributes) error { return nil }
+func (f *fixedEstimate) GetTargetBitrate() int                                 { return f.rate }
+func (f *fixedEstimate) OnTargetBitrateChange(func(int))                       {}
+func (f *fixedEstimate) GetStats() map[string]any                              { return nil }
+func (f *fixedEstimate) Close() error                                          { return nil }
+
+// The allocator takes an SVC track's spatial layers at their cumulative
+// bitrates: a downlink that carries s0 and s1 together but not s2 gets
+// s1, and the fps setting thins the temporal layers.
+func TestSVCAllocation(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1000, 0)
+	s := testSFU(Config{Now: func() time.Time { return now }})
+	pub := testParticipant(s, "PA_pub", 1)
+	newPub(t, pub) // keyframe requests go nowhere
+	u := svcUpTrack(pub, s.cfg.VideoCache)
+	g := &vp9.Gen{Spatial: 3, Temporal: 3, Packets: 2, FrameBytes: 500, Width: 1280, Height: 720}
+	for i, pkt := range svcPackets(g, 150) {
+		if i%6 == 0 {
+			now = now.Add(time.Second / 30)
+		}
+		u.handle(u.layers[0], pkt)
+	}
+	ns := now.UnixNano()
+	s0, s1, s2 := u.svcBitrate(0, ns), u.svcBitrate(1, ns), u.svcBitrate(2, ns)
+	sub := testParticipant(s, "PA_sub", 8)
+	sub.ev = &nullEvents{}
+	est := &fixedEstimate{rate: (s1 + s2) / 2} // above s0+s1 with headroom, below all three
+	sub.bwe.set(est)
+	sub.bwe.validated, sub.bwe.proven = est.rate, est.rate
+	d := testDownTrack(u, sub, &discardWriter{wg: &sync.WaitGroup{}}, 1, 98)
+	d.svc = &svcDown{}
+	d.target.Store(2)
+	sub.allocateBW(now, []*downTrack{d}, []TrackSettings{{MaxLayer: -1, FPS: 15}})
+	if got := d.target.Load(); got != 1 {
+		t.Errorf("budget %d (s0 %d, s0+s1 %d, all %d): layer %d, want 1", est.rate, s0, s1, s2, got)
+	}
+	if got := d.svc.temporal.Load(); got != 1 {
+		t.Errorf("fps 15: temporal layer %d, want 1", got)
 	}
 }
