@@ -603,6 +603,13 @@ func (s *hostSession) TrackUnpublished(t sfu.TrackInfo) {
 func (s *hostSession) TrackMuted(t sfu.TrackInfo) {
 	s.event(signaling.TypeTrackMuted, signaling.TrackMuted{TrackID: t.ID, ParticipantID: t.ParticipantID, Muted: t.Muted, Blocked: t.Blocked})
 }
+func (s *hostSession) Speakers(list []sfu.Speaker) {
+	m := signaling.Speakers{Speakers: make([]signaling.Speaker, len(list))}
+	for i, sp := range list {
+		m.Speakers[i] = signaling.Speaker{ParticipantID: sp.ParticipantID, Level: sp.Level}
+	}
+	s.event(signaling.TypeSpeakers, m)
+}
 func (s *hostSession) TrackPaused(id string, paused bool) {
 	s.event(signaling.TypeTrackPaused, signaling.TrackPaused{TrackID: id, Paused: paused, Reason: signaling.PauseBandwidth})
 }

@@ -97,7 +97,7 @@ type slot struct {
 	num     int64 // which slot of time (now / Slot) this is; its counts are stale otherwise
 	packets uint16
 	active  uint16
-	amp     float32 // sum of the packets' linear amplitudes
+	amp     float32 // sum of the active packets' linear amplitudes
 }
 
 func (s *slot) isActive() bool { return s.active > 0 && 2*int(s.active) >= int(s.packets) }
@@ -142,8 +142,8 @@ func (t *Track) Observe(level uint8, now int64) {
 		s.packets++
 		if level <= t.threshold {
 			s.active++
+			s.amp += amplitude[level]
 		}
-		s.amp += amplitude[level]
 	}
 	t.mu.Unlock()
 }
@@ -158,14 +158,16 @@ func (t *Track) Reset() {
 }
 
 // State reports whether the track speaks at now, and if so its level:
-// the mean amplitude of its packets over the attack window, in dB
-// mapped onto 0 (-127 dBov) .. 1 (0 dBov). Calls must come in time order
-// (it keeps the speaking state between them).
+// the mean amplitude of its active packets over the last
+// max(Attack, Release), in dB mapped onto 0 (-127 dBov) .. 1 (0 dBov),
+// rounded to 0.01 — how loud it speaks, not how loud its pauses are.
+// Calls must come in time order (it keeps the speaking state between
+// them).
 func (t *Track) State(now int64) (speaking bool, level float64) {
 	cur := now / t.slotNs
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	active, packets := 0, 0
+	active, loud := 0, 0 // active slots of the attack window, active packets of the whole
 	var amp float64
 	window := max(t.attack, t.release)
 	for num := cur - window + 1; num <= cur; num++ {
@@ -173,13 +175,11 @@ func (t *Track) State(now int64) (speaking bool, level float64) {
 		if s.num != num || s.packets == 0 {
 			continue
 		}
+		loud += int(s.active)
+		amp += float64(s.amp)
 		if s.isActive() {
 			t.lastActive, t.hasActive = num, true
-		}
-		if num > cur-t.attack {
-			packets += int(s.packets)
-			amp += float64(s.amp)
-			if s.isActive() {
+			if num > cur-t.attack {
 				active++
 			}
 		}
@@ -193,10 +193,10 @@ func (t *Track) State(now int64) (speaking bool, level float64) {
 	if !t.speaking {
 		return false, 0
 	}
-	if packets == 0 || amp <= 0 {
-		return true, 0
+	if loud == 0 || amp <= 0 {
+		return true, 0 // cannot be: speaking has an active slot in the window
 	}
-	db := -20 * math.Log10(amp/float64(packets)) // 0..127
+	db := -20 * math.Log10(amp/float64(loud)) // 0..127
 	return true, math.Round(max(0, min(1, 1-db/127))*100) / 100
 }
 
