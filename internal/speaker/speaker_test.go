@@ -259,3 +259,54 @@ func BenchmarkUpdate(b *testing.B) {
 		now += 200 * ms
 	}
 }
+
+// TestSwapWithinBound: two tracks swap levels at 2 s; on lists asked for
+// every 100 ms, the new speaker is listed within attack + a tick (+ the
+// throttle), the old one gone within release + a tick.
+func TestSwapWithinBound(t *testing.T) {
+	t.Parallel()
+	cfg := config(t)
+	a, b := NewTrack(cfg), NewTrack(cfg)
+	r := NewRanking(cfg)
+	const swap = 2000
+	var bListed, aGone int64 = -1, -1
+	for now := int64(0); now < 5000*ms; now += 20 * ms {
+		la, lb := uint8(20), uint8(127)
+		if now >= swap*ms {
+			la, lb = 127, 20
+		}
+		a.Observe(la, now)
+		b.Observe(lb, now)
+		if now%(100*ms) != 0 {
+			continue
+		}
+		var cands []Speaker
+		if s, l := a.State(now); s {
+			cands = append(cands, Speaker{ID: "a", Level: l})
+		}
+		if s, l := b.State(now); s {
+			cands = append(cands, Speaker{ID: "b", Level: l})
+		}
+		list, ok := r.Update(now, cands)
+		if !ok {
+			continue
+		}
+		got := fmt.Sprint(ids(list))
+		switch {
+		case now < swap*ms && got != "[a]":
+			t.Fatalf("%d ms: %s before the swap", now/ms, got)
+		case now >= swap*ms && bListed < 0 && (got == "[b]" || got == "[a b]" || got == "[b a]"):
+			bListed = now/ms - swap
+		}
+		if now >= swap*ms && aGone < 0 && got == "[b]" {
+			aGone = now/ms - swap
+		}
+	}
+	t.Logf("after the swap: the new speaker listed at +%d ms, the old one gone at +%d ms", bListed, aGone)
+	if bListed < 0 || bListed > 700 {
+		t.Fatalf("the new speaker listed %d ms after the swap; want within 700", bListed)
+	}
+	if aGone < 0 || aGone > 1300 {
+		t.Fatalf("the old speaker gone %d ms after the swap; want within 1300", aGone)
+	}
+}
