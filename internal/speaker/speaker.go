@@ -26,7 +26,8 @@ type Config struct {
 	// Release is how long a speaking track stays so without an active
 	// slot; default 1 s.
 	Release time.Duration
-	// Interval is the least time between two lists; default 200 ms.
+	// Interval is the least time between two lists; default 200 ms, at
+	// least 10 ms.
 	Interval time.Duration
 	// LevelStep is the change of a listed speaker's level that makes a
 	// new list by itself; levels closer than it keep their order.
@@ -35,6 +36,9 @@ type Config struct {
 	// Max is the most speakers listed, loudest first; default 8.
 	Max int
 }
+
+// minInterval is the shortest Config.Interval.
+const minInterval = 10 * time.Millisecond
 
 // maxSlots bounds the slots a Track keeps: max(Attack, Release) / Slot.
 const maxSlots = 64
@@ -78,8 +82,8 @@ func (c *Config) Validate() error {
 		return errors.Join(ErrConfig, errors.New("attack or release longer than 64 slots"))
 	case c.MinActive <= 0 || c.MinActive > 1:
 		return errors.Join(ErrConfig, errors.New("min active fraction outside (0, 1]"))
-	case c.Interval < 0 || c.LevelStep <= 0 || c.LevelStep > 1 || c.Max < 1:
-		return errors.Join(ErrConfig, errors.New("negative interval, level step outside (0, 1] or max below 1"))
+	case c.Interval < minInterval || c.LevelStep <= 0 || c.LevelStep > 1 || c.Max < 1:
+		return errors.Join(ErrConfig, errors.New("interval below 10 ms, level step outside (0, 1] or max below 1"))
 	}
 	return nil
 }

@@ -141,6 +141,7 @@ func TestConfigValidate(t *testing.T) {
 		{"min active above 1", func(c *Config) { c.MinActive = 1.5 }, false},
 		{"level step 0", func(c *Config) { c.LevelStep = -1 }, false},
 		{"max negative", func(c *Config) { c.Max = -1 }, false},
+		{"interval of 1 ns", func(c *Config) { c.Interval = 1 }, false},
 		{"64 slots", func(c *Config) { c.Release = 64 * c.Slot }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
