@@ -138,7 +138,7 @@ func (t *Track) Observe(level uint8, now int64) {
 	level = min(level, 127)
 	num := now / t.slotNs
 	t.mu.Lock()
-	s := &t.ring[num%maxSlots]
+	s := &t.ring[index(num)]
 	if s.num != num {
 		*s = slot{num: num}
 	}
@@ -151,6 +151,10 @@ func (t *Track) Observe(level uint8, now int64) {
 	}
 	t.mu.Unlock()
 }
+
+// index is the ring slot of slot number num, negative ones (times before
+// 1970) included.
+func index(num int64) int64 { return (num%maxSlots + maxSlots) % maxSlots }
 
 // Reset forgets all activity (a track muted, say): it is silent until it
 // speaks for Attack again.
@@ -175,7 +179,7 @@ func (t *Track) State(now int64) (speaking bool, level float64) {
 	var amp float64
 	window := max(t.attack, t.release)
 	for num := cur - window + 1; num <= cur; num++ {
-		s := &t.ring[((num%maxSlots)+maxSlots)%maxSlots]
+		s := &t.ring[index(num)]
 		if s.num != num || s.packets == 0 {
 			continue
 		}

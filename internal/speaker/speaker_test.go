@@ -126,6 +126,19 @@ func TestTrackReset(t *testing.T) {
 	}
 }
 
+// TestTrackBefore1970: a clock at negative times works as any other.
+func TestTrackBefore1970(t *testing.T) {
+	t.Parallel()
+	tr := NewTrack(config(t))
+	now := -int64(10 * time.Second)
+	for end := now + int64(time.Second); now < end; now += 20 * ms {
+		tr.Observe(20, now)
+	}
+	if s, _ := tr.State(now); !s {
+		t.Fatal("not speaking after a second of speech")
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
