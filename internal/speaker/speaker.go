@@ -153,8 +153,8 @@ func (t *Track) Observe(level uint8, now int64) {
 }
 
 // index is the ring slot of slot number num, negative ones (times before
-// 1970) included.
-func index(num int64) int64 { return (num%maxSlots + maxSlots) % maxSlots }
+// 1970) included: maxSlots is a power of two.
+func index(num int64) int64 { return num & (maxSlots - 1) }
 
 // Reset forgets all activity (a track muted, say): it is silent until it
 // speaks for Attack again.
