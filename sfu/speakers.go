@@ -20,9 +20,9 @@ import (
 // next list.
 
 // Speaker is one participant speaking now: Level is 0 (-127 dBov) .. 1
-// (0 dBov), linear in dB, from the mean amplitude of its audio over the
-// last half second (speaker.Config.Attack). A participant with several
-// audio tracks has the level of its loudest.
+// (0 dBov), linear in dB, from the mean amplitude of its active audio
+// packets over the last second (speaker.Track.State): how loud it speaks.
+// A participant with several audio tracks has the level of its loudest.
 type Speaker struct {
 	ParticipantID string
 	Level         float64

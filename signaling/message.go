@@ -339,7 +339,8 @@ type Speakers struct {
 }
 
 // Speaker is one participant speaking: Level is 0 (-127 dBov) .. 1
-// (0 dBov), linear in dB, from its audio level over the last second.
+// (0 dBov), linear in dB, of the mean amplitude of its audio (the packets
+// at -50 dBov or louder) over the last second, two decimals.
 type Speaker struct {
 	ParticipantID string  `json:"participantId"`
 	Level         float64 `json:"level"`
