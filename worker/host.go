@@ -49,6 +49,7 @@ type Host struct {
 	relay       Relay                             // TURN credentials per session; nil: none
 	setCert     func(signaling.Certificate) error // renewed TURN-over-TLS certificates; nil: none
 	collect     func()                            // what a stats request with GC runs: debug.FreeOSMemory
+	speakers    speakersCache                     // a room's speakers list, encoded once for all its sessions
 
 	mu       sync.Mutex
 	sessions map[uint64]*hostSession
@@ -602,13 +603,6 @@ func (s *hostSession) TrackUnpublished(t sfu.TrackInfo) {
 }
 func (s *hostSession) TrackMuted(t sfu.TrackInfo) {
 	s.event(signaling.TypeTrackMuted, signaling.TrackMuted{TrackID: t.ID, ParticipantID: t.ParticipantID, Muted: t.Muted, Blocked: t.Blocked})
-}
-func (s *hostSession) Speakers(list []sfu.Speaker) {
-	m := signaling.Speakers{Speakers: make([]signaling.Speaker, len(list))}
-	for i, sp := range list {
-		m.Speakers[i] = signaling.Speaker{ParticipantID: sp.ParticipantID, Level: sp.Level}
-	}
-	s.event(signaling.TypeSpeakers, m)
 }
 func (s *hostSession) TrackPaused(id string, paused bool) {
 	s.event(signaling.TypeTrackPaused, signaling.TrackPaused{TrackID: id, Paused: paused, Reason: signaling.PauseBandwidth})
