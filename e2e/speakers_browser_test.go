@@ -19,6 +19,7 @@ import (
 // extension, Chromium sends it, and the room hears the page as speaker:
 // a Go client in the audience gets it in speakers events, another page's
 // lethe.js in room.speakers, and that page's demo highlights its tile.
+// Chromium's built-in fake microphone, which only beeps, never speaks.
 func TestBrowserSpeakers(t *testing.T) {
 	if !needBrowser(t) {
 		return
@@ -57,6 +58,38 @@ func TestBrowserSpeakers(t *testing.T) {
 		case <-timeout:
 			t.Fatalf("the Go listener heard no speakers event naming the page (%s)", talkerID)
 		}
+	}
+
+	// Chromium's own fake microphone beeps, 20 ms every half second: to
+	// the server that is a cough, repeated, never a speaker — though its
+	// packets carry the level, and the tone's page is heard beside it.
+	beeper, beeperID := s.joinPage(t, newBrowser(t), "beeper", room, true)
+	var bsdp string
+	beeper.mustEval(`letheDemo.room.publisherPC.remoteDescription.sdp`, &bsdp)
+	if !strings.Contains(bsdp, "urn:ietf:params:rtp-hdrext:ssrc-audio-level") {
+		t.Fatal("the beeper's answer does not carry the audio level extension")
+	}
+	beeper.waitJS(`letheDemo.room.speakers.some(s => s.participantId === "`+talkerID+`")`, 15*time.Second)
+	quiet := time.After(3 * time.Second)
+	for done := false; !done; {
+		select {
+		case e := <-listener.Events():
+			if e.Type != signaling.TypeSpeakers {
+				continue
+			}
+			for _, sp := range e.Data.(*signaling.Speakers).Speakers {
+				if sp.ParticipantID == beeperID {
+					t.Fatalf("the beeping microphone was listed as speaker: %+v", e.Data)
+				}
+			}
+		case <-quiet:
+			done = true
+		}
+	}
+	var listed bool
+	beeper.mustEval(`letheDemo.events.some(e => e.type === "speakers" && e.speakers.some(s => s.local))`, &listed)
+	if listed {
+		t.Fatal("the beeper's page was told it speaks")
 	}
 
 	viewer, _ := s.joinPage(t, b, "viewer", room, false)
