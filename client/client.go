@@ -106,6 +106,7 @@ type Options struct {
 // Data holds the decoded body: *signaling.ParticipantInfo
 // (participantJoined), *signaling.ParticipantLeft, *signaling.TrackPublished,
 // *signaling.TrackUnpublished, *signaling.TrackMuted, *signaling.TrackPaused,
+// *signaling.Speakers,
 // *signaling.TrackLayer, *signaling.LayersWanted (already applied to the
 // client's simulcast track, see PublishSimulcast), *signaling.Bye,
 // *signaling.RestartICE (the server asked for, and the client has begun, a
@@ -442,6 +443,8 @@ func (c *Client) onEvent(env signaling.Envelope) {
 		data = new(signaling.TrackMuted)
 	case signaling.TypeTrackPaused:
 		data = new(signaling.TrackPaused)
+	case signaling.TypeSpeakers:
+		data = new(signaling.Speakers)
 	case signaling.TypeTrackLayer:
 		data = new(signaling.TrackLayer)
 	case signaling.TypeLayersWanted:

@@ -27,6 +27,11 @@
 // delivered. SetTrackSettings sends a subscriber's trackSettings; the
 // events trackPaused, trackLayer and layersWanted carry typed data.
 //
+// An Opus Track writes the RFC 6464 audio level of Source.SetAudioLevel
+// into every packet (silence until set), once its sender has negotiated
+// the extension: the server's active speakers come from it, and the
+// speakers event arrives as *signaling.Speakers.
+//
 // On the receiving side the Checker follows simulcast layers from the
 // markers (layer now arriving, switches, whether each switch landed on a
 // keyframe of the new layer, RTP sequence continuity and timestamp order

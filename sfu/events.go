@@ -69,6 +69,11 @@ type Events interface {
 	TrackPublished(TrackInfo)
 	TrackUnpublished(TrackInfo)
 	TrackMuted(TrackInfo)
+	// Speakers lists who speaks now, loudest first (empty: nobody),
+	// whenever that changed, at most once per speaker.Config.Interval
+	// (speakers.go); a participant who joins hears the last list. The
+	// slice is shared by the whole room: read it, never change it.
+	Speakers([]Speaker)
 	// TrackPaused tells a subscriber that the SFU paused (or resumed)
 	// sending it a track because its downlink cannot carry the track's
 	// lowest layer beside what ranks above it.

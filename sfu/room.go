@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+
+	"github.com/lethe-rtc/lethe/internal/speaker"
 )
 
 // room is the set of participants and published tracks under one key.
@@ -17,10 +19,15 @@ type room struct {
 	participants []*Participant // in join order
 	tracks       map[string]*upTrack
 	dropped      bool // removed from the SFU: nobody may join any more
+	// Active speakers (speakers.go): the ranking, the last list sent, and
+	// a buffer of candidates, all the speakers goroutine's under mu.
+	ranking  *speaker.Ranking
+	speakers []Speaker
+	cands    []speaker.Speaker
 }
 
 func newRoom(s *SFU, key string) *room {
-	return &room{key: key, s: s, tracks: make(map[string]*upTrack)}
+	return &room{key: key, s: s, tracks: make(map[string]*upTrack), ranking: speaker.NewRanking(&s.cfg.Speakers)}
 }
 
 // join adds p and returns the others, hidden ones left out, as they were
@@ -47,6 +54,9 @@ func (r *room) join(p *Participant) ([]ParticipantInfo, bool) {
 	}
 	r.participants = append(r.participants, p)
 	r.s.stats.participants.Add(1)
+	if len(r.speakers) > 0 {
+		p.ev.Speakers(r.speakers)
+	}
 	return others, true
 }
 

@@ -44,6 +44,10 @@ type SFU struct {
 	diag     *ratelog.Logger
 	diagStop context.CancelFunc
 	diagDone chan struct{}
+	// speakersStop ends the goroutine that tells rooms who speaks
+	// (speakers.go); speakersDone is closed when it has.
+	speakersStop context.CancelFunc
+	speakersDone chan struct{}
 	// senders drain every subscriber's queue: a few goroutines, not one
 	// per subscriber.
 	senders *queue.Scheduler[outPacket]
@@ -88,6 +92,14 @@ func New(cfg Config) (*SFU, error) {
 	go func() {
 		defer close(s.diagDone)
 		s.diag.Run(ctx)
+	}()
+	spCtx, spCancel := context.WithCancel(context.Background())
+	s.speakersStop, s.speakersDone = spCancel, make(chan struct{})
+	go func() {
+		defer close(s.speakersDone)
+		if !s.cfg.NoSpeakers {
+			s.runSpeakers(spCtx)
+		}
 	}()
 	return s, nil
 }
@@ -226,6 +238,11 @@ func newTemplate(cfg *Config, side Side, addrs iceaddr.Addresses, n *stdnet.Net)
 		}
 	}
 	if side == Publisher {
+		// Active speakers (speakers.go): each audio packet's level.
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio,
+			webrtc.RTPTransceiverDirectionRecvonly); err != nil {
+			return nil, fmt.Errorf("sfu: register extension: %w", err)
+		}
 		// Simulcast (simulcast.go): each layer names its m-section and its
 		// rid in header extensions, its RTX the rid it repairs.
 		for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI, sdp.SDESRepairRTPStreamIDURI} {
@@ -334,6 +351,8 @@ func (s *SFU) Close() error {
 		rooms = append(rooms, r)
 	}
 	s.mu.Unlock()
+	s.speakersStop()
+	<-s.speakersDone
 	for _, r := range rooms {
 		for _, p := range r.members() {
 			p.close(ErrShutdown)

@@ -74,6 +74,7 @@ type recorder struct {
 	paused      []string           // TrackPaused: "<track> true|false"
 	layers      []string           // TrackLayer: "<track> <rid>"
 	wanted      [][]sfu.LayerState // LayersWanted, in order
+	speakers    [][]sfu.Speaker    // Speakers, in order
 	overflow    bool
 }
 
@@ -131,6 +132,12 @@ func (r *recorder) TrackPaused(id string, paused bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.paused = append(r.paused, fmt.Sprint(id, " ", paused))
+}
+
+func (r *recorder) Speakers(list []sfu.Speaker) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.speakers = append(r.speakers, list)
 }
 
 func (r *recorder) TrackLayer(id, rid string, _ int) {

@@ -4,7 +4,6 @@
 import { Room, LetheError, parseRoom, validName } from "/lethe.js";
 
 const $ = (id) => document.getElementById(id);
-const SPEAKING_LEVEL = 0.02; // audioLevel (0..1) above which a tile lights up
 
 // window.letheDemo is for people poking at the page (and for the browser tests).
 const demo = { room: null, events: [], dev: false, simulcast: true, adaptive: true };
@@ -204,6 +203,18 @@ function wire(room, name) {
     record("trackresumed", { trackId: e.detail.track.trackId });
   });
   room.addEventListener("e2eeerror", (e) => record("e2eeerror", { participantId: e.detail.participantId, kind: e.detail.kind, reason: e.detail.reason, count: e.detail.count }));
+  // Who speaks, as the server says (from the audio levels in everyone's
+  // packets): each speaker's tile lights up, the loudest one most.
+  room.addEventListener("speakers", (e) => {
+    const list = e.detail.speakers;
+    document.querySelectorAll(".tile.speaking").forEach((el) => el.classList.remove("speaking", "active-speaker"));
+    list.forEach((s, i) => {
+      const el = s.local ? document.querySelector(".tile.local") : document.querySelector(`.tile[data-pid="${s.participantId}"]:not([data-tid])`);
+      el?.classList.add("speaking");
+      if (i === 0) el?.classList.add("active-speaker");
+    });
+    record("speakers", { speakers: list.map((s) => ({ participantId: s.participantId, local: s.local, level: s.level })) });
+  });
   room.addEventListener("tracklayer", (e) => record("tracklayer", { trackId: e.detail.track.trackId, rid: e.detail.rid, index: e.detail.index }));
   room.addEventListener("layerswanted", (e) => record("layerswanted", { trackId: e.detail.track.trackId, layers: e.detail.layers }));
   room.addEventListener("reconnecting", (e) => record("reconnecting", { attempt: e.detail.attempt }));
@@ -346,7 +357,7 @@ async function toggleScreen() {
   $("screen").textContent = room.localTracks.some((lt) => lt.screen) ? "Stop sharing" : "Share screen";
 }
 
-// ---- statistics and who is speaking ----------------------------------------
+// ---- statistics and audio levels --------------------------------------------
 
 const kbps = (b) => (b == null ? "–" : `${Math.round(b / 1000)} kbit/s`);
 const ms = (s) => (s == null ? "–" : `${Math.round(s * 1000)} ms`);
@@ -397,7 +408,6 @@ async function updateStats() {
 function setLevel(el, level) {
   const l = Math.max(0, Math.min(1, level ?? 0));
   el.querySelector(".level i").style.width = `${Math.round(Math.sqrt(l) * 100)}%`;
-  el.classList.toggle("speaking", l > SPEAKING_LEVEL);
 }
 
 init();

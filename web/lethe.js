@@ -63,6 +63,9 @@
 //                        one encoding), layer ({rid, index} received now, or null),
 //                        paused (the server paused it: the downlink is too slow)}
 //   room.localTracks    [LocalTrack]
+//   room.speakers       [{participantId, participant (RemoteParticipant; null for us),
+//                        local (true for us), level (0..1)}]: who speaks now, loudest
+//                        first, as the server last said (protocol 3.11)
 //   LocalTrack          {mediaStreamTrack, kind, screen, muted, blocked,
 //                        trackId (server id once published; null before),
 //                        simulcast, layers ([{rid, active}]: what it encodes now)}
@@ -107,6 +110,9 @@
 //                                           "nokey": no secret at the frame's index,
 //                                           "malformed": not an E2EE frame) were dropped;
 //                                           at most one event per second and cause
+//   speakers             {speakers}         who speaks now changed (room.speakers;
+//                                           [] when nobody does): from the audio level
+//                                           each publisher's browser puts in its packets
 //   error                {code, message}    (errors not tied to a request)
 //   closed               {code, reason}     the end: no more events
 //
@@ -523,6 +529,7 @@ export class Room extends EventTarget {
     this.roomInfo = null;
     this.participants = new Map();
     this.localTracks = [];
+    this.speakers = [];
     this.connection = { signal: "closed", publisher: "new", subscriber: "new" };
     this._session = null;
     this._join = null;
@@ -704,6 +711,10 @@ export class Room extends EventTarget {
 
   _clearRemote() {
     for (const p of [...this.participants.values()]) this._removeParticipant(p);
+    if (this.speakers.length) {
+      this.speakers = [];
+      this._emit("speakers", { speakers: this.speakers });
+    }
   }
 
   // ---- reconnection -------------------------------------------------------
@@ -821,6 +832,16 @@ export class Room extends EventTarget {
         const p = this.participants.get(info.participantId);
         if (p && !p.tracks.has(info.trackId)) this._addRemoteTrack(p, info);
         else if (p && Array.isArray(info.layers)) p.tracks.get(info.trackId).layers = info.layers; // sizes now known
+        break;
+      }
+      case "speakers": {
+        this.speakers = (Array.isArray(d.speakers) ? d.speakers : []).map((x) => ({
+          participantId: x.participantId,
+          participant: this.participants.get(x.participantId) ?? null,
+          local: x.participantId === this.participantId,
+          level: typeof x.level === "number" ? x.level : 0,
+        }));
+        this._emit("speakers", { speakers: this.speakers });
         break;
       }
       case "trackPaused": {

@@ -49,6 +49,7 @@ type Host struct {
 	relay       Relay                             // TURN credentials per session; nil: none
 	setCert     func(signaling.Certificate) error // renewed TURN-over-TLS certificates; nil: none
 	collect     func()                            // what a stats request with GC runs: debug.FreeOSMemory
+	speakers    speakersCache                     // a room's speakers list, encoded once for all its sessions
 
 	mu       sync.Mutex
 	sessions map[uint64]*hostSession
