@@ -83,7 +83,24 @@ type Config struct {
 	// every subscriber then gets the highest layer its settings allow,
 	// whatever its link carries.
 	NoBandwidthEstimation bool
+
+	// Data messages (data.go, docs/protocol.md 3.12): the most payload
+	// bytes of one message (default 16384, at most 65536); what one
+	// participant may send per second, in messages (default 50) and
+	// payload bytes (default 256 KiB), and all of a room's participants
+	// together in payload bytes (default 1 MiB), each over one second
+	// (a second's worth in a burst); a negative rate lifts it. A receiver
+	// whose SCTP send buffer on a channel holds DataReceiverBuffer bytes
+	// (default 1 MiB) loses the messages relayed to it meanwhile.
+	DataMaxMessage     int
+	DataMessageRate    int
+	DataByteRate       int
+	DataRoomByteRate   int
+	DataReceiverBuffer int
 }
+
+// MaxDataMessage is the highest Config.DataMaxMessage.
+const MaxDataMessage = 65536
 
 // BitrateWindow is the stretch over which bitrate caps are measured: a
 // publisher may send a cap's worth of one window in a burst (a keyframe),
@@ -147,6 +164,16 @@ func (c *Config) setDefaults() {
 	defInt(&c.VideoCache, 1024)
 	defInt(&c.AudioCache, 128)
 	defInt(&c.MaxTracks, 8)
+	defInt(&c.DataMaxMessage, 16384)
+	defInt(&c.DataReceiverBuffer, 1<<20)
+	for _, r := range []struct {
+		v   *int
+		def int
+	}{{&c.DataMessageRate, 50}, {&c.DataByteRate, 256 << 10}, {&c.DataRoomByteRate, 1 << 20}} {
+		if *r.v == 0 {
+			*r.v = r.def
+		}
+	}
 	if c.ICERestarts == 0 {
 		c.ICERestarts = 4 // with the other defaults: 3 restarts before ICEFailedTimeout, one to spare
 	}
@@ -162,6 +189,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxTrackBitrate > maxBitrate || c.MaxParticipantBitrate > maxBitrate {
 		return errors.New("sfu: config: a bitrate cap above 1 Gbit/s")
+	}
+	if c.DataMaxMessage > MaxDataMessage {
+		return errors.New("sfu: config: DataMaxMessage above 65536 bytes")
 	}
 	for _, ip := range c.PublicIPs {
 		if !ip.IsValid() || ip.IsUnspecified() {

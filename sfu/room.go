@@ -17,10 +17,11 @@ type room struct {
 	participants []*Participant // in join order
 	tracks       map[string]*upTrack
 	dropped      bool // removed from the SFU: nobody may join any more
+	data         dataRoom // who has data channels, and the room's data rate (data.go)
 }
 
 func newRoom(s *SFU, key string) *room {
-	return &room{key: key, s: s, tracks: make(map[string]*upTrack)}
+	return &room{key: key, s: s, tracks: make(map[string]*upTrack), data: dataRoom{bytes: newBucket(s.cfg.DataRoomByteRate)}}
 }
 
 // join adds p and returns the others, hidden ones left out, as they were
