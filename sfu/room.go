@@ -16,7 +16,7 @@ type room struct {
 	mu           sync.Mutex
 	participants []*Participant // in join order
 	tracks       map[string]*upTrack
-	dropped      bool // removed from the SFU: nobody may join any more
+	dropped      bool     // removed from the SFU: nobody may join any more
 	data         dataRoom // who has data channels, and the room's data rate (data.go)
 }
 
