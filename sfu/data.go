@@ -45,8 +45,7 @@ const (
 	nModes
 )
 
-// Errors a sender hears of its refused data messages (DataEvents). Each
-// is an ErrNotAllowed but ErrDataMalformed.
+// Errors a sender hears of its refused data messages (DataEvents).
 var (
 	ErrDataTooLarge    = errors.New("sfu: data message over the size limit")
 	ErrDataRate        = errors.New("sfu: data messages beyond the participant's rate")
@@ -414,4 +413,17 @@ func (d *dataPeer) reject(reason error) {
 	if due {
 		d.ev.DataRejected(reason, dropped)
 	}
+}
+
+// DataLimits are the limits on one participant's data messages, for its
+// client: payload bytes of one message, messages and payload bytes it
+// may send per second (0: no limit).
+type DataLimits struct {
+	MaxMessage, MessageRate, ByteRate int
+}
+
+// DataLimits returns the limits on p's data messages.
+func (p *Participant) DataLimits() DataLimits {
+	c := &p.s.cfg
+	return DataLimits{MaxMessage: c.DataMaxMessage, MessageRate: max(c.DataMessageRate, 0), ByteRate: max(c.DataByteRate, 0)}
 }

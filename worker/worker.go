@@ -36,6 +36,10 @@ type Config struct {
 	MaxTrackBitrate       int              // bit/s a publisher may send on one track (sfu.Config); 0: the SFU's default, <0: no cap
 	NoBandwidthEstimation bool             // sfu.Config.NoBandwidthEstimation
 	MaxParticipantBitrate int              // bit/s a publisher may send on all its tracks; 0: the SFU's default, <0: no cap
+	// Data messages (sfu.Config): payload bytes of one; messages and
+	// bytes a participant may send per second; bytes a room's may. 0:
+	// the SFU's default, <0: no limit (not for the size).
+	DataMaxMessage, DataMessageRate, DataByteRate, DataRoomByteRate int
 	BatchWrites           bool             // one sendmmsg per burst instead of one sendto per packet
 	EventWindow           time.Duration    // participant events gathered this long per session (WithEventWindow)
 	ProbeDirs             []string         // more directories the self-probe must fail to write
@@ -117,6 +121,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	s, err := sfu.New(sfu.Config{UDPConn: media, TCPListener: tcp, Logger: log, ICEFailedTimeout: cfg.ICEFailed, DTLSTimeout: cfg.DTLSTimeout,
 		MaxTrackBitrate: cfg.MaxTrackBitrate, MaxParticipantBitrate: cfg.MaxParticipantBitrate,
 		NoBandwidthEstimation: cfg.NoBandwidthEstimation,
+		DataMaxMessage:        cfg.DataMaxMessage, DataMessageRate: cfg.DataMessageRate, DataByteRate: cfg.DataByteRate,
+		DataRoomByteRate: cfg.DataRoomByteRate,
 		PublicIPs:             cfg.PublicIPs, Interfaces: cfg.Interfaces, Prefixes: cfg.Prefixes})
 	if err != nil {
 		media.Close()
