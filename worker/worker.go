@@ -40,10 +40,10 @@ type Config struct {
 	// bytes a participant may send per second; bytes a room's may. 0:
 	// the SFU's default, <0: no limit (not for the size).
 	DataMaxMessage, DataMessageRate, DataByteRate, DataRoomByteRate int
-	BatchWrites           bool             // one sendmmsg per burst instead of one sendto per packet
-	EventWindow           time.Duration    // participant events gathered this long per session (WithEventWindow)
-	ProbeDirs             []string         // more directories the self-probe must fail to write
-	Version               string           // reported to clients in joined
+	BatchWrites                                                     bool          // one sendmmsg per burst instead of one sendto per packet
+	EventWindow                                                     time.Duration // participant events gathered this long per session (WithEventWindow)
+	ProbeDirs                                                       []string      // more directories the self-probe must fail to write
+	Version                                                         string        // reported to clients in joined
 	// TURN relay (internal/turnrelay) on TURNPort, UDP and TCP, of the
 	// media IP: 0 picks free ports, negative runs none. Its secret comes
 	// in the control process's start frame.
@@ -123,7 +123,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		NoBandwidthEstimation: cfg.NoBandwidthEstimation,
 		DataMaxMessage:        cfg.DataMaxMessage, DataMessageRate: cfg.DataMessageRate, DataByteRate: cfg.DataByteRate,
 		DataRoomByteRate: cfg.DataRoomByteRate,
-		PublicIPs:             cfg.PublicIPs, Interfaces: cfg.Interfaces, Prefixes: cfg.Prefixes})
+		PublicIPs:        cfg.PublicIPs, Interfaces: cfg.Interfaces, Prefixes: cfg.Prefixes})
 	if err != nil {
 		media.Close()
 		if tcp != nil {
