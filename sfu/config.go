@@ -91,7 +91,9 @@ type Config struct {
 	// together in payload bytes (default 1 MiB), each over one second
 	// (a second's worth in a burst); a negative rate lifts it. A receiver
 	// whose SCTP send buffer on a channel holds DataReceiverBuffer bytes
-	// (default 1 MiB) loses the messages relayed to it meanwhile.
+	// (default 2 MiB) loses the messages relayed to it meanwhile: one that
+	// carries the room's rate never does, as long as the buffer holds more
+	// than a second of it.
 	DataMaxMessage     int
 	DataMessageRate    int
 	DataByteRate       int
@@ -165,7 +167,7 @@ func (c *Config) setDefaults() {
 	defInt(&c.AudioCache, 128)
 	defInt(&c.MaxTracks, 8)
 	defInt(&c.DataMaxMessage, 16384)
-	defInt(&c.DataReceiverBuffer, 1<<20)
+	defInt(&c.DataReceiverBuffer, 2<<20)
 	for _, r := range []struct {
 		v   *int
 		def int
