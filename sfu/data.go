@@ -254,7 +254,9 @@ func (p *Participant) dataOpened(d *dataPeer, mode int, dc *webrtc.DataChannel) 
 		return
 	}
 	d.out[mode].Store(&dataOut{pionChannel{rw, dc}})
-	d.room = &p.room.data
+	if d.room == nil { // the first channel to open; the reader of the other reads it
+		d.room = &p.room.data
+	}
 	d.room.add(d)
 	p.s.wg.Add(1)
 	go func() {
