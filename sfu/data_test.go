@@ -47,12 +47,11 @@ func (r *recorder) rejectedFor(reason error) int {
 // dataEnd is the test's side of a participant's data channels, on its
 // subscriber PeerConnection.
 type dataEnd struct {
-	t        *testing.T
-	ch       [2]*webrtc.DataChannel
-	open     chan struct{}
-	openOnce sync.Once
-	mu       sync.Mutex
-	got      [2][]datamsg.Message // by mode; payloads copied
+	t    *testing.T
+	ch   [2]*webrtc.DataChannel
+	open chan struct{}
+	mu   sync.Mutex
+	got  [2][]datamsg.Message // by mode; payloads copied
 }
 
 // openData creates e's two negotiated data channels, as a client does.

@@ -626,3 +626,12 @@ var dataFlags = [4]struct {
 	{"data-byte-rate", 256 << 10, "payload bytes of data messages a participant may send per second (-1: no limit)"},
 	{"data-room-byte-rate", 1 << 20, "payload bytes of data messages a room's participants may send per second together (-1: no limit)"},
 }
+
+// defaultDataLimits are the defaults of dataFlags.
+func defaultDataLimits() [4]int {
+	var out [4]int
+	for i, f := range dataFlags {
+		out[i] = f.def
+	}
+	return out
+}
