@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lethe-rtc/lethe/client"
+	"github.com/lethe-rtc/lethe/internal/procfs"
 	"github.com/lethe-rtc/lethe/signaling"
 )
 
@@ -145,6 +146,18 @@ func TestDataMessages(t *testing.T) {
 	isRoom := func(m client.DataMessage) bool { return m.Topic == "room" }
 
 	const n = 10000
+	workers := s.workerPIDs()
+	if len(workers) != 1 {
+		t.Fatalf("worker pids %v, want one", workers)
+	}
+	cpu := func(pid int) float64 {
+		v, err := procfs.CPUSeconds(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	workerCPU, controlCPU := cpu(workers[0]), cpu(s.cmd.Process.Pid)
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		if err := a.SendData(ctxT(t, 30*time.Second), dataPayload(i, dataSize(i), canary), client.DataOptions{Topic: "room"}); err != nil {
@@ -154,7 +167,10 @@ func TestDataMessages(t *testing.T) {
 	for _, in := range []*inbox{inB, inC} {
 		waitCount(t, "room messages", 120*time.Second, func() int { return in.count(isRoom) }, n)
 	}
-	t.Logf("%d reliable messages to 2 receivers in %v", n, time.Since(start).Round(time.Millisecond))
+	elapsed := time.Since(start)
+	workerCPU, controlCPU = cpu(workers[0])-workerCPU, cpu(s.cmd.Process.Pid)-controlCPU
+	t.Logf("%d reliable messages to 2 receivers in %v; worker CPU %.2f s (%.0f µs per message in, %.0f per delivery), control process %.2f s",
+		n, elapsed.Round(time.Millisecond), workerCPU, workerCPU/n*1e6, workerCPU/(2*n)*1e6, controlCPU)
 	for k, in := range []*inbox{inB, inC} {
 		i := 0
 		for _, m := range in.all() {
