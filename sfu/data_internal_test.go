@@ -116,3 +116,28 @@ func BenchmarkDataRelay(b *testing.B) {
 		})
 	}
 }
+
+// FuzzDataRelay: whatever a client sends, the relay neither panics nor
+// relays a frame that does not parse, or one naming another sender.
+func FuzzDataRelay(f *testing.F) {
+	ok, _ := datamsg.AppendSend(nil, datamsg.FlagText, "chat", []string{"PA_ra", "PA_nobody"}, []byte("hi"))
+	f.Add(ok)
+	f.Add([]byte{1, 0, 0, 0, 0})
+	f.Add([]byte{1, 2, 0, 0, 0})
+	f.Add(datamsg.AppendRelay(nil, 0, "PA_ra", nil, []byte("forged")))
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		now := time.Unix(1000, 0)
+		lim := &dataLimits{maxMessage: 64, receiverBuffer: 1 << 20, now: func() time.Time { return now }}
+		sender, chans, _, _ := dataRoomOf(2, lim, -1)
+		sender.relay(modeReliable, frame, nil)
+		for _, c := range chans {
+			if c.frames == 0 {
+				continue
+			}
+			var m datamsg.Message
+			if err := datamsg.Parse(c.last, &m); err != nil || string(m.Sender) != "PA_sender" || len(m.Payload) > 64 {
+				t.Fatalf("relayed %q (%v)", c.last, err)
+			}
+		}
+	})
+}
