@@ -84,25 +84,9 @@ type Config struct {
 	// whatever its link carries.
 	NoBandwidthEstimation bool
 
-	// Data messages (data.go, docs/protocol.md 3.12): the most payload
-	// bytes of one message (default 16384, at most 65536); what one
-	// participant may send per second, in messages (default 50) and
-	// payload bytes (default 256 KiB), and all of a room's participants
-	// together in payload bytes (default 1 MiB), each over one second
-	// (a second's worth in a burst); a negative rate lifts it. A receiver
-	// whose SCTP send buffer on a channel holds DataReceiverBuffer bytes
-	// (default 2 MiB) loses the messages relayed to it meanwhile: one that
-	// carries the room's rate never does, as long as the buffer holds more
-	// than a second of it.
-	DataMaxMessage     int
-	DataMessageRate    int
-	DataByteRate       int
-	DataRoomByteRate   int
-	DataReceiverBuffer int
+	// Data limits data messages (data.go); zero values take its defaults.
+	Data DataConfig
 }
-
-// MaxDataMessage is the highest Config.DataMaxMessage.
-const MaxDataMessage = 65536
 
 // BitrateWindow is the stretch over which bitrate caps are measured: a
 // publisher may send a cap's worth of one window in a burst (a keyframe),
@@ -166,16 +150,7 @@ func (c *Config) setDefaults() {
 	defInt(&c.VideoCache, 1024)
 	defInt(&c.AudioCache, 128)
 	defInt(&c.MaxTracks, 8)
-	defInt(&c.DataMaxMessage, 16384)
-	defInt(&c.DataReceiverBuffer, 2<<20)
-	for _, r := range []struct {
-		v   *int
-		def int
-	}{{&c.DataMessageRate, 50}, {&c.DataByteRate, 256 << 10}, {&c.DataRoomByteRate, 1 << 20}} {
-		if *r.v == 0 {
-			*r.v = r.def
-		}
-	}
+	c.Data.SetDefaults()
 	if c.ICERestarts == 0 {
 		c.ICERestarts = 4 // with the other defaults: 3 restarts before ICEFailedTimeout, one to spare
 	}
@@ -192,8 +167,8 @@ func (c *Config) Validate() error {
 	if c.MaxTrackBitrate > maxBitrate || c.MaxParticipantBitrate > maxBitrate {
 		return errors.New("sfu: config: a bitrate cap above 1 Gbit/s")
 	}
-	if c.DataMaxMessage > MaxDataMessage {
-		return errors.New("sfu: config: DataMaxMessage above 65536 bytes")
+	if err := c.Data.Validate(); err != nil {
+		return err
 	}
 	for _, ip := range c.PublicIPs {
 		if !ip.IsValid() || ip.IsUnspecified() {

@@ -26,7 +26,7 @@ import (
 // callbacks). A message is checked (grant, framing, size, the sender's
 // rates, its room's rate), given the sender's participant id, and written
 // to every receiver's channel of the same mode, skipping a receiver whose
-// SCTP send buffer already holds Config.DataReceiverBuffer: a slow
+// SCTP send buffer already holds DataConfig.ReceiverBuffer: a slow
 // receiver loses messages (counted, DataStats), it never holds memory
 // without bound nor slows the sender or the others. Nothing of a message
 // is logged, kept or queued beyond Pion's SCTP send buffer.
@@ -70,6 +70,49 @@ type DataEvents interface {
 // dataNoticeInterval is the least time between two DataRejected calls of
 // one reason for one participant.
 const dataNoticeInterval = time.Second
+
+// DataConfig limits data messages (docs/protocol.md 3.12): the most
+// payload bytes of one message (default 16384, at most MaxDataMessage);
+// what one participant may send per second, in messages (default 50) and
+// payload bytes (default 256 KiB), and all of a room's participants
+// together in payload bytes (default 1 MiB), each over one second (a
+// second's worth in a burst); a negative rate lifts it. A receiver whose
+// SCTP send buffer on a channel holds ReceiverBuffer bytes (default 2 MiB)
+// loses the messages relayed to it meanwhile: one that carries the room's
+// rate never does, as long as the buffer holds more than a second of it.
+type DataConfig struct {
+	MaxMessage     int
+	MessageRate    int
+	ByteRate       int
+	RoomByteRate   int
+	ReceiverBuffer int
+}
+
+// MaxDataMessage is the highest DataConfig.MaxMessage.
+const MaxDataMessage = 65536
+
+// SetDefaults gives the zero fields of c their defaults.
+func (c *DataConfig) SetDefaults() {
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{{&c.MaxMessage, 16384}, {&c.MessageRate, 50}, {&c.ByteRate, 256 << 10}, {&c.RoomByteRate, 1 << 20}, {&c.ReceiverBuffer, 2 << 20}} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+}
+
+// Validate reports limits that cannot work.
+func (c *DataConfig) Validate() error {
+	switch {
+	case c.MaxMessage < 1 || c.MaxMessage > MaxDataMessage:
+		return errors.New("sfu: config: Data.MaxMessage must be 1..65536 bytes")
+	case c.ReceiverBuffer < 1:
+		return errors.New("sfu: config: Data.ReceiverBuffer must be positive")
+	}
+	return nil
+}
 
 // DataStats counts data messages since the SFU started.
 type DataStats struct {
@@ -204,7 +247,7 @@ type dataPeer struct {
 // SFU, a frame's header and payload at most, as a=max-message-size.
 func dataSettings(se *webrtc.SettingEngine, cfg *Config) {
 	se.DetachDataChannels()
-	se.SetSCTPMaxMessageSize(uint32(cfg.DataMaxMessage + datamsg.MaxHeader))
+	se.SetSCTPMaxMessageSize(uint32(cfg.Data.MaxMessage + datamsg.MaxHeader))
 }
 
 // openData creates p's two negotiated data channels on its subscriber
@@ -213,7 +256,7 @@ func dataSettings(se *webrtc.SettingEngine, cfg *Config) {
 func (p *Participant) openData() error {
 	d := &dataPeer{
 		id: p.id, send: !p.cfg.DataDenied, lim: &p.s.dataLim, counters: &p.s.data,
-		msgs: newBucket(p.s.cfg.DataMessageRate), bytes: newBucket(p.s.cfg.DataByteRate),
+		msgs: newBucket(p.s.cfg.Data.MessageRate), bytes: newBucket(p.s.cfg.Data.ByteRate),
 	}
 	d.ev, _ = p.ev.(DataEvents)
 	negotiated, ordered, none := true, false, uint16(0)
@@ -427,5 +470,5 @@ type DataLimits struct {
 // DataLimits returns the limits on p's data messages.
 func (p *Participant) DataLimits() DataLimits {
 	c := &p.s.cfg
-	return DataLimits{MaxMessage: c.DataMaxMessage, MessageRate: max(c.DataMessageRate, 0), ByteRate: max(c.DataByteRate, 0)}
+	return DataLimits{MaxMessage: c.Data.MaxMessage, MessageRate: max(c.Data.MessageRate, 0), ByteRate: max(c.Data.ByteRate, 0)}
 }

@@ -171,7 +171,7 @@ func sizeOf(i, limit int) int {
 func TestDataMessages(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	const limit = 16384
-	s, api, stop := startSFUWith(t, nil, sfu.Config{DataMessageRate: -1, DataByteRate: -1, DataRoomByteRate: -1})
+	s, api, stop := startSFUWith(t, nil, sfu.Config{Data: sfu.DataConfig{MessageRate: -1, ByteRate: -1, RoomByteRate: -1}})
 	defer stop()
 	cfg := sfu.ParticipantConfig{AutoSubscribe: true, Receive: sfu.AllMedia, Data: true}
 	var ends []*endpoint
@@ -272,7 +272,7 @@ func TestDataMessages(t *testing.T) {
 
 func TestDataLimits(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	s, api, stop := startSFUWith(t, nil, sfu.Config{DataMaxMessage: 1024, DataMessageRate: 20, DataRoomByteRate: -1})
+	s, api, stop := startSFUWith(t, nil, sfu.Config{Data: sfu.DataConfig{MaxMessage: 1024, MessageRate: 20, RoomByteRate: -1}})
 	defer stop()
 	cfg := sfu.ParticipantConfig{AutoSubscribe: true, Receive: sfu.AllMedia, Data: true}
 	a, _ := join(t, s, api, "a", cfg)

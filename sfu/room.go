@@ -21,7 +21,7 @@ type room struct {
 }
 
 func newRoom(s *SFU, key string) *room {
-	return &room{key: key, s: s, tracks: make(map[string]*upTrack), data: dataRoom{bytes: newBucket(s.cfg.DataRoomByteRate)}}
+	return &room{key: key, s: s, tracks: make(map[string]*upTrack), data: dataRoom{bytes: newBucket(s.cfg.Data.RoomByteRate)}}
 }
 
 // join adds p and returns the others, hidden ones left out, as they were

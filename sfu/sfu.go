@@ -63,7 +63,7 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	s := &SFU{cfg: cfg, rooms: make(map[string]*room)}
-	s.dataLim = dataLimits{maxMessage: s.cfg.DataMaxMessage, receiverBuffer: uint64(s.cfg.DataReceiverBuffer), now: s.cfg.Now}
+	s.dataLim = dataLimits{maxMessage: s.cfg.Data.MaxMessage, receiverBuffer: uint64(s.cfg.Data.ReceiverBuffer), now: s.cfg.Now}
 	var err error
 	if s.addrs, err = plan(&s.cfg); err != nil {
 		return nil, err

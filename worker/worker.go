@@ -121,9 +121,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	s, err := sfu.New(sfu.Config{UDPConn: media, TCPListener: tcp, Logger: log, ICEFailedTimeout: cfg.ICEFailed, DTLSTimeout: cfg.DTLSTimeout,
 		MaxTrackBitrate: cfg.MaxTrackBitrate, MaxParticipantBitrate: cfg.MaxParticipantBitrate,
 		NoBandwidthEstimation: cfg.NoBandwidthEstimation,
-		DataMaxMessage:        cfg.DataMaxMessage, DataMessageRate: cfg.DataMessageRate, DataByteRate: cfg.DataByteRate,
-		DataRoomByteRate: cfg.DataRoomByteRate,
-		PublicIPs:        cfg.PublicIPs, Interfaces: cfg.Interfaces, Prefixes: cfg.Prefixes})
+		Data: sfu.DataConfig{MaxMessage: cfg.DataMaxMessage, MessageRate: cfg.DataMessageRate, ByteRate: cfg.DataByteRate,
+			RoomByteRate: cfg.DataRoomByteRate},
+		PublicIPs: cfg.PublicIPs, Interfaces: cfg.Interfaces, Prefixes: cfg.Prefixes})
 	if err != nil {
 		media.Close()
 		if tcp != nil {
