@@ -91,6 +91,8 @@ type Config struct {
 	// speakers events, nothing read from the audio level extension.
 	Speakers   speaker.Config
 	NoSpeakers bool
+	// Data limits data messages (data.go); zero values take its defaults.
+	Data DataConfig
 }
 
 // BitrateWindow is the stretch over which bitrate caps are measured: a
@@ -156,6 +158,7 @@ func (c *Config) setDefaults() {
 	defInt(&c.AudioCache, 128)
 	defInt(&c.MaxTracks, 8)
 	c.Speakers.SetDefaults()
+	c.Data.SetDefaults()
 	if c.ICERestarts == 0 {
 		c.ICERestarts = 4 // with the other defaults: 3 restarts before ICEFailedTimeout, one to spare
 	}
@@ -174,6 +177,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Speakers.Validate(); err != nil {
 		return fmt.Errorf("sfu: config: %w", err)
+	}
+	if err := c.Data.Validate(); err != nil {
+		return err
 	}
 	for _, ip := range c.PublicIPs {
 		if !ip.IsValid() || ip.IsUnspecified() {

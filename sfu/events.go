@@ -113,6 +113,10 @@ type ParticipantConfig struct {
 	Receive       Media // what it may receive
 	Blocked       Media // what an operator has blocked already
 	AutoSubscribe bool
+	// Data opens the participant's data channels (data.go); DataDenied
+	// keeps it from sending on them (it still receives).
+	Data       bool
+	DataDenied bool
 }
 
 // ParticipantInfo describes a participant to the others.

@@ -18,7 +18,8 @@ type room struct {
 	mu           sync.Mutex
 	participants []*Participant // in join order
 	tracks       map[string]*upTrack
-	dropped      bool // removed from the SFU: nobody may join any more
+	dropped      bool     // removed from the SFU: nobody may join any more
+	data         dataRoom // who has data channels, and the room's data rate (data.go)
 	// Active speakers (speakers.go): the ranking, the last list sent, and
 	// a buffer of candidates, all the speakers goroutine's under mu.
 	ranking  *speaker.Ranking
@@ -27,7 +28,8 @@ type room struct {
 }
 
 func newRoom(s *SFU, key string) *room {
-	return &room{key: key, s: s, tracks: make(map[string]*upTrack), ranking: speaker.NewRanking(&s.cfg.Speakers)}
+	return &room{key: key, s: s, tracks: make(map[string]*upTrack), ranking: speaker.NewRanking(&s.cfg.Speakers),
+		data: dataRoom{bytes: newBucket(s.cfg.Data.RoomByteRate)}}
 }
 
 // join adds p and returns the others, hidden ones left out, as they were

@@ -39,6 +39,8 @@ type SFU struct {
 	tcpMux   ice.TCPMux        // nil without Config.TCPListener
 	addrs    iceaddr.Addresses // where candidates are gathered, what they advertise
 	stats    counters
+	data     dataCounters // data messages (data.go)
+	dataLim  dataLimits
 	// diag writes diagnostics a client can repeat at will (Pion's errors,
 	// undeclared SSRCs): a line per kind, then a count per minute.
 	diag     *ratelog.Logger
@@ -65,6 +67,7 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	s := &SFU{cfg: cfg, rooms: make(map[string]*room)}
+	s.dataLim = dataLimits{maxMessage: s.cfg.Data.MaxMessage, receiverBuffer: uint64(s.cfg.Data.ReceiverBuffer), now: s.cfg.Now}
 	var err error
 	if s.addrs, err = plan(&s.cfg); err != nil {
 		return nil, err
@@ -274,6 +277,7 @@ func newTemplate(cfg *Config, side Side, addrs iceaddr.Addresses, n *stdnet.Net)
 			return nil, fmt.Errorf("sfu: sender reports: %w", err)
 		}
 		t.factories = []interceptor.Factory{sr}
+		dataSettings(&t.se, cfg)
 		if !cfg.NoBandwidthEstimation {
 			t.bwe = func(p gcc.Pacer) (cc.BandwidthEstimator, error) { return newAckedEstimator(p, cfg.Now) }
 		}

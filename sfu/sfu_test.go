@@ -75,6 +75,7 @@ type recorder struct {
 	layers      []string           // TrackLayer: "<track> <rid>"
 	wanted      [][]sfu.LayerState // LayersWanted, in order
 	speakers    [][]sfu.Speaker    // Speakers, in order
+	rejected    []dataRejection    // DataRejected, in order (data_test.go)
 	overflow    bool
 }
 
@@ -460,6 +461,9 @@ func (e *endpoint) checkOffer(offer string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, m := range sd.MediaDescriptions {
+		if m.MediaName.Media == "application" {
+			continue // the data channels (data_test.go)
+		}
 		mid, _ := m.Attribute("mid")
 		msid, _ := m.Attribute("msid")
 		_, sendonly := m.Attribute("sendonly")

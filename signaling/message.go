@@ -97,6 +97,9 @@ type Join struct {
 	// PrivateMapKey optionally carries room binding and privilege bits
 	// (TRTC's privateMapKey, or a JWT with a privileges claim).
 	PrivateMapKey string `json:"privateMapKey,omitempty"`
+	// Data opens the participant's data channels on its subscriber
+	// PeerConnection (docs/protocol.md 3.12); joined then carries Data.
+	Data bool `json:"data,omitempty"`
 }
 
 // SwitchRole changes the sender's role. Where the application requires a
@@ -157,6 +160,8 @@ type Joined struct {
 	// expiry), for the client's RTCConfiguration.iceServers. Empty when
 	// the server runs no relay.
 	IceServers []ICEServer `json:"iceServers,omitempty"`
+	// Data is set when the join asked for data channels (DataInfo).
+	Data *DataInfo `json:"data,omitempty"`
 }
 
 // ICEServer mirrors the browser's RTCIceServer.

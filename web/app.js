@@ -30,6 +30,7 @@ async function init() {
   $("dev-note").hidden = !demo.dev || manual;
   $("join-form").addEventListener("submit", (e) => { e.preventDefault(); join(); });
   $("leave").addEventListener("click", () => demo.room?.leave());
+  $("chat-form").addEventListener("submit", (e) => { e.preventDefault(); sendChat(); });
   $("mic").addEventListener("click", () => toggleMute("audio", $("mic"), "Mute mic", "Unmute mic"));
   $("cam").addEventListener("click", () => toggleMute("video", $("cam"), "Stop camera", "Start camera"));
   $("screen").addEventListener("click", toggleScreen);
@@ -101,7 +102,7 @@ async function join() {
   if (!validName(roomText)) { $("lobby-error").textContent = "Room: 1-64 characters, no spaces."; return; }
   $("join").disabled = true;
   try {
-    const params = await joinParams(name, roomText);
+    const params = { ...(await joinParams(name, roomText)), data: true }; // the chat
     const opts = { simulcast: demo.simulcast, adaptiveStream: demo.adaptive };
     if (demo.relay) opts.iceTransportPolicy = "relay";
     if ($("e2ee").checked) {
@@ -228,10 +229,21 @@ function wire(room, name) {
     $("call-error").textContent = `${e.detail.message} (${e.detail.code})`;
     record("error", { code: e.detail.code });
   });
+  room.addEventListener("data", (e) => {
+    const d = e.detail;
+    if (d.topic !== "chat" || !d.text) return;
+    chatLine(d.participant?.userId ?? d.from, d.data, d.private);
+    record("chat", { from: d.from });
+  });
+  room.addEventListener("datarejected", (e) => {
+    $("call-error").textContent = `chat: ${e.detail.message} (${e.detail.code})`;
+    record("datarejected", { code: e.detail.code, dropped: e.detail.dropped });
+  });
   room.addEventListener("closed", (e) => {
     clearInterval(statsTimer);
     record("closed", { code: e.detail.code });
     $("tiles").replaceChildren();
+    $("chat-log").replaceChildren();
     $("call").hidden = true;
     $("lobby").hidden = false;
     if (e.detail.code) $("lobby-error").textContent = `Disconnected: ${e.detail.reason} (${e.detail.code})`;
@@ -411,3 +423,27 @@ function setLevel(el, level) {
 }
 
 init();
+
+// ---- chat (data messages, topic "chat") -------------------------------------
+
+function chatLine(who, text, priv) {
+  const li = document.createElement("li");
+  const b = document.createElement("b");
+  b.textContent = who + (priv ? " (to you)" : "");
+  li.append(b, document.createTextNode(" " + text)); // text, never HTML
+  $("chat-log").append(li);
+  while ($("chat-log").children.length > 200) $("chat-log").firstElementChild.remove();
+  li.scrollIntoView({ block: "nearest" });
+}
+
+async function sendChat() {
+  const text = $("chat-text").value.trim();
+  if (!text || !demo.room) return;
+  try {
+    await demo.room.sendData(text, { topic: "chat" });
+    chatLine("you", text, false);
+    $("chat-text").value = "";
+  } catch (err) {
+    $("call-error").textContent = describe(err);
+  }
+}

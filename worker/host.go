@@ -268,7 +268,7 @@ func (s *hostSession) run() {
 	cfg := sfu.ParticipantConfig{
 		UserID: s.open.UserID, Role: string(s.open.Role), Hidden: s.open.Role == signaling.RoleAudience,
 		Send: sfuMedia(s.open.Send), Receive: sfuMedia(s.open.Receive), Blocked: sfuMedia(s.open.Blocked),
-		AutoSubscribe: s.open.AutoSubscribe,
+		AutoSubscribe: s.open.AutoSubscribe, Data: s.open.Data, DataDenied: s.open.NoDataSend,
 	}
 	peer, others, err := s.h.join(s.open.RoomKey, cfg, s)
 	if err != nil {
@@ -284,6 +284,7 @@ func (s *hostSession) run() {
 	if id, ok := peer.(interface{ ID() string }); ok {
 		joined.ParticipantID = id.ID()
 	}
+	joined.Data = s.dataInfo(peer)
 	if s.h.relay != nil {
 		if servers, err := s.h.relay.Open(sessionName(s.sid)); err == nil {
 			joined.IceServers = servers
@@ -706,6 +707,8 @@ func codeOf(err error) signaling.Code {
 	switch {
 	case errors.As(err, &ce):
 		return ce.Code
+	case dataCode(err) != 0:
+		return dataCode(err)
 	case errors.Is(err, sfu.ErrNotAllowed), errors.Is(err, sfu.ErrTooManyTracks):
 		return signaling.CodeNotAllowed
 	case errors.Is(err, sfu.ErrBadSDP):
