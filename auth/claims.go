@@ -33,7 +33,8 @@ const (
 // In a JWT they are carried as: sdkappid (number), sub (user id), roomId and
 // strRoomId (optional room binding, at most one of them), privileges
 // (optional number, 0..255), role (optional, "anchor" or "audience"),
-// consent (optional, "adult" or "parental"), iat and exp (required, unix
+// consent (optional, "adult" or "parental"), data (optional boolean;
+// false forbids sending data messages), iat and exp (required, unix
 // seconds); a JWT may also carry nbf, which Verify honours. In a
 // TLSSigAPIv2 token: TLS.sdkappid, TLS.identifier, TLS.time,
 // TLS.time+TLS.expire, and, when it has a TLS.userbuf, the room binding and
@@ -58,6 +59,10 @@ type Claims struct {
 	// ConsentParental. Whether an application requires one is the
 	// caller's business.
 	Consent string
+	// NoData is the JWT's data claim false: the user may not send data
+	// messages (it still receives them). Absent, or true, allows it;
+	// TLSSigAPIv2 tokens have no such bit and always allow it.
+	NoData bool
 
 	// Set by the verifier, ignored by the signers.
 	KeyID  string // the kid of the key that verified the token

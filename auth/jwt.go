@@ -16,6 +16,7 @@ type jwtClaims struct {
 	Privileges *uint32 `json:"privileges,omitempty"`
 	Role       string  `json:"role,omitempty"`
 	Consent    string  `json:"consent,omitempty"`
+	Data       *bool   `json:"data,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -50,6 +51,10 @@ func SignJWT(key Key, c Claims) (string, error) {
 	if c.HasPrivateMap {
 		p := uint32(c.Privileges)
 		jc.Privileges = &p
+	}
+	if c.NoData {
+		no := false
+		jc.Data = &no
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodHS256, jc)
 	t.Header["kid"] = key.ID
@@ -152,6 +157,7 @@ func (ck *check) verifyJWT(token string) (Claims, error) {
 		Privileges: PrivAll,
 		Role:       jc.Role,
 		Consent:    jc.Consent,
+		NoData:     jc.Data != nil && !*jc.Data,
 		KeyID:      key.ID,
 		Format:     FormatJWT,
 	}

@@ -26,6 +26,7 @@ const (
 	jsonAny    jsonKind = iota // any value (still without duplicate members)
 	jsonInt                    // an integer, see jsonInteger
 	jsonString                 // a string
+	jsonBool                   // true or false
 )
 
 // jwtClaimKinds are the types of the claims Lethe reads. null is none of
@@ -34,6 +35,7 @@ var jwtClaimKinds = map[string]jsonKind{
 	"exp": jsonInt, "iat": jsonInt, "nbf": jsonInt,
 	"sdkappid": jsonInt, "roomId": jsonInt, "privileges": jsonInt,
 	"sub": jsonString, "strRoomId": jsonString, "role": jsonString, "consent": jsonString,
+	"data": jsonBool,
 }
 
 // jwtReadClaims are the names encoding/json reads into jwtClaims (its
@@ -41,7 +43,7 @@ var jwtClaimKinds = map[string]jsonKind{
 // regardless of case. A member whose name equals one of them but for case
 // is refused: only the exact name counts, once.
 var jwtReadClaims = []string{
-	"sdkappid", "roomId", "strRoomId", "privileges", "role", "consent",
+	"sdkappid", "roomId", "strRoomId", "privileges", "role", "consent", "data",
 	"iss", "sub", "aud", "exp", "nbf", "iat", "jti",
 }
 
@@ -122,6 +124,11 @@ func checkJSONObject(doc []byte, kinds map[string]jsonKind, exact []string, bann
 			v, err := dec.Token()
 			if _, ok := v.(string); err != nil || !ok {
 				return errors.New("member " + key + " is not a string")
+			}
+		case jsonBool:
+			v, err := dec.Token()
+			if _, ok := v.(bool); err != nil || !ok {
+				return errors.New("member " + key + " is not true or false")
 			}
 		default:
 			if err := skipValue(dec, 1); err != nil {

@@ -107,6 +107,7 @@ func (v *Verifier) VerifyJoin(ctx context.Context, userSig, privateMapKey string
 	if c.Consent == "" {
 		c.Consent = pm.Consent
 	}
+	c.NoData = c.NoData || pm.NoData // either token may forbid it
 	return c, nil
 }
 

@@ -385,6 +385,12 @@ func strictCatalogue(t testing.TB, f *fixture) []badCase {
 		bad("strRoomId a number", craft(t, "HS256", hdr("HS256", kA), payload("strRoomId", 1), sA)),
 		bad("role null", craftRaw(t, h, claims(`,"role":null`), sA)),
 
+		{name: "data false", token: craftRaw(t, h, claims(`,"data":false`), sA), want: alice()},
+		{name: "data true", token: craftRaw(t, h, claims(`,"data":true`), sA), want: alice()},
+		bad("data a string", craftRaw(t, h, claims(`,"data":"false"`), sA)),
+		bad("data a number", craftRaw(t, h, claims(`,"data":0`), sA)),
+		bad("data null", craftRaw(t, h, claims(`,"data":null`), sA)),
+		bad("data in capitals", craftRaw(t, h, claims(`,"DATA":false`), sA)),
 		{name: "good consent adult", token: craftRaw(t, h, claims(`,"consent":"adult"`), sA), want: alice()},
 		{name: "good consent parental", token: craftRaw(t, h, claims(`,"consent":"parental"`), sA), want: alice()},
 		{name: "consent of an unknown basis", token: craftRaw(t, h, claims(`,"consent":"child"`), sA), want: alice(), err: ErrMalformed},
@@ -487,7 +493,7 @@ func TestVerifyRoundTrip(t *testing.T) {
 	f := newFixture()
 	v, _ := f.verifier()
 	in := Claims{SDKAppID: appA, UserID: "user_1", StrRoomID: "room-9", IssuedAt: testNow, ExpiresAt: testNow.Add(30 * time.Minute),
-		Privileges: PrivEnter | PrivSendAudio, HasPrivateMap: true, Role: RoleAnchor, Consent: ConsentParental}
+		Privileges: PrivEnter | PrivSendAudio, HasPrivateMap: true, Role: RoleAnchor, Consent: ConsentParental, NoData: true}
 	out, err := v.Verify(context.Background(), sign(t, f.keyA2, in), Want{SDKAppID: appA, UserID: "user_1", StrRoomID: "room-9"})
 	if err != nil {
 		t.Fatal(err)
@@ -510,7 +516,7 @@ func TestVerifyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Privileges != PrivAll || out.HasPrivateMap || out.Role != "" || out.Consent != "" {
+	if out.Privileges != PrivAll || out.HasPrivateMap || out.Role != "" || out.Consent != "" || out.NoData {
 		t.Fatalf("plain token claims %+v", out)
 	}
 }

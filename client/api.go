@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -115,6 +116,11 @@ func NewAPI(cfg APIConfig) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("client: api: codecs: %w", err)
+	}
+	// The audio level of every packet (RFC 6464): the server's active
+	// speakers come from it (Source.SetAudioLevel).
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("client: api: audio level: %w", err)
 	}
 	ir := &interceptor.Registry{}
 	ir.Add(repairedRIDFactory{}) // before the NACK responder: rtx.go

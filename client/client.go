@@ -106,10 +106,12 @@ type Options struct {
 // Data holds the decoded body: *signaling.ParticipantInfo
 // (participantJoined), *signaling.ParticipantLeft, *signaling.TrackPublished,
 // *signaling.TrackUnpublished, *signaling.TrackMuted, *signaling.TrackPaused,
+// *signaling.Speakers,
 // *signaling.TrackLayer, *signaling.LayersWanted (already applied to the
 // client's simulcast track, see PublishSimulcast), *signaling.Bye,
 // *signaling.RestartICE (the server asked for, and the client has begun, a
 // publisher ICE restart),
+// *signaling.DataRejected (data messages the server dropped),
 // *signaling.Error (ID set when it answers a request nobody waits for, such
 // as the client's subscriber answer), an error (TypeLocalError), or
 // json.RawMessage for types this client does not know.
@@ -152,6 +154,7 @@ type Client struct {
 	trackIDs      map[string]string          // own client track id → server track id
 	simulcast     map[string]*SimulcastTrack // own simulcast tracks by local track id
 	bye           *signaling.Bye
+	data          *dataChannels // with Join.Data (data.go)
 	err           error
 	closed        bool
 
@@ -442,6 +445,8 @@ func (c *Client) onEvent(env signaling.Envelope) {
 		data = new(signaling.TrackMuted)
 	case signaling.TypeTrackPaused:
 		data = new(signaling.TrackPaused)
+	case signaling.TypeSpeakers:
+		data = new(signaling.Speakers)
 	case signaling.TypeTrackLayer:
 		data = new(signaling.TrackLayer)
 	case signaling.TypeLayersWanted:
@@ -450,6 +455,8 @@ func (c *Client) onEvent(env signaling.Envelope) {
 		data = new(signaling.Bye)
 	case signaling.TypeError:
 		data = new(signaling.Error)
+	case signaling.TypeDataRejected:
+		data = new(signaling.DataRejected)
 	default:
 		c.emit(Event{Type: env.Type, ID: env.ID, Data: env.Data})
 		return

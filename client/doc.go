@@ -27,6 +27,17 @@
 // delivered. SetTrackSettings sends a subscriber's trackSettings; the
 // events trackPaused, trackLayer and layersWanted carry typed data.
 //
+// An Opus Track writes the RFC 6464 audio level of Source.SetAudioLevel
+// into every packet (silence until set), once its sender has negotiated
+// the extension: the server's active speakers come from it, and the
+// speakers event arrives as *signaling.Speakers.
+//
+// Data messages: a Join with Data opens two negotiated data channels on
+// the subscriber PeerConnection (reliable and lossy); SendData sends to
+// the room or to participants by id (reliable sends paced to the server's
+// rates from joined), OnData hears the others, and refusals arrive as
+// dataRejected events (docs/protocol.md 3.12).
+//
 // On the receiving side the Checker follows simulcast layers from the
 // markers (layer now arriving, switches, whether each switch landed on a
 // keyframe of the new layer, RTP sequence continuity and timestamp order

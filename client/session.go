@@ -18,6 +18,9 @@ import (
 // Join enters a room. A refusal is returned as a *signaling.CodedError with
 // the server's code (use errors.As).
 func (c *Client) Join(ctx context.Context, j signaling.Join) (*signaling.Joined, error) {
+	if j.Data {
+		c.enableData() // before the subscriber PeerConnection is made
+	}
 	env, err := c.Request(ctx, signaling.TypeJoin, j)
 	if err != nil {
 		return nil, fmt.Errorf("client: join: %w", err)
@@ -52,6 +55,7 @@ func (c *Client) onReply(env signaling.Envelope) {
 			c.iceServers = iceServers(joined.IceServers, c.relayTCP)
 		}
 		c.mu.Unlock()
+		c.setDataInfo(joined.Data)
 	case signaling.TypeRoleSwitched:
 		var rs signaling.RoleSwitched
 		if json.Unmarshal(env.Data, &rs) != nil {
@@ -425,6 +429,10 @@ func (c *Client) subscriber() (*peer, error) {
 		}
 		c.watchICE(p)
 		p.pc.OnTrack(c.handleTrack)
+		if err := c.attachDataLocked(p); err != nil {
+			_ = p.pc.Close()
+			return nil, err
+		}
 		c.sub = p
 	}
 	return c.sub, nil

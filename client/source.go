@@ -121,8 +121,12 @@ type Source struct {
 
 	keyReq   atomic.Bool
 	inactive atomic.Bool // SetActive(false): frames are skipped
-	plis     atomic.Uint64
-	nacks    atomic.Uint64
+	// levelID is the id negotiated for the audio level extension (0:
+	// none, nothing written); level the level written, in -dBov.
+	levelID atomic.Uint32
+	level   atomic.Uint32
+	plis    atomic.Uint64
+	nacks   atomic.Uint64
 
 	mu      sync.Mutex // one frame at a time; guards the fields below
 	f       frame
@@ -130,6 +134,7 @@ type Source struct {
 	seq     uint32 // marker sequence
 	lastKey time.Time
 	phase   int // next index into fill
+	levelB  [1]byte
 
 	frames, keyframes, packets, bytes, writeErrors, skipped atomic.Uint64
 
@@ -235,6 +240,7 @@ func newSource(w RTPWriter, opts SourceOptions, k codecKind) (*Source, error) {
 		Timestamp:      rand.Uint32(),
 		SSRC:           rand.Uint32(),
 	}
+	s.level.Store(127)
 	return s, nil
 }
 
@@ -265,6 +271,23 @@ func (s *Source) SetActive(active bool) {
 	if was := !s.inactive.Swap(!active); active && !was {
 		s.RequestKeyframe()
 	}
+}
+
+// SetAudioLevel sets the level, in dBov (0 loudest, -127 silence; values
+// beyond are clamped), that an audio source writes into every packet's
+// RFC 6464 audio level extension once its track has negotiated one
+// (Track does this when bound). The synthetic payload does not change:
+// only the header says how loud it is. A source starts silent (-127).
+// Safe to call from any goroutine; a no-op for video.
+func (s *Source) SetAudioLevel(dBov int) { s.level.Store(uint32(min(127, max(0, -dBov)))) }
+
+// setAudioLevelID makes the source write the audio level extension with
+// id (1..14, one-byte header); 0 writes none.
+func (s *Source) setAudioLevelID(id int) {
+	if s.video || id < 0 || id > 14 {
+		id = 0
+	}
+	s.levelID.Store(uint32(id))
 }
 
 // Active reports whether the source sends (see SetActive).
@@ -331,6 +354,10 @@ func (s *Source) writeFrame(stop <-chan struct{}) error {
 		}
 		s.pkt.Marker = s.video && i == len(payloads)-1
 		s.pkt.Payload = payload
+		if id := s.levelID.Load(); id != 0 {
+			s.levelB[0] = byte(s.level.Load())                    // V (voice) unset: no VAD here
+			_ = s.pkt.Header.SetExtension(uint8(id), s.levelB[:]) // one byte under id 14 always fits
+		}
 		if err := s.w.WriteRTP(&s.pkt); err != nil {
 			s.writeErrors.Add(1)
 			if first == nil {

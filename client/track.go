@@ -3,6 +3,7 @@ package client
 import (
 	"fmt"
 
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -42,6 +43,22 @@ func NewOpusTrack(id, streamID string, opts SourceOptions) (*Track, error) {
 		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
 		SDPFmtpLine: "minptime=10;useinbandfec=1",
 	}, opts, NewOpusSource)
+}
+
+// Bind is webrtc.TrackLocal's: it binds the track to a sender, and an
+// audio source learns the id the sender negotiated for the audio level
+// extension, which it then writes into every packet.
+func (t *Track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	p, err := t.TrackLocalStaticRTP.Bind(ctx)
+	if err != nil {
+		return p, err
+	}
+	for _, e := range ctx.HeaderExtensions() {
+		if e.URI == sdp.AudioLevelURI {
+			t.setAudioLevelID(e.ID)
+		}
+	}
+	return p, nil
 }
 
 func newTrack(id, streamID string, c webrtc.RTPCodecCapability, opts SourceOptions,

@@ -621,6 +621,7 @@ func (c *conn) join(id uint64, j *signaling.Join) bool {
 	o := signaling.Open{
 		JoinID: id, RoomKey: key,
 		RoomID: j.RoomID, StrRoomID: j.StrRoomID, UserID: j.UserID, Role: j.Role, AutoSubscribe: auto,
+		Data: j.Data, NoDataSend: claims.NoData, // the grant, read once at join (docs/protocol.md 6)
 	}
 	o.Send, o.Receive = permissions(claims.Privileges, j.Role)
 	o.Blocked = blocked

@@ -414,6 +414,7 @@ type joinOpts struct {
 	userSig       string   // instead of minting one
 	privateMapKey string
 	client        client.Options
+	data          bool // open data channels (signaling.Join.Data)
 }
 
 func (s *server) tryJoin(t *testing.T, o joinOpts) (*participant, error) {
@@ -430,7 +431,7 @@ func (s *server) tryJoin(t *testing.T, o joinOpts) (*participant, error) {
 	c.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { p.tracks <- tr })
 	j, err := c.Join(ctxT(t, 10*time.Second), signaling.Join{
 		SDKAppID: o.app, UserID: uid, UserSig: o.userSig, RoomID: o.room, StrRoomID: o.strRoom,
-		Role: o.role, PrivateMapKey: o.privateMapKey,
+		Role: o.role, PrivateMapKey: o.privateMapKey, Data: o.data,
 	})
 	if err != nil {
 		return nil, err

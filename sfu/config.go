@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lethe-rtc/lethe/internal/iceaddr"
+	"github.com/lethe-rtc/lethe/internal/speaker"
 )
 
 // Config configures an SFU. Zero values take the defaults below.
@@ -83,6 +85,14 @@ type Config struct {
 	// every subscriber then gets the highest layer its settings allow,
 	// whatever its link carries.
 	NoBandwidthEstimation bool
+
+	// Speakers tunes active speaker detection (speakers.go; zero values
+	// take speaker.Config's defaults); NoSpeakers turns it off: no
+	// speakers events, nothing read from the audio level extension.
+	Speakers   speaker.Config
+	NoSpeakers bool
+	// Data limits data messages (data.go); zero values take its defaults.
+	Data DataConfig
 }
 
 // BitrateWindow is the stretch over which bitrate caps are measured: a
@@ -147,6 +157,8 @@ func (c *Config) setDefaults() {
 	defInt(&c.VideoCache, 1024)
 	defInt(&c.AudioCache, 128)
 	defInt(&c.MaxTracks, 8)
+	c.Speakers.SetDefaults()
+	c.Data.SetDefaults()
 	if c.ICERestarts == 0 {
 		c.ICERestarts = 4 // with the other defaults: 3 restarts before ICEFailedTimeout, one to spare
 	}
@@ -162,6 +174,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxTrackBitrate > maxBitrate || c.MaxParticipantBitrate > maxBitrate {
 		return errors.New("sfu: config: a bitrate cap above 1 Gbit/s")
+	}
+	if err := c.Speakers.Validate(); err != nil {
+		return fmt.Errorf("sfu: config: %w", err)
+	}
+	if err := c.Data.Validate(); err != nil {
+		return err
 	}
 	for _, ip := range c.PublicIPs {
 		if !ip.IsValid() || ip.IsUnspecified() {

@@ -69,8 +69,12 @@ type Events interface {
 	TrackPublished(TrackInfo)
 	TrackUnpublished(TrackInfo)
 	TrackMuted(TrackInfo)
+	// Speakers lists who speaks now, loudest first (empty: nobody),
+	// whenever that changed, at most once per speaker.Config.Interval
+	// (speakers.go); a participant who joins hears the last list. The
+	// slice is shared by the whole room: read it, never change it.
+	Speakers([]Speaker)
 	// (Events may also have TrackUnsupported: see CodecEvents.)
-
 	// TrackPaused tells a subscriber that the SFU paused (or resumed)
 	// sending it a track because its downlink cannot carry the track's
 	// lowest layer beside what ranks above it.
@@ -110,6 +114,10 @@ type ParticipantConfig struct {
 	Receive       Media // what it may receive
 	Blocked       Media // what an operator has blocked already
 	AutoSubscribe bool
+	// Data opens the participant's data channels (data.go); DataDenied
+	// keeps it from sending on them (it still receives).
+	Data       bool
+	DataDenied bool
 }
 
 // ParticipantInfo describes a participant to the others.

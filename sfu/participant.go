@@ -85,6 +85,8 @@ type Participant struct {
 	// ends for it, before the m-section carries a new one.
 	freed map[*webrtc.RTPTransceiver]bool
 
+	data *dataPeer // its data channels (data.go); nil without ParticipantConfig.Data
+
 	kickCh chan struct{}
 	done   chan struct{}
 	wg     sync.WaitGroup
@@ -146,6 +148,14 @@ func newParticipant(s *SFU, cfg ParticipantConfig, ev Events) (*Participant, err
 		})
 	}
 	p.pub.OnTrack(p.onTrack)
+	if cfg.Data {
+		if err := p.openData(); err != nil {
+			_ = p.pub.Close()
+			_ = p.sub.Close()
+			return nil, fmt.Errorf("sfu: data channels: %w", err)
+		}
+		p.needOffer = true // the channels need an offer, tracks or not
+	}
 	return p, nil
 }
 
@@ -574,6 +584,7 @@ func (p *Participant) close(reason error) {
 	p.mu.Unlock()
 
 	p.room.leave(p)
+	p.closeData()
 	close(p.done)
 	p.queue.Close()
 	_ = p.pub.Close()

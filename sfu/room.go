@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+
+	"github.com/lethe-rtc/lethe/internal/speaker"
 )
 
 // room is the set of participants and published tracks under one key.
@@ -16,11 +18,18 @@ type room struct {
 	mu           sync.Mutex
 	participants []*Participant // in join order
 	tracks       map[string]*upTrack
-	dropped      bool // removed from the SFU: nobody may join any more
+	dropped      bool     // removed from the SFU: nobody may join any more
+	data         dataRoom // who has data channels, and the room's data rate (data.go)
+	// Active speakers (speakers.go): the ranking, the last list sent, and
+	// a buffer of candidates, all the speakers goroutine's under mu.
+	ranking  *speaker.Ranking
+	speakers []Speaker
+	cands    []speaker.Speaker
 }
 
 func newRoom(s *SFU, key string) *room {
-	return &room{key: key, s: s, tracks: make(map[string]*upTrack)}
+	return &room{key: key, s: s, tracks: make(map[string]*upTrack), ranking: speaker.NewRanking(&s.cfg.Speakers),
+		data: dataRoom{bytes: newBucket(s.cfg.Data.RoomByteRate)}}
 }
 
 // join adds p and returns the others, hidden ones left out, as they were
@@ -47,6 +56,9 @@ func (r *room) join(p *Participant) ([]ParticipantInfo, bool) {
 	}
 	r.participants = append(r.participants, p)
 	r.s.stats.participants.Add(1)
+	if len(r.speakers) > 0 {
+		p.ev.Speakers(r.speakers)
+	}
 	return others, true
 }
 

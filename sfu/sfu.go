@@ -39,11 +39,17 @@ type SFU struct {
 	tcpMux   ice.TCPMux        // nil without Config.TCPListener
 	addrs    iceaddr.Addresses // where candidates are gathered, what they advertise
 	stats    counters
+	data     dataCounters // data messages (data.go)
+	dataLim  dataLimits
 	// diag writes diagnostics a client can repeat at will (Pion's errors,
 	// undeclared SSRCs): a line per kind, then a count per minute.
 	diag     *ratelog.Logger
 	diagStop context.CancelFunc
 	diagDone chan struct{}
+	// speakersStop ends the goroutine that tells rooms who speaks
+	// (speakers.go); speakersDone is closed when it has.
+	speakersStop context.CancelFunc
+	speakersDone chan struct{}
 	// senders drain every subscriber's queue: a few goroutines, not one
 	// per subscriber.
 	senders *queue.Scheduler[outPacket]
@@ -61,6 +67,7 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	s := &SFU{cfg: cfg, rooms: make(map[string]*room)}
+	s.dataLim = dataLimits{maxMessage: s.cfg.Data.MaxMessage, receiverBuffer: uint64(s.cfg.Data.ReceiverBuffer), now: s.cfg.Now}
 	var err error
 	if s.addrs, err = plan(&s.cfg); err != nil {
 		return nil, err
@@ -88,6 +95,14 @@ func New(cfg Config) (*SFU, error) {
 	go func() {
 		defer close(s.diagDone)
 		s.diag.Run(ctx)
+	}()
+	spCtx, spCancel := context.WithCancel(context.Background())
+	s.speakersStop, s.speakersDone = spCancel, make(chan struct{})
+	go func() {
+		defer close(s.speakersDone)
+		if !s.cfg.NoSpeakers {
+			s.runSpeakers(spCtx)
+		}
 	}()
 	return s, nil
 }
@@ -237,6 +252,11 @@ func newTemplate(cfg *Config, side Side, addrs iceaddr.Addresses, n *stdnet.Net)
 		}
 	}
 	if side == Publisher {
+		// Active speakers (speakers.go): each audio packet's level.
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio,
+			webrtc.RTPTransceiverDirectionRecvonly); err != nil {
+			return nil, fmt.Errorf("sfu: register extension: %w", err)
+		}
 		// Simulcast (simulcast.go): each layer names its m-section and its
 		// rid in header extensions, its RTX the rid it repairs.
 		for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI, sdp.SDESRepairRTPStreamIDURI} {
@@ -268,6 +288,7 @@ func newTemplate(cfg *Config, side Side, addrs iceaddr.Addresses, n *stdnet.Net)
 			return nil, fmt.Errorf("sfu: sender reports: %w", err)
 		}
 		t.factories = []interceptor.Factory{sr}
+		dataSettings(&t.se, cfg)
 		if !cfg.NoBandwidthEstimation {
 			t.bwe = func(p gcc.Pacer) (cc.BandwidthEstimator, error) { return newAckedEstimator(p, cfg.Now) }
 		}
@@ -345,6 +366,8 @@ func (s *SFU) Close() error {
 		rooms = append(rooms, r)
 	}
 	s.mu.Unlock()
+	s.speakersStop()
+	<-s.speakersDone
 	for _, r := range rooms {
 		for _, p := range r.members() {
 			p.close(ErrShutdown)

@@ -76,6 +76,8 @@ type recorder struct {
 	paused      []string           // TrackPaused: "<track> true|false"
 	layers      []string           // TrackLayer: "<track> <rid>"
 	wanted      [][]sfu.LayerState // LayersWanted, in order
+	speakers    [][]sfu.Speaker    // Speakers, in order
+	rejected    []dataRejection    // DataRejected, in order (data_test.go)
 	overflow    bool
 }
 
@@ -139,6 +141,12 @@ func (r *recorder) TrackUnsupported(id, codec string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.unsupported = append(r.unsupported, id+" "+codec)
+}
+
+func (r *recorder) Speakers(list []sfu.Speaker) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.speakers = append(r.speakers, list)
 }
 
 func (r *recorder) TrackLayer(id, rid string, _ int) {
@@ -473,6 +481,9 @@ func (e *endpoint) checkOffer(offer string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, m := range sd.MediaDescriptions {
+		if m.MediaName.Media == "application" {
+			continue // the data channels (data_test.go)
+		}
 		mid, _ := m.Attribute("mid")
 		msid, _ := m.Attribute("msid")
 		_, sendonly := m.Attribute("sendonly")

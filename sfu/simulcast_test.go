@@ -29,6 +29,7 @@ func (*nullEvents) TrackPublished(TrackInfo)                 {}
 func (*nullEvents) TrackUnpublished(TrackInfo)               {}
 func (*nullEvents) TrackMuted(TrackInfo)                     {}
 func (*nullEvents) TrackPaused(string, bool)                 {}
+func (*nullEvents) Speakers([]Speaker)                       {}
 func (*nullEvents) Offer(string, bool)                       {}
 func (*nullEvents) RestartICE()                              {}
 func (*nullEvents) Candidate(Side, *webrtc.ICECandidateInit) {}

@@ -7,9 +7,11 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/lethe-rtc/lethe/internal/audiolevel"
 	"github.com/lethe-rtc/lethe/internal/keyframe"
 	"github.com/lethe-rtc/lethe/internal/queue"
 	"github.com/lethe-rtc/lethe/internal/rtpcache"
+	"github.com/lethe-rtc/lethe/internal/speaker"
 	"github.com/lethe-rtc/lethe/internal/vp9"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -48,6 +50,10 @@ type upTrack struct {
 	rateMu  sync.Mutex   // guards rate: the layers' readers share it
 	rate    bucket       // the track's bitrate cap
 	wanted  dynacast     // which layers some subscriber wants (simulcast.go)
+	// level is an audio track's speaker state, fed from the RFC 6464
+	// extension of id levelID (speakers.go); nil without one.
+	level   *speaker.Track
+	levelID uint8
 }
 
 // layer is one encoding of a track: a simulcast layer, or the only one.
@@ -108,6 +114,11 @@ func newUpTrack(p *Participant, remote *webrtc.TrackRemote, recv *webrtc.RTPRece
 		}
 	}
 	u.wanted.init(len(u.layers))
+	if u.media == Audio && !p.s.cfg.NoSpeakers {
+		if u.levelID = levelExtID(u); u.levelID != 0 {
+			u.level = speaker.NewTrack(&p.s.cfg.Speakers)
+		}
+	}
 	if upTrackMade != nil {
 		upTrackMade(u)
 	}
@@ -194,6 +205,11 @@ func (u *upTrack) run(l *layer) bool {
 // fan out.
 func (u *upTrack) handle(l *layer, raw []byte) {
 	stats := &u.owner.s.stats
+	// The audio level is in the extensions, which stripping overwrites.
+	level, hasLevel := uint8(0), false
+	if u.level != nil {
+		level, _, hasLevel = audiolevel.Parse(raw, u.levelID)
+	}
 	pkt, ok := stripExtensions(raw)
 	if !ok {
 		return
@@ -222,6 +238,11 @@ func (u *upTrack) handle(l *layer, raw []byte) {
 	if u.paused() {
 		stats.droppedMuted.Add(1)
 		return
+	}
+	if hasLevel {
+		// The V flag is not read: without vad=on negotiated (RFC 6464
+		// section 4) it means nothing.
+		u.level.Observe(level, now)
 	}
 	downs := u.downs.Load()
 	if downs == nil || len(*downs) == 0 {

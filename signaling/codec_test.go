@@ -87,6 +87,10 @@ func TestDecodeRequest(t *testing.T) {
 		})), want: &Request{Type: TypeJoin, ID: 6, Body: &Join{
 			SDKAppID: 1400000001, UserID: "alice", UserSig: "tok-" + secret, StrRoomID: "123", Role: RoleAudience,
 			AutoSubscribe: ptr(false)}}},
+		{name: "join with data channels", in: msg(TypeJoin, 7, joinData(func(d map[string]any) { d["data"] = true })),
+			want: &Request{Type: TypeJoin, ID: 7, Body: &Join{
+				SDKAppID: 1400000001, UserID: "alice", UserSig: "tok-" + secret, RoomID: 123, Role: RoleAnchor, Data: true}}},
+		{name: "join data as string", in: msg(TypeJoin, 1, joinData(func(d map[string]any) { d["data"] = "yes" })), code: CodeBadMessage},
 		{name: "join without sdkAppId", in: msg(TypeJoin, 1, joinData(func(d map[string]any) { delete(d, "sdkAppId") })), code: CodeInvalidField},
 		{name: "join sdkAppId 0", in: msg(TypeJoin, 1, joinData(func(d map[string]any) { d["sdkAppId"] = 0 })), code: CodeInvalidField},
 		{name: "join sdkAppId negative", in: msg(TypeJoin, 1, joinData(func(d map[string]any) { d["sdkAppId"] = -1 })), code: CodeBadMessage},

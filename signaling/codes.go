@@ -55,6 +55,12 @@ const (
 	CodeMediaFailed    Code = 4003 // the media connection failed (ICE or DTLS timed out)
 	CodeRoomFull       Code = 4004 // the room holds the application's maximum of participants
 	CodeTooManyAnchors Code = 4005 // the room holds the application's maximum of anchors
+	// Data messages (dataRejected, docs/protocol.md 3.12): refused ones
+	// are dropped; the connection and everyone else carry on.
+	CodeDataTooLarge   Code = 4006 // a data message over the size limit
+	CodeDataRate       Code = 4007 // data messages beyond the participant's or the room's rate
+	CodeDataNotAllowed Code = 4008 // the participant's token does not grant sending data
+	CodeDataRefused    Code = 4009 // a malformed data frame, or one addressed to a participant not in the room
 )
 
 // Room control (5xxx): an operator acted on the room or the participant.
@@ -88,6 +94,10 @@ var codeText = map[Code]string{
 	CodeConsentRequired:       "consent required",
 	CodeRoomFull:              "room full",
 	CodeTooManyAnchors:        "too many anchors",
+	CodeDataTooLarge:          "data message too large",
+	CodeDataRate:              "data rate exceeded",
+	CodeDataNotAllowed:        "data not allowed",
+	CodeDataRefused:           "data message refused",
 	CodeInternal:              "internal error",
 	CodeWorkerUnavailable:     "media worker unavailable",
 	CodeShuttingDown:          "server shutting down",

@@ -57,6 +57,10 @@ type Open struct {
 	Send    Media `json:"send"`
 	Receive Media `json:"receive"`
 	Blocked Media `json:"blocked,omitempty"` // what an operator blocked for this user in this room
+	// Data opens the participant's data channels (Join.Data); NoDataSend
+	// keeps it from sending data messages (its token's data claim).
+	Data       bool `json:"data,omitempty"`
+	NoDataSend bool `json:"noDataSend,omitempty"`
 }
 
 // Closed is the worker's word that a session ended.

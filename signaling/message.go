@@ -46,6 +46,9 @@ const (
 	// simulcast tracks somebody receives (dynacast): it may stop encoding
 	// the others until they are wanted again.
 	TypeLayersWanted = "layersWanted"
+	// TypeSpeakers tells everyone in a room who speaks now, loudest
+	// first, whenever that changed (protocol 3.11).
+	TypeSpeakers     = "speakers"
 	TypeRoleSwitched = "roleSwitched"
 	TypeAck          = "ack"
 	TypePong         = "pong"
@@ -94,6 +97,9 @@ type Join struct {
 	// PrivateMapKey optionally carries room binding and privilege bits
 	// (TRTC's privateMapKey, or a JWT with a privileges claim).
 	PrivateMapKey string `json:"privateMapKey,omitempty"`
+	// Data opens the participant's data channels on its subscriber
+	// PeerConnection (docs/protocol.md 3.12); joined then carries Data.
+	Data bool `json:"data,omitempty"`
 }
 
 // SwitchRole changes the sender's role. Where the application requires a
@@ -154,6 +160,8 @@ type Joined struct {
 	// expiry), for the client's RTCConfiguration.iceServers. Empty when
 	// the server runs no relay.
 	IceServers []ICEServer `json:"iceServers,omitempty"`
+	// Data is set when the join asked for data channels (DataInfo).
+	Data *DataInfo `json:"data,omitempty"`
 }
 
 // ICEServer mirrors the browser's RTCIceServer.
@@ -332,6 +340,24 @@ type TrackUnpublished struct {
 	TrackID       string `json:"trackId"`
 	ParticipantID string `json:"participantId"`
 }
+
+// Speakers lists the participants speaking now, loudest first, at most
+// MaxSpeakers; empty when nobody does. Hidden participants (an audience)
+// are never in it, nor muted tracks.
+type Speakers struct {
+	Speakers []Speaker `json:"speakers"`
+}
+
+// Speaker is one participant speaking: Level is 0 (-127 dBov) .. 1
+// (0 dBov), linear in dB, of the mean amplitude of its audio (the packets
+// at -50 dBov or louder) over the last second, two decimals.
+type Speaker struct {
+	ParticipantID string  `json:"participantId"`
+	Level         float64 `json:"level"`
+}
+
+// MaxSpeakers is the most participants one Speakers lists.
+const MaxSpeakers = 8
 
 // TrackMuted announces that a track was paused or resumed, by its
 // publisher or (Blocked) by an operator.

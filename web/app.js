@@ -4,7 +4,6 @@
 import { Room, LetheError, parseRoom, validName } from "/lethe.js";
 
 const $ = (id) => document.getElementById(id);
-const SPEAKING_LEVEL = 0.02; // audioLevel (0..1) above which a tile lights up
 
 // window.letheDemo is for people poking at the page (and for the browser tests).
 const demo = { room: null, events: [], dev: false, simulcast: true, svc: null, adaptive: true };
@@ -31,6 +30,7 @@ async function init() {
   $("dev-note").hidden = !demo.dev || manual;
   $("join-form").addEventListener("submit", (e) => { e.preventDefault(); join(); });
   $("leave").addEventListener("click", () => demo.room?.leave());
+  $("chat-form").addEventListener("submit", (e) => { e.preventDefault(); sendChat(); });
   $("mic").addEventListener("click", () => toggleMute("audio", $("mic"), "Mute mic", "Unmute mic"));
   $("cam").addEventListener("click", () => toggleMute("video", $("cam"), "Stop camera", "Start camera"));
   $("screen").addEventListener("click", toggleScreen);
@@ -104,7 +104,7 @@ async function join() {
   if (!validName(roomText)) { $("lobby-error").textContent = "Room: 1-64 characters, no spaces."; return; }
   $("join").disabled = true;
   try {
-    const params = await joinParams(name, roomText);
+    const params = { ...(await joinParams(name, roomText)), data: true }; // the chat
     const opts = { simulcast: demo.simulcast, svc: demo.svc, adaptiveStream: demo.adaptive };
     if (demo.relay) opts.iceTransportPolicy = "relay";
     if ($("e2ee").checked) {
@@ -206,6 +206,18 @@ function wire(room, name) {
     record("trackresumed", { trackId: e.detail.track.trackId });
   });
   room.addEventListener("e2eeerror", (e) => record("e2eeerror", { participantId: e.detail.participantId, kind: e.detail.kind, reason: e.detail.reason, count: e.detail.count }));
+  // Who speaks, as the server says (from the audio levels in everyone's
+  // packets): each speaker's tile lights up, the loudest one most.
+  room.addEventListener("speakers", (e) => {
+    const list = e.detail.speakers;
+    document.querySelectorAll(".tile.speaking").forEach((el) => el.classList.remove("speaking", "active-speaker"));
+    list.forEach((s, i) => {
+      const el = s.local ? document.querySelector(".tile.local") : document.querySelector(`.tile[data-pid="${s.participantId}"]:not([data-tid])`);
+      el?.classList.add("speaking");
+      if (i === 0) el?.classList.add("active-speaker");
+    });
+    record("speakers", { speakers: list.map((s) => ({ participantId: s.participantId, local: s.local, level: s.level })) });
+  });
   room.addEventListener("tracklayer", (e) => record("tracklayer", { trackId: e.detail.track.trackId, rid: e.detail.rid, index: e.detail.index }));
   room.addEventListener("layerswanted", (e) => record("layerswanted", { trackId: e.detail.track.trackId, layers: e.detail.layers }));
   room.addEventListener("reconnecting", (e) => record("reconnecting", { attempt: e.detail.attempt }));
@@ -219,10 +231,21 @@ function wire(room, name) {
     $("call-error").textContent = `${e.detail.message} (${e.detail.code})`;
     record("error", { code: e.detail.code });
   });
+  room.addEventListener("data", (e) => {
+    const d = e.detail;
+    if (d.topic !== "chat" || !d.text) return;
+    chatLine(d.participant?.userId ?? d.from, d.data, d.private);
+    record("chat", { from: d.from });
+  });
+  room.addEventListener("datarejected", (e) => {
+    $("call-error").textContent = `chat: ${e.detail.message} (${e.detail.code})`;
+    record("datarejected", { code: e.detail.code, dropped: e.detail.dropped });
+  });
   room.addEventListener("closed", (e) => {
     clearInterval(statsTimer);
     record("closed", { code: e.detail.code });
     $("tiles").replaceChildren();
+    $("chat-log").replaceChildren();
     $("call").hidden = true;
     $("lobby").hidden = false;
     if (e.detail.code) $("lobby-error").textContent = `Disconnected: ${e.detail.reason} (${e.detail.code})`;
@@ -348,7 +371,7 @@ async function toggleScreen() {
   $("screen").textContent = room.localTracks.some((lt) => lt.screen) ? "Stop sharing" : "Share screen";
 }
 
-// ---- statistics and who is speaking ----------------------------------------
+// ---- statistics and audio levels --------------------------------------------
 
 const kbps = (b) => (b == null ? "–" : `${Math.round(b / 1000)} kbit/s`);
 const ms = (s) => (s == null ? "–" : `${Math.round(s * 1000)} ms`);
@@ -399,7 +422,30 @@ async function updateStats() {
 function setLevel(el, level) {
   const l = Math.max(0, Math.min(1, level ?? 0));
   el.querySelector(".level i").style.width = `${Math.round(Math.sqrt(l) * 100)}%`;
-  el.classList.toggle("speaking", l > SPEAKING_LEVEL);
 }
 
 init();
+
+// ---- chat (data messages, topic "chat") -------------------------------------
+
+function chatLine(who, text, priv) {
+  const li = document.createElement("li");
+  const b = document.createElement("b");
+  b.textContent = who + (priv ? " (to you)" : "");
+  li.append(b, document.createTextNode(" " + text)); // text, never HTML
+  $("chat-log").append(li);
+  while ($("chat-log").children.length > 200) $("chat-log").firstElementChild.remove();
+  li.scrollIntoView({ block: "nearest" });
+}
+
+async function sendChat() {
+  const text = $("chat-text").value.trim();
+  if (!text || !demo.room) return;
+  try {
+    await demo.room.sendData(text, { topic: "chat" });
+    chatLine("you", text, false);
+    $("chat-text").value = "";
+  } catch (err) {
+    $("call-error").textContent = describe(err);
+  }
+}

@@ -34,7 +34,8 @@
 //   });
 //
 //   await room.join({sdkAppId, userId, userSig, roomId | strRoomId,
-//                    role?, autoSubscribe?, privateMapKey?})  → the `joined` data
+//                    role?, autoSubscribe?, privateMapKey?, data?})  → the `joined` data
+//                    (data: true opens the data channels for sendData, below)
 //   await room.publishCamera({audio: true, video: true, simulcast?, svc?}) → [LocalTrack]
 //   await room.publishScreen()                                → [LocalTrack]
 //   await room.publish(streamOrTracks, {screen: false, simulcast?, svc?})  → [LocalTrack]
@@ -47,6 +48,11 @@
 //   room.attach(remoteTrack | trackId, element) → element   // show it; adaptive stream
 //   room.detach(remoteTrack | trackId, element?)
 //   await room.setTrackSettings(remoteTrack | trackId, {maxLayer, width, height, fps, paused} | null)
+//   await room.sendData(stringOrBytes, {lossy?, to?: [participantId], topic?})
+//                       // a data message to the room or to named participants
+//                       // (join with data: true; protocol 3.12); a string
+//                       // arrives as a string. Reliable ones wait for the send
+//                       // buffer; lossy ones (unordered, never resent) never wait.
 //   await room.leave()
 //   await room.setE2EEKey(secret, index = 0, use = true)  // E2EE: a room secret at index
 //   await room.setE2EEKeyIndex(index)           // send with the secret at index from now on
@@ -65,6 +71,9 @@
 //                        one encoding), layer ({rid, index} received now, or null),
 //                        paused (the server paused it: the downlink is too slow)}
 //   room.localTracks    [LocalTrack]
+//   room.speakers       [{participantId, participant (RemoteParticipant; null for us),
+//                        local (true for us), level (0..1)}]: who speaks now, loudest
+//                        first, as the server last said (protocol 3.11)
 //   LocalTrack          {mediaStreamTrack, kind, screen, muted, blocked,
 //                        trackId (server id once published; null before),
 //                        simulcast, layers ([{rid, active}]: what it encodes now)}
@@ -109,6 +118,15 @@
 //                                           "nokey": no secret at the frame's index,
 //                                           "malformed": not an E2EE frame) were dropped;
 //                                           at most one event per second and cause
+//   speakers             {speakers}         who speaks now changed (room.speakers;
+//                                           [] when nobody does): from the audio level
+//                                           each publisher's browser puts in its packets
+//   data                 {from, participant|null, topic, data (string or Uint8Array),
+//                         text, private (addressed to us by name), lossy}
+//   datarejected         {code, message, dropped}  the server dropped data messages
+//                                           we sent: 4006 too large, 4007 beyond the
+//                                           rate, 4008 not granted, 4009 malformed or
+//                                           to a participant not in the room
 //   error                {code, message}    (errors not tied to a request)
 //   closed               {code, reason}     the end: no more events
 //
@@ -547,6 +565,7 @@ export class Room extends EventTarget {
     this.roomInfo = null;
     this.participants = new Map();
     this.localTracks = [];
+    this.speakers = [];
     this.connection = { signal: "closed", publisher: "new", subscriber: "new" };
     this._session = null;
     this._join = null;
@@ -636,6 +655,7 @@ export class Room extends EventTarget {
     this.server = d.server;
     s.iceServers = d.iceServers || []; // this session's TURN credentials: a rejoin gets new ones
     this.roomInfo = { roomId: d.room.roomId, strRoomId: d.room.strRoomId };
+    this.dataInfo = d.data || null; // {send, maxMessage, messageRate, byteRate} with join's data
     this._emit("joined", { participantId: d.participantId, role: this.role, permissions: this.permissions, room: d.room, server: d.server, iceServers: s.iceServers });
     for (const info of d.room.participants || []) {
       this._addParticipant(info);
@@ -728,6 +748,10 @@ export class Room extends EventTarget {
 
   _clearRemote() {
     for (const p of [...this.participants.values()]) this._removeParticipant(p);
+    if (this.speakers.length) {
+      this.speakers = [];
+      this._emit("speakers", { speakers: this.speakers });
+    }
   }
 
   // ---- reconnection -------------------------------------------------------
@@ -847,6 +871,16 @@ export class Room extends EventTarget {
         else if (p && Array.isArray(info.layers)) p.tracks.get(info.trackId).layers = info.layers; // sizes now known
         break;
       }
+      case "speakers": {
+        this.speakers = (Array.isArray(d.speakers) ? d.speakers : []).map((x) => ({
+          participantId: x.participantId,
+          participant: this.participants.get(x.participantId) ?? null,
+          local: x.participantId === this.participantId,
+          level: typeof x.level === "number" ? x.level : 0,
+        }));
+        this._emit("speakers", { speakers: this.speakers });
+        break;
+      }
       case "trackPaused": {
         const p = this._ownerOf(d.trackId);
         const t = p?.tracks.get(d.trackId);
@@ -906,6 +940,9 @@ export class Room extends EventTarget {
       case "error":
         this._emit("error", { code: d.code, message: d.message });
         break;
+      case "dataRejected":
+        this._emit("datarejected", { code: d.code, message: d.message, dropped: d.dropped });
+        break;
       case "bye":
         break; // the close follows; Session.end handles it
       default:
@@ -933,6 +970,7 @@ export class Room extends EventTarget {
         this.e2ee?.decryptReceiver(ev.receiver, ev.track.kind); // before the first frame
         this._bindAll(s);
       };
+      if (this._join?.data) this._openData(s, pc);
     }
     return s.sub;
   }
@@ -1518,6 +1556,51 @@ export class Room extends EventTarget {
     }
     return out;
   }
+
+  // ---- data messages (protocol 3.12) ---------------------------------------
+
+  // _openData creates the two negotiated data channels on session s's
+  // subscriber RTCPeerConnection, with the server's ids.
+  _openData(s, pc) {
+    const opts = [{ negotiated: true, id: 0 }, { negotiated: true, id: 1, ordered: false, maxRetransmits: 0 }];
+    s.data = ["lethe-reliable", "lethe-lossy"].map((label, i) => {
+      const ch = pc.createDataChannel(label, opts[i]);
+      ch.binaryType = "arraybuffer";
+      ch.bufferedAmountLowThreshold = DATA_BUFFER_LOW;
+      ch.onmessage = (e) => {
+        if (s !== this._session) return;
+        const m = parseDataFrame(new Uint8Array(e.data instanceof ArrayBuffer ? e.data : new TextEncoder().encode(e.data)));
+        if (!m) return; // not the server's framing
+        this._emit("data", {
+          from: m.sender, participant: this.participants.get(m.sender) ?? null, topic: m.topic,
+          data: m.text ? new TextDecoder().decode(m.payload) : m.payload, text: m.text, private: m.private, lossy: i === 1,
+        });
+      };
+      return ch;
+    });
+  }
+
+  /**
+   * Send a data message: a string (it arrives as a string) or bytes
+   * (ArrayBuffer, a typed array), to the room or to participants by id
+   * ({to: [...]}) , reliable and ordered or ({lossy: true}) unordered and
+   * never resent. Rejects with a LetheError: 4006 over the size limit,
+   * ErrState before the channels are open or without join's data.
+   */
+  async sendData(data, { lossy = false, to = [], topic = "" } = {}) {
+    const s = this._session;
+    const ch = s?.data?.[lossy ? 1 : 0];
+    if (!ch || ch.readyState !== "open") throw new LetheError(ErrState, "sendData: the data channels are not open (join with data: true)");
+    const text = typeof data === "string";
+    const payload = text ? new TextEncoder().encode(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const limit = this.dataInfo?.maxMessage || 16384;
+    if (payload.byteLength > limit) throw new LetheError(4006, `sendData: ${payload.byteLength} bytes, limit ${limit}`);
+    const frame = dataFrame(text, topic, to, payload);
+    while (!lossy && ch.bufferedAmount > DATA_BUFFER_HIGH && ch.readyState === "open") {
+      await new Promise((r) => ch.addEventListener("bufferedamountlow", r, { once: true }));
+    }
+    ch.send(frame);
+  }
 }
 
 // pairRtt is the current round-trip time of the selected ICE candidate pair, in seconds.
@@ -1531,4 +1614,62 @@ function pairRtt(rep) {
     if (r.type === "candidate-pair" && r.nominated && r.state === "succeeded") return r.currentRoundTripTime ?? null;
   }
   return null;
+}
+
+// Data messages (protocol 3.12): a reliable sendData waits while the
+// channel holds more than DATA_BUFFER_HIGH bytes, until it drains to
+// DATA_BUFFER_LOW.
+const DATA_BUFFER_HIGH = 1 << 20;
+const DATA_BUFFER_LOW = 256 << 10;
+
+// dataFrame frames a message as the server reads it: version 1, flags
+// (1: text), no sender, the topic, the destinations, the payload.
+function dataFrame(text, topic, to, payload) {
+  const enc = new TextEncoder();
+  const t = enc.encode(topic);
+  const ids = to.map((id) => enc.encode(id));
+  if (t.length > 64 || ids.length > 16 || ids.some((id) => id.length === 0 || id.length > 64)) {
+    throw new LetheError(4009, "sendData: a topic over 64 bytes, more than 16 destinations, or a bad participant id");
+  }
+  const out = new Uint8Array(5 + t.length + ids.reduce((n, id) => n + 1 + id.length, 0) + payload.byteLength);
+  let o = 0;
+  out[o++] = 1;
+  out[o++] = text ? 1 : 0;
+  out[o++] = 0; // the server sets the sender
+  out[o++] = t.length;
+  out.set(t, o);
+  o += t.length;
+  out[o++] = ids.length;
+  for (const id of ids) {
+    out[o++] = id.length;
+    out.set(id, o);
+    o += id.length;
+  }
+  out.set(payload, o);
+  return out;
+}
+
+// parseDataFrame reads a relayed frame: {sender, topic, text, private,
+// payload}, or null if it is not one.
+function parseDataFrame(b) {
+  if (b.length < 5 || b[0] !== 1) return null;
+  const flags = b[1];
+  let o = 2;
+  const field = () => {
+    const n = b[o];
+    if (o + 1 + n > b.length) return null;
+    const v = b.subarray(o + 1, o + 1 + n);
+    o += 1 + n;
+    return v;
+  };
+  const dec = new TextDecoder();
+  const sender = field();
+  if (!sender || o >= b.length) return null;
+  const topic = field();
+  if (!topic || o >= b.length) return null;
+  let n = b[o++];
+  while (n-- > 0) {
+    if (o >= b.length || !field()) return null;
+  }
+  return { sender: dec.decode(sender), topic: dec.decode(topic), text: (flags & 1) !== 0, private: (flags & 2) !== 0, payload: b.slice(o) };
 }

@@ -49,6 +49,7 @@ type Host struct {
 	relay       Relay                             // TURN credentials per session; nil: none
 	setCert     func(signaling.Certificate) error // renewed TURN-over-TLS certificates; nil: none
 	collect     func()                            // what a stats request with GC runs: debug.FreeOSMemory
+	speakers    speakersCache                     // a room's speakers list, encoded once for all its sessions
 
 	mu       sync.Mutex
 	sessions map[uint64]*hostSession
@@ -267,7 +268,7 @@ func (s *hostSession) run() {
 	cfg := sfu.ParticipantConfig{
 		UserID: s.open.UserID, Role: string(s.open.Role), Hidden: s.open.Role == signaling.RoleAudience,
 		Send: sfuMedia(s.open.Send), Receive: sfuMedia(s.open.Receive), Blocked: sfuMedia(s.open.Blocked),
-		AutoSubscribe: s.open.AutoSubscribe,
+		AutoSubscribe: s.open.AutoSubscribe, Data: s.open.Data, DataDenied: s.open.NoDataSend,
 	}
 	peer, others, err := s.h.join(s.open.RoomKey, cfg, s)
 	if err != nil {
@@ -283,6 +284,7 @@ func (s *hostSession) run() {
 	if id, ok := peer.(interface{ ID() string }); ok {
 		joined.ParticipantID = id.ID()
 	}
+	joined.Data = s.dataInfo(peer)
 	if s.h.relay != nil {
 		if servers, err := s.h.relay.Open(sessionName(s.sid)); err == nil {
 			joined.IceServers = servers
@@ -709,6 +711,8 @@ func codeOf(err error) signaling.Code {
 	switch {
 	case errors.As(err, &ce):
 		return ce.Code
+	case dataCode(err) != 0:
+		return dataCode(err)
 	case errors.Is(err, sfu.ErrNotAllowed), errors.Is(err, sfu.ErrTooManyTracks):
 		return signaling.CodeNotAllowed
 	case errors.Is(err, sfu.ErrBadSDP):

@@ -470,6 +470,8 @@ func TestHostEventsHeldUntilJoined(t *testing.T) {
 		jc.ev.ParticipantJoined(sfu.ParticipantInfo{ID: "p-bob", UserID: "bob", Role: "anchor"})
 		jc.ev.TrackPublished(sfuTrack)
 		jc.ev.TrackMuted(sfu.TrackInfo{ID: "t1", ParticipantID: "p-bob", Muted: true, Blocked: true})
+		jc.ev.Speakers([]sfu.Speaker{{ParticipantID: "p-bob", Level: 0.76}})
+		jc.ev.Speakers(nil)
 		jc.ev.ParticipantUpdated(sfu.ParticipantInfo{ID: "p-bob", UserID: "bob", Role: "audience"})
 		jc.ev.Offer("v=0 offer", false)
 		jc.ev.Candidate(sfu.Subscriber, cand)
@@ -490,6 +492,8 @@ func TestHostEventsHeldUntilJoined(t *testing.T) {
 		{signaling.TypeParticipantJoined, signaling.ParticipantInfo{ParticipantID: "p-bob", UserID: "bob", Role: signaling.RoleAnchor, Tracks: []signaling.TrackInfo{}}},
 		{signaling.TypeTrackPublished, signaling.TrackPublished{Track: wireTrack}},
 		{signaling.TypeTrackMuted, signaling.TrackMuted{TrackID: "t1", ParticipantID: "p-bob", Muted: true, Blocked: true}},
+		{signaling.TypeSpeakers, signaling.Speakers{Speakers: []signaling.Speaker{{ParticipantID: "p-bob", Level: 0.76}}}},
+		{signaling.TypeSpeakers, signaling.Speakers{Speakers: []signaling.Speaker{}}},
 		{signaling.TypeParticipantUpdated, signaling.ParticipantInfo{ParticipantID: "p-bob", UserID: "bob", Role: signaling.RoleAudience, Tracks: []signaling.TrackInfo{}}},
 		{signaling.TypeOffer, signaling.SDP{Target: signaling.TargetSubscriber, SDP: "v=0 offer"}},
 		{signaling.TypeCandidate, signaling.Candidate{Target: signaling.TargetSubscriber, Candidate: cand}},

@@ -36,10 +36,14 @@ type Config struct {
 	MaxTrackBitrate       int              // bit/s a publisher may send on one track (sfu.Config); 0: the SFU's default, <0: no cap
 	NoBandwidthEstimation bool             // sfu.Config.NoBandwidthEstimation
 	MaxParticipantBitrate int              // bit/s a publisher may send on all its tracks; 0: the SFU's default, <0: no cap
-	BatchWrites           bool             // one sendmmsg per burst instead of one sendto per packet
-	EventWindow           time.Duration    // participant events gathered this long per session (WithEventWindow)
-	ProbeDirs             []string         // more directories the self-probe must fail to write
-	Version               string           // reported to clients in joined
+	// Data messages (sfu.Config): payload bytes of one; messages and
+	// bytes a participant may send per second; bytes a room's may. 0:
+	// the SFU's default, <0: no limit (not for the size).
+	DataMaxMessage, DataMessageRate, DataByteRate, DataRoomByteRate int
+	BatchWrites                                                     bool          // one sendmmsg per burst instead of one sendto per packet
+	EventWindow                                                     time.Duration // participant events gathered this long per session (WithEventWindow)
+	ProbeDirs                                                       []string      // more directories the self-probe must fail to write
+	Version                                                         string        // reported to clients in joined
 	// TURN relay (internal/turnrelay) on TURNPort, UDP and TCP, of the
 	// media IP: 0 picks free ports, negative runs none. Its secret comes
 	// in the control process's start frame.
@@ -117,7 +121,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	s, err := sfu.New(sfu.Config{UDPConn: media, TCPListener: tcp, Logger: log, ICEFailedTimeout: cfg.ICEFailed, DTLSTimeout: cfg.DTLSTimeout,
 		MaxTrackBitrate: cfg.MaxTrackBitrate, MaxParticipantBitrate: cfg.MaxParticipantBitrate,
 		NoBandwidthEstimation: cfg.NoBandwidthEstimation,
-		PublicIPs:             cfg.PublicIPs, Interfaces: cfg.Interfaces, Prefixes: cfg.Prefixes})
+		Data: sfu.DataConfig{MaxMessage: cfg.DataMaxMessage, MessageRate: cfg.DataMessageRate, ByteRate: cfg.DataByteRate,
+			RoomByteRate: cfg.DataRoomByteRate},
+		PublicIPs: cfg.PublicIPs, Interfaces: cfg.Interfaces, Prefixes: cfg.Prefixes})
 	if err != nil {
 		media.Close()
 		if tcp != nil {

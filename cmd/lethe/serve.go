@@ -51,6 +51,7 @@ type serveConfig struct {
 	dtlsTimeout     time.Duration
 	trackBitrate    int
 	peerBitrate     int
+	dataLimits      [4]int // --data-max-message, --data-rate, --data-byte-rate, --data-room-byte-rate
 	noBWE           bool
 	probeDirs       string
 	drainTimeout    time.Duration
@@ -106,6 +107,14 @@ func (c *serveConfig) validate() error {
 	}{{"--max-track-bitrate", c.trackBitrate}, {"--max-participant-bitrate", c.peerBitrate}} {
 		if b.v == 0 || b.v < -1 || b.v > 1_000_000_000 {
 			return fmt.Errorf("%s must be 1..1000000000 bit/s, or -1 for no cap", b.flag)
+		}
+	}
+	if c.dataLimits[0] < 1 || c.dataLimits[0] > 65536 {
+		return errors.New("--data-max-message must be 1..65536 bytes")
+	}
+	for i, f := range dataFlags[1:] {
+		if v := c.dataLimits[i+1]; v == 0 || v < -1 {
+			return fmt.Errorf("--%s must be positive, or -1 for no limit", f.name)
 		}
 	}
 	if c.drainTimeout < 0 {
@@ -173,6 +182,9 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	fs.DurationVar(&cfg.dtlsTimeout, "dtls-timeout", 10*time.Second, "drop a participant whose DTLS handshake is not done this long after its ICE connected")
 	fs.IntVar(&cfg.trackBitrate, "max-track-bitrate", 8_000_000, "bit/s of RTP a publisher may send on one track, over 1s; beyond is dropped (-1: no cap)")
 	fs.IntVar(&cfg.peerBitrate, "max-participant-bitrate", 20_000_000, "bit/s of RTP a publisher may send on all its tracks, over 1s; beyond is dropped (-1: no cap)")
+	for i, f := range dataFlags {
+		fs.IntVar(&cfg.dataLimits[i], f.name, f.def, f.usage)
+	}
 	fs.BoolVar(&cfg.noBWE, "no-bwe", false, "no downlink bandwidth estimation: every subscriber gets the highest simulcast layer its settings allow")
 	fs.DurationVar(&cfg.drainTimeout, "drain-timeout", 30*time.Second,
 		"at SIGTERM or SIGINT, how long participants may stay before they are told to reconnect elsewhere (0: tell them at once); a second signal stops at once")
@@ -255,6 +267,9 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	workerArgs := []string{"--ice-failed-timeout", cfg.iceFailed.String(), "--dtls-timeout", cfg.dtlsTimeout.String(),
 		"--max-track-bitrate", strconv.Itoa(cfg.trackBitrate), "--max-participant-bitrate", strconv.Itoa(cfg.peerBitrate),
 		"--batch-writes=" + strconv.FormatBool(cfg.batchWrites), "--no-bwe=" + strconv.FormatBool(cfg.noBWE)}
+	for i, f := range dataFlags {
+		workerArgs = append(workerArgs, "--"+f.name, strconv.Itoa(cfg.dataLimits[i]))
+	}
 	for _, d := range splitList(cfg.probeDirs) {
 		workerArgs = append(workerArgs, "--probe-dir", d)
 	}
@@ -597,4 +612,26 @@ func maintainKeys(ctx context.Context, st *store.Store, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// dataFlags are the limits of data messages, passed on to the workers
+// (sfu.Config, docs/protocol.md 3.12).
+var dataFlags = [4]struct {
+	name  string
+	def   int
+	usage string
+}{
+	{"data-max-message", 16384, "payload bytes of one data message (at most 65536)"},
+	{"data-rate", 50, "data messages a participant may send per second (-1: no limit)"},
+	{"data-byte-rate", 256 << 10, "payload bytes of data messages a participant may send per second (-1: no limit)"},
+	{"data-room-byte-rate", 1 << 20, "payload bytes of data messages a room's participants may send per second together (-1: no limit)"},
+}
+
+// defaultDataLimits are the defaults of dataFlags.
+func defaultDataLimits() [4]int {
+	var out [4]int
+	for i, f := range dataFlags {
+		out[i] = f.def
+	}
+	return out
 }

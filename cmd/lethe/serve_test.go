@@ -13,7 +13,7 @@ func TestServeConfigValidate(t *testing.T) {
 	base := func() serveConfig {
 		return serveConfig{listen: "127.0.0.1:7880", udpHost: "127.0.0.1", udpPort: 7882, workers: 1,
 			allowedHosts: "localhost,127.0.0.1,[::1]", maxConns: 10, maxConnsPerIP: 2, dtlsTimeout: time.Second,
-			trackBitrate: 8_000_000, peerBitrate: -1}
+			trackBitrate: 8_000_000, peerBitrate: -1, dataLimits: defaultDataLimits()}
 	}
 	good := base()
 	if err := good.validate(); err != nil {
@@ -102,7 +102,7 @@ func TestServeListenBeyondLoopback(t *testing.T) {
 		{listen: "192.0.2.7:443", tls: tlsFlags{acmeDomains: "lethe.example"}, ok: true},
 	} {
 		c := serveConfig{listen: tc.listen, udpHost: "127.0.0.1", workers: 1, allowedHosts: "localhost", maxConns: 1,
-			maxConnsPerIP: 1, dtlsTimeout: time.Second, trackBitrate: -1, peerBitrate: -1, tls: tc.tls}
+			maxConnsPerIP: 1, dtlsTimeout: time.Second, trackBitrate: -1, peerBitrate: -1, dataLimits: defaultDataLimits(), tls: tc.tls}
 		err := c.validate()
 		if (err == nil) != tc.ok {
 			t.Errorf("--listen %s %+v: err = %v, want ok %v", tc.listen, tc.tls, err, tc.ok)
@@ -117,7 +117,7 @@ func TestServeListenBeyondLoopback(t *testing.T) {
 	}
 	// An ACME domain is an allowed host; an unspecified address is not.
 	c := serveConfig{listen: "0.0.0.0:443", udpHost: "127.0.0.1", workers: 1, allowedHosts: "localhost", maxConns: 1,
-		maxConnsPerIP: 1, dtlsTimeout: time.Second, trackBitrate: -1, peerBitrate: -1, tls: tlsFlags{acmeDomains: "lethe.example"}}
+		maxConnsPerIP: 1, dtlsTimeout: time.Second, trackBitrate: -1, peerBitrate: -1, dataLimits: defaultDataLimits(), tls: tlsFlags{acmeDomains: "lethe.example"}}
 	if err := c.validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,7 @@ type tokenConfig struct {
 	Privileges    string // privilege bits 0..255; "": none
 	PrivateMapKey bool   // print a privateMapKey (room binding + privileges)
 	Consent       string // auth.ConsentAdult or auth.ConsentParental; "": none
+	NoData        bool   // a data claim false: may not send data messages
 
 	appID      uint32 // parsed by validate
 	roomID     uint32
@@ -84,6 +85,9 @@ func (c *tokenConfig) validate() error {
 	if !auth.ValidConsent(c.Consent) {
 		return fmt.Errorf("--consent must be %s or %s", auth.ConsentAdult, auth.ConsentParental)
 	}
+	if c.NoData && c.Format != formatJWT {
+		return errors.New("--no-data needs --format jwt: a TLSSigAPIv2 token has no bit for it")
+	}
 	if c.Consent != "" && c.Format != formatJWT {
 		return errors.New("--consent needs --format jwt: a TLSSigAPIv2 token has no room for it")
 	}
@@ -103,7 +107,7 @@ func tokenCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, now func() time.Time) error {
 	var cfg tokenConfig
 	flags := newFlags("token", "lethe token --user ID [--app SDKAppID] [--format jwt|tls] [--room N | --str-room S]\n"+
-		"                   [--privileges 0..255] [--private-map-key] [--consent adult|parental] [--ttl 1h] [--data-dir DIR]",
+		"                   [--privileges 0..255] [--private-map-key] [--consent adult|parental] [--no-data] [--ttl 1h] [--data-dir DIR]",
 		"Prints a UserSig signed with the application's current key, read from the store of a data dir (read-only).\n"+
 			"A room-bound tls token carries a TLS.userbuf (privileges 255 unless --privileges): it is its own privateMapKey.")
 	flags.StringVar(&cfg.DataDir, "data-dir", "./lethe-data", "data dir that lethe serve created")
@@ -115,6 +119,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer, now 
 	flags.StringVar(&cfg.Privileges, "privileges", "", "privilege bits 0..255 (1 create, 2 enter, 4/8 send/recv audio, 16/32 video, 64/128 sub-stream); needs a room")
 	flags.BoolVar(&cfg.PrivateMapKey, "private-map-key", false, "print a privateMapKey (room binding and privileges, 255 unless --privileges)")
 	flags.DurationVar(&cfg.TTL, "ttl", time.Hour, "token lifetime, at most the app's max token TTL (the default is cut to it)")
+	flags.BoolVar(&cfg.NoData, "no-data", false, "the token forbids sending data messages (a JWT data claim false; jwt only)")
 	flags.StringVar(&cfg.Consent, "consent", "", "adult or parental: state, in the signed token, that the user's consent was obtained on that basis (jwt only)")
 	if err := flags.parse(args, 0, stdout, stderr); err != nil {
 		return err
@@ -197,6 +202,7 @@ func issueToken(ctx context.Context, cfg tokenConfig, now time.Time, stderr io.W
 		IssuedAt:  now,
 		ExpiresAt: now.Add(ttl),
 		Consent:   cfg.Consent,
+		NoData:    cfg.NoData,
 	}
 	bound := c.RoomID != 0 || c.StrRoomID != ""
 	// A privateMapKey, and any room-bound TLSSigAPIv2 token (whose only room
