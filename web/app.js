@@ -6,7 +6,7 @@ import { Room, LetheError, parseRoom, validName } from "/lethe.js";
 const $ = (id) => document.getElementById(id);
 
 // window.letheDemo is for people poking at the page (and for the browser tests).
-const demo = { room: null, events: [], dev: false, simulcast: true, adaptive: true };
+const demo = { room: null, events: [], dev: false, simulcast: true, svc: null, adaptive: true };
 window.letheDemo = demo;
 
 let statsTimer = null;
@@ -52,6 +52,8 @@ function readFragment() {
   // #simulcast=0: the camera as one encoding; #adaptive=0: no element sizes
   // sent (each subscriber gets the best its downlink carries).
   demo.simulcast = f.get("simulcast") !== "0";
+  // #codec=vp9: the camera as one VP9 encoding with SVC layers (L3T3_KEY).
+  demo.svc = f.get("codec") === "vp9" ? "L3T3_KEY" : null;
   demo.adaptive = f.get("adaptive") !== "0";
   const token = f.get("token");
   if (!token) return;
@@ -103,7 +105,7 @@ async function join() {
   $("join").disabled = true;
   try {
     const params = { ...(await joinParams(name, roomText)), data: true }; // the chat
-    const opts = { simulcast: demo.simulcast, adaptiveStream: demo.adaptive };
+    const opts = { simulcast: demo.simulcast, svc: demo.svc, adaptiveStream: demo.adaptive };
     if (demo.relay) opts.iceTransportPolicy = "relay";
     if ($("e2ee").checked) {
       const passphrase = $("passphrase").value;

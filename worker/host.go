@@ -608,6 +608,9 @@ func (s *hostSession) TrackMuted(t sfu.TrackInfo) {
 func (s *hostSession) TrackPaused(id string, paused bool) {
 	s.event(signaling.TypeTrackPaused, signaling.TrackPaused{TrackID: id, Paused: paused, Reason: signaling.PauseBandwidth})
 }
+func (s *hostSession) TrackUnsupported(id, _ string) {
+	s.event(signaling.TypeTrackPaused, signaling.TrackPaused{TrackID: id, Paused: true, Reason: signaling.PauseCodec})
+}
 func (s *hostSession) TrackLayer(id, rid string, layer int) {
 	s.event(signaling.TypeTrackLayer, signaling.TrackLayer{TrackID: id, RID: rid, Layer: layer})
 }
@@ -660,6 +663,7 @@ var endings = []struct {
 }
 
 var _ sfu.Events = (*hostSession)(nil)
+var _ sfu.CodecEvents = (*hostSession)(nil)
 
 // sfuMedia translates the control process's media bits into the SFU's.
 func sfuMedia(m signaling.Media) sfu.Media {
