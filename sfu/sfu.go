@@ -40,7 +40,7 @@ type SFU struct {
 	addrs    iceaddr.Addresses // where candidates are gathered, what they advertise
 	stats    counters
 	metrics  metricCounters // bytes, RTT and loss (metrics.go)
-	data     dataCounters // data messages (data.go)
+	data     dataCounters   // data messages (data.go)
 	dataLim  dataLimits
 	// diag writes diagnostics a client can repeat at will (Pion's errors,
 	// undeclared SSRCs): a line per kind, then a count per minute.
