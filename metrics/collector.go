@@ -2,178 +2,162 @@ package metrics
 
 import (
 	"context"
+	"os"
 	"strconv"
 
-	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/lethe-rtc/lethe/signaling"
 )
 
-const namespace = "lethe"
-
-func desc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc(namespace+"_"+name, help, labels, nil)
-}
-
-// The collector's metrics. Worker series carry the worker's index only.
-var (
-	descWorkerUp   = desc("worker_up", "1 when the worker answered this scrape's stats request, else 0.", "worker")
-	descRooms      = desc("rooms", "Rooms open on the worker.", "worker")
-	descPeers      = desc("participants", "Participants on the worker.", "worker")
-	descPublished  = desc("published_tracks", "Tracks published to the worker.", "worker")
-	descSubscribed = desc("subscribed_tracks", "Tracks the worker sends to subscribers.", "worker")
-	descPacketsIn  = desc("packets_in_total", "RTP packets read from publishers.", "worker")
-	descPacketsOut = desc("packets_out_total", "RTP packets written to subscribers.", "worker")
-	descBytesIn    = desc("bytes_in_total", "RTP bytes (header and payload) read from publishers.", "worker")
-	descBytesOut   = desc("bytes_out_total", "RTP bytes written to subscribers, retransmissions and padding included.", "worker")
-	descRetrans    = desc("retransmitted_packets_total", "Packets re-sent in answer to NACKs.", "worker")
-	descPadding    = desc("padding_packets_total", "Padding-only packets sent to probe subscribers' downlinks.", "worker")
-	descNACKs      = desc("nacks_total", "Sequence numbers subscribers asked for again (NACKs).", "worker")
-	descNACKMisses = desc("nack_misses_total", "NACKed packets no longer cached.", "worker")
-	descRTXLimited = desc("rtx_limited_total", "NACKed packets not re-sent: retransmissions had used their share of the downlink.", "worker")
-	descPLIs       = desc("plis_total", "Keyframe requests (PLIs) sent to publishers.", "worker")
-	descDropped    = desc("packets_dropped_total", "Packets not forwarded, by reason.", "worker", "reason")
-	descRTT        = desc("rtt_seconds", "Round-trip times from subscribers' receiver reports.", "worker")
-	descLoss       = desc("loss_ratio", "Fraction of packets lost per subscriber receiver report block.", "worker")
-	descCPU        = desc("worker_cpu_seconds_total", "User and system CPU time of the worker process.", "worker")
-	descRSS        = desc("worker_resident_memory_bytes", "Resident memory of the worker process.", "worker")
-	descRestarts   = desc("worker_restarts_total", "Workers replaced after a crash.")
-	descConns      = desc("connections", "Signaling (WebSocket) connections to the control process.")
-	descLockdown   = desc("lockdown", "1 when the lock-down property is in force in the process, else 0.", "role", "index", "property")
-	descPurges     = desc("purges_pending", "Purges of terminated or deleted applications scheduled and not done yet.")
-	descOverdue    = desc("purge_oldest_overdue_seconds", "How long past its due time the most overdue pending purge is; 0 when none is.")
-	descAppRooms   = desc("app_rooms", "Rooms of an application listed in --metrics-app-labels.", "app")
-	descAppPeers   = desc("app_participants", "Participants of an application listed in --metrics-app-labels.", "app")
+// Help texts of the metrics, by name (docs/metrics.md lists them too).
+const (
+	hWorkerUp   = "1 when the worker answered this scrape's stats request, else 0."
+	hRooms      = "Rooms open on the worker."
+	hPeers      = "Participants on the worker."
+	hPublished  = "Tracks published to the worker."
+	hSubscribed = "Tracks the worker sends to subscribers."
+	hPacketsIn  = "RTP packets read from publishers."
+	hPacketsOut = "RTP packets written to subscribers."
+	hBytesIn    = "RTP bytes (header and payload) read from publishers."
+	hBytesOut   = "RTP bytes written to subscribers, retransmissions and padding included."
+	hRetrans    = "Packets re-sent in answer to NACKs."
+	hPadding    = "Padding-only packets sent to probe subscribers' downlinks."
+	hNACKs      = "Sequence numbers subscribers asked for again (NACKs)."
+	hNACKMisses = "NACKed packets no longer cached."
+	hRTXLimited = "NACKed packets not re-sent: retransmissions had used their share of the downlink."
+	hPLIs       = "Keyframe requests (PLIs) sent to publishers."
+	hDropped    = "Packets not forwarded, by reason."
+	hRTT        = "Round-trip times from subscribers' receiver reports, in seconds."
+	hLoss       = "Fraction of packets lost, per receiver report block from subscribers."
+	hCPU        = "User and system CPU time of the process, in seconds."
+	hRSS        = "Resident memory of the process, in bytes."
+	hRestarts   = "Workers replaced after a crash."
+	hConns      = "Signaling (WebSocket) connections to the control process."
+	hLockdown   = "1 when the lock-down property is in force in the process, else 0."
+	hPurges     = "Purges of terminated or deleted applications scheduled and not done yet."
+	hOverdue    = "How long past its due time the most overdue pending purge is, in seconds; 0 when none is."
+	hAppRooms   = "Rooms of an application listed in --metrics-app-labels."
+	hAppPeers   = "Participants of an application listed in --metrics-app-labels."
+	hJoin       = "Time from a join message to the joined sent back, for the joins that succeed, in seconds."
+	hAdmin      = "Admin API requests (scrapes behind the admin key included) by HTTP status."
 )
 
-var allDescs = []*prometheus.Desc{descWorkerUp, descRooms, descPeers, descPublished, descSubscribed,
-	descPacketsIn, descPacketsOut, descBytesIn, descBytesOut, descRetrans, descPadding, descNACKs, descNACKMisses,
-	descRTXLimited, descPLIs, descDropped, descRTT, descLoss, descCPU, descRSS, descRestarts, descConns,
-	descLockdown, descPurges, descOverdue, descAppRooms, descAppPeers}
-
-// collector reads the current figures from its sources on every scrape.
-type collector struct {
-	cfg      Config
-	lockdown *lockdownCache
-}
-
-var _ prometheus.Collector = (*collector)(nil)
-
-func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range allDescs {
-		ch <- d
-	}
-}
-
-func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+// Gather reads every source and returns the metric families, by name.
+func (m *Metrics) Gather(ctx context.Context) []*dto.MetricFamily {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
 	defer cancel()
-	if c.cfg.Workers != nil {
-		for _, w := range c.cfg.Workers(ctx) {
-			c.worker(ch, w)
+	f := newFamilies()
+	c := m.cfg
+	if c.Workers != nil {
+		for _, w := range c.Workers(ctx) {
+			m.worker(f, w)
 		}
 	}
-	if c.cfg.Restarts != nil {
-		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(c.cfg.Restarts()))
+	if c.CPUSeconds != nil {
+		if s, err := c.CPUSeconds(os.Getpid()); err == nil {
+			f.counter("lethe_control_cpu_seconds_total", hCPU, s)
+		}
 	}
-	if c.cfg.Connections != nil {
-		ch <- prometheus.MustNewConstMetric(descConns, prometheus.GaugeValue, float64(c.cfg.Connections()))
+	if c.RSS != nil {
+		if rss := c.RSS(os.Getpid()); rss > 0 {
+			f.gauge("lethe_control_resident_memory_bytes", hRSS, float64(rss))
+		}
 	}
-	if c.cfg.Lockdown != nil {
-		for _, p := range c.lockdown.get() {
+	if c.Restarts != nil {
+		f.counter("lethe_worker_restarts_total", hRestarts, float64(c.Restarts()))
+	}
+	if c.Connections != nil {
+		f.gauge("lethe_connections", hConns, float64(c.Connections()))
+	}
+	if c.Lockdown != nil {
+		for _, p := range m.lockdown.get() {
 			for _, pr := range p.Properties {
-				ch <- prometheus.MustNewConstMetric(descLockdown, prometheus.GaugeValue, bool01(pr.On), p.Role, strconv.Itoa(p.Index), pr.Name)
+				f.gauge("lethe_lockdown", hLockdown, bool01(pr.On), "role", p.Role, "index", strconv.Itoa(p.Index), "property", pr.Name)
 			}
 		}
 	}
-	if c.cfg.Purges != nil {
-		if due, err := c.cfg.Purges(ctx); err == nil {
-			now, overdue := c.cfg.Now(), 0.0
+	if c.Purges != nil {
+		if due, err := c.Purges(ctx); err == nil {
+			now, overdue := c.Now(), 0.0
 			for _, d := range due {
 				overdue = max(overdue, now.Sub(d).Seconds())
 			}
-			ch <- prometheus.MustNewConstMetric(descPurges, prometheus.GaugeValue, float64(len(due)))
-			ch <- prometheus.MustNewConstMetric(descOverdue, prometheus.GaugeValue, overdue)
+			f.gauge("lethe_purges_pending", hPurges, float64(len(due)))
+			f.gauge("lethe_purge_oldest_overdue_seconds", hOverdue, overdue)
 		}
 	}
-	for _, app := range c.cfg.AppLabels {
-		rooms, peers := c.cfg.App(app)
+	for _, app := range c.AppLabels {
+		rooms, peers := c.App(app)
 		id := strconv.FormatUint(uint64(app), 10)
-		ch <- prometheus.MustNewConstMetric(descAppRooms, prometheus.GaugeValue, float64(rooms), id)
-		ch <- prometheus.MustNewConstMetric(descAppPeers, prometheus.GaugeValue, float64(peers), id)
+		f.gauge("lethe_app_rooms", hAppRooms, float64(rooms), "app", id)
+		f.gauge("lethe_app_participants", hAppPeers, float64(peers), "app", id)
 	}
+	counts, sum := m.join.snapshot()
+	f.histogram("lethe_join_latency_seconds", hJoin, JoinBuckets, counts, sum)
+	m.mu.Lock()
+	for status, n := range m.admin {
+		code := "other"
+		if status != 0 {
+			code = strconv.Itoa(status)
+		}
+		f.counter("lethe_admin_requests_total", hAdmin, float64(n), "code", code)
+	}
+	m.mu.Unlock()
+	return f.sorted()
 }
 
-func (c *collector) worker(ch chan<- prometheus.Metric, w Worker) {
+func (m *Metrics) worker(f *families, w Worker) {
 	idx := strconv.Itoa(w.Index)
-	gauge := func(d *prometheus.Desc, v float64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, idx)
-	}
-	counter := func(d *prometheus.Desc, v uint64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), idx)
-	}
-	if c.cfg.CPUSeconds != nil && w.PID > 0 {
-		if s, err := c.cfg.CPUSeconds(w.PID); err == nil {
-			ch <- prometheus.MustNewConstMetric(descCPU, prometheus.CounterValue, s, idx)
+	c := m.cfg
+	if c.CPUSeconds != nil && w.PID > 0 {
+		if s, err := c.CPUSeconds(w.PID); err == nil {
+			f.counter("lethe_worker_cpu_seconds_total", hCPU, s, "worker", idx)
 		}
 	}
-	if c.cfg.RSS != nil && w.PID > 0 {
-		if rss := c.cfg.RSS(w.PID); rss > 0 {
-			gauge(descRSS, float64(rss))
+	if c.RSS != nil && w.PID > 0 {
+		if rss := c.RSS(w.PID); rss > 0 {
+			f.gauge("lethe_worker_resident_memory_bytes", hRSS, float64(rss), "worker", idx)
 		}
 	}
-	m := w.Media
-	if m == nil {
-		gauge(descWorkerUp, 0)
+	s := w.Media
+	if s == nil {
+		f.gauge("lethe_worker_up", hWorkerUp, 0, "worker", idx)
 		return
 	}
-	gauge(descWorkerUp, 1)
-	gauge(descRooms, float64(m.Rooms))
-	gauge(descPeers, float64(m.Participants))
-	gauge(descPublished, float64(m.PublishedTracks))
-	gauge(descSubscribed, float64(m.SubscribedTracks))
-	counter(descPacketsIn, m.PacketsIn)
-	counter(descPacketsOut, m.PacketsOut)
-	counter(descBytesIn, m.BytesIn)
-	counter(descBytesOut, m.BytesOut)
-	counter(descRetrans, m.Retransmitted)
-	counter(descPadding, m.PaddingOut)
-	counter(descNACKs, m.NACKsIn)
-	counter(descNACKMisses, m.NACKMisses)
-	counter(descRTXLimited, m.RTXLimited)
-	counter(descPLIs, m.PLIsOut)
+	f.gauge("lethe_worker_up", hWorkerUp, 1, "worker", idx)
+	f.gauge("lethe_rooms", hRooms, float64(s.Rooms), "worker", idx)
+	f.gauge("lethe_participants", hPeers, float64(s.Participants), "worker", idx)
+	f.gauge("lethe_published_tracks", hPublished, float64(s.PublishedTracks), "worker", idx)
+	f.gauge("lethe_subscribed_tracks", hSubscribed, float64(s.SubscribedTracks), "worker", idx)
+	for _, k := range []struct {
+		name, help string
+		v          uint64
+	}{
+		{"lethe_packets_in_total", hPacketsIn, s.PacketsIn},
+		{"lethe_packets_out_total", hPacketsOut, s.PacketsOut},
+		{"lethe_bytes_in_total", hBytesIn, s.BytesIn},
+		{"lethe_bytes_out_total", hBytesOut, s.BytesOut},
+		{"lethe_retransmitted_packets_total", hRetrans, s.Retransmitted},
+		{"lethe_padding_packets_total", hPadding, s.PaddingOut},
+		{"lethe_nacks_total", hNACKs, s.NACKsIn},
+		{"lethe_nack_misses_total", hNACKMisses, s.NACKMisses},
+		{"lethe_rtx_limited_total", hRTXLimited, s.RTXLimited},
+		{"lethe_plis_total", hPLIs, s.PLIsOut},
+	} {
+		f.counter(k.name, k.help, float64(k.v), "worker", idx)
+	}
 	// Every reason, zero or not, so the series stay the same; only the
 	// reasons this process knows: a worker cannot add label values.
 	for i, reason := range signaling.DropReasons {
 		var v uint64
-		if i < len(m.Dropped) {
-			v = m.Dropped[i]
+		if i < len(s.Dropped) {
+			v = s.Dropped[i]
 		}
-		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(v), idx, reason)
+		f.counter("lethe_packets_dropped_total", hDropped, float64(v), "worker", idx, "reason", reason)
 	}
-	if h, ok := constHistogram(descRTT, m.RTT, m.RTTBounds, idx); ok {
-		ch <- h
-	}
-	if h, ok := constHistogram(descLoss, m.Loss, m.LossBounds, idx); ok {
-		ch <- h
-	}
-}
-
-// constHistogram turns a worker's bucket counts into a Prometheus
-// histogram (cumulative buckets); false when counts and bounds disagree.
-func constHistogram(d *prometheus.Desc, h signaling.Histogram, bounds []float64, idx string) (prometheus.Metric, bool) {
-	if len(h.Counts) != len(bounds)+1 || len(bounds) > 64 {
-		return nil, false
-	}
-	buckets := make(map[float64]uint64, len(bounds))
-	var total uint64
-	for i, b := range bounds {
-		total += h.Counts[i]
-		buckets[b] = total
-	}
-	total += h.Counts[len(bounds)]
-	m, err := prometheus.NewConstHistogram(d, total, h.Sum, buckets, idx)
-	return m, err == nil
+	f.histogram("lethe_rtt_seconds", hRTT, s.RTTBounds, s.RTT.Counts, s.RTT.Sum, "worker", idx)
+	f.histogram("lethe_loss_ratio", hLoss, s.LossBounds, s.Loss.Counts, s.Loss.Sum, "worker", idx)
 }
 
 func bool01(b bool) float64 {

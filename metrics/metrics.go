@@ -3,14 +3,15 @@ package metrics
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
+	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/lethe-rtc/lethe/signaling"
 )
@@ -86,15 +87,28 @@ const MaxAppLabels = 32
 // JoinBuckets are the join latency histogram's bounds, in seconds.
 var JoinBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
-// Metrics is the registry of one server and the instruments its parts
-// report to.
+// maxScrapes bounds the scrapes served at once; more get 503.
+const maxScrapes = 4
+
+// Metrics is one server's metrics: the instruments its parts report to
+// and the sources read at each scrape.
+//
+// It is built on Prometheus's data model and encoder
+// (github.com/prometheus/client_model, github.com/prometheus/common/expfmt),
+// not on client_golang, whose registry package links expvar: the binary
+// holds no expvar code (docs/compliance.md, "no debugging back doors").
 type Metrics struct {
-	reg   *prometheus.Registry
-	join  prometheus.Histogram
-	admin *prometheus.CounterVec
+	cfg      Config
+	lockdown *lockdownCache
+	scrapes  chan struct{}
+
+	join histogram // seconds, JoinBuckets
+
+	mu    sync.Mutex
+	admin map[int]uint64 // requests by status (100-599, 0 for any other)
 }
 
-// New builds the metrics over cfg's sources, in a registry of their own.
+// New builds the metrics over cfg's sources.
 func New(cfg Config) (*Metrics, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -108,47 +122,79 @@ func New(cfg Config) (*Metrics, error) {
 	if cfg.LockdownEvery <= 0 {
 		cfg.LockdownEvery = time.Minute
 	}
-	m := &Metrics{
-		reg: prometheus.NewRegistry(),
-		join: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: namespace, Name: "join_latency_seconds",
-			Help:    "Time from a join message to the joined sent back, for the joins that succeed.",
-			Buckets: JoinBuckets,
-		}),
-		admin: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: namespace, Name: "admin_requests_total",
-			Help: "Admin API requests (and scrapes behind the admin key) by HTTP status.",
-		}, []string{"code"}),
-	}
-	c := &collector{cfg: cfg, lockdown: &lockdownCache{read: cfg.Lockdown, every: cfg.LockdownEvery, now: cfg.Now}}
-	for _, col := range []prometheus.Collector{m.join, m.admin, c,
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: namespace + "_control"})} {
-		if err := m.reg.Register(col); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
+	return &Metrics{
+		cfg:      cfg,
+		lockdown: &lockdownCache{read: cfg.Lockdown, every: cfg.LockdownEvery, now: cfg.Now},
+		scrapes:  make(chan struct{}, maxScrapes),
+		join:     newHistogram(JoinBuckets),
+		admin:    map[int]uint64{},
+	}, nil
 }
 
-// Handler serves the registry in the Prometheus exposition formats.
+// Handler serves the metrics in the exposition format the scraper asks
+// for (text by default).
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, MaxRequestsInFlight: 4})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case m.scrapes <- struct{}{}:
+			defer func() { <-m.scrapes }()
+		default:
+			http.Error(w, "too many scrapes at once", http.StatusServiceUnavailable)
+			return
+		}
+		fams := m.Gather(r.Context())
+		format := expfmt.Negotiate(r.Header)
+		w.Header().Set("Content-Type", string(format))
+		enc := expfmt.NewEncoder(w, format)
+		for _, f := range fams {
+			if err := enc.Encode(f); err != nil {
+				return // the scraper went away
+			}
+		}
+		if c, ok := enc.(expfmt.Closer); ok {
+			_ = c.Close()
+		}
+	})
 }
-
-// Gatherer is the registry, for tests and for other handlers.
-func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
 
 // ObserveJoin files a successful join's latency.
-func (m *Metrics) ObserveJoin(d time.Duration) { m.join.Observe(d.Seconds()) }
+func (m *Metrics) ObserveJoin(d time.Duration) { m.join.observe(d.Seconds()) }
 
 // CountRequest counts an admin request by its status; a status outside
 // 100-599 counts as "other", so that the label stays bounded.
 func (m *Metrics) CountRequest(status int) {
-	code := "other"
-	if status >= 100 && status <= 599 {
-		code = strconv.Itoa(status)
+	if status < 100 || status > 599 {
+		status = 0
 	}
-	m.admin.WithLabelValues(code).Inc()
+	m.mu.Lock()
+	m.admin[status]++
+	m.mu.Unlock()
+}
+
+// histogram counts observations into fixed buckets without locks; the
+// sum is kept in millionths.
+type histogram struct {
+	bounds []float64
+	counts []atomic.Uint64 // len(bounds)+1: the last above every bound
+	sum    atomic.Uint64
+}
+
+func newHistogram(bounds []float64) histogram {
+	return histogram{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
+}
+
+func (h *histogram) observe(v float64) {
+	i := sort.SearchFloat64s(h.bounds, v) // the first bound >= v
+	h.counts[i].Add(1)
+	h.sum.Add(uint64(math.Round(max(v, 0) * 1e6)))
+}
+
+func (h *histogram) snapshot() ([]uint64, float64) {
+	counts := make([]uint64, len(h.counts))
+	for i := range h.counts {
+		counts[i] = h.counts[i].Load()
+	}
+	return counts, float64(h.sum.Load()) / 1e6
 }
 
 // lockdownCache keeps the last lock-down measurement for a while: a
