@@ -143,7 +143,7 @@ func (m *Metrics) Handler() http.Handler {
 			return
 		}
 		fams := m.Gather(r.Context())
-		format := expfmt.Negotiate(r.Header)
+		format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
 		w.Header().Set("Content-Type", string(format))
 		enc := expfmt.NewEncoder(w, format)
 		for _, f := range fams {
