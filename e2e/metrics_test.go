@@ -160,6 +160,11 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s missing or zero", name)
 		}
 	}
+	for _, name := range []string{"lethe_data_messages_received_total", "lethe_packets_dropped_total", "lethe_worker_restarts_total", "lethe_admin_requests_total"} {
+		if fams[name] == nil {
+			t.Errorf("no %s", name)
+		}
+	}
 	if got := sum(fams, "lethe_purges_pending"); got != 0 {
 		t.Errorf("purges pending %v on a fresh server", got)
 	}

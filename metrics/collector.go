@@ -39,6 +39,10 @@ const (
 	hOverdue    = "How long past its due time the most overdue pending purge is, in seconds; 0 when none is."
 	hAppRooms   = "Rooms of an application listed in --metrics-app-labels."
 	hAppPeers   = "Participants of an application listed in --metrics-app-labels."
+	hDataIn     = "Data messages accepted from senders."
+	hDataOut    = "Data messages written to receivers."
+	hDataDrop   = "Data messages not written to a receiver, by reason."
+	hDataReject = "Data messages refused from their senders, by reason."
 	hJoin       = "Time from a join message to the joined sent back, for the joins that succeed, in seconds."
 	hAdmin      = "Admin API requests (scrapes behind the admin key included) by HTTP status."
 )
@@ -149,15 +153,25 @@ func (m *Metrics) worker(f *families, w Worker) {
 	}
 	// Every reason, zero or not, so the series stay the same; only the
 	// reasons this process knows: a worker cannot add label values.
-	for i, reason := range signaling.DropReasons {
-		var v uint64
-		if i < len(s.Dropped) {
-			v = s.Dropped[i]
-		}
-		f.counter("lethe_packets_dropped_total", hDropped, float64(v), "worker", idx, "reason", reason)
-	}
+	reasons(f, "lethe_packets_dropped_total", hDropped, idx, signaling.DropReasons, s.Dropped)
+	f.counter("lethe_data_messages_received_total", hDataIn, float64(s.DataReceived), "worker", idx)
+	f.counter("lethe_data_messages_delivered_total", hDataOut, float64(s.DataDelivered), "worker", idx)
+	reasons(f, "lethe_data_messages_dropped_total", hDataDrop, idx, signaling.DataDropReasons, s.DataDropped)
+	reasons(f, "lethe_data_messages_rejected_total", hDataReject, idx, signaling.DataRejectReasons, s.DataRejected)
 	f.histogram("lethe_rtt_seconds", hRTT, s.RTTBounds, s.RTT.Counts, s.RTT.Sum, "worker", idx)
 	f.histogram("lethe_loss_ratio", hLoss, s.LossBounds, s.Loss.Counts, s.Loss.Sum, "worker", idx)
+}
+
+// reasons adds a counter per reason of names, from the worker's counts in
+// the same order (zero where it sent fewer).
+func reasons(f *families, name, help, idx string, names []string, counts []uint64) {
+	for i, reason := range names {
+		var v uint64
+		if i < len(counts) {
+			v = counts[i]
+		}
+		f.counter(name, help, float64(v), "worker", idx, "reason", reason)
+	}
 }
 
 func bool01(b bool) float64 {

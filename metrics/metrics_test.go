@@ -88,6 +88,7 @@ func media(packets uint64, rooms int) *signaling.MediaStats {
 		Rooms: rooms, Participants: 2 * rooms, PublishedTracks: rooms, SubscribedTracks: rooms,
 		PacketsIn: packets, PacketsOut: 2 * packets, BytesIn: 1000 * packets, BytesOut: 2000 * packets,
 		NACKsIn: 3, PLIsOut: 4, Dropped: []uint64{1, 2, 3, 4, 5, 6, 7},
+		DataReceived: 9, DataDropped: []uint64{2}, // fewer than the reasons: the rest are 0
 		RTT:       signaling.Histogram{Counts: []uint64{1, 2, 0}, Sum: 0.3},
 		RTTBounds: []float64{0.05, 0.1},
 		Loss:      signaling.Histogram{Counts: []uint64{5, 0}, Sum: 0}, // no bounds: not exposed
@@ -129,6 +130,9 @@ func TestWorkerFigures(t *testing.T) {
 		{"lethe_plis_total", nil, 4},
 		{"lethe_packets_dropped_total", []string{"reason", "queue_full"}, 1},
 		{"lethe_packets_dropped_total", []string{"reason", "bitrate"}, 7},
+		{"lethe_data_messages_received_total", nil, 9},
+		{"lethe_data_messages_dropped_total", []string{"reason", "slow_receiver"}, 2},
+		{"lethe_data_messages_rejected_total", []string{"reason", "unknown_peer"}, 0},
 		{"lethe_rtt_seconds", nil, 3},
 		{"lethe_worker_cpu_seconds_total", nil, 1.5},
 		{"lethe_worker_resident_memory_bytes", nil, 1 << 20},

@@ -28,6 +28,13 @@ type MediaStats struct {
 	Loss       Histogram `json:"loss"`
 	RTTBounds  []float64 `json:"rttBounds"`
 	LossBounds []float64 `json:"lossBounds"`
+	// Data messages (protocol.md 3.12): accepted from senders, written
+	// to receivers, not written by DataDropReasons, refused from their
+	// senders by DataRejectReasons.
+	DataReceived  uint64   `json:"dataReceived"`
+	DataDelivered uint64   `json:"dataDelivered"`
+	DataDropped   []uint64 `json:"dataDropped"`
+	DataRejected  []uint64 `json:"dataRejected"`
 }
 
 // Histogram is fixed-bucket counts and the sum of the observations.
@@ -38,3 +45,9 @@ type Histogram struct {
 
 // DropReasons names MediaStats.Dropped's entries, in order.
 var DropReasons = []string{"queue_full", "no_keyframe", "muted", "write_error", "not_connected", "undeclared_ssrc", "bitrate"}
+
+// DataDropReasons names MediaStats.DataDropped's entries, in order.
+var DataDropReasons = []string{"slow_receiver", "not_open", "write_error"}
+
+// DataRejectReasons names MediaStats.DataRejected's entries, in order.
+var DataRejectReasons = []string{"too_large", "rate", "room_rate", "not_allowed", "malformed", "unknown_peer"}

@@ -13,7 +13,7 @@ func WithMediaStats(read func() signaling.MediaStats) HostOption {
 
 // mediaStats is s's figures as the control process's metrics take them.
 func mediaStats(s *sfu.SFU) signaling.MediaStats {
-	st, m := s.Stats(), s.Metrics()
+	st, m, d := s.Stats(), s.Metrics(), s.DataStats()
 	return signaling.MediaStats{
 		Rooms: st.Rooms, Participants: st.Participants,
 		PublishedTracks: m.PublishedTracks, SubscribedTracks: m.SubscribedTracks,
@@ -26,5 +26,10 @@ func mediaStats(s *sfu.SFU) signaling.MediaStats {
 		RTT:       signaling.Histogram{Counts: m.RTT.Counts, Sum: m.RTT.Sum},
 		Loss:      signaling.Histogram{Counts: m.Loss.Counts, Sum: m.Loss.Sum},
 		RTTBounds: sfu.RTTBuckets, LossBounds: sfu.LossBuckets,
+		DataReceived: d.Received, DataDelivered: d.Delivered,
+		// In the order of signaling.DataDropReasons and DataRejectReasons.
+		DataDropped: []uint64{d.DroppedSlow, d.DroppedNotOpen, d.DroppedWriteError},
+		DataRejected: []uint64{d.RejectedTooLarge, d.RejectedRate, d.RejectedRoomRate, d.RejectedNotAllowed,
+			d.RejectedMalformed, d.RejectedUnknownPeer},
 	}
 }
