@@ -260,7 +260,9 @@ func (d *downTrack) write(pkt []byte, resume, mark bool, now time.Time, h *rtp.H
 		return false
 	}
 	d.sub.s.stats.packetsOut.Add(1)
-	d.sub.bwe.sent.Add(int64(rtpSize(h, payload)))
+	size := rtpSize(h, payload)
+	d.sub.s.metrics.bytesOut.Add(uint64(size))
+	d.sub.bwe.sent.Add(int64(size))
 	return true
 }
 
@@ -292,7 +294,9 @@ func (d *downTrack) pad(h *rtp.Header) bool {
 		return false
 	}
 	d.sub.s.stats.paddingOut.Add(1)
-	d.sub.bwe.sent.Add(int64(rtpSize(h, probePadding[:])))
+	size := rtpSize(h, probePadding[:])
+	d.sub.s.metrics.bytesOut.Add(uint64(size))
+	d.sub.bwe.sent.Add(int64(size))
 	return true
 }
 
@@ -380,8 +384,10 @@ func (d *downTrack) rtcpLoop() {
 					}
 				}
 			case *rtcp.ReceiverReport:
+				now := d.sub.s.cfg.Now()
 				for _, r := range pk.Reports {
 					d.sub.bwe.noteLoss(r.FractionLost)
+					d.sub.s.metrics.noteReport(r, now)
 				}
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				if c := d.cur.Load(); c >= 0 && d.up.simulcast() {

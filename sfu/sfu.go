@@ -39,7 +39,8 @@ type SFU struct {
 	tcpMux   ice.TCPMux        // nil without Config.TCPListener
 	addrs    iceaddr.Addresses // where candidates are gathered, what they advertise
 	stats    counters
-	data     dataCounters // data messages (data.go)
+	metrics  metricCounters // bytes, RTT and loss (metrics.go)
+	data     dataCounters   // data messages (data.go)
 	dataLim  dataLimits
 	// diag writes diagnostics a client can repeat at will (Pion's errors,
 	// undeclared SSRCs): a line per kind, then a count per minute.

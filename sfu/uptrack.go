@@ -215,6 +215,7 @@ func (u *upTrack) handle(l *layer, raw []byte) {
 		return
 	}
 	stats.packetsIn.Add(1)
+	u.owner.s.metrics.bytesIn.Add(uint64(len(raw)))
 	now := u.owner.s.cfg.Now().UnixNano()
 	if !u.admit(l, now, len(raw)) {
 		return // not cached either: a NACK for it finds nothing

@@ -50,6 +50,7 @@ type Host struct {
 	setCert     func(signaling.Certificate) error // renewed TURN-over-TLS certificates; nil: none
 	collect     func()                            // what a stats request with GC runs: debug.FreeOSMemory
 	speakers    speakersCache                     // a room's speakers list, encoded once for all its sessions
+	media       func() signaling.MediaStats       // the SFU's figures for stats answers; nil: none (metrics.go)
 
 	mu       sync.Mutex
 	sessions map[uint64]*hostSession
@@ -185,6 +186,10 @@ func (h *Host) sendStats(req signaling.StatsRequest) {
 	var st signaling.Stats
 	st.ReadRuntime()
 	st.Sessions = max(sessions, h.sessionCount())
+	if h.media != nil {
+		m := h.media()
+		st.Media = &m
+	}
 	if raw, err := json.Marshal(st); err == nil {
 		h.send(ipc.OpStats, 0, raw)
 	}
