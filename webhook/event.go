@@ -71,7 +71,7 @@ type body struct {
 }
 
 type info struct {
-	RoomID    any    `json:"RoomId"` // a number, or a string for a string room
+	RoomID    any    `json:"RoomId"`    // a number, or a string for a string room
 	EventTs   int64  `json:"EventTs"`   // s
 	EventMsTs int64  `json:"EventMsTs"` // ms
 	UserID    string `json:"UserId,omitempty"`
