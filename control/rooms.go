@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lethe-rtc/lethe/auth"
+	"github.com/lethe-rtc/lethe/webhook"
 )
 
 // Errors of the room registry, for the admin API.
@@ -48,6 +49,10 @@ type member struct {
 	tracks        []signaling.TrackState
 	tokenHash     [32]byte
 	tokenExp      time.Time
+	// entered: the worker has reported the session (events.go); exitReason
+	// is what its 104 will say, 0 for a normal exit.
+	entered    bool
+	exitReason int
 }
 
 // registry is the control process's view of the rooms: who is admitted
@@ -65,12 +70,17 @@ type registry struct {
 	// once it is set and no room has a member (drain).
 	draining bool
 	emptied  chan struct{}
+	// events receives the rooms' webhook events (nil: none); created holds
+	// the rooms whose 101 was posted, until their 102 (events.go).
+	events  Events
+	created map[string]bool
+	now     func() time.Time
 }
 
 func newRegistry() *registry {
 	return &registry{
 		rooms: make(map[string]map[*conn]*member), removed: make(map[[32]byte]time.Time),
-		blocks: make(map[string]map[string]signaling.Media),
+		blocks: make(map[string]map[string]signaling.Media), created: make(map[string]bool), now: time.Now,
 	}
 }
 
@@ -126,7 +136,11 @@ func (r *registry) switchRole(c *conn, role signaling.Role, privileges auth.Priv
 	if role == signaling.RoleAnchor && m.role != signaling.RoleAnchor && lim.MaxAnchors > 0 && anchors(r.rooms[m.key]) >= lim.MaxAnchors {
 		return nil, signaling.Errorf(signaling.CodeTooManyAnchors, "the room holds its maximum of %d anchors", lim.MaxAnchors)
 	}
+	changed := m.role != role
 	m.role, m.privileges = role, privileges
+	if changed && m.entered {
+		r.postLocked(m, webhook.ChangeRole, true, 0)
+	}
 	cp := *m
 	return &cp, nil
 }
@@ -143,10 +157,14 @@ func (r *registry) leave(c *conn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if room := r.rooms[c.key]; room != nil {
+		m := room[c]
 		delete(room, c)
 		if len(room) == 0 {
 			delete(r.rooms, c.key)
 			delete(r.blocks, c.key) // blocks last as long as the room
+		}
+		if m != nil {
+			r.leftLocked(m, len(room) == 0)
 		}
 	}
 	r.checkEmptiedLocked()
@@ -184,8 +202,15 @@ func (r *registry) setState(c *conn, st signaling.State) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if m := r.memberLocked(c); m != nil {
+		before := m.tracks
 		m.participantID = st.ParticipantID
 		m.tracks = st.Tracks
+		if !m.entered && st.ParticipantID != "" {
+			r.enteredLocked(m)
+		}
+		if m.entered {
+			r.tracksLocked(m, before, st.Tracks)
+		}
 	}
 }
 
@@ -239,6 +264,7 @@ func (r *registry) remove(key, userID string, now time.Time) ([]*conn, []withdra
 	)
 	for c, m := range r.rooms[key] {
 		if m.userID == userID {
+			m.exitReason = webhook.ReasonRemoved
 			w := withdrawal{m.tokenHash, m.tokenExp.Add(withdrawalMargin)}
 			if w.until.After(r.removed[w.hash]) {
 				r.removed[w.hash] = w.until
@@ -331,10 +357,12 @@ func (s *Server) Rooms(app uint32) []RoomSnapshot {
 
 // Dismiss ends a room: every participant gets bye 5001.
 func (s *Server) Dismiss(app, roomID uint32, strRoomID string) error {
-	ms := s.reg.members(app, signaling.RoomKey(app, roomID, strRoomID))
+	key := signaling.RoomKey(app, roomID, strRoomID)
+	ms := s.reg.members(app, key)
 	if len(ms) == 0 {
 		return ErrRoomNotFound
 	}
+	s.reg.markExit(key, "", webhook.ReasonDismissed)
 	for _, room := range ms {
 		for _, m := range room {
 			m.c.control(signaling.Control{Action: signaling.ControlDismiss})

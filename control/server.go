@@ -98,6 +98,9 @@ type ServerConfig struct {
 	// is refused with 503.
 	MaxConnections      int
 	MaxConnectionsPerIP int
+	// Events receives every application's room events, for webhooks
+	// (events.go); nil: none are made.
+	Events Events
 }
 
 func (c *ServerConfig) setDefaults() {
@@ -163,6 +166,7 @@ type Server struct {
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, conns: make(map[*conn]struct{}), reg: newRegistry(), diag: cfg.Diagnostics, perIP: make(map[string]int)}
+	s.reg.events, s.reg.now = cfg.Events, cfg.Now
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 5 * time.Second,
 		ReadBufferSize:   4096,
