@@ -2,7 +2,9 @@
 // signed HTTP callbacks in TRTC's shape (EventGroupId, EventType,
 // CallbackTs, EventInfo) with TRTC's event codes, and the headers Sign
 // (base64 HMAC-SHA256 of the body under the app's callback key) and
-// SdkAppId.
+// SdkAppId. It runs in the control process, which holds the callback
+// keys and sees every session; the media workers have no key and no
+// network but media.
 //
 // A Dispatcher keeps, per application, a bounded in-memory queue and one
 // goroutine that drains it in order and stops when idle. Post never
