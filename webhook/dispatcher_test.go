@@ -337,3 +337,43 @@ func FuzzCheckURL(f *testing.F) {
 		}
 	})
 }
+
+// TestIdleStop: an app's goroutine ends once its queue has been idle for
+// Idle, and a later event starts another.
+func TestIdleStop(t *testing.T) {
+	t.Parallel()
+	rec, srv := newReceiver(t, nil)
+	d := newDispatcher(t, Config{Idle: 10 * time.Millisecond}, srv.URL)
+	running := func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.apps[1400000001] != nil
+	}
+	for i := 1; i <= 2; i++ {
+		d.Post(Event{App: 1400000001, Type: EnterRoom, At: t0})
+		rec.waitFor(t, i)
+		deadline := time.Now().Add(wait)
+		for running() {
+			if time.Now().After(deadline) {
+				t.Fatal("the app's goroutine did not stop when idle")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// BenchmarkPost is what a room event costs the registry, which posts
+// under its lock: a channel send, no allocation.
+func BenchmarkPost(b *testing.B) {
+	d, err := New(Config{Queue: 1 << 20, Lookup: func(context.Context, uint32) (Target, error) { return Target{}, ErrNoWebhook }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	e := Event{App: 1400000001, Type: EnterRoom, RoomID: 7, UserID: "user", Role: RoleAnchor, Reason: ReasonNormal, At: t0}
+	d.Post(e) // starts the app's goroutine
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Post(e)
+	}
+}
