@@ -16,19 +16,23 @@ type Events interface {
 var _ Events = (*webhook.Dispatcher)(nil)
 
 // The events come from what the control process already sees of every
-// session, so no IPC message was added for them:
+// session, so no IPC message was added for them. All but 105 follow the
+// worker's own reports, which reach the control process in order on one
+// socket — State after State, then Closed — whatever the client does
+// meanwhile (it may be gone before its first State is read):
 //
-//   - 103 enter: the worker's first State of the session (it carries the
-//     participant id the SFU gave it on joining), preceded by 101 create
-//     for the room's first participant to enter;
+//   - 103 enter: the session's first State (it carries the participant id
+//     the SFU gave it on joining), preceded by 101 create for the first
+//     member of its room to enter;
 //   - 201..206 start/stop of video, audio and screen: a State whose
 //     tracks of that kind go from none to some, or back;
-//   - 105 role change: a role switch the registry allows;
-//   - 104 exit: the registry forgetting an entered member, followed by
-//     102 dismiss when it was the room's last.
+//   - 104 exit: the worker's Closed of an entered session (its code gives
+//     the reason), followed by 102 dismiss if it was the room's last;
+//   - 105 role change: a role switch the registry allows.
 //
-// As in TRTC, leaving sends 104 alone, without 202/204 for the tracks
-// that end with it.
+// As in TRTC, an exit sends 104 without 202/204 for the tracks that end
+// with it, unless the worker saw them end first (a client that
+// unpublishes, or whose PeerConnection closes, before it leaves).
 
 // roleCode is TRTC's code of a role.
 func roleCode(r signaling.Role) int {
@@ -50,20 +54,19 @@ func (r *registry) postLocked(m *member, typ webhook.Type, withUser bool, reason
 	r.events.Post(e)
 }
 
-// enteredLocked records that m's session is live in its room (the
-// worker's first State): 101 if it is the first, 103.
-func (r *registry) enteredLocked(m *member) {
-	m.entered = true
-	if !r.created[m.key] {
-		r.created[m.key] = true
-		r.postLocked(m, webhook.CreateRoom, true, 0)
+// stateEventsLocked posts what a State of m says: 101 and 103 on the
+// first, starts and stops of kinds of tracks against before.
+func (r *registry) stateEventsLocked(m *member, before []signaling.TrackState) {
+	if !m.entered {
+		if m.participantID == "" {
+			return
+		}
+		m.entered = true
+		if r.entered[m.key]++; r.entered[m.key] == 1 {
+			r.postLocked(m, webhook.CreateRoom, true, 0)
+		}
+		r.postLocked(m, webhook.EnterRoom, true, webhook.ReasonNormal)
 	}
-	r.postLocked(m, webhook.EnterRoom, true, webhook.ReasonNormal)
-}
-
-// tracksLocked posts the starts and stops between m's tracks before and
-// after a State.
-func (r *registry) tracksLocked(m *member, before, after []signaling.TrackState) {
 	for _, k := range []struct {
 		kind        string
 		start, stop webhook.Type
@@ -72,7 +75,7 @@ func (r *registry) tracksLocked(m *member, before, after []signaling.TrackState)
 		{"audio", webhook.StartAudio, webhook.StopAudio},
 		{"screen", webhook.StartSubStream, webhook.StopSubStream},
 	} {
-		had, has := hasKind(before, k.kind), hasKind(after, k.kind)
+		had, has := hasKind(before, k.kind), hasKind(m.tracks, k.kind)
 		switch {
 		case !had && has:
 			r.postLocked(m, k.start, true, 0)
@@ -91,30 +94,37 @@ func hasKind(ts []signaling.TrackState, kind string) bool {
 	return false
 }
 
-// leftLocked posts 104 for an entered member that is gone, and 102 if
-// its room is now empty.
-func (r *registry) leftLocked(m *member, roomEmpty bool) {
-	if m.entered {
-		reason := m.exitReason
-		if reason == 0 {
-			reason = webhook.ReasonNormal
-		}
-		r.postLocked(m, webhook.ExitRoom, true, reason)
+// closed forgets c's session, which the worker closed (or which never
+// opened): 104 if it had entered, and 102 if it was its room's last.
+func (r *registry) closed(c *conn, cl signaling.Closed) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.live[c]
+	if m == nil {
+		return
 	}
-	if roomEmpty && r.created[m.key] {
-		delete(r.created, m.key)
+	delete(r.live, c)
+	if !m.entered {
+		return
+	}
+	r.postLocked(m, webhook.ExitRoom, true, exitReason(cl.Code))
+	if r.entered[m.key]--; r.entered[m.key] <= 0 {
+		delete(r.entered, m.key)
 		r.postLocked(m, webhook.DismissRoom, false, 0)
 	}
 }
 
-// markExit sets the reason the exits of room key's members will carry
-// (webhook.ReasonDismissed, ...), for those not marked already.
-func (r *registry) markExit(key, userID string, reason int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, m := range r.rooms[key] {
-		if (userID == "" || m.userID == userID) && m.exitReason == 0 {
-			m.exitReason = reason
-		}
+// exitReason is the Reason of a 104 whose session closed with code.
+func exitReason(code signaling.Code) int {
+	switch code {
+	case signaling.CodeRemoved:
+		return webhook.ReasonRemoved
+	case signaling.CodeRoomDismissed:
+		return webhook.ReasonDismissed
+	case signaling.CodeWorkerUnavailable:
+		// Not CodeMediaFailed: a client closing its PeerConnection before
+		// its WebSocket ends so too, and that is a normal exit.
+		return webhook.ReasonTimeout
 	}
+	return webhook.ReasonNormal
 }

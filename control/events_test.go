@@ -40,7 +40,7 @@ func (r *recordEvents) summary() []string {
 
 // TestRegistryEvents: a scripted session makes TRTC's events in order —
 // 101 and 103 on the first State, starts and stops as tracks come and go,
-// 105 on a role switch, 104 (alone, as TRTC) and 102 at the last exit —
+// 105 on a role switch, 104 (alone, as TRTC) and 102 at the last close —
 // and a member the worker never reported makes none.
 func TestRegistryEvents(t *testing.T) {
 	t.Parallel()
@@ -66,9 +66,10 @@ func TestRegistryEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.setState(a.c, signaling.State{ParticipantID: "pa", Tracks: av[1:]})
-	r.leave(ghost.c)
-	r.leave(b.c)
-	r.leave(a.c)
+	for _, m := range []*member{ghost, b, a} {
+		r.leave(m.c)
+		r.closed(m.c, signaling.Closed{Code: signaling.CodeOK})
+	}
 	want := []string{"101", "103a", "201a", "203a", "103b", "205b", "206b", "105b", "202a", "104b", "104a", "102"}
 	if got := ev.summary(); !slices.Equal(got, want) {
 		t.Fatalf("events %v, want %v", got, want)
@@ -84,10 +85,35 @@ func TestRegistryEvents(t *testing.T) {
 	if e := ev.es[11]; e.UserID != "" {
 		t.Errorf("102 names a user: %+v", e)
 	}
+	if len(r.live) != 0 || len(r.entered) != 0 {
+		t.Errorf("left behind: %d live, %d entered rooms", len(r.live), len(r.entered))
+	}
 }
 
-// TestRegistryExitReasons: removal and dismissal reach the 104s; a room
-// emptied and filled again is created again.
+// TestRegistryEventsLateState: the client left (the registry forgot it)
+// before the worker's first State was read; the worker's reports still
+// make the session's events, in order, and its Closed ends them.
+func TestRegistryEventsLateState(t *testing.T) {
+	t.Parallel()
+	ev := &recordEvents{}
+	r := newRegistry()
+	r.events = ev
+	m := &member{c: &conn{key: "1/n/9"}, key: "1/n/9", app: 1, roomID: 9, userID: "quick", role: signaling.RoleAnchor, privileges: auth.PrivAll}
+	if _, err := r.admit(m, Limits{}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r.leave(m.c)
+	r.setState(m.c, signaling.State{ParticipantID: "pq"})
+	r.closed(m.c, signaling.Closed{Code: signaling.CodeOK})
+	r.closed(m.c, signaling.Closed{}) // again, as conn.run may: nothing more
+	if got, want := ev.summary(), []string{"101", "103quick", "104quick", "102"}; !slices.Equal(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+}
+
+// TestRegistryExitReasons: the worker's closing code gives the 104's
+// reason; a room emptied and filled again is created again; a session
+// that never opened makes no event.
 func TestRegistryExitReasons(t *testing.T) {
 	t.Parallel()
 	ev := &recordEvents{}
@@ -102,12 +128,16 @@ func TestRegistryExitReasons(t *testing.T) {
 		return m
 	}
 	a, b := enter("a"), enter("b")
-	r.remove("1/s/x", "a", time.Now())
-	r.leave(a.c)
-	r.markExit("1/s/x", "", webhook.ReasonDismissed)
-	r.leave(b.c)
+	r.closed(a.c, signaling.Closed{Code: signaling.CodeRemoved})
+	r.closed(b.c, signaling.Closed{Code: signaling.CodeRoomDismissed})
 	c := enter("c")
-	r.leave(c.c)
+	r.closed(c.c, signaling.Closed{Code: signaling.CodeWorkerUnavailable})
+	never := &member{c: &conn{key: "1/s/x"}, key: "1/s/x", app: 1, strRoomID: "x", userID: "never", privileges: auth.PrivAll}
+	if _, err := r.admit(never, Limits{}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r.leave(never.c)
+	r.closed(never.c, signaling.Closed{})
 	var reasons []int
 	var types []webhook.Type
 	ev.mu.Lock()
@@ -118,7 +148,7 @@ func TestRegistryExitReasons(t *testing.T) {
 		}
 	}
 	ev.mu.Unlock()
-	if want := []int{webhook.ReasonRemoved, webhook.ReasonDismissed, webhook.ReasonNormal}; !slices.Equal(reasons, want) {
+	if want := []int{webhook.ReasonRemoved, webhook.ReasonDismissed, webhook.ReasonTimeout}; !slices.Equal(reasons, want) {
 		t.Errorf("exit reasons %v, want %v", reasons, want)
 	}
 	if want := []webhook.Type{101, 103, 103, 104, 104, 102, 101, 103, 104, 102}; !slices.Equal(types, want) {

@@ -49,10 +49,8 @@ type member struct {
 	tracks        []signaling.TrackState
 	tokenHash     [32]byte
 	tokenExp      time.Time
-	// entered: the worker has reported the session (events.go); exitReason
-	// is what its 104 will say, 0 for a normal exit.
-	entered    bool
-	exitReason int
+	// entered: the worker has reported the session (events.go).
+	entered bool
 }
 
 // registry is the control process's view of the rooms: who is admitted
@@ -70,17 +68,20 @@ type registry struct {
 	// once it is set and no room has a member (drain).
 	draining bool
 	emptied  chan struct{}
-	// events receives the rooms' webhook events (nil: none); created holds
-	// the rooms whose 101 was posted, until their 102 (events.go).
+	// events receives the rooms' webhook events (nil: none). live holds
+	// every admitted member until the worker says its session closed
+	// (after it left rooms, maybe), entered counts a room's entered
+	// members (events.go).
 	events  Events
-	created map[string]bool
+	live    map[*conn]*member
+	entered map[string]int
 	now     func() time.Time
 }
 
 func newRegistry() *registry {
 	return &registry{
 		rooms: make(map[string]map[*conn]*member), removed: make(map[[32]byte]time.Time),
-		blocks: make(map[string]map[string]signaling.Media), created: make(map[string]bool), now: time.Now,
+		blocks: make(map[string]map[string]signaling.Media), live: make(map[*conn]*member), entered: make(map[string]int), now: time.Now,
 	}
 }
 
@@ -122,6 +123,7 @@ func (r *registry) admit(m *member, lim Limits, now time.Time) (signaling.Media,
 		r.rooms[m.key] = room
 	}
 	room[m.c] = m
+	r.live[m.c] = m
 	return r.blocks[m.key][m.userID], nil
 }
 
@@ -157,14 +159,10 @@ func (r *registry) leave(c *conn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if room := r.rooms[c.key]; room != nil {
-		m := room[c]
 		delete(room, c)
 		if len(room) == 0 {
 			delete(r.rooms, c.key)
 			delete(r.blocks, c.key) // blocks last as long as the room
-		}
-		if m != nil {
-			r.leftLocked(m, len(room) == 0)
 		}
 	}
 	r.checkEmptiedLocked()
@@ -201,16 +199,13 @@ func (r *registry) checkEmptiedLocked() {
 func (r *registry) setState(c *conn, st signaling.State) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if m := r.memberLocked(c); m != nil {
+	// live, not rooms: the client may be gone already, and the worker's
+	// reports of its session still tell what it did (events.go).
+	if m := r.live[c]; m != nil {
 		before := m.tracks
 		m.participantID = st.ParticipantID
 		m.tracks = st.Tracks
-		if !m.entered && st.ParticipantID != "" {
-			r.enteredLocked(m)
-		}
-		if m.entered {
-			r.tracksLocked(m, before, st.Tracks)
-		}
+		r.stateEventsLocked(m, before)
 	}
 }
 
@@ -264,7 +259,6 @@ func (r *registry) remove(key, userID string, now time.Time) ([]*conn, []withdra
 	)
 	for c, m := range r.rooms[key] {
 		if m.userID == userID {
-			m.exitReason = webhook.ReasonRemoved
 			w := withdrawal{m.tokenHash, m.tokenExp.Add(withdrawalMargin)}
 			if w.until.After(r.removed[w.hash]) {
 				r.removed[w.hash] = w.until
@@ -362,7 +356,6 @@ func (s *Server) Dismiss(app, roomID uint32, strRoomID string) error {
 	if len(ms) == 0 {
 		return ErrRoomNotFound
 	}
-	s.reg.markExit(key, "", webhook.ReasonDismissed)
 	for _, room := range ms {
 		for _, m := range room {
 			m.c.control(signaling.Control{Action: signaling.ControlDismiss})

@@ -40,9 +40,9 @@ const (
 )
 
 // Reasons in EventInfo.Reason. For 103: ReasonNormal. For 104:
-// ReasonNormal (left or closed), ReasonTimeout (connection lost),
-// ReasonRemoved (an operator removed the user), ReasonDismissed (the
-// room was dismissed).
+// ReasonNormal (left or closed), ReasonTimeout (the media worker
+// hosting the session failed), ReasonRemoved (an operator removed the user),
+// ReasonDismissed (an operator dismissed the room).
 const (
 	ReasonNormal    = 1
 	ReasonTimeout   = 2
