@@ -24,7 +24,7 @@ run: build ## run Lethe with embedded defaults (127.0.0.1:7880, ./lethe-data)
 test: ## the whole suite: vet, unit, race, fuzz seeds, end-to-end with the real binary
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 20m $(PKGS)
-	$(GO) test -count=1 -race -timeout 20m ./sfu/... ./signaling/... ./worker/... ./control/... ./internal/...
+	$(GO) test -count=1 -race -timeout 20m ./sfu/... ./signaling/... ./worker/... ./control/... ./internal/... ./webhook/...
 
 race: ## race detector over everything
 	$(GO) test -count=1 -race -timeout 30m $(PKGS)

@@ -15,6 +15,9 @@ type AppJSON struct {
 	Policy    PolicyJSON `json:"policy"`
 	// PurgeAt: when a terminated app's data is purged; absent otherwise.
 	PurgeAt *time.Time `json:"purgeAt,omitempty"`
+	// Webhook is the app's callback, if it has one; only GET and PATCH of
+	// one app show it.
+	Webhook *WebhookJSON `json:"webhook,omitempty"`
 }
 
 // PolicyJSON is an application's key ring and room configuration on the
@@ -61,6 +64,9 @@ type UpdateAppRequest struct {
 	Name   *string      `json:"name,omitempty"`
 	Tags   *[]string    `json:"tags,omitempty"`
 	Policy *PolicyPatch `json:"policy,omitempty"`
+	// Webhook sets the app's callback URL and key; an empty URL removes
+	// the webhook (docs/api.md, webhooks).
+	Webhook *WebhookPatch `json:"webhook,omitempty"`
 }
 
 // DeletionJSON is the reply to a deletion request.

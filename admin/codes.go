@@ -21,6 +21,7 @@ const (
 	CodeAppNotActive     = "app_not_active"         // 409: the app is suspended (or terminated)
 	CodeNoSigningKey     = "no_signing_key"         // 409: the app has no key valid now
 	CodeConflict         = "conflict"               // 409: the store refused a state change
+	CodeNoWebhook        = "no_webhook"             // 409: the app has no webhook to test
 	CodeRoomsUnavailable = "rooms_unavailable"      // 503: this server runs no room controller
 	CodeUnavailable      = "unavailable"            // 503: this server cannot give what was asked
 	CodeInternal         = "internal"               // 500: see the server's log

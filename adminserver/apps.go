@@ -166,7 +166,7 @@ func (h *handler) getApp(w http.ResponseWriter, r *http.Request) error {
 	if err := h.appendLog(r, a.SDKAppID, store.OpAppGet); err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, toAppJSON(a))
+	return writeJSON(w, http.StatusOK, h.withWebhook(r, toAppJSON(a)))
 }
 
 func (h *handler) updateApp(w http.ResponseWriter, r *http.Request) error {
@@ -178,8 +178,8 @@ func (h *handler) updateApp(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	if req.Name == nil && req.Tags == nil && req.Policy == nil {
-		return invalid("nothing to update: give name, tags and/or policy")
+	if req.Name == nil && req.Tags == nil && req.Policy == nil && req.Webhook == nil {
+		return invalid("nothing to update: give name, tags, policy and/or webhook")
 	}
 	u := AppUpdate{Name: req.Name, Tags: req.Tags}
 	if req.Name != nil {
@@ -199,11 +199,18 @@ func (h *handler) updateApp(w http.ResponseWriter, r *http.Request) error {
 		}
 		u.Policy = &p
 	}
+	if req.Webhook != nil {
+		wh, err := checkWebhook(*req.Webhook)
+		if err != nil {
+			return err
+		}
+		u.Webhook = &wh
+	}
 	a, err = h.store.UpdateApp(r.Context(), a.SDKAppID, u, h.now())
 	if err != nil {
 		return appStoreError(err)
 	}
-	return writeJSON(w, http.StatusOK, toAppJSON(a))
+	return writeJSON(w, http.StatusOK, h.withWebhook(r, toAppJSON(a)))
 }
 
 func (h *handler) suspendApp(w http.ResponseWriter, r *http.Request) error {

@@ -38,6 +38,8 @@ type fakeStore struct {
 	purges map[uint32]time.Time
 	nextID uint32
 	nextK  int
+	// webhooks are the apps' callbacks, set by UpdateApp.
+	webhooks map[uint32]store.Webhook
 
 	AppFunc        func(ctx context.Context, id uint32) (App, error)
 	KeysFunc       func(ctx context.Context, id uint32, now time.Time) ([]KeyInfo, error)
@@ -146,8 +148,28 @@ func (f *fakeStore) UpdateApp(_ context.Context, id uint32, u AppUpdate, _ time.
 	if u.Policy != nil {
 		a.Policy = *u.Policy
 	}
+	if u.Webhook != nil {
+		if f.webhooks == nil {
+			f.webhooks = make(map[uint32]store.Webhook)
+		}
+		if u.Webhook.URL == "" {
+			delete(f.webhooks, id)
+		} else {
+			f.webhooks[id] = *u.Webhook
+		}
+	}
 	f.record(id, store.OpAppUpdate, false)
 	return *a, nil
+}
+
+func (f *fakeStore) Webhook(_ context.Context, id uint32) (store.Webhook, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w, ok := f.webhooks[id]
+	if !ok {
+		return store.Webhook{}, notFound(id)
+	}
+	return w, nil
 }
 
 func (f *fakeStore) SetStatus(_ context.Context, id uint32, status store.Status, _ time.Time) (App, error) {

@@ -41,6 +41,9 @@ type Config struct {
 	// Runtime measures the server's processes; nil: /v1/admin/runtime
 	// answers 503.
 	Runtime Runtime
+	// Webhooks delivers the apps' callbacks (a *webhook.Dispatcher); nil:
+	// the test endpoint answers 503 and no delivery counts are shown.
+	Webhooks Webhooks
 	// AdminKey is the bearer secret, the content of <data-dir>/admin.key;
 	// surrounding white space is ignored. At least 16 bytes.
 	AdminKey []byte
@@ -73,6 +76,7 @@ func (c Config) Validate() error {
 type handler struct {
 	store    Store
 	rooms    Rooms
+	hooks    Webhooks
 	rt       Runtime
 	keyHash  [sha256.Size]byte // of the admin key; the key itself is not kept
 	now      func() time.Time
@@ -95,6 +99,7 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	h := &handler{
 		store:   cfg.Store,
 		rooms:   cfg.Rooms,
+		hooks:   cfg.Webhooks,
 		rt:      cfg.Runtime,
 		keyHash: sha256.Sum256(bytes.TrimSpace(cfg.AdminKey)),
 		now:     cfg.Now,
@@ -138,6 +143,7 @@ func (h *handler) routes() {
 		{"GET", "/v1/admin/retention", h.retention},
 		{"GET", "/v1/admin/runtime", h.runtime},
 		{"GET", app + "/log", h.appLog},
+		{"POST", app + "/webhook/test", h.testWebhook},
 		{"GET", app + "/keys", h.listKeys},
 		{"POST", app + "/keys/rotate", h.rotateKey},
 		{"POST", app + "/keys/{kid}/revoke", h.revokeKey},

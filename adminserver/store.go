@@ -36,6 +36,9 @@ type Apps interface {
 	App(ctx context.Context, id uint32) (App, error)
 	UpdateApp(ctx context.Context, id uint32, u AppUpdate, now time.Time) (App, error)
 	SetStatus(ctx context.Context, id uint32, status store.Status, now time.Time) (App, error)
+	// Webhook returns an app's callback URL and key (set by UpdateApp), or
+	// store.ErrNotFound if it has none.
+	Webhook(ctx context.Context, id uint32) (store.Webhook, error)
 }
 
 // KeyRing keeps each application's signing keys. RotateKey and RevokeKey

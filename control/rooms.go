@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lethe-rtc/lethe/auth"
+	"github.com/lethe-rtc/lethe/webhook"
 )
 
 // Errors of the room registry, for the admin API.
@@ -48,6 +49,8 @@ type member struct {
 	tracks        []signaling.TrackState
 	tokenHash     [32]byte
 	tokenExp      time.Time
+	// entered: the worker has reported the session (events.go).
+	entered bool
 }
 
 // registry is the control process's view of the rooms: who is admitted
@@ -65,12 +68,20 @@ type registry struct {
 	// once it is set and no room has a member (drain).
 	draining bool
 	emptied  chan struct{}
+	// events receives the rooms' webhook events (nil: none). live holds
+	// every admitted member until the worker says its session closed
+	// (after it left rooms, maybe), entered counts a room's entered
+	// members (events.go).
+	events  Events
+	live    map[*conn]*member
+	entered map[string]int
+	now     func() time.Time
 }
 
 func newRegistry() *registry {
 	return &registry{
 		rooms: make(map[string]map[*conn]*member), removed: make(map[[32]byte]time.Time),
-		blocks: make(map[string]map[string]signaling.Media),
+		blocks: make(map[string]map[string]signaling.Media), live: make(map[*conn]*member), entered: make(map[string]int), now: time.Now,
 	}
 }
 
@@ -112,6 +123,7 @@ func (r *registry) admit(m *member, lim Limits, now time.Time) (signaling.Media,
 		r.rooms[m.key] = room
 	}
 	room[m.c] = m
+	r.live[m.c] = m
 	return r.blocks[m.key][m.userID], nil
 }
 
@@ -126,7 +138,11 @@ func (r *registry) switchRole(c *conn, role signaling.Role, privileges auth.Priv
 	if role == signaling.RoleAnchor && m.role != signaling.RoleAnchor && lim.MaxAnchors > 0 && anchors(r.rooms[m.key]) >= lim.MaxAnchors {
 		return nil, signaling.Errorf(signaling.CodeTooManyAnchors, "the room holds its maximum of %d anchors", lim.MaxAnchors)
 	}
+	changed := m.role != role
 	m.role, m.privileges = role, privileges
+	if changed && m.entered {
+		r.postLocked(m, webhook.ChangeRole, true, 0)
+	}
 	cp := *m
 	return &cp, nil
 }
@@ -183,9 +199,13 @@ func (r *registry) checkEmptiedLocked() {
 func (r *registry) setState(c *conn, st signaling.State) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if m := r.memberLocked(c); m != nil {
+	// live, not rooms: the client may be gone already, and the worker's
+	// reports of its session still tell what it did (events.go).
+	if m := r.live[c]; m != nil {
+		before := m.tracks
 		m.participantID = st.ParticipantID
 		m.tracks = st.Tracks
+		r.stateEventsLocked(m, before)
 	}
 }
 
@@ -331,7 +351,8 @@ func (s *Server) Rooms(app uint32) []RoomSnapshot {
 
 // Dismiss ends a room: every participant gets bye 5001.
 func (s *Server) Dismiss(app, roomID uint32, strRoomID string) error {
-	ms := s.reg.members(app, signaling.RoomKey(app, roomID, strRoomID))
+	key := signaling.RoomKey(app, roomID, strRoomID)
+	ms := s.reg.members(app, key)
 	if len(ms) == 0 {
 		return ErrRoomNotFound
 	}

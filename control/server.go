@@ -101,6 +101,9 @@ type ServerConfig struct {
 	// JoinLatency hears, for every join that succeeds, the time from its
 	// join message to the joined sent back (metrics); nil: nobody.
 	JoinLatency func(time.Duration)
+	// Events receives every application's room events, for webhooks
+	// (events.go); nil: none are made.
+	Events Events
 }
 
 func (c *ServerConfig) setDefaults() {
@@ -166,6 +169,7 @@ type Server struct {
 func NewServer(cfg ServerConfig) *Server {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, conns: make(map[*conn]struct{}), reg: newRegistry(), diag: cfg.Diagnostics, perIP: make(map[string]int)}
+	s.reg.events, s.reg.now = cfg.Events, cfg.Now
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 5 * time.Second,
 		ReadBufferSize:   4096,
@@ -368,11 +372,15 @@ func (c *conn) run() {
 	c.loop()
 	c.stop()
 	c.sessMu.Lock()
-	if c.session != nil {
-		c.session.Close()
+	open := c.session != nil
+	if open {
+		c.session.Close() // the worker's Closed follows, and ends its events
 	}
 	c.sessMu.Unlock()
 	c.s.reg.leave(c)
+	if !open { // never opened, or closed already: nothing more will come
+		c.s.reg.closed(c, signaling.Closed{})
+	}
 	c.writerWG.Wait() // flushes what was queued, bye included
 	_ = c.ws.Close()
 	<-readerDone
@@ -633,6 +641,7 @@ func (c *conn) join(id uint64, j *signaling.Join) bool {
 	sess, err := c.s.cfg.Backend.Open(o, sink{c})
 	if err != nil {
 		c.s.reg.leave(c)
+		c.s.reg.closed(c, signaling.Closed{}) // no session: no events
 		return refuse(signaling.CodeWorkerUnavailable, "no media worker available")
 	}
 	c.sessMu.Lock()
@@ -748,7 +757,8 @@ func (s sink) Deliver(raw []byte) {
 
 func (s sink) State(st signaling.State) { s.c.s.reg.setState(s.c, st) }
 
-func (s sink) Closed(signaling.Closed) {
+func (s sink) Closed(cl signaling.Closed) {
+	s.c.s.reg.closed(s.c, cl)
 	s.c.sessMu.Lock()
 	s.c.session = nil
 	s.c.sessMu.Unlock()

@@ -49,6 +49,8 @@ type AppUpdate struct {
 	Name   *string
 	Tags   *[]string
 	Policy *Policy // zero KeyLifetime, MaxTokenTTL or Retention: the default
+	// Webhook sets the app's callback URL and key; an empty URL removes them.
+	Webhook *Webhook
 }
 
 // randomAppID draws an SDKAppID uniformly from [MinAppID, MaxAppID].
@@ -138,14 +140,14 @@ func (s *Store) createApp(ctx context.Context, tx *sql.Tx, name string, tags []s
 	return App{}, fmt.Errorf("no free SDKAppID in %d tries", tries)
 }
 
-// UpdateApp changes the name, tags and/or policy of application id and logs
+// UpdateApp changes the name, tags, policy and/or webhook of application id and logs
 // OpAppUpdate, in one transaction, and returns the application as it now
 // is. A shorter key lifetime also shortens the signing windows of the
 // app's keys to end at most one new lifetime after now. It returns
 // ErrInvalid for an empty update or an invalid field, ErrNotFound for no
 // such app and ErrStatus for a terminated one.
 func (s *Store) UpdateApp(ctx context.Context, id uint32, u AppUpdate, now time.Time) (App, error) {
-	if u.Name == nil && u.Tags == nil && u.Policy == nil {
+	if u.Name == nil && u.Tags == nil && u.Policy == nil && u.Webhook == nil {
 		return App{}, fmt.Errorf("store: update app: %w: nothing to update", ErrInvalid)
 	}
 	if u.Name != nil {
@@ -155,6 +157,11 @@ func (s *Store) UpdateApp(ctx context.Context, id uint32, u AppUpdate, now time.
 	}
 	if u.Tags != nil {
 		if err := checkTags(*u.Tags); err != nil {
+			return App{}, fmt.Errorf("store: update app: %w", err)
+		}
+	}
+	if u.Webhook != nil {
+		if err := u.Webhook.check(); err != nil {
 			return App{}, fmt.Errorf("store: update app: %w", err)
 		}
 	}
@@ -194,6 +201,11 @@ func (s *Store) UpdateApp(ctx context.Context, id uint32, u AppUpdate, now time.
 		}
 		if _, err := shortenKeys(ctx, tx, id, now); err != nil {
 			return err
+		}
+		if u.Webhook != nil {
+			if err := setWebhook(ctx, tx, id, *u.Webhook); err != nil {
+				return err
+			}
 		}
 		return appendLog(ctx, tx, id, OpAppUpdate, now)
 	})

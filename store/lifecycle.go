@@ -95,6 +95,7 @@ func (s *Store) terminate(ctx context.Context, tx *sql.Tx, a App, due int64) (bo
 	for _, stmt := range []string{
 		`DELETE FROM keys WHERE sdk_app_id = ?`,
 		`DELETE FROM withdrawals WHERE sdk_app_id = ?`, // no token of it is accepted any more
+		`DELETE FROM webhooks WHERE sdk_app_id = ?`,    // it has no more events to call back
 	} {
 		if _, err := tx.ExecContext(ctx, stmt, a.SDKAppID); err != nil {
 			return false, err
@@ -138,8 +139,8 @@ func (s *Store) RequestDeletion(ctx context.Context, id uint32, now time.Time) e
 	return nil
 }
 
-// Purge deletes application id — its row, its keys, its withdrawals and
-// its whole log — if its purge is due at now, in one transaction that
+// Purge deletes application id — its row, its keys, its withdrawals, its
+// webhook and its whole log — if its purge is due at now, in one transaction that
 // also removes the pending purge: either all of it is gone or none. Rows
 // are overwritten (secure_delete); call Checkpoint afterwards to clear the
 // WAL. It returns ErrNotFound if no purge is pending for id and ErrNotDue
@@ -161,6 +162,7 @@ func (s *Store) Purge(ctx context.Context, id uint32, now time.Time) error {
 			`DELETE FROM app_log WHERE sdk_app_id = ?`,
 			`DELETE FROM keys WHERE sdk_app_id = ?`,
 			`DELETE FROM withdrawals WHERE sdk_app_id = ?`,
+			`DELETE FROM webhooks WHERE sdk_app_id = ?`,
 			`DELETE FROM apps WHERE sdk_app_id = ?`, // cascades to the purges row
 		} {
 			if _, err := tx.ExecContext(ctx, stmt, id); err != nil {

@@ -261,7 +261,7 @@ func TestPurge(t *testing.T) {
 	if err := s.Purge(ctx, a.SDKAppID, due); err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range []string{"apps", "keys", "app_log", "purges"} {
+	for _, table := range []string{"apps", "keys", "app_log", "purges", "webhooks"} {
 		if n := count(t, s, `SELECT count(*) FROM `+table+` WHERE sdk_app_id = ?`, a.SDKAppID); n != 0 {
 			t.Errorf("%d rows of %s left after the purge", n, table)
 		}
@@ -295,12 +295,16 @@ func canaryApp(t *testing.T, s *Store, now time.Time) (App, [][]byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const hookURL, hookKey = "https://backend.example/CANARY-HOOK-PATH-3d0f", "CANARYHOOKKEY7e21aa"
+	if _, err := s.UpdateApp(ctx, a.SDKAppID, AppUpdate{Webhook: &Webhook{URL: hookURL, Key: []byte(hookKey)}}, now); err != nil {
+		t.Fatal(err)
+	}
 	for range 50 {
 		if err := s.AppendLog(ctx, a.SDKAppID, OpKeyFetch, now); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return a, [][]byte{[]byte(name), []byte(tag), []byte(kid), secret, gen.Secret, []byte(gen.ID)}
+	return a, [][]byte{[]byte(name), []byte(tag), []byte(kid), secret, gen.Secret, []byte(gen.ID), []byte(hookURL), []byte(hookKey)}
 }
 
 // TestRequestDeletionLeavesNoTrace: after a deletion request, nothing of
@@ -340,7 +344,7 @@ func TestRequestDeletionLeavesNoTrace(t *testing.T) {
 	if _, err := s.App(ctx, doomed.SDKAppID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("App after deletion: err = %v, want ErrNotFound", err)
 	}
-	for _, table := range []string{"apps", "keys", "app_log", "purges"} {
+	for _, table := range []string{"apps", "keys", "app_log", "purges", "webhooks"} {
 		if n := count(t, s, `SELECT count(*) FROM `+table+` WHERE sdk_app_id = ?`, doomed.SDKAppID); n != 0 {
 			t.Errorf("%d rows of %s left", n, table)
 		}

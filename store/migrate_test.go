@@ -76,8 +76,8 @@ func TestMigrateFromV1(t *testing.T) {
 	}
 	defer func() { _ = s.Close() }()
 	var v int
-	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v != SchemaVersion() || v != 6 {
-		t.Fatalf("user_version %d (%v), want 6", v, err)
+	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil || v != SchemaVersion() || v != 7 {
+		t.Fatalf("user_version %d (%v), want 7", v, err)
 	}
 	apps, err := s.Apps(ctx)
 	if err != nil || len(apps) != 4 {

@@ -24,6 +24,7 @@ func TestDataMap(t *testing.T) {
 		"withdrawals":  "sdk_app_id token_hash expires_at",
 		"store_secret": "id withdrawal_key",
 		"probe":        "id written_at",
+		"webhooks":     "sdk_app_id url callback_key",
 	}
 	tables, err := queryAll(ctx, s.db, func(r scanner) (name string, err error) { return name, r.Scan(&name) },
 		`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)

@@ -297,6 +297,18 @@ func migrations() [][]string {
 				written_at INTEGER NOT NULL
 			)`,
 		},
+		{ // 7: an application's webhook: its callback URL and the key that signs the callbacks
+			// One row per app at most; purged with the app, deleted at its
+			// termination. The events themselves are never stored.
+			`CREATE TABLE webhooks (
+				sdk_app_id   INTEGER PRIMARY KEY REFERENCES apps ON DELETE CASCADE,
+				url          TEXT NOT NULL CHECK (length(url) BETWEEN 1 AND 2048),
+				callback_key BLOB NOT NULL CHECK (length(callback_key) BETWEEN 16 AND 64)
+			)`,
+			`CREATE TRIGGER terminated_has_no_webhook BEFORE INSERT ON webhooks
+			 WHEN (SELECT status FROM apps WHERE sdk_app_id = NEW.sdk_app_id) = 'terminated'
+			 BEGIN SELECT RAISE(ABORT, 'a terminated application has no webhook'); END`,
+		},
 	}
 }
 

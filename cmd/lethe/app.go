@@ -44,6 +44,7 @@ func appSubcommands() []appSubcommand {
 		{"remove-user", "APP --room N | --str-room S --user ID", "remove a user; their token cannot rejoin", appRemoveUser},
 		{"block", "APP --room N | --str-room S --user ID [--audio] [--video]", "stop forwarding a user's audio and/or video", appBlock(true)},
 		{"unblock", "APP --room N | --str-room S --user ID [--audio] [--video]", "resume forwarding a user's audio and/or video", appBlock(false)},
+		{"webhook", "set APP --url URL --key-file FILE | remove APP | test APP", "set, remove or test the app's signed room-event callbacks", appWebhook},
 	}
 }
 

@@ -74,6 +74,13 @@ func printApp(w io.Writer, a admin.AppJSON) {
 	if a.PurgeAt != nil {
 		fmt.Fprintf(w, "purge at\t%s\n", a.PurgeAt.Format(timeLayout))
 	}
+	if h := a.Webhook; h != nil {
+		fmt.Fprintf(w, "webhook\t%s\n", h.URL)
+		fmt.Fprintf(w, "webhook key\t%s\n", h.KeyFingerprint)
+		if d := h.Deliveries; d != nil {
+			fmt.Fprintf(w, "webhook deliveries\t%d delivered, %d failed, %d dropped, %d queued\n", d.Delivered, d.Failed, d.Dropped, d.Queued)
+		}
+	}
 }
 
 func printDeletion(w io.Writer, d admin.DeletionJSON) {

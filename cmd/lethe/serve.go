@@ -27,6 +27,7 @@ import (
 	"github.com/lethe-rtc/lethe/internal/turnrelay"
 	"github.com/lethe-rtc/lethe/store"
 	"github.com/lethe-rtc/lethe/store/retention"
+	"github.com/lethe-rtc/lethe/webhook"
 )
 
 type serveConfig struct {
@@ -315,9 +316,17 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		shutdownPool()
 		return err
 	}
+	// Room events go to the apps' webhooks from here, the control
+	// process: it holds their keys; the workers have no network but media.
+	hooks, err := webhook.New(webhook.Config{Lookup: webhookLookup(st), Logger: log})
+	if err != nil {
+		shutdownPool()
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer hooks.Close()
 	sig := control.NewServer(control.ServerConfig{
 		Verifier: &auth.Verifier{Keys: st}, Backend: pool, Logger: log, Diagnostics: diag,
-		Limits: appLimits(st), Withdrawals: st,
+		Limits: appLimits(st), Withdrawals: st, Events: hooks,
 		AllowedOrigins: splitList(cfg.allowedOrigins), JoinTimeout: cfg.joinTimeout,
 		MaxConnections: cfg.maxConns, MaxConnectionsPerIP: cfg.maxConnsPerIP,
 		JoinLatency: mx.ObserveJoin,
@@ -339,7 +348,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		return fmt.Errorf("serve: auditor key: %w", err)
 	}
 	adminAPI, err := adminserver.NewHandler(adminserver.Config{
-		Store: st, Rooms: adminRooms{sig}, Runtime: control.Runtime{Server: sig, Pool: pool},
+		Store: st, Rooms: adminRooms{sig}, Runtime: control.Runtime{Server: sig, Pool: pool}, Webhooks: hooks,
 		AdminKey: adminKey, Logger: log, Refusals: diag,
 		Metrics: adminMetrics, Requests: mx.CountRequest,
 	})
