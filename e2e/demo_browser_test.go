@@ -24,9 +24,11 @@ func TestBrowserDemo(t *testing.T) {
 	s := startServer(t)
 	room := newRoomName()
 	// Alice's fake microphone plays a steady tone (a speaker; Chromium's
-	// own fake one only beeps) and she has two fake cameras to pick from.
+	// own fake one only beeps) and she has three fake cameras to pick from
+	// (the second is a Y16 depth camera, which no encoder takes: she picks
+	// the third, an MJPEG one).
 	ab := newBrowser(t, chromedp.Flag("use-file-for-fake-audio-capture", writeTone(t)),
-		chromedp.Flag("use-fake-device-for-media-stream", "device-count=2"))
+		chromedp.Flag("use-fake-device-for-media-stream", "device-count=3"))
 	bb := newBrowser(t)
 	alice, aliceID := s.joinPage(t, ab, "alice", room, true)
 	bob, bobID := s.joinPage(t, bb, "bob", room, true)
@@ -38,42 +40,11 @@ func TestBrowserDemo(t *testing.T) {
 		p.waitJS(`!document.querySelector("#chat").hidden`, 5*time.Second)
 	}
 
-	// Device pickers: filled from enumerateDevices; picking the second
-	// camera swaps the live track (the server sees the same track, bob
-	// keeps decoding); the choice is remembered, and nothing else is.
-	var cams int
-	alice.mustEval(`document.querySelectorAll("#cam-select option").length`, &cams)
-	if cams < 2 {
-		t.Fatalf("alice's camera picker lists %d cameras, want 2", cams)
-	}
-	var trackBefore, trackAfter string
-	alice.mustEval(`letheDemo.room.localTracks.find(t => t.kind === "video").trackId`, &trackBefore)
-	var picked string
-	alice.mustEval(`(() => { const s = document.querySelector("#cam-select");
-	  const other = [...s.options].find(o => o.value !== s.value); s.value = other.value;
-	  s.dispatchEvent(new Event("change")); return other.value; })()`, &picked)
-	alice.waitJS(fmt.Sprintf(`letheDemo.room.localTracks.find(t => t.kind === "video").mediaStreamTrack.getSettings().deviceId === %q`, picked), 10*time.Second)
-	alice.mustEval(`letheDemo.room.localTracks.find(t => t.kind === "video").trackId`, &trackAfter)
-	if trackAfter != trackBefore {
-		t.Errorf("after the camera switch alice's video is track %s, want %s (replaceTrack, no new track)", trackAfter, trackBefore)
-	}
-	bob.waitReceiving(aliceID, 10, false, 20*time.Second)
-	var stored map[string]string
-	alice.mustEval(`Object.fromEntries(Object.entries(localStorage))`, &stored)
-	if stored["lethe.camera"] != picked {
-		t.Errorf("localStorage holds %v, want lethe.camera = the picked camera", stored)
-	}
-	for k := range stored {
-		if k != "lethe.camera" && k != "lethe.microphone" && k != "lethe.speaker" {
-			t.Errorf("localStorage holds %q: only device choices belong there", k)
-		}
-	}
-
 	// Chat: to the room both ways, typed into the form; text stays text.
 	alice.chat(t, "", "Hi Bob, can you see my camera?")
 	bob.waitChat(t, "Hi Bob, can you see my camera?", false)
 	bob.chat(t, "", "Yes, and I hear you. <b>not bold</b>")
-	alice.waitChat(t, "<b>not bold</b>", false)
+	alice.waitChat(t, "Yes, and I hear you. <b>not bold</b>", false)
 	var tags int
 	alice.mustEval(`document.querySelectorAll("#chat-log b").length - document.querySelectorAll("#chat-log .head b").length`, &tags)
 	if tags != 0 {
@@ -96,6 +67,37 @@ func TestBrowserDemo(t *testing.T) {
 	bob.waitJS(`[...document.querySelectorAll(".tile .quality")].every(q => q.dataset.q !== "unknown" && q.title.includes("rtt"))`, 10*time.Second)
 	bob.mustEval(`document.activeElement?.blur(), true`, new(bool))
 	bob.screenshot()
+
+	// Device pickers: filled from enumerateDevices; picking the second
+	// camera swaps the live track (the server sees the same track, bob
+	// keeps decoding); the choice is remembered, and nothing else is.
+	var cams int
+	alice.mustEval(`document.querySelectorAll("#cam-select option").length`, &cams)
+	if cams != 3 {
+		t.Fatalf("alice's camera picker lists %d cameras, want 3", cams)
+	}
+	var trackBefore, trackAfter string
+	alice.mustEval(`letheDemo.room.localTracks.find(t => t.kind === "video").trackId`, &trackBefore)
+	var picked string
+	alice.mustEval(`(() => { const s = document.querySelector("#cam-select");
+	  const other = s.options[2]; s.value = other.value;
+	  s.dispatchEvent(new Event("change")); return other.value; })()`, &picked)
+	alice.waitJS(fmt.Sprintf(`letheDemo.room.localTracks.find(t => t.kind === "video").mediaStreamTrack.getSettings().deviceId === %q`, picked), 10*time.Second)
+	alice.mustEval(`letheDemo.room.localTracks.find(t => t.kind === "video").trackId`, &trackAfter)
+	if trackAfter != trackBefore {
+		t.Errorf("after the camera switch alice's video is track %s, want %s (replaceTrack, no new track)", trackAfter, trackBefore)
+	}
+	bob.waitReceiving(aliceID, 10, false, 20*time.Second)
+	var stored map[string]string
+	alice.mustEval(`Object.fromEntries(Object.entries(localStorage))`, &stored)
+	if stored["lethe.camera"] != picked {
+		t.Errorf("localStorage holds %v, want lethe.camera = the picked camera", stored)
+	}
+	for k := range stored {
+		if k != "lethe.camera" && k != "lethe.microphone" && k != "lethe.speaker" {
+			t.Errorf("localStorage holds %q: only device choices belong there", k)
+		}
+	}
 
 	// Mute: bob sees the badge on alice's tile, she on her own.
 	alice.click(t, "#mic")

@@ -509,7 +509,7 @@ function markE2EE() {
     const bad = f && Date.now() - f.at < E2EE_WARN_MS;
     b.hidden = false;
     b.classList.toggle("bad", !!bad);
-    b.textContent = bad ? "⚠ cannot decrypt" : "🔒";
+    b.textContent = bad ? "⚠ cannot decrypt" : "encrypted";
     b.title = bad ? `frames from this participant do not decrypt (${f.reason === "auth" ? "another passphrase" : f.reason}): nothing of them is shown` : "end-to-end encrypted";
   }
 }
@@ -535,7 +535,7 @@ function tile(key, label, { local = false, screen = false } = {}) {
   const micOff = document.createElement("span");
   micOff.className = "badge mic-off";
   micOff.title = "microphone muted";
-  micOff.textContent = "🎙̸ muted";
+  micOff.textContent = "mic off";
   micOff.hidden = true;
   const flags = document.createElement("span");
   flags.className = "flags";
