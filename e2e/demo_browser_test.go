@@ -119,6 +119,11 @@ func TestBrowserDemo(t *testing.T) {
 	alice.waitJS(`!document.querySelector("#lobby").hidden && letheDemo.room === null`, 10*time.Second)
 	bob.waitJS(`!document.querySelector('.tile[data-pid="`+aliceID+`"]') && document.querySelectorAll(".tile").length === 1`, 15*time.Second)
 
+	// A data message the server refuses (to someone no longer in the
+	// room: 4009) is said inline in the chat.
+	bob.mustEval(fmt.Sprintf(`letheDemo.room.sendData("still there?", {topic: "chat", to: [%q]}).then(() => true)`, aliceID), new(bool))
+	bob.waitJS(`document.querySelector('#chat-log li.notice[data-code="4009"]')?.textContent.includes("no longer in the room")`, 10*time.Second)
+
 	// A refused join: a token whose signature is broken gets the 2001 sentence.
 	uid := s.browserUser("mallory")
 	tok := s.token(uid)

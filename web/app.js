@@ -144,7 +144,7 @@ async function init() {
   $("mic").addEventListener("click", () => toggleMute("audio"));
   $("cam").addEventListener("click", () => toggleMute("video"));
   $("screen").addEventListener("click", toggleScreen);
-  $("chat-toggle").addEventListener("click", () => setChatOpen($("chat").hidden));
+  $("chat-toggle").addEventListener("click", () => setChatOpen($("chat").hidden, true));
   $("chat-close").addEventListener("click", () => setChatOpen(false));
   $("banner-close").addEventListener("click", () => clearBanner());
   $("toggle-stats").addEventListener("click", () => {
@@ -241,6 +241,7 @@ async function join() {
     addLocalTile(name);
     setChatOpen(window.matchMedia("(min-width: 760px)").matches);
     fillChatTo();
+    syncButtons();
     if ($("publish").checked && room.permissions?.send?.length !== 0) await publishCamera(room);
     $("screen").disabled = !(room.permissions?.send ?? ["screen"]).includes("screen");
     fillDevices();
@@ -487,6 +488,7 @@ function wire(room) {
     $("chat-log").replaceChildren();
     unread = 0;
     e2eeFailedAt.clear();
+    prevCounts.clear();
     clearBanner();
     $("call").hidden = true;
     $("lobby").hidden = false;
@@ -810,14 +812,12 @@ function setLevel(el, level) {
 const CHAT_MAX_LINES = 200;
 let unread = 0;
 
-function setChatOpen(open) {
+function setChatOpen(open, focus = false) {
   $("chat").hidden = !open;
   $("call").classList.toggle("chat-open", open);
   $("chat-toggle").setAttribute("aria-pressed", String(open));
-  if (open) {
-    unread = 0;
-    $("chat-text").focus({ preventScroll: true });
-  }
+  if (open) unread = 0;
+  if (open && focus) $("chat-text").focus({ preventScroll: true });
   showUnread();
 }
 
