@@ -65,6 +65,18 @@ func TestBrowserDemo(t *testing.T) {
 	// grades its connection. Then the README's screenshot, from bob's page.
 	bob.waitJS(`document.querySelector('.tile.active-speaker[data-pid="`+aliceID+`"]:not([data-tid])')`, 20*time.Second)
 	bob.waitJS(`[...document.querySelectorAll(".tile .quality")].every(q => q.dataset.q !== "unknown" && q.title.includes("rtt"))`, 10*time.Second)
+	// The grading, on figures of its own: the worst one decides.
+	for expr, want := range map[string]string{
+		`{}`: "unknown", `{loss: 0, rtt: 0.02, jitter: 0.005, fps: 30}`: "good",
+		`{loss: 0.05, rtt: 0.02}`: "fair", `{rtt: 0.6}`: "poor", `{jitter: 0.05}`: "fair",
+		`{loss: 0, fps: 8}`: "fair", `{loss: 0, fps: 2}`: "poor", `{loss: 0.2, fps: 30}`: "poor",
+	} {
+		var got string
+		bob.mustEval(`letheDemo.quality(`+expr+`)`, &got)
+		if got != want {
+			t.Errorf("quality(%s) = %s, want %s", expr, got, want)
+		}
+	}
 	bob.mustEval(`document.activeElement?.blur(), true`, new(bool))
 	bob.screenshot()
 

@@ -24,7 +24,7 @@ function record(type, detail = {}) {
 //
 // Keyed by the codes of docs/protocol.md section 5 (signaling/codes.go) and
 // lethe.js's own local ones (below 1000): what happened, and what to do.
-// web/web_test.go checks that every code of section 5 is here.
+// web/errortext_test.go checks that every code of section 5 is here.
 const ERRORS = {
   // lethe.js, never sent by the server
   1: ["The server did not answer in time.", "Check your network and try again."],
