@@ -157,6 +157,34 @@ func TestBrowserDemo(t *testing.T) {
 	mallory.mustEval(`document.querySelector("#lobby-error").textContent`, &shown)
 	t.Logf("a refused join shows: %s", shown)
 
+	// The grid follows the room: 2 columns for 2 to 4 people, 3 up to 9,
+	// as many as fit beyond; on a phone's width, 2 at most, and nothing
+	// wider than the screen.
+	columns := func() int {
+		var n int
+		bob.mustEval(`getComputedStyle(document.querySelector("#tiles")).gridTemplateColumns.split(" ").length`, &n)
+		return n
+	}
+	var others []*participant
+	for _, want := range []struct{ people, columns int }{{4, 2}, {9, 3}, {12, 0}} {
+		for len(others)+1 < want.people {
+			others = append(others, s.join(t, fmt.Sprint("guest", len(others)), 0, room))
+		}
+		bob.waitJS(fmt.Sprintf(`document.querySelectorAll(".tile").length === %d`, want.people), 15*time.Second)
+		if got := columns(); want.columns > 0 && got != want.columns || want.columns == 0 && got <= 3 {
+			t.Errorf("%d people: %d columns, want %d (0: more than 3)", want.people, got, want.columns)
+		}
+	}
+	ctx, cancel := context.WithTimeout(bob.ctx, 10*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitJS(`getComputedStyle(document.querySelector("#tiles")).gridTemplateColumns.split(" ").length === 2 && document.documentElement.scrollWidth <= 390`, 5*time.Second)
+	for _, o := range others {
+		_ = o.Close()
+	}
+
 	bob.click(t, "#leave")
 	bob.waitJS(`letheDemo.room === null`, 10*time.Second)
 }
