@@ -52,6 +52,10 @@ type Config struct {
 	// flood must not multiply; nil: one of its own over Logger and Now.
 	Refusals  *ratelog.Logger
 	RateLimit RateLimit
+	// Metrics, when set, is served at GET /metrics behind the admin key
+	// (metrics.go); Requests hears the status of every request served.
+	Metrics  http.Handler
+	Requests func(status int)
 }
 
 // Validate reports what makes c unusable.
@@ -67,15 +71,17 @@ func (c Config) Validate() error {
 
 // handler serves the admin API.
 type handler struct {
-	store   Store
-	rooms   Rooms
-	rt      Runtime
-	keyHash [sha256.Size]byte // of the admin key; the key itself is not kept
-	now     func() time.Time
-	log     *slog.Logger
-	refused *ratelog.Logger
-	limit   *limiter
-	mux     *http.ServeMux
+	store    Store
+	rooms    Rooms
+	rt       Runtime
+	keyHash  [sha256.Size]byte // of the admin key; the key itself is not kept
+	now      func() time.Time
+	log      *slog.Logger
+	refused  *ratelog.Logger
+	limit    *limiter
+	mux      *http.ServeMux
+	metrics  http.Handler     // GET /metrics; nil: not served here
+	requests func(status int) // nil: nobody counts
 }
 
 // NewHandler returns the admin API's http.Handler, which serves the paths
@@ -95,6 +101,8 @@ func NewHandler(cfg Config) (http.Handler, error) {
 		log:     cfg.Logger,
 		limit:   newLimiter(cfg.RateLimit),
 		mux:     http.NewServeMux(),
+
+		metrics: cfg.Metrics, requests: cfg.Requests,
 	}
 	if h.now == nil {
 		h.now = time.Now
@@ -139,6 +147,9 @@ func (h *handler) routes() {
 		{"POST", app + "/rooms/dismiss", h.dismissRoom},
 		{"POST", app + "/rooms/remove-user", h.removeUser},
 		{"POST", app + "/rooms/block", h.blockUser},
+	}
+	if h.metrics != nil {
+		table = append(table, route{"GET", MetricsPath, h.serveMetrics})
 	}
 	allowed := map[string][]string{}
 	var paths []string
@@ -238,6 +249,9 @@ func refusal(status int, keyed bool) string {
 func (h *handler) logRequest(ctx context.Context, info *reqInfo, status int, keyed bool, dur time.Duration) {
 	if status == 0 {
 		status = http.StatusOK // nothing written
+	}
+	if h.requests != nil {
+		h.requests(status)
 	}
 	if msg := refusal(status, keyed); msg != "" {
 		h.refused.Log(ctx, slog.LevelWarn, msg, msg, slog.String(logRoute, info.route), slog.Int(logStatus, status))

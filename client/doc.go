@@ -10,7 +10,8 @@
 // reordering, keyframes, and latency.
 //
 // A Client runs two goroutines of its own (signaling reader and writer),
-// one RTCP reader per published track and the OnTrack handlers, besides
+// one RTCP reader per published and per received track and the OnTrack
+// handlers, besides
 // Pion's, and one per ICE restart while it is under way; sources and
 // checkers do not allocate per packet, so one process can run many
 // clients.

@@ -161,9 +161,13 @@ func (c *Client) handleTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		c.mu.Unlock()
 		return
 	}
-	c.wg.Add(1)
+	c.wg.Add(2)
 	c.mu.Unlock()
 	defer c.wg.Done()
+	go func() {
+		defer c.wg.Done()
+		readRTCP(t, r)
+	}()
 	if madeUp || h == nil {
 		// Read it anyway: Pion records a packet for the transport-wide
 		// feedback only as it is read, and a track left unread would
@@ -173,6 +177,24 @@ func (c *Client) handleTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 		return
 	}
 	h(t, r)
+}
+
+// readRTCP reads t's RTCP (the server's sender reports) until it ends:
+// Pion's receiver reports echo a sender report only once it has been
+// read, and from that echo the server reckons this client's round-trip
+// time, as a browser's reports let it.
+func readRTCP(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+	for {
+		var err error
+		if rid := t.RID(); rid != "" {
+			_, _, err = r.ReadSimulcastRTCP(rid)
+		} else {
+			_, _, err = r.ReadRTCP()
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // drain reads t until it ends.

@@ -98,6 +98,9 @@ type ServerConfig struct {
 	// is refused with 503.
 	MaxConnections      int
 	MaxConnectionsPerIP int
+	// JoinLatency hears, for every join that succeeds, the time from its
+	// join message to the joined sent back (metrics); nil: nobody.
+	JoinLatency func(time.Duration)
 }
 
 func (c *ServerConfig) setDefaults() {
@@ -315,6 +318,7 @@ type conn struct {
 	writerWG  sync.WaitGroup
 	closeCode atomic.Int32 // of the close frame, if not 1000 (normal closure)
 	ended     atomic.Bool  // shutdown has said bye
+	joinAt    atomic.Int64 // unix nanos of the join message until its joined is sent; 0: none (metrics.go)
 
 	sessMu  sync.Mutex
 	session Session
@@ -550,6 +554,7 @@ func (c *conn) joined() bool {
 // opens a session on a worker. A refused join gets its error and the
 // connection is closed; nothing reaches a room.
 func (c *conn) join(id uint64, j *signaling.Join) bool {
+	c.joinAt.Store(c.s.cfg.Now().UnixNano())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	refuse := func(code signaling.Code, detail string) bool {
@@ -735,6 +740,7 @@ func authCode(err error) signaling.Code {
 type sink struct{ c *conn }
 
 func (s sink) Deliver(raw []byte) {
+	s.c.noteJoined(raw)
 	if !s.c.enqueue(raw) {
 		s.c.diag(slog.LevelWarn, "client not reading; dropping connection")
 	}

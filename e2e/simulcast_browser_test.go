@@ -245,11 +245,13 @@ func decodesSmoothly(t *testing.T, w *watch, stallMax time.Duration) {
 
 // knownDefect reports what issue 13 leaves open (see its note and
 // docs/performance.md "Simulcast"): on a subscriber whose link is held
-// near its lowest layer, the SFU's downlink estimate (Pion's GCC, the
-// SFU's probes) still pauses and resumes the video, freezing it for
-// seconds, and a probe can cost the audio a few packets. Asserted, these
-// would make the suite fail on every run; they are logged, in words a
-// reader of the test output cannot miss, until the estimator is fixed.
+// near its lowest layer, the video can still freeze for seconds now and
+// then (one run in three on a heavily loaded machine since the delivery
+// measure of 2026-12-02; none in two), and a probe may cost the audio a
+// packet. Asserted, these would make the suite fail on a busy machine;
+// they are logged, in words a reader of the test output cannot miss,
+// until the runs show them gone. Climbing back to the top layer once the
+// limit is lifted is asserted (it held in every run since).
 func knownDefect(t *testing.T, format string, args ...any) {
 	t.Helper()
 	t.Logf("KNOWN DEFECT (issue 13, open): "+format, args...)
@@ -353,11 +355,8 @@ func (e *simEnv) testLimitedSubscriberSettles(t *testing.T) {
 	above := func(r received) bool { return r.FrameWidth > lowWidth }
 	r = until(t, 60*time.Second, "a layer above the lowest once the limit is lifted", slow, above, fast)
 	t.Logf("slow subscriber climbing: %+v", r)
-	if r, ok := withinTime(60*time.Second, slow, top, fast); ok {
-		t.Logf("slow subscriber climbed back: %+v", r)
-	} else {
-		knownDefect(t, "%s: not on the top layer 2 min after the limit was lifted: %+v", slowPg.name, r)
-	}
+	r = until(t, 60*time.Second, "the top layer again once the limit is lifted", slow, top, fast)
+	t.Logf("slow subscriber climbed back: %+v", r)
 	decodesSmoothly(t, fast, 2*time.Second)
 	if slow.stalled > 3*time.Second {
 		knownDefect(t, "%s: no frame decoded for %v while climbing", slowPg.name, slow.stalled)

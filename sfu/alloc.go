@@ -91,6 +91,7 @@ func (p *Participant) allocate() {
 	}
 	for i, d := range downs {
 		d.choose(now.UnixNano(), maxLayerFor(d.up, prefs[i]), noCap)
+		d.setFPS(prefs[i].FPS)
 	}
 }
 
@@ -120,7 +121,7 @@ func maxLayerFor(u *upTrack, s TrackSettings) int {
 	case s.MaxLayer >= 0 && s.MaxLayer < top:
 		top = s.MaxLayer
 	}
-	if s.Width <= 0 && s.Height <= 0 || !u.simulcast() {
+	if s.Width <= 0 && s.Height <= 0 || !u.layered() {
 		return top
 	}
 	// The smallest layer at least the size asked for (the top if none
@@ -157,7 +158,7 @@ func (d *downTrack) choose(now int64, desired, budget int) {
 		desired = budget
 	}
 	target := desired
-	if desired >= 0 && u.simulcast() {
+	if desired >= 0 && u.layered() {
 		target = -1
 		for i := desired; i >= 0; i-- {
 			if u.layers[i].live(now) {
@@ -188,6 +189,10 @@ func (d *downTrack) choose(now int64, desired, budget int) {
 	switch {
 	case target < 0:
 		d.cur.Store(-1) // resuming starts from a keyframe
+	case u.svc != nil:
+		if int32(target) > d.cur.Load() {
+			u.requestKeyframe(u.layers[0]) // a spatial layer up starts at a keyframe
+		}
 	case !u.simulcast():
 		d.restart()
 		u.requestKeyframe(u.layers[0])

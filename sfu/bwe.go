@@ -210,7 +210,7 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 		u := d.up
 		t := allocate.Track{Kind: allocate.Camera, MaxLayer: maxLayerFor(u, prefs[i]), Current: int(d.target.Load())}
 		switch {
-		case u.media == Audio || !u.simulcast():
+		case u.media == Audio || !u.layered():
 			// Never cut: audio, and video of one encoding (there is
 			// nothing lighter of it to send; it still takes its share).
 			t.Kind = allocate.Audio
@@ -221,6 +221,9 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 		}
 		for j, l := range u.layers {
 			r := l.known(ns)
+			if u.svc != nil {
+				r = u.svcBitrate(j, ns) // spatial layers build on those below
+			}
 			if r == 0 {
 				if u.media == Audio {
 					r = nominalAudio
@@ -228,7 +231,7 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 					r = nominal[min(len(u.layers), 3)-1][min(j, 2)]
 				}
 			}
-			if j == 0 && u.simulcast() {
+			if j == 0 && u.layered() {
 				// The lowest layer is reckoned at lowestShare of its
 				// bitrate: a picture that stutters beats none, so a track
 				// is paused only when its link is clearly short of it.
@@ -343,6 +346,7 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 			b.raised = ns // a layer up (or a resume): its keyframe first
 		}
 		d.choose(ns, b.tracks[i].MaxLayer, dec.Layer)
+		d.setFPS(prefs[i].FPS)
 		if dec.Paused != d.pausedBW {
 			d.pausedBW = dec.Paused
 			p.ev.TrackPaused(d.up.id, dec.Paused)

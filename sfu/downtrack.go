@@ -46,6 +46,7 @@ type downTrack struct {
 	rw    *rewrite.Stream
 	vp8   vp8Munger // picture ids across layer switches (simulcast VP8)
 	munge bool      // whether vp8 is used
+	svc   *svcDown  // an SVC track's layer selection (svc.go); nil for others
 
 	// hdr and scratch are the header and payload copy of the packet
 	// being forwarded. The subscriber's queue is drained by one sender at
@@ -73,6 +74,10 @@ func newDownTrack(u *upTrack, sub *Participant) *downTrack {
 	if u.simulcast() && u.vp8 {
 		d.munge = true
 		d.scratch = make([]byte, 1500)
+	}
+	if u.svc != nil {
+		d.svc = &svcDown{}
+		d.svc.temporal.Store(7)
 	}
 	return d
 }
@@ -106,14 +111,14 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 		}
 	}
 	if match == nil {
-		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+		return d.bindUnsupported(ctx) // codec.go
 	}
 	d.needKey.Store(d.up.isKey != nil)
 	d.cur.Store(-1)
 	d.sub.sent.bind(uint32(ctx.SSRC()), true) // before its RTCP stream opens
 	d.setBinding(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(match.PayloadType), ws: ctx.WriteStream()})
 	if t := d.target.Load(); t >= 0 {
-		d.up.requestKeyframe(d.up.layers[t])
+		d.up.requestKeyframe(d.up.keyLayer(int(t)))
 	}
 	return *match, nil
 }
@@ -194,8 +199,9 @@ func (d *downTrack) sendLayer(l int8, key bool) (send, switched bool) {
 // header of the caller's, rewritten for it: its sequence number,
 // timestamp, SSRC and payload type, and for simulcast VP8 its picture
 // ids, in scratch (the caller's, as h). pkt is not changed. resume
-// starts a new rewrite epoch first.
-func (d *downTrack) write(pkt []byte, resume bool, now time.Time, h *rtp.Header, scratch []byte) bool {
+// starts a new rewrite epoch first; mark sets the RTP marker (the end
+// of a picture, for SVC) whatever pkt's.
+func (d *downTrack) write(pkt []byte, resume, mark bool, now time.Time, h *rtp.Header, scratch []byte) bool {
 	d.sending.RLock()
 	defer d.sending.RUnlock()
 	b := d.b.Load()
@@ -213,7 +219,15 @@ func (d *downTrack) write(pkt []byte, resume bool, now time.Time, h *rtp.Header,
 		d.rw.Pause()
 		d.vp8.rebase()
 	}
-	outSeq, outTS, ok := d.rw.Rewrite(seq, ts, now)
+	ok := true
+	if d.svc != nil {
+		seq, ok = d.svc.skips.Forward(seq) // without the holes of layers not sent
+	}
+	var outSeq uint16
+	var outTS uint32
+	if ok {
+		outSeq, outTS, ok = d.rw.Rewrite(seq, ts, now)
+	}
 	if ok && d.munge && len(payload) <= len(scratch) {
 		n := copy(scratch, payload)
 		payload = scratch[:n]
@@ -226,7 +240,7 @@ func (d *downTrack) write(pkt []byte, resume bool, now time.Time, h *rtp.Header,
 	// Pion's Write(b) would parse pkt into a newly allocated packet;
 	// WriteRTP takes the header as it is.
 	*h = rtp.Header{
-		Version: 2, Marker: pkt[1]&0x80 != 0, PayloadType: b.pt,
+		Version: 2, Marker: mark || pkt[1]&0x80 != 0, PayloadType: b.pt,
 		SequenceNumber: outSeq, Timestamp: outTS, SSRC: b.ssrc,
 	}
 	if pkt[0]&0x20 != 0 {
@@ -246,7 +260,9 @@ func (d *downTrack) write(pkt []byte, resume bool, now time.Time, h *rtp.Header,
 		return false
 	}
 	d.sub.s.stats.packetsOut.Add(1)
-	d.sub.bwe.sent.Add(int64(rtpSize(h, payload)))
+	size := rtpSize(h, payload)
+	d.sub.s.metrics.bytesOut.Add(uint64(size))
+	d.sub.bwe.sent.Add(int64(size))
 	return true
 }
 
@@ -278,7 +294,9 @@ func (d *downTrack) pad(h *rtp.Header) bool {
 		return false
 	}
 	d.sub.s.stats.paddingOut.Add(1)
-	d.sub.bwe.sent.Add(int64(rtpSize(h, probePadding[:])))
+	size := rtpSize(h, probePadding[:])
+	d.sub.s.metrics.bytesOut.Add(uint64(size))
+	d.sub.bwe.sent.Add(int64(size))
 	return true
 }
 
@@ -332,6 +350,9 @@ func (d *downTrack) rtcpLoop() {
 						stats.nacksIn.Add(1)
 						d.mu.Lock()
 						in, ok := d.rw.Reverse(seq)
+						if ok && d.svc != nil {
+							in, ok = d.svc.skips.Reverse(in)
+						}
 						cur := d.cur.Load()
 						d.mu.Unlock()
 						n := 0
@@ -351,14 +372,22 @@ func (d *downTrack) rtcpLoop() {
 							stats.rtxLimited.Add(1)
 							continue
 						}
-						if d.write(buf[:n], false, now, &hdr, scratch) {
+						mark := false
+						if d.svc != nil {
+							d.mu.Lock()
+							mark = d.svcRetransmit(buf[:n])
+							d.mu.Unlock()
+						}
+						if d.write(buf[:n], false, mark, now, &hdr, scratch) {
 							stats.retransmitted.Add(1)
 						}
 					}
 				}
 			case *rtcp.ReceiverReport:
+				now := d.sub.s.cfg.Now()
 				for _, r := range pk.Reports {
 					d.sub.bwe.noteLoss(r.FractionLost)
+					d.sub.s.metrics.noteReport(r, now)
 				}
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				if c := d.cur.Load(); c >= 0 && d.up.simulcast() {

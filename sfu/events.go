@@ -74,6 +74,7 @@ type Events interface {
 	// (speakers.go); a participant who joins hears the last list. The
 	// slice is shared by the whole room: read it, never change it.
 	Speakers([]Speaker)
+	// (Events may also have TrackUnsupported: see CodecEvents.)
 	// TrackPaused tells a subscriber that the SFU paused (or resumed)
 	// sending it a track because its downlink cannot carry the track's
 	// lowest layer beside what ranks above it.

@@ -293,7 +293,7 @@ func TestDownTrackWritePadding(t *testing.T) {
 	in := concat(rtpHeader(true, 96, 7, 90, 0xdeadbeef), []byte{1, 2, 3}, []byte{0, 0, 3})
 	in[0] |= 0x20
 	orig := bytes.Clone(in)
-	if !d.write(in, false, time.Now(), &d.hdr, nil) {
+	if !d.write(in, false, false, time.Now(), &d.hdr, nil) {
 		t.Fatal("write failed")
 	}
 	want := concat(rtpHeader(true, 100, 1000, 5000, 0x11223344), []byte{1, 2, 3}, []byte{0, 0, 3})
@@ -323,7 +323,7 @@ func TestDownTrackWrite(t *testing.T) {
 		t.Helper()
 		pkt := concat(rtpHeader(marker, 96, seq, ts, 0xdeadbeef), []byte{1, 2, 3})
 		n := len(w.packets())
-		if got := d.write(pkt, d.resume.Swap(false), clock.Now(), &d.hdr, nil); got != wantOK {
+		if got := d.write(pkt, d.resume.Swap(false), false, clock.Now(), &d.hdr, nil); got != wantOK {
 			t.Fatalf("%s: write = %v, want %v", name, got, wantOK)
 		}
 		if !wantOK {
@@ -418,7 +418,7 @@ func TestDownTrackCloseWaitsForWrite(t *testing.T) {
 			pkt := concat(rtpHeader(false, 96, 1, 0, 7), []byte{1, 2, 3})
 			var hdr rtp.Header
 			wrote := make(chan bool)
-			go func() { wrote <- d.write(pkt, false, time.Now(), &hdr, nil) }()
+			go func() { wrote <- d.write(pkt, false, false, time.Now(), &hdr, nil) }()
 			<-w.entered
 			stopped := make(chan struct{})
 			go func() {
@@ -435,7 +435,7 @@ func TestDownTrackCloseWaitsForWrite(t *testing.T) {
 				t.Error("the write in progress failed")
 			}
 			<-stopped
-			if d.write(pkt, false, time.Now(), &hdr, nil) || w.n.Load() != 1 {
+			if d.write(pkt, false, false, time.Now(), &hdr, nil) || w.n.Load() != 1 {
 				t.Errorf("written after %s: %d writes", stop.name, w.n.Load())
 			}
 		})
@@ -454,7 +454,7 @@ func TestDownTrackWriteNotConnected(t *testing.T) {
 	s := testSFU(Config{})
 	u := testUpTrack(testParticipant(s, "PA_pub", 1), keyframe.VP8, 16)
 	d := testDownTrack(u, testParticipant(s, "PA_sub", 8), zeroWriter{}, 1, 96)
-	if d.write(concat(rtpHeader(false, 96, 1, 0, 7), vp8Key), false, time.Now(), &d.hdr, nil) {
+	if d.write(concat(rtpHeader(false, 96, 1, 0, 7), vp8Key), false, false, time.Now(), &d.hdr, nil) {
 		t.Error("write to an unconnected stream reported success")
 	}
 	if st := s.Stats(); st.DroppedNotConnected != 1 || st.PacketsOut != 0 {

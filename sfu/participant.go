@@ -51,6 +51,9 @@ type Participant struct {
 	layered map[*webrtc.RTPReceiver]*upTrack
 	// settings are the subscriber's wishes per track id it receives.
 	settings map[string]TrackSettings
+	// noCodec are the tracks it cannot be sent: none of their codec in
+	// its answer (codec.go). Created on the first.
+	noCodec map[string]bool
 
 	allocMu    sync.Mutex // one allocation at a time; guards the ones below
 	allocDowns []*downTrack
@@ -486,6 +489,9 @@ func (p *Participant) wants(u *upTrack) bool {
 	defer p.mu.Unlock()
 	if p.receive&u.media == 0 {
 		return false
+	}
+	if p.noCodec[u.id] {
+		return false // its answer had no codec of the track's (codec.go)
 	}
 	if on, ok := p.subscribed[u.id]; ok {
 		return on

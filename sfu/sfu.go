@@ -39,7 +39,8 @@ type SFU struct {
 	tcpMux   ice.TCPMux        // nil without Config.TCPListener
 	addrs    iceaddr.Addresses // where candidates are gathered, what they advertise
 	stats    counters
-	data     dataCounters // data messages (data.go)
+	metrics  metricCounters // bytes, RTT and loss (metrics.go)
+	data     dataCounters   // data messages (data.go)
 	dataLim  dataLimits
 	// diag writes diagnostics a client can repeat at will (Pion's errors,
 	// undeclared SSRCs): a line per kind, then a count per minute.
@@ -116,15 +117,22 @@ func (s *SFU) send(items []queue.Item[outPacket]) {
 	now := s.cfg.Now()
 	for i := range items {
 		op := items[i].Dst
-		d, resume := op.d, op.resume
-		if d.up.simulcast() {
+		d, resume, mark := op.d, op.resume, false
+		switch {
+		case d.up.simulcast():
 			send, switched := d.sendLayer(op.layer, op.key)
 			if !send {
 				continue
 			}
 			resume = resume || switched
+		case d.svc != nil:
+			send, epoch, end := d.selectSVC(items[i].Data, resume)
+			if !send {
+				continue
+			}
+			resume, mark = resume || epoch, end
 		}
-		d.write(items[i].Data, resume, now, &d.hdr, d.scratch)
+		d.write(items[i].Data, resume, mark, now, &d.hdr, d.scratch)
 	}
 }
 
@@ -186,8 +194,8 @@ func (t *peerTemplate) api(mux ice.UDPMux, tcp ice.TCPMux, logs pionLogs, bufs *
 		webrtc.WithSettingEngine(se)), nil
 }
 
-// newTemplate sets Pion up for one side of an SFU: Opus, VP8 and H.264
-// only; NACKs, receiver reports and TWCC feedback generated toward
+// newTemplate sets Pion up for one side of an SFU: Opus, VP8, VP9
+// (profile 0) and H.264 only; NACKs, receiver reports and TWCC feedback generated toward
 // publishers; sender reports toward subscribers. NACKs from subscribers
 // are answered by the SFU itself from the per-track cache, so no NACK
 // responder interceptor keeps a second copy of every packet per
@@ -212,6 +220,10 @@ func newTemplate(cfg *Config, side Side, addrs iceaddr.Addresses, n *stdnet.Net)
 			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFB}}},
 		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{PayloadType: 97, RTPCodecCapability: webrtc.RTPCodecCapability{
 			MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=96"}}},
+		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{PayloadType: 98, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, RTCPFeedback: videoFB, SDPFmtpLine: "profile-id=0"}}},
+		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{PayloadType: 99, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=98"}}},
 		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{PayloadType: 102, RTPCodecCapability: webrtc.RTPCodecCapability{
 			MimeType: webrtc.MimeTypeH264, ClockRate: 90000, RTCPFeedback: videoFB,
 			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f"}}},

@@ -23,6 +23,7 @@ import (
 	"github.com/lethe-rtc/lethe/e2ee"
 	"github.com/lethe-rtc/lethe/internal/inactive"
 	"github.com/lethe-rtc/lethe/internal/keyframe"
+	"github.com/lethe-rtc/lethe/internal/vp9"
 	"github.com/lethe-rtc/lethe/sfu"
 )
 
@@ -69,6 +70,7 @@ type recorder struct {
 	unpublished []sfu.TrackInfo
 	muted       []sfu.TrackInfo
 	closed      []error
+	unsupported []string           // TrackUnsupported: "<track> <codec>"
 	offers      []bool             // per offer: whether it restarted ICE
 	askRestart  int                // RestartICE calls: the SFU asked for a publisher restart
 	paused      []string           // TrackPaused: "<track> true|false"
@@ -133,6 +135,12 @@ func (r *recorder) TrackPaused(id string, paused bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.paused = append(r.paused, fmt.Sprint(id, " ", paused))
+}
+
+func (r *recorder) TrackUnsupported(id, codec string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unsupported = append(r.unsupported, id+" "+codec)
 }
 
 func (r *recorder) Speakers(list []sfu.Speaker) {
@@ -231,12 +239,17 @@ type rxPacket struct {
 	size   int    // bytes of the packet
 	marked bool   // the payload carries a valid marker
 	mseq   uint32 // its marker sequence number
+	// VP9 (svc_test.go): the RTP marker, the layers and frame bounds of
+	// its payload descriptor.
+	rtpMark, begin, end bool
+	sid, tid            int8
 }
 
 // rxTrack records one track a subscriber receives.
 type rxTrack struct {
 	id, streamID string
 	video        bool
+	vp9          bool
 	pt           webrtc.PayloadType // the codec's, as negotiated
 	checker      *client.Checker
 
@@ -266,6 +279,13 @@ func (r *rxTrack) run(tr *webrtc.TrackRemote) {
 		rx.key = r.video && keyframe.VP8(p.Payload)
 		m, ok := client.ParseMarker(p.Payload)
 		rx.marked, rx.mseq = ok, m.Seq
+		if r.vp9 {
+			var d vp9.Descriptor
+			if vp9.Parse(p.Payload, &d) == nil {
+				rx.key = d.Keyframe()
+				rx.rtpMark, rx.begin, rx.end, rx.sid, rx.tid = p.Marker, d.B, d.E, int8(d.SID), int8(d.TID)
+			}
+		}
 		r.mu.Lock()
 		if r.frames != nil {
 			q := p
@@ -531,6 +551,7 @@ func (e *endpoint) onTrack(tr *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	e.onTracks.Add(1)
 	rx := &rxTrack{
 		id: tr.ID(), streamID: tr.StreamID(), video: tr.Kind() == webrtc.RTPCodecTypeVideo, pt: tr.Codec().PayloadType,
+		vp9:     strings.EqualFold(tr.Codec().MimeType, webrtc.MimeTypeVP9),
 		checker: client.NewChecker(client.CheckerOptions{MimeType: tr.Codec().MimeType}),
 	}
 	e.mu.Lock()
@@ -572,6 +593,17 @@ func (e *endpoint) track(id string) *rxTrack {
 // publish connects a publisher PeerConnection sending tracks, each of
 // which answers PLI and FIR with a keyframe.
 func (e *endpoint) publish(api *webrtc.API, tracks ...*client.Track) {
+	e.t.Helper()
+	locals := make([]webrtc.TrackLocal, len(tracks))
+	for i, tr := range tracks {
+		locals[i] = tr
+	}
+	e.publishLocal(api, locals, func(i int) { tracks[i].RequestKeyframe() })
+}
+
+// publishLocal is publish of any local tracks; key(i) is called on each
+// PLI or FIR for tracks[i].
+func (e *endpoint) publishLocal(api *webrtc.API, tracks []webrtc.TrackLocal, key func(i int)) {
 	t := e.t
 	t.Helper()
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
@@ -579,7 +611,7 @@ func (e *endpoint) publish(api *webrtc.API, tracks ...*client.Track) {
 		t.Fatal(err)
 	}
 	e.pub = &remotePC{pc: pc}
-	for _, tr := range tracks {
+	for i, tr := range tracks {
 		sender, err := pc.AddTrack(tr)
 		if err != nil {
 			t.Fatal(err)
@@ -596,7 +628,7 @@ func (e *endpoint) publish(api *webrtc.API, tracks ...*client.Track) {
 					e.rtcpIn.Store(fmt.Sprintf("%T", pk), true)
 					switch pk.(type) {
 					case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-						tr.RequestKeyframe()
+						key(i)
 					}
 				}
 			}

@@ -92,9 +92,34 @@ func simulcastLayers(sd *sdp.SessionDescription) (map[string][]string, error) {
 		if len(list) > maxLayers {
 			return nil, refuse(ErrNotAllowed, "%d simulcast layers, at most %d", len(list), maxLayers)
 		}
+		if strings.EqualFold(firstCodec(m), "VP9") {
+			// VP9 is taken with its layers in one encoding (SVC, svc.go);
+			// layers of simulcast would need picture ids rewritten across
+			// switches, which the SFU does not do for VP9.
+			return nil, refuse(ErrNotAllowed, "VP9 with simulcast: send one VP9 encoding with spatial layers (scalabilityMode L3T3_KEY) instead")
+		}
 		out[mid] = list
 	}
 	return out, nil
+}
+
+// firstCodec returns the encoding name of the first format of m, the one
+// its sender prefers; "" if it has no rtpmap.
+func firstCodec(m *sdp.MediaDescription) string {
+	if len(m.MediaName.Formats) == 0 {
+		return ""
+	}
+	pt := m.MediaName.Formats[0]
+	for _, a := range m.Attributes {
+		if a.Key != "rtpmap" {
+			continue
+		}
+		if p, enc, ok := strings.Cut(a.Value, " "); ok && p == pt {
+			name, _, _ := strings.Cut(enc, "/")
+			return name
+		}
+	}
+	return ""
 }
 
 // validRID reports whether s is an RFC 8851 rid-id the SFU takes: 1-16

@@ -187,6 +187,9 @@ func TestSimulcastLayersOfOffer(t *testing.T) {
 		{"bad rid", section("a=rid:q! send", "a=simulcast:send q!"), "", "malformed"},
 		{"rid without simulcast", section(rids...), "", "without a=simulcast"},
 		{"receive simulcast", section(append(rids, "a=simulcast:recv q;h;f")...), "", "send"},
+		{"vp9 simulcast", strings.Replace(section(append(rids, "a=simulcast:send q;h;f")...), "VP8", "VP9", 1), "", "VP9 with simulcast"},
+		{"vp9 second", strings.Replace(section(append(rids, "a=rtpmap:98 VP9/90000", "a=simulcast:send q;h;f")...),
+			"SAVPF 96", "SAVPF 96 98", 1), "q h f", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

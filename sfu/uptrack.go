@@ -12,6 +12,7 @@ import (
 	"github.com/lethe-rtc/lethe/internal/queue"
 	"github.com/lethe-rtc/lethe/internal/rtpcache"
 	"github.com/lethe-rtc/lethe/internal/speaker"
+	"github.com/lethe-rtc/lethe/internal/vp9"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
@@ -36,6 +37,9 @@ type upTrack struct {
 	// where any packet is a fine place to start.
 	isKey func([]byte) bool
 	vp8   bool // VP8: picture ids are rewritten across layer switches
+	// svc is set for a VP9 track of one encoding: its layers are the
+	// spatial layers of that stream, all read from layers[0] (svc.go).
+	svc *svcTrack
 
 	downs   atomic.Pointer[[]*downTrack] // copy-on-write, read once per packet
 	downsMu sync.Mutex                   // serialises writers of downs
@@ -98,6 +102,16 @@ func newUpTrack(p *Participant, remote *webrtc.TrackRemote, recv *webrtc.RTPRece
 		u.isKey, u.vp8 = keyframe.VP8, true
 	case strings.ToLower(webrtc.MimeTypeH264):
 		u.isKey = keyframe.H264
+	case strings.ToLower(webrtc.MimeTypeVP9):
+		u.isKey = vp9.IsKeyframe
+		if len(u.layers) == 1 {
+			// The spatial layers: read from the one encoding, layers[0];
+			// the others have no stream or cache of their own.
+			u.svc = &svcTrack{}
+			for i := 1; i < svcLayers; i++ {
+				u.layers = append(u.layers, &layer{index: i})
+			}
+		}
 	}
 	u.wanted.init(len(u.layers))
 	if u.media == Audio && !p.s.cfg.NoSpeakers {
@@ -111,8 +125,11 @@ func newUpTrack(p *Participant, remote *webrtc.TrackRemote, recv *webrtc.RTPRece
 	return u
 }
 
-// simulcast reports whether u has more than one layer.
-func (u *upTrack) simulcast() bool { return len(u.layers) > 1 }
+// simulcast reports whether u has more than one encoding.
+func (u *upTrack) simulcast() bool { return len(u.layers) > 1 && u.svc == nil }
+
+// layered reports whether u has layers to choose from: simulcast or SVC.
+func (u *upTrack) layered() bool { return len(u.layers) > 1 }
 
 // layerOf returns u's layer of rid, or nil.
 func (u *upTrack) layerOf(rid string) *layer {
@@ -130,11 +147,15 @@ func (u *upTrack) info() TrackInfo {
 		ClientTrackID: u.client, Mid: u.mid, Screen: u.media == Screen,
 		Muted: u.paused(), Blocked: u.blocked.Load(),
 	}
-	if u.simulcast() {
+	if u.layered() {
 		now := u.owner.s.cfg.Now().UnixNano()
-		for _, l := range u.layers {
+		for i, l := range u.layers {
 			w, h := l.dimensions()
-			ti.Layers = append(ti.Layers, Layer{RID: l.rid, Width: w, Height: h, Bitrate: l.bitrate(now)})
+			rate := l.bitrate(now)
+			if u.svc != nil && rate > 0 {
+				rate = u.svcBitrate(i, now) // what a subscriber of it receives
+			}
+			ti.Layers = append(ti.Layers, Layer{RID: u.layerName(i), Width: w, Height: h, Bitrate: rate})
 		}
 	}
 	return ti
@@ -194,15 +215,22 @@ func (u *upTrack) handle(l *layer, raw []byte) {
 		return
 	}
 	stats.packetsIn.Add(1)
+	u.owner.s.metrics.bytesIn.Add(uint64(len(raw)))
 	now := u.owner.s.cfg.Now().UnixNano()
 	if !u.admit(l, now, len(raw)) {
 		return // not cached either: a NACK for it finds nothing
 	}
 	l.cache.Store(pkt)
-	l.meter.add(now, len(pkt))
-	l.last.Store(now)
-	key := u.isKey != nil && u.isKey(pkt[12:])
+	var key bool
+	if u.svc != nil {
+		key = u.noteSVC(pkt[12:], now, len(pkt))
+	} else {
+		l.meter.add(now, len(pkt))
+		l.last.Store(now)
+		key = u.isKey != nil && u.isKey(pkt[12:])
+	}
 	switch {
+	case u.svc != nil:
 	case key && u.vp8:
 		l.noteVP8Size(pkt[12:])
 	case key:

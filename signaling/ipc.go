@@ -126,6 +126,9 @@ type Stats struct {
 	Sys          uint64 `json:"sys"`          // bytes obtained from the OS in all
 	NumGC        uint32 `json:"numGC"`        // garbage collections so far
 	Sessions     int    `json:"sessions"`     // participants' sessions in this process
+	// Media is a worker's media figures (metrics.go); none from the
+	// control process.
+	Media *MediaStats `json:"media,omitempty"`
 }
 
 // StatsRequest is the control process's OpStats to a worker.

@@ -264,6 +264,11 @@ type TrackPaused struct {
 // PauseBandwidth is TrackPaused.Reason when the downlink is too slow.
 const PauseBandwidth = "bandwidth"
 
+// PauseCodec is TrackPaused.Reason when the subscriber's answer has no
+// codec of the track's (a VP9 track, a client without VP9): it is not
+// sent, for the rest of the session.
+const PauseCodec = "codec"
+
 // TrackLayer tells a subscriber the layer of a simulcast track it now
 // receives: Layer indexes TrackInfo.Layers.
 type TrackLayer struct {

@@ -8,7 +8,7 @@ import { Room, LetheError, parseRoom, validName } from "/lethe.js";
 const $ = (id) => document.getElementById(id);
 
 // window.letheDemo is for people poking at the page (and for the browser tests).
-const demo = { room: null, events: [], dev: false, simulcast: true, adaptive: true, errorText: null };
+const demo = { room: null, events: [], dev: false, simulcast: true, svc: null, adaptive: true, errorText: null };
 window.letheDemo = demo;
 
 let statsTimer = null;
@@ -170,6 +170,8 @@ function readFragment() {
   // #simulcast=0: the camera as one encoding; #adaptive=0: no element sizes
   // sent (each subscriber gets the best its downlink carries).
   demo.simulcast = f.get("simulcast") !== "0";
+  // #codec=vp9: the camera as one VP9 encoding with SVC layers (L3T3_KEY).
+  demo.svc = f.get("codec") === "vp9" ? "L3T3_KEY" : null;
   demo.adaptive = f.get("adaptive") !== "0";
   const token = f.get("token");
   if (!token) return;
@@ -222,7 +224,7 @@ async function join() {
   $("join").disabled = true;
   try {
     const params = { ...(await joinParams(name, roomText)), data: true }; // the chat
-    const opts = { simulcast: demo.simulcast, adaptiveStream: demo.adaptive };
+    const opts = { simulcast: demo.simulcast, svc: demo.svc, adaptiveStream: demo.adaptive };
     if (demo.relay) opts.iceTransportPolicy = "relay";
     if ($("e2ee").checked) {
       const passphrase = $("passphrase").value;
@@ -259,7 +261,7 @@ async function publishCamera(room) {
   const send = room.permissions?.send ?? ["audio", "video"];
   const want = { audio: send.includes("audio"), video: send.includes("video") };
   const audio = want.audio && constraint("audioinput", true);
-  const video = want.video && constraint("videoinput", demo.simulcast ? { width: { ideal: 1280 }, height: { ideal: 720 } } : true);
+  const video = want.video && constraint("videoinput", demo.simulcast || demo.svc ? { width: { ideal: 1280 }, height: { ideal: 720 } } : true);
   try {
     await room.publishCamera({ audio, video });
   } catch (err) {

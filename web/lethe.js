@@ -26,6 +26,8 @@
 //                            // called before every rejoin (e.g. to renew a token)
 //     simulcast: false,      // publish camera video as 3 simulcast layers (below)
 //     simulcastEncodings,    // the layers, lowest first; default SIMULCAST_ENCODINGS
+//     svc: null,             // e.g. "L3T3_KEY": camera video as one VP9 encoding
+//                            // with spatial/temporal layers instead (below)
 //     adaptiveStream: true,  // attach() sends the rendered size of each element
 //     e2ee: null,            // {passphrase, keyIndex?}: end-to-end encrypt every
 //                            // frame (below); {} to set the key later
@@ -34,9 +36,9 @@
 //   await room.join({sdkAppId, userId, userSig, roomId | strRoomId,
 //                    role?, autoSubscribe?, privateMapKey?, data?})  → the `joined` data
 //                    (data: true opens the data channels for sendData, below)
-//   await room.publishCamera({audio: true, video: true, simulcast?}) → [LocalTrack]
+//   await room.publishCamera({audio: true, video: true, simulcast?, svc?}) → [LocalTrack]
 //   await room.publishScreen()                                → [LocalTrack]
-//   await room.publish(streamOrTracks, {screen: false, simulcast?})  → [LocalTrack]
+//   await room.publish(streamOrTracks, {screen: false, simulcast?, svc?})  → [LocalTrack]
 //   await room.unpublish(localTrack)
 //   await room.mute(localTrack, true|false)     // pause/resume for everyone
 //   await room.replaceTrack(localTrack, mediaStreamTrack)  // another camera/microphone, same
@@ -147,6 +149,16 @@
 // of 1-16 letters or digits, at most 3) to change them. Screens are sent as
 // one encoding. The SFU sends each subscriber the highest layer its
 // downlink and its wishes allow, switching on keyframes.
+//
+// SVC. With svc (a scalabilityMode such as "L3T3_KEY": the Room option, or
+// per publish call; it wins over simulcast), camera video is sent as one
+// VP9 encoding with that mode (setCodecPreferences puts VP9 profile 0
+// first): three spatial layers (320×180, 640×360, 1280×720 from a 720p
+// camera) and three temporal ones. The SFU sends each subscriber the
+// spatial layers up to the one its downlink and wishes allow (its
+// trackSettings width/height or maxLayer; the layers are "s0", "s1",
+// "s2") and, with fps, only the temporal layers that rate needs. A
+// browser without VP9 encoding fails the publish call.
 //
 // Dynacast. When nobody receives a layer, the server says so (layersWanted)
 // and lethe.js stops encoding it (RTCRtpSender.setParameters with
@@ -274,6 +286,16 @@ export function validName(s) {
     !/[\s\p{Cc}]/u.test(s);
 }
 
+// vp9Codecs returns the browser's video send codecs with VP9 profile 0
+// (and its RTX) first, for setCodecPreferences; null without VP9.
+function vp9Codecs() {
+  const all = globalThis.RTCRtpSender?.getCapabilities?.("video")?.codecs ?? [];
+  const isVP9 = (c) => c.mimeType.toLowerCase() === "video/vp9" && !/profile-id=[^0]/.test(c.sdpFmtpLine ?? "");
+  const vp9 = all.filter(isVP9);
+  if (vp9.length === 0) return null;
+  return [...vp9, ...all.filter((c) => !isVP9(c))];
+}
+
 // encodingsFor checks a simulcastEncodings option and returns a copy.
 function encodingsFor(list) {
   if (!Array.isArray(list) || list.length < 1 || list.length > MAX_LAYERS) {
@@ -377,6 +399,7 @@ class LocalTrack {
     this._transceiver = null;
     this.simulcast = false;
     this._encodings = null; // sendEncodings, when simulcast
+    this._svc = null; // the scalabilityMode, when SVC
     this.layers = [];
     this._layersChain = Promise.resolve();
   }
@@ -523,6 +546,7 @@ export class Room extends EventTarget {
       refreshToken: null,
       simulcast: false,
       simulcastEncodings: SIMULCAST_ENCODINGS,
+      svc: null,
       adaptiveStream: true,
       e2ee: null,
       ...options,
@@ -1065,10 +1089,10 @@ export class Room extends EventTarget {
    * (default: the Room option) and video: true, it asks for 1280×720, the
    * size the three layers are made from.
    */
-  async publishCamera({ audio = true, video = true, simulcast = this.options.simulcast } = {}) {
-    if (simulcast && video === true) video = { width: { ideal: 1280 }, height: { ideal: 720 } };
+  async publishCamera({ audio = true, video = true, simulcast = this.options.simulcast, svc = this.options.svc } = {}) {
+    if ((simulcast || svc) && video === true) video = { width: { ideal: 1280 }, height: { ideal: 720 } };
     const stream = await navigator.mediaDevices.getUserMedia({ audio, video });
-    return this._publish(stream.getTracks(), stream, false, true, simulcast);
+    return this._publish(stream.getTracks(), stream, false, true, simulcast, svc);
   }
 
   /** Capture a screen (getDisplayMedia) and publish it as the sub-stream (screenTrackIds). */
@@ -1087,16 +1111,22 @@ export class Room extends EventTarget {
    * video as the sub-stream. simulcast: send video as simulcastEncodings
    * (default: the Room option, never for a screen).
    */
-  async publish(input, { screen = false, simulcast = this.options.simulcast && !screen } = {}) {
+  async publish(input, { screen = false, simulcast = this.options.simulcast && !screen, svc = screen ? null : this.options.svc } = {}) {
     const tracks = input instanceof MediaStream ? input.getTracks() : Array.isArray(input) ? input : [input];
     const stream = input instanceof MediaStream ? input : new MediaStream(tracks);
-    return this._publish(tracks, stream, screen, false, simulcast);
+    return this._publish(tracks, stream, screen, false, simulcast, svc);
   }
 
-  async _publish(tracks, stream, screen, owned, simulcast) {
+  async _publish(tracks, stream, screen, owned, simulcast, svc) {
     if (this.state === "closed") throw new LetheError(ErrState, "publish: room is closed");
     const lts = tracks.map((t) => new LocalTrack(t, stream, screen, owned));
     for (const lt of lts) {
+      if (svc && lt.kind === "video") {
+        if (!vp9Codecs()) throw new LetheError(ErrState, "publish: svc needs VP9, which this browser does not send");
+        if (this.e2ee) throw new LetheError(ErrState, "publish: svc (VP9) with e2ee is not supported: E2EE frames are VP8");
+        lt._svc = String(svc);
+        continue;
+      }
       if (!simulcast || lt.kind !== "video") continue;
       lt.simulcast = true;
       lt._encodings = encodingsFor(this.options.simulcastEncodings);
@@ -1235,7 +1265,9 @@ export class Room extends EventTarget {
         // Every (re)publication starts with all layers on: a new server
         // session says again (layersWanted) which ones anybody receives.
         if (lt._encodings) init.sendEncodings = lt._encodings.map((e) => ({ ...e }));
+        if (lt._svc) init.sendEncodings = [{ scalabilityMode: lt._svc }];
         lt._transceiver = p.pc.addTransceiver(lt.mediaStreamTrack, init);
+        if (lt._svc) lt._transceiver.setCodecPreferences(vp9Codecs());
         if (this.e2ee) {
           if (lt.kind === "video") preferVP8(lt._transceiver);
           this.e2ee.encryptSender(lt._transceiver.sender, lt.kind, this.participantId);

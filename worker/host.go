@@ -50,6 +50,7 @@ type Host struct {
 	setCert     func(signaling.Certificate) error // renewed TURN-over-TLS certificates; nil: none
 	collect     func()                            // what a stats request with GC runs: debug.FreeOSMemory
 	speakers    speakersCache                     // a room's speakers list, encoded once for all its sessions
+	media       func() signaling.MediaStats       // the SFU's figures for stats answers; nil: none (metrics.go)
 
 	mu       sync.Mutex
 	sessions map[uint64]*hostSession
@@ -185,6 +186,10 @@ func (h *Host) sendStats(req signaling.StatsRequest) {
 	var st signaling.Stats
 	st.ReadRuntime()
 	st.Sessions = max(sessions, h.sessionCount())
+	if h.media != nil {
+		m := h.media()
+		st.Media = &m
+	}
 	if raw, err := json.Marshal(st); err == nil {
 		h.send(ipc.OpStats, 0, raw)
 	}
@@ -608,6 +613,9 @@ func (s *hostSession) TrackMuted(t sfu.TrackInfo) {
 func (s *hostSession) TrackPaused(id string, paused bool) {
 	s.event(signaling.TypeTrackPaused, signaling.TrackPaused{TrackID: id, Paused: paused, Reason: signaling.PauseBandwidth})
 }
+func (s *hostSession) TrackUnsupported(id, _ string) {
+	s.event(signaling.TypeTrackPaused, signaling.TrackPaused{TrackID: id, Paused: true, Reason: signaling.PauseCodec})
+}
 func (s *hostSession) TrackLayer(id, rid string, layer int) {
 	s.event(signaling.TypeTrackLayer, signaling.TrackLayer{TrackID: id, RID: rid, Layer: layer})
 }
@@ -660,6 +668,7 @@ var endings = []struct {
 }
 
 var _ sfu.Events = (*hostSession)(nil)
+var _ sfu.CodecEvents = (*hostSession)(nil)
 
 // sfuMedia translates the control process's media bits into the SFU's.
 func sfuMedia(m signaling.Media) sfu.Media {

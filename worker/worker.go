@@ -206,6 +206,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	join := func(room string, pc sfu.ParticipantConfig, ev sfu.Events) (Peer, []sfu.ParticipantInfo, error) {
 		return s.Join(room, pc, ev)
 	}
+	opts = append(opts, WithMediaStats(func() signaling.MediaStats { return mediaStats(s) }))
 	return NewHost(conn, join, server, log, opts...).Serve(ctx)
 }
 

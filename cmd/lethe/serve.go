@@ -55,7 +55,8 @@ type serveConfig struct {
 	noBWE           bool
 	probeDirs       string
 	drainTimeout    time.Duration
-	media           mediaFlags // --public-ip, --ice-* (media.go)
+	media           mediaFlags   // --public-ip, --ice-* (media.go)
+	metrics         metricsFlags // --metrics-* (metrics.go)
 	turn            bool
 	turnPort        int
 	turnTLSPort     int
@@ -122,6 +123,9 @@ func (c *serveConfig) validate() error {
 	}
 	if c.maxConns < 1 || c.maxConnsPerIP < 1 {
 		return errors.New("--max-connections and --max-connections-per-ip must be at least 1")
+	}
+	if err := c.metrics.validate(); err != nil {
+		return err
 	}
 	// The --listen host is always allowed: the name (or address) the
 	// server was told to answer to; so are the ACME domains.
@@ -195,8 +199,9 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	// --- end web ---
 	var lk lockdownFlags // compliance lock-down (lockdown.go)
 	lk.register(fs.FlagSet)
-	cfg.tls.register(fs.FlagSet)   // HTTPS and WSS (tls.go)
-	cfg.media.register(fs.FlagSet) // --public-ip, --ice-* (media.go)
+	cfg.tls.register(fs.FlagSet)     // HTTPS and WSS (tls.go)
+	cfg.media.register(fs.FlagSet)   // --public-ip, --ice-* (media.go)
+	cfg.metrics.register(fs.FlagSet) // --metrics-* (metrics.go)
 	// --- config file (issue 12): every flag above has a key (configfile.go) ---
 	cf := registerConfigFlags(fs)
 	// --- end config file ---
@@ -303,12 +308,25 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		}
 	}
 
+	// Prometheus metrics (metrics.go): on --metrics-listen, or on
+	// --listen behind the admin key.
+	mx, err := newServeMetrics(&cfg.metrics, pool, st, attestSource{pool, controlReport, sigTLS.report(cfg.loopback)})
+	if err != nil {
+		shutdownPool()
+		return err
+	}
 	sig := control.NewServer(control.ServerConfig{
 		Verifier: &auth.Verifier{Keys: st}, Backend: pool, Logger: log, Diagnostics: diag,
 		Limits: appLimits(st), Withdrawals: st,
 		AllowedOrigins: splitList(cfg.allowedOrigins), JoinTimeout: cfg.joinTimeout,
 		MaxConnections: cfg.maxConns, MaxConnectionsPerIP: cfg.maxConnsPerIP,
+		JoinLatency: mx.ObserveJoin,
 	})
+	mx.sig.Store(sig)
+	var adminMetrics http.Handler // /metrics behind the admin key, unless on its own address
+	if cfg.metrics.listen == "" {
+		adminMetrics = mx.Handler()
+	}
 	adminKey, err := os.ReadFile(info.AdminKeyPath)
 	if err != nil {
 		shutdownPool()
@@ -323,6 +341,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	adminAPI, err := adminserver.NewHandler(adminserver.Config{
 		Store: st, Rooms: adminRooms{sig}, Runtime: control.Runtime{Server: sig, Pool: pool},
 		AdminKey: adminKey, Logger: log, Refusals: diag,
+		Metrics: adminMetrics, Requests: mx.CountRequest,
 	})
 	// Either key reads the full attestation; it keeps their digests only.
 	attestation := compliance.AttestationHandler(attestSource{pool, controlReport, sigTLS.report(cfg.loopback)}, adminKey, auditorKey) // lockdown.go
@@ -369,6 +388,9 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	mux.Handle("GET /v1/signal", sig)
 	mux.Handle("/v1/admin/", adminAPI)
 	mux.Handle("GET "+attestationPath, attestation)
+	if adminMetrics != nil {
+		mux.Handle("GET "+adminserver.MetricsPath, adminAPI)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})
@@ -385,6 +407,16 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	// rebinding); over TLS, with HSTS.
 	hs := &http.Server{Handler: sigTLS.handler(control.NewHostGuard(cfg.hosts, diag, mux)), ReadHeaderTimeout: 5 * time.Second,
 		MaxHeaderBytes: 16 << 10, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	metricsAddr := "" // --metrics-listen's, bound
+	if cfg.metrics.listen != "" {
+		bound, stop, err := serveMetricsListener(cfg.metrics.listen, mx.Handler())
+		if err != nil {
+			shutdownPool()
+			return err
+		}
+		defer stop()
+		metricsAddr = bound
+	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(sigTLS.listener(ln)) }()
 
@@ -392,6 +424,9 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	wsScheme, pageScheme := sigTLS.scheme()
 	printBanner(stdout, &cfg, wsScheme+"://"+addr, info, pool.Workers())
 	sigTLS.printBanner(stdout, boundAddr(cfg.listen, ln.Addr()), cfg.loopback)
+	if metricsAddr != "" {
+		fmt.Fprintf(stdout, "  metrics:    http://%s/metrics\n", metricsAddr)
+	}
 	// --- web (issue 6) ---
 	printWebBanner(stdout, pageScheme+"://"+addr, *dev)
 	// --- end web ---

@@ -17,10 +17,11 @@ import (
 	"github.com/pion/rtcp"
 )
 
-// ringSize is how many packets are remembered: a power of two. 8,192 is
-// 8 s of a 10 Mbit/s downlink of full packets; feedback comes within a
-// second or never.
-const ringSize = 1 << 13
+// ringSize is how many packets are remembered: a power of two. 2,048 is
+// 2 s of a 10 Mbit/s downlink of full packets (more of a slower one);
+// feedback comes within a few hundred milliseconds or never. 32 KiB a
+// subscriber.
+const ringSize = 1 << 11
 
 // Interval limits: a rate over fewer packets or a shorter time says little.
 const (

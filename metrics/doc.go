@@ -1,0 +1,13 @@
+// Package metrics exposes the server's figures to Prometheus: rooms,
+// participants, tracks, packets and bytes, drops by reason, NACKs, PLIs,
+// RTT, loss and join latency histograms, the workers' CPU and memory,
+// restarts, the lock-down state, pending purges and admin requests by
+// status.
+//
+// It runs in the control process and reads the workers' figures, which
+// reach it over the IPC link, when Prometheus scrapes. Its label values
+// are bounded by the configuration (worker indexes, process roles, drop
+// reasons, HTTP status codes): never a room or user id, and an app id
+// only for the apps an operator lists (Config.AppLabels). docs/metrics.md
+// lists every metric.
+package metrics
