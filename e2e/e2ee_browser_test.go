@@ -188,6 +188,11 @@ func testE2EEPages(t *testing.T) {
 
 	carol.waitJS(`letheDemo.events.some(e => e.type === "e2eeerror" && e.reason === "auth" && e.kind === "video")`, 20*time.Second)
 	carol.waitJS(`letheDemo.events.some(e => e.type === "e2eeerror" && e.reason === "auth" && e.kind === "audio")`, 10*time.Second)
+	// The demo page says so: a lock on the tiles that decrypt, a warning
+	// on those that do not, and the header's badge.
+	bob.waitJS(`(() => { const b = document.querySelector('.tile[data-pid=`+jsString(aliceID)+`]:not([data-tid]) .e2ee');
+	  return b && !b.hidden && !b.classList.contains("bad") && !document.querySelector("#e2ee-badge").hidden; })()`, 10*time.Second)
+	carol.waitJS(`document.querySelector('.tile[data-pid=`+jsString(aliceID)+`]:not([data-tid]) .e2ee.bad')?.textContent.includes("cannot decrypt")`, 10*time.Second)
 	time.Sleep(2 * time.Second)
 	var packets, frames int
 	for _, in := range carol.inbound() {

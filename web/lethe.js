@@ -41,6 +41,8 @@
 //   await room.publish(streamOrTracks, {screen: false, simulcast?, svc?})  → [LocalTrack]
 //   await room.unpublish(localTrack)
 //   await room.mute(localTrack, true|false)     // pause/resume for everyone
+//   await room.replaceTrack(localTrack, mediaStreamTrack)  // another camera/microphone, same
+//                       // track for the server (RTCRtpSender.replaceTrack); no renegotiation
 //   await room.subscribe([trackId, ...]); await room.unsubscribe([trackId, ...])
 //   await room.switchRole("anchor"|"audience", privateMapKey?)
 //   await room.restartIce(target?)              // ICE restart now: "publisher" (default) or "subscriber"
@@ -1170,6 +1172,25 @@ export class Room extends EventTarget {
     if (lt.trackId && this.state === "joined") {
       await this._ack("mute", { trackId: lt.trackId, muted });
     } // otherwise sent when the server announces the track
+  }
+
+  /**
+   * Send another MediaStreamTrack of the same kind in place of a local
+   * track's (another camera or microphone), without renegotiating: the
+   * server sees the same track (RTCRtpSender.replaceTrack). The mute
+   * state carries over. If the room captured the old track itself, it
+   * stops it and owns the new one (stopped on unpublish/leave).
+   */
+  async replaceTrack(lt, track) {
+    if (!this.localTracks.includes(lt)) throw new LetheError(ErrState, "replaceTrack: not a local track of this room");
+    if (!track || track.kind !== lt.kind) throw new LetheError(ErrState, `replaceTrack: needs a ${lt.kind} track`);
+    const old = lt.mediaStreamTrack;
+    if (old === track) return;
+    track.enabled = !lt.muted;
+    await lt._transceiver?.sender.replaceTrack(track);
+    lt.mediaStreamTrack = track;
+    if (lt.stream) { lt.stream.removeTrack(old); lt.stream.addTrack(track); }
+    if (lt._owned) old.stop();
   }
 
   /**
