@@ -210,8 +210,9 @@
 // dropped and counted (e2eeerror), never decoded.
 //
 // Limits: at most 8 audio/video sections per publisher connection, unpublished
-// ones included (the server's rule); after that, publishing needs a rejoin. No
-// data channels (not in protocol v1).
+// ones included (the server's rule); after that, publishing needs a rejoin.
+// Data messages ride the subscriber connection's two channels (join with
+// data: true); the publisher connection has none.
 // ---------------------------------------------------------------------------
 
 import { E2EE, supported as e2eeSupported } from "./lethe-e2ee.js";
