@@ -246,9 +246,8 @@ func decodesSmoothly(t *testing.T, w *watch, stallMax time.Duration) {
 // knownDefect reports what issue 13 leaves open (see its note and
 // docs/performance.md "Simulcast"): on a subscriber whose link is held
 // near its lowest layer, the video can still freeze for seconds now and
-// then (one run in three on a heavily loaded machine since the delivery
-// measure of 2026-12-02; none in two), and a probe may cost the audio a
-// packet. Asserted, these would make the suite fail on a busy machine;
+// then (in one of five runs since the delivery measure of 2026-12-02, at
+// load average 10), and a probe may cost the audio a packet. Asserted, these would make the suite fail on a busy machine;
 // they are logged, in words a reader of the test output cannot miss,
 // until the runs show them gone. Climbing back to the top layer once the
 // limit is lifted is asserted (it held in every run since).
