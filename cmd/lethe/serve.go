@@ -368,6 +368,9 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/signal", sig)
 	mux.Handle("/v1/admin/", adminAPI)
+	whip := control.NewWHIP(sig, control.HTTPMediaConfig{Path: "/v1/whip"}) // RFC 9725 ingest (docs/whip.md)
+	mux.Handle("/v1/whip", whip)
+	mux.Handle("/v1/whip/", whip)
 	mux.Handle("GET "+attestationPath, attestation)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")

@@ -1,0 +1,298 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lethe-rtc/lethe/client"
+	"github.com/pion/webrtc/v4"
+)
+
+// whipClient is a minimal WHIP client (RFC 9725) for the tests: net/http
+// and a Pion PeerConnection, loopback candidates, no mDNS, no STUN.
+type whipClient struct {
+	pc       *webrtc.PeerConnection
+	http     *http.Client
+	base     string
+	token    string
+	location string
+	etag     string
+}
+
+func newLoopbackPC(t *testing.T) *webrtc.PeerConnection {
+	t.Helper()
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(0)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(m)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	return pc
+}
+
+// answerRTCP hands what the sender receives to its track's source, which
+// answers PLI and FIR with a keyframe, until the sender is closed.
+func answerRTCP(s *webrtc.RTPSender, tr *client.Track) {
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		tr.HandleRTCP(pkts)
+	}
+}
+
+// do sends one WHIP request and returns the response and its body.
+func (w *whipClient) do(t *testing.T, method, url, ctype, body string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if w.token != "" {
+		req.Header.Set("Authorization", "Bearer "+w.token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := w.http.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// publish offers the PeerConnection's tracks at query (e.g. "?strRoom=x")
+// without waiting for candidates, trickles them with PATCH, and returns
+// once the POST is answered.
+func (w *whipClient) publish(t *testing.T, query string) {
+	t.Helper()
+	offer, err := w.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cands := make(chan string, 16)
+	w.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil {
+			cands <- c.ToJSON().Candidate
+		}
+	})
+	if err := w.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := w.do(t, http.MethodPost, w.base+"/v1/whip"+query, "application/sdp", offer.SDP)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %d %s", resp.StatusCode, body)
+	}
+	w.location, w.etag = resp.Header.Get("Location"), resp.Header.Get("ETag")
+	if w.location == "" || w.etag == "" || resp.Header.Get("Content-Type") != "application/sdp" {
+		t.Fatalf("POST: Location %q, ETag %q, Content-Type %q", w.location, w.etag, resp.Header.Get("Content-Type"))
+	}
+	if !strings.Contains(body, "a=candidate:") {
+		t.Fatalf("the answer carries no candidates")
+	}
+	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+		t.Fatal(err)
+	}
+	ufrag := ""
+	for _, l := range strings.Split(offer.SDP, "\r\n") {
+		if v, ok := strings.CutPrefix(l, "a=ice-ufrag:"); ok {
+			ufrag = v
+			break
+		}
+	}
+	// Trickle what has been gathered by now (RFC 8840 fragment).
+	timeout := time.After(2 * time.Second)
+	var frag strings.Builder
+	frag.WriteString("a=ice-ufrag:" + ufrag + "\r\n")
+	pwd := ""
+	for _, l := range strings.Split(offer.SDP, "\r\n") {
+		if v, ok := strings.CutPrefix(l, "a=ice-pwd:"); ok {
+			pwd = v
+			break
+		}
+	}
+	frag.WriteString("a=ice-pwd:" + pwd + "\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n")
+	n := 0
+collect:
+	for {
+		select {
+		case c := <-cands:
+			frag.WriteString("a=" + c + "\r\n")
+			n++
+		case <-timeout:
+			break collect
+		}
+	}
+	if n == 0 {
+		t.Fatal("no local candidates to trickle")
+	}
+	resp, body = w.do(t, http.MethodPatch, w.base+w.location, "application/trickle-ice-sdpfrag", frag.String(), "If-Match", w.etag)
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("PATCH trickle: %d %s", resp.StatusCode, body)
+	}
+}
+
+// A Go WHIP client publishes VP8 and Opus into a room; a participant of
+// the room receives both, intact; DELETE ends the session, and the
+// participant sees it leave; the session resource is gone.
+func TestWHIPPublishesIntoRoom(t *testing.T) {
+	leakCheck(t)
+	s := startServer(t)
+	room := "whip-" + strings.ToLower(rand.Text()[:6])
+	viewer := s.join(t, "viewer", 0, room)
+
+	uid := "obs-" + rand.Text()[:8]
+	w := &whipClient{pc: newLoopbackPC(t), http: s.httpClient(), base: s.httpBase(), token: s.token(uid)}
+	v, err := client.NewVP8Track("video-whip", "stream-whip", client.SourceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := client.NewOpusTrack("audio-whip", "stream-whip", client.SourceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range []*client.Track{v, a} {
+		x, err := w.pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go answerRTCP(x.Sender(), tr) // PLI gets a keyframe; ends with the PeerConnection
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	v.Start(ctx)
+	a.Start(ctx)
+	t.Cleanup(func() { cancel(); _ = v.Close(); _ = a.Close() })
+	w.publish(t, "?strRoom="+room)
+
+	waitEvent(t, viewer.Client, "participantJoined", 10*time.Second, nil)
+	connected := make(chan struct{})
+	w.pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		t.Logf("whip pc %s", st)
+		if st == webrtc.PeerConnectionStateConnected {
+			close(connected)
+		}
+	})
+	if w.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+		select {
+		case <-connected:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the WHIP PeerConnection did not connect: %s", w.pc.ConnectionState())
+		}
+	}
+	waitEvent(t, viewer.Client, "trackPublished", 10*time.Second, nil)
+	ch := viewer.firstVideo(t)
+	deadline := time.Now().Add(15 * time.Second)
+	for ch.Stats().Packets < 50 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st := ch.Stats(); st.Packets < 50 || st.BadMarkers != 0 {
+		t.Fatalf("viewer got %d packets of the WHIP video, %d bad markers", st.Packets, st.BadMarkers)
+	}
+
+	// Another user's token may not touch the session.
+	other := &whipClient{http: s.httpClient(), base: s.httpBase(), token: s.token("intruder-" + rand.Text()[:6])}
+	if resp, _ := other.do(t, http.MethodDelete, s.httpBase()+w.location, "", ""); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("DELETE with another user's token: %d, want 403", resp.StatusCode)
+	}
+	if resp, body := w.do(t, http.MethodDelete, s.httpBase()+w.location, "", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE: %d %s", resp.StatusCode, body)
+	}
+	waitEvent(t, viewer.Client, "participantLeft", 10*time.Second, nil)
+	if resp, _ := w.do(t, http.MethodPatch, s.httpBase()+w.location, "application/trickle-ice-sdpfrag", "a=end-of-candidates\r\n"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("PATCH after DELETE: %d, want 404", resp.StatusCode)
+	}
+	rooms, err := s.adminClient(t).ListRooms(ctxT(t, 5*time.Second), s.appID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rooms {
+		if r.StrRoomID == room && len(r.Participants) != 1 {
+			t.Fatalf("room has %d participants after DELETE, want the viewer only", len(r.Participants))
+		}
+	}
+	_ = viewer.Close()
+	_ = w.pc.Close()
+}
+
+// Bad WHIP requests get RFC 9725's status codes, and nothing of them is
+// left in any room.
+func TestWHIPRefusesBadInput(t *testing.T) {
+	leakCheck(t)
+	s := startServer(t)
+	room := "whipbad-" + strings.ToLower(rand.Text()[:6])
+	uid := "enc-" + rand.Text()[:8]
+	good := s.token(uid)
+	bound := s.token(uid, "--str-room", "elsewhere", "--privileges", "255")
+	offer := func() string {
+		pc := newLoopbackPC(t)
+		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+			t.Fatal(err)
+		}
+		o, err := pc.CreateOffer(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.SDP
+	}()
+	url := s.httpBase() + "/v1/whip?strRoom=" + room
+	for _, tc := range []struct {
+		name, method, url, token, ctype, body string
+		status                                int
+	}{
+		{name: "no token", method: "POST", url: url, ctype: "application/sdp", body: offer, status: 401},
+		{name: "bad token", method: "POST", url: url, token: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.x", ctype: "application/sdp", body: offer, status: 401},
+		{name: "forged token", method: "POST", url: url, token: good[:len(good)-4] + "AAAA", ctype: "application/sdp", body: offer, status: 401},
+		{name: "wrong room", method: "POST", url: url, token: bound, ctype: "application/sdp", body: offer, status: 403},
+		{name: "no room", method: "POST", url: s.httpBase() + "/v1/whip", token: good, ctype: "application/sdp", body: offer, status: 400},
+		{name: "not SDP", method: "POST", url: url, token: good, ctype: "application/sdp", body: "hello, world", status: 400},
+		{name: "wrong content type", method: "POST", url: url, token: good, ctype: "application/json", body: "{}", status: 415},
+		{name: "body over the limit", method: "POST", url: url, token: good, ctype: "application/sdp", body: offer + strings.Repeat("a=x\r\n", 20000), status: 413},
+		{name: "GET", method: "GET", url: url, token: good, status: 405},
+		{name: "PATCH unknown session", method: "PATCH", url: s.httpBase() + "/v1/whip/0123456789abcdef", token: good, ctype: "application/trickle-ice-sdpfrag", body: "a=end-of-candidates\r\n", status: 404},
+		{name: "DELETE unknown session", method: "DELETE", url: s.httpBase() + "/v1/whip/0123456789abcdef", token: good, status: 404},
+		{name: "DELETE without token", method: "DELETE", url: s.httpBase() + "/v1/whip/0123456789abcdef", status: 401},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &whipClient{http: s.httpClient(), token: tc.token}
+			resp, body := w.do(t, tc.method, tc.url, tc.ctype, tc.body)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("%s: %d %q, want %d", tc.name, resp.StatusCode, body, tc.status)
+			}
+			if tc.status == 401 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Fatalf("401 without a Bearer challenge")
+			}
+		})
+	}
+	// CORS preflight.
+	w := &whipClient{http: s.httpClient()}
+	resp, _ := w.do(t, http.MethodOptions, url, "", "", "Origin", s.httpBase(), "Access-Control-Request-Method", "POST")
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Accept-Post") != "application/sdp" ||
+		!strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "Location") {
+		t.Fatalf("OPTIONS: %d, headers %v", resp.StatusCode, resp.Header)
+	}
+	rooms, err := s.adminClient(t).ListRooms(ctxT(t, 5*time.Second), s.appID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rooms) != 0 {
+		t.Fatalf("%d rooms left behind by refused requests", len(rooms))
+	}
+}
