@@ -50,21 +50,38 @@ type HTTPMediaConfig struct {
 	GatherWait time.Duration
 }
 
-// HTTPMedia serves WHIP: POST an offer to Path, PATCH and DELETE the
-// session resource it creates.
+// HTTPMedia serves WHIP or WHEP: POST an offer to Path, PATCH and DELETE
+// the session resource it creates.
 type HTTPMedia struct {
-	s   *Server
-	cfg HTTPMediaConfig
+	s    *Server
+	cfg  HTTPMediaConfig
+	play bool // WHEP: the session receives, as an audience member
 
 	mu       sync.Mutex
 	sessions map[string]*httpSession
 }
 
-// NewWHIP returns the WHIP endpoint of s; mount it at cfg.Path and below.
+// NewWHIP returns the WHIP endpoint of s; mount it at cfg.Path
+// ("/v1/whip" if empty) and below.
 func NewWHIP(s *Server, cfg HTTPMediaConfig) *HTTPMedia {
 	if cfg.Path == "" {
 		cfg.Path = "/v1/whip"
 	}
+	return newHTTPMedia(s, cfg, false)
+}
+
+// NewWHEP returns the WHEP endpoint of s; mount it at cfg.Path
+// ("/v1/whep" if empty) and below. A player's offer gets the tracks of
+// the participant that ?participant= names, or else of the room's
+// participant publishing video whose id sorts first.
+func NewWHEP(s *Server, cfg HTTPMediaConfig) *HTTPMedia {
+	if cfg.Path == "" {
+		cfg.Path = "/v1/whep"
+	}
+	return newHTTPMedia(s, cfg, true)
+}
+
+func newHTTPMedia(s *Server, cfg HTTPMediaConfig, play bool) *HTTPMedia {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = signaling.MaxSDPLen
 	}
@@ -74,7 +91,7 @@ func NewWHIP(s *Server, cfg HTTPMediaConfig) *HTTPMedia {
 	if cfg.GatherWait <= 0 {
 		cfg.GatherWait = 2 * time.Second
 	}
-	return &HTTPMedia{s: s, cfg: cfg, sessions: make(map[string]*httpSession)}
+	return &HTTPMedia{s: s, cfg: cfg, play: play, sessions: make(map[string]*httpSession)}
 }
 
 // Sessions counts the live sessions.
@@ -91,6 +108,9 @@ type httpSession struct {
 	id   string // random, the last segment of its Location
 	c    *conn
 	want auth.Want // the app and user it is bound to
+	// target is the PeerConnection the session's HTTP side negotiates:
+	// the publisher for WHIP, the subscriber for WHEP.
+	target signaling.Target
 	ip   string    // the remote address it is counted under
 
 	// Owned by the request that holds reqMu: one request at a time talks
@@ -289,7 +309,7 @@ func (h *HTTPMedia) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hs := &httpSession{
-		h: h, id: randomID(16), want: want, etag: `"` + randomID(8) + `"`,
+		h: h, id: randomID(16), want: want, etag: `"` + randomID(8) + `"`, target: signaling.TargetPublisher,
 		replies: make(chan signaling.Envelope, 8), cands: make(chan *string, 64), done: make(chan struct{}),
 	}
 	c := newConn(h.s, nil)
@@ -320,6 +340,10 @@ func (h *HTTPMedia) post(w http.ResponseWriter, r *http.Request) {
 		SDKAppID: want.SDKAppID, UserID: want.UserID, UserSig: token,
 		RoomID: want.RoomID, StrRoomID: want.StrRoomID, Role: signaling.RoleAnchor, AutoSubscribe: &auto,
 	}
+	var tracks []string
+	if h.play {
+		j.Role, hs.target = signaling.RoleAudience, signaling.TargetSubscriber
+	}
 	hs.nextID = 1
 	if !c.join(hs.nextID, j) {
 		hs.fail(w, ctx) // the refusal is queued
@@ -332,7 +356,19 @@ func (h *HTTPMedia) post(w http.ResponseWriter, r *http.Request) {
 	}
 	var joined signaling.Joined
 	_ = json.Unmarshal(env.Data, &joined)
-	answer, ok := hs.negotiate(ctx, w, offer)
+	if h.play {
+		if len(joined.Permissions.Receive) == 0 {
+			hs.end()
+			httpError(w, http.StatusForbidden, "the token does not grant receiving")
+			return
+		}
+		if tracks = h.s.reg.playable(c, r.URL.Query().Get("participant")); len(tracks) == 0 {
+			hs.end()
+			httpError(w, http.StatusNotFound, "nobody publishes in the room (or not the participant named)")
+			return
+		}
+	}
+	answer, ok := hs.negotiate(ctx, w, offer, tracks)
 	if !ok {
 		return
 	}
@@ -350,18 +386,18 @@ func (h *HTTPMedia) post(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
-	h.s.cfg.Logger.Info("whip session started", slog.Uint64("app", uint64(want.SDKAppID)))
+	h.s.cfg.Logger.Info("http media session started", slog.String("path", h.cfg.Path), slog.Uint64("app", uint64(want.SDKAppID)))
 }
 
 // negotiate sends offer on the publisher and returns the worker's answer
 // with its candidates; on failure it has answered w and ended the session.
-func (hs *httpSession) negotiate(ctx context.Context, w http.ResponseWriter, offer string) (string, bool) {
+func (hs *httpSession) negotiate(ctx context.Context, w http.ResponseWriter, offer string, tracks []string) (string, bool) {
 	// Drop the candidates of an earlier negotiation.
 	for len(hs.cands) > 0 {
 		<-hs.cands
 	}
 	hs.nextID++
-	raw, err := signaling.Encode(signaling.TypeOffer, hs.nextID, signaling.SDP{Target: signaling.TargetPublisher, SDP: offer})
+	raw, err := signaling.Encode(signaling.TypeOffer, hs.nextID, signaling.SDP{Target: hs.target, SDP: offer, TrackIDs: tracks})
 	if err == nil {
 		err = hs.send(raw)
 	}
@@ -494,7 +530,7 @@ func (hs *httpSession) run() {
 			switch env.Type {
 			case signaling.TypeCandidate:
 				var cd signaling.Candidate
-				if json.Unmarshal(env.Data, &cd) != nil || cd.Target != signaling.TargetPublisher {
+				if json.Unmarshal(env.Data, &cd) != nil || cd.Target != hs.target {
 					continue
 				}
 				var line *string
@@ -579,9 +615,14 @@ func (h *HTTPMedia) patch(w http.ResponseWriter, r *http.Request, id string) {
 		httpError(w, http.StatusPreconditionFailed, "the ETag does not match the ICE session")
 		return
 	}
+	if restart && h.play {
+		w.Header().Set("Allow", "DELETE, OPTIONS")
+		httpError(w, http.StatusMethodNotAllowed, "a WHEP session does not restart ICE: start a new one")
+		return
+	}
 	if !restart {
 		for _, c := range frag.candidates {
-			raw, err := signaling.Encode(signaling.TypeCandidate, 0, signaling.Candidate{Target: signaling.TargetPublisher, Candidate: &c})
+			raw, err := signaling.Encode(signaling.TypeCandidate, 0, signaling.Candidate{Target: hs.target, Candidate: &c})
 			if err == nil {
 				err = hs.send(raw)
 			}
@@ -596,7 +637,7 @@ func (h *HTTPMedia) patch(w http.ResponseWriter, r *http.Request, id string) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Timeout)
 	defer cancel()
 	offer := withICE(hs.offer, frag.ufrag, frag.pwd)
-	answer, ok := hs.negotiate(ctx, w, offer)
+	answer, ok := hs.negotiate(ctx, w, offer, nil)
 	if !ok {
 		return
 	}

@@ -296,3 +296,84 @@ func TestWHIPRefusesBadInput(t *testing.T) {
 		t.Fatalf("%d rooms left behind by refused requests", len(rooms))
 	}
 }
+
+// A WHEP player (Pion) receives a participant's video and audio, named by
+// ?participant= or picked (the one publishing video), as a hidden
+// audience member; DELETE ends it.
+func TestWHEPPlaysParticipant(t *testing.T) {
+	leakCheck(t)
+	s := startServer(t)
+	room := "whep-" + strings.ToLower(rand.Text()[:6])
+	pub := s.join(t, "anchor", 0, room)
+	pub.publishAV(t, false, client.SourceOptions{})
+	waitTracks := time.Now().Add(10 * time.Second)
+	for _, q := range []string{"?strRoom=" + room, "?strRoom=" + room + "&participant=" + pub.ParticipantID()} {
+		t.Run(q, func(t *testing.T) {
+			pc := newLoopbackPC(t)
+			for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+				if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := make(chan *webrtc.TrackRemote, 4)
+			pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { got <- tr })
+			offer, err := pc.CreateOffer(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := pc.SetLocalDescription(offer); err != nil {
+				t.Fatal(err)
+			}
+			<-webrtc.GatheringCompletePromise(pc)
+			w := &whipClient{pc: pc, http: s.httpClient(), token: s.token("player-" + rand.Text()[:6])}
+			var resp *http.Response
+			var body string
+			for { // the publisher's tracks reach the edge's registry soon after publish
+				resp, body = w.do(t, http.MethodPost, s.httpBase()+"/v1/whep"+q, "application/sdp", pc.LocalDescription().SDP)
+				if resp.StatusCode != http.StatusNotFound || time.Now().After(waitTracks) {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if resp.StatusCode != http.StatusCreated {
+				t.Fatalf("POST: %d %s", resp.StatusCode, body)
+			}
+			loc := resp.Header.Get("Location")
+			if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+				t.Fatal(err)
+			}
+			var video *client.Checker
+			for video == nil {
+				select {
+				case tr := <-got:
+					ch := checkTrack(t, tr)
+					if tr.Kind() == webrtc.RTPCodecTypeVideo {
+						video = ch
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("the player received no video track")
+				}
+			}
+			deadline := time.Now().Add(15 * time.Second)
+			for video.Stats().Packets < 50 && time.Now().Before(deadline) {
+				time.Sleep(100 * time.Millisecond)
+			}
+			if st := video.Stats(); st.Packets < 50 || st.BadMarkers != 0 {
+				t.Fatalf("player got %d video packets, %d bad markers", st.Packets, st.BadMarkers)
+			}
+			if resp, body := w.do(t, http.MethodDelete, s.httpBase()+loc, "", ""); resp.StatusCode != http.StatusOK {
+				t.Fatalf("DELETE: %d %s", resp.StatusCode, body)
+			}
+			_ = pc.Close()
+		})
+	}
+	rooms, err := s.adminClient(t).ListRooms(ctxT(t, 5*time.Second), s.appID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rooms {
+		if r.StrRoomID == room && len(r.Participants) != 1 {
+			t.Fatalf("room has %d participants after the players left, want the anchor only", len(r.Participants))
+		}
+	}
+}

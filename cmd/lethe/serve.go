@@ -371,6 +371,9 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	whip := control.NewWHIP(sig, control.HTTPMediaConfig{Path: "/v1/whip"}) // RFC 9725 ingest (docs/whip.md)
 	mux.Handle("/v1/whip", whip)
 	mux.Handle("/v1/whip/", whip)
+	whep := control.NewWHEP(sig, control.HTTPMediaConfig{Path: "/v1/whep"}) // playback of a participant
+	mux.Handle("/v1/whep", whep)
+	mux.Handle("/v1/whep/", whep)
 	mux.Handle("GET "+attestationPath, attestation)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
