@@ -111,7 +111,7 @@ type httpSession struct {
 	// target is the PeerConnection the session's HTTP side negotiates:
 	// the publisher for WHIP, the subscriber for WHEP.
 	target signaling.Target
-	ip   string    // the remote address it is counted under
+	ip     string // the remote address it is counted under
 
 	// Owned by the request that holds reqMu: one request at a time talks
 	// to the worker.
