@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lethe-rtc/lethe/admin"
 	"github.com/lethe-rtc/lethe/client"
 	"github.com/pion/webrtc/v4"
 )
@@ -376,4 +377,94 @@ func TestWHEPPlaysParticipant(t *testing.T) {
 			t.Fatalf("room has %d participants after the players left, want the anchor only", len(r.Participants))
 		}
 	}
+}
+
+// Bad WHEP requests get their status codes and leave nothing behind; a
+// dismissed room ends a WHEP session.
+func TestWHEPRefusesBadInput(t *testing.T) {
+	leakCheck(t)
+	s := startServer(t)
+	room := "whepbad-" + strings.ToLower(rand.Text()[:6])
+	uid := "player-" + rand.Text()[:8]
+	good := s.token(uid)
+	pc := newLoopbackPC(t)
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetLocalDescription(o); err != nil {
+		t.Fatal(err)
+	}
+	<-webrtc.GatheringCompletePromise(pc)
+	offer := pc.LocalDescription().SDP
+	url := s.httpBase() + "/v1/whep?strRoom=" + room
+	post := func(token, u, body string) int {
+		w := &whipClient{http: s.httpClient(), token: token}
+		resp, _ := w.do(t, http.MethodPost, u, "application/sdp", body)
+		return resp.StatusCode
+	}
+	if st := post("", url, offer); st != 401 {
+		t.Errorf("no token: %d, want 401", st)
+	}
+	if st := post(good, url, "v=0\r\nnonsense"); st != 400 {
+		t.Errorf("not SDP: %d, want 400", st)
+	}
+	if st := post(good, url, offer); st != 404 {
+		t.Errorf("nobody publishes: %d, want 404", st)
+	}
+	noRecv := s.token(uid, "--str-room", room, "--privileges", "3") // create and enter only
+	if st := post(noRecv, url, offer); st != 403 {
+		t.Errorf("no receive privilege: %d, want 403", st)
+	}
+	rooms, err := s.adminClient(t).ListRooms(ctxT(t, 5*time.Second), s.appID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rooms) != 0 {
+		t.Fatalf("%d rooms left behind by refused WHEP requests", len(rooms))
+	}
+
+	// A live session: no ICE restart, not another user's, ended by a
+	// dismissal.
+	pub := s.join(t, "anchor", 0, room)
+	pub.publishAV(t, false, client.SourceOptions{})
+	w := &whipClient{http: s.httpClient(), token: good}
+	var resp *http.Response
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, _ = w.do(t, http.MethodPost, url, "application/sdp", offer)
+		if resp.StatusCode != http.StatusNotFound || time.Now().After(deadline) {
+			break
+		}
+	}
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %d", resp.StatusCode)
+	}
+	loc := s.httpBase() + resp.Header.Get("Location")
+	restart := "a=ice-ufrag:fresh\r\na=ice-pwd:0123456789abcdef012345\r\n"
+	if resp, _ := w.do(t, http.MethodPatch, loc, "application/trickle-ice-sdpfrag", restart); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("ICE restart of a WHEP session: %d, want 405", resp.StatusCode)
+	}
+	if resp, _ := w.do(t, http.MethodPatch, loc, "application/trickle-ice-sdpfrag", restart, "If-Match", `"stale"`); resp.StatusCode != http.StatusPreconditionFailed {
+		t.Errorf("PATCH with a stale ETag: %d, want 412", resp.StatusCode)
+	}
+	other := &whipClient{http: s.httpClient(), token: s.token("intruder-" + rand.Text()[:6])}
+	if resp, _ := other.do(t, http.MethodPatch, loc, "application/trickle-ice-sdpfrag", "a=end-of-candidates\r\n"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("PATCH with another user's token: %d, want 403", resp.StatusCode)
+	}
+	if err := s.adminClient(t).DismissRoom(ctxT(t, 5*time.Second), s.appID, admin.RoomJSON{StrRoomID: room}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, _ := w.do(t, http.MethodPatch, loc, "application/trickle-ice-sdpfrag", "a=end-of-candidates\r\n")
+		if resp.StatusCode == http.StatusNotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PATCH after the dismissal: %d, want 404", resp.StatusCode)
+		}
+	}
+	_ = pub.Close()
 }
