@@ -23,6 +23,7 @@ type whipClient struct {
 	token    string
 	location string
 	etag     string
+	answer   string // the last remote description
 }
 
 func newLoopbackPC(t *testing.T) *webrtc.PeerConnection {
@@ -112,6 +113,7 @@ func (w *whipClient) publish(t *testing.T, query string) {
 	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
 		t.Fatal(err)
 	}
+	w.answer = body
 	ufrag := ""
 	for _, l := range strings.Split(offer.SDP, "\r\n") {
 		if v, ok := strings.CutPrefix(l, "a=ice-ufrag:"); ok {
@@ -149,6 +151,74 @@ collect:
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("PATCH trickle: %d %s", resp.StatusCode, body)
 	}
+}
+
+// sdpValue is the value of the first "a=<key>:" line of s.
+func sdpValue(s, key string) string {
+	for _, l := range strings.Split(s, "\r\n") {
+		if v, ok := strings.CutPrefix(l, "a="+key+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// restartICE restarts ICE as RFC 9725 4.4 says: an offer with new
+// credentials, their fragment PATCHed with If-Match: *, and the server's
+// fragment (new credentials, candidates) put into the last answer.
+func (w *whipClient) restartICE(t *testing.T) {
+	t.Helper()
+	offer, err := w.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-webrtc.GatheringCompletePromise(w.pc)
+	local := w.pc.LocalDescription().SDP
+	frag := "a=ice-ufrag:" + sdpValue(local, "ice-ufrag") + "\r\na=ice-pwd:" + sdpValue(local, "ice-pwd") + "\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n"
+	for _, l := range strings.Split(local, "\r\n") {
+		if strings.HasPrefix(l, "a=candidate:") {
+			frag += l + "\r\n"
+		}
+	}
+	resp, body := w.do(t, http.MethodPatch, w.base+w.location, "application/trickle-ice-sdpfrag", frag, "If-Match", "*")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/trickle-ice-sdpfrag" {
+		t.Fatalf("PATCH ICE restart: %d %q", resp.StatusCode, body)
+	}
+	if e := resp.Header.Get("ETag"); e == "" || e == w.etag {
+		t.Fatalf("ICE restart: ETag %q, was %q", e, w.etag)
+	}
+	w.etag = resp.Header.Get("ETag")
+	ufrag, pwd := sdpValue(body, "ice-ufrag"), sdpValue(body, "ice-pwd")
+	if ufrag == "" || ufrag == sdpValue(w.answer, "ice-ufrag") || !strings.Contains(body, "a=candidate:") {
+		t.Fatalf("ICE restart answer fragment: %q", body)
+	}
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimRight(w.answer, "\r\n"), "\r\n") {
+		switch {
+		case strings.HasPrefix(l, "a=ice-ufrag:"):
+			l = "a=ice-ufrag:" + ufrag
+		case strings.HasPrefix(l, "a=ice-pwd:"):
+			l = "a=ice-pwd:" + pwd
+		case strings.HasPrefix(l, "a=candidate:"), l == "a=end-of-candidates":
+			continue
+		}
+		b.WriteString(l + "\r\n")
+	}
+	answer := b.String()
+	if err := w.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(body, "\r\n") {
+		if c, ok := strings.CutPrefix(l, "a="); ok && strings.HasPrefix(c, "candidate:") {
+			if err := w.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: c}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	w.answer = answer
 }
 
 // A Go WHIP client publishes VP8 and Opus into a room; a participant of
@@ -206,6 +276,17 @@ func TestWHIPPublishesIntoRoom(t *testing.T) {
 	}
 	if st := ch.Stats(); st.Packets < 50 || st.BadMarkers != 0 {
 		t.Fatalf("viewer got %d packets of the WHIP video, %d bad markers", st.Packets, st.BadMarkers)
+	}
+
+	// An ICE restart by PATCH: media goes on over the new ICE session.
+	w.restartICE(t)
+	before := ch.Stats().Packets
+	deadline = time.Now().Add(15 * time.Second)
+	for ch.Stats().Packets < before+50 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := ch.Stats().Packets - before; got < 50 {
+		t.Fatalf("after the ICE restart the viewer got %d more packets", got)
 	}
 
 	// Another user's token may not touch the session.
