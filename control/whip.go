@@ -415,6 +415,11 @@ func (hs *httpSession) negotiate(ctx context.Context, w http.ResponseWriter, off
 		hs.fail(w, ctx)
 		return "", false
 	}
+	if strings.Contains(ans.SDP, "\na=candidate:") {
+		// An ICE restart's answer: the worker gathered before answering,
+		// and trickles none of them.
+		return withCandidates(ans.SDP, nil), true
+	}
 	var cands []string
 	gather := time.NewTimer(hs.h.cfg.GatherWait)
 	defer gather.Stop()

@@ -99,10 +99,12 @@ func (w *whipClient) publish(t *testing.T, query string) {
 	if err := w.pc.SetLocalDescription(offer); err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	resp, body := w.do(t, http.MethodPost, w.base+"/v1/whip"+query, "application/sdp", offer.SDP)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST: %d %s", resp.StatusCode, body)
 	}
+	t.Logf("WHIP POST answered 201 in %v (admission, join, the worker's answer and its candidates)", time.Since(start).Round(time.Millisecond))
 	w.location, w.etag = resp.Header.Get("Location"), resp.Header.Get("ETag")
 	if w.location == "" || w.etag == "" || resp.Header.Get("Content-Type") != "application/sdp" {
 		t.Fatalf("POST: Location %q, ETag %q, Content-Type %q", w.location, w.etag, resp.Header.Get("Content-Type"))
@@ -183,7 +185,9 @@ func (w *whipClient) restartICE(t *testing.T) {
 			frag += l + "\r\n"
 		}
 	}
+	start := time.Now()
 	resp, body := w.do(t, http.MethodPatch, w.base+w.location, "application/trickle-ice-sdpfrag", frag, "If-Match", "*")
+	t.Logf("ICE restart PATCH answered %d in %v", resp.StatusCode, time.Since(start).Round(time.Millisecond))
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/trickle-ice-sdpfrag" {
 		t.Fatalf("PATCH ICE restart: %d %q", resp.StatusCode, body)
 	}
