@@ -1,10 +1,15 @@
 package sfu
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/pion/webrtc/v4"
 )
+
+// ErrSubscriberOffered refuses a client's offer on a subscriber that the
+// SFU negotiates with its own offers, or that is negotiated already.
+var ErrSubscriberOffered = errors.New("sfu: the subscriber is negotiated by the server's offers")
 
 // AnswerSubscriber answers a client's offer on the subscriber
 // PeerConnection, for a player that offers instead of answering (WHEP):
@@ -17,7 +22,7 @@ import (
 // SFU does not offer to it again for the tracks it carries (a track that
 // is unpublished stops; the SFU's offer for that goes unanswered, which
 // changes nothing for the others). A participant whose subscriber has
-// already been offered or answered gets ErrBadSDP.
+// already been offered or answered gets ErrSubscriberOffered.
 func (p *Participant) AnswerSubscriber(offer string, trackIDs []string) (string, error) {
 	p.mu.Lock()
 	receive := p.receive
@@ -40,7 +45,7 @@ func (p *Participant) AnswerSubscriber(offer string, trackIDs []string) (string,
 		return "", ErrClosed
 	}
 	if p.sub.SignalingState() != webrtc.SignalingStateStable || p.sub.CurrentRemoteDescription() != nil || p.needOffer {
-		return "", fmt.Errorf("%w: the subscriber is negotiated by the server's offers already", ErrBadSDP)
+		return "", ErrSubscriberOffered
 	}
 	desc := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}
 	parsed, err := desc.Unmarshal()

@@ -19,6 +19,9 @@ func TestAnswerSubscriber(t *testing.T) {
 	s, api, stop := startSFU(t, nil)
 	defer stop()
 
+	// The player first: it learns of the tracks as they are published.
+	player, _ := join(t, s, api, "player", sfu.ParticipantConfig{UserID: "u2", Receive: sfu.AllMedia, Hidden: true})
+	defer player.shutdown()
 	pub, _ := join(t, s, api, "pub", sfu.ParticipantConfig{UserID: "u1", Send: sfu.AllMedia})
 	defer pub.shutdown()
 	video, err := client.NewVP8Track("cam", "stream", client.SourceOptions{})
@@ -37,8 +40,6 @@ func TestAnswerSubscriber(t *testing.T) {
 	video.Start(ctx)
 	audio.Start(ctx)
 
-	player, _ := join(t, s, api, "player", sfu.ParticipantConfig{UserID: "u2", Receive: sfu.AllMedia, Hidden: true})
-	defer player.shutdown()
 	var videoID, audioID string
 	waitFor(t, "tracks published", func() bool {
 		return player.ev.with(func(r *recorder) bool {
@@ -81,8 +82,8 @@ func TestAnswerSubscriber(t *testing.T) {
 	if st := player.track(videoID).checker.Stats(); st.BadMarkers != 0 || st.BadRTP != 0 || st.Streams != 1 {
 		t.Errorf("video: %+v", st)
 	}
-	if _, err := player.p.AnswerSubscriber(pc.LocalDescription().SDP, nil); !errors.Is(err, sfu.ErrBadSDP) {
-		t.Errorf("second offer: %v, want ErrBadSDP", err)
+	if _, err := player.p.AnswerSubscriber(pc.LocalDescription().SDP, nil); !errors.Is(err, sfu.ErrSubscriberOffered) {
+		t.Errorf("second offer: %v, want ErrSubscriberOffered", err)
 	}
 	time.Sleep(100 * time.Millisecond)
 	player.ev.with(func(r *recorder) bool {
@@ -95,7 +96,7 @@ func TestAnswerSubscriber(t *testing.T) {
 	sub, _ := join(t, s, api, "sub", sfu.ParticipantConfig{UserID: "u3", Receive: sfu.AllMedia, AutoSubscribe: true})
 	defer sub.shutdown()
 	waitFor(t, "sub's media", func() bool { v := sub.track(videoID); return v != nil && v.count() > 0 })
-	if _, err := sub.p.AnswerSubscriber(pc.LocalDescription().SDP, nil); !errors.Is(err, sfu.ErrBadSDP) {
-		t.Errorf("offer to an offered subscriber: %v, want ErrBadSDP", err)
+	if _, err := sub.p.AnswerSubscriber(pc.LocalDescription().SDP, nil); !errors.Is(err, sfu.ErrSubscriberOffered) {
+		t.Errorf("offer to an offered subscriber: %v, want ErrSubscriberOffered", err)
 	}
 }

@@ -450,7 +450,11 @@ func answerSubscriber(peer Peer, offer string, trackIDs []string) (string, error
 	if !ok {
 		return "", signaling.Errorf(signaling.CodeWrongState, "the client offers on the publisher and answers on the subscriber")
 	}
-	return a.AnswerSubscriber(offer, trackIDs)
+	answer, err := a.AnswerSubscriber(offer, trackIDs)
+	if errors.Is(err, sfu.ErrSubscriberOffered) {
+		err = signaling.Errorf(signaling.CodeWrongState, "the server offers on this subscriber: answer its offers (only a player that never had one may offer)")
+	}
+	return answer, err
 }
 
 // reply answers a request, after the participant events gathered so far.
