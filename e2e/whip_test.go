@@ -225,6 +225,32 @@ func (w *whipClient) restartICE(t *testing.T) {
 	w.answer = answer
 }
 
+// waitSessions waits until the control process holds n sessions
+// (connections, WHIP and WHEP included) and its workers n in all: what a
+// session that ended must leave behind is nothing.
+func waitSessions(t *testing.T, s *server, n int) {
+	t.Helper()
+	api := s.adminClient(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rt, err := api.Runtime(ctxT(t, 10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		workers := 0
+		for _, pr := range rt.Processes[1:] {
+			workers += pr.Sessions
+		}
+		if rt.Processes[0].Sessions == n && workers == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sessions: control %d, workers %d; want %d", rt.Processes[0].Sessions, workers, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // A Go WHIP client publishes VP8 and Opus into a room; a participant of
 // the room receives both, intact; DELETE ends the session, and the
 // participant sees it leave; the session resource is gone.
@@ -314,6 +340,7 @@ func TestWHIPPublishesIntoRoom(t *testing.T) {
 			t.Fatalf("room has %d participants after DELETE, want the viewer only", len(r.Participants))
 		}
 	}
+	waitSessions(t, s, 1) // the viewer's
 	_ = viewer.Close()
 	_ = w.pc.Close()
 }
@@ -381,6 +408,7 @@ func TestWHIPRefusesBadInput(t *testing.T) {
 	if len(rooms) != 0 {
 		t.Fatalf("%d rooms left behind by refused requests", len(rooms))
 	}
+	waitSessions(t, s, 0)
 }
 
 // A WHEP player (Pion) receives a participant's video and audio, named by
@@ -511,6 +539,7 @@ func TestWHEPRefusesBadInput(t *testing.T) {
 	if len(rooms) != 0 {
 		t.Fatalf("%d rooms left behind by refused WHEP requests", len(rooms))
 	}
+	waitSessions(t, s, 0)
 
 	// A live session: no ICE restart, not another user's, ended by a
 	// dismissal.
@@ -551,5 +580,6 @@ func TestWHEPRefusesBadInput(t *testing.T) {
 			t.Fatalf("PATCH after the dismissal: %d, want 404", resp.StatusCode)
 		}
 	}
+	waitSessions(t, s, 0)
 	_ = pub.Close()
 }
