@@ -218,3 +218,28 @@ func authWant(bound bool) auth.Want {
 	}
 	return w
 }
+
+// WHIP sessions count toward the room's limits: with room for one
+// participant, a second session is refused with 409 and leaves nothing.
+func TestWHIPRoomLimit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *ServerConfig) {
+		c.Limits = func(context.Context, uint32) (Limits, error) { return Limits{MaxParticipants: 1}, nil }
+	})
+	whip := NewWHIP(h.srv, HTTPMediaConfig{})
+	hs := httptest.NewServer(whip)
+	defer hs.Close()
+	done := make(chan struct{})
+	defer close(done)
+	go fakeWorker(h, done)
+	if resp, body := whipDo(t, "POST", hs.URL+"/v1/whip?room=9", whipToken("first"), "application/sdp", whipOffer); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("first POST: %d %s", resp.StatusCode, body)
+	}
+	resp, _ := whipDo(t, "POST", hs.URL+"/v1/whip?room=9", whipToken("second"), "application/sdp", whipOffer)
+	if resp.StatusCode != http.StatusConflict || resp.Header.Get("X-Lethe-Code") != "4004" {
+		t.Fatalf("second POST: %d (code %s), want 409 (4004)", resp.StatusCode, resp.Header.Get("X-Lethe-Code"))
+	}
+	if n, c := whip.Sessions(), h.srv.Connections(); n != 1 || c != 1 {
+		t.Errorf("%d sessions, %d connections; want the first only", n, c)
+	}
+}
