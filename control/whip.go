@@ -258,6 +258,8 @@ func statusOf(code signaling.Code) int {
 		return http.StatusServiceUnavailable
 	case signaling.CodeBadSDP, signaling.CodeInvalidField, signaling.CodeBadMessage:
 		return http.StatusBadRequest
+	case signaling.CodeTooLarge: // an offer under MaxBody whose message to the worker is over MaxMessageSize
+		return http.StatusRequestEntityTooLarge
 	}
 	if code >= 2000 && code < 2100 {
 		return http.StatusUnauthorized

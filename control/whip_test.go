@@ -201,7 +201,7 @@ func TestRoomOfAndStatus(t *testing.T) {
 	for code, want := range map[signaling.Code]int{
 		signaling.CodeTokenSignature: 401, signaling.CodeTokenExpired: 401, signaling.CodeRoomMismatch: 403,
 		signaling.CodeNoPrivilege: 403, signaling.CodeRoomFull: 409, signaling.CodeDraining: 503, signaling.CodeBadSDP: 400,
-		signaling.CodeNotAllowed: 403, signaling.CodeInternal: 500,
+		signaling.CodeNotAllowed: 403, signaling.CodeInternal: 500, signaling.CodeTooLarge: 413,
 	} {
 		if got := statusOf(code); got != want {
 			t.Errorf("statusOf(%d) = %d, want %d", code, got, want)
