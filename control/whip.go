@@ -122,6 +122,11 @@ type httpSession struct {
 	replies chan signaling.Envelope
 	cands   chan *string // the worker's publisher candidates; nil: gathering done
 	done    chan struct{}
+
+	// playing are the tracks a WHEP session receives: once all are
+	// unpublished, the session ends.
+	playMu  sync.Mutex
+	playing map[string]bool
 }
 
 // ServeHTTP routes Path and Path/<id>.
@@ -370,6 +375,14 @@ func (h *HTTPMedia) post(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if h.play {
+		hs.playMu.Lock()
+		hs.playing = make(map[string]bool, len(tracks))
+		for _, id := range tracks {
+			hs.playing[id] = true
+		}
+		hs.playMu.Unlock()
+	}
 	answer, ok := hs.negotiate(ctx, w, offer, tracks)
 	if !ok {
 		return
@@ -548,6 +561,11 @@ func (hs *httpSession) run() {
 				case hs.cands <- line:
 				default:
 				}
+			case signaling.TypeTrackUnpublished:
+				var tu signaling.TrackUnpublished
+				if json.Unmarshal(env.Data, &tu) == nil && hs.unpublished(tu.TrackID) {
+					c.stop() // what it played is gone: the player starts anew
+				}
 			case signaling.TypeBye:
 				select {
 				case hs.replies <- env:
@@ -562,6 +580,18 @@ func (hs *httpSession) run() {
 			}
 		}
 	}
+}
+
+// unpublished forgets a track the session plays and reports whether it
+// played one and now plays none.
+func (hs *httpSession) unpublished(id string) bool {
+	hs.playMu.Lock()
+	defer hs.playMu.Unlock()
+	if !hs.playing[id] {
+		return false
+	}
+	delete(hs.playing, id)
+	return len(hs.playing) == 0
 }
 
 // lookup finds session id for a request whose token must be valid and

@@ -490,6 +490,35 @@ func TestWHEPPlaysParticipant(t *testing.T) {
 			t.Fatalf("room has %d participants after the players left, want the anchor only", len(r.Participants))
 		}
 	}
+
+	// A session whose participant leaves ends with it.
+	pc := newLoopbackPC(t)
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &whipClient{http: s.httpClient(), token: s.token("player-" + rand.Text()[:6])}
+	resp, body := w.do(t, http.MethodPost, s.httpBase()+"/v1/whep?strRoom="+room, "application/sdp", o.SDP)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %d %s", resp.StatusCode, body)
+	}
+	loc := s.httpBase() + resp.Header.Get("Location")
+	if err := pub.Leave(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, _ := w.do(t, http.MethodPatch, loc, "application/trickle-ice-sdpfrag", "a=end-of-candidates\r\n")
+		if resp.StatusCode == http.StatusNotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the WHEP session outlived its participant: PATCH %d", resp.StatusCode)
+		}
+	}
+	waitSessions(t, s, 0)
 }
 
 // Bad WHEP requests get their status codes and leave nothing behind; a
