@@ -1,5 +1,7 @@
 // Package control is the control process's edge (`lethe serve`): the
-// WebSocket signaling server at /v1/signal, admission of participants
+// WebSocket signaling server at /v1/signal, WHIP ingest and WHEP playback
+// at /v1/whip and /v1/whep (sessions driven over HTTP, admitted and
+// hosted exactly like WebSocket clients; whip.go), admission of participants
 // (tokens, privileges, per-room limits, withdrawn tokens, operator
 // blocks), the room registry the admin API reads, and the pool of media
 // worker processes it spawns and relays sessions to. It never holds media:

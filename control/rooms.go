@@ -269,6 +269,38 @@ func (r *registry) remove(key, userID string, now time.Time) ([]*conn, []withdra
 	return conns, ws
 }
 
+// playable returns the tracks a WHEP player c receives: those of the
+// participant of c's room whose id is participant, or, with participant
+// empty, of the one publishing video whose id sorts first. None when
+// there is no such participant.
+func (r *registry) playable(c *conn, participant string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var pick *member
+	for other, m := range r.rooms[c.key] {
+		if other == c || len(m.tracks) == 0 {
+			continue
+		}
+		switch {
+		case participant != "":
+			if m.participantID == participant {
+				pick = m
+			}
+		case !slices.ContainsFunc(m.tracks, func(t signaling.TrackState) bool { return t.Kind == "video" }):
+		case pick == nil || m.participantID < pick.participantID:
+			pick = m
+		}
+	}
+	if pick == nil {
+		return nil
+	}
+	ids := make([]string, 0, len(pick.tracks))
+	for _, t := range pick.tracks {
+		ids = append(ids, t.TrackID)
+	}
+	return ids
+}
+
 func anchors(room map[*conn]*member) int {
 	n := 0
 	for _, m := range room {

@@ -3,6 +3,7 @@ package signaling
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"unicode"
 	"unicode/utf8"
 )
@@ -116,12 +117,15 @@ func (s *SDP) validate() error {
 	if len(s.ScreenTrackIDs) > 0 && s.Target != TargetPublisher {
 		return Errorf(CodeInvalidField, "screenTrackIds belong to publisher offers")
 	}
-	if len(s.ScreenTrackIDs) > 16 {
+	if len(s.TrackIDs) > 0 && s.Target != TargetSubscriber {
+		return Errorf(CodeInvalidField, "trackIds belong to subscriber offers")
+	}
+	if len(s.ScreenTrackIDs) > 16 || len(s.TrackIDs) > 16 {
 		return Errorf(CodeInvalidField, "at most 16 screenTrackIds")
 	}
-	for _, id := range s.ScreenTrackIDs {
+	for _, id := range slices.Concat(s.ScreenTrackIDs, s.TrackIDs) {
 		if !validName(id, 64) {
-			return Errorf(CodeInvalidField, "malformed screen track id")
+			return Errorf(CodeInvalidField, "malformed track id")
 		}
 	}
 	return nil

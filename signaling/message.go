@@ -120,6 +120,9 @@ type SDP struct {
 	SDP            string   `json:"sdp"`
 	ScreenTrackIDs []string `json:"screenTrackIds,omitempty"`
 	ICERestart     bool     `json:"iceRestart,omitempty"`
+	// TrackIDs are the tracks a client's offer on the subscriber asks for
+	// (a WHEP player: docs/whip.md); the server answers with them.
+	TrackIDs []string `json:"trackIds,omitempty"`
 }
 
 // RestartICE asks for an ICE restart of one PeerConnection, by the side

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-//go:embed index.html app.js lethe.js lethe-e2ee.js style.css
+//go:embed index.html app.js lethe.js lethe-e2ee.js style.css whep.html whep.js
 var assets embed.FS
 
 // Config says what Handler serves.
@@ -61,6 +61,9 @@ func Handler(cfg Config) http.Handler {
 		// lethe.js's E2EE worker and frame format (protocol.md 3.13).
 		"/lethe-e2ee.js": load("lethe-e2ee.js", "text/javascript; charset=utf-8"),
 		"/style.css":     load("style.css", "text/css; charset=utf-8"),
+		// The WHEP player (docs/whip.md).
+		"/whep.html": load("whep.html", "text/html; charset=utf-8"),
+		"/whep.js":   load("whep.js", "text/javascript; charset=utf-8"),
 	}
 	conf, _ := json.Marshal(struct {
 		Dev bool `json:"dev"`
@@ -79,7 +82,7 @@ func Handler(cfg Config) http.Handler {
 // 405 answers stay as they were for everything else.
 func Mount(mux *http.ServeMux, cfg Config) {
 	h := Handler(cfg)
-	paths := []string{"/{$}", "/lethe.js", "/lethe-e2ee.js", "/app.js", "/style.css", "/config.json"}
+	paths := []string{"/{$}", "/lethe.js", "/lethe-e2ee.js", "/app.js", "/style.css", "/config.json", "/whep.html", "/whep.js"}
 	if cfg.DevToken != nil {
 		paths = append(paths, DevTokenPath)
 	}

@@ -42,6 +42,8 @@ func TestHandlerAssets(t *testing.T) {
 		{"GET", "/lethe-e2ee.js", 200, "text/javascript; charset=utf-8", "onrtctransform"},
 		{"GET", "/style.css", 200, "text/css; charset=utf-8", ".tile"},
 		{"GET", "/config.json", 200, "application/json", `{"dev":false}`},
+		{"GET", "/whep.html", 200, "text/html; charset=utf-8", `<script type="module" src="/whep.js">`},
+		{"GET", "/whep.js", 200, "text/javascript; charset=utf-8", `fetch("/v1/whep?"`},
 		{"GET", "/index.html", 404, "", ""},
 		{"GET", "/../web.go", 404, "", ""},
 		{"GET", "/v1/dev/token?user=a&room=1", 404, "", ""},

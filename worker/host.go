@@ -391,6 +391,12 @@ func (s *hostSession) handle(peer Peer, raw []byte) {
 			}
 		case req.Type == signaling.TypeAnswer && body.Target == signaling.TargetSubscriber:
 			err = peer.HandleAnswer(body.SDP)
+		case req.Type == signaling.TypeOffer && body.Target == signaling.TargetSubscriber:
+			// A player that offers to receive (WHEP, docs/whip.md).
+			var answer string
+			if answer, err = answerSubscriber(peer, body.SDP, body.TrackIDs); err == nil {
+				replyType, reply = signaling.TypeAnswer, signaling.SDP{Target: signaling.TargetSubscriber, SDP: answer}
+			}
 		default:
 			err = signaling.Errorf(signaling.CodeWrongState, "the client offers on the publisher and answers on the subscriber")
 		}
@@ -438,6 +444,22 @@ func (s *hostSession) handle(peer Peer, raw []byte) {
 	if req.ID != 0 || replyType == signaling.TypeAnswer {
 		s.reply(replyType, req.ID, reply)
 	}
+}
+
+// answerSubscriber answers a client's offer on the subscriber, if the
+// peer can (*sfu.Participant can).
+func answerSubscriber(peer Peer, offer string, trackIDs []string) (string, error) {
+	a, ok := peer.(interface {
+		AnswerSubscriber(offer string, trackIDs []string) (string, error)
+	})
+	if !ok {
+		return "", signaling.Errorf(signaling.CodeWrongState, "the client offers on the publisher and answers on the subscriber")
+	}
+	answer, err := a.AnswerSubscriber(offer, trackIDs)
+	if errors.Is(err, sfu.ErrSubscriberOffered) {
+		err = signaling.Errorf(signaling.CodeWrongState, "the server offers on this subscriber: answer its offers (only a player that never had one may offer)")
+	}
+	return answer, err
 }
 
 // reply answers a request, after the participant events gathered so far.

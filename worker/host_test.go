@@ -32,15 +32,18 @@ type fakePeer struct {
 
 	HandleOfferFunc  func(sdp string, screen []string) (string, error)
 	HandleAnswerFunc func(sdp string) error
-	AddCandidateFunc func(side sfu.Side, c *webrtc.ICECandidateInit) error
-	SubscribeFunc    func(ids []string) error
-	UnsubscribeFunc  func(ids []string) error
-	MuteFunc         func(trackID string, muted bool) error
-	RestartICEFunc   func() error
-	SetRoleFunc      func(role string, hidden bool, send, receive sfu.Media)
-	BlockFunc        func(m sfu.Media, blocked bool)
-	LeaveFunc        func()
-	RemoveFunc       func(reason error)
+	// AnswerSubscriberFunc answers a player's offer on the subscriber;
+	// nil: refused as by a subscriber the SFU offers on.
+	AnswerSubscriberFunc func(sdp string, trackIDs []string) (string, error)
+	AddCandidateFunc     func(side sfu.Side, c *webrtc.ICECandidateInit) error
+	SubscribeFunc        func(ids []string) error
+	UnsubscribeFunc      func(ids []string) error
+	MuteFunc             func(trackID string, muted bool) error
+	RestartICEFunc       func() error
+	SetRoleFunc          func(role string, hidden bool, send, receive sfu.Media)
+	BlockFunc            func(m sfu.Media, blocked bool)
+	LeaveFunc            func()
+	RemoveFunc           func(reason error)
 
 	leaves    atomic.Int32
 	removes   chan error    // every Remove's reason
@@ -62,6 +65,13 @@ func (p *fakePeer) HandleOffer(sdp string, screen []string) (string, error) {
 		return "", nil
 	}
 	return p.HandleOfferFunc(sdp, screen)
+}
+
+func (p *fakePeer) AnswerSubscriber(sdp string, trackIDs []string) (string, error) {
+	if p.AnswerSubscriberFunc == nil {
+		return "", sfu.ErrSubscriberOffered
+	}
+	return p.AnswerSubscriberFunc(sdp, trackIDs)
 }
 
 func (p *fakePeer) HandleAnswer(sdp string) error {
@@ -581,6 +591,26 @@ func TestHostRequests(t *testing.T) {
 		{
 			name: "offer on the subscriber",
 			in:   msg(signaling.TypeOffer, 4, signaling.SDP{Target: signaling.TargetSubscriber, SDP: offer}), reply: signaling.TypeError, id: 4, code: signaling.CodeWrongState,
+		},
+		{
+			name: "a player's offer on the subscriber (WHEP)",
+			setup: func(p *fakePeer, got chan<- string) {
+				p.AnswerSubscriberFunc = func(sdp string, ids []string) (string, error) {
+					got <- "answerSubscriber " + strings.Join(ids, ",")
+					return "v=0", nil
+				}
+			},
+			in:    msg(signaling.TypeOffer, 4, signaling.SDP{Target: signaling.TargetSubscriber, SDP: offer, TrackIDs: []string{"TR_a", "TR_b"}}),
+			reply: signaling.TypeAnswer, id: 4, wantCall: "answerSubscriber TR_a,TR_b",
+			data: signaling.SDP{Target: signaling.TargetSubscriber, SDP: "v=0"},
+		},
+		{
+			name: "a player's offer for an unknown track",
+			setup: func(p *fakePeer, got chan<- string) {
+				p.AnswerSubscriberFunc = func(string, []string) (string, error) { got <- "answerSubscriber"; return "", sfu.ErrUnknownTrack }
+			},
+			in:    msg(signaling.TypeOffer, 4, signaling.SDP{Target: signaling.TargetSubscriber, SDP: offer, TrackIDs: []string{"TR_x"}}),
+			reply: signaling.TypeError, id: 4, code: signaling.CodeUnknownTrack, wantCall: "answerSubscriber",
 		},
 		{
 			name: "answer on the subscriber",

@@ -396,6 +396,12 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/signal", sig)
 	mux.Handle("/v1/admin/", adminAPI)
+	whip := control.NewWHIP(sig, control.HTTPMediaConfig{Path: "/v1/whip"}) // RFC 9725 ingest (docs/whip.md)
+	mux.Handle("/v1/whip", whip)
+	mux.Handle("/v1/whip/", whip)
+	whep := control.NewWHEP(sig, control.HTTPMediaConfig{Path: "/v1/whep"}) // playback of a participant
+	mux.Handle("/v1/whep", whep)
+	mux.Handle("/v1/whep/", whep)
 	mux.Handle("GET "+attestationPath, attestation)
 	if adminMetrics != nil {
 		mux.Handle("GET "+adminserver.MetricsPath, adminAPI)

@@ -38,6 +38,7 @@ func mountWeb(mux *http.ServeMux, cfg webConfig) {
 // http://127.0.0.1:7880) to serve's banner.
 func printWebBanner(w io.Writer, base string, dev bool) {
 	fmt.Fprintf(w, "  demo page:  %s/\n", base)
+	fmt.Fprintf(w, "  whip, whep: %s/v1/whip (ingest), %s/v1/whep (playback; player page %s/whep.html)\n", base, base, base)
 	if dev {
 		fmt.Fprintf(w, "  dev mode:   GET %s mints tokens for loopback clients (never use --dev in production)\n", web.DevTokenPath)
 	}

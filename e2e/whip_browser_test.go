@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/lethe-rtc/lethe/client"
+	"github.com/pion/webrtc/v4"
+)
+
+// TestBrowserWHIP runs WHIP and WHEP with a real headless Chromium: a Go
+// WHIP client publishes into a room and the demo page decodes its video;
+// the WHEP player page (/whep.html) plays a participant's video.
+func TestBrowserWHIP(t *testing.T) {
+	if !needBrowser(t) {
+		return
+	}
+	leakCheck(t)
+	s := startServer(t)
+	b := newBrowser(t)
+	room := newRoomName()
+
+	// The WHIP ingest.
+	uid := s.browserUser("obs")
+	w := &whipClient{pc: newLoopbackPC(t), http: s.httpClient(), base: s.httpBase(), token: s.token(uid)}
+	v, err := client.NewVP8Track("video-whip", "stream-whip", client.SourceOptions{KeyframeInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := client.NewOpusTrack("audio-whip", "stream-whip", client.SourceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range []*client.Track{v, a} {
+		x, err := w.pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go answerRTCP(x.Sender(), tr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	v.Start(ctx)
+	a.Start(ctx)
+	t.Cleanup(func() { cancel(); _ = v.Close(); _ = a.Close() })
+	w.publish(t, "?strRoom="+room)
+	var whipID string
+	deadline := time.Now().Add(10 * time.Second)
+	for whipID == "" && time.Now().Before(deadline) {
+		rooms, err := s.adminClient(t).ListRooms(ctxT(t, 5*time.Second), s.appID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rooms {
+			for _, p := range r.Participants {
+				if r.StrRoomID == room && p.UserID == uid && len(p.Tracks) == 2 {
+					whipID = p.ParticipantID
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if whipID == "" {
+		t.Fatal("the WHIP session's tracks are not in the room listing")
+	}
+
+	// The demo page in the room decodes the WHIP video.
+	pg, _ := s.joinPage(t, b, "viewer", room, false)
+	video := pg.waitReceiving(whipID, 10, true, 30*time.Second)
+	t.Logf("the demo page decodes the WHIP ingest: %+v", video)
+
+	// The WHEP player page plays it too, picked by ?participant=.
+	puid := s.browserUser("player")
+	player := b.newPage(t, "player")
+	f := url.Values{"token": {s.token(puid)}, "strRoom": {room}, "participant": {whipID}}
+	ctxNav, cancelNav := context.WithTimeout(player.ctx, 20*time.Second)
+	defer cancelNav()
+	if err := chromedp.Do(ctxNav, chromedp.Navigate(s.httpBase()+"/whep.html#"+f.Encode()), chromedp.WaitReady(chromedp.CSS("#video"))); err != nil {
+		t.Fatalf("open the WHEP player: %v", err)
+	}
+	player.waitJS(`window.whep && whep.state === "connected"`, 20*time.Second)
+	player.waitJS(`(async () => { let n = 0; (await whep.pc.getStats()).forEach(r => { if (r.type === "inbound-rtp" && r.kind === "video") n = r.framesDecoded || 0; }); return n > 10; })()`, 20*time.Second)
+	player.waitJS(`document.getElementById("video").videoWidth > 0`, 10*time.Second)
+	var loc string
+	player.mustEval(`whep.location`, &loc)
+	if !strings.HasPrefix(loc, "/v1/whep/") {
+		t.Fatalf("WHEP Location %q", loc)
+	}
+	player.closePage()
+	pg.closePage()
+	_ = w.pc.Close()
+}
