@@ -266,6 +266,7 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 			b.outage.Store(false)
 			b.validated, b.proven, b.pending, b.lastEst = initialEstimate, initialEstimate, 0, 0
 			b.recent = [sustain]int{}
+			b.delivered() // what was reported before the outage says nothing now
 		}
 		return // while it is cut off, the layers stay as they are
 	}
