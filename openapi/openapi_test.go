@@ -221,3 +221,22 @@ func TestHandler(t *testing.T) {
 		t.Fatal("the body is not the document")
 	}
 }
+
+// Every path is one a router test walks: adminserver's (/v1/admin/,
+// /metrics), control's (/v1/whip, /v1/whep), or this package's own.
+func TestPathsAreWalked(t *testing.T) {
+	t.Parallel()
+	ops, err := Operations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range ops {
+		switch {
+		case strings.HasPrefix(op.Path, "/v1/admin/"), op.Path == "/metrics",
+			op.Path == "/v1/whip", op.Path == "/v1/whip/{id}", op.Path == "/v1/whep", op.Path == "/v1/whep/{id}":
+		case op.Path == Path && op.Method == "GET":
+		default:
+			t.Errorf("%s %s: no router test walks it", op.Method, op.Path)
+		}
+	}
+}
