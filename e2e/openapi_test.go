@@ -47,6 +47,18 @@ func TestOpenAPI(t *testing.T) {
 		t.Fatal("the served document is not the embedded one")
 	}
 
+	// Like every endpoint, it answers only to the allowed hosts.
+	req, err := http.NewRequest("GET", base+"/v1/openapi.json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "elsewhere.example"
+	if res, err := hc.Do(req); err != nil {
+		t.Fatal(err)
+	} else if res.Body.Close(); res.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("GET /v1/openapi.json for another host: %s, want 421", res.Status)
+	}
+
 	key, err := os.ReadFile(filepath.Join(s.dataDir, "admin.key"))
 	if err != nil {
 		t.Fatal(err)
