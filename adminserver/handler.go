@@ -129,7 +129,26 @@ type route struct {
 	fn           func(w http.ResponseWriter, r *http.Request) error
 }
 
-func (h *handler) routes() {
+// Route is one endpoint of the admin API: a method and a ServeMux path
+// pattern ("/v1/admin/apps/{app}").
+type Route struct {
+	Method, Path string
+}
+
+// Routes lists the endpoints NewHandler serves, GET /metrics included (it
+// is served when Config.Metrics is set), from the table it serves them
+// from. The OpenAPI description (package openapi) is checked against it.
+func Routes() []Route {
+	t := (&handler{metrics: http.NotFoundHandler()}).table()
+	out := make([]Route, len(t))
+	for i, rt := range t {
+		out[i] = Route{Method: rt.method, Path: rt.path}
+	}
+	return out
+}
+
+// table is the admin API's endpoints.
+func (h *handler) table() []route {
 	const apps, app = "/v1/admin/apps", "/v1/admin/apps/{app}"
 	table := []route{
 		{"GET", apps, h.listApps},
@@ -157,6 +176,11 @@ func (h *handler) routes() {
 	if h.metrics != nil {
 		table = append(table, route{"GET", MetricsPath, h.serveMetrics})
 	}
+	return table
+}
+
+func (h *handler) routes() {
+	table := h.table()
 	allowed := map[string][]string{}
 	var paths []string
 	for _, rt := range table {

@@ -25,6 +25,7 @@ import (
 	"github.com/lethe-rtc/lethe/internal/ratelog"
 	"github.com/lethe-rtc/lethe/internal/readiness"
 	"github.com/lethe-rtc/lethe/internal/turnrelay"
+	"github.com/lethe-rtc/lethe/openapi"
 	"github.com/lethe-rtc/lethe/store"
 	"github.com/lethe-rtc/lethe/store/retention"
 	"github.com/lethe-rtc/lethe/webhook"
@@ -403,6 +404,7 @@ func serve(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	mux.Handle("/v1/whep", whep)
 	mux.Handle("/v1/whep/", whep)
 	mux.Handle("GET "+attestationPath, attestation)
+	mux.Handle("GET "+openapi.Path, openapi.Handler()) // describes the API, holds nothing: no key
 	if adminMetrics != nil {
 		mux.Handle("GET "+adminserver.MetricsPath, adminAPI)
 	}
