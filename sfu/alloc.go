@@ -132,6 +132,9 @@ func maxLayerFor(u *upTrack, s TrackSettings) int {
 	for i := range n {
 		w, h := u.layers[i].dimensions()
 		if w == 0 {
+			// Its next keyframe tells (a layer's first keyframe may have
+			// come before anyone read it); requests are throttled.
+			u.requestKeyframe(u.layers[i])
 			if tw == 0 {
 				return top
 			}

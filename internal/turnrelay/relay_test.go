@@ -424,7 +424,10 @@ func leakCheck(t *testing.T) {
 
 func TestRelayBoundsTCPConnections(t *testing.T) {
 	leakCheck(t)
-	l := newLab(t, func(c *turnrelay.Config) { c.MaxConns, c.IdleTimeout = 2, 200*time.Millisecond })
+	// The idle time is long enough that the two silent connections are
+	// still open when the third arrives on a busy machine (at 200 ms, CI
+	// once saw them closed first and the third accepted).
+	l := newLab(t, func(c *turnrelay.Config) { c.MaxConns, c.IdleTimeout = 2, 2*time.Second })
 	dial := func() net.Conn {
 		c, err := net.Dial("tcp4", l.tcp.Addr().String())
 		if err != nil {
