@@ -35,6 +35,7 @@ func (e *ackedEstimator) AddStream(info *interceptor.StreamInfo, w interceptor.R
 	for _, x := range info.RTPHeaderExtensions {
 		if x.URI == sdp.TransportCCURI {
 			id = x.ID
+			break
 		}
 	}
 	if id == 0 {

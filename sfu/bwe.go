@@ -157,10 +157,7 @@ func (b *bwe) delivered() (recv, sent int, ok bool) {
 	if b.acks == nil {
 		return 0, 0, false
 	}
-	iv := b.acks.Take()
-	recv, rok := iv.ReceiveRate()
-	sent, sok := iv.SendRate()
-	return recv, sent, rok && sok
+	return rates(b.acks.Take())
 }
 
 // overshot reports whether the feedback so far in this interval shows
@@ -170,9 +167,15 @@ func (b *bwe) overshot() bool {
 		return false
 	}
 	iv := b.acks.Peek()
+	recv, sent, ok := rates(iv)
+	return ok && iv.LastArrive-iv.FirstArrive >= int64(overshootSpan) && recv < sent*behindPercent/100
+}
+
+// rates are iv's receive and send rates, ok when both are known.
+func rates(iv ackrate.Interval) (recv, sent int, ok bool) {
 	recv, rok := iv.ReceiveRate()
 	sent, sok := iv.SendRate()
-	return rok && sok && iv.LastArrive-iv.FirstArrive >= int64(overshootSpan) && recv < sent*behindPercent/100
+	return recv, sent, rok && sok
 }
 
 // noteLoss records a receiver report's fraction lost (of 256).
