@@ -10,4 +10,8 @@
 // reasons, HTTP status codes): never a room or user id, and an app id
 // only for the apps an operator lists (Config.AppLabels). docs/metrics.md
 // lists every metric.
+//
+// It is built on github.com/prometheus/client_golang with a registry of
+// its own, never the default one: no Go runtime or process series, and
+// nothing served from http.DefaultServeMux.
 package metrics

@@ -3,15 +3,13 @@ package metrics
 import (
 	"context"
 	"errors"
-	"math"
 	"net/http"
-	"sort"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lethe-rtc/lethe/signaling"
 )
@@ -65,7 +63,9 @@ type Config struct {
 	// (internal/procfs); nil: not reported.
 	CPUSeconds func(pid int) (float64, error)
 	RSS        func(pid int) uint64
-	// Timeout bounds a scrape's wait for the workers; default 2s.
+	// Timeout bounds a scrape's wait for the workers and the store;
+	// default 2s. A scrape as a whole gets scrapeGrace more before it is
+	// answered 503.
 	Timeout time.Duration
 	Now     func() time.Time
 }
@@ -90,22 +90,21 @@ var JoinBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 // maxScrapes bounds the scrapes served at once; more get 503.
 const maxScrapes = 4
 
+// scrapeGrace is how much longer than Config.Timeout a scrape may take
+// (the lock-down measurement, the encoding) before it is answered 503.
+const scrapeGrace = 3 * time.Second
+
 // Metrics is one server's metrics: the instruments its parts report to
 // and the sources read at each scrape.
 //
-// It is built on Prometheus's data model and encoder
-// (github.com/prometheus/client_model, github.com/prometheus/common/expfmt),
-// not on client_golang, whose registry package links expvar: the binary
-// holds no expvar code (docs/compliance.md, "no debugging back doors").
+// It is built on github.com/prometheus/client_golang with a registry of
+// its own (never the default one, which holds the Go runtime and process
+// collectors): the scrape-time sources are one collector of constant
+// metrics, the join latency and the admin requests are instruments.
 type Metrics struct {
-	cfg      Config
-	lockdown *lockdownCache
-	scrapes  chan struct{}
-
-	join histogram // seconds, JoinBuckets
-
-	mu    sync.Mutex
-	admin map[int]uint64 // requests by status (100-599, 0 for any other)
+	handler http.Handler
+	join    prometheus.Histogram   // seconds, JoinBuckets
+	admin   *prometheus.CounterVec // requests by status code, "other" out of 100-599
 }
 
 // New builds the metrics over cfg's sources.
@@ -122,79 +121,43 @@ func New(cfg Config) (*Metrics, error) {
 	if cfg.LockdownEvery <= 0 {
 		cfg.LockdownEvery = time.Minute
 	}
-	return &Metrics{
-		cfg:      cfg,
-		lockdown: &lockdownCache{read: cfg.Lockdown, every: cfg.LockdownEvery, now: cfg.Now},
-		scrapes:  make(chan struct{}, maxScrapes),
-		join:     newHistogram(JoinBuckets),
-		admin:    map[int]uint64{},
-	}, nil
+	m := &Metrics{
+		join: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "lethe_join_latency_seconds", Help: hJoin, Buckets: JoinBuckets,
+		}),
+		admin: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lethe_admin_requests_total", Help: hAdmin,
+		}, []string{"code"}),
+	}
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{newSources(cfg), m.join, m.admin} {
+		if err := reg.Register(c); err != nil {
+			return nil, errors.Join(ErrConfig, err)
+		}
+	}
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorHandling:       promhttp.ContinueOnError, // what could be gathered is served
+		MaxRequestsInFlight: maxScrapes,
+		Timeout:             cfg.Timeout + scrapeGrace,
+	})
+	return m, nil
 }
 
 // Handler serves the metrics in the exposition format the scraper asks
 // for (text by default).
-func (m *Metrics) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case m.scrapes <- struct{}{}:
-			defer func() { <-m.scrapes }()
-		default:
-			http.Error(w, "too many scrapes at once", http.StatusServiceUnavailable)
-			return
-		}
-		fams := m.Gather(r.Context())
-		format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
-		w.Header().Set("Content-Type", string(format))
-		enc := expfmt.NewEncoder(w, format)
-		for _, f := range fams {
-			if err := enc.Encode(f); err != nil {
-				return // the scraper went away
-			}
-		}
-		if c, ok := enc.(expfmt.Closer); ok {
-			_ = c.Close()
-		}
-	})
-}
+func (m *Metrics) Handler() http.Handler { return m.handler }
 
 // ObserveJoin files a successful join's latency.
-func (m *Metrics) ObserveJoin(d time.Duration) { m.join.observe(d.Seconds()) }
+func (m *Metrics) ObserveJoin(d time.Duration) { m.join.Observe(d.Seconds()) }
 
 // CountRequest counts an admin request by its status; a status outside
 // 100-599 counts as "other", so that the label stays bounded.
 func (m *Metrics) CountRequest(status int) {
-	if status < 100 || status > 599 {
-		status = 0
+	code := "other"
+	if status >= 100 && status <= 599 {
+		code = strconv.Itoa(status)
 	}
-	m.mu.Lock()
-	m.admin[status]++
-	m.mu.Unlock()
-}
-
-// histogram counts observations into fixed buckets without locks; the
-// sum is kept in millionths.
-type histogram struct {
-	bounds []float64
-	counts []atomic.Uint64 // len(bounds)+1: the last above every bound
-	sum    atomic.Uint64
-}
-
-func newHistogram(bounds []float64) histogram {
-	return histogram{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
-}
-
-func (h *histogram) observe(v float64) {
-	i := sort.SearchFloat64s(h.bounds, v) // the first bound >= v
-	h.counts[i].Add(1)
-	h.sum.Add(uint64(math.Round(max(v, 0) * 1e6)))
-}
-
-func (h *histogram) snapshot() ([]uint64, float64) {
-	counts := make([]uint64, len(h.counts))
-	for i := range h.counts {
-		counts[i] = h.counts[i].Load()
-	}
-	return counts, float64(h.sum.Load()) / 1e6
+	m.admin.WithLabelValues(code).Inc()
 }
 
 // lockdownCache keeps the last lock-down measurement for a while: a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -211,6 +212,13 @@ func TestBoundedLabels(t *testing.T) {
 	if got := value(fams, "lethe_lockdown", "property", "seccomp"); got != 0 {
 		t.Errorf("seccomp lockdown %v", got)
 	}
+	// Only Lethe's series: the registry is not the default one, which
+	// holds the Go runtime and process collectors.
+	for name := range fams {
+		if !strings.HasPrefix(name, "lethe_") {
+			t.Errorf("series %s", name)
+		}
+	}
 	// Every label name is one of the bounded few.
 	allowed := map[string]bool{"worker": true, "reason": true, "code": true, "role": true, "index": true, "property": true, "app": true}
 	for name, f := range fams {
@@ -277,5 +285,52 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := (Config{}).Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A worker's histogram is exposed only when its counts fit its bounds and
+// the bounds increase.
+func TestWorkerHistogramBounds(t *testing.T) {
+	t.Parallel()
+	many := make([]float64, maxBuckets+1)
+	for i := range many {
+		many[i] = float64(i)
+	}
+	for _, tt := range []struct {
+		name   string
+		bounds []float64
+		counts []uint64
+		ok     bool
+	}{
+		{"fits", []float64{0.1, 0.2}, []uint64{1, 2, 3}, true},
+		{"no bounds, one count", nil, []uint64{4}, true},
+		{"a count short", []float64{0.1, 0.2}, []uint64{1, 2}, false},
+		{"a count too many", []float64{0.1}, []uint64{1, 2, 3}, false},
+		{"unsorted", []float64{0.2, 0.1}, []uint64{1, 2, 3}, false},
+		{"a bound twice", []float64{0.1, 0.1}, []uint64{1, 2, 3}, false},
+		{"too many", many, make([]uint64, len(many)+1), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &fakeWorkers{}
+			m := media(1, 1)
+			m.RTTBounds, m.RTT = tt.bounds, signaling.Histogram{Counts: tt.counts, Sum: 1}
+			w.media.Store(m)
+			fams := scrape(t, newTestMetrics(t, w, Config{}))
+			f, ok := fams["lethe_rtt_seconds"]
+			if ok != tt.ok {
+				t.Fatalf("exposed %v, want %v", ok, tt.ok)
+			}
+			if !ok {
+				return
+			}
+			var total uint64
+			for _, c := range tt.counts {
+				total += c
+			}
+			// The text format adds the +Inf bucket.
+			if h := f.Metric[0].Histogram; h.GetSampleCount() != total || len(h.Bucket) != len(tt.bounds)+1 {
+				t.Errorf("count %d, %d buckets; want %d, %d", h.GetSampleCount(), len(h.Bucket), total, len(tt.bounds)+1)
+			}
+		})
 	}
 }

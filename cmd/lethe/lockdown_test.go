@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,13 +29,94 @@ import (
 )
 
 // forbiddenSymbol matches symbols of profiling and heap-dump code: package
-// net/http/pprof, runtime/pprof or expvar, and debug.WriteHeapDump with the
+// net/http/pprof or runtime/pprof, and debug.WriteHeapDump with the
 // runtime function behind it. internal/runtime/pprof/label (goroutine
 // labels, part of every binary) does not match.
-var forbiddenSymbol = regexp.MustCompile(`(^|[\s*(\[,:])(net/http/pprof|runtime/pprof|expvar)\.|runtime/debug\.WriteHeapDump|runtime\.writeHeapDump`)
+//
+// expvar is not among them: client_golang links it (metrics), and it
+// registers /debug/vars on http.DefaultServeMux, which no server of ours
+// serves. That is checked where it matters, on the running server's
+// listeners (debugPaths).
+var forbiddenSymbol = regexp.MustCompile(`(^|[\s*(\[,:])(net/http/pprof|runtime/pprof)\.|runtime/debug\.WriteHeapDump|runtime\.writeHeapDump`)
 
 // forbiddenImports are the packages that bring those symbols.
-var forbiddenImports = []string{"net/http/pprof", "runtime/pprof", "expvar"}
+var forbiddenImports = []string{"net/http/pprof", "runtime/pprof"}
+
+// debugPaths are the debug endpoints net/http/pprof and expvar put on
+// http.DefaultServeMux; every listener of serve must answer 404 to them.
+var debugPaths = []string{"/debug/vars", "/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/cmdline"}
+
+// openDebugPaths lists the debug endpoints that base (http://host:port)
+// answers with anything but 404, with the admin key and without.
+func openDebugPaths(t *testing.T, base, adminKey string) []string {
+	t.Helper()
+	keys := []string{""}
+	if adminKey != "" {
+		keys = append(keys, adminKey)
+	}
+	var open []string
+	for _, path := range debugPaths {
+		for _, key := range keys {
+			req, err := http.NewRequest("GET", base+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if key != "" {
+				req.Header.Set("Authorization", "Bearer "+key)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				open = append(open, fmt.Sprintf("%s%s: %v", base, path, err))
+				continue
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound {
+				open = append(open, fmt.Sprintf("%s%s (key %t): %d", base, path, key != "", resp.StatusCode))
+			}
+		}
+	}
+	return open
+}
+
+// tcpListeners lists the loopback addresses pid listens on over TCP
+// (IPv4), from its descriptors and /proc/<pid>/net/tcp.
+func tcpListeners(pid int) ([]string, error) {
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return nil, err
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(link, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
+		}
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.Fields(line)
+		// sl local_address rem_address st ... inode (the tenth field)
+		if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] {
+			continue
+		}
+		hostPort := strings.Split(f[1], ":")
+		ip, err1 := strconv.ParseUint(hostPort[0], 16, 32)
+		port, err2 := strconv.ParseUint(hostPort[1], 16, 16)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("net/tcp: %q", f[1])
+		}
+		// The kernel prints the address's four bytes as a native-order
+		// number.
+		a := binary.NativeEndian.AppendUint32(nil, uint32(ip))
+		out = append(out, fmt.Sprintf("%d.%d.%d.%d:%d", a[0], a[1], a[2], a[3], port))
+	}
+	return out, nil
+}
 
 // goBuild builds the package in dir (relative to it: pkg) into out.
 func goBuild(t *testing.T, dir, pkg, out string) {
@@ -100,7 +184,9 @@ func TestLetheBinary(t *testing.T) {
 			"main.go": `package main
 
 import (
-	"expvar"
+	_ "expvar"
+	"fmt"
+	"net"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
@@ -112,9 +198,15 @@ func main() {
 	if len(os.Args) > 9 {
 		debug.WriteHeapDump(1)
 		_ = pprof.StartCPUProfile(os.Stdout)
-		expvar.NewInt("x")
-		_ = http.ListenAndServe("127.0.0.1:0", nil)
 	}
+	// Serve http.DefaultServeMux, where expvar and pprof put their
+	// endpoints: the back door the running-server check looks for.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		os.Exit(1)
+	}
+	fmt.Println(ln.Addr())
+	_ = http.Serve(ln, nil)
 }
 `,
 		}
@@ -126,10 +218,71 @@ func main() {
 		bin := filepath.Join(src, "leaky")
 		goBuild(t, src, ".", bin)
 		joined := strings.Join(badSymbols(t, bin), "\n")
-		for _, want := range []string{"net/http/pprof.", "runtime/pprof.", "expvar.", "WriteHeapDump"} {
+		for _, want := range []string{"net/http/pprof.", "runtime/pprof.", "WriteHeapDump"} {
 			if !strings.Contains(joined, want) {
 				t.Errorf("the check misses %s", want)
 			}
+		}
+
+		// The endpoint check catches a server of http.DefaultServeMux.
+		cmd := exec.Command(bin)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		addr, err := bufio.NewReader(stdout).ReadString('\n')
+		if err != nil {
+			t.Fatalf("leaky server: %v", err)
+		}
+		if open := openDebugPaths(t, "http://"+strings.TrimSpace(addr), ""); len(open) != len(debugPaths) {
+			t.Errorf("the endpoint check finds %d of the leaky server's %d debug endpoints: %q", len(open), len(debugPaths), open)
+		}
+	})
+
+	// expvar is linked (client_golang) and registers /debug/vars on
+	// http.DefaultServeMux: no listener of serve may serve it, nor pprof's.
+	t.Run("no debug endpoint on any listener", func(t *testing.T) {
+		requireLockdownHost(t)
+		dataDir := filepath.Join(t.TempDir(), "data")
+		srv := startLethe(t, lethe, "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--udp-port", "0", "--turn-port", "0",
+			"--metrics-listen", "127.0.0.1:0")
+		metricsAddr := srv.metricsAddr(t)
+		adminKey, err := os.ReadFile(filepath.Join(dataDir, "admin.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := strings.TrimSpace(string(adminKey))
+		known := []string{strings.TrimPrefix(srv.base, "http://"), metricsAddr}
+		// Every TCP listener of the control process, where /proc shows
+		// them, so that a listener added later is checked too.
+		listeners, err := tcpListeners(srv.cmd.Process.Pid)
+		if err != nil {
+			t.Logf("listeners from /proc: %v; checking the known ones", err)
+			listeners = known
+		}
+		for _, k := range known {
+			if !slices.Contains(listeners, k) {
+				t.Errorf("/proc shows listeners %q, not %s", listeners, k)
+			}
+		}
+		for _, addr := range listeners {
+			if open := openDebugPaths(t, "http://"+addr, key); len(open) > 0 {
+				t.Errorf("debug endpoints answered: %q", open)
+			}
+		}
+		t.Logf("listeners checked: %q", listeners)
+		// The metrics listener does serve its one path.
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("/metrics on --metrics-listen: %d", resp.StatusCode)
 		}
 	})
 
@@ -244,9 +397,22 @@ func requireLockdownHost(t *testing.T) {
 
 // letheServer is a running `lethe serve`.
 type letheServer struct {
-	cmd    *exec.Cmd
-	base   string // http://127.0.0.1:port
-	stderr *syncBuf
+	cmd     *exec.Cmd
+	base    string // http://127.0.0.1:port
+	stderr  *syncBuf
+	metrics chan string // --metrics-listen's address, from the banner
+}
+
+// metricsAddr is the address the banner gives for --metrics-listen.
+func (s *letheServer) metricsAddr(t *testing.T) string {
+	t.Helper()
+	select {
+	case a := <-s.metrics:
+		return a
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve printed no metrics address within 30s")
+		return ""
+	}
 }
 
 // syncBuf is a bytes.Buffer safe for one writer and concurrent readers.
@@ -267,11 +433,14 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-var bannerAddrRE = regexp.MustCompile(`signaling:\s+ws://(\S+)/v1/signal`)
+var (
+	bannerAddrRE    = regexp.MustCompile(`signaling:\s+ws://(\S+)/v1/signal`)
+	bannerMetricsRE = regexp.MustCompile(`metrics:\s+http://(\S+)/metrics`)
+)
 
 func startLethe(t *testing.T, bin string, args ...string) *letheServer {
 	t.Helper()
-	s := &letheServer{cmd: exec.Command(bin, args...), stderr: &syncBuf{}}
+	s := &letheServer{cmd: exec.Command(bin, args...), stderr: &syncBuf{}, metrics: make(chan string, 1)}
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -294,6 +463,9 @@ func startLethe(t *testing.T, bin string, args ...string) *letheServer {
 		for sc.Scan() {
 			if m := bannerAddrRE.FindStringSubmatch(sc.Text()); m != nil {
 				addr <- m[1]
+			}
+			if m := bannerMetricsRE.FindStringSubmatch(sc.Text()); m != nil {
+				s.metrics <- m[1]
 			}
 		}
 	}()

@@ -21,6 +21,10 @@ var storageAndSecrets = []string{
 	"net/http/pprof",
 	"runtime/pprof",
 	"expvar",
+	// The metrics and Prometheus's client, which links expvar: the
+	// control process serves them; the worker reports its figures over IPC.
+	module + "/metrics",
+	"github.com/prometheus/client_golang/...",
 }
 
 // The server's own packages: a client or a load generator a user imports
