@@ -75,14 +75,7 @@ func TestBrowserWHIP(t *testing.T) {
 
 	// The WHEP player page plays it too, picked by ?participant=.
 	puid := s.browserUser("player")
-	player := b.newPage(t, "player")
-	f := url.Values{"token": {s.token(puid)}, "strRoom": {room}, "participant": {whipID}}
-	ctxNav, cancelNav := context.WithTimeout(player.ctx, 20*time.Second)
-	defer cancelNav()
-	if err := chromedp.Do(ctxNav, chromedp.Navigate(s.httpBase()+"/whep.html#"+f.Encode()), chromedp.WaitReady(chromedp.CSS("#video"))); err != nil {
-		t.Fatalf("open the WHEP player: %v", err)
-	}
-	player.waitJS(`window.whep && whep.state === "connected"`, 20*time.Second)
+	player := openWHEP(t, s, b, url.Values{"token": {s.token(puid)}, "strRoom": {room}, "participant": {whipID}})
 	player.waitJS(`(async () => { let n = 0; (await whep.pc.getStats()).forEach(r => { if (r.type === "inbound-rtp" && r.kind === "video") n = r.framesDecoded || 0; }); return n > 10; })()`, 20*time.Second)
 	player.waitJS(`document.getElementById("video").videoWidth > 0`, 10*time.Second)
 	var loc string
@@ -93,6 +86,20 @@ func TestBrowserWHIP(t *testing.T) {
 	player.closePage()
 	pg.closePage()
 	_ = w.pc.Close()
+}
+
+// openWHEP opens the WHEP player page with the settings f and waits
+// until it is connected.
+func openWHEP(t *testing.T, s *server, b *browser, f url.Values) *page {
+	t.Helper()
+	player := b.newPage(t, "player")
+	ctxNav, cancelNav := context.WithTimeout(player.ctx, 20*time.Second)
+	defer cancelNav()
+	if err := chromedp.Do(ctxNav, chromedp.Navigate(s.httpBase()+"/whep.html#"+f.Encode()), chromedp.WaitReady(chromedp.CSS("#video"))); err != nil {
+		t.Fatalf("open the WHEP player: %v", err)
+	}
+	player.waitJS(`window.whep && whep.state === "connected"`, 20*time.Second)
+	return player
 }
 
 // TestBrowserWHEPFollowsSpeaker: the WHEP player page, naming nobody,
@@ -117,14 +124,7 @@ func TestBrowserWHEPFollowsSpeaker(t *testing.T) {
 	alice := publish("alice", 320, 240, -20)
 	bob := publish("bob", 640, 480, -127)
 
-	player := b.newPage(t, "player")
-	f := url.Values{"token": {s.token(s.browserUser("player"))}, "strRoom": {room}}
-	ctxNav, cancelNav := context.WithTimeout(player.ctx, 20*time.Second)
-	defer cancelNav()
-	if err := chromedp.Do(ctxNav, chromedp.Navigate(s.httpBase()+"/whep.html#"+f.Encode()), chromedp.WaitReady(chromedp.CSS("#video"))); err != nil {
-		t.Fatalf("open the WHEP player: %v", err)
-	}
-	player.waitJS(`window.whep && whep.state === "connected"`, 20*time.Second)
+	player := openWHEP(t, s, b, url.Values{"token": {s.token(s.browserUser("player"))}, "strRoom": {room}})
 	decoded := func() int {
 		var n int
 		player.mustEval(`(async () => { let n = 0; (await whep.pc.getStats()).forEach(r => { if (r.type === "inbound-rtp" && r.kind === "video") n = r.framesDecoded || 0; }); return n; })()`, &n)

@@ -422,26 +422,14 @@ func TestWHEPPlaysParticipant(t *testing.T) {
 	for _, q := range []string{"?strRoom=" + room, "?strRoom=" + room + "&participant=" + pub.ParticipantID()} {
 		t.Run(q, func(t *testing.T) {
 			pc := newLoopbackPC(t)
-			for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-				if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-					t.Fatal(err)
-				}
-			}
 			got := make(chan *webrtc.TrackRemote, 4)
 			pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { got <- tr })
-			offer, err := pc.CreateOffer(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := pc.SetLocalDescription(offer); err != nil {
-				t.Fatal(err)
-			}
-			<-webrtc.GatheringCompletePromise(pc)
+			offer := playerOffer(t, pc)
 			w := &whipClient{pc: pc, http: s.httpClient(), token: s.token("player-" + rand.Text()[:6])}
 			var resp *http.Response
 			var body string
 			for { // the publisher's tracks reach the edge's registry soon after publish
-				resp, body = w.do(t, http.MethodPost, s.httpBase()+"/v1/whep"+q, "application/sdp", pc.LocalDescription().SDP)
+				resp, body = w.do(t, http.MethodPost, s.httpBase()+"/v1/whep"+q, "application/sdp", offer)
 				if resp.StatusCode != http.StatusNotFound || time.Now().After(waitTracks) {
 					break
 				}
@@ -611,6 +599,26 @@ func TestWHEPRefusesBadInput(t *testing.T) {
 	_ = pub.Close()
 }
 
+// playerOffer gives pc a receiving video and audio m-section and returns
+// its offer with every candidate: what a WHEP player posts.
+func playerOffer(t *testing.T, pc *webrtc.PeerConnection) string {
+	t.Helper()
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-webrtc.GatheringCompletePromise(pc)
+	return pc.LocalDescription().SDP
+}
+
 // sourceReader records which marker stream a received track carries.
 type sourceReader struct {
 	mu      sync.Mutex
@@ -673,11 +681,6 @@ func TestWHEPFollowsSpeaker(t *testing.T) {
 	bob := publish("bob", -127)
 
 	pc := newLoopbackPC(t)
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	video := &sourceReader{ssrcs: map[uint32]bool{}}
 	var onTracks atomic.Int32
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
@@ -694,19 +697,12 @@ func TestWHEPFollowsSpeaker(t *testing.T) {
 			}()
 		}
 	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-webrtc.GatheringCompletePromise(pc)
+	offer := playerOffer(t, pc)
 	w := &whipClient{pc: pc, http: s.httpClient(), token: s.token("player-" + rand.Text()[:6])}
 	var resp *http.Response
 	var body string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		resp, body = w.do(t, http.MethodPost, s.httpBase()+"/v1/whep?strRoom="+room, "application/sdp", pc.LocalDescription().SDP)
+		resp, body = w.do(t, http.MethodPost, s.httpBase()+"/v1/whep?strRoom="+room, "application/sdp", offer)
 		if resp.StatusCode != http.StatusNotFound || time.Now().After(deadline) {
 			break
 		}

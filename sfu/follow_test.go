@@ -78,22 +78,7 @@ func TestFollowSpeaker(t *testing.T) {
 	player, _ := join(t, s, api, "player", sfu.ParticipantConfig{UserID: "player", Role: "audience", Hidden: true, Receive: sfu.AllMedia})
 	defer player.shutdown()
 	waitFor(t, "alice speaking", func() bool { return fmt.Sprint(player.speaking()) == fmt.Sprint([]string{alice.e.p.ID()}) })
-	pc := player.sub.pc
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	answer, err := player.p.AnswerFollowing(pc.LocalDescription().SDP)
+	answer, err := player.p.AnswerFollowing(player.playerOffer())
 	if err != nil {
 		t.Fatal(err)
 	}
