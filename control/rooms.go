@@ -271,8 +271,9 @@ func (r *registry) remove(key, userID string, now time.Time) ([]*conn, []withdra
 
 // playable returns the tracks a WHEP player c receives: those of the
 // participant of c's room whose id is participant, or, with participant
-// empty, of the one publishing video whose id sorts first. None when
-// there is no such participant.
+// empty, of the one publishing video whose id sorts first (of anyone
+// publishing, when nobody publishes video). None when there is no such
+// participant.
 func (r *registry) playable(c *conn, participant string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -286,8 +287,8 @@ func (r *registry) playable(c *conn, participant string) []string {
 			if m.participantID == participant {
 				pick = m
 			}
-		case !slices.ContainsFunc(m.tracks, func(t signaling.TrackState) bool { return t.Kind == "video" }):
-		case pick == nil || m.participantID < pick.participantID:
+		case pick == nil, hasVideo(m) && !hasVideo(pick),
+			hasVideo(m) == hasVideo(pick) && m.participantID < pick.participantID:
 			pick = m
 		}
 	}
@@ -299,6 +300,11 @@ func (r *registry) playable(c *conn, participant string) []string {
 		ids = append(ids, t.TrackID)
 	}
 	return ids
+}
+
+// hasVideo reports whether m publishes video.
+func hasVideo(m *member) bool {
+	return slices.ContainsFunc(m.tracks, func(t signaling.TrackState) bool { return t.Kind == "video" })
 }
 
 func anchors(room map[*conn]*member) int {

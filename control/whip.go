@@ -124,9 +124,11 @@ type httpSession struct {
 	done    chan struct{}
 
 	// playing are the tracks a WHEP session receives: once all are
-	// unpublished, the session ends.
+	// unpublished, the session ends. A session that follows the speaker
+	// (follow) has none: it lasts while the room does.
 	playMu  sync.Mutex
 	playing map[string]bool
+	follow  bool // set before the session's first offer
 }
 
 // ServeHTTP routes Path and Path/<id>.
@@ -369,13 +371,19 @@ func (h *HTTPMedia) post(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusForbidden, "the token does not grant receiving")
 			return
 		}
-		if tracks = h.s.reg.playable(c, r.URL.Query().Get("participant")); len(tracks) == 0 {
+		named := r.URL.Query().Get("participant")
+		if tracks = h.s.reg.playable(c, named); len(tracks) == 0 {
 			hs.end()
 			httpError(w, http.StatusNotFound, "nobody publishes in the room (or not the participant named)")
 			return
 		}
+		if named == "" {
+			// The room's current speaker, whoever that is from moment to
+			// moment: the worker picks and switches the sources.
+			hs.follow, tracks = true, nil
+		}
 	}
-	if h.play {
+	if h.play && !hs.follow {
 		hs.playMu.Lock()
 		hs.playing = make(map[string]bool, len(tracks))
 		for _, id := range tracks {
@@ -412,7 +420,11 @@ func (hs *httpSession) negotiate(ctx context.Context, w http.ResponseWriter, off
 		<-hs.cands
 	}
 	hs.nextID++
-	raw, err := signaling.Encode(signaling.TypeOffer, hs.nextID, signaling.SDP{Target: hs.target, SDP: offer, TrackIDs: tracks})
+	msg := signaling.SDP{Target: hs.target, SDP: offer, TrackIDs: tracks}
+	if hs.follow {
+		msg.Follow = signaling.FollowSpeaker
+	}
+	raw, err := signaling.Encode(signaling.TypeOffer, hs.nextID, msg)
 	if err == nil {
 		err = hs.send(raw)
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -74,14 +75,7 @@ func TestBrowserWHIP(t *testing.T) {
 
 	// The WHEP player page plays it too, picked by ?participant=.
 	puid := s.browserUser("player")
-	player := b.newPage(t, "player")
-	f := url.Values{"token": {s.token(puid)}, "strRoom": {room}, "participant": {whipID}}
-	ctxNav, cancelNav := context.WithTimeout(player.ctx, 20*time.Second)
-	defer cancelNav()
-	if err := chromedp.Do(ctxNav, chromedp.Navigate(s.httpBase()+"/whep.html#"+f.Encode()), chromedp.WaitReady(chromedp.CSS("#video"))); err != nil {
-		t.Fatalf("open the WHEP player: %v", err)
-	}
-	player.waitJS(`window.whep && whep.state === "connected"`, 20*time.Second)
+	player := openWHEP(t, s, b, url.Values{"token": {s.token(puid)}, "strRoom": {room}, "participant": {whipID}})
 	player.waitJS(`(async () => { let n = 0; (await whep.pc.getStats()).forEach(r => { if (r.type === "inbound-rtp" && r.kind === "video") n = r.framesDecoded || 0; }); return n > 10; })()`, 20*time.Second)
 	player.waitJS(`document.getElementById("video").videoWidth > 0`, 10*time.Second)
 	var loc string
@@ -92,4 +86,76 @@ func TestBrowserWHIP(t *testing.T) {
 	player.closePage()
 	pg.closePage()
 	_ = w.pc.Close()
+}
+
+// openWHEP opens the WHEP player page with the settings f and waits
+// until it is connected.
+func openWHEP(t *testing.T, s *server, b *browser, f url.Values) *page {
+	t.Helper()
+	player := b.newPage(t, "player")
+	ctxNav, cancelNav := context.WithTimeout(player.ctx, 20*time.Second)
+	defer cancelNav()
+	if err := chromedp.Do(ctxNav, chromedp.Navigate(s.httpBase()+"/whep.html#"+f.Encode()), chromedp.WaitReady(chromedp.CSS("#video"))); err != nil {
+		t.Fatalf("open the WHEP player: %v", err)
+	}
+	player.waitJS(`window.whep && whep.state === "connected"`, 20*time.Second)
+	return player
+}
+
+// TestBrowserWHEPFollowsSpeaker: the WHEP player page, naming nobody,
+// follows the room's speaker in Chromium. Two Go publishers send VP8 of
+// different sizes, so the decoded width tells whose picture it is; each
+// change of speaker changes the picture, and Chromium's decoder keeps
+// decoding across every switch of source in the one stream.
+func TestBrowserWHEPFollowsSpeaker(t *testing.T) {
+	if !needBrowser(t) {
+		return
+	}
+	leakCheck(t)
+	s := startServer(t)
+	b := newBrowser(t)
+	room := newRoomName()
+	publish := func(user string, w, h, dBov int) *client.Track {
+		p := s.join(t, s.browserUser(user), 0, room)
+		tracks := p.publishAV(t, false, client.SourceOptions{Width: w, Height: h})
+		tracks[1].SetAudioLevel(dBov)
+		return tracks[1]
+	}
+	alice := publish("alice", 320, 240, -20)
+	bob := publish("bob", 640, 480, -127)
+
+	player := openWHEP(t, s, b, url.Values{"token": {s.token(s.browserUser("player"))}, "strRoom": {room}})
+	decoded := func() int {
+		var n int
+		player.mustEval(`(async () => { let n = 0; (await whep.pc.getStats()).forEach(r => { if (r.type === "inbound-rtp" && r.kind === "video") n = r.framesDecoded || 0; }); return n; })()`, &n)
+		return n
+	}
+	// shows waits until the page decodes frames width pixels wide, and
+	// keeps decoding them.
+	shows := func(who string, width int) {
+		t.Helper()
+		player.waitJS(fmt.Sprintf(`document.getElementById("video").videoWidth === %d`, width), 30*time.Second)
+		n := decoded()
+		deadline := time.Now().Add(20 * time.Second)
+		for decoded() < n+10 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the player stopped decoding once it showed %s (%d frames)", who, decoded())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Logf("showing %s: %d frames decoded", who, decoded())
+	}
+	shows("alice, the speaker", 320)
+	alice.SetAudioLevel(-127)
+	bob.SetAudioLevel(-20)
+	shows("bob once he speaks", 640)
+	bob.SetAudioLevel(-127)
+	alice.SetAudioLevel(-20)
+	shows("alice again", 320)
+	var tracks int
+	player.mustEval(`whep.pc.getReceivers().filter((r) => r.track).length`, &tracks)
+	if tracks != 2 {
+		t.Errorf("the player has %d receivers with a track, want 2", tracks)
+	}
+	player.closePage()
 }

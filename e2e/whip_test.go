@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -420,26 +422,14 @@ func TestWHEPPlaysParticipant(t *testing.T) {
 	for _, q := range []string{"?strRoom=" + room, "?strRoom=" + room + "&participant=" + pub.ParticipantID()} {
 		t.Run(q, func(t *testing.T) {
 			pc := newLoopbackPC(t)
-			for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-				if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-					t.Fatal(err)
-				}
-			}
 			got := make(chan *webrtc.TrackRemote, 4)
 			pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { got <- tr })
-			offer, err := pc.CreateOffer(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := pc.SetLocalDescription(offer); err != nil {
-				t.Fatal(err)
-			}
-			<-webrtc.GatheringCompletePromise(pc)
+			offer := playerOffer(t, pc)
 			w := &whipClient{pc: pc, http: s.httpClient(), token: s.token("player-" + rand.Text()[:6])}
 			var resp *http.Response
 			var body string
 			for { // the publisher's tracks reach the edge's registry soon after publish
-				resp, body = w.do(t, http.MethodPost, s.httpBase()+"/v1/whep"+q, "application/sdp", pc.LocalDescription().SDP)
+				resp, body = w.do(t, http.MethodPost, s.httpBase()+"/v1/whep"+q, "application/sdp", offer)
 				if resp.StatusCode != http.StatusNotFound || time.Now().After(waitTracks) {
 					break
 				}
@@ -461,7 +451,7 @@ func TestWHEPPlaysParticipant(t *testing.T) {
 						video = ch
 					}
 				case <-time.After(10 * time.Second):
-					t.Fatal("the player received no video track")
+					t.Fatalf("the player received no video track; answer:\n%s", body)
 				}
 			}
 			deadline := time.Now().Add(15 * time.Second)
@@ -487,7 +477,7 @@ func TestWHEPPlaysParticipant(t *testing.T) {
 		}
 	}
 
-	// A session whose participant leaves ends with it.
+	// A session playing a named participant ends when that one leaves.
 	pc := newLoopbackPC(t)
 	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		t.Fatal(err)
@@ -497,7 +487,7 @@ func TestWHEPPlaysParticipant(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := &whipClient{http: s.httpClient(), token: s.token("player-" + rand.Text()[:6])}
-	resp, body := w.do(t, http.MethodPost, s.httpBase()+"/v1/whep?strRoom="+room, "application/sdp", o.SDP)
+	resp, body := w.do(t, http.MethodPost, s.httpBase()+"/v1/whep?strRoom="+room+"&participant="+pub.ParticipantID(), "application/sdp", o.SDP)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST: %d %s", resp.StatusCode, body)
 	}
@@ -607,4 +597,168 @@ func TestWHEPRefusesBadInput(t *testing.T) {
 	}
 	waitSessions(t, s, 0)
 	_ = pub.Close()
+}
+
+// playerOffer gives pc a receiving video and audio m-section and returns
+// its offer with every candidate: what a WHEP player posts.
+func playerOffer(t *testing.T, pc *webrtc.PeerConnection) string {
+	t.Helper()
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-webrtc.GatheringCompletePromise(pc)
+	return pc.LocalDescription().SDP
+}
+
+// sourceReader records which marker stream a received track carries.
+type sourceReader struct {
+	mu      sync.Mutex
+	streams []uint32 // the stream of each change, in order
+	ssrcs   map[uint32]bool
+	packets int
+}
+
+func (m *sourceReader) run(tr *webrtc.TrackRemote) {
+	for {
+		p, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		mk, ok := client.ParseMarker(p.Payload)
+		m.mu.Lock()
+		m.packets++
+		m.ssrcs[p.SSRC] = true
+		if ok && (len(m.streams) == 0 || m.streams[len(m.streams)-1] != mk.StreamID) {
+			m.streams = append(m.streams, mk.StreamID)
+		}
+		m.mu.Unlock()
+	}
+}
+
+// now returns the stream the track carries now (0: none yet) and how
+// many changes of stream it has seen.
+func (m *sourceReader) now() (uint32, int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.streams) == 0 {
+		return 0, 0
+	}
+	return m.streams[len(m.streams)-1], len(m.streams) - 1
+}
+
+// A WHEP player that names nobody follows the room's speaker through the
+// real binary: its one video and one audio section switch to whoever
+// speaks, the session outlives the publishers that leave, and a later
+// publisher is played in it; nothing is negotiated again.
+func TestWHEPFollowsSpeaker(t *testing.T) {
+	leakCheck(t)
+	s := startServer(t)
+	room := "follow-" + strings.ToLower(rand.Text()[:6])
+	type speaker struct {
+		p     *participant
+		audio *client.Track
+		vid   uint32
+	}
+	n := uint32(0)
+	publish := func(user string, dBov int) speaker {
+		n++
+		p := s.join(t, user, 0, room)
+		vid := 7000 + n
+		tracks := p.publishAV(t, false, client.SourceOptions{MarkerStream: vid, KeyframeInterval: 3 * time.Second})
+		tracks[1].SetAudioLevel(dBov)
+		return speaker{p: p, audio: tracks[1], vid: vid}
+	}
+	alice := publish("alice", -20)
+	bob := publish("bob", -127)
+
+	pc := newLoopbackPC(t)
+	video := &sourceReader{ssrcs: map[uint32]bool{}}
+	var onTracks atomic.Int32
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		onTracks.Add(1)
+		if tr.Kind() == webrtc.RTPCodecTypeVideo {
+			go video.run(tr)
+		} else {
+			go func() {
+				for {
+					if _, _, err := tr.ReadRTP(); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	})
+	offer := playerOffer(t, pc)
+	w := &whipClient{pc: pc, http: s.httpClient(), token: s.token("player-" + rand.Text()[:6])}
+	var resp *http.Response
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, body = w.do(t, http.MethodPost, s.httpBase()+"/v1/whep?strRoom="+room, "application/sdp", offer)
+		if resp.StatusCode != http.StatusNotFound || time.Now().After(deadline) {
+			break
+		}
+	}
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %d %s", resp.StatusCode, body)
+	}
+	loc := s.httpBase() + resp.Header.Get("Location")
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+		t.Fatal(err)
+	}
+	showing := func(what string, vid uint32) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			if cur, _ := video.now(); cur == vid {
+				return
+			}
+			if time.Now().After(deadline) {
+				cur, _ := video.now()
+				t.Fatalf("the player does not show %s: stream %d", what, cur)
+			}
+		}
+	}
+	showing("alice, the speaker", alice.vid)
+	alice.audio.SetAudioLevel(-127)
+	bob.audio.SetAudioLevel(-20)
+	showing("bob once he speaks", bob.vid)
+
+	// Every publisher leaves: the session stays; a newcomer is played.
+	for _, sp := range []speaker{alice, bob} {
+		if err := sp.p.Leave(ctxT(t, 5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second)
+	if resp, _ := w.do(t, http.MethodPatch, loc, "application/trickle-ice-sdpfrag", "a=end-of-candidates\r\n"); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("the following session ended with the room's publishers: PATCH %d", resp.StatusCode)
+	}
+	carol := publish("carol", -127)
+	showing("carol, who published later", carol.vid)
+
+	video.mu.Lock()
+	ssrcs, changes := len(video.ssrcs), len(video.streams)-1
+	video.mu.Unlock()
+	if ssrcs != 1 || changes < 2 {
+		t.Errorf("the player's video: %d SSRCs, %d changes of source; want one stream, at least 2 changes", ssrcs, changes)
+	}
+	if n := onTracks.Load(); n != 2 {
+		t.Errorf("the player saw %d tracks, want 2 (one per section, never renegotiated)", n)
+	}
+	if resp, body := w.do(t, http.MethodDelete, loc, "", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE: %d %s", resp.StatusCode, body)
+	}
+	_ = pc.Close()
+	if err := carol.p.Leave(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	waitSessions(t, s, 0)
 }

@@ -140,13 +140,19 @@ func (d *downTrack) setBinding(b *binding) {
 }
 
 func (d *downTrack) start() {
-	d.up.addDown(d)
-	d.up.updateWanted() // it wants the top layer until its first allocation says otherwise
+	d.attach()
 	d.sub.s.wg.Add(1)
 	go func() {
 		defer d.sub.s.wg.Done()
-		d.rtcpLoop()
+		readRTCP(d.sender, func() *downTrack { return d }, d.up.isClosed)
 	}()
+}
+
+// attach makes d one of its track's subscribers: the track's readers
+// queue packets for it from now on.
+func (d *downTrack) attach() {
+	d.up.addDown(d)
+	d.up.updateWanted() // it wants the top layer until its first allocation says otherwise
 }
 
 // close stops d for good: when it returns, d writes nothing any more.
@@ -314,24 +320,26 @@ var probePadding = func() (b [padSize]byte) {
 	return b
 }()
 
-// maxBadRTCP is how many RTCP reads in a row may fail before rtcpLoop
-// gives up on its sender.
+// maxBadRTCP is how many failed RTCP reads readRTCP puts up with before
+// it gives up on its sender.
 const maxBadRTCP = 1000
 
-// rtcpLoop answers the subscriber's NACKs from the track's cache and
-// passes its keyframe requests to the publisher. It ends when the sender
-// stops.
-func (d *downTrack) rtcpLoop() {
+// readRTCP reads what the subscriber sends on sender until it stops (or
+// over says the source is gone, once a read fails) and lets the
+// downTrack cur returns then answer it: its NACKs from the track's cache,
+// its keyframe requests passed to the publisher. cur is fixed for an
+// ordinary subscription; for a follower's slot (follow.go) it is
+// whichever source the slot carries now, or nil for none.
+func readRTCP(sender *webrtc.RTPSender, cur func() *downTrack, over func() bool) {
 	buf := make([]byte, 1500)
 	scratch := make([]byte, 1500)
 	var hdr rtp.Header
 	bad := 0
-	stats := &d.sub.s.stats
 	for {
-		pkts, _, err := d.sender.ReadRTCP()
+		pkts, _, err := sender.ReadRTCP()
 		switch {
 		case err == nil:
-		case errors.Is(err, io.EOF), errors.Is(err, io.ErrClosedPipe), d.up.isClosed():
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrClosedPipe), over():
 			return
 		default:
 			// A packet the estimator's feedback reader refused (e.g. bad
@@ -341,60 +349,69 @@ func (d *downTrack) rtcpLoop() {
 			}
 			continue
 		}
-		for _, pk := range pkts {
-			switch pk := pk.(type) {
-			case *rtcp.TransportLayerNack:
-				now := d.sub.s.cfg.Now()
-				for _, pair := range pk.Nacks {
-					for _, seq := range pair.PacketList() {
-						stats.nacksIn.Add(1)
-						d.mu.Lock()
-						in, ok := d.rw.Reverse(seq)
-						if ok && d.svc != nil {
-							in, ok = d.svc.skips.Reverse(in)
+		if d := cur(); d != nil {
+			d.handleRTCP(pkts, buf, scratch, &hdr)
+		}
+	}
+}
+
+// handleRTCP answers one compound RTCP packet of the subscriber's; buf,
+// scratch and hdr are the reader's.
+func (d *downTrack) handleRTCP(pkts []rtcp.Packet, buf, scratch []byte, hdr *rtp.Header) {
+	stats := &d.sub.s.stats
+	for _, pk := range pkts {
+		switch pk := pk.(type) {
+		case *rtcp.TransportLayerNack:
+			now := d.sub.s.cfg.Now()
+			for _, pair := range pk.Nacks {
+				for _, seq := range pair.PacketList() {
+					stats.nacksIn.Add(1)
+					d.mu.Lock()
+					in, ok := d.rw.Reverse(seq)
+					if ok && d.svc != nil {
+						in, ok = d.svc.skips.Reverse(in)
+					}
+					cur := d.cur.Load()
+					d.mu.Unlock()
+					n := 0
+					if ok {
+						if !d.up.simulcast() {
+							cur = 0
 						}
-						cur := d.cur.Load()
-						d.mu.Unlock()
-						n := 0
-						if ok {
-							if !d.up.simulcast() {
-								cur = 0
-							}
-							if cur >= 0 {
-								n = d.up.layers[cur].cache.Get(in, buf)
-							}
-						}
-						if n == 0 {
-							stats.nackMisses.Add(1)
-							continue
-						}
-						if !d.sub.bwe.allowRTX(now.UnixNano(), n) {
-							stats.rtxLimited.Add(1)
-							continue
-						}
-						mark := false
-						if d.svc != nil {
-							d.mu.Lock()
-							mark = d.svcRetransmit(buf[:n])
-							d.mu.Unlock()
-						}
-						if d.write(buf[:n], false, mark, now, &hdr, scratch) {
-							stats.retransmitted.Add(1)
+						if cur >= 0 {
+							n = d.up.layers[cur].cache.Get(in, buf)
 						}
 					}
+					if n == 0 {
+						stats.nackMisses.Add(1)
+						continue
+					}
+					if !d.sub.bwe.allowRTX(now.UnixNano(), n) {
+						stats.rtxLimited.Add(1)
+						continue
+					}
+					mark := false
+					if d.svc != nil {
+						d.mu.Lock()
+						mark = d.svcRetransmit(buf[:n])
+						d.mu.Unlock()
+					}
+					if d.write(buf[:n], false, mark, now, hdr, scratch) {
+						stats.retransmitted.Add(1)
+					}
 				}
-			case *rtcp.ReceiverReport:
-				now := d.sub.s.cfg.Now()
-				for _, r := range pk.Reports {
-					d.sub.bwe.noteLoss(r.FractionLost)
-					d.sub.s.metrics.noteReport(r, now)
-				}
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				if c := d.cur.Load(); c >= 0 && d.up.simulcast() {
-					d.up.requestKeyframe(d.up.layers[c])
-				} else if !d.up.simulcast() {
-					d.up.requestKeyframe(d.up.layers[0])
-				}
+			}
+		case *rtcp.ReceiverReport:
+			now := d.sub.s.cfg.Now()
+			for _, r := range pk.Reports {
+				d.sub.bwe.noteLoss(r.FractionLost)
+				d.sub.s.metrics.noteReport(r, now)
+			}
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			if c := d.cur.Load(); c >= 0 && d.up.simulcast() {
+				d.up.requestKeyframe(d.up.layers[c])
+			} else if !d.up.simulcast() {
+				d.up.requestKeyframe(d.up.layers[0])
 			}
 		}
 	}

@@ -86,6 +86,9 @@ type Participant struct {
 	freed map[*webrtc.RTPTransceiver]bool
 
 	data *dataPeer // its data channels (data.go); nil without ParticipantConfig.Data
+	// follow is set for a player that follows the speaker (follow.go):
+	// its reconcile switches sources instead of negotiating.
+	follow atomic.Pointer[follower]
 
 	kickCh chan struct{}
 	done   chan struct{}
@@ -769,6 +772,9 @@ func (p *Participant) reconcileLoop() {
 }
 
 func (p *Participant) reconcile() error {
+	if f := p.following(); f != nil {
+		return p.refollow(f)
+	}
 	want := p.room.wantedBy(p)
 	p.subMu.Lock()
 	defer p.subMu.Unlock()

@@ -143,6 +143,9 @@ func (r *room) muted(u *upTrack) {
 	info := u.info()
 	for _, o := range r.participants {
 		o.ev.TrackMuted(info)
+		if o.following() != nil && o != u.owner {
+			o.kick() // a muted source is left (follow.go)
+		}
 	}
 }
 

@@ -239,6 +239,7 @@ type rxPacket struct {
 	size   int    // bytes of the packet
 	marked bool   // the payload carries a valid marker
 	mseq   uint32 // its marker sequence number
+	stream uint32 // its marker stream id
 	// VP9 (svc_test.go): the RTP marker, the layers and frame bounds of
 	// its payload descriptor.
 	rtpMark, begin, end bool
@@ -278,7 +279,7 @@ func (r *rxTrack) run(tr *webrtc.TrackRemote) {
 		rx := rxPacket{seq: p.SequenceNumber, ts: p.Timestamp, pt: p.PayloadType, ssrc: p.SSRC, size: n}
 		rx.key = r.video && keyframe.VP8(p.Payload)
 		m, ok := client.ParseMarker(p.Payload)
-		rx.marked, rx.mseq = ok, m.Seq
+		rx.marked, rx.mseq, rx.stream = ok, m.Seq, m.StreamID
 		if r.vp9 {
 			var d vp9.Descriptor
 			if vp9.Parse(p.Payload, &d) == nil {

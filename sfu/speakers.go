@@ -106,5 +106,8 @@ func (r *room) tickSpeakers(now int64) {
 	r.speakers = out
 	for _, o := range r.participants {
 		o.ev.Speakers(out)
+		if o.following() != nil {
+			o.kick() // follow.go
+		}
 	}
 }

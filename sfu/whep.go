@@ -41,37 +41,13 @@ func (p *Participant) AnswerSubscriber(offer string, trackIDs []string) (string,
 
 	p.subMu.Lock()
 	defer p.subMu.Unlock()
-	if p.isClosed() {
-		return "", ErrClosed
-	}
-	if p.sub.SignalingState() != webrtc.SignalingStateStable || p.sub.CurrentRemoteDescription() != nil || p.needOffer {
-		return "", ErrSubscriberOffered
-	}
-	desc := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}
-	parsed, err := desc.Unmarshal()
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
-	}
-	if err := checkICECredentials(parsed); err != nil {
+	if err := p.takeSubscriberOffer(offer); err != nil {
 		return "", err
 	}
-	remote, _ := refuseUnsupported(offer) // no data channels, no H.264 profile it cannot forward
-	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: remote}); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
-	}
-	p.applyEarlyCandidates(Subscriber)
-
 	// The offer's receiving sections are transceivers without a sender
 	// now: AddTrack takes the first of the track's kind.
 	for _, u := range ups {
-		free := false
-		for _, t := range p.sub.GetTransceivers() {
-			if t.Kind() == u.remote.Kind() && t.Sender() == nil && t.Direction() == webrtc.RTPTransceiverDirectionSendonly {
-				free = true
-				break
-			}
-		}
-		if !free {
+		if p.freeSection(u.remote.Kind()) == nil {
 			continue
 		}
 		d := newDownTrack(u, p)
@@ -86,6 +62,48 @@ func (p *Participant) AnswerSubscriber(offer string, trackIDs []string) (string,
 		p.mu.Unlock()
 		d.start()
 	}
+	return p.answerSubscriberOffer()
+}
+
+// takeSubscriberOffer applies a player's offer to the subscriber, if it
+// is the subscriber's first negotiation. Called with subMu held.
+func (p *Participant) takeSubscriberOffer(offer string) error {
+	if p.isClosed() {
+		return ErrClosed
+	}
+	if p.sub.SignalingState() != webrtc.SignalingStateStable || p.sub.CurrentRemoteDescription() != nil || p.needOffer {
+		return ErrSubscriberOffered
+	}
+	desc := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}
+	parsed, err := desc.Unmarshal()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	if err := checkICECredentials(parsed); err != nil {
+		return err
+	}
+	remote, _ := refuseUnsupported(offer) // no data channels, no H.264 profile it cannot forward
+	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: remote}); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	p.applyEarlyCandidates(Subscriber)
+	return nil
+}
+
+// freeSection returns the first transceiver of the player's offer that
+// receives kind and has no track yet, or nil. Called with subMu held.
+func (p *Participant) freeSection(kind webrtc.RTPCodecType) *webrtc.RTPTransceiver {
+	for _, t := range p.sub.GetTransceivers() {
+		if t.Kind() == kind && t.Sender() == nil && t.Direction() == webrtc.RTPTransceiverDirectionSendonly {
+			return t
+		}
+	}
+	return nil
+}
+
+// answerSubscriberOffer answers the offer takeSubscriberOffer applied,
+// with the tracks added since. Called with subMu held.
+func (p *Participant) answerSubscriberOffer() (string, error) {
 	answer, err := p.sub.CreateAnswer(nil)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)

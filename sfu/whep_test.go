@@ -50,25 +50,11 @@ func TestAnswerSubscriber(t *testing.T) {
 		})
 	})
 
-	pc := player.sub.pc
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	if _, err := player.p.AnswerSubscriber(pc.LocalDescription().SDP, []string{"TR_nosuch"}); !errors.Is(err, sfu.ErrUnknownTrack) {
+	offer := player.playerOffer()
+	if _, err := player.p.AnswerSubscriber(offer, []string{"TR_nosuch"}); !errors.Is(err, sfu.ErrUnknownTrack) {
 		t.Fatalf("unknown track: %v, want ErrUnknownTrack", err)
 	}
-	answer, err := player.p.AnswerSubscriber(pc.LocalDescription().SDP, []string{videoID, audioID})
+	answer, err := player.p.AnswerSubscriber(offer, []string{videoID, audioID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +68,7 @@ func TestAnswerSubscriber(t *testing.T) {
 	if st := player.track(videoID).checker.Stats(); st.BadMarkers != 0 || st.BadRTP != 0 || st.Streams != 1 {
 		t.Errorf("video: %+v", st)
 	}
-	if _, err := player.p.AnswerSubscriber(pc.LocalDescription().SDP, nil); !errors.Is(err, sfu.ErrSubscriberOffered) {
+	if _, err := player.p.AnswerSubscriber(offer, nil); !errors.Is(err, sfu.ErrSubscriberOffered) {
 		t.Errorf("second offer: %v, want ErrSubscriberOffered", err)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -96,7 +82,30 @@ func TestAnswerSubscriber(t *testing.T) {
 	sub, _ := join(t, s, api, "sub", sfu.ParticipantConfig{UserID: "u3", Receive: sfu.AllMedia, AutoSubscribe: true})
 	defer sub.shutdown()
 	waitFor(t, "sub's media", func() bool { v := sub.track(videoID); return v != nil && v.count() > 0 })
-	if _, err := sub.p.AnswerSubscriber(pc.LocalDescription().SDP, nil); !errors.Is(err, sfu.ErrSubscriberOffered) {
+	if _, err := sub.p.AnswerSubscriber(offer, nil); !errors.Is(err, sfu.ErrSubscriberOffered) {
 		t.Errorf("offer to an offered subscriber: %v, want ErrSubscriberOffered", err)
 	}
+}
+
+// playerOffer gives e's subscriber PeerConnection a receiving video and
+// audio m-section and returns its offer with every candidate: what a
+// WHEP player sends.
+func (e *endpoint) playerOffer() string {
+	e.t.Helper()
+	pc := e.sub.pc
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		e.t.Fatal(err)
+	}
+	<-gathered
+	return pc.LocalDescription().SDP
 }

@@ -120,6 +120,14 @@ func (s *SDP) validate() error {
 	if len(s.TrackIDs) > 0 && s.Target != TargetSubscriber {
 		return Errorf(CodeInvalidField, "trackIds belong to subscriber offers")
 	}
+	switch {
+	case s.Follow != "" && s.Follow != FollowSpeaker:
+		return Errorf(CodeInvalidField, "follow must be \"speaker\"")
+	case s.Follow != "" && s.Target != TargetSubscriber:
+		return Errorf(CodeInvalidField, "follow belongs to subscriber offers")
+	case s.Follow != "" && len(s.TrackIDs) > 0:
+		return Errorf(CodeInvalidField, "follow and trackIds exclude each other")
+	}
 	if len(s.ScreenTrackIDs) > 16 || len(s.TrackIDs) > 16 {
 		return Errorf(CodeInvalidField, "at most 16 screenTrackIds")
 	}

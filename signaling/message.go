@@ -123,7 +123,14 @@ type SDP struct {
 	// TrackIDs are the tracks a client's offer on the subscriber asks for
 	// (a WHEP player: docs/whip.md); the server answers with them.
 	TrackIDs []string `json:"trackIds,omitempty"`
+	// Follow, on a client's offer on the subscriber instead of TrackIDs,
+	// asks for the room's current speaker (FollowSpeaker): the offer's
+	// first audio and video m-section follow whoever speaks.
+	Follow string `json:"follow,omitempty"`
 }
+
+// FollowSpeaker is SDP.Follow's one value.
+const FollowSpeaker = "speaker"
 
 // RestartICE asks for an ICE restart of one PeerConnection, by the side
 // that offers on it: from the client always the subscriber (the client

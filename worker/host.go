@@ -394,7 +394,7 @@ func (s *hostSession) handle(peer Peer, raw []byte) {
 		case req.Type == signaling.TypeOffer && body.Target == signaling.TargetSubscriber:
 			// A player that offers to receive (WHEP, docs/whip.md).
 			var answer string
-			if answer, err = answerSubscriber(peer, body.SDP, body.TrackIDs); err == nil {
+			if answer, err = answerSubscriber(peer, body.SDP, body.TrackIDs, body.Follow); err == nil {
 				replyType, reply = signaling.TypeAnswer, signaling.SDP{Target: signaling.TargetSubscriber, SDP: answer}
 			}
 		default:
@@ -448,14 +448,28 @@ func (s *hostSession) handle(peer Peer, raw []byte) {
 
 // answerSubscriber answers a client's offer on the subscriber, if the
 // peer can (*sfu.Participant can).
-func answerSubscriber(peer Peer, offer string, trackIDs []string) (string, error) {
-	a, ok := peer.(interface {
-		AnswerSubscriber(offer string, trackIDs []string) (string, error)
-	})
-	if !ok {
-		return "", signaling.Errorf(signaling.CodeWrongState, "the client offers on the publisher and answers on the subscriber")
+// With follow set (signaling.FollowSpeaker) it answers with the room's
+// current speaker instead of trackIDs.
+func answerSubscriber(peer Peer, offer string, trackIDs []string, follow string) (string, error) {
+	var answer string
+	var err error
+	if follow != "" {
+		a, ok := peer.(interface {
+			AnswerFollowing(offer string) (string, error)
+		})
+		if !ok {
+			return "", signaling.Errorf(signaling.CodeWrongState, "the client offers on the publisher and answers on the subscriber")
+		}
+		answer, err = a.AnswerFollowing(offer)
+	} else {
+		a, ok := peer.(interface {
+			AnswerSubscriber(offer string, trackIDs []string) (string, error)
+		})
+		if !ok {
+			return "", signaling.Errorf(signaling.CodeWrongState, "the client offers on the publisher and answers on the subscriber")
+		}
+		answer, err = a.AnswerSubscriber(offer, trackIDs)
 	}
-	answer, err := a.AnswerSubscriber(offer, trackIDs)
 	if errors.Is(err, sfu.ErrSubscriberOffered) {
 		err = signaling.Errorf(signaling.CodeWrongState, "the server offers on this subscriber: answer its offers (only a player that never had one may offer)")
 	}
