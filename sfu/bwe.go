@@ -90,7 +90,9 @@ type bwe struct {
 	rates  []int // backing of tracks' Layers
 
 	sent      atomic.Int64 // bytes written to the subscriber
+	padSent   atomic.Int64 // of them, probe padding
 	lastSent  int64
+	lastPad   int64
 	lastAt    int64 // unix nanos of the last allocation
 	sendRate  int   // bit/s over the last interval
 	validated int   // bit/s the link has carried since it was last found short
@@ -200,11 +202,13 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 	b := &p.bwe
 	ns := now.UnixNano()
 
-	sent := b.sent.Load()
+	sent, pad := b.sent.Load(), b.padSent.Load()
+	padRate := 0
 	if b.lastAt != 0 && ns > b.lastAt {
 		b.sendRate = int((sent - b.lastSent) * 8 * int64(time.Second) / (ns - b.lastAt))
+		padRate = int((pad - b.lastPad) * 8 * int64(time.Second) / (ns - b.lastAt))
 	}
-	b.lastSent, b.lastAt = sent, ns
+	b.lastSent, b.lastPad, b.lastAt = sent, pad, ns
 
 	// Layers point into rates once rates has stopped growing.
 	b.tracks, b.out, b.rates = b.tracks[:0], b.out[:0], b.rates[:0]
@@ -312,12 +316,6 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 	trust := max(estimate, b.proven)
 	b.validated = max(b.validated, min(b.sendRate, trust))
 	budget := min(trust, max(b.validated, b.sendRate*3/2+sentSlack))
-	if b.allPaused {
-		// Nothing but audio goes out: what is sent says nothing of the
-		// link, and a probe may never get the chance. The estimate alone
-		// (rising while nothing is lost) brings the video back.
-		budget = trust
-	}
 	// A fall acts once it lasts: the highest of the last few budgets
 	// counts. A busy machine's scheduling delays or one keyframe's burst
 	// can make the estimate dip for a moment on a link that is fine.
@@ -367,7 +365,12 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 	if ns-b.raised < int64(settle) {
 		target = 0 // no probe on top of a new layer's keyframe
 	}
-	probe := b.prober.Next(now, budget, b.sendRate, target)
+	// The prober tops the media up to its target: what it is given as
+	// sent is the media alone. With its own padding counted, a running
+	// cluster would send a little one interval and a lot the next, and
+	// prove next to nothing (it took 50 s to find a link recovered from
+	// 100 kbit/s again).
+	probe := b.prober.Next(now, budget, max(b.sendRate-padRate, 0), target)
 	if probe > 0 && video {
 		p.probe(probe, b.prober.Until())
 	} else {

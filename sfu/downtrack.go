@@ -303,6 +303,7 @@ func (d *downTrack) pad(h *rtp.Header) bool {
 	size := rtpSize(h, probePadding[:])
 	d.sub.s.metrics.bytesOut.Add(uint64(size))
 	d.sub.bwe.sent.Add(int64(size))
+	d.sub.bwe.padSent.Add(int64(size))
 	return true
 }
 
