@@ -107,7 +107,8 @@ type Options struct {
 // (participantJoined), *signaling.ParticipantLeft, *signaling.TrackPublished,
 // *signaling.TrackUnpublished, *signaling.TrackMuted, *signaling.TrackPaused,
 // *signaling.Speakers,
-// *signaling.TrackLayer, *signaling.LayersWanted (already applied to the
+// *signaling.TrackLayer, *signaling.TrackLayers (a layered track's
+// measured layers), *signaling.LayersWanted (already applied to the
 // client's simulcast track, see PublishSimulcast), *signaling.Bye,
 // *signaling.RestartICE (the server asked for, and the client has begun, a
 // publisher ICE restart),
@@ -449,6 +450,8 @@ func (c *Client) onEvent(env signaling.Envelope) {
 		data = new(signaling.Speakers)
 	case signaling.TypeTrackLayer:
 		data = new(signaling.TrackLayer)
+	case signaling.TypeTrackLayers:
+		data = new(signaling.TrackLayers)
 	case signaling.TypeLayersWanted:
 		data = new(signaling.LayersWanted)
 	case signaling.TypeBye:

@@ -15,7 +15,7 @@ import (
 
 // The server's layersWanted stops the layers nobody wants and starts them
 // again with a keyframe; trackSettings is acked, an unknown track's is an
-// error 4001, and trackPaused and trackLayer arrive typed.
+// error 4001, and trackPaused, trackLayer and trackLayers arrive typed.
 func TestDynacastAndTrackSettings(t *testing.T) {
 	srv := newFakeServer(t)
 	defer srv.Close()
@@ -25,6 +25,8 @@ func TestDynacastAndTrackSettings(t *testing.T) {
 				{RID: "q", Active: true}, {RID: "h", Active: true}, {RID: "f", Active: f}}}},
 			{signaling.TypeTrackPaused, signaling.TrackPaused{TrackID: "X", Paused: true, Reason: signaling.PauseBandwidth}},
 			{signaling.TypeTrackLayer, signaling.TrackLayer{TrackID: "X", RID: "h", Layer: 1}},
+			{signaling.TypeTrackLayers, signaling.TrackLayers{TrackID: "X", ParticipantID: "P", Layers: []signaling.Layer{
+				{RID: "q", Width: 320, Height: 180, Bitrate: 150_000}, {RID: "h"}}}},
 		}
 	}
 	srv.OnTrackSettings = func(s signaling.TrackSettings) (signaling.Code, []fakeMessage) {
@@ -106,6 +108,10 @@ func TestDynacastAndTrackSettings(t *testing.T) {
 	}
 	if tl, ok := next(signaling.TypeTrackLayer).Data.(*signaling.TrackLayer); !ok || tl.RID != "h" || tl.Layer != 1 {
 		t.Fatalf("trackLayer %#v", tl)
+	}
+	if tl, ok := next(signaling.TypeTrackLayers).Data.(*signaling.TrackLayers); !ok || tl.TrackID != "X" || len(tl.Layers) != 2 ||
+		tl.Layers[0] != (signaling.Layer{RID: "q", Width: 320, Height: 180, Bitrate: 150_000}) || tl.Layers[1] != (signaling.Layer{RID: "h"}) {
+		t.Fatalf("trackLayers %#v", tl)
 	}
 	// While inactive, f's frame periods pass without packets.
 	p0 := f.Source.Stats().Packets

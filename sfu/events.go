@@ -74,7 +74,8 @@ type Events interface {
 	// (speakers.go); a participant who joins hears the last list. The
 	// slice is shared by the whole room: read it, never change it.
 	Speakers([]Speaker)
-	// (Events may also have TrackUnsupported: see CodecEvents.)
+	// (Events may also have TrackUnsupported: see CodecEvents; and
+	// TrackLayers: see LayerEvents.)
 	// TrackPaused tells a subscriber that the SFU paused (or resumed)
 	// sending it a track because its downlink cannot carry the track's
 	// lowest layer beside what ranks above it.
@@ -139,13 +140,16 @@ type TrackInfo struct {
 	Screen        bool // the sub-stream (e.g. a screen share), not the camera
 	Muted         bool // paused by its publisher or blocked by an operator
 	Blocked       bool // blocked by an operator
-	// Layers are a simulcast track's layers, lowest first; nil for a
-	// track of one encoding.
+	// Layers are a layered (simulcast or VP9 SVC) track's layers, lowest
+	// first, as measured when the TrackInfo was made; nil for a track of
+	// one encoding. LayerEvents hears them change.
 	Layers []Layer
 }
 
-// Layer describes one simulcast layer. Width, Height (from its
-// keyframes, VP8 only) and Bitrate (bit/s, measured) are 0 when not known.
+// Layer describes one simulcast or SVC layer. Width, Height (from its
+// keyframes: VP8 and H.264; VP9's scalability structure) and Bitrate
+// (bit/s, measured, rounded to 1 kbit/s; 0 while the layer does not
+// send) are 0 when not known.
 type Layer struct {
 	RID           string
 	Width, Height int

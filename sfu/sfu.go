@@ -51,6 +51,10 @@ type SFU struct {
 	// (speakers.go); speakersDone is closed when it has.
 	speakersStop context.CancelFunc
 	speakersDone chan struct{}
+	// layersStop ends the goroutine that tells rooms of their tracks'
+	// measured layers (layers.go); layersDone is closed when it has.
+	layersStop context.CancelFunc
+	layersDone chan struct{}
 	// senders drain every subscriber's queue: a few goroutines, not one
 	// per subscriber.
 	senders *queue.Scheduler[outPacket]
@@ -104,6 +108,12 @@ func New(cfg Config) (*SFU, error) {
 		if !s.cfg.NoSpeakers {
 			s.runSpeakers(spCtx)
 		}
+	}()
+	lCtx, lCancel := context.WithCancel(context.Background())
+	s.layersStop, s.layersDone = lCancel, make(chan struct{})
+	go func() {
+		defer close(s.layersDone)
+		s.runLayers(lCtx)
 	}()
 	return s, nil
 }
@@ -369,6 +379,8 @@ func (s *SFU) Close() error {
 	s.mu.Unlock()
 	s.speakersStop()
 	<-s.speakersDone
+	s.layersStop()
+	<-s.layersDone
 	for _, r := range rooms {
 		for _, p := range r.members() {
 			p.close(ErrShutdown)

@@ -77,11 +77,15 @@ type recorder struct {
 	layers      []string           // TrackLayer: "<track> <rid>"
 	wanted      [][]sfu.LayerState // LayersWanted, in order
 	speakers    [][]sfu.Speaker    // Speakers, in order
+	measured    []sfu.TrackInfo    // TrackLayers, in order (layers_test.go)
 	rejected    []dataRejection    // DataRejected, in order (data_test.go)
 	overflow    bool
 }
 
-var _ sfu.Events = (*recorder)(nil)
+var (
+	_ sfu.Events      = (*recorder)(nil)
+	_ sfu.LayerEvents = (*recorder)(nil)
+)
 
 func newRecorder() *recorder { return &recorder{sig: make(chan signal, 256)} }
 
@@ -153,6 +157,12 @@ func (r *recorder) TrackLayer(id, rid string, _ int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.layers = append(r.layers, id+" "+rid)
+}
+
+func (r *recorder) TrackLayers(ti sfu.TrackInfo) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.measured = append(r.measured, ti)
 }
 
 func (r *recorder) LayersWanted(_ sfu.TrackInfo, ls []sfu.LayerState) {
@@ -635,6 +645,14 @@ func (e *endpoint) publishLocal(api *webrtc.API, tracks []webrtc.TrackLocal, key
 			}
 		}()
 	}
+	e.negotiatePublisher()
+}
+
+// negotiatePublisher offers e.pub's tracks to the SFU and waits until it
+// is connected.
+func (e *endpoint) negotiatePublisher() {
+	t, pc := e.t, e.pub.pc
+	t.Helper()
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -77,7 +77,7 @@ func TestSVCMeasures(t *testing.T) {
 		prev = r
 	}
 	ti := u.info()
-	if len(ti.Layers) != 3 || ti.Layers[0].RID != "s0" || ti.Layers[2].RID != "s2" || ti.Layers[2].Bitrate != prev {
+	if len(ti.Layers) != 3 || ti.Layers[0].RID != "s0" || ti.Layers[2].RID != "s2" || ti.Layers[2].Bitrate != roundRate(prev) {
 		t.Errorf("info layers %+v", ti.Layers)
 	}
 	for _, tc := range []struct{ fps, want int }{{0, 7}, {8, 0}, {7, 0}, {15, 1}, {20, 2}, {30, 2}, {60, 7}} {

@@ -54,6 +54,8 @@ type upTrack struct {
 	// extension of id levelID (speakers.go); nil without one.
 	level   *speaker.Track
 	levelID uint8
+	// news is what the room was last told of its layers (layers.go).
+	news layerNews
 }
 
 // layer is one encoding of a track: a simulcast layer, or the only one.
@@ -141,24 +143,34 @@ func (u *upTrack) layerOf(rid string) *layer {
 	return nil
 }
 
-func (u *upTrack) info() TrackInfo {
+func (u *upTrack) info() TrackInfo { return u.infoAt(u.owner.s.cfg.Now().UnixNano()) }
+
+// infoAt describes u with its layers as measured at now.
+func (u *upTrack) infoAt(now int64) TrackInfo {
 	ti := TrackInfo{
 		ID: u.id, ParticipantID: u.owner.id, Kind: u.kind, Codec: u.codec,
 		ClientTrackID: u.client, Mid: u.mid, Screen: u.media == Screen,
 		Muted: u.paused(), Blocked: u.blocked.Load(),
 	}
 	if u.layered() {
-		now := u.owner.s.cfg.Now().UnixNano()
-		for i, l := range u.layers {
-			w, h := l.dimensions()
-			rate := l.bitrate(now)
-			if u.svc != nil && rate > 0 {
-				rate = u.svcBitrate(i, now) // what a subscriber of it receives
-			}
-			ti.Layers = append(ti.Layers, Layer{RID: u.layerName(i), Width: w, Height: h, Bitrate: rate})
+		ti.Layers = make([]Layer, len(u.layers))
+		for i := range u.layers {
+			ti.Layers[i] = u.layerAt(i, now)
 		}
 	}
 	return ti
+}
+
+// layerAt describes layer i of a layered track as measured at now, its
+// bitrate rounded (layers.go).
+func (u *upTrack) layerAt(i int, now int64) Layer {
+	l := u.layers[i]
+	w, h := l.dimensions()
+	rate := l.bitrate(now)
+	if u.svc != nil && rate > 0 {
+		rate = u.svcBitrate(i, now) // what a subscriber of it receives
+	}
+	return Layer{RID: u.layerName(i), Width: w, Height: h, Bitrate: roundRate(rate)}
 }
 
 // start begins reading layer l of u from remote, its first packet just

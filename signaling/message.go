@@ -42,6 +42,10 @@ const (
 	// TypeTrackLayer tells a subscriber which layer of a simulcast track
 	// it now receives.
 	TypeTrackLayer = "trackLayer"
+	// TypeTrackLayers tells everyone in a room the measured layers of a
+	// simulcast or SVC track, once measured and whenever they change
+	// materially (protocol 3.10).
+	TypeTrackLayers = "trackLayers"
 	// TypeLayersWanted tells a publisher which layers of one of its
 	// simulcast tracks somebody receives (dynacast): it may stop encoding
 	// the others until they are wanted again.
@@ -285,6 +289,18 @@ type TrackLayer struct {
 	TrackID string `json:"trackId"`
 	RID     string `json:"rid"`
 	Layer   int    `json:"layer"`
+}
+
+// TrackLayers gives a layered track's layers as measured now, in the
+// order and with the rids of TrackInfo.Layers: Width, Height and Bitrate
+// (rounded to 1 kbit/s) are left out while not known, Bitrate also while
+// the layer does not send. It follows trackPublished once a layer's size
+// is known, a layer starts or stops sending, or a layer's bitrate moved by
+// a quarter or more, at most once per 2 s per track.
+type TrackLayers struct {
+	TrackID       string  `json:"trackId"`
+	ParticipantID string  `json:"participantId"`
+	Layers        []Layer `json:"layers"`
 }
 
 // LayersWanted tells a publisher which layers of its track TrackID

@@ -453,6 +453,7 @@ function wire(room) {
     record("speakers", { speakers: list.map((s) => ({ participantId: s.participantId, local: s.local, level: s.level })) });
   });
   room.addEventListener("tracklayer", (e) => record("tracklayer", { trackId: e.detail.track.trackId, rid: e.detail.rid, index: e.detail.index }));
+  room.addEventListener("tracklayers", (e) => record("tracklayers", { trackId: e.detail.track.trackId, layers: e.detail.layers }));
   room.addEventListener("layerswanted", (e) => record("layerswanted", { trackId: e.detail.track.trackId, layers: e.detail.layers }));
   room.addEventListener("reconnecting", (e) => {
     banner("warn", { code: null, text: `Connection lost: reconnecting (attempt ${e.detail.attempt})…`, todo: "Your camera and microphone come back by themselves." });

@@ -69,8 +69,8 @@
 //                          stream: MediaStream of its received camera video and audio}
 //   RemoteTrack         {trackId, participantId, kind, codec, screen, muted, blocked,
 //                        mediaStreamTrack (null until received), stream, mid,
-//                        layers ([{rid, width, height, bitrate}] lowest first; [] for
-//                        one encoding), layer ({rid, index} received now, or null),
+//                        layers ([{rid, width, height, bitrate}] lowest first, as last
+//                        measured: see tracklayers; [] for one encoding), layer ({rid, index} received now, or null),
 //                        paused (the server paused it: the downlink is too slow)}
 //   room.localTracks    [LocalTrack]
 //   room.speakers       [{participantId, participant (RemoteParticipant; null for us),
@@ -112,6 +112,10 @@
 //                                           layer (reason "bandwidth"); audio goes on
 //   trackresumed         {track, participant}          it sends it again
 //   tracklayer           {track, participant, rid, index}  the simulcast layer received now
+//   tracklayers          {track, participant, layers}  another participant's simulcast or
+//                                           SVC track's layers as measured (track.layers:
+//                                           [{rid, width, height, bitrate}], 0 = not known;
+//                                           bitrate 0 also while a layer does not send)
 //   layerswanted         {track, layers: [{rid, active}]}  dynacast: the server said which
 //                                           layers of our track anyone receives; the
 //                                           others were switched off (encodings[i].active)
@@ -899,6 +903,15 @@ export class Room extends EventTarget {
         if (!t) break;
         t.layer = { rid: d.rid ?? "", index: d.layer ?? 0 };
         this._emit("tracklayer", { track: t, participant: p, rid: t.layer.rid, index: t.layer.index });
+        break;
+      }
+      case "trackLayers": {
+        // Our own tracks' layers are what we encode (lt.layers): not these.
+        const p = this.participants.get(d.participantId);
+        const t = p?.tracks.get(d.trackId);
+        if (!t || !Array.isArray(d.layers)) break;
+        t.layers = d.layers.map((l) => ({ rid: l.rid ?? "", width: l.width ?? 0, height: l.height ?? 0, bitrate: l.bitrate ?? 0 }));
+        this._emit("tracklayers", { track: t, participant: p, layers: t.layers });
         break;
       }
       case "layersWanted": {

@@ -655,6 +655,13 @@ func (s *hostSession) TrackUnsupported(id, _ string) {
 func (s *hostSession) TrackLayer(id, rid string, layer int) {
 	s.event(signaling.TypeTrackLayer, signaling.TrackLayer{TrackID: id, RID: rid, Layer: layer})
 }
+func (s *hostSession) TrackLayers(t sfu.TrackInfo) {
+	m := signaling.TrackLayers{TrackID: t.ID, ParticipantID: t.ParticipantID, Layers: trackInfo(t).Layers}
+	if m.Layers == nil {
+		m.Layers = []signaling.Layer{}
+	}
+	s.event(signaling.TypeTrackLayers, m)
+}
 func (s *hostSession) LayersWanted(t sfu.TrackInfo, ls []sfu.LayerState) {
 	m := signaling.LayersWanted{TrackID: t.ID, ClientTrackID: t.ClientTrackID, Layers: make([]signaling.LayerState, len(ls))}
 	for i, l := range ls {
@@ -705,6 +712,7 @@ var endings = []struct {
 
 var _ sfu.Events = (*hostSession)(nil)
 var _ sfu.CodecEvents = (*hostSession)(nil)
+var _ sfu.LayerEvents = (*hostSession)(nil)
 
 // sfuMedia translates the control process's media bits into the SFU's.
 func sfuMedia(m signaling.Media) sfu.Media {

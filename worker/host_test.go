@@ -480,6 +480,8 @@ func TestHostEventsHeldUntilJoined(t *testing.T) {
 		jc.ev.ParticipantJoined(sfu.ParticipantInfo{ID: "p-bob", UserID: "bob", Role: "anchor"})
 		jc.ev.TrackPublished(sfuTrack)
 		jc.ev.TrackMuted(sfu.TrackInfo{ID: "t1", ParticipantID: "p-bob", Muted: true, Blocked: true})
+		jc.ev.(sfu.LayerEvents).TrackLayers(sfu.TrackInfo{ID: "t1", ParticipantID: "p-bob", Layers: []sfu.Layer{
+			{RID: "q", Width: 320, Height: 180, Bitrate: 150_000}, {RID: "h", Width: 640, Height: 360}, {RID: "f"}}})
 		jc.ev.Speakers([]sfu.Speaker{{ParticipantID: "p-bob", Level: 0.76}})
 		jc.ev.Speakers(nil)
 		jc.ev.ParticipantUpdated(sfu.ParticipantInfo{ID: "p-bob", UserID: "bob", Role: "audience"})
@@ -502,6 +504,8 @@ func TestHostEventsHeldUntilJoined(t *testing.T) {
 		{signaling.TypeParticipantJoined, signaling.ParticipantInfo{ParticipantID: "p-bob", UserID: "bob", Role: signaling.RoleAnchor, Tracks: []signaling.TrackInfo{}}},
 		{signaling.TypeTrackPublished, signaling.TrackPublished{Track: wireTrack}},
 		{signaling.TypeTrackMuted, signaling.TrackMuted{TrackID: "t1", ParticipantID: "p-bob", Muted: true, Blocked: true}},
+		{signaling.TypeTrackLayers, signaling.TrackLayers{TrackID: "t1", ParticipantID: "p-bob", Layers: []signaling.Layer{
+			{RID: "q", Width: 320, Height: 180, Bitrate: 150_000}, {RID: "h", Width: 640, Height: 360}, {RID: "f"}}}},
 		{signaling.TypeSpeakers, signaling.Speakers{Speakers: []signaling.Speaker{{ParticipantID: "p-bob", Level: 0.76}}}},
 		{signaling.TypeSpeakers, signaling.Speakers{Speakers: []signaling.Speaker{}}},
 		{signaling.TypeParticipantUpdated, signaling.ParticipantInfo{ParticipantID: "p-bob", UserID: "bob", Role: signaling.RoleAudience, Tracks: []signaling.TrackInfo{}}},
