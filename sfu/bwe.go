@@ -98,7 +98,6 @@ type bwe struct {
 	validated int   // bit/s the link has carried since it was last found short
 	proven    int   // bit/s a probe cluster sent without loss since then
 	pending   int   // bit/s a probe sent in the last interval, not yet proven
-	allPaused bool  // every simulcast track was paused for bandwidth at the last allocation
 	lastEst   int
 	recent    [sustain]int // the last budgets, a ring
 	next      int
@@ -333,15 +332,6 @@ func (p *Participant) allocateBW(now time.Time, downs []*downTrack, prefs []Trac
 	b.rtx.rate = int64(max(rtxFloor, budget*rtxShare/100))
 	b.rtxMu.Unlock()
 	a := b.alloc.Allocate(budget, b.tracks, b.out)
-	b.allPaused = false
-	for i := range b.out {
-		if b.out[i].Paused {
-			b.allPaused = true
-		} else if b.tracks[i].Kind != allocate.Audio && b.out[i].Layer >= 0 {
-			b.allPaused = false
-			break
-		}
-	}
 	for i, d := range downs {
 		dec := b.out[i]
 		if dec.Layer > b.tracks[i].Current {
