@@ -55,29 +55,7 @@ func changedLayer(was, cur Layer) bool {
 }
 
 // runLayers looks at every room's layered tracks until ctx ends.
-func (s *SFU) runLayers(ctx context.Context) {
-	t := time.NewTicker(layersTick)
-	defer t.Stop()
-	var rooms []*room
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		s.mu.Lock()
-		for _, r := range s.rooms {
-			rooms = append(rooms, r)
-		}
-		s.mu.Unlock()
-		now := s.cfg.Now().UnixNano()
-		for _, r := range rooms {
-			r.tickLayers(now)
-		}
-		clear(rooms)
-		rooms = rooms[:0]
-	}
-}
+func (s *SFU) runLayers(ctx context.Context) { s.everyRoom(ctx, layersTick, (*room).tickLayers) }
 
 // tickLayers tells r's participants of the layered tracks whose layers
 // changed materially at now, those told of less than layersGap ago aside.

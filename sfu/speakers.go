@@ -41,7 +41,14 @@ func levelExtID(u *upTrack) uint8 {
 
 // runSpeakers asks every room who speaks until ctx ends.
 func (s *SFU) runSpeakers(ctx context.Context) {
-	t := time.NewTicker(s.cfg.Speakers.Interval / 2)
+	s.everyRoom(ctx, s.cfg.Speakers.Interval/2, (*room).tickSpeakers)
+}
+
+// everyRoom calls tick for each room, with the time, every interval
+// until ctx ends; the rooms are gathered first, so that no room's tick
+// runs under the SFU's lock.
+func (s *SFU) everyRoom(ctx context.Context, interval time.Duration, tick func(r *room, now int64)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	var rooms []*room
 	for {
@@ -57,7 +64,7 @@ func (s *SFU) runSpeakers(ctx context.Context) {
 		s.mu.Unlock()
 		now := s.cfg.Now().UnixNano()
 		for _, r := range rooms {
-			r.tickSpeakers(now)
+			tick(r, now)
 		}
 		clear(rooms)
 		rooms = rooms[:0]
