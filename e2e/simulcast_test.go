@@ -86,7 +86,8 @@ func settlesOn(t *testing.T, what string, ch *client.Checker, lo, hi int, within
 // Meanwhile a participant sends what it should not: simulcast offers
 // the protocol refuses, wishes for tracks that do not exist, and a layer
 // whose packets carry no rid. It gets clear errors and its valid layers
-// are forwarded; the others notice nothing.
+// are forwarded; the others notice nothing. The first round's track is
+// told of with its layers' sizes (trackLayers).
 //
 // Every track a subscriber is sent is read (firstVideo reads the audio it
 // passes): Pion records a packet for the transport-wide feedback only as
@@ -110,6 +111,9 @@ func TestSimulcastComeAndGo(t *testing.T) {
 		}
 		settlesOn(t, fmt.Sprintf("round %d, full", i), fullCh, 2, 2, 20*time.Second)
 		settlesOn(t, fmt.Sprintf("round %d, 320x180", i), smallCh, 0, 0, 20*time.Second)
+		if i == 0 {
+			measuredSizes(t, small, id)
+		}
 
 		if i == 1 {
 			abuseSimulcast(t, s, room, full, small, fullCh)
@@ -130,6 +134,24 @@ func TestSimulcastComeAndGo(t *testing.T) {
 			t.Errorf("%s's session broke: %v", p.user, err)
 		}
 	}
+}
+
+// measuredSizes waits until p hears trackLayers of track id with the
+// sizes of the Go client's three default layers, lowest first.
+func measuredSizes(t *testing.T, p *participant, id string) {
+	t.Helper()
+	want := "q:320x180 h:640x360 f:1280x720 "
+	waitEvent(t, p.Client, signaling.TypeTrackLayers, 15*time.Second, func(e client.Event) bool {
+		tl, ok := e.Data.(*signaling.TrackLayers)
+		if !ok || tl.TrackID != id {
+			return false
+		}
+		got := ""
+		for _, l := range tl.Layers {
+			got += fmt.Sprintf("%s:%dx%d ", l.RID, l.Width, l.Height)
+		}
+		return got == want
+	})
 }
 
 // abuseSimulcast has a participant of room send bad simulcast input while

@@ -27,6 +27,7 @@ const (
 	layersTick = time.Second     // how often the layers goroutine looks
 	layersGap  = 2 * time.Second // the least time between two events of a track
 	rateStep   = 1000            // bit/s: bitrates told are rounded to this
+	sizeAsks   = 5               // keyframe requests for a layer's unknown size
 )
 
 // layerNews is what the room was last told of a layered track's layers,
@@ -34,6 +35,7 @@ const (
 type layerNews struct {
 	at     int64 // unix nanos of the last TrackLayers; 0: none yet
 	layers [maxLayers]Layer
+	asks   [maxLayers]uint8 // keyframe requests made for a layer's size
 }
 
 // roundRate rounds a bitrate to rateStep; a layer that sends stays above 0.
@@ -59,11 +61,25 @@ func (s *SFU) runLayers(ctx context.Context) { s.everyRoom(ctx, layersTick, (*ro
 
 // tickLayers tells r's participants of the layered tracks whose layers
 // changed materially at now, those told of less than layersGap ago aside.
+// It also asks for a keyframe of each simulcast layer that sends but
+// whose size is not known (its first keyframe was missed, and nobody
+// receives it to ask), at most sizeAsks times a layer.
 func (r *room) tickLayers(now int64) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	asks := r.sizeAsks[:0]
 	for _, u := range r.tracks {
-		if !u.layered() || (u.news.at != 0 && now-u.news.at < int64(layersGap)) {
+		if !u.layered() {
+			continue
+		}
+		if u.svc == nil {
+			for i, l := range u.layers {
+				if l.size.Load() == 0 && l.live(now) && u.news.asks[i] < sizeAsks {
+					u.news.asks[i]++
+					asks = append(asks, layerOfTrack{u, l})
+				}
+			}
+		}
+		if u.news.at != 0 && now-u.news.at < int64(layersGap) {
 			continue
 		}
 		changed := false
@@ -85,4 +101,16 @@ func (r *room) tickLayers(now int64) {
 			}
 		}
 	}
+	r.sizeAsks = asks
+	r.mu.Unlock()
+	for i, a := range asks {
+		a.u.requestKeyframe(a.l) // RTCP: not under the room's lock
+		asks[i] = layerOfTrack{}
+	}
+}
+
+// layerOfTrack is one layer of a track.
+type layerOfTrack struct {
+	u *upTrack
+	l *layer
 }

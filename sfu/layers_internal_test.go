@@ -115,3 +115,32 @@ func TestTickLayers(t *testing.T) {
 		t.Errorf("%d events, want 4", len(ev.told))
 	}
 }
+
+// A simulcast layer that sends but whose size is not known gets a few
+// keyframe requests from the layers goroutine, then no more; one whose
+// size is known gets none.
+func TestTickLayersAsksForSizes(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := testSFU(Config{Now: func() time.Time { return now }})
+	pub := testParticipant(s, "PA_pub", 1)
+	pub.ev = &nullEvents{}
+	newPub(t, pub)
+	u := simulcastUpTrack(pub, 8)
+	r := newRoom(s, "room")
+	r.participants = []*Participant{pub}
+	r.tracks[u.id] = u
+	u.layers[0].size.Store(320<<32 | 180)
+	for range 2 * sizeAsks {
+		now = now.Add(time.Second)
+		for _, l := range u.layers[:2] {
+			l.last.Store(now.UnixNano()) // q and h send; f does not
+		}
+		r.tickLayers(now.UnixNano())
+	}
+	if got := u.news.asks; got != [maxLayers]uint8{0, sizeAsks, 0} {
+		t.Errorf("keyframe requests for sizes: %v", got)
+	}
+	if got := s.stats.keyframeRequests.Load(); got != sizeAsks {
+		t.Errorf("%d keyframe requests, want %d", got, sizeAsks)
+	}
+}

@@ -25,6 +25,8 @@ type room struct {
 	ranking  *speaker.Ranking
 	speakers []Speaker
 	cands    []speaker.Speaker
+	// sizeAsks is the layers goroutine's buffer (layers.go).
+	sizeAsks []layerOfTrack
 }
 
 func newRoom(s *SFU, key string) *room {
